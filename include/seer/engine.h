@@ -1,0 +1,52 @@
+// Inference session: runs a Model over token sequences with a KV cache.
+//
+// forward() takes n new tokens at positions pos()..pos()+n-1. n > 1 is a prefill: every matrix
+// product is a matrix-matrix product over the n tokens; n == 1 is a decode step. K/V of the new
+// tokens are appended to the per-layer cache, layout [num_kv_heads, max_context, head_dim] (f32).
+//
+// Attention goes through one interface (seer/attention.h): for every layer the session asks an
+// AttentionPolicy which key blocks each query block / each decode query may see. The dense policy
+// selects every causal block; SeerAttention gates and other policies plug in the same way.
+#pragma once
+
+#include <seer/model.h>
+#include <seer/status.h>
+
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace seer {
+
+class AttentionPolicy;
+
+enum class Logits { kNone, kLast, kAll };
+
+struct SessionOptions {
+  int max_context = 0;  // 0: the model's trained context (config.max_position)
+  int num_threads = 0;  // 0: all hardware threads
+  std::shared_ptr<AttentionPolicy> policy;  // null: dense attention
+};
+
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> create(const Model& model, SessionOptions opts = {});
+  ~Session();
+
+  // Appends `tokens` to the context and returns logits as a row-major [n_out, vocab] span
+  // (n_out = 0, 1 or tokens.size()), valid until the next call.
+  Result<std::span<const float>> forward(std::span<const int> tokens, Logits which);
+
+  int pos() const;             // tokens in the cache
+  int max_context() const;
+  void reset();                // empty the cache
+  const Model& model() const;
+  AttentionPolicy* policy() const;
+
+ private:
+  Session();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace seer

@@ -1,0 +1,2 @@
+// seer command line (work in progress).
+int main() { return 0; }
