@@ -1,2 +1,293 @@
-// seer command line (work in progress).
-int main() { return 0; }
+// The `seer` command line: generate, ppl, info.
+// Conventions: `--help` on every subcommand; an unknown flag or a bad value exits with code 2 and a
+// message; a runtime failure (missing model, corrupt file) exits with code 1.
+#include <seer/engine.h>
+#include <seer/generate.h>
+#include <seer/model.h>
+#include <seer/perplexity.h>
+#include <seer/tokenizer.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "core/timer.h"
+
+namespace {
+
+using seer::Status;
+
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+struct CommonOpts {
+  std::string model;
+  int threads = 0;
+  int ctx = 0;
+};
+
+void add_common(CLI::App* app, CommonOpts* c) {
+  app->add_option("-m,--model", c->model,
+                  "GGUF file or Hugging Face directory (default: the cached SmolLM2-135M-Instruct)");
+  app->add_option("-t,--threads", c->threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+}
+
+int fail(const Status& s) {
+  std::fprintf(stderr, "seer: error: %s\n", s.message().c_str());
+  return kExitRuntime;
+}
+
+seer::Result<seer::Model> open_model(const CommonOpts& c) {
+  std::string path = c.model;
+  if (path.empty()) {
+    path = seer::default_model_path();
+    if (!std::filesystem::exists(path))
+      return Status::error("no -m given and the default model is not at {}; run scripts/fetch-model.sh to fetch it",
+                           path);
+  }
+  return seer::load_model(path);
+}
+
+bool read_file(const std::string& path, std::string* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+struct GenerateArgs {
+  CommonOpts common;
+  std::string prompt, prompt_file, system;
+  bool chat = false;
+  int n = 128;
+  float temp = 0.7f;
+  int top_k = 40;
+  float top_p = 0.95f;
+  int64_t seed = -1;
+  bool quiet = false;
+};
+
+int run_generate(const GenerateArgs& a) {
+  std::string text = a.prompt;
+  if (!a.prompt_file.empty()) {
+    if (!read_file(a.prompt_file, &text)) return fail(Status::error("cannot read --prompt-file {}", a.prompt_file));
+  }
+  if (text.empty()) return fail(Status::error("empty prompt: give --prompt TEXT or --prompt-file FILE"));
+  auto model = open_model(a.common);
+  if (!model) return fail(model.status());
+  if (!model->tokenizer) return fail(Status::error("{}: the model has no tokenizer", model->path));
+  const seer::Tokenizer& tok = *model->tokenizer;
+  if (a.chat) {
+    if (!tok.has_chatml())
+      return fail(Status::error("{}: --chat needs a ChatML model (<|im_start|>/<|im_end|> tokens)", model->path));
+    text = tok.apply_chat_template(text, a.system);
+  }
+  std::vector<int> ids;
+  if (tok.add_bos() && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
+  auto enc = tok.encode(text, /*parse_special=*/a.chat);
+  ids.insert(ids.end(), enc.begin(), enc.end());
+
+  seer::SessionOptions so;
+  so.num_threads = a.common.threads;
+  so.max_context = a.common.ctx;
+  auto session = seer::Session::create(*model, so);
+  if (!session) return fail(session.status());
+  if (int(ids.size()) >= (*session)->max_context())
+    return fail(Status::error("the prompt has {} tokens; the context holds {}", ids.size(), (*session)->max_context()));
+
+  seer::GenerateOptions go;
+  go.max_new_tokens = a.n;
+  go.sampling.temperature = a.temp;
+  go.sampling.top_k = a.top_k;
+  go.sampling.top_p = a.top_p;
+  go.sampling.seed = a.seed >= 0 ? uint64_t(a.seed) : std::random_device{}();
+  if (!a.chat && !a.quiet) {
+    std::fputs(text.c_str(), stdout);
+  }
+  auto st = seer::generate(**session, tok, ids, go, [](const std::string& s) {
+    std::fputs(s.c_str(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  std::fputc('\n', stdout);
+  if (!st) return fail(st.status());
+  if (!a.quiet) {
+    std::fprintf(stderr,
+                 "seer: prompt %d tokens in %.2f s (%.1f tok/s); generated %d tokens in %.2f s (%.1f tok/s)%s; seed %llu\n",
+                 st->prompt_tokens, st->prefill_seconds, st->prompt_tokens / std::max(1e-9, st->prefill_seconds),
+                 st->generated_tokens, st->decode_seconds,
+                 st->generated_tokens / std::max(1e-9, st->decode_seconds),
+                 st->stopped_at_eos ? ", stopped at end-of-generation token" : "",
+                 static_cast<unsigned long long>(go.sampling.seed));
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+struct PplArgs {
+  CommonOpts common;
+  std::string file;
+  int ctx = 512;
+  int max_windows = 0;
+  bool json = false;
+  std::string bos = "auto";
+};
+
+int run_ppl(const PplArgs& a) {
+  std::string text;
+  if (!read_file(a.file, &text)) return fail(Status::error("cannot read {}", a.file));
+  auto model = open_model(a.common);
+  if (!model) return fail(model.status());
+  if (!model->tokenizer) return fail(Status::error("{}: the model has no tokenizer", model->path));
+  const seer::Tokenizer& tok = *model->tokenizer;
+  const double t0 = seer::now_seconds();
+  std::vector<int> ids = tok.encode(text, /*parse_special=*/false);
+  const double tokenize_s = seer::now_seconds() - t0;
+
+  seer::PerplexityOptions po;
+  po.ctx = a.ctx;
+  po.max_windows = a.max_windows;
+  const bool use_bos = a.bos == "on" || (a.bos == "auto" && tok.add_bos());
+  po.bos_id = use_bos ? tok.bos_id() : -1;
+  if (use_bos && po.bos_id < 0) return fail(Status::error("--bos on, but the tokenizer has no BOS token"));
+  po.progress = [](int done, int total, double ppl, double tps) {
+    std::fprintf(stderr, "\rppl: window %d/%d  ppl %.4f  %.0f tok/s   ", done, total, ppl, tps);
+    std::fflush(stderr);
+  };
+  seer::SessionOptions so;
+  so.num_threads = a.common.threads;
+  so.max_context = a.ctx;
+  auto session = seer::Session::create(*model, so);
+  if (!session) return fail(session.status());
+  auto r = seer::perplexity(**session, ids, po);
+  std::fputc('\n', stderr);
+  if (!r) return fail(r.status());
+  if (a.json) {
+    nlohmann::json j = {{"ppl", r->ppl},         {"nll", r->nll},         {"tokens", r->tokens},
+                        {"windows", r->windows}, {"ctx", r->ctx},         {"bos", use_bos},
+                        {"text_tokens", ids.size()}, {"seconds", r->seconds}, {"tokenize_seconds", tokenize_s},
+                        {"model", model->path}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("ppl %.4f  (nll %.6f over %lld tokens, %d windows of %d, BOS %s, %.1f s)\n", r->ppl, r->nll,
+                static_cast<long long>(r->tokens), r->windows, r->ctx, use_bos ? "on" : "off", r->seconds);
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+int run_info(const CommonOpts& c) {
+  auto model = open_model(c);
+  if (!model) return fail(model.status());
+  const seer::ModelConfig& k = model->config;
+  std::printf("model         %s\n", model->path.c_str());
+  std::printf("name          %s\n", model->name.c_str());
+  std::printf("format        %s\n", model->format.c_str());
+  std::printf("architecture  %s\n", std::string(seer::arch_name(k.arch)).c_str());
+  std::printf("layers        %d\n", k.num_layers);
+  std::printf("hidden        %d\n", k.hidden_size);
+  std::printf("ffn           %d\n", k.intermediate_size);
+  std::printf("heads         %d query / %d kv (group %d), head_dim %d\n", k.num_qo_heads, k.num_kv_heads,
+              k.group_size(), k.head_dim);
+  std::printf("vocab         %d\n", k.vocab_size);
+  std::printf("context       %d\n", k.max_position);
+  const char* scaling = k.rope_scaling.type == seer::RopeScalingType::kNone    ? "none"
+                        : k.rope_scaling.type == seer::RopeScalingType::kLlama3 ? "llama3"
+                                                                                 : "yarn";
+  std::printf("rope          theta %g, scaling %s (factor %g)\n", k.rope_theta, scaling, k.rope_scaling.factor);
+  std::printf("rms eps       %g\n", k.rms_eps);
+  std::printf("embeddings    %s\n", k.tied_embeddings ? "tied" : "untied");
+  std::printf("qkv bias      %s, qk norm %s\n", k.qkv_bias ? "yes" : "no", k.qk_norm ? "yes" : "no");
+  // Tensor types: counts per (role, dtype)
+  std::map<std::string, int> types;
+  auto add = [&](const char* role, const seer::Weight& w) {
+    if (!w.empty()) types[std::string(role) + " " + std::string(seer::dtype_name(w.dtype))]++;
+  };
+  const auto& W = model->weights;
+  add("token_embd", W.tok_embd);
+  add("output", W.output);
+  add("norm", W.out_norm);
+  for (const auto& L : W.layers) {
+    add("attn_q/k/v/o", L.wq), add("attn_q/k/v/o", L.wk), add("attn_q/k/v/o", L.wv), add("attn_q/k/v/o", L.wo);
+    add("ffn_gate/up/down", L.w_gate), add("ffn_gate/up/down", L.w_up), add("ffn_gate/up/down", L.w_down);
+    add("norm", L.attn_norm), add("norm", L.ffn_norm);
+    add("bias", L.bq), add("bias", L.bk), add("bias", L.bv), add("qk_norm", L.q_norm), add("qk_norm", L.k_norm);
+  }
+  std::printf("tensor types ");
+  for (const auto& [k2, v] : types) std::printf(" %s x%d;", k2.c_str(), v);
+  std::printf("\n");
+  if (model->tokenizer) {
+    const auto& t = *model->tokenizer;
+    std::printf("tokenizer     %d tokens, bos %d, eos %d, add_bos %s, chat template %s\n", t.vocab_size(), t.bos_id(),
+                t.eos_id(), t.add_bos() ? "yes" : "no", t.has_chatml() ? "ChatML" : "none");
+  } else {
+    std::printf("tokenizer     none\n");
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"seer: SeerAttention / SeerAttention-R inference engine"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "seer 0.1");
+
+  GenerateArgs ga;
+  CLI::App* gen = app.add_subcommand("generate", "generate text from a prompt");
+  add_common(gen, &ga.common);
+  gen->add_option("-p,--prompt", ga.prompt, "prompt text");
+  gen->add_option("-f,--prompt-file", ga.prompt_file, "read the prompt from a file")->check(CLI::ExistingFile);
+  gen->add_flag("--chat", ga.chat, "wrap the prompt in the model's chat template (ChatML)");
+  gen->add_option("--system", ga.system, "system message for --chat");
+  gen->add_option("-n,--n-predict", ga.n, "tokens to generate (default 128)")->check(CLI::PositiveNumber);
+  gen->add_option("--temp", ga.temp, "temperature; 0 = greedy (default 0.7)")->check(CLI::NonNegativeNumber);
+  gen->add_option("--top-k", ga.top_k, "top-k; 0 = off (default 40)")->check(CLI::NonNegativeNumber);
+  gen->add_option("--top-p", ga.top_p, "top-p; 1 = off (default 0.95)")->check(CLI::Range(0.0, 1.0));
+  gen->add_option("-s,--seed", ga.seed, "random seed (default: random, printed at the end)")
+      ->check(CLI::NonNegativeNumber);
+  gen->add_option("-c,--ctx", ga.common.ctx, "context size (default: the model's)")->check(CLI::NonNegativeNumber);
+  gen->add_flag("-q,--quiet", ga.quiet, "print only the generated text");
+
+  PplArgs pa;
+  CLI::App* ppl = app.add_subcommand("ppl", "perplexity of a text file over non-overlapping windows");
+  add_common(ppl, &pa.common);
+  ppl->add_option("file", pa.file, "text file")->required()->check(CLI::ExistingFile);
+  ppl->add_option("-c,--ctx", pa.ctx, "window length in tokens (default 512)")->check(CLI::Range(2, 1 << 20));
+  ppl->add_option("--max-windows", pa.max_windows, "evaluate at most this many windows (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  ppl->add_option("--bos", pa.bos, "prepend BOS to each window: auto (tokenizer's add_bos), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  ppl->add_flag("--json", pa.json, "print one JSON object");
+
+  CommonOpts ia;
+  CLI::App* info = app.add_subcommand("info", "print the model's architecture, dimensions and tensor types");
+  add_common(info, &ia);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  if (gen->parsed()) return run_generate(ga);
+  if (ppl->parsed()) return run_ppl(pa);
+  if (info->parsed()) return run_info(ia);
+  return kExitUsage;
+}

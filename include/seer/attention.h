@@ -1,0 +1,65 @@
+// The attention interface: which key blocks each query may see.
+//
+// Keys are grouped in blocks of `block_size` tokens by absolute position (block j holds positions
+// [j*block_size, (j+1)*block_size)). A BlockSelection lists, for every (head, query block) row, the
+// key blocks the attention kernel will visit, in ascending order (CSR layout). Within a visited block
+// the causal rule (key position <= query position) is always applied element-wise, so a dense causal
+// attention is simply "every block 0..qb" for query block qb.
+//
+//  * prefill (qo_len > 1): rows are (qo_head, query block) for the query blocks that the new tokens
+//    touch: num_heads = num_qo_heads, num_rows = last_q_block - first_q_block + 1.
+//  * decode (qo_len == 1): SeerAttention-R shares one selection per KV head across its GQA group:
+//    num_heads = num_kv_heads, num_rows = 1. (A policy may also give per-qo-head rows.)
+//
+// An AttentionPolicy fills a BlockSelection per layer; `nullptr`/dense selects every causal block.
+#pragma once
+
+#include <seer/status.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace seer {
+
+struct BlockSelection {
+  int block_size = 64;
+  int num_heads = 0;       // num_qo_heads, or num_kv_heads when per_kv_head
+  bool per_kv_head = false;
+  int first_q_block = 0;   // absolute block index of row 0
+  int num_rows = 0;        // query blocks per head
+  // CSR: row r of head h is (h * num_rows + r); its key blocks are
+  // indices[offsets[row] .. offsets[row+1]), ascending, each <= first_q_block + r.
+  std::vector<int32_t> offsets;  // [num_heads * num_rows + 1]
+  std::vector<int32_t> indices;  // [nnz]
+
+  int64_t num_selected() const { return int64_t(indices.size()); }
+  // Fills every causal block (dense attention).
+  void set_dense(int num_heads, bool per_kv_head, int first_q_block, int num_rows, int block_size);
+};
+
+// What a policy sees for one layer. Layouts are token-major.
+struct AttentionContext {
+  int layer = 0;
+  int qo_len = 0;     // new tokens in this forward
+  int kv_len = 0;     // tokens in the cache including the new ones (positions 0..kv_len-1)
+  int start_pos = 0;  // absolute position of the first new token (= kv_len - qo_len)
+  int num_qo_heads = 0, num_kv_heads = 0, head_dim = 0;
+  const float* q_nope = nullptr;  // [qo_len, num_qo_heads, head_dim] pre-RoPE (after q_norm)
+  const float* k_nope = nullptr;  // [qo_len, num_kv_heads, head_dim] pre-RoPE (after k_norm)
+  const float* q = nullptr;       // [qo_len, num_qo_heads, head_dim] post-RoPE
+  const float* k_cache = nullptr; // [num_kv_heads, max_context, head_dim] post-RoPE, valid up to kv_len
+  const float* v_cache = nullptr; // [num_kv_heads, max_context, head_dim]
+  int max_context = 0;
+};
+
+class AttentionPolicy {
+ public:
+  virtual ~AttentionPolicy() = default;
+  virtual const char* name() const = 0;
+  // Called before each forward (new sequence when start_pos == 0).
+  virtual void begin_forward(int start_pos, int qo_len) {}
+  // Fills `sel` for this layer. `sel` arrives pre-sized as dense; a policy may rewrite it.
+  virtual Status select(const AttentionContext& ctx, BlockSelection* sel) = 0;
+};
+
+}  // namespace seer

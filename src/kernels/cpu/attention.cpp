@@ -1,0 +1,380 @@
+// Block-sparse causal attention on the CPU; see attention.h.
+//
+// A work item is one selection row (head, query block), or a chunk of a row's selected blocks when
+// there are too few rows to keep every thread busy (decode). An item gathers its query rows into a
+// tile (at most kTileRows rows: one head's positions in prefill, or a GQA group's heads in decode),
+// then streams the selected key blocks 64 keys at a time: S = Q·Kᵀ (K transposed into a [d][64]
+// panel so the inner loop runs over 64 contiguous keys), causal mask, online softmax in base 2
+// (scores pre-multiplied by scale·log2 e), O += P·V. Chunks of one row are merged by log-sum-exp.
+#include "kernels/cpu/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/cpu/simd.h"
+
+namespace seer {
+
+using namespace simd;
+
+void BlockSelection::set_dense(int heads, bool kv_head_rows, int first_qb, int rows, int bs) {
+  block_size = bs;
+  num_heads = heads;
+  per_kv_head = kv_head_rows;
+  first_q_block = first_qb;
+  num_rows = rows;
+  offsets.assign(size_t(heads) * rows + 1, 0);
+  indices.clear();
+  int64_t per_head = 0;
+  for (int r = 0; r < rows; ++r) per_head += first_qb + r + 1;
+  indices.reserve(size_t(per_head * heads));
+  for (int h = 0; h < heads; ++h) {
+    for (int r = 0; r < rows; ++r) {
+      for (int j = 0; j <= first_qb + r; ++j) indices.push_back(j);
+      offsets[size_t(h) * rows + r + 1] = int32_t(indices.size());
+    }
+  }
+}
+
+namespace {
+
+constexpr int kKeyTile = 64;   // keys per inner tile
+constexpr int kTileRows = 64;  // query rows per tile
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Running softmax state of a tile of query rows.
+struct TileState {
+  std::vector<float> o;    // [kTileRows, head_dim] unnormalised output
+  std::vector<float> m;    // [kTileRows] running max (log2 domain)
+  std::vector<float> l;    // [kTileRows] running sum
+  std::vector<float> qt;   // [kTileRows, head_dim] queries pre-scaled by scale*log2e
+  std::vector<float> kt;   // [head_dim, kKeyTile] transposed keys
+  std::vector<float> s;    // [kTileRows, kKeyTile] scores, then probabilities
+  std::vector<int> qpos;   // [kTileRows]
+  void resize(int d) {
+    o.resize(size_t(kTileRows) * d);
+    m.resize(kTileRows);
+    l.resize(kTileRows);
+    qt.resize(size_t(kTileRows) * d);
+    kt.resize(size_t(d) * kKeyTile);
+    s.resize(size_t(kTileRows) * kKeyTile);
+    qpos.resize(kTileRows);
+  }
+  void reset(int rows, int d) {
+    std::fill(o.begin(), o.begin() + size_t(rows) * d, 0.0f);
+    std::fill(m.begin(), m.begin() + rows, kNegInf);
+    std::fill(l.begin(), l.begin() + rows, 0.0f);
+  }
+};
+
+// S[i, 0:64] = sum_c qt[i, c] * kt[c, 0:64] for ROWS rows starting at i0 (vectorised path).
+template <int ROWS>
+inline void scores_rows(const float* qt, const float* kt, float* s, int i0, int d) {
+  f32x16 acc[ROWS][4];
+  for (int r = 0; r < ROWS; ++r)
+    for (int v = 0; v < 4; ++v) acc[r][v] = splat(0.0f);
+  for (int c = 0; c < d; ++c) {
+    f32x16 k0 = load(kt + c * kKeyTile), k1 = load(kt + c * kKeyTile + 16);
+    f32x16 k2 = load(kt + c * kKeyTile + 32), k3 = load(kt + c * kKeyTile + 48);
+    for (int r = 0; r < ROWS; ++r) {
+      f32x16 q = splat(qt[(i0 + r) * d + c]);
+      acc[r][0] += q * k0;
+      acc[r][1] += q * k1;
+      acc[r][2] += q * k2;
+      acc[r][3] += q * k3;
+    }
+  }
+  for (int r = 0; r < ROWS; ++r)
+    for (int v = 0; v < 4; ++v) store(s + (i0 + r) * kKeyTile + 16 * v, acc[r][v]);
+}
+
+// o[i, dc:dc+16*NV] += sum_j p[i, j] * v[j, dc:dc+16*NV] for ROWS rows starting at i0.
+template <int ROWS, int NV>
+inline void pv_rows(const float* p, const float* v, float* o, int i0, int dc, int kn, int d) {
+  f32x16 acc[ROWS][NV];
+  for (int r = 0; r < ROWS; ++r)
+    for (int x = 0; x < NV; ++x) acc[r][x] = load(o + (i0 + r) * d + dc + 16 * x);
+  for (int j = 0; j < kn; ++j) {
+    f32x16 vv[NV];
+    for (int x = 0; x < NV; ++x) vv[x] = load(v + size_t(j) * d + dc + 16 * x);
+    for (int r = 0; r < ROWS; ++r) {
+      f32x16 pr = splat(p[(i0 + r) * kKeyTile + j]);
+      for (int x = 0; x < NV; ++x) acc[r][x] += pr * vv[x];
+    }
+  }
+  for (int r = 0; r < ROWS; ++r)
+    for (int x = 0; x < NV; ++x) store(o + (i0 + r) * d + dc + 16 * x, acc[r][x]);
+}
+
+template <int ROWS>
+inline void pv_dispatch(const float* p, const float* v, float* o, int i0, int kn, int d) {
+  int dc = 0;
+  for (; dc + 64 <= d; dc += 64) pv_rows<ROWS, 4>(p, v, o, i0, dc, kn, d);
+  for (; dc + 16 <= d; dc += 16) pv_rows<ROWS, 1>(p, v, o, i0, dc, kn, d);
+}
+
+// Processes one 64-key tile [kstart, kstart + kn) of one KV head for the tile's `rows` queries.
+void attend_keys(TileState& st, int rows, int d, const float* k, const float* v, int kstart, int kn) {
+  const bool vec = d % 16 == 0;
+  float* s = st.s.data();
+  // Scores.
+  if (vec) {
+    float* kt = st.kt.data();
+    for (int c = 0; c < d; ++c) {
+      for (int j = 0; j < kn; ++j) kt[c * kKeyTile + j] = k[size_t(j) * d + c];
+      for (int j = kn; j < kKeyTile; ++j) kt[c * kKeyTile + j] = 0.0f;
+    }
+    int i = 0;
+    for (; i + 4 <= rows; i += 4) scores_rows<4>(st.qt.data(), kt, s, i, d);
+    for (; i < rows; ++i) scores_rows<1>(st.qt.data(), kt, s, i, d);
+  } else {
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < kn; ++j) {
+        float acc = 0.0f;
+        for (int c = 0; c < d; ++c) acc += st.qt[i * d + c] * k[size_t(j) * d + c];
+        s[i * kKeyTile + j] = acc;
+      }
+  }
+  // Mask, online softmax, probabilities in place.
+  for (int i = 0; i < rows; ++i) {
+    float* si = s + i * kKeyTile;
+    const int visible = std::min(kn, st.qpos[i] - kstart + 1);  // keys j < visible are causal
+    if (visible <= 0) {  // no causal key in this tile for this row
+      std::fill(si, si + kKeyTile, 0.0f);
+      continue;
+    }
+    for (int j = visible; j < kKeyTile; ++j) si[j] = kNegInf;
+    float mx = kNegInf;
+    for (int j = 0; j < visible; ++j) mx = std::max(mx, si[j]);
+    const float m_new = std::max(st.m[i], mx);
+    const float alpha = std::exp2(st.m[i] - m_new);  // 0 when the old max is -inf
+    f32x16 sum = splat(0.0f);
+    const f32x16 mv = splat(m_new);
+    for (int j = 0; j < kKeyTile; j += 16) {
+      f32x16 pj = simd::exp2(load(si + j) - mv);
+      store(si + j, pj);
+      sum += pj;
+    }
+    st.l[i] = st.l[i] * alpha + hsum(sum);
+    st.m[i] = m_new;
+    if (alpha != 1.0f) {
+      float* oi = st.o.data() + size_t(i) * d;
+      for (int c = 0; c < d; ++c) oi[c] *= alpha;
+    }
+  }
+  // O += P·V (masked probabilities are exactly 0).
+  if (vec) {
+    int i = 0;
+    for (; i + 4 <= rows; i += 4) pv_dispatch<4>(s, v, st.o.data(), i, kn, d);
+    for (; i < rows; ++i) pv_dispatch<1>(s, v, st.o.data(), i, kn, d);
+  } else {
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < kn; ++j) {
+        const float pj = s[i * kKeyTile + j];
+        for (int c = 0; c < d; ++c) st.o[size_t(i) * d + c] += pj * v[size_t(j) * d + c];
+      }
+  }
+}
+
+// One query row of the tile: which output slot it writes.
+struct RowRef {
+  int token;  // index into q/out (0..qo_len-1)
+  int head;   // qo head
+};
+
+// Describes the rows of one selection row (head h, query block row r).
+void gather_rows(const AttentionParams& p, const BlockSelection& sel, int h, int r,
+                 std::vector<RowRef>* rows) {
+  rows->clear();
+  const int bs = sel.block_size;
+  const int qb = sel.first_q_block + r;
+  const int start = p.start_pos();
+  const int t0 = std::max(qb * bs, start) - start;
+  const int t1 = std::min((qb + 1) * bs, p.kv_len) - start;
+  const int group = p.num_qo_heads / p.num_kv_heads;
+  for (int t = t0; t < t1; ++t) {
+    if (sel.per_kv_head) {
+      for (int g = 0; g < group; ++g) rows->push_back({t, h * group + g});
+    } else {
+      rows->push_back({t, h});
+    }
+  }
+}
+
+// Runs the blocks [b0, b1) of the row's list over rows[first, first+n) and leaves the state
+// (unnormalised o, m, l) in `st`.
+void run_tile(const AttentionParams& p, const BlockSelection& sel, int kv_head, const int32_t* blocks,
+              int nblocks, const RowRef* rows, int n, TileState& st) {
+  const int d = p.head_dim;
+  const float qscale = p.scale * kLog2e;
+  st.reset(n, d);
+  for (int i = 0; i < n; ++i) {
+    const float* qi = p.q + (size_t(rows[i].token) * p.num_qo_heads + rows[i].head) * d;
+    for (int c = 0; c < d; ++c) st.qt[size_t(i) * d + c] = qi[c] * qscale;
+    st.qpos[i] = p.start_pos() + rows[i].token;
+  }
+  const float* kh = p.k_cache + size_t(kv_head) * p.max_context * d;
+  const float* vh = p.v_cache + size_t(kv_head) * p.max_context * d;
+  const int bs = sel.block_size;
+  for (int b = 0; b < nblocks; ++b) {
+    const int kb = blocks[b];
+    for (int ks = kb * bs; ks < (kb + 1) * bs && ks < p.kv_len; ks += kKeyTile) {
+      const int kn = std::min({kKeyTile, (kb + 1) * bs - ks, p.kv_len - ks});
+      attend_keys(st, n, d, kh + size_t(ks) * d, vh + size_t(ks) * d, ks, kn);
+    }
+  }
+}
+
+void write_normalised(const AttentionParams& p, const RowRef* rows, int n, const TileState& st) {
+  const int d = p.head_dim;
+  for (int i = 0; i < n; ++i) {
+    float* oi = p.out + (size_t(rows[i].token) * p.num_qo_heads + rows[i].head) * d;
+    const float inv = st.l[i] > 0.0f ? 1.0f / st.l[i] : 0.0f;
+    for (int c = 0; c < d; ++c) oi[c] = st.o[size_t(i) * d + c] * inv;
+  }
+}
+
+}  // namespace
+
+void attention(const AttentionParams& p, const BlockSelection& sel, ThreadPool& pool) {
+  const int d = p.head_dim;
+  const int group = p.num_qo_heads / p.num_kv_heads;
+  const int64_t num_rows = int64_t(sel.num_heads) * sel.num_rows;
+  auto kv_head_of = [&](int h) { return sel.per_kv_head ? h : h / group; };
+
+  // Few rows (decode): split each row's block list into chunks and merge by log-sum-exp.
+  const int64_t max_blocks = [&] {
+    int64_t mb = 0;
+    for (int64_t r = 0; r < num_rows; ++r) mb = std::max<int64_t>(mb, sel.offsets[r + 1] - sel.offsets[r]);
+    return mb;
+  }();
+  int splits = 1;
+  if (num_rows < 4 * pool.size() && max_blocks >= 8) {
+    splits = int(std::min<int64_t>((4 * pool.size() + num_rows - 1) / num_rows, max_blocks / 4));
+    splits = std::max(splits, 1);
+  }
+
+  if (splits == 1) {
+    // Largest rows (latest query blocks) first for load balance.
+    pool.parallel_for(num_rows, [&](int64_t item, int) {
+      const int64_t row = num_rows - 1 - item;
+      const int h = int(row / sel.num_rows), r = int(row % sel.num_rows);
+      thread_local TileState st;
+      thread_local std::vector<RowRef> rows;
+      st.resize(d);
+      gather_rows(p, sel, h, r, &rows);
+      const int32_t* blocks = sel.indices.data() + sel.offsets[row];
+      const int nblocks = sel.offsets[row + 1] - sel.offsets[row];
+      for (size_t i0 = 0; i0 < rows.size(); i0 += kTileRows) {
+        const int n = int(std::min<size_t>(kTileRows, rows.size() - i0));
+        run_tile(p, sel, kv_head_of(h), blocks, nblocks, rows.data() + i0, n, st);
+        write_normalised(p, rows.data() + i0, n, st);
+      }
+    });
+    return;
+  }
+
+  // Split path: partial states [num_rows, splits, tile rows] then a merge per row.
+  struct Partial {
+    std::vector<float> o, m, l;
+  };
+  std::vector<std::vector<RowRef>> row_refs(static_cast<size_t>(num_rows));
+  size_t max_tile = 0;
+  for (int64_t row = 0; row < num_rows; ++row) {
+    gather_rows(p, sel, int(row / sel.num_rows), int(row % sel.num_rows), &row_refs[size_t(row)]);
+    max_tile = std::max(max_tile, row_refs[size_t(row)].size());
+  }
+  if (max_tile > size_t(kTileRows)) {
+    SEER_ASSERT(false && "split attention supports at most kTileRows query rows per selection row");
+  }
+  std::vector<Partial> parts(size_t(num_rows * splits));
+  pool.parallel_for(num_rows * splits, [&](int64_t item, int) {
+    const int64_t row = item / splits;
+    const int split = int(item % splits);
+    const auto& rows = row_refs[size_t(row)];
+    const int n = int(rows.size());
+    const int nblocks = sel.offsets[row + 1] - sel.offsets[row];
+    const int per = (nblocks + splits - 1) / splits;
+    const int b0 = std::min(nblocks, split * per), b1 = std::min(nblocks, b0 + per);
+    thread_local TileState st;
+    st.resize(d);
+    run_tile(p, sel, kv_head_of(int(row / sel.num_rows)), sel.indices.data() + sel.offsets[row] + b0,
+             b1 - b0, rows.data(), n, st);
+    Partial& part = parts[size_t(item)];
+    part.o.assign(st.o.begin(), st.o.begin() + size_t(n) * d);
+    part.m.assign(st.m.begin(), st.m.begin() + n);
+    part.l.assign(st.l.begin(), st.l.begin() + n);
+  });
+  for (int64_t row = 0; row < num_rows; ++row) {
+    const auto& rows = row_refs[size_t(row)];
+    for (size_t i = 0; i < rows.size(); ++i) {
+      float mx = kNegInf;
+      for (int s = 0; s < splits; ++s) mx = std::max(mx, parts[size_t(row * splits + s)].m[i]);
+      float* oi = p.out + (size_t(rows[i].token) * p.num_qo_heads + rows[i].head) * d;
+      std::fill(oi, oi + d, 0.0f);
+      if (mx == kNegInf) continue;
+      float l = 0.0f;
+      for (int s = 0; s < splits; ++s) {
+        const Partial& part = parts[size_t(row * splits + s)];
+        if (part.m[i] == kNegInf) continue;
+        const float w = std::exp2(part.m[i] - mx);
+        l += part.l[i] * w;
+        for (int c = 0; c < d; ++c) oi[c] += part.o[i * d + c] * w;
+      }
+      for (int c = 0; c < d; ++c) oi[c] /= l;
+    }
+  }
+}
+
+void ref_attention(const AttentionParams& p, const BlockSelection& sel) {
+  const int d = p.head_dim;
+  const int group = p.num_qo_heads / p.num_kv_heads;
+  std::vector<RowRef> rows;
+  std::vector<double> scores;
+  std::vector<double> acc(static_cast<size_t>(d));
+  std::vector<int> keys;
+  for (int h = 0; h < sel.num_heads; ++h) {
+    for (int r = 0; r < sel.num_rows; ++r) {
+      const int64_t row = int64_t(h) * sel.num_rows + r;
+      gather_rows(p, sel, h, r, &rows);
+      const int kvh = sel.per_kv_head ? h : h / group;
+      for (const RowRef& rr : rows) {
+        const int qpos = p.start_pos() + rr.token;
+        const float* qi = p.q + (size_t(rr.token) * p.num_qo_heads + rr.head) * d;
+        keys.clear();
+        for (int b = sel.offsets[row]; b < sel.offsets[row + 1]; ++b)
+          for (int kp = sel.indices[b] * sel.block_size; kp < (sel.indices[b] + 1) * sel.block_size; ++kp)
+            if (kp <= qpos && kp < p.kv_len) keys.push_back(kp);
+        float* oi = p.out + (size_t(rr.token) * p.num_qo_heads + rr.head) * d;
+        if (keys.empty()) {
+          std::fill(oi, oi + d, 0.0f);
+          continue;
+        }
+        scores.resize(keys.size());
+        double mx = -1e300;
+        for (size_t j = 0; j < keys.size(); ++j) {
+          const float* kj = p.k_cache + (size_t(kvh) * p.max_context + keys[j]) * d;
+          double s = 0.0;
+          for (int c = 0; c < d; ++c) s += double(qi[c]) * kj[c];
+          scores[j] = s * p.scale;
+          mx = std::max(mx, scores[j]);
+        }
+        double l = 0.0;
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (size_t j = 0; j < keys.size(); ++j) {
+          const double w = std::exp(scores[j] - mx);
+          l += w;
+          const float* vj = p.v_cache + (size_t(kvh) * p.max_context + keys[j]) * d;
+          for (int c = 0; c < d; ++c) acc[c] += w * vj[c];
+        }
+        for (int c = 0; c < d; ++c) oi[c] = float(acc[c] / l);
+      }
+    }
+  }
+}
+
+}  // namespace seer

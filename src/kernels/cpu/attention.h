@@ -1,0 +1,45 @@
+// Block-sparse causal attention on the CPU, prefill and decode, with native GQA.
+//
+// The key blocks visited by each (head, query block) row come from a BlockSelection
+// (seer/attention.h). Inside a visited block the causal rule key_pos <= query_pos is applied
+// element-wise; positions >= kv_len do not exist. A query row that sees no key (an empty
+// selection row) outputs zeros. Dense attention is the selection with every causal block.
+//
+// Layouts:
+//   q   [qo_len, num_qo_heads, head_dim]        post-RoPE, token-major (as the projections write it)
+//   k,v [num_kv_heads, max_context, head_dim]   the layer's KV cache
+//   out [qo_len, num_qo_heads, head_dim]
+// qo head h reads kv head h / group_size.
+#pragma once
+
+#include <seer/attention.h>
+
+#include <cstdint>
+
+namespace seer {
+
+class ThreadPool;
+
+struct AttentionParams {
+  const float* q = nullptr;        // [qo_len, num_qo_heads, head_dim]
+  const float* k_cache = nullptr;  // [num_kv_heads, max_context, head_dim]
+  const float* v_cache = nullptr;  // [num_kv_heads, max_context, head_dim]
+  float* out = nullptr;            // [qo_len, num_qo_heads, head_dim]
+  int qo_len = 0;
+  int kv_len = 0;     // keys at positions [0, kv_len); queries at [kv_len - qo_len, kv_len)
+  int num_qo_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int max_context = 0;
+  float scale = 0.0f;  // softmax scale, usually 1/sqrt(head_dim)
+  int start_pos() const { return kv_len - qo_len; }
+};
+
+// Fast kernel: 64-key tiles, online softmax in base 2, 16-wide vectors, parallel over rows
+// (and over chunks of selected blocks with a log-sum-exp merge when there are few rows).
+void attention(const AttentionParams& p, const BlockSelection& sel, ThreadPool& pool);
+
+// Reference: a direct loop over the selected blocks, double accumulation.
+void ref_attention(const AttentionParams& p, const BlockSelection& sel);
+
+}  // namespace seer

@@ -1,0 +1,221 @@
+// Session: the transformer forward over a KV cache (Llama / Qwen2 / Qwen3); see seer/engine.h.
+//
+// Per layer, for n new tokens (token-major activations):
+//   h = rmsnorm(x) ; q,k,v = h·Wqᵀ,h·Wkᵀ,h·Wvᵀ (+bias) ; [q_norm/k_norm per head] ;
+//   policy sees pre-RoPE q,k ; RoPE ; k,v -> cache ; attention over the selected blocks ;
+//   x += attn·Woᵀ ; h = rmsnorm(x) ; x += (silu(h·Wgᵀ) * h·Wuᵀ)·Wdᵀ
+#include <seer/attention.h>
+#include <seer/engine.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/ops.h"
+
+namespace seer {
+
+namespace {
+constexpr int kBlockSize = 64;     // attention block size of the dense selection
+constexpr int64_t kFfnChunk = 1024;  // tokens per FFN chunk, bounds the [n, intermediate] buffers
+}  // namespace
+
+struct Session::Impl {
+  const Model* model = nullptr;
+  ModelConfig cfg;
+  int max_context = 0;
+  int pos = 0;
+  std::unique_ptr<ThreadPool> pool;
+  std::shared_ptr<AttentionPolicy> policy;
+  std::vector<float> inv_freq;
+  float rope_scale = 1.0f;
+  // KV cache per layer: [num_kv_heads, max_context, head_dim]
+  std::vector<std::vector<float>> k_cache, v_cache;
+  // Scratch (token-major)
+  std::vector<float> x, h, q, k, v, q_nope, k_nope, attn, g, u, ffn_out, cos_t, sin_t, logits;
+  std::vector<int> positions;
+  BlockSelection sel;
+
+  Status forward(std::span<const int> tokens, Logits which, std::span<const float>* out);
+};
+
+Session::Session() : impl_(std::make_unique<Impl>()) {}
+Session::~Session() = default;
+
+Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionOptions opts) {
+  const ModelConfig& c = model.config;
+  if (c.num_layers <= 0 || c.num_qo_heads <= 0 || c.num_kv_heads <= 0 || c.head_dim <= 0 ||
+      c.num_qo_heads % c.num_kv_heads != 0 || c.head_dim % 2 != 0)
+    return Status::error("{}: invalid model configuration (layers {}, heads {}/{}, head_dim {})",
+                         model.path, c.num_layers, c.num_qo_heads, c.num_kv_heads, c.head_dim);
+  int ctx = opts.max_context > 0 ? opts.max_context : c.max_position;
+  if (ctx <= 0) ctx = 4096;
+  const size_t per_layer = size_t(c.num_kv_heads) * ctx * c.head_dim;
+  const double gib = 2.0 * c.num_layers * per_layer * sizeof(float) / double(1 << 30);
+  if (gib > 64.0)
+    return Status::error("{}: a KV cache of {} tokens needs {:.1f} GiB; pass a smaller context",
+                         model.path, ctx, gib);
+  matmul_init();
+  std::unique_ptr<Session> s(new Session());
+  Impl& m = *s->impl_;
+  m.model = &model;
+  m.cfg = c;
+  m.max_context = ctx;
+  m.pool = std::make_unique<ThreadPool>(opts.num_threads);
+  m.policy = std::move(opts.policy);
+  m.inv_freq = rope_inv_freq(c, &m.rope_scale);
+  m.k_cache.resize(size_t(c.num_layers));
+  m.v_cache.resize(size_t(c.num_layers));
+  for (int l = 0; l < c.num_layers; ++l) {
+    m.k_cache[size_t(l)].assign(per_layer, 0.0f);
+    m.v_cache[size_t(l)].assign(per_layer, 0.0f);
+  }
+  return s;
+}
+
+int Session::pos() const { return impl_->pos; }
+int Session::max_context() const { return impl_->max_context; }
+void Session::reset() { impl_->pos = 0; }
+const Model& Session::model() const { return *impl_->model; }
+AttentionPolicy* Session::policy() const { return impl_->policy.get(); }
+
+Result<std::span<const float>> Session::forward(std::span<const int> tokens, Logits which) {
+  std::span<const float> out;
+  SEER_RETURN_IF_ERROR(impl_->forward(tokens, which, &out));
+  return out;
+}
+
+Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::span<const float>* out) {
+  const int64_t n = int64_t(tokens.size());
+  *out = {};
+  if (n == 0) return Status::ok();
+  if (pos + n > max_context)
+    return Status::error("context is full: {} tokens in the cache + {} new > {} (the session's context)",
+                         pos, n, max_context);
+  for (int64_t t = 0; t < n; ++t)
+    if (tokens[t] < 0 || tokens[t] >= cfg.vocab_size)
+      return Status::error("token id {} at index {} is outside the vocabulary [0, {})", tokens[t], t,
+                           cfg.vocab_size);
+
+  const ModelWeights& W = model->weights;
+  const int D = cfg.hidden_size, Hq = cfg.num_qo_heads, Hkv = cfg.num_kv_heads, d = cfg.head_dim;
+  const int qdim = Hq * d, kvdim = Hkv * d, F = cfg.intermediate_size;
+  const int start = pos, kv_len = pos + int(n);
+  ThreadPool& tp = *pool;
+
+  x.resize(size_t(n * D));
+  h.resize(size_t(n * D));
+  q.resize(size_t(n * qdim));
+  k.resize(size_t(n * kvdim));
+  v.resize(size_t(n * kvdim));
+  attn.resize(size_t(n * qdim));
+  const int64_t fc = std::min(n, kFfnChunk);
+  g.resize(size_t(fc * F));
+  u.resize(size_t(fc * F));
+  ffn_out.resize(size_t(fc * D));
+  positions.resize(size_t(n));
+  for (int64_t t = 0; t < n; ++t) positions[size_t(t)] = start + int(t);
+  cos_t.resize(size_t(n * d / 2));
+  sin_t.resize(size_t(n * d / 2));
+  rope_tables(inv_freq, rope_scale, positions.data(), n, cos_t.data(), sin_t.data());
+  if (policy) {
+    q_nope.resize(q.size());
+    k_nope.resize(k.size());
+    policy->begin_forward(start, int(n));
+  }
+
+  embed_rows(W.tok_embd, tokens.data(), n, x.data());
+
+  AttentionParams ap;
+  ap.qo_len = int(n);
+  ap.kv_len = kv_len;
+  ap.num_qo_heads = Hq;
+  ap.num_kv_heads = Hkv;
+  ap.head_dim = d;
+  ap.max_context = max_context;
+  ap.scale = 1.0f / std::sqrt(float(d));
+  ap.q = q.data();
+  ap.out = attn.data();
+
+  for (int l = 0; l < cfg.num_layers; ++l) {
+    const LayerWeights& L = W.layers[size_t(l)];
+    rmsnorm(x.data(), L.attn_norm.f32(), h.data(), n, D, cfg.rms_eps);
+    matmul(L.wq, h.data(), q.data(), n, tp);
+    matmul(L.wk, h.data(), k.data(), n, tp);
+    matmul(L.wv, h.data(), v.data(), n, tp);
+    if (!L.bq.empty()) add_bias(q.data(), L.bq.f32(), n, qdim);
+    if (!L.bk.empty()) add_bias(k.data(), L.bk.f32(), n, kvdim);
+    if (!L.bv.empty()) add_bias(v.data(), L.bv.f32(), n, kvdim);
+    if (!L.q_norm.empty()) rmsnorm(q.data(), L.q_norm.f32(), q.data(), n * Hq, d, cfg.rms_eps);
+    if (!L.k_norm.empty()) rmsnorm(k.data(), L.k_norm.f32(), k.data(), n * Hkv, d, cfg.rms_eps);
+    if (policy) {
+      std::copy(q.begin(), q.end(), q_nope.begin());
+      std::copy(k.begin(), k.end(), k_nope.begin());
+    }
+    rope_apply(q.data(), n, Hq, d, cos_t.data(), sin_t.data());
+    rope_apply(k.data(), n, Hkv, d, cos_t.data(), sin_t.data());
+    // k,v [n, Hkv, d] -> cache [Hkv, max_context, d]
+    float* kc = k_cache[size_t(l)].data();
+    float* vc = v_cache[size_t(l)].data();
+    for (int64_t t = 0; t < n; ++t)
+      for (int hh = 0; hh < Hkv; ++hh) {
+        const size_t dst = (size_t(hh) * max_context + start + t) * d;
+        std::copy_n(k.data() + (t * Hkv + hh) * d, d, kc + dst);
+        std::copy_n(v.data() + (t * Hkv + hh) * d, d, vc + dst);
+      }
+
+    const int first_qb = start / kBlockSize;
+    const int rows = (kv_len - 1) / kBlockSize - first_qb + 1;
+    if (n == 1)
+      sel.set_dense(Hkv, true, first_qb, rows, kBlockSize);
+    else
+      sel.set_dense(Hq, false, first_qb, rows, kBlockSize);
+    if (policy) {
+      AttentionContext ctx;
+      ctx.layer = l;
+      ctx.qo_len = int(n);
+      ctx.kv_len = kv_len;
+      ctx.start_pos = start;
+      ctx.num_qo_heads = Hq;
+      ctx.num_kv_heads = Hkv;
+      ctx.head_dim = d;
+      ctx.q_nope = q_nope.data();
+      ctx.k_nope = k_nope.data();
+      ctx.q = q.data();
+      ctx.k_cache = kc;
+      ctx.v_cache = vc;
+      ctx.max_context = max_context;
+      SEER_RETURN_IF_ERROR(policy->select(ctx, &sel).with_context(fmt::format("layer {}", l)));
+    }
+    ap.k_cache = kc;
+    ap.v_cache = vc;
+    attention(ap, sel, tp);
+    matmul(L.wo, attn.data(), h.data(), n, tp);
+    for (int64_t i = 0; i < n * D; ++i) x[size_t(i)] += h[size_t(i)];
+
+    rmsnorm(x.data(), L.ffn_norm.f32(), h.data(), n, D, cfg.rms_eps);
+    for (int64_t t0 = 0; t0 < n; t0 += kFfnChunk) {
+      const int64_t m = std::min(kFfnChunk, n - t0);
+      matmul(L.w_gate, h.data() + t0 * D, g.data(), m, tp);
+      matmul(L.w_up, h.data() + t0 * D, u.data(), m, tp);
+      silu_mul(g.data(), u.data(), m, F);
+      matmul(L.w_down, g.data(), ffn_out.data(), m, tp);
+      for (int64_t i = 0; i < m * D; ++i) x[size_t(t0 * D + i)] += ffn_out[size_t(i)];
+    }
+  }
+  pos = kv_len;
+
+  if (which == Logits::kNone) return Status::ok();
+  const int64_t first = which == Logits::kLast ? n - 1 : 0;
+  const int64_t rows_out = n - first;
+  rmsnorm(x.data() + first * D, W.out_norm.f32(), h.data(), rows_out, D, cfg.rms_eps);
+  logits.resize(size_t(rows_out * cfg.vocab_size));
+  matmul(W.output, h.data(), logits.data(), rows_out, tp);
+  *out = std::span<const float>(logits.data(), logits.size());
+  return Status::ok();
+}
+
+}  // namespace seer

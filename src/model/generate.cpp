@@ -1,0 +1,111 @@
+// Sampling and the generation loop; see seer/generate.h.
+#include <seer/generate.h>
+#include <seer/tokenizer.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/timer.h"
+
+namespace seer {
+
+Sampler::Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) {}
+
+int Sampler::sample(std::span<const float> logits) {
+  const int n = int(logits.size());
+  if (p_.temperature <= 0.0f) return int(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  cand_.resize(size_t(n));
+  for (int i = 0; i < n; ++i) cand_[size_t(i)] = {logits[size_t(i)], i};
+  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  size_t keep = size_t(n);
+  if (p_.top_k > 0 && p_.top_k < n) {
+    keep = size_t(p_.top_k);
+    std::partial_sort(cand_.begin(), cand_.begin() + keep, cand_.end(), by_logit);
+  } else {
+    std::sort(cand_.begin(), cand_.end(), by_logit);
+  }
+  cand_.resize(keep);
+  const double mx = cand_[0].first;
+  std::vector<double> prob(keep);
+  double total = 0.0;
+  for (size_t i = 0; i < keep; ++i) total += prob[i] = std::exp((cand_[i].first - mx) / p_.temperature);
+  if (p_.top_p < 1.0f) {
+    double cum = 0.0;
+    size_t cut = keep;
+    for (size_t i = 0; i < keep; ++i) {
+      cum += prob[i] / total;
+      if (cum >= p_.top_p) {
+        cut = i + 1;
+        break;
+      }
+    }
+    keep = cut;
+    total = 0.0;
+    for (size_t i = 0; i < keep; ++i) total += prob[i];
+  }
+  std::uniform_real_distribution<double> uni(0.0, total);
+  double r = uni(rng_), acc = 0.0;
+  for (size_t i = 0; i < keep; ++i) {
+    acc += prob[i];
+    if (r < acc) return cand_[i].second;
+  }
+  return cand_[keep - 1].second;
+}
+
+std::string Utf8Stream::push(const std::string& bytes) {
+  pending_ += bytes;
+  // Find the start of a trailing incomplete sequence, if any.
+  size_t n = pending_.size(), cut = n;
+  for (size_t back = 1; back <= 4 && back <= n; ++back) {
+    unsigned char c = static_cast<unsigned char>(pending_[n - back]);
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte
+    size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (need > back) cut = n - back;
+    break;
+  }
+  std::string out = pending_.substr(0, cut);
+  pending_.erase(0, cut);
+  return out;
+}
+
+std::string Utf8Stream::flush() {
+  std::string out;
+  out.swap(pending_);
+  return out;
+}
+
+Result<GenerateStats> generate(Session& session, const Tokenizer& tok, const std::vector<int>& prompt,
+                               const GenerateOptions& opts,
+                               const std::function<bool(const std::string&)>& on_text) {
+  GenerateStats st;
+  st.prompt_tokens = int(prompt.size());
+  if (prompt.empty()) return Status::error("the prompt is empty (no tokens)");
+  std::vector<int> stops;
+  for (int id : {tok.eos_id(), tok.find_token("<|im_end|>"), tok.find_token("<|endoftext|>")})
+    if (id >= 0) stops.push_back(id);
+  Sampler sampler(opts.sampling);
+  Utf8Stream utf8;
+
+  double t0 = now_seconds();
+  SEER_ASSIGN_OR_RETURN(auto logits, session.forward(prompt, Logits::kLast));
+  st.prefill_seconds = now_seconds() - t0;
+  t0 = now_seconds();
+  for (int i = 0; i < opts.max_new_tokens; ++i) {
+    const int next = sampler.sample(logits);
+    if (opts.stop_at_eos && std::find(stops.begin(), stops.end(), next) != stops.end()) {
+      st.stopped_at_eos = true;
+      break;
+    }
+    ++st.generated_tokens;
+    if (!on_text(utf8.push(tok.token_text(next)))) break;
+    if (i + 1 == opts.max_new_tokens) break;
+    if (session.pos() >= session.max_context()) break;
+    const int one[1] = {next};
+    SEER_ASSIGN_OR_RETURN(logits, session.forward(one, Logits::kLast));
+  }
+  on_text(utf8.flush());
+  st.decode_seconds = now_seconds() - t0;
+  return st;
+}
+
+}  // namespace seer

@@ -1,0 +1,67 @@
+// Perplexity over non-overlapping windows; see seer/perplexity.h.
+#include <seer/perplexity.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/timer.h"
+
+namespace seer {
+
+double token_nll(const float* logits, int vocab, int target) {
+  double mx = logits[0];
+  for (int i = 1; i < vocab; ++i) mx = std::max(mx, double(logits[i]));
+  double sum = 0.0;
+  for (int i = 0; i < vocab; ++i) sum += std::exp(double(logits[i]) - mx);
+  return std::log(sum) + mx - double(logits[target]);
+}
+
+Result<PerplexityResult> perplexity(Session& session, const std::vector<int>& tokens,
+                                    const PerplexityOptions& opts) {
+  if (opts.ctx < 2) return Status::error("--ctx {} is too small (at least 2)", opts.ctx);
+  if (opts.ctx > session.max_context())
+    return Status::error("--ctx {} exceeds the session's context of {} tokens", opts.ctx, session.max_context());
+  const int bos = opts.bos_id;
+  const int text_per_window = bos >= 0 ? opts.ctx - 1 : opts.ctx;
+  const int64_t n = int64_t(tokens.size());
+  if (n < 2) return Status::error("the text has {} tokens; perplexity needs at least 2", n);
+  int windows = int(n / text_per_window);
+  int window_len = text_per_window;
+  if (windows == 0) {
+    windows = 1;
+    window_len = int(n);
+  }
+  if (opts.max_windows > 0) windows = std::min(windows, opts.max_windows);
+  const int vocab = session.model().config.vocab_size;
+
+  PerplexityResult r;
+  r.ctx = opts.ctx;
+  double nll_sum = 0.0;
+  const double t0 = now_seconds();
+  std::vector<int> win;
+  for (int w = 0; w < windows; ++w) {
+    win.clear();
+    if (bos >= 0) win.push_back(bos);
+    win.insert(win.end(), tokens.begin() + int64_t(w) * text_per_window,
+               tokens.begin() + int64_t(w) * text_per_window + window_len);
+    session.reset();
+    SEER_ASSIGN_OR_RETURN(auto logits, session.forward(win, Logits::kAll));
+    // logits row i predicts win[i + 1]
+    for (size_t i = 0; i + 1 < win.size(); ++i) {
+      nll_sum += token_nll(logits.data() + i * size_t(vocab), vocab, win[i + 1]);
+      ++r.tokens;
+    }
+    ++r.windows;
+    if (opts.progress) {
+      const double el = now_seconds() - t0;
+      opts.progress(r.windows, windows, std::exp(nll_sum / double(r.tokens)), double(r.tokens) / el);
+    }
+  }
+  session.reset();
+  r.nll = nll_sum / double(r.tokens);
+  r.ppl = std::exp(r.nll);
+  r.seconds = now_seconds() - t0;
+  return r;
+}
+
+}  // namespace seer

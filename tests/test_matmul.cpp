@@ -1,0 +1,76 @@
+// matmul (fused quantised dot for few tokens, dequantise + sgemm for many) vs ref_matmul, for every
+// weight type, on random blocks with random fp16 scales. Outputs are poisoned first.
+#include "kernels/cpu/matmul.h"
+
+#include <random>
+
+#include "core/thread_pool.h"
+#include "test_util.h"
+
+namespace seer {
+namespace {
+
+std::vector<uint8_t> random_weight(DType t, int64_t rows, int64_t cols, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<uint8_t> bytes(dtype_row_bytes(t, cols) * size_t(rows));
+  std::uniform_real_distribution<float> u(-1, 1);
+  const int64_t n = rows * cols;
+  switch (t) {
+    case DType::kF32:
+      for (int64_t i = 0; i < n; ++i) reinterpret_cast<float*>(bytes.data())[i] = u(rng);
+      break;
+    case DType::kF16:
+      for (int64_t i = 0; i < n; ++i) reinterpret_cast<uint16_t*>(bytes.data())[i] = fp32_to_fp16(u(rng));
+      break;
+    case DType::kBF16:
+      for (int64_t i = 0; i < n; ++i) reinterpret_cast<uint16_t*>(bytes.data())[i] = fp32_to_bf16(u(rng));
+      break;
+    default: {
+      // Random bytes everywhere, then sane fp16 scales/mins at the head of each block.
+      for (auto& b : bytes) b = uint8_t(rng());
+      const size_t bb = dtype_block_bytes(t);
+      for (size_t off = 0; off < bytes.size(); off += bb) {
+        uint16_t d = fp32_to_fp16(0.01f + 0.05f * (u(rng) + 1.0f));
+        std::memcpy(bytes.data() + off, &d, 2);
+        if (t == DType::kQ4_1) {
+          uint16_t m = fp32_to_fp16(0.2f * u(rng));
+          std::memcpy(bytes.data() + off + 2, &m, 2);
+        }
+      }
+    }
+  }
+  return bytes;
+}
+
+TEST(Matmul, AllTypesAllPaths) {
+  ThreadPool pool(2);
+  matmul_init();
+  uint64_t seed = 1;
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1}) {
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 32}, {37, 96}, {300, 576}, {130, 1536}}) {
+      auto wb = random_weight(t, rows, cols, seed++);
+      Weight w;
+      w.dtype = t;
+      w.rows = rows;
+      w.cols = cols;
+      w.data = wb.data();
+      for (int64_t n : {1, 2, 3, 4, 17, 70}) {
+        SCOPED_TRACE(testing::Message() << dtype_name(t) << " rows " << rows << " cols " << cols << " n " << n);
+        auto x = test::random_vector(size_t(n * cols), seed++);
+        std::vector<float> y(size_t(n * rows)), ref(size_t(n * rows));
+        test::poison(y);
+        matmul(w, x.data(), y.data(), n, pool);
+        ref_matmul(w, x.data(), ref.data(), n);
+        // fp32 accumulation error vs double: bounded by a few ulp of sum |w x| ~ cols * max|w|.
+        std::string why;
+        double scale = 0;
+        for (float r : ref) scale = std::max(scale, double(std::fabs(r)));
+        EXPECT_LE(test::max_abs_diff(y.data(), ref.data(), y.size(), &why), 2e-5 * double(cols) * 0.5 + 1e-6 * scale)
+            << why;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace seer

@@ -1,0 +1,41 @@
+// Shared helpers for tests: fresh random data, poisoning, tolerant comparisons.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace seer::test {
+
+inline std::vector<float> random_vector(size_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// Fills with NaN so that an element the kernel forgets to write is caught.
+inline void poison(std::vector<float>& v) { std::fill(v.begin(), v.end(), std::numeric_limits<float>::quiet_NaN()); }
+
+// max |a - b| with NaN/Inf anywhere as a failure; returns the max abs diff.
+inline double max_abs_diff(const float* a, const float* b, size_t n, std::string* why = nullptr) {
+  double m = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) {
+      if (why) *why = "non-finite value at index " + std::to_string(i);
+      return std::numeric_limits<double>::infinity();
+    }
+    m = std::max(m, std::fabs(double(a[i]) - double(b[i])));
+  }
+  return m;
+}
+
+inline std::string source_path(const std::string& rel) { return std::string(SEER_SOURCE_DIR) + "/" + rel; }
+
+}  // namespace seer::test
