@@ -35,6 +35,12 @@ std::optional<DType> supported_dtype(const std::string& s) {
   return std::nullopt;
 }
 
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
 // Reads one tensor entry of the header; `data_size` is the size of the data section.
 Status parse_entry(const std::string& path, const std::string& name, const json& e,
                    const uint8_t* data, uint64_t data_size, SafetensorsTensor* t) {
@@ -84,7 +90,7 @@ Status parse_entry(const std::string& path, const std::string& name, const json&
   if (end - begin != expected)
     return Status::error(
         "{}: tensor '{}': data_offsets [{}, {}] hold {} bytes but shape {} of {} needs {}", path,
-        name, begin, end, end - begin, sh->dump(), t->dtype_name, expected);
+        name, begin, end, end - begin, shape_str(t->shape), t->dtype_name, expected);
   t->offset = begin;
   t->nbytes = expected;
   t->data = data + begin;
