@@ -179,6 +179,138 @@ TEST(TokenizerSmolLM2, LongInputs) {
 }
 
 // ----------------------------------------------------------------------------------------------
+// GGUF metadata on a tiny hand-written file (no tensors).
+
+class GgufWriter {
+ public:
+  void str(const std::string& key, const std::string& v) {
+    head(key, 8);
+    put_str(v);
+  }
+  void u32(const std::string& key, uint32_t v) {
+    head(key, 4);
+    put(v);
+  }
+  void boolean(const std::string& key, bool v) {
+    head(key, 7);
+    buf_ += char(v ? 1 : 0);
+  }
+  void strs(const std::string& key, const std::vector<std::string>& v) {
+    head(key, 9);
+    put(uint32_t(8));
+    put(uint64_t(v.size()));
+    for (const auto& s : v) put_str(s);
+  }
+  void i32s(const std::string& key, const std::vector<int32_t>& v) {
+    head(key, 9);
+    put(uint32_t(5));
+    put(uint64_t(v.size()));
+    for (int32_t x : v) put(x);
+  }
+  std::string save(const std::filesystem::path& path) const {
+    std::string out = "GGUF";
+    auto app = [&](auto x) { out.append(reinterpret_cast<const char*>(&x), sizeof(x)); };
+    app(uint32_t(3));
+    app(uint64_t(0));  // tensors
+    app(uint64_t(n_kv_));
+    out += buf_;
+    out.append((32 - out.size() % 32) % 32, '\0');
+    std::ofstream(path, std::ios::binary) << out;
+    return path.string();
+  }
+
+ private:
+  template <typename T>
+  void put(T x) {
+    buf_.append(reinterpret_cast<const char*>(&x), sizeof(x));
+  }
+  void put_str(const std::string& s) {
+    put(uint64_t(s.size()));
+    buf_ += s;
+  }
+  void head(const std::string& key, uint32_t type) {
+    put_str(key);
+    put(type);
+    ++n_kv_;
+  }
+  std::string buf_;
+  uint64_t n_kv_ = 0;
+};
+
+class TokenizerGguf : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("seer_tok_gguf_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  // A valid tiny tokenizer; `skip` leaves one key out, `model`/`pre` override values.
+  seer::Result<std::unique_ptr<Tokenizer>> load(const std::string& model = "gpt2", const std::string& pre = "smollm",
+                                                const std::string& skip = "") {
+    GgufWriter w;
+    w.str("general.architecture", "llama");
+    if (skip != "model") w.str("tokenizer.ggml.model", model);
+    if (skip != "pre") w.str("tokenizer.ggml.pre", pre);
+    // "\xC4\xA0" is "Ġ", the byte-mapped space.
+    if (skip != "tokens") w.strs("tokenizer.ggml.tokens", {"<|im_start|>", "a", "b", "ab", "\xC4\xA0", "\xC4\xA0" "ab", "1"});
+    w.i32s("tokenizer.ggml.token_type", {3, 1, 1, 1, 1, 1, 1});
+    w.strs("tokenizer.ggml.merges", {"a b", "\xC4\xA0 ab"});
+    w.u32("tokenizer.ggml.bos_token_id", 0);
+    w.u32("tokenizer.ggml.eos_token_id", 0);
+    w.boolean("tokenizer.ggml.add_bos_token", true);
+    path_ = w.save(dir_ / "tiny.gguf");
+    auto f = seer::GgufFile::open(path_);
+    if (!f) return f.status();
+    return Tokenizer::from_gguf(**f);
+  }
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
+TEST_F(TokenizerGguf, TinyFile) {
+  auto t = load();
+  ASSERT_TRUE(t) << t.status().message();
+  EXPECT_EQ((*t)->encode("ab ab<|im_start|>11"), std::vector<int>({3, 5, 0, 6, 6}));
+  EXPECT_EQ((*t)->encode("ab", false), std::vector<int>({3}));
+  EXPECT_TRUE((*t)->add_bos());
+  EXPECT_EQ((*t)->bos_id(), 0);
+  EXPECT_FALSE((*t)->has_chatml());
+  EXPECT_EQ((*t)->decode({3, 5, 0}), "ab ab<|im_start|>");
+}
+
+TEST_F(TokenizerGguf, WrongModel) {
+  auto t = load("llama");
+  ASSERT_FALSE(t);
+  const std::string& m = t.status().message();
+  EXPECT_NE(m.find(path_), std::string::npos) << m;
+  EXPECT_NE(m.find("tokenizer.ggml.model"), std::string::npos) << m;
+  EXPECT_NE(m.find("'llama'"), std::string::npos) << m;
+}
+
+TEST_F(TokenizerGguf, UnknownPre) {
+  auto t = load("gpt2", "deepseek-coder");
+  ASSERT_FALSE(t);
+  const std::string& m = t.status().message();
+  EXPECT_NE(m.find(path_), std::string::npos) << m;
+  EXPECT_NE(m.find("tokenizer.ggml.pre"), std::string::npos) << m;
+  EXPECT_NE(m.find("deepseek-coder"), std::string::npos) << m;
+}
+
+TEST_F(TokenizerGguf, MissingPreMeansGpt2) {
+  auto t = load("gpt2", "", "pre");
+  ASSERT_TRUE(t) << t.status().message();
+  EXPECT_EQ((*t)->encode("11"), std::vector<int>({6, 6}));  // no "11" token: byte fallback either way
+}
+
+TEST_F(TokenizerGguf, MissingTokens) {
+  auto t = load("gpt2", "smollm", "tokens");
+  ASSERT_FALSE(t);
+  EXPECT_NE(t.status().message().find("tokenizer.ggml.tokens"), std::string::npos) << t.status().message();
+}
+
+// ----------------------------------------------------------------------------------------------
 // tokenizer.json
 
 TEST(TokenizerHfJson, TinyGolden) {

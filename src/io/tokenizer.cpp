@@ -569,9 +569,11 @@ Result<json> read_json(const std::string& path) {
   if (!in) return Status::error("{}: cannot open", path);
   std::stringstream ss;
   ss << in.rdbuf();
-  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Status::error("{}: not valid JSON", path);
-  return j;
+  try {
+    return json::parse(ss.str());
+  } catch (const json::parse_error& e) {
+    return Status::error("{}: not valid JSON ({})", path, e.what());
+  }
 }
 
 // Pre-tokenizer of a tokenizer.json, from its `pre_tokenizer` section.
