@@ -329,6 +329,36 @@ TEST(HfModel, MissingTokenizerLeavesItNull) {
   EXPECT_EQ(r->tokenizer, nullptr);
 }
 
+// Llama with attention_bias: q/k/v biases are loaded; an all-zero o_proj bias is accepted. With
+// zero biases the logits must still match the golden of the bias-free model.
+TEST(HfModel, LlamaAttentionBias) {
+  TempDir tmp;
+  const std::string dir = copy_variant(tmp, "llama_f32");
+  json c = read_json(dir + "/config.json");
+  c["attention_bias"] = true;
+  write_json(dir + "/config.json", c);
+  auto ts = read_all(dir + "/model.safetensors");
+  for (int i = 0; i < 2; ++i) {
+    const std::string p = fmt::format("model.layers.{}.self_attn.", i);
+    ts.push_back({p + "q_proj.bias", "F32", {64}, std::string(64 * 4, '\0')});
+    ts.push_back({p + "k_proj.bias", "F32", {32}, std::string(32 * 4, '\0')});
+    ts.push_back({p + "v_proj.bias", "F32", {32}, std::string(32 * 4, '\0')});
+    ts.push_back({p + "o_proj.bias", "F32", {64}, std::string(64 * 4, '\0')});
+  }
+  write_tensors(dir + "/model.safetensors", ts);
+  Result<Model> r = load_hf_model(dir);
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_TRUE(r->config.qkv_bias);
+  EXPECT_FALSE(r->weights.layers[1].bv.empty());
+
+  const Golden g = read_golden(kTinyDir + "llama_f32/golden_logits.bin");
+  auto s = Session::create(*r, SessionOptions{64, 2, nullptr});
+  ASSERT_TRUE(s.is_ok()) << s.status().message();
+  auto out = (*s)->forward(g.ids, Logits::kAll);
+  ASSERT_TRUE(out.is_ok()) << out.status().message();
+  compare_rows(g, 0, int(g.ids.size()), *out, 1e-4 * 6.5, "llama_f32 with zero biases");
+}
+
 // ---------------------------------------------------------------------------------------------
 // config.json errors
 

@@ -214,7 +214,9 @@ Result<ModelConfig> parse_config(const std::string& path, const json& j) {
   SEER_ASSIGN_OR_RETURN(c.num_layers, r.get_dim("num_hidden_layers"));
   SEER_ASSIGN_OR_RETURN(c.num_qo_heads, r.get_dim("num_attention_heads"));
   SEER_ASSIGN_OR_RETURN(c.num_kv_heads, r.get_dim_or("num_key_value_heads", c.num_qo_heads));
-  SEER_ASSIGN_OR_RETURN(c.head_dim, r.get_dim_or("head_dim", c.hidden_size / c.num_qo_heads));
+  // transformers' Qwen3Config defaults head_dim to 128; Llama and Qwen2 derive it.
+  const int64_t default_head_dim = c.arch == Arch::kQwen3 ? 128 : c.hidden_size / c.num_qo_heads;
+  SEER_ASSIGN_OR_RETURN(c.head_dim, r.get_dim_or("head_dim", default_head_dim));
   SEER_ASSIGN_OR_RETURN(c.max_position, r.get_dim("max_position_embeddings"));
   SEER_ASSIGN_OR_RETURN(c.vocab_size, r.get_dim("vocab_size"));
   SEER_ASSIGN_OR_RETURN(double eps, r.get_float("rms_norm_eps"));
