@@ -1,7 +1,18 @@
 // Persistent thread pool; see thread_pool.h.
 #include "core/thread_pool.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define SEER_CPU_RELAX() _mm_pause()
+#else
+#define SEER_CPU_RELAX() std::this_thread::yield()
+#endif
+
 namespace seer {
+
+namespace {
+constexpr int kSpinIterations = 20000;  // ~0.1-1 ms of spinning before a worker sleeps
+}
 
 int hardware_threads() {
   unsigned n = std::thread::hardware_concurrency();
@@ -16,9 +27,9 @@ ThreadPool::ThreadPool(int num_threads)
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
-  start_cv_.notify_all();
+  cv_.notify_all();
   for (auto& w : workers_) w.join();
 }
 
@@ -33,17 +44,19 @@ void ThreadPool::run_items(int thread_id) {
 void ThreadPool::worker(int thread_id) {
   uint64_t seen = 0;
   for (;;) {
-    {
+    int spins = 0;
+    while (generation_.load(std::memory_order_acquire) == seen && !stop_.load(std::memory_order_relaxed)) {
+      if (++spins < kSpinIterations) {
+        SEER_CPU_RELAX();
+        continue;
+      }
       std::unique_lock<std::mutex> lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      cv_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
     }
+    if (stop_.load()) return;
+    seen = generation_.load(std::memory_order_acquire);
     run_items(thread_id);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--active_ == 0) done_cv_.notify_one();
-    }
+    active_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
@@ -53,18 +66,24 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int)>
     for (int64_t i = 0; i < n; ++i) fn(i, 0);
     return;
   }
+  job_ = &fn;
+  job_n_ = n;
+  next_.store(0, std::memory_order_relaxed);
+  active_.store(num_threads_ - 1, std::memory_order_relaxed);
   {
+    // The lock orders the generation bump against a worker that is about to sleep.
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    job_n_ = n;
-    next_.store(0, std::memory_order_relaxed);
-    active_ = num_threads_ - 1;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
-  start_cv_.notify_all();
+  cv_.notify_all();
   run_items(0);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [&] { return active_ == 0; });
+  // Spin, then yield: on an oversubscribed machine a descheduled worker needs our core.
+  for (int spins = 0; active_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 2000)
+      SEER_CPU_RELAX();
+    else
+      std::this_thread::yield();
+  }
   job_ = nullptr;
 }
 

@@ -1,7 +1,8 @@
 // A small persistent thread pool. parallel_for(n, fn) runs fn(i, thread_id) for i in [0, n)
 // with dynamic scheduling (an atomic counter); the calling thread takes part as thread 0.
-// Workers block on a condition variable between jobs, so they cost nothing while OpenBLAS or
-// the caller runs alone.
+// A decode step issues a few hundred parallel_for calls, so waking workers must cost
+// microseconds: workers spin briefly on the job generation counter before they block on a
+// condition variable, and the caller spins until the job is done.
 #pragma once
 
 #include <atomic>
@@ -31,13 +32,13 @@ class ThreadPool {
   int num_threads_;
   std::vector<std::thread> workers_;
   std::mutex mu_;
-  std::condition_variable start_cv_, done_cv_;
+  std::condition_variable cv_;
   const std::function<void(int64_t, int)>* job_ = nullptr;
   int64_t job_n_ = 0;
   std::atomic<int64_t> next_{0};
-  uint64_t generation_ = 0;
-  int active_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> active_{0};
+  std::atomic<bool> stop_{false};
 };
 
 int hardware_threads();
