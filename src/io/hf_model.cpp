@@ -274,14 +274,15 @@ Result<TensorIndex> open_weights(const std::string& dir) {
   TensorIndex idx;
   const std::string single = dir + "/model.safetensors";
   const std::string index_path = dir + "/model.safetensors.index.json";
-  if (fs::exists(single)) {
+  std::error_code ec;
+  if (fs::exists(single, ec)) {
     SEER_ASSIGN_OR_RETURN(auto f, SafetensorsFile::open(single));
     for (const SafetensorsTensor& t : f->tensors()) idx.tensors[t.name] = {f.get(), &t};
     idx.files.push_back(std::move(f));
     idx.describe = single;
     return idx;
   }
-  if (!fs::exists(index_path))
+  if (!fs::exists(index_path, ec))
     return Status::error("{}: no model.safetensors or model.safetensors.index.json", dir);
   idx.describe = index_path;
   SEER_ASSIGN_OR_RETURN(json j, read_json_file(index_path));
@@ -415,14 +416,13 @@ class WeightLoader {
   const TensorIndex& idx_;
 };
 
-}  // namespace
-
-Result<Model> load_hf_model(const std::string& dir_in) {
+Result<Model> load_hf_model_impl(const std::string& dir_in) {
   std::string dir = dir_in;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  if (!fs::is_directory(dir)) return Status::error("{}: not a directory", dir);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return Status::error("{}: not a directory", dir);
   const std::string config_path = dir + "/config.json";
-  if (!fs::exists(config_path)) return Status::error("{}: missing config.json", dir);
+  if (!fs::exists(config_path, ec)) return Status::error("{}: missing config.json", dir);
 
   Model m;
   m.path = dir;
@@ -480,11 +480,23 @@ Result<Model> load_hf_model(const std::string& dir_in) {
   }
 
   const std::string tok_path = dir + "/tokenizer.json";
-  if (fs::exists(tok_path)) {
+  if (fs::exists(tok_path, ec)) {
     SEER_ASSIGN_OR_RETURN(m.tokenizer, Tokenizer::from_hf_json(tok_path));
   }
   SEER_RETURN_IF_ERROR(validate_weights(m));
   return m;
+}
+
+}  // namespace
+
+Result<Model> load_hf_model(const std::string& dir) {
+  // Every JSON access is type-checked first and filesystem calls take error codes; this is the
+  // safety net that keeps an exception from a case we missed inside the library.
+  try {
+    return load_hf_model_impl(dir);
+  } catch (const std::exception& e) {
+    return Status::error("{}: cannot load Hugging Face model: {}", dir, e.what());
+  }
 }
 
 }  // namespace seer
