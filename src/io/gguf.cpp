@@ -87,6 +87,27 @@ bool map_ggml_type(uint32_t id, DType* out) {
   }
 }
 
+// Names of GGML types we do not load, for error messages.
+std::string_view ggml_type_name(uint32_t id) {
+  switch (id) {
+    case 6: return "Q5_0";
+    case 7: return "Q5_1";
+    case 9: return "Q8_1";
+    case 10: return "Q2_K";
+    case 11: return "Q3_K";
+    case 12: return "Q4_K";
+    case 13: return "Q5_K";
+    case 14: return "Q6_K";
+    case 15: return "Q8_K";
+    case 24: return "I8";
+    case 25: return "I16";
+    case 26: return "I32";
+    case 27: return "I64";
+    case 28: return "F64";
+    default: return id >= 16 && id <= 23 ? "IQ" : "unknown";
+  }
+}
+
 // Bounds-checked little-endian reader over the mapping. `what` names the field for messages.
 class Cursor {
  public:
@@ -327,8 +348,8 @@ Result<std::unique_ptr<GgufFile>> GgufFile::open(const std::string& path) {
     uint32_t type_id = 0;
     SEER_RETURN_IF_ERROR(c.read(&type_id, "type of " + tn));
     if (!map_ggml_type(type_id, &t.dtype)) {
-      return Status::error("{}: {}: unsupported GGML type id {} (supported: F32=0, F16=1, Q4_0=2, Q4_1=3, Q8_0=8, BF16=30)",
-                           path, tn, type_id);
+      return Status::error("{}: {}: unsupported GGML type id {} ({}); supported: F32=0, F16=1, Q4_0=2, Q4_1=3, Q8_0=8, BF16=30",
+                           path, tn, type_id, ggml_type_name(type_id));
     }
     const int64_t blk = dtype_block_elems(t.dtype);
     if (t.shape[0] % blk != 0) {

@@ -39,9 +39,9 @@ namespace {
 
 Status check_weight(const std::string& name, const Weight& w, int64_t rows, int64_t cols,
                     bool must_be_f32) {
-  if (w.empty()) return Status::error("missing tensor '{}' (expected shape [{}, {}])", name, rows, cols);
+  if (w.empty()) return Status::error("missing tensor '{}' (expected shape [rows, cols] = [{}, {}])", name, rows, cols);
   if (w.rows != rows || w.cols != cols) {
-    return Status::error("tensor '{}': expected shape [{}, {}], got [{}, {}]", name, rows, cols, w.rows, w.cols);
+    return Status::error("tensor '{}': expected shape [rows, cols] = [{}, {}], got [{}, {}]", name, rows, cols, w.rows, w.cols);
   }
   if (must_be_f32 && w.dtype != DType::kF32) {
     return Status::error("tensor '{}': expected dtype F32, got {}", name, dtype_name(w.dtype));
