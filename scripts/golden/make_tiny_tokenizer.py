@@ -50,6 +50,31 @@ TESTS = [
     "x=42;y=7",
 ]
 
+
+
+def fuzz_text(seed, n):
+    """Random code points from many Unicode blocks mixed with odd whitespace, digits and quotes."""
+    import random
+    rnd = random.Random(seed)
+    blocks = [(0x20, 0x7E), (0xA0, 0x24F), (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF), (0x900, 0x97F),
+              (0xE00, 0xE7F), (0x1100, 0x11FF), (0x2000, 0x206F), (0x2070, 0x218F), (0x3000, 0x30FF),
+              (0x4E00, 0x4FFF), (0xAC00, 0xAD00), (0xFE00, 0xFFEF), (0x1F300, 0x1FAFF), (0x1D400, 0x1D7FF)]
+    spaces = [" ", "  ", "\n", "\t", " \n ", "\r\n", "\u00a0", "\u3000", "\u2009", "\u200b", "\u0085", "\u2028"]
+    out = []
+    for _ in range(n):
+        r = rnd.random()
+        if r < 0.15:
+            out.append(rnd.choice(spaces))
+        elif r < 0.25:
+            out.append(rnd.choice("0123456789'"))
+        else:
+            a, b = rnd.choice(blocks)
+            out.append(chr(rnd.randint(a, b)))
+    return "".join(out)
+
+
+TESTS.append(fuzz_text(1, 2000))
+
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 CHAT_TEMPLATE = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content']"
