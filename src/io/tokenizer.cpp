@@ -11,6 +11,10 @@
 //   4. a final symbol that is not in the vocabulary falls back to one token per byte.
 // decode: every token's bytes are precomputed (byte map inverted for normal tokens, raw text for
 // control/user-defined tokens) and concatenated.
+// Chat: ChatML only. With no system message, the default system prompt that the file's jinja
+// template injects (SmolLM2: "You are a helpful AI assistant named SmolLM, trained by Hugging
+// Face") is used, so prompts match the model's training; no system turn if the template has none.
+// Checked against llama.cpp's llama-tokenize and PyPI `tokenizers` (tests/test_tokenizer.cpp).
 #include <seer/gguf.h>
 #include <seer/tokenizer.h>
 
