@@ -1,0 +1,185 @@
+// SmolLM2-135M-Instruct (the default model) against goldens from an independent numpy forward over
+// PyPI gguf's dequantisation (scripts/golden/make_smollm2_golden.py, scripts/golden/README.md):
+//  * logits of four prompts (5..630 tokens): top-1 agreement at every position, last-position logits
+//    within a stated bound, through the prefill path and through token-by-token decode;
+//  * perplexity of the Treasury of David excerpt within 0.5% of the reference (same protocol).
+// Skipped with a message when the model is not cached (scripts/fetch-model.sh fetches it).
+#include <seer/engine.h>
+#include <seer/model.h>
+#include <seer/perplexity.h>
+#include <seer/tokenizer.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "test_util.h"
+
+namespace seer {
+namespace {
+
+struct GoldenPrompt {
+  std::vector<int> ids, top1, topk_ids;
+  std::vector<float> topk_logits, last_logits;
+};
+
+constexpr int kTopK = 5;
+
+std::vector<GoldenPrompt> read_logits_golden(int* vocab) {
+  std::ifstream f(test::source_path("tests/golden/smollm2_logits.bin"), std::ios::binary);
+  EXPECT_TRUE(f.good());
+  char magic[8];
+  uint32_t hdr[6];
+  f.read(magic, 8);
+  f.read(reinterpret_cast<char*>(hdr), sizeof(hdr));
+  EXPECT_EQ(std::memcmp(magic, "SEERLGT\0", 8), 0);
+  EXPECT_EQ(hdr[0], 1u);  // version
+  EXPECT_EQ(hdr[3], uint32_t(kTopK));
+  *vocab = int(hdr[2]);
+  std::vector<GoldenPrompt> out(hdr[1]);
+  for (auto& p : out) {
+    uint32_t n;
+    f.read(reinterpret_cast<char*>(&n), 4);
+    auto rd = [&](auto& v, size_t count) {
+      v.resize(count);
+      f.read(reinterpret_cast<char*>(v.data()), std::streamsize(count * sizeof(v[0])));
+    };
+    rd(p.ids, n);
+    rd(p.top1, n);
+    rd(p.topk_ids, size_t(n) * kTopK);
+    rd(p.topk_logits, size_t(n) * kTopK);
+    rd(p.last_logits, size_t(*vocab));
+  }
+  EXPECT_TRUE(f.good());
+  return out;
+}
+
+class SmolLM2 : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!std::filesystem::exists(default_model_path())) return;
+    auto m = load_model(default_model_path());
+    ASSERT_TRUE(m.is_ok()) << m.status().message();
+    model_ = new Model(std::move(m).value());
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    model_ = nullptr;
+  }
+  void SetUp() override {
+    if (!model_) GTEST_SKIP() << "default model not cached at " << default_model_path() << " (scripts/fetch-model.sh)";
+  }
+  static Model* model_;
+};
+Model* SmolLM2::model_ = nullptr;
+
+// Compares logits rows with the golden. Top-1 must agree wherever the golden's top-1/top-2 gap is
+// larger than `tie_gap` (a near-tie may flip under any change of summation order).
+void check_prompt(const GoldenPrompt& g, const float* logits, int n_rows, int vocab, double tie_gap,
+                  double last_tol, const char* path) {
+  SCOPED_TRACE(testing::Message() << path << ", prompt of " << g.ids.size() << " tokens");
+  ASSERT_EQ(size_t(n_rows), g.ids.size());
+  int mismatches = 0;
+  double worst_topk = 0.0;
+  for (int i = 0; i < n_rows; ++i) {
+    const float* row = logits + size_t(i) * vocab;
+    const int top1 = int(std::max_element(row, row + vocab) - row);
+    const double gap = g.topk_logits[size_t(i) * kTopK] - g.topk_logits[size_t(i) * kTopK + 1];
+    if (top1 != g.top1[size_t(i)] && gap > tie_gap) {
+      ++mismatches;
+      ADD_FAILURE() << "position " << i << ": top-1 " << top1 << " vs golden " << g.top1[size_t(i)] << " (gap "
+                    << gap << ")";
+    }
+    for (int k = 0; k < kTopK; ++k)
+      worst_topk = std::max(worst_topk, std::fabs(double(row[g.topk_ids[size_t(i) * kTopK + k]]) -
+                                                  g.topk_logits[size_t(i) * kTopK + k]));
+  }
+  std::string why;
+  const double last = test::max_abs_diff(logits + size_t(n_rows - 1) * vocab, g.last_logits.data(), size_t(vocab), &why);
+  std::printf("[ %s n=%zu ] top-5 logits max abs diff %.2e, last row max abs diff %.2e\n", path, g.ids.size(),
+              worst_topk, last);
+  EXPECT_LE(last, last_tol) << why;
+  EXPECT_LE(worst_topk, last_tol);
+  EXPECT_EQ(mismatches, 0);
+}
+
+// Prefill dequantises weights to f32 like the reference: float32 noise only.
+TEST_F(SmolLM2, PrefillLogitsMatchReference) {
+  int vocab = 0;
+  auto golden = read_logits_golden(&vocab);
+  ASSERT_EQ(vocab, model_->config.vocab_size);
+  SessionOptions so;
+  so.max_context = 1024;
+  auto s = Session::create(*model_, so);
+  ASSERT_TRUE(s.is_ok());
+  for (const auto& g : golden) {
+    (*s)->reset();
+    auto logits = (*s)->forward(g.ids, Logits::kAll);
+    ASSERT_TRUE(logits.is_ok()) << logits.status().message();
+    check_prompt(g, logits->data(), int(g.ids.size()), vocab, 1e-3, 5e-3, "prefill");
+  }
+}
+
+// Decode multiplies quantised weights with int8-quantised activations (as llama.cpp does): the
+// logits move by up to ~1 (measured 0.82 on the last rows, max |logit| ~ 20), so near-ties
+// (gap < 0.1) may flip; top-1 elsewhere must agree.
+TEST_F(SmolLM2, DecodeLogitsMatchReference) {
+  int vocab = 0;
+  auto golden = read_logits_golden(&vocab);
+  SessionOptions so;
+  so.max_context = 1024;
+  auto s = Session::create(*model_, so);
+  ASSERT_TRUE(s.is_ok());
+  for (size_t p = 0; p < 2; ++p) {  // the two short prompts, every position through decode
+    const auto& g = golden[p];
+    (*s)->reset();
+    std::vector<float> all;
+    for (int id : g.ids) {
+      const int one[1] = {id};
+      auto logits = (*s)->forward(one, Logits::kLast);
+      ASSERT_TRUE(logits.is_ok()) << logits.status().message();
+      all.insert(all.end(), logits->begin(), logits->end());
+    }
+    check_prompt(g, all.data(), int(g.ids.size()), vocab, 0.1, 1.5, "decode");
+  }
+}
+
+TEST_F(SmolLM2, TokenizerAgreesWithGoldenIds) {
+  int vocab = 0;
+  auto golden = read_logits_golden(&vocab);
+  std::ifstream jf(test::source_path("tests/golden/smollm2_logits.json"));
+  auto j = nlohmann::json::parse(jf);
+  ASSERT_EQ(j["prompts"].size(), golden.size());
+  for (size_t i = 0; i < golden.size(); ++i) {
+    const std::string text = j["prompts"][i]["text"];
+    EXPECT_EQ(model_->tokenizer->encode(text, true), golden[i].ids) << text.substr(0, 60);
+  }
+}
+
+TEST_F(SmolLM2, PerplexityWithinHalfPercent) {
+  std::ifstream jf(test::source_path("tests/golden/smollm2_ppl.json"));
+  auto golden = nlohmann::json::parse(jf);
+  std::ifstream tf(test::source_path("tests/data/tdavid_excerpt.txt"), std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(tf)), std::istreambuf_iterator<char>());
+  auto ids = model_->tokenizer->encode(text, false);
+  EXPECT_EQ(int(ids.size()), golden["n_text_tokens"].get<int>());
+  SessionOptions so;
+  so.max_context = 512;
+  auto s = Session::create(*model_, so);
+  ASSERT_TRUE(s.is_ok());
+  PerplexityOptions po;
+  po.ctx = 512;
+  auto r = perplexity(**s, ids, po);
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  const double ref = golden["ppl"].get<double>();
+  std::printf("[ ppl ] seer %.4f vs reference %.4f (%+.3f%%), %lld tokens, %d windows\n", r->ppl, ref,
+              100.0 * (r->ppl / ref - 1.0), static_cast<long long>(r->tokens), r->windows);
+  EXPECT_EQ(r->windows, golden["n_windows"].get<int>());
+  EXPECT_EQ(r->tokens, golden["n_scored"].get<int64_t>());
+  EXPECT_NEAR(r->ppl / ref, 1.0, 0.005);
+}
+
+}  // namespace
+}  // namespace seer
