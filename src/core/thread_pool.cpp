@@ -11,8 +11,9 @@
 namespace seer {
 
 namespace {
-constexpr int kSpinIterations = 20000;  // ~0.1-1 ms of spinning before a worker sleeps
-}
+constexpr int kWorkerSpins = 20000;  // ~0.1-1 ms of spinning before a worker sleeps
+constexpr int kCallerSpins = 2000;   // then the caller yields its core while it waits
+}  // namespace
 
 int hardware_threads() {
   unsigned n = std::thread::hardware_concurrency();
@@ -33,11 +34,12 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::run_items(int thread_id) {
+void ThreadPool::run_items(Job& job, int thread_id) {
   for (;;) {
-    int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
-    if (i >= job_n_) break;
-    (*job_)(i, thread_id);
+    const int64_t i = job.next.fetch_add(1, std::memory_order_relaxed);
+    if (i >= job.n) return;  // exhausted: the caller no longer needs us (fn may be gone)
+    (*job.fn)(i, thread_id);
+    job.done.fetch_add(1, std::memory_order_release);
   }
 }
 
@@ -46,7 +48,7 @@ void ThreadPool::worker(int thread_id) {
   for (;;) {
     int spins = 0;
     while (generation_.load(std::memory_order_acquire) == seen && !stop_.load(std::memory_order_relaxed)) {
-      if (++spins < kSpinIterations) {
+      if (++spins < kWorkerSpins) {
         SEER_CPU_RELAX();
         continue;
       }
@@ -54,9 +56,13 @@ void ThreadPool::worker(int thread_id) {
       cv_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
     }
     if (stop_.load()) return;
-    seen = generation_.load(std::memory_order_acquire);
-    run_items(thread_id);
-    active_.fetch_sub(1, std::memory_order_acq_rel);
+    std::shared_ptr<Job> job;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job = job_;
+      seen = generation_.load(std::memory_order_relaxed);
+    }
+    if (job) run_items(*job, thread_id);
   }
 }
 
@@ -66,25 +72,24 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int)>
     for (int64_t i = 0; i < n; ++i) fn(i, 0);
     return;
   }
-  job_ = &fn;
-  job_n_ = n;
-  next_.store(0, std::memory_order_relaxed);
-  active_.store(num_threads_ - 1, std::memory_order_relaxed);
+  auto job = std::make_shared<Job>();
+  job->fn = &fn;
+  job->n = n;
   {
-    // The lock orders the generation bump against a worker that is about to sleep.
     std::lock_guard<std::mutex> lock(mu_);
+    job_ = job;
     generation_.fetch_add(1, std::memory_order_release);
   }
   cv_.notify_all();
-  run_items(0);
-  // Spin, then yield: on an oversubscribed machine a descheduled worker needs our core.
-  for (int spins = 0; active_.load(std::memory_order_acquire) != 0; ++spins) {
-    if (spins < 2000)
+  run_items(*job, 0);
+  for (int spins = 0; job->done.load(std::memory_order_acquire) != n; ++spins) {
+    if (spins < kCallerSpins)
       SEER_CPU_RELAX();
     else
       std::this_thread::yield();
   }
-  job_ = nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (job_ == job) job_.reset();
 }
 
 }  // namespace seer
