@@ -1,0 +1,433 @@
+// AttnGate math: block pooling, the prefill gate (SPEC §1) and the decode gate with its
+// K-compression cache (SPEC §2). Loading, saving and initialisation live in gates_io.cpp.
+//
+// Layouts (token-major inputs as the engine gives them):
+//   q_nope [qo_len, num_qo_heads, head_dim], k_nope [qo_len, num_kv_heads, head_dim] (pre-RoPE)
+//   pooled features [.., |pools| * head_dim], pools concatenated in the order max | min | avg
+//   linear weights [heads, in, dg] (y = x @ W[h], no bias, upstream MultiHeadLinear)
+// Gate RoPE is rotate_half over dg dims (see seer/gates.h for the [AMBIG] choice when dg != d).
+#include <seer/gates.h>
+
+#include "core/thread_pool.h"
+#include "kernels/cpu/ops.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <mutex>
+
+namespace seer {
+namespace {
+
+constexpr float kNormEps = 1e-6f;  // attngate_qnorm / knorm RMSNorm eps (SPEC §2.1)
+
+void blas_single_thread() {
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
+}
+
+// Runs fn(i) for i in [0, n), on the pool when there is one.
+template <typename Fn>
+void for_each_index(ThreadPool* pool, int64_t n, Fn&& fn) {
+  if (pool && n > 1)
+    pool->parallel_for(n, [&](int64_t i, int) { fn(i); });
+  else
+    for (int64_t i = 0; i < n; ++i) fn(i);
+}
+
+// The base model's RoPE recomputed for dg rotary dims.
+std::vector<float> gate_inv_freq(const GateSet& g, float* scale) {
+  ModelConfig c = g.model;
+  c.head_dim = g.config.hidden_size;
+  return rope_inv_freq(c, scale);
+}
+
+// Rotates `n` vectors of dg dims in place, vector i at positions[i].
+void gate_rope(const std::vector<float>& inv_freq, float scale, float* x /*[n, dg]*/,
+               const int* positions, int64_t n, int dg) {
+  std::vector<float> c(size_t(n) * (dg / 2)), s(c.size());
+  rope_tables(inv_freq, scale, positions, n, c.data(), s.data());
+  rope_apply(x, n, 1, dg, c.data(), s.data());
+}
+
+void rmsnorm_vec(float* x /*[dg]*/, const float* w /*[dg]*/, int dg) {
+  double ss = 0.0;
+  for (int i = 0; i < dg; ++i) ss += double(x[i]) * x[i];
+  const float r = float(1.0 / std::sqrt(ss / dg + kNormEps));
+  for (int i = 0; i < dg; ++i) x[i] = x[i] * r * w[i];
+}
+
+// Writes the pooled feature [|pools| * d] from running max/min/sum over `count` tokens.
+void write_features(const std::vector<PoolType>& pools, const float* mx, const float* mn,
+                    const float* sum, int count, int d, float* feat /*[|pools|*d]*/) {
+  const float inv = 1.0f / float(count);
+  for (size_t p = 0; p < pools.size(); ++p) {
+    float* f = feat + p * d;
+    switch (pools[p]) {
+      case PoolType::kMax: std::copy_n(mx, d, f); break;
+      case PoolType::kMin: std::copy_n(mn, d, f); break;
+      case PoolType::kAvg:
+        for (int i = 0; i < d; ++i) f[i] = sum[i] * inv;
+        break;
+    }
+  }
+}
+
+// Pools `count` vectors of d dims, `stride` floats apart, into [|pools|*d].
+void pool_vectors(const std::vector<PoolType>& pools, const float* x, int count, int64_t stride,
+                  int d, float* feat, float* scratch /*[3*d]*/) {
+  float* mx = scratch;
+  float* mn = scratch + d;
+  float* sum = scratch + 2 * d;
+  std::copy_n(x, d, mx);
+  std::copy_n(x, d, mn);
+  std::copy_n(x, d, sum);
+  for (int t = 1; t < count; ++t) {
+    const float* v = x + t * stride;
+    for (int i = 0; i < d; ++i) {
+      mx[i] = std::max(mx[i], v[i]);
+      mn[i] = std::min(mn[i], v[i]);
+      sum[i] += v[i];
+    }
+  }
+  write_features(pools, mx, mn, sum, count, d, feat);
+}
+
+// C[m, n] = alpha * A[m, k] @ B[k, n] (row-major).
+void gemm_nn(int m, int n, int k, float alpha, const float* a, const float* b, float* c) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, alpha, a, k, b, n, 0.0f, c, n);
+}
+// C[m, n] = alpha * A[m, k] @ B[n, k]^T.
+void gemm_nt(int m, int n, int k, float alpha, const float* a, const float* b, float* c) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, alpha, a, k, b, k, 0.0f, c, n);
+}
+
+}  // namespace
+
+void softmax_rows(float* x, int64_t rows, int n) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* v = x + r * n;
+    float m = -std::numeric_limits<float>::infinity();
+    for (int i = 0; i < n; ++i) m = std::max(m, v[i]);
+    if (m == -std::numeric_limits<float>::infinity()) {  // nothing valid: all zero
+      std::fill_n(v, n, 0.0f);
+      continue;
+    }
+    double s = 0.0;
+    for (int i = 0; i < n; ++i) {
+      v[i] = std::exp(v[i] - m);
+      s += v[i];
+    }
+    const float inv = float(1.0 / s);
+    for (int i = 0; i < n; ++i) v[i] *= inv;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prefill gate
+
+PrefillGate::PrefillGate(const GateSet& gates) : gates_(&gates) {
+  inv_freq_ = gate_inv_freq(gates, &rope_scale_);
+  layers_.resize(size_t(gates.model.num_layers));
+}
+
+void PrefillGate::reset() {
+  for (auto& st : layers_) st = LayerState{};
+}
+
+int PrefillGate::length(int layer) const { return layers_[size_t(layer)].len; }
+
+std::vector<float> PrefillGate::pooled_k(int layer) const {
+  const GateSet& g = *gates_;
+  const int Hkv = g.model.num_kv_heads, d = g.model.head_dim, bs = g.config.block_size;
+  const auto& pools = g.config.k_pools;
+  const int P = int(pools.size());
+  const LayerState& st = layers_[size_t(layer)];
+  const int nb = (st.len + bs - 1) / bs;
+  std::vector<float> out(size_t(Hkv) * nb * P * d);  // [num_kv_heads, num_blocks, P*head_dim]
+  for (int h = 0; h < Hkv; ++h)
+    for (int b = 0; b < nb; ++b) {
+      const size_t src = (size_t(b) * Hkv + h) * d;
+      write_features(pools, st.kmax.data() + src, st.kmin.data() + src, st.ksum.data() + src,
+                     std::min(bs, st.len - b * bs), d, out.data() + (size_t(h) * nb + b) * P * d);
+    }
+  return out;
+}
+
+Status PrefillGate::forward(int layer, const float* q_nope, const float* k_nope, int qo_len,
+                            int start_pos, bool probabilities, PrefillGateScores* out,
+                            ThreadPool* pool) {
+  const GateSet& g = *gates_;
+  const GateConfig& cfg = g.config;
+  const int Hq = g.model.num_qo_heads, Hkv = g.model.num_kv_heads, d = g.model.head_dim;
+  const int group_size = Hq / Hkv, bs = cfg.block_size, dg = cfg.hidden_size;
+  if (cfg.kind != GateKind::kPrefill) return Status::error("prefill gate: the gate set is a decode gate");
+  if (layer < 0 || layer >= int(layers_.size()))
+    return Status::error("prefill gate: layer {} out of range (gates have {} layers)", layer, layers_.size());
+  if (qo_len < 1) return Status::error("prefill gate: qo_len {} must be >= 1", qo_len);
+  LayerState& st = layers_[size_t(layer)];
+  if (start_pos == 0) st = LayerState{};
+  if (start_pos != st.len)
+    return Status::error("prefill gate: layer {} holds {} tokens but the new tokens start at {}",
+                         layer, st.len, start_pos);
+  blas_single_thread();
+
+  // 1. Running K statistics, [num_blocks, num_kv_heads, head_dim] (appendable).
+  const int kv_len = start_pos + qo_len;
+  const int num_blocks = (kv_len + bs - 1) / bs;
+  st.kmax.resize(size_t(num_blocks) * Hkv * d);
+  st.kmin.resize(st.kmax.size());
+  st.ksum.resize(st.kmax.size());
+  for (int t = 0; t < qo_len; ++t) {
+    const int p = start_pos + t;
+    const bool first = p % bs == 0;
+    for (int h = 0; h < Hkv; ++h) {
+      const float* k = k_nope + (size_t(t) * Hkv + h) * d;
+      const size_t o = (size_t(p / bs) * Hkv + h) * d;
+      float* mx = st.kmax.data() + o;
+      float* mn = st.kmin.data() + o;
+      float* sm = st.ksum.data() + o;
+      if (first) {
+        std::copy_n(k, d, mx);
+        std::copy_n(k, d, mn);
+        std::copy_n(k, d, sm);
+      } else {
+        for (int i = 0; i < d; ++i) {
+          mx[i] = std::max(mx[i], k[i]);
+          mn[i] = std::min(mn[i], k[i]);
+          sm[i] += k[i];
+        }
+      }
+    }
+  }
+  st.len = kv_len;
+
+  // 2. Key features per KV head, [num_kv_heads, num_blocks, P*head_dim].
+  const int Pk = int(cfg.k_pools.size());
+  const int kin = Pk * d;
+  std::vector<float> kfeat(size_t(Hkv) * num_blocks * kin);
+  for (int h = 0; h < Hkv; ++h)
+    for (int b = 0; b < num_blocks; ++b) {
+      const size_t src = (size_t(b) * Hkv + h) * d;
+      write_features(cfg.k_pools, st.kmax.data() + src, st.kmin.data() + src, st.ksum.data() + src,
+                     std::min(bs, kv_len - b * bs), d, kfeat.data() + (size_t(h) * num_blocks + b) * kin);
+    }
+
+  const int first_qb = start_pos / bs;
+  const int last_qb = (kv_len - 1) / bs;
+  const int rows = last_qb - first_qb + 1;
+  std::vector<int> kpos(static_cast<size_t>(num_blocks)), qpos(static_cast<size_t>(rows));
+  for (int b = 0; b < num_blocks; ++b) kpos[size_t(b)] = b * bs;
+  for (int r = 0; r < rows; ++r) qpos[size_t(r)] = (first_qb + r) * bs;
+
+  // 3. Projected, rotated keys: per query head (K-only form) or per KV head (two-linear form).
+  const bool two = cfg.prefill_two_linear(d);
+  const GateLayerWeights& W = g.layers[size_t(layer)];
+  const int kheads = two ? Hkv : Hq;
+  std::vector<float> kg(size_t(kheads) * num_blocks * dg);  // [kheads, num_blocks, dg]
+  for_each_index(pool, kheads, [&](int64_t h) {
+    const int src_head = two ? int(h) : int(h) / group_size;
+    float* dst = kg.data() + size_t(h) * num_blocks * dg;
+    gemm_nn(num_blocks, dg, kin, 1.0f, kfeat.data() + size_t(src_head) * num_blocks * kin,
+            W.linear_k.data() + size_t(h) * kin * dg, dst);
+    gate_rope(inv_freq_, rope_scale_, dst, kpos.data(), num_blocks, dg);
+  });
+
+  // 4. Pooled queries (new tokens only) -> optional Q linear -> RoPE, then scores.
+  out->num_qo_heads = Hq;
+  out->first_q_block = first_qb;
+  out->num_rows = rows;
+  out->num_key_blocks = num_blocks;
+  out->scores.resize(size_t(Hq) * rows * num_blocks);
+  const int Pq = int(cfg.q_pools.size());
+  const int qin = Pq * d;
+  const float scale = 1.0f / std::sqrt(float(dg));
+  for_each_index(pool, Hq, [&](int64_t hq) {
+    const int h = int(hq);
+    std::vector<float> qfeat(size_t(rows) * qin), scratch(size_t(3) * d);  // [rows, Pq*head_dim]
+    for (int r = 0; r < rows; ++r) {
+      const int qb = first_qb + r;
+      const int t0 = std::max(start_pos, qb * bs) - start_pos;
+      const int t1 = std::min(kv_len, (qb + 1) * bs) - start_pos;
+      pool_vectors(cfg.q_pools, q_nope + (size_t(t0) * Hq + h) * d, t1 - t0, int64_t(Hq) * d, d,
+                   qfeat.data() + size_t(r) * qin, scratch.data());
+    }
+    std::vector<float> qg;  // [rows, dg]
+    if (two) {
+      qg.resize(size_t(rows) * dg);
+      gemm_nn(rows, dg, qin, 1.0f, qfeat.data(), W.linear_q.data() + size_t(h) * qin * dg, qg.data());
+    } else {
+      qg = std::move(qfeat);  // qin == d == dg
+    }
+    gate_rope(inv_freq_, rope_scale_, qg.data(), qpos.data(), rows, dg);
+    const int kh = two ? h / group_size : h;
+    float* s = out->scores.data() + size_t(h) * rows * num_blocks;
+    gemm_nt(rows, num_blocks, dg, scale, qg.data(), kg.data() + size_t(kh) * num_blocks * dg, s);
+    for (int r = 0; r < rows; ++r)
+      for (int j = first_qb + r + 1; j < num_blocks; ++j)
+        s[size_t(r) * num_blocks + j] = -std::numeric_limits<float>::infinity();
+    if (probabilities) softmax_rows(s, rows, num_blocks);
+  });
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decode gate
+
+KCompressionCache::KCompressionCache(const GateSet& gates, KCacheOptions opts)
+    : gates_(&gates), opts_(opts) {
+  inv_freq_ = gate_inv_freq(gates, &rope_scale_);
+  layers_.resize(size_t(gates.model.num_layers));
+  reset();
+}
+
+void KCompressionCache::reset() {
+  const GateSet& g = *gates_;
+  for (auto& st : layers_) {
+    st.len = 0;
+    st.entries.assign(size_t(g.model.num_kv_heads), {});
+    st.remainder.assign(size_t(g.config.block_size) * g.model.num_kv_heads * g.model.head_dim, 0.0f);
+  }
+}
+
+int KCompressionCache::length(int layer) const { return layers_[size_t(layer)].len; }
+int KCompressionCache::num_blocks(int layer) const {
+  return (layers_[size_t(layer)].len + gates_->config.block_size - 1) / gates_->config.block_size;
+}
+const float* KCompressionCache::entries(int layer, int kv_head) const {
+  return layers_[size_t(layer)].entries[size_t(kv_head)].data();
+}
+
+void KCompressionCache::compress_block(LayerState& st, int layer, int block, int rope_pos) {
+  const GateSet& g = *gates_;
+  const GateConfig& cfg = g.config;
+  const int Hkv = g.model.num_kv_heads, d = g.model.head_dim, dg = cfg.hidden_size;
+  const int bs = cfg.block_size, kin = int(cfg.k_pools.size()) * d;
+  const GateLayerWeights& W = g.layers[size_t(layer)];
+  std::vector<float> feat(static_cast<size_t>(kin)), scratch(3 * static_cast<size_t>(d));
+  for (int h = 0; h < Hkv; ++h) {
+    pool_vectors(cfg.k_pools, st.remainder.data() + size_t(h) * d, bs, int64_t(Hkv) * d, d,
+                 feat.data(), scratch.data());
+    float* e = st.entries[size_t(h)].data() + size_t(block) * dg;
+    const float* w = W.linear_k.data() + size_t(h) * kin * dg;  // [kin, dg]
+    std::fill_n(e, dg, 0.0f);
+    for (int i = 0; i < kin; ++i) {
+      const float f = feat[size_t(i)];
+      const float* wr = w + size_t(i) * dg;
+      for (int o = 0; o < dg; ++o) e[o] += f * wr[o];
+    }
+    if (cfg.use_qk_norm) rmsnorm_vec(e, W.k_norm.data(), dg);
+    if (cfg.use_rope) gate_rope(inv_freq_, rope_scale_, e, &rope_pos, 1, dg);
+  }
+}
+
+Status KCompressionCache::update(int layer, const float* k_nope, int n_new, int start_pos) {
+  const GateSet& g = *gates_;
+  if (g.config.kind != GateKind::kDecode)
+    return Status::error("K-compression cache: the gate set is a prefill gate");
+  if (layer < 0 || layer >= int(layers_.size()))
+    return Status::error("K-compression cache: layer {} out of range (gates have {} layers)", layer,
+                         layers_.size());
+  if (n_new < 1) return Status::error("K-compression cache: n_new {} must be >= 1", n_new);
+  LayerState& st = layers_[size_t(layer)];
+  if (start_pos == 0) {
+    st.len = 0;
+    for (auto& e : st.entries) e.clear();
+  }
+  if (start_pos != st.len)
+    return Status::error("K-compression cache: layer {} holds {} tokens but the new tokens start at {}",
+                         layer, st.len, start_pos);
+  const int Hkv = g.model.num_kv_heads, d = g.model.head_dim;
+  const int bs = g.config.block_size, dg = g.config.hidden_size;
+  for (int t = 0; t < n_new; ++t) {
+    const int p = start_pos + t;
+    const int slot = p % bs;  // shared by every layer: derived from the position (SPEC §9.3)
+    if (slot == 0)            // first token of a new block: zero placeholder entry
+      for (auto& e : st.entries) e.resize(e.size() + size_t(dg), 0.0f);
+    std::copy_n(k_nope + size_t(t) * Hkv * d, size_t(Hkv) * d,
+                st.remainder.data() + size_t(slot) * Hkv * d);
+    if (slot == bs - 1) {
+      const int block = p / bs;
+      const bool decode_step = n_new == 1 && opts_.upstream_decode_rope_position;
+      compress_block(st, layer, block, decode_step ? p : block * bs);
+    }
+  }
+  st.len = start_pos + n_new;
+  return Status::ok();
+}
+
+void decode_gate_query(const GateSet& g, int layer, const float* q_nope, int pos, float* qg) {
+  const GateConfig& cfg = g.config;
+  const int Hkv = g.model.num_kv_heads, d = g.model.head_dim;
+  const int group_size = g.model.num_qo_heads / Hkv, dg = cfg.hidden_size;
+  const GateLayerWeights& W = g.layers[size_t(layer)];
+  std::vector<float> avg(static_cast<size_t>(d));
+  for (int h = 0; h < Hkv; ++h) {
+    float* out = qg + size_t(h) * dg;
+    std::fill_n(out, dg, 0.0f);
+    if (cfg.q_head_pooling == QHeadPooling::kQproj) {
+      // qg[h] = sum_i q[h*g + i] @ W[h, i]; W [num_kv_heads, group_size, head_dim, dg]
+      for (int i = 0; i < group_size; ++i) {
+        const float* q = q_nope + size_t(h * group_size + i) * d;
+        const float* w = W.linear_q.data() + (size_t(h) * group_size + i) * d * dg;
+        for (int c = 0; c < d; ++c)
+          for (int o = 0; o < dg; ++o) out[o] += q[c] * w[size_t(c) * dg + o];
+      }
+    } else {
+      std::fill(avg.begin(), avg.end(), 0.0f);
+      for (int i = 0; i < group_size; ++i) {
+        const float* q = q_nope + size_t(h * group_size + i) * d;
+        for (int c = 0; c < d; ++c) avg[size_t(c)] += q[c];
+      }
+      for (auto& a : avg) a /= float(group_size);
+      if (cfg.q_head_pooling == QHeadPooling::kQavgproj) {
+        const float* w = W.linear_q.data() + size_t(h) * d * dg;  // [num_kv_heads, head_dim, dg]
+        for (int c = 0; c < d; ++c)
+          for (int o = 0; o < dg; ++o) out[o] += avg[size_t(c)] * w[size_t(c) * dg + o];
+      } else {
+        std::copy_n(avg.data(), dg, out);  // Qavg: d == dg
+      }
+    }
+    if (cfg.use_qk_norm) rmsnorm_vec(out, W.q_norm.data(), dg);
+  }
+  if (cfg.use_rope) {
+    float scale = 1.0f;
+    std::vector<float> inv = gate_inv_freq(g, &scale);
+    std::vector<int> positions(static_cast<size_t>(Hkv), pos);
+    gate_rope(inv, scale, qg, positions.data(), Hkv, dg);
+  }
+}
+
+Status decode_gate_scores(const KCompressionCache& cache, int layer, const float* q_nope, int pos,
+                          bool probabilities, DecodeGateScores* out) {
+  const GateSet& g = cache.gates();
+  if (layer < 0 || layer >= g.model.num_layers)
+    return Status::error("decode gate: layer {} out of range (gates have {} layers)", layer,
+                         g.model.num_layers);
+  if (cache.length(layer) != pos + 1)
+    return Status::error("decode gate: layer {} cache holds {} tokens, expected {} (pos {} + 1)",
+                         layer, cache.length(layer), pos + 1, pos);
+  const int Hkv = g.model.num_kv_heads, dg = g.config.hidden_size;
+  const int nb = cache.num_blocks(layer);
+  std::vector<float> qg(size_t(Hkv) * dg);  // [num_kv_heads, dg]
+  decode_gate_query(g, layer, q_nope, pos, qg.data());
+  out->num_kv_heads = Hkv;
+  out->num_blocks = nb;
+  out->scores.resize(size_t(Hkv) * nb);
+  const float scale = 1.0f / std::sqrt(float(dg));
+  for (int h = 0; h < Hkv; ++h) {
+    const float* e = cache.entries(layer, h);
+    const float* q = qg.data() + size_t(h) * dg;
+    for (int j = 0; j < nb; ++j) {
+      float s = 0.0f;
+      for (int o = 0; o < dg; ++o) s += q[o] * e[size_t(j) * dg + o];
+      out->scores[size_t(h) * nb + j] = s * scale;
+    }
+  }
+  if (probabilities) softmax_rows(out->scores.data(), Hkv, nb);
+  return Status::ok();
+}
+
+}  // namespace seer

@@ -1,0 +1,562 @@
+// AttnGate configuration, checkpoints and initialisation (SPEC §7, §4 "Initialization").
+//
+// A gate directory holds config.json (the base model's dims, every seerattn_* key, base_model) and
+// one or more *.safetensors files whose tensor names are exactly upstream's state-dict keys,
+//   model.layers.{i}.self_attn.attn_gate.{mask_linear_q,mask_linear_k}.weight          (prefill)
+//   model.layers.{i}.self_attn.attn_gate.{attngate_linear_q,attngate_linear_k,
+//                                          attngate_qnorm,attngate_knorm}.weight     (decode)
+// with upstream shapes (see gate_tensor_specs). scripts/convert_upstream_gates.py turns a release
+// (attn_gate_weights.pth) into this form. Weights are converted to owned f32 on load.
+//
+// The kind is read from the keys: seerattn_q_head_pooling_type marks a decode gate (SeerAttention-R),
+// otherwise seerattn_gate_type marks a prefill gate.
+#include <seer/gates.h>
+
+#include "io/safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+
+namespace seer {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+constexpr const char* kPoolNames[] = {"max", "min", "avg"};
+
+// Typed access to config.json with errors naming the file and the key.
+class Keys {
+ public:
+  Keys(std::string path, const json& j) : path_(std::move(path)), j_(j) {}
+  bool has(const char* k) const { return j_.contains(k) && !j_.at(k).is_null(); }
+  Status missing(const char* k) const { return Status::error("{}: missing key '{}'", path_, k); }
+  Status bad(const char* k, const char* what) const {
+    return Status::error("{}: key '{}' must be {}, got {}", path_, k, what, j_.at(k).dump());
+  }
+  Result<std::string> str(const char* k, const std::string* dflt) const {
+    if (!has(k)) return dflt ? Result<std::string>(*dflt) : Result<std::string>(missing(k));
+    if (!j_.at(k).is_string()) return bad(k, "a string");
+    return j_.at(k).get<std::string>();
+  }
+  Result<int64_t> integer(const char* k, const int64_t* dflt) const {
+    if (!has(k)) return dflt ? Result<int64_t>(*dflt) : Result<int64_t>(missing(k));
+    const json& v = j_.at(k);
+    if (v.is_number_integer()) return v.get<int64_t>();
+    if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() &&
+        std::fabs(v.get<double>()) < 9e15)
+      return int64_t(v.get<double>());
+    return bad(k, "an integer");
+  }
+  Result<double> number(const char* k, double dflt) const {
+    if (!has(k)) return dflt;
+    if (!j_.at(k).is_number()) return bad(k, "a number");
+    return j_.at(k).get<double>();
+  }
+  Result<bool> boolean(const char* k, bool dflt) const {
+    if (!has(k)) return dflt;
+    if (!j_.at(k).is_boolean()) return bad(k, "a boolean");
+    return j_.at(k).get<bool>();
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  const json& j_;
+};
+
+Result<QHeadPooling> parse_q_head_pooling(const std::string& s) {
+  if (s == "Qproj") return QHeadPooling::kQproj;
+  if (s == "Qavgproj") return QHeadPooling::kQavgproj;
+  if (s == "Qavg") return QHeadPooling::kQavg;
+  return Status::error("unknown query head pooling '{}' (expected Qproj, Qavgproj or Qavg)", s);
+}
+
+Result<GateConfig> parse_config(const Keys& k) {
+  GateConfig c;
+  const std::string& path = k.path();
+  if (k.has("seerattn_q_head_pooling_type")) {
+    c.kind = GateKind::kDecode;
+  } else if (k.has("seerattn_gate_type")) {
+    c.kind = GateKind::kPrefill;
+  } else {
+    return Status::error(
+        "{}: missing key 'seerattn_gate_type' (prefill gate) or 'seerattn_q_head_pooling_type' "
+        "(decode gate): not an AttnGate config",
+        path);
+  }
+  if (c.kind == GateKind::kPrefill) {
+    SEER_ASSIGN_OR_RETURN(c.gate_type, k.str("seerattn_gate_type", nullptr));
+    SEER_RETURN_IF_ERROR(parse_gate_type(c.gate_type, &c.q_pools, &c.k_pools)
+                             .with_context(fmt::format("{}: key 'seerattn_gate_type'", path)));
+    SEER_ASSIGN_OR_RETURN(c.force_double, k.boolean("seerattn_gate_force_double", false));
+    SEER_ASSIGN_OR_RETURN(c.last_block_dense, k.boolean("seerattn_last_block_dense", true));
+  } else {
+    SEER_ASSIGN_OR_RETURN(std::string qp, k.str("seerattn_q_head_pooling_type", nullptr));
+    auto p = parse_q_head_pooling(qp);
+    if (!p) return p.status().with_context(fmt::format("{}: key 'seerattn_q_head_pooling_type'", path));
+    c.q_head_pooling = *p;
+    const std::string kdef = "Kmaxminavg";
+    SEER_ASSIGN_OR_RETURN(std::string ks, k.str("seerattn_k_seq_pooling_type", &kdef));
+    auto kp = parse_pool_list(ks, 'K');
+    if (!kp) return kp.status().with_context(fmt::format("{}: key 'seerattn_k_seq_pooling_type'", path));
+    c.k_pools = *kp;
+    c.q_pools.clear();
+    c.gate_type.clear();
+    SEER_ASSIGN_OR_RETURN(c.use_qk_norm, k.boolean("seerattn_use_qk_norm", false));
+    SEER_ASSIGN_OR_RETURN(c.use_rope, k.boolean("seerattn_use_rope", true));
+    const int64_t zero = 0, budget = 4096;
+    SEER_ASSIGN_OR_RETURN(int64_t sl, k.integer("seerattn_start_layer", &zero));
+    SEER_ASSIGN_OR_RETURN(int64_t tb, k.integer("seerattn_token_budget", &budget));
+    c.start_layer = int(sl);
+    c.token_budget = int(tb);
+  }
+  SEER_ASSIGN_OR_RETURN(int64_t bs, k.integer("seerattn_gate_block_size", nullptr));
+  SEER_ASSIGN_OR_RETURN(int64_t dg, k.integer("seerattn_gate_hidden_size", nullptr));
+  if (bs != 64 && bs != 128)
+    return Status::error("{}: key 'seerattn_gate_block_size' must be 64 or 128, got {}", path, bs);
+  if (dg <= 0 || dg % 2 != 0 || dg > 4096)
+    return Status::error("{}: key 'seerattn_gate_hidden_size' must be a positive even integer, got {}",
+                         path, dg);
+  c.block_size = int(bs);
+  c.hidden_size = int(dg);
+  const std::string thr = "threshold", empty;
+  SEER_ASSIGN_OR_RETURN(c.sparsity_method, k.str("seerattn_sparsity_method", &thr));
+  if (c.sparsity_method != "threshold" && c.sparsity_method != "nz_ratio" &&
+      c.sparsity_method != "token_budget")
+    return Status::error(
+        "{}: key 'seerattn_sparsity_method' must be threshold, nz_ratio or token_budget, got '{}'",
+        path, c.sparsity_method);
+  SEER_ASSIGN_OR_RETURN(c.threshold, k.number("seerattn_threshold", 0.0));
+  SEER_ASSIGN_OR_RETURN(c.nz_ratio, k.number("seerattn_nz_ratio", 1.0));
+  if (c.kind == GateKind::kPrefill && k.has("seerattn_token_budget")) {
+    SEER_ASSIGN_OR_RETURN(int64_t tb, k.integer("seerattn_token_budget", nullptr));
+    c.token_budget = int(tb);
+  }
+  SEER_ASSIGN_OR_RETURN(c.base_model, k.str("base_model", &empty));
+  return c;
+}
+
+// Base-model dims written in config.json must agree with the model (when present).
+Status check_base_dims(const Keys& k, const ModelConfig& m) {
+  struct Dim {
+    const char* key;
+    int model_value;
+    const char* what;
+  };
+  const Dim dims[] = {{"num_hidden_layers", m.num_layers, "layers"},
+                      {"num_attention_heads", m.num_qo_heads, "query heads"},
+                      {"num_key_value_heads", m.num_kv_heads, "KV heads"},
+                      {"head_dim", m.head_dim, "head_dim"}};
+  for (const Dim& d : dims) {
+    if (!k.has(d.key)) continue;
+    SEER_ASSIGN_OR_RETURN(int64_t v, k.integer(d.key, nullptr));
+    if (v != d.model_value)
+      return Status::error("{}: key '{}' is {} but the model has {} {} (gates made for another model)",
+                           k.path(), d.key, v, d.model_value, d.what);
+  }
+  return Status::ok();
+}
+
+std::string tensor_base(int layer) {
+  return fmt::format("model.layers.{}.self_attn.attn_gate.", layer);
+}
+
+// Converts a safetensors tensor to f32.
+void to_f32(const SafetensorsTensor& t, float* dst) {
+  const int64_t n = t.numel();
+  switch (*t.dtype) {
+    case DType::kF32: std::memcpy(dst, t.data, size_t(n) * 4); break;
+    case DType::kF16: {
+      const auto* s = reinterpret_cast<const uint16_t*>(t.data);
+      for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(s[i]);
+      break;
+    }
+    case DType::kBF16: {
+      const auto* s = reinterpret_cast<const uint16_t*>(t.data);
+      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(s[i]);
+      break;
+    }
+    default: break;
+  }
+}
+
+// Layer index of an upstream gate tensor name, -1 when it is not one.
+int layer_of(const std::string& name) {
+  static const std::string pre = "model.layers.";
+  if (name.rfind(pre, 0) != 0) return -1;
+  size_t i = pre.size();
+  int v = 0;
+  bool any = false;
+  while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i]))) {
+    v = v * 10 + (name[i++] - '0');
+    any = true;
+    if (v > 1000000) return -1;
+  }
+  return any ? v : -1;
+}
+
+Status write_file_atomic(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return Status::error("{}: cannot create", tmp);
+    out.write(bytes.data(), std::streamsize(bytes.size()));
+    out.flush();
+    if (!out) return Status::error("{}: write failed", tmp);
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return Status::error("{}: cannot rename to {}: {}", tmp, path, ec.message());
+  return Status::ok();
+}
+
+}  // namespace
+
+std::string_view gate_kind_name(GateKind k) { return k == GateKind::kPrefill ? "prefill" : "decode"; }
+
+std::string_view q_head_pooling_name(QHeadPooling p) {
+  switch (p) {
+    case QHeadPooling::kQproj: return "Qproj";
+    case QHeadPooling::kQavgproj: return "Qavgproj";
+    case QHeadPooling::kQavg: return "Qavg";
+  }
+  return "?";
+}
+
+Result<std::vector<PoolType>> parse_pool_list(const std::string& s, char prefix) {
+  auto fail = [&] {
+    return Status::error(
+        "unknown pooling '{}' (expected '{}' followed by max, min, avg in that order, e.g. '{}maxminavg')",
+        s, prefix, prefix);
+  };
+  if (s.empty() || s[0] != prefix) return fail();
+  std::vector<PoolType> out;
+  size_t i = 1;
+  int next = 0;  // pools must follow the fixed order max, min, avg (SPEC §1.2)
+  while (i < s.size()) {
+    int found = -1;
+    for (int p = next; p < 3; ++p)
+      if (s.compare(i, 3, kPoolNames[p]) == 0) {
+        found = p;
+        break;
+      }
+    if (found < 0) return fail();
+    out.push_back(PoolType(found));
+    next = found + 1;
+    i += 3;
+  }
+  if (out.empty()) return fail();
+  return out;
+}
+
+Status parse_gate_type(const std::string& s, std::vector<PoolType>* q_pools,
+                       std::vector<PoolType>* k_pools) {
+  const size_t us = s.find('_');
+  auto fail = [&] {
+    return Status::error(
+        "unknown gate type '{}' (expected Q<pools>_K<pools>, pools from max, min, avg in that "
+        "order, e.g. 'Qavg_Kmaxminavg')",
+        s);
+  };
+  if (us == std::string::npos) return fail();
+  auto q = parse_pool_list(s.substr(0, us), 'Q');
+  auto k = parse_pool_list(s.substr(us + 1), 'K');
+  if (!q || !k) return fail();
+  *q_pools = *q;
+  *k_pools = *k;
+  return Status::ok();
+}
+
+std::string pool_list_name(const std::vector<PoolType>& pools, char prefix) {
+  std::string s(1, prefix);
+  for (PoolType p : pools) s += kPoolNames[int(p)];
+  return s;
+}
+
+int64_t GateTensorSpec::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::vector<float>& GateLayerWeights::get(GateTensorRole r) {
+  switch (r) {
+    case GateTensorRole::kLinearQ: return linear_q;
+    case GateTensorRole::kLinearK: return linear_k;
+    case GateTensorRole::kQNorm: return q_norm;
+    case GateTensorRole::kKNorm: return k_norm;
+  }
+  return linear_k;
+}
+const std::vector<float>& GateLayerWeights::get(GateTensorRole r) const {
+  return const_cast<GateLayerWeights*>(this)->get(r);
+}
+
+std::vector<GateTensorSpec> gate_tensor_specs(const GateConfig& c, const ModelConfig& m, int layer) {
+  const int64_t Hq = m.num_qo_heads, Hkv = m.num_kv_heads, d = m.head_dim, dg = c.hidden_size;
+  const int64_t g = Hkv > 0 ? Hq / Hkv : 0;
+  const int64_t kin = int64_t(c.k_pools.size()) * d;
+  const std::string base = tensor_base(layer);
+  std::vector<GateTensorSpec> specs;
+  if (c.kind == GateKind::kPrefill) {
+    if (c.prefill_two_linear(m.head_dim)) {
+      specs.push_back({GateTensorRole::kLinearQ, base + "mask_linear_q.weight",
+                       {Hq, int64_t(c.q_pools.size()) * d, dg}});
+      specs.push_back({GateTensorRole::kLinearK, base + "mask_linear_k.weight", {Hkv, kin, dg}});
+    } else {
+      specs.push_back({GateTensorRole::kLinearK, base + "mask_linear_k.weight", {Hq, kin, dg}});
+    }
+  } else {
+    if (c.q_head_pooling == QHeadPooling::kQproj)
+      specs.push_back({GateTensorRole::kLinearQ, base + "attngate_linear_q.weight", {Hkv, g, d, dg}});
+    else if (c.q_head_pooling == QHeadPooling::kQavgproj)
+      specs.push_back({GateTensorRole::kLinearQ, base + "attngate_linear_q.weight", {Hkv, d, dg}});
+    specs.push_back({GateTensorRole::kLinearK, base + "attngate_linear_k.weight", {Hkv, kin, dg}});
+    if (c.use_qk_norm) {
+      specs.push_back({GateTensorRole::kQNorm, base + "attngate_qnorm.weight", {dg}});
+      specs.push_back({GateTensorRole::kKNorm, base + "attngate_knorm.weight", {dg}});
+    }
+  }
+  return specs;
+}
+
+Status validate_gate_config(const GateConfig& c, const ModelConfig& m) {
+  if (c.block_size != 64 && c.block_size != 128)
+    return Status::error("gate block size must be 64 or 128, got {}", c.block_size);
+  if (c.hidden_size <= 0 || c.hidden_size % 2 != 0)
+    return Status::error("gate hidden size must be a positive even integer, got {}", c.hidden_size);
+  if (m.num_kv_heads <= 0 || m.num_qo_heads % m.num_kv_heads != 0 || m.head_dim <= 0)
+    return Status::error("model heads {}/{} (head_dim {}) are not a valid GQA layout", m.num_qo_heads,
+                         m.num_kv_heads, m.head_dim);
+  if (c.k_pools.empty()) return Status::error("gate has no K pooling");
+  if (c.kind == GateKind::kPrefill) {
+    if (c.q_pools.empty()) return Status::error("prefill gate has no Q pooling");
+  } else if (c.q_head_pooling == QHeadPooling::kQavg && c.hidden_size != m.head_dim) {
+    return Status::error("decode gate 'Qavg' has no Q linear, so the gate hidden size ({}) must equal "
+                         "head_dim ({})",
+                         c.hidden_size, m.head_dim);
+  }
+  return Status::ok();
+}
+
+Status validate_gates(const GateSet& gs, const ModelConfig& m) {
+  SEER_RETURN_IF_ERROR(validate_gate_config(gs.config, m));
+  if (int(gs.layers.size()) != m.num_layers)
+    return Status::error("gates have {} layers but the model has {}", gs.layers.size(), m.num_layers);
+  for (int l = 0; l < m.num_layers; ++l)
+    for (const GateTensorSpec& s : gate_tensor_specs(gs.config, m, l)) {
+      const auto& v = gs.layers[size_t(l)].get(s.role);
+      if (int64_t(v.size()) != s.numel())
+        return Status::error("gate tensor '{}' has {} elements, expected {} (shape {})", s.name,
+                             v.size(), s.numel(), shape_str(s.shape));
+    }
+  return Status::ok();
+}
+
+Result<GateSet> load_gates(const std::string& dir, const ModelConfig& model) {
+  const std::string cfg_path = dir + "/config.json";
+  std::ifstream in(cfg_path, std::ios::binary);
+  if (!in) return Status::error("{}: cannot open (gate directory needs config.json)", cfg_path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status::error("{}: invalid JSON", cfg_path);
+  if (!j.is_object()) return Status::error("{}: top level is not a JSON object", cfg_path);
+  Keys keys(cfg_path, j);
+
+  GateSet gs;
+  SEER_ASSIGN_OR_RETURN(gs.config, parse_config(keys));
+  SEER_RETURN_IF_ERROR(check_base_dims(keys, model));
+  SEER_RETURN_IF_ERROR(validate_gate_config(gs.config, model).with_context(cfg_path));
+  gs.model = model;
+
+  // Every *.safetensors file of the directory, in name order.
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_regular_file() && e.path().extension() == ".safetensors") files.push_back(e.path().string());
+  if (ec) return Status::error("{}: cannot list directory: {}", dir, ec.message());
+  std::sort(files.begin(), files.end());
+  if (files.empty())
+    return Status::error("{}: no *.safetensors file with gate weights (convert an upstream "
+                         "attn_gate_weights.pth with scripts/convert_upstream_gates.py)",
+                         dir);
+  std::vector<std::shared_ptr<SafetensorsFile>> opened;
+  std::map<std::string, std::pair<const SafetensorsFile*, const SafetensorsTensor*>> by_name;
+  for (const std::string& f : files) {
+    SEER_ASSIGN_OR_RETURN(auto sf, SafetensorsFile::open(f));
+    for (const SafetensorsTensor& t : sf->tensors()) {
+      if (t.name.find("attn_gate") == std::string::npos) continue;
+      auto [it, fresh] = by_name.emplace(t.name, std::make_pair(sf.get(), &t));
+      if (!fresh)
+        return Status::error("{}: tensor '{}' is also in {}", f, t.name, it->second.first->path());
+    }
+    opened.push_back(std::move(sf));
+  }
+
+  const std::string variant =
+      gs.config.kind == GateKind::kPrefill
+          ? fmt::format("prefill gate {}{}", gs.config.gate_type,
+                        gs.config.prefill_two_linear(model.head_dim) ? " (two linears)" : " (K linear only)")
+          : fmt::format("decode gate {}{}", q_head_pooling_name(gs.config.q_head_pooling),
+                        gs.config.use_qk_norm ? " with qk-norm" : "");
+  gs.layers.resize(size_t(model.num_layers));
+  for (int l = 0; l < model.num_layers; ++l) {
+    for (const GateTensorSpec& s : gate_tensor_specs(gs.config, model, l)) {
+      auto it = by_name.find(s.name);
+      if (it == by_name.end())
+        return Status::error("{}: missing tensor '{}' (shape {}, needed by the {}, model with {} layers)",
+                             dir, s.name, shape_str(s.shape), variant, model.num_layers);
+      const SafetensorsFile* f = it->second.first;
+      const SafetensorsTensor& t = *it->second.second;
+      if (!t.dtype)
+        return Status::error("{}: tensor '{}': dtype {} is not supported (F32, F16 or BF16)", f->path(),
+                             s.name, t.dtype_name);
+      if (t.shape != s.shape)
+        return Status::error(
+            "{}: tensor '{}': shape {} but expected {} for the {} on a model with {}/{} heads, "
+            "head_dim {}, gate hidden size {}",
+            f->path(), s.name, shape_str(t.shape), shape_str(s.shape), variant, model.num_qo_heads,
+            model.num_kv_heads, model.head_dim, gs.config.hidden_size);
+      auto& dst = gs.layers[size_t(l)].get(s.role);
+      dst.resize(size_t(s.numel()));
+      to_f32(t, dst.data());
+      by_name.erase(it);
+    }
+  }
+  // Whatever is left was not asked for: more layers than the model, or another gate variant.
+  for (const auto& [name, ft] : by_name) {
+    const int l = layer_of(name);
+    if (l >= model.num_layers)
+      return Status::error("{}: tensor '{}' belongs to layer {} but the model has {} layers (layer "
+                           "count mismatch)",
+                           ft.first->path(), name, l, model.num_layers);
+    return Status::error("{}: unexpected tensor '{}' for the {} (config.json and weights disagree)",
+                         ft.first->path(), name, variant);
+  }
+  return gs;
+}
+
+Status save_gates(const std::string& dir, const GateSet& gs, const ModelConfig& model, DType dtype) {
+  if (dtype != DType::kF32 && dtype != DType::kBF16)
+    return Status::error("save_gates: dtype {} not supported (F32 or BF16)", dtype_name(dtype));
+  SEER_RETURN_IF_ERROR(validate_gates(gs, model));
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::error("{}: cannot create directory: {}", dir, ec.message());
+
+  const GateConfig& c = gs.config;
+  json cfg;
+  cfg["num_hidden_layers"] = model.num_layers;
+  cfg["num_attention_heads"] = model.num_qo_heads;
+  cfg["num_key_value_heads"] = model.num_kv_heads;
+  cfg["head_dim"] = model.head_dim;
+  cfg["hidden_size"] = model.hidden_size;
+  cfg["rope_theta"] = model.rope_theta;
+  cfg["base_model"] = c.base_model;
+  cfg["seerattn_gate_block_size"] = c.block_size;
+  cfg["seerattn_gate_hidden_size"] = c.hidden_size;
+  cfg["seerattn_sparsity_method"] = c.sparsity_method;
+  cfg["seerattn_threshold"] = c.threshold;
+  cfg["seerattn_token_budget"] = c.token_budget;
+  if (c.kind == GateKind::kPrefill) {
+    cfg["seerattn_gate_type"] = pool_list_name(c.q_pools, 'Q') + "_" + pool_list_name(c.k_pools, 'K');
+    cfg["seerattn_gate_force_double"] = c.force_double;
+    cfg["seerattn_nz_ratio"] = c.nz_ratio;
+    cfg["seerattn_last_block_dense"] = c.last_block_dense;
+  } else {
+    cfg["seerattn_q_head_pooling_type"] = std::string(q_head_pooling_name(c.q_head_pooling));
+    cfg["seerattn_k_seq_pooling_type"] = pool_list_name(c.k_pools, 'K');
+    cfg["seerattn_use_qk_norm"] = c.use_qk_norm;
+    cfg["seerattn_use_rope"] = c.use_rope;
+    cfg["seerattn_start_layer"] = c.start_layer;
+  }
+
+  // safetensors: u64 header length, JSON header (padded to 8 bytes), data.
+  json header = json::object();
+  std::string data;
+  const size_t esize = dtype == DType::kF32 ? 4 : 2;
+  for (int l = 0; l < model.num_layers; ++l)
+    for (const GateTensorSpec& s : gate_tensor_specs(c, model, l)) {
+      const auto& v = gs.layers[size_t(l)].get(s.role);
+      const size_t begin = data.size();
+      data.resize(begin + v.size() * esize);
+      char* dst = data.data() + begin;
+      if (dtype == DType::kF32) {
+        std::memcpy(dst, v.data(), v.size() * 4);
+      } else {
+        for (size_t i = 0; i < v.size(); ++i) {
+          const uint16_t b = fp32_to_bf16(v[i]);
+          std::memcpy(dst + 2 * i, &b, 2);
+        }
+      }
+      header[s.name] = {{"dtype", dtype == DType::kF32 ? "F32" : "BF16"},
+                        {"shape", s.shape},
+                        {"data_offsets", {begin, data.size()}}};
+    }
+  header["__metadata__"] = {{"format", "pt"}, {"producer", "seer"}};
+  std::string h = header.dump();
+  while (h.size() % 8) h += ' ';
+  std::string file(8, '\0');
+  const uint64_t hn = h.size();
+  for (int i = 0; i < 8; ++i) file[size_t(i)] = char((hn >> (8 * i)) & 0xff);
+  file += h;
+  file += data;
+  SEER_RETURN_IF_ERROR(write_file_atomic(dir + "/gates.safetensors", file));
+  return write_file_atomic(dir + "/config.json", cfg.dump(2) + "\n");
+}
+
+Result<GateSet> init_gates(GateKind kind, const ModelConfig& model, const GateOptions& o,
+                           uint64_t seed) {
+  GateSet gs;
+  GateConfig& c = gs.config;
+  c.kind = kind;
+  c.block_size = o.block_size;
+  c.hidden_size = o.hidden_size > 0 ? o.hidden_size : model.head_dim;
+  c.force_double = o.force_double;
+  c.base_model = o.base_model;
+  if (kind == GateKind::kPrefill) {
+    c.gate_type = o.gate_type;
+    SEER_RETURN_IF_ERROR(parse_gate_type(o.gate_type, &c.q_pools, &c.k_pools));
+  } else {
+    c.gate_type.clear();
+    c.q_pools.clear();
+    SEER_ASSIGN_OR_RETURN(c.k_pools, parse_pool_list(o.k_seq_pooling_type, 'K'));
+    c.q_head_pooling = o.q_head_pooling;
+    c.use_qk_norm = o.use_qk_norm;
+    c.use_rope = o.use_rope;
+    c.sparsity_method = "token_budget";
+  }
+  SEER_RETURN_IF_ERROR(validate_gate_config(c, model));
+  gs.model = model;
+  gs.layers.resize(size_t(model.num_layers));
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  for (int l = 0; l < model.num_layers; ++l)
+    for (const GateTensorSpec& s : gate_tensor_specs(c, model, l)) {
+      auto& v = gs.layers[size_t(l)].get(s.role);
+      v.resize(size_t(s.numel()));
+      const bool norm = s.role == GateTensorRole::kQNorm || s.role == GateTensorRole::kKNorm;
+      for (auto& x : v) x = norm ? 1.0f : normal(rng);
+    }
+  return gs;
+}
+
+}  // namespace seer
