@@ -1,0 +1,124 @@
+// Attention policies that score key blocks and share one selection and accounting path.
+//
+// ScoredPolicy does what every policy has in common: layers < start_layer and the `dense` sparsity
+// get the dense selection; otherwise the subclass fills soft block scores and the base turns them
+// into a BlockSelection with the SPEC §3 rules (seer/sparsity.h) and records DensityStats. All
+// policies therefore run the same kernels and are counted the same way, so comparisons are fair.
+//
+// Score layouts handed to the subclass (block_size from PolicyOptions; nb = ceil(kv_len/block_size)):
+//   prefill (qo_len > 1): [num_qo_heads, num_rows, nb], row r = query block first_q_block + r with
+//                         first_q_block = start_pos / block_size; entries above the diagonal ignored
+//   decode  (qo_len == 1): [num_kv_heads, nb], shared by the GQA group
+// `*are_probs` says whether the scores are probabilities (thresholded as they are) or logits
+// (softmax over the causal blocks first). Top-K only uses the ranking.
+//
+// Policies (make_policy):
+//   dense      every causal block, whatever the sparsity options.
+//   oracle     SPEC §6.6: exact softmax of the post-RoPE q against the whole K cache (scale
+//              1/sqrt(head_dim)); prefill: per qo head and query block, the max probability inside
+//              each key block over the block's query rows; decode: that max per qo head, then the
+//              max over the GQA group (not renormalised). Probabilities.
+//   quest      SPEC §6.5: per page (= block), per-dimension min and max of the post-RoPE K, kept
+//              incrementally per layer; upper bound Σ_d max(q_d·min_d, q_d·max_d) · scale (a bound
+//              on the attention logit, so a threshold sees a meaningful softmax). Decode: per qo
+//              head, then the max over the group. Prefill: the bound of the *mean* post-RoPE query
+//              of the query block's new rows (one query per row, as a block-level gate would).
+//              Upstream's max(3, ceil(budget/page)) pages are replaced by the shared budget rule.
+//   streaming  StreamingLLM-like: the sink block ranks first, then blocks by recency, so
+//              density:ρ / budget:N keep the sink and the most recent blocks with the same block
+//              count as any other policy. Logits; a threshold is rejected (not meaningful).
+//   random     uniform scores in [0, 1) from a counter-based hash of (seed, layer, head, query
+//              block, kv_len, key block): reproducible by seed, independent of call order. Logits.
+//
+// State: quest keeps its page metadata per layer across forwards; begin_forward(start_pos == 0)
+// resets it (and it rebuilds from the cache if a forward does not continue where it stopped).
+// DensityStats accumulate over forwards until reset_stats().
+#pragma once
+
+#include <seer/attention.h>
+#include <seer/model.h>
+#include <seer/sparsity.h>
+#include <seer/status.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace seer {
+
+class ThreadPool;
+
+struct PolicyOptions {
+  PrefillSparsity prefill;  // default dense
+  DecodeSparsity decode;    // default dense
+  int block_size = 64;      // key/query block of the selection (the kernel takes any size)
+  int start_layer = 0;      // layers < start_layer are dense (SPEC §3.2)
+  uint64_t seed = 0;        // random policy
+  int num_threads = 0;      // oracle scoring threads; 0: all hardware threads
+};
+
+// The shape of the prefill scores for one layer.
+struct PrefillShape {
+  int first_q_block = 0;
+  int num_rows = 0;    // query blocks touched by the new tokens
+  int num_blocks = 0;  // key blocks = first_q_block + num_rows
+};
+
+class ScoredPolicy : public AttentionPolicy {
+ public:
+  ScoredPolicy(const PolicyOptions& opts, const ModelConfig& cfg);
+  ~ScoredPolicy() override;
+
+  void begin_forward(int start_pos, int qo_len) override;
+  Status select(const AttentionContext& ctx, BlockSelection* sel) override;
+
+  const PolicyOptions& options() const { return opts_; }
+  const DensityStats& stats() const { return stats_; }
+  void reset_stats() { stats_.reset(cfg_.num_layers); }
+
+  // The raw scores select() would threshold for this context, whatever the sparsity options (for
+  // tests and tools): prefill [num_qo_heads, num_rows, num_blocks], decode [num_kv_heads, num_blocks].
+  // Runs observe() first, so a policy's observe() must accept the same context twice.
+  Status compute_scores(const AttentionContext& ctx, std::vector<float>* scores, bool* are_probs);
+
+  PrefillShape prefill_shape(const AttentionContext& ctx) const;
+  int num_blocks(const AttentionContext& ctx) const { return (ctx.kv_len + opts_.block_size - 1) / opts_.block_size; }
+
+ protected:
+  // Called for every layer of every forward, dense ones included, before any scoring (state that
+  // must stay complete, such as quest's page metadata or a gate's K-compression cache).
+  virtual Status observe(const AttentionContext& ctx) { return Status::ok(); }
+  // Called on a new sequence (begin_forward with start_pos == 0).
+  virtual void reset_state() {}
+  // scores: [num_qo_heads, num_rows, num_blocks] (prefill_shape(ctx)).
+  virtual Status score_prefill(const AttentionContext& ctx, float* scores, bool* are_probs) = 0;
+  // scores: [num_kv_heads, num_blocks(ctx)].
+  virtual Status score_decode(const AttentionContext& ctx, float* scores, bool* are_probs) = 0;
+
+  ThreadPool& pool();  // created on first use with options().num_threads
+
+  PolicyOptions opts_;
+  ModelConfig cfg_;
+
+ private:
+  DensityStats stats_;
+  std::vector<float> scores_;
+  std::unique_ptr<ThreadPool> pool_;
+};
+
+// Names accepted by make_policy, in the order the error message lists them.
+const std::vector<std::string>& policy_names();
+
+// "dense", "oracle", "quest", "streaming", "random". Validates the options (block size, start
+// layer, sparsity kinds the policy supports) and names the offending value on error.
+Result<std::shared_ptr<ScoredPolicy>> make_policy(const std::string& name, const PolicyOptions& opts,
+                                                  const ModelConfig& cfg);
+
+// Oracle scores without a model, for tests and tools. Layouts as in AttentionContext:
+//   q [qo_len, num_qo_heads, head_dim] post-RoPE, k_cache [num_kv_heads, max_context, head_dim].
+// prefill scores [num_qo_heads, num_rows, num_blocks]; decode (group_max) [num_kv_heads, num_blocks].
+void oracle_prefill_scores(const AttentionContext& ctx, int block_size, float* scores, ThreadPool* pool);
+void oracle_decode_scores(const AttentionContext& ctx, int block_size, float* scores);
+
+}  // namespace seer

@@ -1,0 +1,128 @@
+// Sparsity methods: soft block scores -> binary block selection (SPEC §3), and density accounting.
+//
+// Prefill (SPEC §3.1), per (qo head, query block) row:
+//   scores [num_heads, num_rows, num_blocks]; row r is query block qb = first_q_block + r and only
+//   its causal entries 0..qb are read (entries of key blocks > qb are ignored).
+//   * threshold:τ  keep prob > τ, where prob is the softmax over the row's causal blocks when the
+//                  scores are logits, or the score itself when they are already probabilities;
+//   * density:ρ    Top-K with k = max(1, int((1 - sqrt(1 - ρ)) * nb)), nb = num_blocks, the query
+//                  blocks of the whole sequence so far; ρ is the density relative to the causal
+//                  triangle and ρ = 1 gives k = nb (dense);
+//   * last_block_dense: rows qb >= nb - 2 (the last two query blocks of the sequence) fully on;
+//   * then block-causal (only blocks <= qb exist in a row).
+//   Rule against empty rows (SPEC §3.1 [AMBIG]): a row that the method leaves empty gets its
+//   diagonal block qb. Only a threshold can empty a row; the added block is counted as selected
+//   and as forced.
+// Decode (SPEC §3.2, §2.3), per KV head (shared by its GQA group):
+//   scores [num_kv_heads, num_blocks]
+//   * budget:N     Top-K with k = N / block_size blocks (every block when num_blocks <= k);
+//   * threshold:τ  keep prob > τ (softmax over all num_blocks when the scores are logits);
+//   * then the sink block 0 and the current (last) block num_blocks-1 are always kept, so a budget
+//     gives between N/block_size and N/block_size + 2 blocks.
+// Top-K ties go to the lower block index (a stable sort by descending score); a NaN score ranks
+// below every number and never passes a threshold.
+//
+// Accounting (SPEC §3.3, deliberately widened): `selected` counts every block the kernel visits,
+// forced ones included (the diagonal rule, last_block_dense rows, and in decode the sink and current
+// blocks, which SPEC §3.3 leaves out for the sink), so that density and speed agree. `forced` counts
+// the blocks that only a forcing rule added, so the upstream figure is recoverable. `dense` is the
+// causal block count of the same rows: Σ (qb + 1) per prefill row, num_blocks per decode row.
+#pragma once
+
+#include <seer/attention.h>
+#include <seer/status.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace seer {
+
+struct PrefillSparsity {
+  enum class Kind { kDense, kThreshold, kDensity };
+  Kind kind = Kind::kDense;
+  double value = 0.0;             // τ for kThreshold, ρ for kDensity
+  bool last_block_dense = false;  // the last two query-block rows fully on
+
+  // "dense", "threshold:τ" (τ in [0, 1)), "density:ρ" (ρ in (0, 1]). Errors name the flag value.
+  static Result<PrefillSparsity> parse(const std::string& text);
+  std::string to_string() const;  // parse(to_string()) gives back the same kind and value
+};
+
+struct DecodeSparsity {
+  enum class Kind { kDense, kBudget, kThreshold };
+  Kind kind = Kind::kDense;
+  double value = 0.0;  // tokens for kBudget, τ for kThreshold
+
+  // "dense", "budget:N" (N >= 1 tokens), "threshold:τ" (τ in [0, 1)). Errors name the flag value.
+  static Result<DecodeSparsity> parse(const std::string& text);
+  std::string to_string() const;
+};
+
+// k of the density Top-K (SPEC §3.1): max(1, int((1 - sqrt(1 - density)) * num_blocks)).
+int density_top_k(double density, int num_blocks);
+
+struct BlockCounts {
+  int64_t selected = 0;  // blocks the kernel visits (forced ones included)
+  int64_t dense = 0;     // causal blocks of the same rows
+  int64_t forced = 0;    // blocks present only because of a forcing rule
+  double density() const { return dense > 0 ? double(selected) / double(dense) : 1.0; }
+  BlockCounts& operator+=(const BlockCounts& o) {
+    selected += o.selected;
+    dense += o.dense;
+    forced += o.forced;
+    return *this;
+  }
+};
+
+struct PrefillSelectArgs {
+  int num_heads = 0;      // num_qo_heads
+  int first_q_block = 0;  // absolute query block of row 0
+  int num_rows = 0;       // query blocks in this forward
+  int num_blocks = 0;     // key blocks = query blocks of the whole sequence (first_q_block + num_rows)
+  int block_size = 64;
+  bool scores_are_probs = false;
+};
+
+// scores: [num_heads, num_rows, num_blocks]. Fills `sel` (per qo head, ascending indices) and,
+// when `counts` is given, adds this selection's counts to it.
+Status select_prefill(const PrefillSparsity& sp, const PrefillSelectArgs& args, const float* scores,
+                      BlockSelection* sel, BlockCounts* counts = nullptr);
+
+struct DecodeSelectArgs {
+  int num_heads = 0;   // num_kv_heads
+  int num_blocks = 0;  // ceil(kv_len / block_size)
+  int block_size = 64;
+  bool scores_are_probs = false;
+};
+
+// scores: [num_heads, num_blocks]. Fills `sel` with one row per KV head (per_kv_head, num_rows 1,
+// first_q_block = num_blocks - 1).
+Status select_decode(const DecodeSparsity& sp, const DecodeSelectArgs& args, const float* scores,
+                     BlockSelection* sel, BlockCounts* counts = nullptr);
+
+// Counts of one phase of one layer, accumulated over forwards until reset().
+struct LayerDensity {
+  BlockCounts prefill;
+  BlockCounts decode;
+};
+
+class DensityStats {
+ public:
+  void reset(int num_layers);
+  void add_prefill(int layer, const BlockCounts& c);
+  void add_decode(int layer, const BlockCounts& c);
+  const std::vector<LayerDensity>& layers() const { return layers_; }
+  // Sums over layers >= first_layer (SPEC §3.3 sums decode over layers >= start_layer).
+  BlockCounts prefill_total(int first_layer = 0) const;
+  BlockCounts decode_total(int first_layer = 0) const;
+  // {"prefill": {"selected":..,"dense":..,"forced":..,"density":..}, "decode": {..},
+  //  "layers": [{"layer": 0, "prefill": {..}, "decode": {..}}, ..]}
+  std::string to_json() const;
+
+ private:
+  void grow(int layer);
+  std::vector<LayerDensity> layers_;
+};
+
+}  // namespace seer

@@ -1,0 +1,416 @@
+// ScoredPolicy and the baseline policies (dense, oracle, quest, streaming, random); see
+// seer/policies.h. SPEC §3 (selection), §6.5 (Quest), §6.6 (oracle), §2.3 (always-kept blocks).
+//
+// Layouts:
+//   q        [qo_len, num_qo_heads, head_dim]          post-RoPE (AttentionContext::q)
+//   k_cache  [num_kv_heads, max_context, head_dim]     post-RoPE, valid up to kv_len
+//   prefill scores [num_qo_heads, num_rows, num_blocks]; decode scores [num_kv_heads, num_blocks]
+//   quest pages: min/max [num_pages, num_kv_heads, head_dim] per layer (pages appended as they fill)
+#include <seer/policies.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/thread_pool.h"
+
+namespace seer {
+
+namespace {
+
+float dot(const float* a, const float* b, int n) {
+  float s = 0.0f;
+  for (int i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// One query against keys [0, n) of one KV head: writes the softmax probabilities' block maxima
+// max_{t in block} p_t into bmax[0..ceil(n/bs)) (maximum with what is there). logit: [n] scratch.
+void softmax_block_max(const float* q, const float* kh, int n, int d, float scale, int bs, float* logit,
+                       float* bmax) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int t = 0; t < n; ++t) {
+    logit[t] = dot(q, kh + size_t(t) * d, d) * scale;
+    m = std::max(m, logit[t]);
+  }
+  double sum = 0.0;
+  for (int t = 0; t < n; ++t) sum += std::exp(double(logit[t] - m));
+  const double inv = 1.0 / sum;
+  for (int b0 = 0, j = 0; b0 < n; b0 += bs, ++j) {
+    float lm = -std::numeric_limits<float>::infinity();
+    for (int t = b0; t < std::min(n, b0 + bs); ++t) lm = std::max(lm, logit[t]);
+    bmax[j] = std::max(bmax[j], float(std::exp(double(lm - m)) * inv));
+  }
+}
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Uniform in [0, 1) from a hash of the key fields.
+float hash_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e) {
+  uint64_t h = splitmix64(seed);
+  for (uint64_t v : {a, b, c, d, e}) h = splitmix64(h ^ v);
+  return float(double(h >> 40) / double(1ULL << 24));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Oracle scores (SPEC §6.6). One query row at a time: O(kv_len) scratch per thread.
+
+void oracle_prefill_scores(const AttentionContext& ctx, int bs, float* scores, ThreadPool* pool) {
+  const int d = ctx.head_dim, Hq = ctx.num_qo_heads, group = ctx.num_qo_heads / ctx.num_kv_heads;
+  const int first_qb = ctx.start_pos / bs, last_qb = (ctx.kv_len - 1) / bs;
+  const int rows = last_qb - first_qb + 1, nb = last_qb + 1;
+  const float scale = 1.0f / std::sqrt(float(d));
+  const int threads = pool ? pool->size() : 1;
+  std::vector<std::vector<float>> logit(size_t(threads), std::vector<float>(size_t(ctx.kv_len)));
+  auto item = [&](int64_t i, int tid) {
+    const int h = int(i / rows), r = int(i % rows), qb = first_qb + r;
+    float* out = scores + (size_t(h) * rows + r) * nb;
+    std::fill(out, out + nb, 0.0f);
+    const float* kh = ctx.k_cache + size_t(h / group) * ctx.max_context * d;
+    const int p0 = std::max(qb * bs, ctx.start_pos), p1 = std::min((qb + 1) * bs, ctx.kv_len);
+    for (int p = p0; p < p1; ++p) {
+      const float* qp = ctx.q + (size_t(p - ctx.start_pos) * Hq + h) * d;
+      softmax_block_max(qp, kh, p + 1, d, scale, bs, logit[size_t(tid)].data(), out);
+    }
+  };
+  if (pool)
+    pool->parallel_for(int64_t(Hq) * rows, item);
+  else
+    for (int64_t i = 0; i < int64_t(Hq) * rows; ++i) item(i, 0);
+}
+
+void oracle_decode_scores(const AttentionContext& ctx, int bs, float* scores) {
+  const int d = ctx.head_dim, group = ctx.num_qo_heads / ctx.num_kv_heads;
+  const int nb = (ctx.kv_len + bs - 1) / bs;
+  const float scale = 1.0f / std::sqrt(float(d));
+  std::vector<float> logit(size_t(ctx.kv_len));
+  std::fill(scores, scores + size_t(ctx.num_kv_heads) * nb, 0.0f);
+  for (int h = 0; h < ctx.num_qo_heads; ++h) {
+    const float* kh = ctx.k_cache + size_t(h / group) * ctx.max_context * d;
+    // Max over the group: every member's block maxima go into the KV head's row.
+    softmax_block_max(ctx.q + size_t(h) * d, kh, ctx.kv_len, d, scale, bs, logit.data(),
+                      scores + size_t(h / group) * nb);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ScoredPolicy
+
+ScoredPolicy::ScoredPolicy(const PolicyOptions& opts, const ModelConfig& cfg) : opts_(opts), cfg_(cfg) {
+  stats_.reset(cfg.num_layers);
+}
+
+ScoredPolicy::~ScoredPolicy() = default;
+
+ThreadPool& ScoredPolicy::pool() {
+  if (!pool_) pool_ = std::make_unique<ThreadPool>(opts_.num_threads);
+  return *pool_;
+}
+
+void ScoredPolicy::begin_forward(int start_pos, int qo_len) {
+  if (start_pos == 0) reset_state();
+}
+
+PrefillShape ScoredPolicy::prefill_shape(const AttentionContext& ctx) const {
+  PrefillShape s;
+  s.first_q_block = ctx.start_pos / opts_.block_size;
+  s.num_blocks = (ctx.kv_len + opts_.block_size - 1) / opts_.block_size;
+  s.num_rows = s.num_blocks - s.first_q_block;
+  return s;
+}
+
+Status ScoredPolicy::compute_scores(const AttentionContext& ctx, std::vector<float>* scores, bool* are_probs) {
+  SEER_RETURN_IF_ERROR(observe(ctx));
+  *are_probs = false;
+  if (ctx.qo_len == 1) {
+    scores->assign(size_t(ctx.num_kv_heads) * num_blocks(ctx), 0.0f);
+    return score_decode(ctx, scores->data(), are_probs);
+  }
+  const PrefillShape s = prefill_shape(ctx);
+  scores->assign(size_t(ctx.num_qo_heads) * s.num_rows * s.num_blocks, 0.0f);
+  return score_prefill(ctx, scores->data(), are_probs);
+}
+
+Status ScoredPolicy::select(const AttentionContext& ctx, BlockSelection* sel) {
+  SEER_RETURN_IF_ERROR(observe(ctx));
+  const bool decode = ctx.qo_len == 1;
+  const bool dense_layer = ctx.layer < opts_.start_layer;
+  BlockCounts c;
+  if (decode) {
+    DecodeSelectArgs a;
+    a.num_heads = ctx.num_kv_heads;
+    a.num_blocks = num_blocks(ctx);
+    a.block_size = opts_.block_size;
+    if (dense_layer || opts_.decode.kind == DecodeSparsity::Kind::kDense) {
+      SEER_RETURN_IF_ERROR(select_decode(DecodeSparsity{}, a, nullptr, sel, &c));
+    } else {
+      scores_.assign(size_t(a.num_heads) * a.num_blocks, 0.0f);
+      SEER_RETURN_IF_ERROR(score_decode(ctx, scores_.data(), &a.scores_are_probs));
+      for (size_t i = 0; i < scores_.size(); ++i)
+        if (std::isnan(scores_[i]))
+          return Status::error("policy '{}': NaN decode score (kv head {}, block {})", name(),
+                               i / size_t(a.num_blocks), i % size_t(a.num_blocks));
+      SEER_RETURN_IF_ERROR(select_decode(opts_.decode, a, scores_.data(), sel, &c));
+    }
+    stats_.add_decode(ctx.layer, c);
+    return Status::ok();
+  }
+  const PrefillShape shape = prefill_shape(ctx);
+  PrefillSelectArgs a;
+  a.num_heads = ctx.num_qo_heads;
+  a.first_q_block = shape.first_q_block;
+  a.num_rows = shape.num_rows;
+  a.num_blocks = shape.num_blocks;
+  a.block_size = opts_.block_size;
+  if (dense_layer || opts_.prefill.kind == PrefillSparsity::Kind::kDense) {
+    SEER_RETURN_IF_ERROR(select_prefill(PrefillSparsity{}, a, nullptr, sel, &c));
+  } else {
+    scores_.assign(size_t(a.num_heads) * a.num_rows * a.num_blocks, 0.0f);
+    SEER_RETURN_IF_ERROR(score_prefill(ctx, scores_.data(), &a.scores_are_probs));
+    for (int h = 0; h < a.num_heads; ++h)
+      for (int r = 0; r < a.num_rows; ++r)
+        for (int j = 0; j <= a.first_q_block + r; ++j)
+          if (std::isnan(scores_[(size_t(h) * a.num_rows + r) * a.num_blocks + j]))
+            return Status::error("policy '{}': NaN prefill score (qo head {}, query block {}, key block {})",
+                                 name(), h, a.first_q_block + r, j);
+    SEER_RETURN_IF_ERROR(select_prefill(opts_.prefill, a, scores_.data(), sel, &c));
+  }
+  stats_.add_prefill(ctx.layer, c);
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policies
+
+namespace {
+
+class DensePolicy final : public ScoredPolicy {
+ public:
+  using ScoredPolicy::ScoredPolicy;
+  const char* name() const override { return "dense"; }
+
+ protected:
+  Status score_prefill(const AttentionContext&, float*, bool*) override {
+    return Status::error("dense policy: no scores");  // unreachable: options are forced dense
+  }
+  Status score_decode(const AttentionContext&, float*, bool*) override {
+    return Status::error("dense policy: no scores");
+  }
+};
+
+class OraclePolicy final : public ScoredPolicy {
+ public:
+  using ScoredPolicy::ScoredPolicy;
+  const char* name() const override { return "oracle"; }
+
+ protected:
+  Status score_prefill(const AttentionContext& ctx, float* scores, bool* are_probs) override {
+    oracle_prefill_scores(ctx, opts_.block_size, scores, &pool());
+    *are_probs = true;
+    return Status::ok();
+  }
+  Status score_decode(const AttentionContext& ctx, float* scores, bool* are_probs) override {
+    oracle_decode_scores(ctx, opts_.block_size, scores);
+    *are_probs = true;
+    return Status::ok();
+  }
+};
+
+class QuestPolicy final : public ScoredPolicy {
+ public:
+  using ScoredPolicy::ScoredPolicy;
+  const char* name() const override { return "quest"; }
+
+  // Page metadata of one layer: [num_pages, num_kv_heads, head_dim] each.
+  struct Pages {
+    std::vector<float> kmin, kmax;
+    int tokens = 0;  // keys [0, tokens) are folded in
+  };
+
+ protected:
+  void reset_state() override { layers_.clear(); }
+
+  Status observe(const AttentionContext& ctx) override {
+    if (ctx.layer >= int(layers_.size())) layers_.resize(size_t(ctx.layer) + 1);
+    Pages& pg = layers_[size_t(ctx.layer)];
+    const int bs = opts_.block_size, d = ctx.head_dim, Hkv = ctx.num_kv_heads;
+    if (ctx.start_pos != pg.tokens) pg = Pages{};  // not a continuation: rebuild from the cache
+    const int pages = (ctx.kv_len + bs - 1) / bs;
+    const size_t per_page = size_t(Hkv) * d;
+    pg.kmin.resize(size_t(pages) * per_page, std::numeric_limits<float>::infinity());
+    pg.kmax.resize(size_t(pages) * per_page, -std::numeric_limits<float>::infinity());
+    for (int h = 0; h < Hkv; ++h) {
+      const float* kh = ctx.k_cache + size_t(h) * ctx.max_context * d;
+      for (int t = pg.tokens; t < ctx.kv_len; ++t) {
+        float* mn = pg.kmin.data() + size_t(t / bs) * per_page + size_t(h) * d;
+        float* mx = pg.kmax.data() + size_t(t / bs) * per_page + size_t(h) * d;
+        const float* k = kh + size_t(t) * d;
+        for (int c = 0; c < d; ++c) {
+          mn[c] = std::min(mn[c], k[c]);
+          mx[c] = std::max(mx[c], k[c]);
+        }
+      }
+    }
+    pg.tokens = ctx.kv_len;
+    return Status::ok();
+  }
+
+  // Σ_d max(q_d·min_d, q_d·max_d) · scale for pages [0, n) of KV head h.
+  void bound(const Pages& pg, const float* q, int h, int Hkv, int d, int n, float scale, float* out) const {
+    const size_t per_page = size_t(Hkv) * d;
+    for (int j = 0; j < n; ++j) {
+      const float* mn = pg.kmin.data() + size_t(j) * per_page + size_t(h) * d;
+      const float* mx = pg.kmax.data() + size_t(j) * per_page + size_t(h) * d;
+      float s = 0.0f;
+      for (int c = 0; c < d; ++c) s += std::max(q[c] * mn[c], q[c] * mx[c]);
+      out[j] = s * scale;
+    }
+  }
+
+  Status score_prefill(const AttentionContext& ctx, float* scores, bool* are_probs) override {
+    const Pages& pg = layers_[size_t(ctx.layer)];
+    const PrefillShape s = prefill_shape(ctx);
+    const int bs = opts_.block_size, d = ctx.head_dim, Hq = ctx.num_qo_heads;
+    const int group = Hq / ctx.num_kv_heads;
+    const float scale = 1.0f / std::sqrt(float(d));
+    std::vector<float> qmean(static_cast<size_t>(d));
+    for (int h = 0; h < Hq; ++h)
+      for (int r = 0; r < s.num_rows; ++r) {
+        const int qb = s.first_q_block + r;
+        const int t0 = std::max(qb * bs, ctx.start_pos) - ctx.start_pos;
+        const int t1 = std::min((qb + 1) * bs, ctx.kv_len) - ctx.start_pos;
+        std::fill(qmean.begin(), qmean.end(), 0.0f);
+        for (int t = t0; t < t1; ++t) {
+          const float* q = ctx.q + (size_t(t) * Hq + h) * d;
+          for (int c = 0; c < d; ++c) qmean[size_t(c)] += q[c];
+        }
+        for (auto& v : qmean) v /= float(t1 - t0);
+        bound(pg, qmean.data(), h / group, ctx.num_kv_heads, d, qb + 1, scale,
+              scores + (size_t(h) * s.num_rows + r) * s.num_blocks);
+      }
+    *are_probs = false;
+    return Status::ok();
+  }
+
+  Status score_decode(const AttentionContext& ctx, float* scores, bool* are_probs) override {
+    const Pages& pg = layers_[size_t(ctx.layer)];
+    const int nb = num_blocks(ctx), d = ctx.head_dim, group = ctx.num_qo_heads / ctx.num_kv_heads;
+    const float scale = 1.0f / std::sqrt(float(d));
+    std::vector<float> row(static_cast<size_t>(nb));
+    for (int hk = 0; hk < ctx.num_kv_heads; ++hk) {
+      float* out = scores + size_t(hk) * nb;
+      std::fill(out, out + nb, -std::numeric_limits<float>::infinity());
+      for (int g = 0; g < group; ++g) {
+        bound(pg, ctx.q + size_t(hk * group + g) * d, hk, ctx.num_kv_heads, d, nb, scale, row.data());
+        for (int j = 0; j < nb; ++j) out[j] = std::max(out[j], row[size_t(j)]);
+      }
+    }
+    *are_probs = false;
+    return Status::ok();
+  }
+
+ private:
+  std::vector<Pages> layers_;
+};
+
+class StreamingPolicy final : public ScoredPolicy {
+ public:
+  using ScoredPolicy::ScoredPolicy;
+  const char* name() const override { return "streaming"; }
+
+ protected:
+  // Row of query block qb: sink first (qb + 1), then recency (block j scores j).
+  static void ramp(float* out, int qb) {
+    out[0] = float(qb + 1);
+    for (int j = 1; j <= qb; ++j) out[j] = float(j);
+  }
+  Status score_prefill(const AttentionContext& ctx, float* scores, bool* are_probs) override {
+    const PrefillShape s = prefill_shape(ctx);
+    for (int h = 0; h < ctx.num_qo_heads; ++h)
+      for (int r = 0; r < s.num_rows; ++r)
+        ramp(scores + (size_t(h) * s.num_rows + r) * s.num_blocks, s.first_q_block + r);
+    *are_probs = false;
+    return Status::ok();
+  }
+  Status score_decode(const AttentionContext& ctx, float* scores, bool* are_probs) override {
+    const int nb = num_blocks(ctx);
+    for (int h = 0; h < ctx.num_kv_heads; ++h) ramp(scores + size_t(h) * nb, nb - 1);
+    *are_probs = false;
+    return Status::ok();
+  }
+};
+
+class RandomPolicy final : public ScoredPolicy {
+ public:
+  using ScoredPolicy::ScoredPolicy;
+  const char* name() const override { return "random"; }
+
+ protected:
+  Status score_prefill(const AttentionContext& ctx, float* scores, bool* are_probs) override {
+    const PrefillShape s = prefill_shape(ctx);
+    for (int h = 0; h < ctx.num_qo_heads; ++h)
+      for (int r = 0; r < s.num_rows; ++r) {
+        const int qb = s.first_q_block + r;
+        float* out = scores + (size_t(h) * s.num_rows + r) * s.num_blocks;
+        for (int j = 0; j <= qb; ++j)
+          out[j] = hash_uniform(opts_.seed, uint64_t(ctx.layer), uint64_t(h), uint64_t(qb),
+                                uint64_t(ctx.kv_len), uint64_t(j));
+      }
+    *are_probs = false;
+    return Status::ok();
+  }
+  Status score_decode(const AttentionContext& ctx, float* scores, bool* are_probs) override {
+    const int nb = num_blocks(ctx);
+    for (int h = 0; h < ctx.num_kv_heads; ++h)
+      for (int j = 0; j < nb; ++j)
+        scores[size_t(h) * nb + j] = hash_uniform(opts_.seed ^ 0x5eedULL, uint64_t(ctx.layer), uint64_t(h),
+                                                  uint64_t(nb - 1), uint64_t(ctx.kv_len), uint64_t(j));
+    *are_probs = false;
+    return Status::ok();
+  }
+};
+
+}  // namespace
+
+const std::vector<std::string>& policy_names() {
+  static const std::vector<std::string> kNames = {"dense", "oracle", "quest", "streaming", "random"};
+  return kNames;
+}
+
+Result<std::shared_ptr<ScoredPolicy>> make_policy(const std::string& name, const PolicyOptions& opts,
+                                                  const ModelConfig& cfg) {
+  if (opts.block_size < 1 || opts.block_size > 1024)
+    return Status::error("policy '{}': block size {} is outside [1, 1024]", name, opts.block_size);
+  if (opts.start_layer < 0)
+    return Status::error("policy '{}': start layer {} is negative", name, opts.start_layer);
+  if (name == "dense") {
+    PolicyOptions o = opts;
+    o.prefill = PrefillSparsity{};
+    o.decode = DecodeSparsity{};
+    return std::shared_ptr<ScoredPolicy>(std::make_shared<DensePolicy>(o, cfg));
+  }
+  if (name == "oracle") return std::shared_ptr<ScoredPolicy>(std::make_shared<OraclePolicy>(opts, cfg));
+  if (name == "quest") return std::shared_ptr<ScoredPolicy>(std::make_shared<QuestPolicy>(opts, cfg));
+  if (name == "streaming") {
+    if (opts.prefill.kind == PrefillSparsity::Kind::kThreshold ||
+        opts.decode.kind == DecodeSparsity::Kind::kThreshold)
+      return Status::error(
+          "policy 'streaming' ranks blocks by recency and has no probabilities to threshold; use "
+          "density:ρ / budget:N (got prefill '{}', decode '{}')",
+          opts.prefill.to_string(), opts.decode.to_string());
+    return std::shared_ptr<ScoredPolicy>(std::make_shared<StreamingPolicy>(opts, cfg));
+  }
+  if (name == "random") return std::shared_ptr<ScoredPolicy>(std::make_shared<RandomPolicy>(opts, cfg));
+  std::string valid;
+  for (const auto& n : policy_names()) valid += (valid.empty() ? "" : ", ") + n;
+  return Status::error("unknown attention policy '{}' (valid: {})", name, valid);
+}
+
+}  // namespace seer

@@ -1,0 +1,353 @@
+// Sparsity methods and density accounting; see seer/sparsity.h (SPEC §3).
+//
+// Layouts: prefill scores [num_heads, num_rows, num_blocks], decode scores [num_heads, num_blocks].
+// Per row the work is O(num_blocks log num_blocks) (a partial sort for Top-K), negligible next to
+// attention, so the selection runs on the calling thread.
+#include <seer/sparsity.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <numeric>
+
+namespace seer {
+
+namespace {
+
+// Parses the whole of `s` as a finite double.
+bool parse_double(const std::string& s, double* out) {
+  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return false;
+  errno = 0;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (errno != 0 || end != s.c_str() + s.size() || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+bool parse_int(const std::string& s, long long* out) {
+  if (s.empty() || !(std::isdigit(static_cast<unsigned char>(s[0])))) return false;
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  if (errno != 0 || end != s.c_str() + s.size()) return false;
+  *out = v;
+  return true;
+}
+
+// "kind:value" -> (kind, value, has_value).
+void split_spec(const std::string& text, std::string* kind, std::string* value, bool* has_value) {
+  const size_t colon = text.find(':');
+  *has_value = colon != std::string::npos;
+  *kind = text.substr(0, colon);
+  *value = *has_value ? text.substr(colon + 1) : std::string();
+}
+
+std::string format_value(double v) { return fmt::format("{}", v); }
+
+// Orders block indices by descending score, NaN last, ties to the lower index.
+struct ByScoreDesc {
+  const float* s;
+  bool operator()(int a, int b) const {
+    const bool na = std::isnan(s[a]), nb = std::isnan(s[b]);
+    if (na != nb) return nb;  // a number ranks above NaN
+    if (!na && s[a] != s[b]) return s[a] > s[b];
+    return a < b;
+  }
+};
+
+// Marks the Top-k of s[0..n) in keep[0..n).
+void top_k(const float* s, int n, int k, std::vector<int>& order, std::vector<char>& keep) {
+  if (k >= n) {
+    std::fill(keep.begin(), keep.begin() + n, char(1));
+    return;
+  }
+  if (k <= 0) return;
+  order.resize(size_t(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), ByScoreDesc{s});
+  for (int i = 0; i < k; ++i) keep[size_t(order[size_t(i)])] = 1;
+}
+
+// Marks prob > tau, prob = softmax(s[0..n)) for logits, s itself for probabilities. Softmax in
+// double, max-subtracted; NaN entries take no part and never pass.
+void threshold(const float* s, int n, double tau, bool are_probs, std::vector<char>& keep) {
+  if (are_probs) {
+    for (int j = 0; j < n; ++j)
+      if (!std::isnan(s[j]) && double(s[j]) > tau) keep[size_t(j)] = 1;
+    return;
+  }
+  double mx = -INFINITY;
+  for (int j = 0; j < n; ++j)
+    if (!std::isnan(s[j])) mx = std::max(mx, double(s[j]));
+  if (!std::isfinite(mx)) {
+    // All NaN / -inf: nothing passes. A +inf entry alone takes the whole mass.
+    if (mx > 0)
+      for (int j = 0; j < n; ++j)
+        if (s[j] == INFINITY) keep[size_t(j)] = 1;
+    return;
+  }
+  double sum = 0.0;
+  for (int j = 0; j < n; ++j)
+    if (!std::isnan(s[j])) sum += std::exp(double(s[j]) - mx);
+  for (int j = 0; j < n; ++j)
+    if (!std::isnan(s[j]) && std::exp(double(s[j]) - mx) / sum > tau) keep[size_t(j)] = 1;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+Result<PrefillSparsity> PrefillSparsity::parse(const std::string& text) {
+  const std::string flag = fmt::format("--prefill-sparsity '{}'", text);
+  std::string kind, value;
+  bool has_value = false;
+  split_spec(text, &kind, &value, &has_value);
+  PrefillSparsity sp;
+  if (kind == "dense") {
+    if (has_value) return Status::error("{}: 'dense' takes no value", flag);
+    return sp;
+  }
+  if (kind != "threshold" && kind != "density")
+    return Status::error("{}: unknown method '{}' (expected dense, threshold:τ or density:ρ)", flag, kind);
+  double v = 0.0;
+  if (!has_value || !parse_double(value, &v))
+    return Status::error("{}: {} needs a number after ':' (got '{}')", flag, kind, value);
+  if (kind == "threshold") {
+    if (!(v >= 0.0 && v < 1.0)) return Status::error("{}: threshold must be in [0, 1)", flag);
+    sp.kind = Kind::kThreshold;
+  } else {
+    if (!(v > 0.0 && v <= 1.0)) return Status::error("{}: density must be in (0, 1]", flag);
+    sp.kind = Kind::kDensity;
+  }
+  sp.value = v;
+  return sp;
+}
+
+std::string PrefillSparsity::to_string() const {
+  switch (kind) {
+    case Kind::kDense: return "dense";
+    case Kind::kThreshold: return "threshold:" + format_value(value);
+    case Kind::kDensity: return "density:" + format_value(value);
+  }
+  return "dense";
+}
+
+Result<DecodeSparsity> DecodeSparsity::parse(const std::string& text) {
+  const std::string flag = fmt::format("--decode-sparsity '{}'", text);
+  std::string kind, value;
+  bool has_value = false;
+  split_spec(text, &kind, &value, &has_value);
+  DecodeSparsity sp;
+  if (kind == "dense") {
+    if (has_value) return Status::error("{}: 'dense' takes no value", flag);
+    return sp;
+  }
+  if (kind == "budget") {
+    long long n = 0;
+    if (!has_value || !parse_int(value, &n))
+      return Status::error("{}: budget needs a whole number of tokens after ':' (got '{}')", flag, value);
+    if (n < 1 || n > (1LL << 30)) return Status::error("{}: budget must be in [1, 2^30] tokens", flag);
+    sp.kind = Kind::kBudget;
+    sp.value = double(n);
+    return sp;
+  }
+  if (kind == "threshold") {
+    double v = 0.0;
+    if (!has_value || !parse_double(value, &v))
+      return Status::error("{}: threshold needs a number after ':' (got '{}')", flag, value);
+    if (!(v >= 0.0 && v < 1.0)) return Status::error("{}: threshold must be in [0, 1)", flag);
+    sp.kind = Kind::kThreshold;
+    sp.value = v;
+    return sp;
+  }
+  return Status::error("{}: unknown method '{}' (expected dense, budget:N or threshold:τ)", flag, kind);
+}
+
+std::string DecodeSparsity::to_string() const {
+  switch (kind) {
+    case Kind::kDense: return "dense";
+    case Kind::kBudget: return fmt::format("budget:{}", int64_t(value));
+    case Kind::kThreshold: return "threshold:" + format_value(value);
+  }
+  return "dense";
+}
+
+int density_top_k(double density, int num_blocks) {
+  const double t = 1.0 - std::sqrt(std::max(0.0, 1.0 - density));
+  return std::max(1, int(t * double(num_blocks)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Selection
+
+Status select_prefill(const PrefillSparsity& sp, const PrefillSelectArgs& a, const float* scores,
+                      BlockSelection* sel, BlockCounts* counts) {
+  if (a.num_heads <= 0 || a.num_rows <= 0 || a.first_q_block < 0 || a.block_size <= 0 ||
+      a.num_blocks < a.first_q_block + a.num_rows)
+    return Status::error("select_prefill: bad shape (heads {}, rows {} from block {}, {} key blocks, block {})",
+                         a.num_heads, a.num_rows, a.first_q_block, a.num_blocks, a.block_size);
+  if (sp.kind == PrefillSparsity::Kind::kDense) {
+    sel->set_dense(a.num_heads, false, a.first_q_block, a.num_rows, a.block_size);
+    if (counts) {
+      BlockCounts c;
+      c.selected = c.dense = sel->num_selected();
+      *counts += c;
+    }
+    return Status::ok();
+  }
+  if (!scores) return Status::error("select_prefill: {} needs scores", sp.to_string());
+  sel->block_size = a.block_size;
+  sel->num_heads = a.num_heads;
+  sel->per_kv_head = false;
+  sel->first_q_block = a.first_q_block;
+  sel->num_rows = a.num_rows;
+  sel->offsets.assign(size_t(a.num_heads) * a.num_rows + 1, 0);
+  sel->indices.clear();
+
+  const int nb = a.num_blocks;
+  const int k = sp.kind == PrefillSparsity::Kind::kDensity ? density_top_k(sp.value, nb) : 0;
+  std::vector<char> keep(static_cast<size_t>(nb));
+  std::vector<int> order;
+  BlockCounts c;
+  for (int h = 0; h < a.num_heads; ++h) {
+    for (int r = 0; r < a.num_rows; ++r) {
+      const int qb = a.first_q_block + r;
+      const int n = qb + 1;  // causal blocks of the row
+      const float* s = scores + (size_t(h) * a.num_rows + r) * nb;
+      std::fill(keep.begin(), keep.begin() + n, char(0));
+      if (sp.last_block_dense && qb >= nb - 2) {
+        // Count as forced what the method itself would not have picked.
+        std::vector<char> picked(static_cast<size_t>(n), 0);
+        if (sp.kind == PrefillSparsity::Kind::kDensity)
+          top_k(s, n, k, order, picked);
+        else
+          threshold(s, n, sp.value, a.scores_are_probs, picked);
+        for (int j = 0; j < n; ++j) c.forced += picked[size_t(j)] ? 0 : 1;
+        std::fill(keep.begin(), keep.begin() + n, char(1));
+      } else {
+        if (sp.kind == PrefillSparsity::Kind::kDensity)
+          top_k(s, n, k, order, keep);
+        else
+          threshold(s, n, sp.value, a.scores_are_probs, keep);
+        if (std::find(keep.begin(), keep.begin() + n, char(1)) == keep.begin() + n) {
+          keep[size_t(qb)] = 1;  // no empty row: the diagonal block
+          c.forced += 1;
+        }
+      }
+      for (int j = 0; j < n; ++j)
+        if (keep[size_t(j)]) sel->indices.push_back(j);
+      sel->offsets[size_t(h) * a.num_rows + r + 1] = int32_t(sel->indices.size());
+      c.dense += n;
+    }
+  }
+  c.selected = sel->num_selected();
+  if (counts) *counts += c;
+  return Status::ok();
+}
+
+Status select_decode(const DecodeSparsity& sp, const DecodeSelectArgs& a, const float* scores,
+                     BlockSelection* sel, BlockCounts* counts) {
+  if (a.num_heads <= 0 || a.num_blocks <= 0 || a.block_size <= 0)
+    return Status::error("select_decode: bad shape (heads {}, {} blocks, block {})", a.num_heads,
+                         a.num_blocks, a.block_size);
+  const int nb = a.num_blocks;
+  if (sp.kind == DecodeSparsity::Kind::kDense) {
+    sel->set_dense(a.num_heads, true, nb - 1, 1, a.block_size);
+    if (counts) {
+      BlockCounts c;
+      c.selected = c.dense = sel->num_selected();
+      *counts += c;
+    }
+    return Status::ok();
+  }
+  if (!scores) return Status::error("select_decode: {} needs scores", sp.to_string());
+  sel->block_size = a.block_size;
+  sel->num_heads = a.num_heads;
+  sel->per_kv_head = true;
+  sel->first_q_block = nb - 1;
+  sel->num_rows = 1;
+  sel->offsets.assign(size_t(a.num_heads) + 1, 0);
+  sel->indices.clear();
+  std::vector<char> keep(static_cast<size_t>(nb));
+  std::vector<int> order;
+  BlockCounts c;
+  const int64_t k = sp.kind == DecodeSparsity::Kind::kBudget ? int64_t(sp.value) / a.block_size : 0;
+  for (int h = 0; h < a.num_heads; ++h) {
+    const float* s = scores + size_t(h) * nb;
+    std::fill(keep.begin(), keep.end(), char(0));
+    if (sp.kind == DecodeSparsity::Kind::kBudget)
+      top_k(s, nb, int(std::min<int64_t>(k, nb)), order, keep);
+    else
+      threshold(s, nb, sp.value, a.scores_are_probs, keep);
+    // SPEC §2.3: the sink block (kernel flag upstream) and the current block (gate) are always on.
+    for (int j : {0, nb - 1})
+      if (!keep[size_t(j)]) {
+        keep[size_t(j)] = 1;
+        c.forced += 1;
+      }
+    for (int j = 0; j < nb; ++j)
+      if (keep[size_t(j)]) sel->indices.push_back(j);
+    sel->offsets[size_t(h) + 1] = int32_t(sel->indices.size());
+    c.dense += nb;
+  }
+  c.selected = sel->num_selected();
+  if (counts) *counts += c;
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounting
+
+void DensityStats::reset(int num_layers) { layers_.assign(size_t(std::max(0, num_layers)), LayerDensity{}); }
+
+void DensityStats::grow(int layer) {
+  if (layer >= int(layers_.size())) layers_.resize(size_t(layer) + 1);
+}
+
+void DensityStats::add_prefill(int layer, const BlockCounts& c) {
+  SEER_ASSERT(layer >= 0);
+  grow(layer);
+  layers_[size_t(layer)].prefill += c;
+}
+
+void DensityStats::add_decode(int layer, const BlockCounts& c) {
+  SEER_ASSERT(layer >= 0);
+  grow(layer);
+  layers_[size_t(layer)].decode += c;
+}
+
+BlockCounts DensityStats::prefill_total(int first_layer) const {
+  BlockCounts t;
+  for (size_t l = size_t(std::max(0, first_layer)); l < layers_.size(); ++l) t += layers_[l].prefill;
+  return t;
+}
+
+BlockCounts DensityStats::decode_total(int first_layer) const {
+  BlockCounts t;
+  for (size_t l = size_t(std::max(0, first_layer)); l < layers_.size(); ++l) t += layers_[l].decode;
+  return t;
+}
+
+namespace {
+std::string counts_json(const BlockCounts& c) {
+  return fmt::format(R"({{"selected": {}, "dense": {}, "forced": {}, "density": {:.6f}}})", c.selected,
+                     c.dense, c.forced, c.density());
+}
+}  // namespace
+
+std::string DensityStats::to_json() const {
+  std::string s = fmt::format(R"({{"prefill": {}, "decode": {}, "layers": [)", counts_json(prefill_total()),
+                              counts_json(decode_total()));
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    if (l) s += ", ";
+    s += fmt::format(R"({{"layer": {}, "prefill": {}, "decode": {}}})", l, counts_json(layers_[l].prefill),
+                     counts_json(layers_[l].decode));
+  }
+  s += "]}";
+  return s;
+}
+
+}  // namespace seer

@@ -1,0 +1,256 @@
+// Sparsity selection (SPEC §3) against goldens from an independent numpy implementation
+// (scripts/golden/make_sparsity_golden.py -> tests/golden/sparsity.json): prefill threshold / density
+// (the k formula at several nb, odd ones included) / last_block_dense / chunks / ties, decode budget /
+// threshold / forced sink and current blocks, with the block counts. Also: flag parsing and its
+// errors, the no-empty-row rule over random scores and densities 0.01..1, DensityStats sums.
+#include <seer/sparsity.h>
+
+#include "test_util.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <random>
+
+namespace seer {
+namespace {
+
+using json = nlohmann::json;
+
+json load_golden() {
+  const std::string path = test::source_path("tests/golden/sparsity.json");
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << path;
+  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  EXPECT_FALSE(j.is_discarded()) << path;
+  EXPECT_EQ(j.value("magic", ""), "SEERSPARSITY") << path;
+  EXPECT_EQ(j.value("version", 0), 1) << path << ": golden version";
+  return j;
+}
+
+std::vector<std::vector<int>> rows_of(const BlockSelection& sel) {
+  std::vector<std::vector<int>> rows;
+  for (int i = 0; i < sel.num_heads * sel.num_rows; ++i)
+    rows.emplace_back(sel.indices.begin() + sel.offsets[size_t(i)], sel.indices.begin() + sel.offsets[size_t(i) + 1]);
+  return rows;
+}
+
+TEST(Sparsity, Golden) {
+  const json g = load_golden();
+  int n_prefill = 0, n_decode = 0;
+  for (const json& c : g.at("cases")) {
+    SCOPED_TRACE(c.at("name").get<std::string>());
+    std::vector<float> scores;
+    for (double v : c.at("scores")) scores.push_back(float(v));
+    const std::string kind = c.at("kind");
+    BlockSelection sel;
+    BlockCounts counts;
+    if (c.at("phase") == "prefill") {
+      ++n_prefill;
+      PrefillSparsity sp;
+      sp.kind = kind == "density" ? PrefillSparsity::Kind::kDensity : PrefillSparsity::Kind::kThreshold;
+      sp.value = c.at("value");
+      sp.last_block_dense = c.at("last_block_dense");
+      PrefillSelectArgs a;
+      a.num_heads = c.at("num_heads");
+      a.first_q_block = c.at("first_q_block");
+      a.num_rows = c.at("num_rows");
+      a.num_blocks = c.at("num_blocks");
+      a.block_size = c.at("block_size");
+      a.scores_are_probs = c.at("are_probs");
+      ASSERT_EQ(scores.size(), size_t(a.num_heads) * a.num_rows * a.num_blocks);
+      ASSERT_TRUE(select_prefill(sp, a, scores.data(), &sel, &counts).is_ok());
+      EXPECT_FALSE(sel.per_kv_head);
+      EXPECT_EQ(sel.first_q_block, a.first_q_block);
+      EXPECT_EQ(sel.num_rows, a.num_rows);
+    } else {
+      ++n_decode;
+      DecodeSparsity sp;
+      sp.kind = kind == "budget" ? DecodeSparsity::Kind::kBudget : DecodeSparsity::Kind::kThreshold;
+      sp.value = c.at("value");
+      DecodeSelectArgs a;
+      a.num_heads = c.at("num_heads");
+      a.num_blocks = c.at("num_blocks");
+      a.block_size = c.at("block_size");
+      a.scores_are_probs = c.at("are_probs");
+      ASSERT_TRUE(select_decode(sp, a, scores.data(), &sel, &counts).is_ok());
+      EXPECT_TRUE(sel.per_kv_head);
+      EXPECT_EQ(sel.num_rows, 1);
+      EXPECT_EQ(sel.first_q_block, a.num_blocks - 1);
+    }
+    EXPECT_EQ(rows_of(sel), c.at("rows").get<std::vector<std::vector<int>>>());
+    EXPECT_EQ(counts.selected, c.at("counts").at("selected").get<int64_t>());
+    EXPECT_EQ(counts.dense, c.at("counts").at("dense").get<int64_t>());
+    EXPECT_EQ(counts.forced, c.at("counts").at("forced").get<int64_t>());
+  }
+  EXPECT_GT(n_prefill, 50);
+  EXPECT_GT(n_decode, 30);
+}
+
+TEST(Sparsity, DensityTopK) {
+  EXPECT_EQ(density_top_k(1.0, 17), 17);
+  EXPECT_EQ(density_top_k(0.01, 17), 1);
+  EXPECT_EQ(density_top_k(0.5, 100), int((1 - std::sqrt(0.5)) * 100));  // 29
+  EXPECT_EQ(density_top_k(0.75, 7), 3);                                 // t = 0.5
+  EXPECT_EQ(density_top_k(0.5, 1), 1);
+}
+
+TEST(Sparsity, ParsePrefill) {
+  auto d = PrefillSparsity::parse("dense");
+  ASSERT_TRUE(d.is_ok());
+  EXPECT_EQ(d->kind, PrefillSparsity::Kind::kDense);
+  auto t = PrefillSparsity::parse("threshold:5e-4");
+  ASSERT_TRUE(t.is_ok());
+  EXPECT_EQ(t->kind, PrefillSparsity::Kind::kThreshold);
+  EXPECT_DOUBLE_EQ(t->value, 5e-4);
+  auto r = PrefillSparsity::parse("density:0.25");
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->kind, PrefillSparsity::Kind::kDensity);
+  EXPECT_DOUBLE_EQ(r->value, 0.25);
+  EXPECT_EQ(r->to_string(), "density:0.25");
+  EXPECT_EQ(PrefillSparsity::parse(r->to_string())->value, 0.25);
+  EXPECT_TRUE(PrefillSparsity::parse("density:1").is_ok());
+
+  struct Bad {
+    const char* text;
+    const char* needle;
+  };
+  for (const Bad& b : {Bad{"density:1.5", "density must be in (0, 1]"}, Bad{"density:0", "density must be in (0, 1]"},
+                       Bad{"density:-0.1", "density must be in (0, 1]"}, Bad{"density", "needs a number"},
+                       Bad{"density:abc", "needs a number"}, Bad{"density:0.5x", "needs a number"},
+                       Bad{"density:nan", "needs a number"}, Bad{"threshold:1", "threshold must be in [0, 1)"},
+                       Bad{"threshold:-1e-3", "threshold must be in [0, 1)"}, Bad{"topk:3", "unknown method 'topk'"},
+                       Bad{"", "unknown method"}, Bad{"dense:1", "takes no value"},
+                       Bad{"budget:64", "unknown method 'budget'"}}) {
+    auto p = PrefillSparsity::parse(b.text);
+    ASSERT_FALSE(p.is_ok()) << b.text;
+    const std::string& m = p.status().message();
+    EXPECT_NE(m.find(std::string("--prefill-sparsity '") + b.text + "'"), std::string::npos) << m;
+    EXPECT_NE(m.find(b.needle), std::string::npos) << m;
+  }
+}
+
+TEST(Sparsity, ParseDecode) {
+  auto b = DecodeSparsity::parse("budget:4096");
+  ASSERT_TRUE(b.is_ok());
+  EXPECT_EQ(b->kind, DecodeSparsity::Kind::kBudget);
+  EXPECT_EQ(b->value, 4096);
+  EXPECT_EQ(b->to_string(), "budget:4096");
+  auto t = DecodeSparsity::parse("threshold:4e-3");
+  ASSERT_TRUE(t.is_ok());
+  EXPECT_EQ(t->kind, DecodeSparsity::Kind::kThreshold);
+  EXPECT_DOUBLE_EQ(t->value, 4e-3);
+  EXPECT_EQ(DecodeSparsity::parse("dense")->kind, DecodeSparsity::Kind::kDense);
+  for (const char* bad : {"budget:0", "budget:-5", "budget:1.5", "budget:", "budget", "budget:4k",
+                          "threshold:2", "density:0.5", "sparse"}) {
+    auto p = DecodeSparsity::parse(bad);
+    ASSERT_FALSE(p.is_ok()) << bad;
+    EXPECT_NE(p.status().message().find(std::string("--decode-sparsity '") + bad + "'"), std::string::npos)
+        << p.status().message();
+  }
+  EXPECT_NE(DecodeSparsity::parse("budget:0").status().message().find("budget must be"), std::string::npos);
+}
+
+// Property: no prefill row is ever empty, every index is causal and ascending, whatever the scores
+// and the density (0.01..1) or threshold; density 1 is dense.
+TEST(Sparsity, NoEmptyRowProperty) {
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int nb = 1 + int(rng() % 40);
+    const int first = int(rng() % uint64_t(nb));
+    const int rows = nb - first, heads = 1 + int(rng() % 3);
+    std::vector<float> s = test::random_vector(size_t(heads) * rows * nb, rng(), -8.0f, 8.0f);
+    PrefillSparsity sp;
+    const bool dens = trial % 2 == 0;
+    sp.kind = dens ? PrefillSparsity::Kind::kDensity : PrefillSparsity::Kind::kThreshold;
+    sp.value = dens ? std::exp(std::log(0.01) * std::uniform_real_distribution<double>(0, 1)(rng))
+                    : std::uniform_real_distribution<double>(0.0, 0.99)(rng);
+    if (trial % 50 == 0) sp.value = dens ? 1.0 : 0.999;
+    sp.last_block_dense = trial % 3 == 0;
+    PrefillSelectArgs a{heads, first, rows, nb, 64, trial % 5 == 0};
+    BlockSelection sel;
+    BlockCounts c;
+    ASSERT_TRUE(select_prefill(sp, a, s.data(), &sel, &c).is_ok());
+    ASSERT_EQ(sel.offsets.size(), size_t(heads) * rows + 1);
+    for (int h = 0; h < heads; ++h)
+      for (int r = 0; r < rows; ++r) {
+        const size_t row = size_t(h) * rows + r;
+        ASSERT_GT(sel.offsets[row + 1], sel.offsets[row]) << "empty row, trial " << trial;
+        for (int32_t i = sel.offsets[row]; i < sel.offsets[row + 1]; ++i) {
+          ASSERT_LE(sel.indices[size_t(i)], first + r);
+          if (i > sel.offsets[row]) {
+            ASSERT_LT(sel.indices[size_t(i) - 1], sel.indices[size_t(i)]);
+          }
+        }
+      }
+    EXPECT_EQ(c.selected, sel.num_selected());
+    if (dens && sp.value == 1.0) {
+      EXPECT_EQ(c.selected, c.dense);
+    }
+  }
+}
+
+// Decode: forced sink and current block, budget between N/bs and N/bs + 2 blocks.
+TEST(Sparsity, DecodeBudgetBounds) {
+  std::mt19937_64 rng(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int nb = 1 + int(rng() % 60), bs = trial % 2 ? 64 : 16, heads = 1 + int(rng() % 4);
+    const int budget = 1 + int(rng() % 3000);
+    std::vector<float> s = test::random_vector(size_t(heads) * nb, rng());
+    DecodeSparsity sp{DecodeSparsity::Kind::kBudget, double(budget)};
+    BlockSelection sel;
+    ASSERT_TRUE(select_decode(sp, {heads, nb, bs, false}, s.data(), &sel).is_ok());
+    const int k = std::min(nb, budget / bs);
+    for (int h = 0; h < heads; ++h) {
+      const int n = sel.offsets[size_t(h) + 1] - sel.offsets[size_t(h)];
+      EXPECT_GE(n, std::max(k, std::min(nb, 2)));
+      EXPECT_LE(n, std::min(nb, k + 2));
+      EXPECT_EQ(sel.indices[size_t(sel.offsets[size_t(h)])], 0);
+      EXPECT_EQ(sel.indices[size_t(sel.offsets[size_t(h) + 1]) - 1], nb - 1);
+    }
+  }
+}
+
+TEST(Sparsity, DenseShortCircuit) {
+  BlockSelection sel, ref;
+  BlockCounts c;
+  ASSERT_TRUE(select_prefill(PrefillSparsity{}, {4, 2, 3, 5, 32, false}, nullptr, &sel, &c).is_ok());
+  ref.set_dense(4, false, 2, 3, 32);
+  EXPECT_EQ(sel.indices, ref.indices);
+  EXPECT_EQ(sel.offsets, ref.offsets);
+  EXPECT_EQ(c.selected, 4 * (3 + 4 + 5));
+  EXPECT_EQ(c.dense, c.selected);
+  EXPECT_EQ(c.forced, 0);
+  BlockCounts d;
+  ASSERT_TRUE(select_decode(DecodeSparsity{}, {2, 7, 64, false}, nullptr, &sel, &d).is_ok());
+  EXPECT_TRUE(sel.per_kv_head);
+  EXPECT_EQ(d.selected, 14);
+  EXPECT_EQ(d.dense, 14);
+  EXPECT_FALSE(select_prefill(PrefillSparsity{}, {4, 2, 3, 4, 32, false}, nullptr, &sel).is_ok());
+}
+
+TEST(Sparsity, StatsAndJson) {
+  DensityStats st;
+  st.reset(3);
+  st.add_prefill(0, {10, 20, 1});
+  st.add_prefill(2, {5, 20, 0});
+  st.add_decode(1, {3, 12, 2});
+  st.add_decode(2, {6, 12, 2});
+  EXPECT_EQ(st.prefill_total().selected, 15);
+  EXPECT_EQ(st.prefill_total().dense, 40);
+  EXPECT_DOUBLE_EQ(st.prefill_total().density(), 15.0 / 40.0);
+  EXPECT_EQ(st.decode_total(2).selected, 6);
+  EXPECT_EQ(st.decode_total().forced, 4);
+  const json j = json::parse(st.to_json());
+  EXPECT_EQ(j.at("prefill").at("selected"), 15);
+  EXPECT_EQ(j.at("decode").at("dense"), 24);
+  EXPECT_NEAR(j.at("decode").at("density").get<double>(), 9.0 / 24.0, 1e-6);
+  ASSERT_EQ(j.at("layers").size(), 3u);
+  EXPECT_EQ(j.at("layers")[1].at("decode").at("forced"), 2);
+  EXPECT_EQ(j.at("layers")[1].at("prefill").at("density"), 1.0);  // no blocks: density 1
+}
+
+}  // namespace
+}  // namespace seer
