@@ -102,9 +102,12 @@ TEST(Policies, OracleDecodeMatchesNaive) {
   for (int group : {1, 3, 4}) {
     Synthetic s(2 * group, 2, 32, 333, 1, 7 + group);
     const int bs = 64, nb = (s.kv_len + bs - 1) / bs;
-    std::vector<float> got(size_t(s.num_kv_heads) * nb);
+    std::vector<float> got(size_t(s.num_kv_heads) * nb), got_mt(got.size());
     test::poison(got);
-    oracle_decode_scores(s.ctx(), bs, got.data());
+    oracle_decode_scores(s.ctx(), bs, got.data(), nullptr);
+    ThreadPool pool(2);
+    oracle_decode_scores(s.ctx(), bs, got_mt.data(), &pool);
+    EXPECT_EQ(got, got_mt);
     for (int hk = 0; hk < s.num_kv_heads; ++hk)
       for (int j = 0; j < nb; ++j) {
         double want = 0.0;  // max over the group and the block, not renormalised
@@ -295,6 +298,12 @@ TEST(Policies, FactoryErrors) {
   auto st = make_policy("streaming", o, cfg);
   ASSERT_FALSE(st.is_ok());
   EXPECT_NE(st.status().message().find("threshold:0.001"), std::string::npos) << st.status().message();
+  o.decode = DecodeSparsity{};
+  o.prefill = PrefillSparsity{PrefillSparsity::Kind::kDensity, 1.5, false};
+  EXPECT_NE(make_policy("quest", o, cfg).status().message().find("density must be in (0, 1]"), std::string::npos);
+  o.prefill = PrefillSparsity{};
+  o.decode = DecodeSparsity{DecodeSparsity::Kind::kBudget, 0};
+  EXPECT_NE(make_policy("quest", o, cfg).status().message().find("budget must be"), std::string::npos);
   for (const std::string& n : policy_names()) {
     auto p = make_policy(n, {}, cfg);
     ASSERT_TRUE(p.is_ok()) << n;

@@ -119,6 +119,6 @@ Result<std::shared_ptr<ScoredPolicy>> make_policy(const std::string& name, const
 //   q [qo_len, num_qo_heads, head_dim] post-RoPE, k_cache [num_kv_heads, max_context, head_dim].
 // prefill scores [num_qo_heads, num_rows, num_blocks]; decode (group_max) [num_kv_heads, num_blocks].
 void oracle_prefill_scores(const AttentionContext& ctx, int block_size, float* scores, ThreadPool* pool);
-void oracle_decode_scores(const AttentionContext& ctx, int block_size, float* scores);
+void oracle_decode_scores(const AttentionContext& ctx, int block_size, float* scores, ThreadPool* pool);
 
 }  // namespace seer

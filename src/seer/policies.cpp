@@ -18,9 +18,15 @@ namespace seer {
 
 namespace {
 
+// 16 independent lanes so the compiler vectorises without reassociating a single sum.
 float dot(const float* a, const float* b, int n) {
+  float acc[16] = {};
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; ++l) acc[l] += a[i + l] * b[i + l];
   float s = 0.0f;
-  for (int i = 0; i < n; ++i) s += a[i] * b[i];
+  for (; i < n; ++i) s += a[i] * b[i];
+  for (int l = 0; l < 16; ++l) s += acc[l];
   return s;
 }
 
@@ -86,18 +92,29 @@ void oracle_prefill_scores(const AttentionContext& ctx, int bs, float* scores, T
     for (int64_t i = 0; i < int64_t(Hq) * rows; ++i) item(i, 0);
 }
 
-void oracle_decode_scores(const AttentionContext& ctx, int bs, float* scores) {
-  const int d = ctx.head_dim, group = ctx.num_qo_heads / ctx.num_kv_heads;
+void oracle_decode_scores(const AttentionContext& ctx, int bs, float* scores, ThreadPool* pool) {
+  const int d = ctx.head_dim, Hq = ctx.num_qo_heads, group = ctx.num_qo_heads / ctx.num_kv_heads;
   const int nb = (ctx.kv_len + bs - 1) / bs;
   const float scale = 1.0f / std::sqrt(float(d));
-  std::vector<float> logit(size_t(ctx.kv_len));
-  std::fill(scores, scores + size_t(ctx.num_kv_heads) * nb, 0.0f);
-  for (int h = 0; h < ctx.num_qo_heads; ++h) {
+  const int threads = pool ? pool->size() : 1;
+  std::vector<std::vector<float>> logit(size_t(threads), std::vector<float>(size_t(ctx.kv_len)));
+  std::vector<float> per_head(size_t(Hq) * nb, 0.0f);  // [num_qo_heads, num_blocks]
+  auto item = [&](int64_t h, int tid) {
     const float* kh = ctx.k_cache + size_t(h / group) * ctx.max_context * d;
-    // Max over the group: every member's block maxima go into the KV head's row.
-    softmax_block_max(ctx.q + size_t(h) * d, kh, ctx.kv_len, d, scale, bs, logit.data(),
-                      scores + size_t(h / group) * nb);
-  }
+    softmax_block_max(ctx.q + size_t(h) * d, kh, ctx.kv_len, d, scale, bs, logit[size_t(tid)].data(),
+                      per_head.data() + size_t(h) * nb);
+  };
+  if (pool)
+    pool->parallel_for(Hq, item);
+  else
+    for (int h = 0; h < Hq; ++h) item(h, 0);
+  // Max over the GQA group, not renormalised (SPEC §6.6).
+  for (int hk = 0; hk < ctx.num_kv_heads; ++hk)
+    for (int j = 0; j < nb; ++j) {
+      float m = 0.0f;
+      for (int g = 0; g < group; ++g) m = std::max(m, per_head[size_t(hk * group + g) * nb + j]);
+      scores[size_t(hk) * nb + j] = m;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -217,7 +234,7 @@ class OraclePolicy final : public ScoredPolicy {
     return Status::ok();
   }
   Status score_decode(const AttentionContext& ctx, float* scores, bool* are_probs) override {
-    oracle_decode_scores(ctx, opts_.block_size, scores);
+    oracle_decode_scores(ctx, opts_.block_size, scores, &pool());
     *are_probs = true;
     return Status::ok();
   }
@@ -390,6 +407,15 @@ Result<std::shared_ptr<ScoredPolicy>> make_policy(const std::string& name, const
     return Status::error("policy '{}': block size {} is outside [1, 1024]", name, opts.block_size);
   if (opts.start_layer < 0)
     return Status::error("policy '{}': start layer {} is negative", name, opts.start_layer);
+  // Options built in code rather than parsed get the parsers' range checks.
+  {
+    const auto pre = PrefillSparsity::parse(opts.prefill.to_string());
+    if (!pre.is_ok()) return Status::error("policy '{}': {}", name, pre.status().message());
+    const auto dec = DecodeSparsity::parse(opts.decode.to_string());
+    if (!dec.is_ok() || (opts.decode.kind == DecodeSparsity::Kind::kBudget && opts.decode.value != std::floor(opts.decode.value)))
+      return Status::error("policy '{}': {}", name,
+                           dec.is_ok() ? "--decode-sparsity budget must be a whole number of tokens" : dec.status().message());
+  }
   if (name == "dense") {
     PolicyOptions o = opts;
     o.prefill = PrefillSparsity{};
