@@ -32,7 +32,11 @@
 //
 // State: quest keeps its page metadata per layer across forwards; begin_forward(start_pos == 0)
 // resets it (and it rebuilds from the cache if a forward does not continue where it stopped).
-// DensityStats accumulate over forwards until reset_stats().
+// Subclasses put per-sequence state behind reset_state()/observe() rather than overriding
+// begin_forward()/select(), so the dense-layer rule and the accounting stay in one place.
+// DensityStats accumulate over forwards until reset_stats(); layers < start_layer and the `dense`
+// sparsity are recorded too (selected == dense), so prefill_total()/decode_total() count every block
+// the kernel visits; pass first_layer = start_layer for the SPEC §3.3 sum over sparse layers.
 #pragma once
 
 #include <seer/attention.h>

@@ -8,7 +8,8 @@
 //   * density:ρ    Top-K with k = max(1, int((1 - sqrt(1 - ρ)) * nb)), nb = num_blocks, the query
 //                  blocks of the whole sequence so far; ρ is the density relative to the causal
 //                  triangle and ρ = 1 gives k = nb (dense);
-//   * last_block_dense: rows qb >= nb - 2 (the last two query blocks of the sequence) fully on;
+//   * last_block_dense: rows qb >= nb - 2 (the last two query blocks of the sequence so far; in a
+//                  chunked prefill, of the chunk's end) fully on;
 //   * then block-causal (only blocks <= qb exist in a row).
 //   Rule against empty rows (SPEC §3.1 [AMBIG]): a row that the method leaves empty gets its
 //   diagonal block qb. Only a threshold can empty a row; the added block is counted as selected
