@@ -217,6 +217,9 @@ class KCompressionCache {
   // Entries of one KV head: [num_blocks, dg], the last one zero while its block is partial.
   const float* entries(int layer, int kv_head) const;
   const GateSet& gates() const { return *gates_; }
+  // The gate RoPE (the base model's, recomputed for dg dims).
+  const std::vector<float>& rope_inv_freq() const { return inv_freq_; }
+  float rope_scale() const { return rope_scale_; }
 
  private:
   struct LayerState {

@@ -44,12 +44,19 @@ std::vector<float> gate_inv_freq(const GateSet& g, float* scale) {
   return rope_inv_freq(c, scale);
 }
 
-// Rotates `n` vectors of dg dims in place, vector i at positions[i].
-void gate_rope(const std::vector<float>& inv_freq, float scale, float* x /*[n, dg]*/,
-               const int* positions, int64_t n, int dg) {
-  std::vector<float> c(size_t(n) * (dg / 2)), s(c.size());
-  rope_tables(inv_freq, scale, positions, n, c.data(), s.data());
-  rope_apply(x, n, 1, dg, c.data(), s.data());
+// cos/sin tables [n, dg/2] for the gate RoPE at `positions`.
+struct RopeTables {
+  std::vector<float> cos_t, sin_t;
+  RopeTables(const std::vector<float>& inv_freq, float scale, const int* positions, int64_t n) {
+    cos_t.resize(size_t(n) * inv_freq.size());
+    sin_t.resize(cos_t.size());
+    rope_tables(inv_freq, scale, positions, n, cos_t.data(), sin_t.data());
+  }
+};
+
+// Rotates `n` vectors of dg dims in place, vector i with row i of the tables.
+void gate_rope(const RopeTables& t, float* x /*[n, dg]*/, int64_t n, int dg) {
+  rope_apply(x, n, 1, dg, t.cos_t.data(), t.sin_t.data());
 }
 
 void rmsnorm_vec(float* x /*[dg]*/, const float* w /*[dg]*/, int dg) {
@@ -75,22 +82,26 @@ void write_features(const std::vector<PoolType>& pools, const float* mx, const f
   }
 }
 
-// Pools `count` vectors of d dims, `stride` floats apart, into [|pools|*d].
+// Pools `count` vectors of d dims, `stride` floats apart, into [|pools|*d]. Only the statistics
+// the pools need are accumulated (prefill Q is usually avg only).
 void pool_vectors(const std::vector<PoolType>& pools, const float* x, int count, int64_t stride,
                   int d, float* feat, float* scratch /*[3*d]*/) {
-  float* mx = scratch;
-  float* mn = scratch + d;
-  float* sum = scratch + 2 * d;
+  bool need[3] = {false, false, false};
+  for (PoolType p : pools) need[int(p)] = true;
+  float* __restrict mx = scratch;
+  float* __restrict mn = scratch + d;
+  float* __restrict sum = scratch + 2 * d;
   std::copy_n(x, d, mx);
   std::copy_n(x, d, mn);
   std::copy_n(x, d, sum);
   for (int t = 1; t < count; ++t) {
-    const float* v = x + t * stride;
-    for (int i = 0; i < d; ++i) {
-      mx[i] = std::max(mx[i], v[i]);
-      mn[i] = std::min(mn[i], v[i]);
-      sum[i] += v[i];
-    }
+    const float* __restrict v = x + t * stride;
+    if (need[0])
+      for (int i = 0; i < d; ++i) mx[i] = v[i] > mx[i] ? v[i] : mx[i];
+    if (need[1])
+      for (int i = 0; i < d; ++i) mn[i] = v[i] < mn[i] ? v[i] : mn[i];
+    if (need[2])
+      for (int i = 0; i < d; ++i) sum[i] += v[i];
   }
   write_features(pools, mx, mn, sum, count, d, feat);
 }
@@ -221,6 +232,8 @@ Status PrefillGate::forward(int layer, const float* q_nope, const float* k_nope,
   std::vector<int> kpos(static_cast<size_t>(num_blocks)), qpos(static_cast<size_t>(rows));
   for (int b = 0; b < num_blocks; ++b) kpos[size_t(b)] = b * bs;
   for (int r = 0; r < rows; ++r) qpos[size_t(r)] = (first_qb + r) * bs;
+  const RopeTables krope(inv_freq_, rope_scale_, kpos.data(), num_blocks);
+  const RopeTables qrope(inv_freq_, rope_scale_, qpos.data(), rows);
 
   // 3. Projected, rotated keys: per query head (K-only form) or per KV head (two-linear form).
   const bool two = cfg.prefill_two_linear(d);
@@ -232,7 +245,7 @@ Status PrefillGate::forward(int layer, const float* q_nope, const float* k_nope,
     float* dst = kg.data() + size_t(h) * num_blocks * dg;
     gemm_nn(num_blocks, dg, kin, 1.0f, kfeat.data() + size_t(src_head) * num_blocks * kin,
             W.linear_k.data() + size_t(h) * kin * dg, dst);
-    gate_rope(inv_freq_, rope_scale_, dst, kpos.data(), num_blocks, dg);
+    gate_rope(krope, dst, num_blocks, dg);
   });
 
   // 4. Pooled queries (new tokens only) -> optional Q linear -> RoPE, then scores.
@@ -261,7 +274,7 @@ Status PrefillGate::forward(int layer, const float* q_nope, const float* k_nope,
     } else {
       qg = std::move(qfeat);  // qin == d == dg
     }
-    gate_rope(inv_freq_, rope_scale_, qg.data(), qpos.data(), rows, dg);
+    gate_rope(qrope, qg.data(), rows, dg);
     const int kh = two ? h / group_size : h;
     float* s = out->scores.data() + size_t(h) * rows * num_blocks;
     gemm_nt(rows, num_blocks, dg, scale, qg.data(), kg.data() + size_t(kh) * num_blocks * dg, s);
@@ -307,6 +320,7 @@ void KCompressionCache::compress_block(LayerState& st, int layer, int block, int
   const int bs = cfg.block_size, kin = int(cfg.k_pools.size()) * d;
   const GateLayerWeights& W = g.layers[size_t(layer)];
   std::vector<float> feat(static_cast<size_t>(kin)), scratch(3 * static_cast<size_t>(d));
+  const RopeTables rope(inv_freq_, rope_scale_, &rope_pos, 1);
   for (int h = 0; h < Hkv; ++h) {
     pool_vectors(cfg.k_pools, st.remainder.data() + size_t(h) * d, bs, int64_t(Hkv) * d, d,
                  feat.data(), scratch.data());
@@ -319,7 +333,7 @@ void KCompressionCache::compress_block(LayerState& st, int layer, int block, int
       for (int o = 0; o < dg; ++o) e[o] += f * wr[o];
     }
     if (cfg.use_qk_norm) rmsnorm_vec(e, W.k_norm.data(), dg);
-    if (cfg.use_rope) gate_rope(inv_freq_, rope_scale_, e, &rope_pos, 1, dg);
+    if (cfg.use_rope) gate_rope(rope, e, 1, dg);
   }
 }
 
@@ -358,7 +372,10 @@ Status KCompressionCache::update(int layer, const float* k_nope, int n_new, int 
   return Status::ok();
 }
 
-void decode_gate_query(const GateSet& g, int layer, const float* q_nope, int pos, float* qg) {
+namespace {
+
+void decode_query(const GateSet& g, int layer, const float* q_nope, int pos,
+                  const std::vector<float>& inv_freq, float rope_scale, float* qg) {
   const GateConfig& cfg = g.config;
   const int Hkv = g.model.num_kv_heads, d = g.model.head_dim;
   const int group_size = g.model.num_qo_heads / Hkv, dg = cfg.hidden_size;
@@ -393,11 +410,17 @@ void decode_gate_query(const GateSet& g, int layer, const float* q_nope, int pos
     if (cfg.use_qk_norm) rmsnorm_vec(out, W.q_norm.data(), dg);
   }
   if (cfg.use_rope) {
-    float scale = 1.0f;
-    std::vector<float> inv = gate_inv_freq(g, &scale);
-    std::vector<int> positions(static_cast<size_t>(Hkv), pos);
-    gate_rope(inv, scale, qg, positions.data(), Hkv, dg);
+    const RopeTables rope(inv_freq, rope_scale, &pos, 1);
+    rope_apply(qg, 1, Hkv, dg, rope.cos_t.data(), rope.sin_t.data());
   }
+}
+
+}  // namespace
+
+void decode_gate_query(const GateSet& g, int layer, const float* q_nope, int pos, float* qg) {
+  float scale = 1.0f;
+  const std::vector<float> inv = gate_inv_freq(g, &scale);
+  decode_query(g, layer, q_nope, pos, inv, scale, qg);
 }
 
 Status decode_gate_scores(const KCompressionCache& cache, int layer, const float* q_nope, int pos,
@@ -412,20 +435,14 @@ Status decode_gate_scores(const KCompressionCache& cache, int layer, const float
   const int Hkv = g.model.num_kv_heads, dg = g.config.hidden_size;
   const int nb = cache.num_blocks(layer);
   std::vector<float> qg(size_t(Hkv) * dg);  // [num_kv_heads, dg]
-  decode_gate_query(g, layer, q_nope, pos, qg.data());
+  decode_query(g, layer, q_nope, pos, cache.rope_inv_freq(), cache.rope_scale(), qg.data());
   out->num_kv_heads = Hkv;
   out->num_blocks = nb;
   out->scores.resize(size_t(Hkv) * nb);
   const float scale = 1.0f / std::sqrt(float(dg));
-  for (int h = 0; h < Hkv; ++h) {
-    const float* e = cache.entries(layer, h);
-    const float* q = qg.data() + size_t(h) * dg;
-    for (int j = 0; j < nb; ++j) {
-      float s = 0.0f;
-      for (int o = 0; o < dg; ++o) s += q[o] * e[size_t(j) * dg + o];
-      out->scores[size_t(h) * nb + j] = s * scale;
-    }
-  }
+  for (int h = 0; h < Hkv; ++h)  // scores[h, :] = entries[h] [nb, dg] @ qg[h] / sqrt(dg)
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, nb, dg, scale, cache.entries(layer, h), dg,
+                qg.data() + size_t(h) * dg, 1, 0.0f, out->scores.data() + size_t(h) * nb, 1);
   if (probabilities) softmax_rows(out->scores.data(), Hkv, nb);
   return Status::ok();
 }
