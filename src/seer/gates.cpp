@@ -82,28 +82,31 @@ void write_features(const std::vector<PoolType>& pools, const float* mx, const f
   }
 }
 
-// Pools `count` vectors of d dims, `stride` floats apart, into [|pools|*d]. Only the statistics
-// the pools need are accumulated (prefill Q is usually avg only).
-void pool_vectors(const std::vector<PoolType>& pools, const float* x, int count, int64_t stride,
-                  int d, float* feat, float* scratch /*[3*d]*/) {
+// Running max / min / sum of `count` vectors of n floats, `stride` floats apart; only the
+// statistics `pools` needs are accumulated (prefill Q is usually avg only).
+void pool_stats(const std::vector<PoolType>& pools, const float* x, int count, int64_t stride,
+                int64_t n, float* __restrict mx, float* __restrict mn, float* __restrict sum) {
   bool need[3] = {false, false, false};
   for (PoolType p : pools) need[int(p)] = true;
-  float* __restrict mx = scratch;
-  float* __restrict mn = scratch + d;
-  float* __restrict sum = scratch + 2 * d;
-  std::copy_n(x, d, mx);
-  std::copy_n(x, d, mn);
-  std::copy_n(x, d, sum);
+  std::copy_n(x, n, mx);
+  std::copy_n(x, n, mn);
+  std::copy_n(x, n, sum);
   for (int t = 1; t < count; ++t) {
     const float* __restrict v = x + t * stride;
     if (need[0])
-      for (int i = 0; i < d; ++i) mx[i] = v[i] > mx[i] ? v[i] : mx[i];
+      for (int64_t i = 0; i < n; ++i) mx[i] = v[i] > mx[i] ? v[i] : mx[i];
     if (need[1])
-      for (int i = 0; i < d; ++i) mn[i] = v[i] < mn[i] ? v[i] : mn[i];
+      for (int64_t i = 0; i < n; ++i) mn[i] = v[i] < mn[i] ? v[i] : mn[i];
     if (need[2])
-      for (int i = 0; i < d; ++i) sum[i] += v[i];
+      for (int64_t i = 0; i < n; ++i) sum[i] += v[i];
   }
-  write_features(pools, mx, mn, sum, count, d, feat);
+}
+
+// Pools `count` vectors of d dims, `stride` floats apart, into [|pools|*d].
+void pool_vectors(const std::vector<PoolType>& pools, const float* x, int count, int64_t stride,
+                  int d, float* feat, float* scratch /*[3*d]*/) {
+  pool_stats(pools, x, count, stride, d, scratch, scratch + d, scratch + 2 * d);
+  write_features(pools, scratch, scratch + d, scratch + 2 * d, count, d, feat);
 }
 
 // C[m, n] = alpha * A[m, k] @ B[k, n] (row-major).
@@ -257,15 +260,25 @@ Status PrefillGate::forward(int layer, const float* q_nope, const float* k_nope,
   const int Pq = int(cfg.q_pools.size());
   const int qin = Pq * d;
   const float scale = 1.0f / std::sqrt(float(dg));
+  // Query statistics of all heads at once (token rows are contiguous): [rows, Hq*head_dim] each.
+  const int64_t qrow = int64_t(Hq) * d;
+  std::vector<float> qmax(size_t(rows * qrow)), qmin(qmax.size()), qsum(qmax.size());
+  std::vector<int> qcount(static_cast<size_t>(rows));
+  for_each_index(pool, rows, [&](int64_t r) {
+    const int qb = first_qb + int(r);
+    const int t0 = std::max(start_pos, qb * bs) - start_pos;
+    const int t1 = std::min(kv_len, (qb + 1) * bs) - start_pos;
+    qcount[size_t(r)] = t1 - t0;
+    pool_stats(cfg.q_pools, q_nope + size_t(t0) * qrow, t1 - t0, qrow, qrow, qmax.data() + r * qrow,
+               qmin.data() + r * qrow, qsum.data() + r * qrow);
+  });
   for_each_index(pool, Hq, [&](int64_t hq) {
     const int h = int(hq);
-    std::vector<float> qfeat(size_t(rows) * qin), scratch(size_t(3) * d);  // [rows, Pq*head_dim]
+    std::vector<float> qfeat(size_t(rows) * qin);  // [rows, Pq*head_dim]
     for (int r = 0; r < rows; ++r) {
-      const int qb = first_qb + r;
-      const int t0 = std::max(start_pos, qb * bs) - start_pos;
-      const int t1 = std::min(kv_len, (qb + 1) * bs) - start_pos;
-      pool_vectors(cfg.q_pools, q_nope + (size_t(t0) * Hq + h) * d, t1 - t0, int64_t(Hq) * d, d,
-                   qfeat.data() + size_t(r) * qin, scratch.data());
+      const size_t o = size_t(r) * qrow + size_t(h) * d;
+      write_features(cfg.q_pools, qmax.data() + o, qmin.data() + o, qsum.data() + o, qcount[size_t(r)],
+                     d, qfeat.data() + size_t(r) * qin);
     }
     std::vector<float> qg;  // [rows, dg]
     if (two) {
@@ -324,8 +337,8 @@ void KCompressionCache::compress_block(LayerState& st, int layer, int block, int
   for (int h = 0; h < Hkv; ++h) {
     pool_vectors(cfg.k_pools, st.remainder.data() + size_t(h) * d, bs, int64_t(Hkv) * d, d,
                  feat.data(), scratch.data());
-    float* e = st.entries[size_t(h)].data() + size_t(block) * dg;
-    const float* w = W.linear_k.data() + size_t(h) * kin * dg;  // [kin, dg]
+    float* __restrict e = st.entries[size_t(h)].data() + size_t(block) * dg;
+    const float* __restrict w = W.linear_k.data() + size_t(h) * kin * dg;  // [kin, dg]
     std::fill_n(e, dg, 0.0f);
     for (int i = 0; i < kin; ++i) {
       const float f = feat[size_t(i)];
@@ -345,6 +358,7 @@ Status KCompressionCache::update(int layer, const float* k_nope, int n_new, int 
     return Status::error("K-compression cache: layer {} out of range (gates have {} layers)", layer,
                          layers_.size());
   if (n_new < 1) return Status::error("K-compression cache: n_new {} must be >= 1", n_new);
+  blas_single_thread();
   LayerState& st = layers_[size_t(layer)];
   if (start_pos == 0) {
     st.len = 0;
@@ -382,13 +396,13 @@ void decode_query(const GateSet& g, int layer, const float* q_nope, int pos,
   const GateLayerWeights& W = g.layers[size_t(layer)];
   std::vector<float> avg(static_cast<size_t>(d));
   for (int h = 0; h < Hkv; ++h) {
-    float* out = qg + size_t(h) * dg;
+    float* __restrict out = qg + size_t(h) * dg;
     std::fill_n(out, dg, 0.0f);
     if (cfg.q_head_pooling == QHeadPooling::kQproj) {
       // qg[h] = sum_i q[h*g + i] @ W[h, i]; W [num_kv_heads, group_size, head_dim, dg]
       for (int i = 0; i < group_size; ++i) {
         const float* q = q_nope + size_t(h * group_size + i) * d;
-        const float* w = W.linear_q.data() + (size_t(h) * group_size + i) * d * dg;
+        const float* __restrict w = W.linear_q.data() + (size_t(h) * group_size + i) * d * dg;
         for (int c = 0; c < d; ++c)
           for (int o = 0; o < dg; ++o) out[o] += q[c] * w[size_t(c) * dg + o];
       }
