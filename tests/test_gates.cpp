@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -541,6 +542,30 @@ TEST(GateCheckpoint, InitStatistics) {
   EXPECT_TRUE(p->layers[0].linear_q.empty());
   o.gate_type = "Qfoo_Kmax";
   EXPECT_FALSE(init_gates(GateKind::kPrefill, m, o, 5).is_ok());
+}
+
+// scripts/convert_upstream_gates.py without torch: its --self-test writes a fake decode release
+// through the same numpy -> safetensors path a real conversion takes.
+TEST(GateCheckpoint, ConverterSelfTest) {
+  if (std::system("python3 -c 'import numpy' >/dev/null 2>&1") != 0) GTEST_SKIP() << "python3 with numpy not available";
+  TempDir dir;
+  const std::string cmd = "python3 " + test::source_path("scripts/convert_upstream_gates.py") +
+                          " --self-test " + dir.str() + " >/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  ModelConfig m = small_model(2, 4, 2, 16, 1e6f);
+  auto g = load_gates(dir.str(), m);
+  ASSERT_TRUE(g.is_ok()) << g.status().message();
+  EXPECT_EQ(g->config.kind, GateKind::kDecode);
+  EXPECT_EQ(g->config.q_head_pooling, QHeadPooling::kQproj);
+  EXPECT_TRUE(g->config.use_qk_norm);
+  EXPECT_EQ(g->config.sparsity_method, "token_budget");
+  EXPECT_EQ(g->config.token_budget, 2048);
+  EXPECT_EQ(g->config.base_model, "Qwen/Qwen3-4B");
+  for (const auto& l : g->layers)
+    for (const auto* v : {&l.linear_q, &l.linear_k, &l.q_norm, &l.k_norm}) {
+      ASSERT_FALSE(v->empty());
+      for (size_t i = 0; i < v->size(); ++i) ASSERT_EQ((*v)[i], float(i % 97) / 64.0f - 0.75f);
+    }
 }
 
 TEST(GateConfig, ParseGateTypes) {
