@@ -5,6 +5,7 @@
 #include <seer/generate.h>
 #include <seer/model.h>
 #include <seer/perplexity.h>
+#include <seer/policies.h>
 #include <seer/tokenizer.h>
 
 #include <CLI/CLI.hpp>
@@ -44,6 +45,18 @@ int fail(const Status& s) {
   return kExitRuntime;
 }
 
+int usage(const Status& s) {
+  std::fprintf(stderr, "seer: %s\n", s.message().c_str());
+  return kExitUsage;
+}
+
+void print_density(const seer::ScoredPolicy& p) {
+  const auto pre = p.stats().prefill_total(), dec = p.stats().decode_total();
+  std::fprintf(stderr, "seer: density prefill %.4f (%lld of %lld blocks), decode %.4f (%lld of %lld blocks)\n",
+               pre.density(), static_cast<long long>(pre.selected), static_cast<long long>(pre.dense), dec.density(),
+               static_cast<long long>(dec.selected), static_cast<long long>(dec.dense));
+}
+
 seer::Result<seer::Model> open_model(const CommonOpts& c) {
   std::string path = c.model;
   if (path.empty()) {
@@ -65,8 +78,65 @@ bool read_file(const std::string& path, std::string* out) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Attention options shared by generate and ppl: which policy chooses the key blocks, how sparse.
+struct AttnOpts {
+  std::string policy;  // empty: "gate" when --gates is given, else "dense"
+  std::string gates;
+  std::string prefill = "dense";
+  std::string decode = "dense";
+  int block_size = 64;
+  int start_layer = 0;
+  int64_t policy_seed = 0;
+};
+
+void add_attention(CLI::App* app, AttnOpts* a) {
+  app->add_option("--policy", a->policy,
+                  "block selection: dense, gate, oracle, quest, streaming, random (default: gate with --gates, else dense)");
+  app->add_option("--gates", a->gates, "directory with trained AttnGates (config.json + safetensors)");
+  app->add_option("--prefill-sparsity", a->prefill, "dense | threshold:TAU | density:RHO (default dense)");
+  app->add_option("--decode-sparsity", a->decode, "dense | budget:TOKENS | threshold:TAU (default dense)");
+  app->add_option("--block-size", a->block_size, "attention block size in tokens (default 64)")
+      ->check(CLI::Range(1, 1024));
+  app->add_option("--start-layer", a->start_layer, "layers below this index stay dense (default 0)")
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--policy-seed", a->policy_seed, "seed of the random policy (default 0)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+// Builds the policy, or null for plain dense attention. Bad values are usage errors (exit 2).
+struct PolicyOrError {
+  std::shared_ptr<seer::ScoredPolicy> policy;
+  Status status;
+  bool usage_error = false;
+};
+
+PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model, int threads) {
+  PolicyOrError out;
+  auto pre = seer::PrefillSparsity::parse(a.prefill);
+  if (!pre) return {nullptr, pre.status(), true};
+  auto dec = seer::DecodeSparsity::parse(a.decode);
+  if (!dec) return {nullptr, dec.status(), true};
+  std::string name = a.policy.empty() ? (a.gates.empty() ? "dense" : "gate") : a.policy;
+  if (name == "dense" && pre->kind == seer::PrefillSparsity::Kind::kDense && dec->kind == seer::DecodeSparsity::Kind::kDense &&
+      a.gates.empty())
+    return out;  // the engine's own dense path
+  seer::PolicyOptions po;
+  po.prefill = *pre;
+  po.decode = *dec;
+  po.block_size = a.block_size;
+  po.start_layer = a.start_layer;
+  po.seed = uint64_t(a.policy_seed);
+  po.num_threads = threads;
+  auto p = seer::make_policy(name, po, model.config);
+  if (!p) return {nullptr, p.status(), true};
+  out.policy = *p;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 struct GenerateArgs {
   CommonOpts common;
+  AttnOpts attn;
   std::string prompt, prompt_file, system;
   bool chat = false;
   int n = 128;
@@ -97,9 +167,12 @@ int run_generate(const GenerateArgs& a) {
   auto enc = tok.encode(text, /*parse_special=*/a.chat);
   ids.insert(ids.end(), enc.begin(), enc.end());
 
+  auto pol = make_attention_policy(a.attn, *model, a.common.threads);
+  if (!pol.status.is_ok()) return pol.usage_error ? usage(pol.status) : fail(pol.status);
   seer::SessionOptions so;
   so.num_threads = a.common.threads;
   so.max_context = a.common.ctx;
+  so.policy = pol.policy;
   auto session = seer::Session::create(*model, so);
   if (!session) return fail(session.status());
   if (int(ids.size()) >= (*session)->max_context())
@@ -129,6 +202,7 @@ int run_generate(const GenerateArgs& a) {
                  st->generated_tokens / std::max(1e-9, st->decode_seconds),
                  st->stopped_at_eos ? ", stopped at end-of-generation token" : "",
                  static_cast<unsigned long long>(go.sampling.seed));
+    if (pol.policy) print_density(*pol.policy);
   }
   return 0;
 }
@@ -136,6 +210,8 @@ int run_generate(const GenerateArgs& a) {
 // ---------------------------------------------------------------------------------------------
 struct PplArgs {
   CommonOpts common;
+  AttnOpts attn;
+  int prefill_len = 0;
   std::string file;
   int ctx = 512;
   int max_windows = 0;
@@ -157,6 +233,9 @@ int run_ppl(const PplArgs& a) {
   seer::PerplexityOptions po;
   po.ctx = a.ctx;
   po.max_windows = a.max_windows;
+  po.prefill_len = a.prefill_len;
+  auto pol = make_attention_policy(a.attn, *model, a.common.threads);
+  if (!pol.status.is_ok()) return pol.usage_error ? usage(pol.status) : fail(pol.status);
   const bool use_bos = a.bos == "on" || (a.bos == "auto" && tok.add_bos());
   po.bos_id = use_bos ? tok.bos_id() : -1;
   if (use_bos && po.bos_id < 0) return fail(Status::error("--bos on, but the tokenizer has no BOS token"));
@@ -167,6 +246,7 @@ int run_ppl(const PplArgs& a) {
   seer::SessionOptions so;
   so.num_threads = a.common.threads;
   so.max_context = a.ctx;
+  so.policy = pol.policy;
   auto session = seer::Session::create(*model, so);
   if (!session) return fail(session.status());
   auto r = seer::perplexity(**session, ids, po);
@@ -177,10 +257,28 @@ int run_ppl(const PplArgs& a) {
                         {"windows", r->windows}, {"ctx", r->ctx},         {"bos", use_bos},
                         {"text_tokens", ids.size()}, {"seconds", r->seconds}, {"tokenize_seconds", tokenize_s},
                         {"model", model->path}};
+    j["prefill_len"] = a.prefill_len;
+    j["policy"] = pol.policy ? a.attn.policy.empty() ? "gate" : a.attn.policy : "dense";
+    j["prefill_sparsity"] = a.attn.prefill;
+    j["decode_sparsity"] = a.attn.decode;
+    // density of the phase that was measured: prefill, or decode with --prefill-len
+    const char* phase = a.prefill_len > 0 ? "decode" : "prefill";
+    if (pol.policy) {
+      nlohmann::json d = nlohmann::json::parse(pol.policy->stats().to_json());
+      j["density"] = d[phase]["density"];
+      nlohmann::json per_layer = nlohmann::json::array();
+      for (const auto& l : d["layers"]) per_layer.push_back(l[phase]["density"]);
+      j["density_per_layer"] = per_layer;
+      j["density_detail"] = d;
+    } else {
+      j["density"] = 1.0;
+      j["density_per_layer"] = std::vector<double>(size_t(model->config.num_layers), 1.0);
+    }
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("ppl %.4f  (nll %.6f over %lld tokens, %d windows of %d, BOS %s, %.1f s)\n", r->ppl, r->nll,
                 static_cast<long long>(r->tokens), r->windows, r->ctx, use_bos ? "on" : "off", r->seconds);
+    if (pol.policy) print_density(*pol.policy);
   }
   return 0;
 }
@@ -258,6 +356,7 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   gen->add_option("-c,--ctx", ga.common.ctx, "context size (default: the model's)")->check(CLI::NonNegativeNumber);
   gen->add_flag("-q,--quiet", ga.quiet, "print only the generated text");
+  add_attention(gen, &ga.attn);
 
   PplArgs pa;
   CLI::App* ppl = app.add_subcommand("ppl", "perplexity of a text file over non-overlapping windows");
@@ -269,6 +368,11 @@ int main(int argc, char** argv) {
   ppl->add_option("--bos", pa.bos, "prepend BOS to each window: auto (tokenizer's add_bos), on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   ppl->add_flag("--json", pa.json, "print one JSON object");
+  ppl->add_option("--prefill-len", pa.prefill_len,
+                  "teacher-forced decode: prefill this many tokens of each window, then feed the rest one at a "
+                  "time through the decode path and score only those")
+      ->check(CLI::NonNegativeNumber);
+  add_attention(ppl, &pa.attn);
 
   CommonOpts ia;
   CLI::App* info = app.add_subcommand("info", "print the model's architecture, dimensions and tensor types");

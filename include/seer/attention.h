@@ -21,6 +21,8 @@
 
 namespace seer {
 
+class ThreadPool;
+
 struct BlockSelection {
   int block_size = 64;
   int num_heads = 0;       // num_qo_heads, or num_kv_heads when per_kv_head
@@ -50,6 +52,7 @@ struct AttentionContext {
   const float* k_cache = nullptr; // [num_kv_heads, max_context, head_dim] post-RoPE, valid up to kv_len
   const float* v_cache = nullptr; // [num_kv_heads, max_context, head_dim]
   int max_context = 0;
+  ThreadPool* pool = nullptr;     // the session's threads, for policies that compute scores
 };
 
 class AttentionPolicy {

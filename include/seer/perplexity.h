@@ -5,6 +5,11 @@
 //  * bos_id < 0: the window is ctx text tokens; tokens 1..ctx-1 are scored (token 0 has no context).
 //  * bos_id >= 0: the window is BOS + ctx-1 text tokens; all ctx-1 text tokens are scored.
 // nll is the mean negative log-likelihood (natural log) per scored token; ppl = exp(nll).
+//
+// Teacher-forced decode (prefill_len > 0): the first prefill_len tokens of each window run as one
+// prefill (dense or sparse, as the session's policy says), then the remaining tokens are fed one at a
+// time through the decode path; only the tokens after the prefill are scored (the prefill's last
+// logits predict token prefill_len). This measures decode-time sparsity without sampling.
 #pragma once
 
 #include <seer/engine.h>
@@ -20,6 +25,7 @@ struct PerplexityOptions {
   int ctx = 512;
   int bos_id = -1;
   int max_windows = 0;  // 0: all
+  int prefill_len = 0;  // > 0: teacher-forced decode after a prefill of this many window tokens
   // Called after each window: windows done, total windows, running ppl, scored tokens per second.
   std::function<void(int, int, double, double)> progress;
 };

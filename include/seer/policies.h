@@ -100,7 +100,7 @@ class ScoredPolicy : public AttentionPolicy {
   // scores: [num_kv_heads, num_blocks(ctx)].
   virtual Status score_decode(const AttentionContext& ctx, float* scores, bool* are_probs) = 0;
 
-  ThreadPool& pool();  // created on first use with options().num_threads
+  ThreadPool& pool();  // the session's pool when select() got one, else our own (num_threads)
 
   PolicyOptions opts_;
   ModelConfig cfg_;
@@ -109,6 +109,7 @@ class ScoredPolicy : public AttentionPolicy {
   DensityStats stats_;
   std::vector<float> scores_;
   std::unique_ptr<ThreadPool> pool_;
+  ThreadPool* session_pool_ = nullptr;
 };
 
 // Names accepted by make_policy, in the order the error message lists them.

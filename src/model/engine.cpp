@@ -188,6 +188,7 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
       ctx.k_cache = kc;
       ctx.v_cache = vc;
       ctx.max_context = max_context;
+      ctx.pool = &tp;
       SEER_RETURN_IF_ERROR(policy->select(ctx, &sel).with_context(fmt::format("layer {}", l)));
     }
     ap.k_cache = kc;

@@ -19,6 +19,8 @@ double token_nll(const float* logits, int vocab, int target) {
 Result<PerplexityResult> perplexity(Session& session, const std::vector<int>& tokens,
                                     const PerplexityOptions& opts) {
   if (opts.ctx < 2) return Status::error("--ctx {} is too small (at least 2)", opts.ctx);
+  if (opts.prefill_len < 0 || (opts.prefill_len > 0 && opts.prefill_len >= opts.ctx))
+    return Status::error("--prefill-len {} must be in [1, --ctx {})", opts.prefill_len, opts.ctx);
   if (opts.ctx > session.max_context())
     return Status::error("--ctx {} exceeds the session's context of {} tokens", opts.ctx, session.max_context());
   const int bos = opts.bos_id;
@@ -45,11 +47,23 @@ Result<PerplexityResult> perplexity(Session& session, const std::vector<int>& to
     win.insert(win.end(), tokens.begin() + int64_t(w) * text_per_window,
                tokens.begin() + int64_t(w) * text_per_window + window_len);
     session.reset();
-    SEER_ASSIGN_OR_RETURN(auto logits, session.forward(win, Logits::kAll));
-    // logits row i predicts win[i + 1]
-    for (size_t i = 0; i + 1 < win.size(); ++i) {
-      nll_sum += token_nll(logits.data() + i * size_t(vocab), vocab, win[i + 1]);
-      ++r.tokens;
+    const size_t split = opts.prefill_len > 0 ? size_t(opts.prefill_len) : win.size();
+    if (split >= win.size()) {
+      SEER_ASSIGN_OR_RETURN(auto logits, session.forward(win, Logits::kAll));
+      // logits row i predicts win[i + 1]
+      for (size_t i = 0; i + 1 < win.size(); ++i) {
+        nll_sum += token_nll(logits.data() + i * size_t(vocab), vocab, win[i + 1]);
+        ++r.tokens;
+      }
+    } else {
+      SEER_ASSIGN_OR_RETURN(auto logits,
+                            session.forward(std::span<const int>(win.data(), split), Logits::kLast));
+      for (size_t i = split; i < win.size(); ++i) {
+        nll_sum += token_nll(logits.data(), vocab, win[i]);
+        ++r.tokens;
+        if (i + 1 == win.size()) break;
+        SEER_ASSIGN_OR_RETURN(logits, session.forward(std::span<const int>(&win[i], 1), Logits::kLast));
+      }
     }
     ++r.windows;
     if (opts.progress) {

@@ -127,6 +127,7 @@ ScoredPolicy::ScoredPolicy(const PolicyOptions& opts, const ModelConfig& cfg) : 
 ScoredPolicy::~ScoredPolicy() = default;
 
 ThreadPool& ScoredPolicy::pool() {
+  if (session_pool_) return *session_pool_;
   if (!pool_) pool_ = std::make_unique<ThreadPool>(opts_.num_threads);
   return *pool_;
 }
@@ -144,6 +145,7 @@ PrefillShape ScoredPolicy::prefill_shape(const AttentionContext& ctx) const {
 }
 
 Status ScoredPolicy::compute_scores(const AttentionContext& ctx, std::vector<float>* scores, bool* are_probs) {
+  session_pool_ = ctx.pool;
   SEER_RETURN_IF_ERROR(observe(ctx));
   *are_probs = false;
   if (ctx.qo_len == 1) {
@@ -156,6 +158,7 @@ Status ScoredPolicy::compute_scores(const AttentionContext& ctx, std::vector<flo
 }
 
 Status ScoredPolicy::select(const AttentionContext& ctx, BlockSelection* sel) {
+  session_pool_ = ctx.pool;
   SEER_RETURN_IF_ERROR(observe(ctx));
   const bool decode = ctx.qo_len == 1;
   const bool dense_layer = ctx.layer < opts_.start_layer;
