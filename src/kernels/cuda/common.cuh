@@ -1,0 +1,127 @@
+// Shared device pieces of the CUDA kernels: the dtype tag and
+// the sm_80 tensor-core primitives (ldmatrix, mma.sync m16n8k16, cp.async) used by the attention
+// kernels. Written for sm_80 and newer; everything here also runs on sm_90 (H100).
+// No seer/status.h here: nvcc's front end rejects fmt's consteval format strings, so Status is
+// built only in host .cpp files (check.h); .cu files return cudaError_t to them.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace seer::cuda {
+
+enum class DType { kBF16, kF16 };
+
+inline const char* dtype_name(DType t) { return t == DType::kBF16 ? "bf16" : "fp16"; }
+
+}  // namespace seer::cuda
+
+#ifdef __CUDACC__
+namespace seer::cuda::detail {
+
+template <typename T>
+struct MmaType;
+template <>
+struct MmaType<__nv_bfloat16> {
+  using Pair = __nv_bfloat162;
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+  static __device__ __forceinline__ void to_float2(uint32_t x, float& lo, float& hi) {
+    __nv_bfloat162 v = *reinterpret_cast<__nv_bfloat162*>(&x);
+    float2 f = __bfloat1622float2(v);
+    lo = f.x;
+    hi = f.y;
+  }
+};
+template <>
+struct MmaType<__half> {
+  using Pair = __half2;
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+  static __device__ __forceinline__ void to_float2(uint32_t x, float& lo, float& hi) {
+    __half2 v = *reinterpret_cast<__half2*>(&x);
+    float2 f = __half22float2(v);
+    lo = f.x;
+    hi = f.y;
+  }
+};
+
+// D = A·B + D for a 16x8x16 tile; A row-major (4 regs), B column-major (2 regs), D fp32 (4 regs).
+template <typename T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
+
+template <>
+__device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                                          uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+template <>
+__device__ __forceinline__ void mma_16816<__half>(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// 16-byte global→shared copy; src_bytes == 0 zero-fills the destination (rows past kv_len must
+// read as zeros, not as whatever the cache holds: 0·NaN would poison the P·V product).
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Tiles in shared memory are [rows][kHeadDim] of 16-bit elements, stored in 16-byte chunks whose
+// chunk index is XOR-swizzled with (row & 7): the 8 row addresses of one ldmatrix phase then fall
+// in 8 different bank groups, with no padding.
+template <int kHeadDim>
+__device__ __forceinline__ int swizzle(int row, int col) {
+  const int chunk = (col >> 3) ^ (row & 7);
+  return row * kHeadDim + (chunk << 3) + (col & 7);
+}
+
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+}  // namespace seer::cuda::detail
+#endif

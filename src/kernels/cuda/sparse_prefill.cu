@@ -1,0 +1,234 @@
+// Block-sparse causal prefill attention; see sparse_prefill.cuh. SPEC §5.1.
+//
+// One CTA = one selection row (qo head, query block) = a 64-query tile; 4 warps, each owning 16
+// query rows. Q fragments stay in registers; K/V tiles (64 keys × head_dim) are staged in swizzled
+// shared memory with cp.async, double buffered (block i+1 loads while block i computes).
+// S = Q·Kᵀ and O += P·V run on mma.sync m16n8k16 with fp32 accumulation; the softmax is online in
+// base 2 with scale·log2(e) folded into one multiply. Only blocks that can violate
+// key_pos <= query_pos or key_pos < kv_len pay for the element-wise mask. Rows are scheduled
+// heaviest-first (last query block first) for causal load balance.
+#include "kernels/cuda/sparse_prefill.cuh"
+
+#include <cmath>
+
+namespace seer::cuda {
+namespace {
+
+using namespace detail;
+
+constexpr int kBlockM = 64;   // queries per CTA
+constexpr int kBlockN = 64;   // keys per tile = selection block size
+constexpr int kThreads = 128; // 4 warps × 16 query rows
+
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+template <int kHeadDim>
+constexpr int prefill_smem_bytes() {
+  return (kBlockM + 4 * kBlockN) * kHeadDim * 2;  // Q + 2 stages of K and V, 16-bit elements
+}
+
+template <typename T, int kHeadDim>
+__global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePrefillParams p) {
+  constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per row
+  extern __shared__ uint4 smem_raw[];
+  T* sq = reinterpret_cast<T*>(smem_raw);  // [kBlockM][kHeadDim] swizzled; reused for the output
+  T* sk = sq + kBlockM * kHeadDim;         // [2][kBlockN][kHeadDim]
+  T* sv = sk + 2 * kBlockN * kHeadDim;     // [2][kBlockN][kHeadDim]
+
+  const int h = blockIdx.x;
+  const int r = p.num_rows - 1 - int(blockIdx.y);
+  const int group = p.num_qo_heads / p.num_kv_heads;
+  const int kvh = h / group;
+  const int start = p.kv_len - p.qo_len;
+  const int qb = p.first_q_block + r;
+  const int pos0 = max(qb * kBlockM, start);
+  const int pos1 = min((qb + 1) * kBlockM, p.kv_len);
+  if (pos0 >= pos1) return;
+  const int n_q = pos1 - pos0;
+  const int sel_row = (p.per_kv_head ? kvh : h) * p.num_rows + r;
+  const int b_begin = p.row_offsets[sel_row];
+  const int n_blocks = p.row_offsets[sel_row + 1] - b_begin;
+  const int32_t* blocks = p.block_indices + b_begin;
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const T* qg = static_cast<const T*>(p.q) + int64_t(pos0 - start) * p.q_stride_token + int64_t(h) * p.q_stride_head;
+  T* og = static_cast<T*>(p.out) + int64_t(pos0 - start) * p.o_stride_token + int64_t(h) * p.o_stride_head;
+  const T* kg = static_cast<const T*>(p.k_cache) + int64_t(kvh) * p.kv_stride_head;
+  const T* vg = static_cast<const T*>(p.v_cache) + int64_t(kvh) * p.kv_stride_head;
+
+  if (n_blocks == 0) {  // an empty selection row sees no key: zeros, like ref_attention
+    for (int i = tid; i < n_q * kChunks; i += kThreads) {
+      const int row = i / kChunks, c = i % kChunks;
+      *reinterpret_cast<uint4*>(og + int64_t(row) * p.o_stride_token + c * 8) = make_uint4(0, 0, 0, 0);
+    }
+    return;
+  }
+
+  for (int i = tid; i < kBlockM * kChunks; i += kThreads) {
+    const int row = i / kChunks, c = i % kChunks;
+    const bool valid = row < n_q;
+    cp_async_16(smem_addr(sq + swizzle<kHeadDim>(row, c * 8)), qg + int64_t(valid ? row : 0) * p.q_stride_token + c * 8,
+                valid ? 16 : 0);
+  }
+  auto load_kv = [&](int stage, int blk) {
+    T* dk = sk + stage * kBlockN * kHeadDim;
+    T* dv = sv + stage * kBlockN * kHeadDim;
+    for (int i = tid; i < kBlockN * kChunks; i += kThreads) {
+      const int row = i / kChunks, c = i % kChunks;
+      const int kp = blk * kBlockN + row;
+      const bool valid = kp < p.kv_len;
+      const int64_t off = int64_t(valid ? kp : 0) * p.kv_stride_token + c * 8;
+      const int s = swizzle<kHeadDim>(row, c * 8);
+      cp_async_16(smem_addr(dk + s), kg + off, valid ? 16 : 0);
+      cp_async_16(smem_addr(dv + s), vg + off, valid ? 16 : 0);
+    }
+  };
+  load_kv(0, blocks[0]);
+  cp_async_commit();
+
+  const int m0 = warp * 16;
+  const float sl2 = p.scale * kLog2e;
+  const int qpos_lo = pos0 + m0 + (lane >> 2);  // rows lane/4 and lane/4 + 8 of this warp
+  uint32_t qf[kHeadDim / 16][4];
+  float o[kHeadDim / 8][4];
+#pragma unroll
+  for (int i = 0; i < kHeadDim / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY};
+  float l[2] = {0.0f, 0.0f};
+
+  for (int it = 0; it < n_blocks; ++it) {
+    const int stage = it & 1;
+    if (it + 1 < n_blocks) load_kv(stage ^ 1, blocks[it + 1]);
+    cp_async_commit();  // possibly empty: keeps the group count uniform
+    cp_async_wait<1>();
+    __syncthreads();
+    if (it == 0) {
+#pragma unroll
+      for (int kk = 0; kk < kHeadDim / 16; ++kk)
+        ldmatrix_x4(qf[kk], smem_addr(sq + swizzle<kHeadDim>(m0 + (lane & 7) + ((lane >> 3) & 1) * 8,
+                                                             kk * 16 + (lane >> 4) * 8)));
+    }
+    const T* ks = sk + stage * kBlockN * kHeadDim;
+    const T* vs = sv + stage * kBlockN * kHeadDim;
+
+    float s[kBlockN / 8][4];
+#pragma unroll
+    for (int i = 0; i < kBlockN / 8; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < kHeadDim / 16; ++kk) {
+#pragma unroll
+      for (int np = 0; np < kBlockN / 16; ++np) {
+        uint32_t b[4];
+        ldmatrix_x4(b, smem_addr(ks + swizzle<kHeadDim>(np * 16 + (lane & 7) + (lane >> 4) * 8,
+                                                        kk * 16 + ((lane >> 3) & 1) * 8)));
+        mma_16816<T>(s[2 * np], qf[kk], b[0], b[1]);
+        mma_16816<T>(s[2 * np + 1], qf[kk], b[2], b[3]);
+      }
+    }
+
+    const int key0 = blocks[it] * kBlockN;
+    const bool need_mask = key0 + kBlockN - 1 > pos0 || key0 + kBlockN > p.kv_len;
+#pragma unroll
+    for (int nt = 0; nt < kBlockN / 8; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float v = s[nt][e] * sl2;
+        if (need_mask) {
+          const int key = key0 + nt * 8 + (lane & 3) * 2 + (e & 1);
+          const int qpos = qpos_lo + (e >> 1) * 8;
+          if (key > qpos || key >= p.kv_len) v = -INFINITY;
+        }
+        s[nt][e] = v;
+      }
+    }
+
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int nt = 0; nt < kBlockN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
+      mx = quad_max(mx);
+      const float m_new = fmaxf(m[i], mx);
+      // A row with no visible key so far keeps m = -inf; subtracting 0 instead avoids inf - inf.
+      const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+      const float alpha = fast_exp2(m[i] - m_use);
+      m[i] = m_new;
+      float sum = 0.0f;
+#pragma unroll
+      for (int nt = 0; nt < kBlockN / 8; ++nt) {
+        s[nt][2 * i] = fast_exp2(s[nt][2 * i] - m_use);
+        s[nt][2 * i + 1] = fast_exp2(s[nt][2 * i + 1] - m_use);
+        sum += s[nt][2 * i] + s[nt][2 * i + 1];
+      }
+      l[i] = l[i] * alpha + sum;  // per-thread partial; reduced over the quad at the end
+#pragma unroll
+      for (int dt = 0; dt < kHeadDim / 8; ++dt) {
+        o[dt][2 * i] *= alpha;
+        o[dt][2 * i + 1] *= alpha;
+      }
+    }
+
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk) {
+      const uint32_t a[4] = {MmaType<T>::pack(s[2 * kk][0], s[2 * kk][1]), MmaType<T>::pack(s[2 * kk][2], s[2 * kk][3]),
+                             MmaType<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                             MmaType<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+      for (int dp = 0; dp < kHeadDim / 16; ++dp) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, smem_addr(vs + swizzle<kHeadDim>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
+                                                              dp * 16 + (lane >> 4) * 8)));
+        mma_16816<T>(o[2 * dp], a, b[0], b[1]);
+        mma_16816<T>(o[2 * dp + 1], a, b[2], b[3]);
+      }
+    }
+    __syncthreads();  // this stage is overwritten by the next iteration's prefetch
+  }
+
+  // Epilogue: normalise, stage the tile through shared memory (the Q buffer; every warp finished
+  // reading it at it == 0), then store rows < n_q with 16-byte writes.
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const float lsum = quad_sum(l[i]);
+    const float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
+    const int row = m0 + (lane >> 2) + i * 8;
+#pragma unroll
+    for (int dt = 0; dt < kHeadDim / 8; ++dt) {
+      const int col = dt * 8 + (lane & 3) * 2;
+      *reinterpret_cast<uint32_t*>(sq + swizzle<kHeadDim>(row, col)) =
+          MmaType<T>::pack(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv);
+    }
+  }
+  __syncthreads();
+  for (int i = tid; i < n_q * kChunks; i += kThreads) {
+    const int row = i / kChunks, c = i % kChunks;
+    *reinterpret_cast<uint4*>(og + int64_t(row) * p.o_stride_token + c * 8) =
+        *reinterpret_cast<const uint4*>(sq + swizzle<kHeadDim>(row, c * 8));
+  }
+}
+
+template <typename T, int kHeadDim>
+cudaError_t run(const SparsePrefillParams& p, cudaStream_t stream) {
+  constexpr int smem = prefill_smem_bytes<kHeadDim>();
+  // Set once per instantiation (per process: one device is assumed).
+  static const cudaError_t attr_err =
+      cudaFuncSetAttribute(sparse_prefill_kernel<T, kHeadDim>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (attr_err != cudaSuccess) return attr_err;
+  const dim3 grid(p.num_qo_heads, p.num_rows);
+  sparse_prefill_kernel<T, kHeadDim><<<grid, kThreads, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t run_sparse_prefill_kernel(const SparsePrefillParams& p, cudaStream_t stream) {
+  const bool bf16 = p.dtype == DType::kBF16;
+  if (p.head_dim == 64) return bf16 ? run<__nv_bfloat16, 64>(p, stream) : run<__half, 64>(p, stream);
+  return bf16 ? run<__nv_bfloat16, 128>(p, stream) : run<__half, 128>(p, stream);
+}
+
+}  // namespace seer::cuda

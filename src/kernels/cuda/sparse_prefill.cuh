@@ -1,0 +1,70 @@
+// Block-sparse causal prefill attention on the GPU (SPEC §5.1(c), reimplemented: FA2-style tiles,
+// mma.sync m16n8k16, native GQA, bf16 and fp16, an ascending CSR block list instead of the
+// upstream descending −1-padded list). Semantics are exactly those of seer::ref_attention
+// (src/kernels/cpu/attention.h): selection row (head, query block) visits its listed key blocks;
+// inside a visited block key_pos <= query_pos and key_pos < kv_len are applied element-wise; a
+// query row that sees no key outputs zeros; queries sit at positions kv_len-qo_len .. kv_len-1.
+//
+// Layouts (element strides are given explicitly; fill_contiguous_strides() sets the dense ones):
+//   q     [qo_len, num_qo_heads, head_dim]
+//   k, v  [num_kv_heads, max_context, head_dim]   the layer's cache, valid up to kv_len
+//   out   [qo_len, num_qo_heads, head_dim]
+//   row_offsets   [num_sel_heads * num_rows + 1]  int32, on the GPU (num_sel_heads = num_qo_heads,
+//                                                 or num_kv_heads when per_kv_head)
+//   block_indices [nnz]                           int32, on the GPU, ascending within a row
+// qo head h reads kv head h / (num_qo_heads / num_kv_heads).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/common.cuh"
+
+namespace seer {
+class Status;
+}
+
+namespace seer::cuda {
+
+struct SparsePrefillParams {
+  const void* q = nullptr;                // [qo_len, num_qo_heads, head_dim]
+  const void* k_cache = nullptr;          // [num_kv_heads, max_context, head_dim]
+  const void* v_cache = nullptr;          // [num_kv_heads, max_context, head_dim]
+  void* out = nullptr;                    // [qo_len, num_qo_heads, head_dim]
+  const int32_t* row_offsets = nullptr;   // [num_sel_heads * num_rows + 1]
+  const int32_t* block_indices = nullptr; // [nnz]
+  DType dtype = DType::kBF16;
+  int qo_len = 0;
+  int kv_len = 0;  // keys at [0, kv_len); queries at [kv_len - qo_len, kv_len)
+  int num_qo_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;  // 64 or 128
+  int max_context = 0;
+  int block_size = 64;     // only 64
+  int first_q_block = 0;   // absolute query block of selection row 0
+  int num_rows = 0;        // selection rows per head
+  bool per_kv_head = false;  // selection rows per kv head (shared by the GQA group)
+  float scale = 0.0f;        // softmax scale, usually 1/sqrt(head_dim)
+  // Element strides; 0 means "contiguous in the layout above".
+  int64_t q_stride_token = 0, q_stride_head = 0;
+  int64_t kv_stride_head = 0, kv_stride_token = 0;
+  int64_t o_stride_token = 0, o_stride_head = 0;
+
+  void fill_contiguous_strides() {
+    if (!q_stride_head) q_stride_head = head_dim;
+    if (!q_stride_token) q_stride_token = int64_t(num_qo_heads) * head_dim;
+    if (!kv_stride_token) kv_stride_token = head_dim;
+    if (!kv_stride_head) kv_stride_head = int64_t(max_context) * head_dim;
+    if (!o_stride_head) o_stride_head = head_dim;
+    if (!o_stride_token) o_stride_token = int64_t(num_qo_heads) * head_dim;
+  }
+};
+
+// Runs the op on `stream`. Validates shapes, strides (multiples of 8 elements) and 16-byte
+// alignment; zero strides are filled as contiguous.
+Status launch_sparse_prefill(SparsePrefillParams params, cudaStream_t stream);
+
+// The raw launch behind launch_sparse_prefill (sparse_prefill.cu): no validation; returns the
+// first CUDA error of the attribute setup or the launch.
+cudaError_t run_sparse_prefill_kernel(const SparsePrefillParams& params, cudaStream_t stream);
+
+}  // namespace seer::cuda
