@@ -1,0 +1,273 @@
+// Benchmark of the CUDA attention kernels (SPEC §5.1 prefill, §5.2 decode) on the setup of the
+// paper's figures: bf16, 32 query / 8 KV heads, head_dim 128, block 64.
+//   prefill: dense causal and density-0.1 (random blocks of the causal triangle) at 8k, 32k, 128k
+//   decode : 90% sparsity (ceil(L·0.1/64) random distinct blocks per sequence and KV head) and
+//            dense, batch 1 and 16, L = 32k and 128k
+// Timing: CUDA events around each launch, 3 warm-ups, median of 20 runs (spread = min..max).
+// Prefill prints executed TFLOP/s (4·rows·64·head_dim per visited tile) and dense-equivalent
+// TFLOP/s (4·head_dim·heads·T(T+1)/2); decode prints GB/s of K/V actually read (+q, out).
+// Usage: bench_cuda_attention [--quick]   (--quick drops 128k prefill and decode)
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/plan.cuh"
+#include "kernels/cuda/sparse_decode.cuh"
+#include "kernels/cuda/sparse_prefill.cuh"
+#include <seer/status.h>
+
+namespace {
+
+constexpr int kHq = 32, kHkv = 8, kD = 128, kBs = 64, kWarmup = 3, kRuns = 20;
+
+#define BENCH_CHECK(expr)                                                                       \
+  do {                                                                                          \
+    cudaError_t e_ = (expr);                                                                    \
+    if (e_ != cudaSuccess) {                                                                    \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                             \
+    }                                                                                           \
+  } while (0)
+
+void check(const seer::Status& st) {
+  if (!st.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", st.message().c_str());
+    std::exit(1);
+  }
+}
+
+// Fills a device buffer of bf16 with random values in (-1, 1) by tiling a 4M-element random pattern
+// (full host generation of 1e9 elements would dominate the run).
+void fill_random_bf16(void* dst, size_t n, uint64_t seed) {
+  static std::vector<uint16_t> pattern;
+  const size_t kPattern = size_t(1) << 22;
+  std::mt19937_64 rng(seed);
+  if (pattern.size() != kPattern) pattern.resize(kPattern);
+  for (auto& x : pattern) {
+    const uint32_t r = uint32_t(rng());
+    const float f = (float(r & 0xffffff) / float(1 << 24)) * 2.0f - 1.0f;
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    x = uint16_t((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+  }
+  for (size_t off = 0; off < n; off += kPattern)
+    BENCH_CHECK(cudaMemcpy(static_cast<uint16_t*>(dst) + off, pattern.data(), std::min(kPattern, n - off) * 2,
+                           cudaMemcpyHostToDevice));
+}
+
+struct Timing {
+  double median_ms, min_ms, max_ms;
+};
+
+template <typename F>
+Timing time_it(F&& launch) {
+  cudaEvent_t a, b;
+  BENCH_CHECK(cudaEventCreate(&a));
+  BENCH_CHECK(cudaEventCreate(&b));
+  for (int i = 0; i < kWarmup; ++i) launch();
+  BENCH_CHECK(cudaDeviceSynchronize());
+  std::vector<double> ms;
+  for (int i = 0; i < kRuns; ++i) {
+    BENCH_CHECK(cudaEventRecord(a));
+    launch();
+    BENCH_CHECK(cudaEventRecord(b));
+    BENCH_CHECK(cudaEventSynchronize(b));
+    float t = 0;
+    BENCH_CHECK(cudaEventElapsedTime(&t, a, b));
+    ms.push_back(t);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(ms.begin(), ms.end());
+  return {ms[ms.size() / 2], ms.front(), ms.back()};
+}
+
+void print_header() {
+  std::printf("%-8s %-22s %7s %9s %17s %10s %10s %9s\n", "op", "shape", "density", "ms", "spread", "TFLOPs_ex",
+              "TFLOPs_deq", "GB/s");
+}
+
+void bench_prefill(int T, double density, uint64_t seed) {
+  const int rows = (T + kBs - 1) / kBs;
+  std::vector<int32_t> offsets{0}, indices;
+  double exec_flops = 0.0;
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (int h = 0; h < kHq; ++h)
+    for (int r = 0; r < rows; ++r) {
+      const int qrows = std::min(kBs, T - r * kBs);
+      // SPEC §5.1 benchmark: each row keeps max(1, int(density·avail)) random causal blocks.
+      const int avail = r + 1;
+      const int keep = density >= 1.0 ? avail : std::max(1, int(density * avail));
+      const size_t first = indices.size();
+      if (keep == avail) {
+        for (int j = 0; j < avail; ++j) indices.push_back(j);
+      } else {
+        // Floyd's sampling of `keep` distinct blocks, then sorted ascending.
+        std::vector<int> chosen;
+        for (int j = avail - keep; j < avail; ++j) {
+          const int t = int(rng() % uint64_t(j + 1));
+          if (std::find(chosen.begin(), chosen.end(), t) == chosen.end()) chosen.push_back(t);
+          else chosen.push_back(j);
+        }
+        std::sort(chosen.begin(), chosen.end());
+        indices.insert(indices.end(), chosen.begin(), chosen.end());
+      }
+      exec_flops += 4.0 * qrows * kBs * kD * double(indices.size() - first);
+      offsets.push_back(int32_t(indices.size()));
+    }
+  const double deq_flops = 4.0 * kD * kHq * (double(T) * (T + 1) / 2.0);
+  void *q, *k, *v, *o;
+  int32_t *doff, *didx;
+  const size_t nq = size_t(T) * kHq * kD, nkv = size_t(kHkv) * T * kD;
+  BENCH_CHECK(cudaMalloc(&q, nq * 2));
+  BENCH_CHECK(cudaMalloc(&o, nq * 2));
+  BENCH_CHECK(cudaMalloc(&k, nkv * 2));
+  BENCH_CHECK(cudaMalloc(&v, nkv * 2));
+  BENCH_CHECK(cudaMalloc(&doff, offsets.size() * 4));
+  BENCH_CHECK(cudaMalloc(&didx, indices.size() * 4));
+  fill_random_bf16(q, nq, seed + 1);
+  fill_random_bf16(k, nkv, seed + 2);
+  fill_random_bf16(v, nkv, seed + 3);
+  BENCH_CHECK(cudaMemcpy(doff, offsets.data(), offsets.size() * 4, cudaMemcpyHostToDevice));
+  BENCH_CHECK(cudaMemcpy(didx, indices.data(), indices.size() * 4, cudaMemcpyHostToDevice));
+  seer::cuda::SparsePrefillParams p;
+  p.q = q;
+  p.k_cache = k;
+  p.v_cache = v;
+  p.out = o;
+  p.row_offsets = doff;
+  p.block_indices = didx;
+  p.dtype = seer::cuda::DType::kBF16;
+  p.qo_len = p.kv_len = p.max_context = T;
+  p.num_qo_heads = kHq;
+  p.num_kv_heads = kHkv;
+  p.head_dim = kD;
+  p.first_q_block = 0;
+  p.num_rows = rows;
+  p.scale = 1.0f / std::sqrt(float(kD));
+  check(seer::cuda::launch_sparse_prefill(p, nullptr));
+  const Timing t = time_it([&] { check(seer::cuda::launch_sparse_prefill(p, nullptr)); });
+  char shape[64], spread[64];
+  std::snprintf(shape, sizeof shape, "T=%d", T);
+  std::snprintf(spread, sizeof spread, "%.3f..%.3f", t.min_ms, t.max_ms);
+  std::printf("%-8s %-22s %7.2f %9.3f %17s %10.1f %10.1f %9s\n", "prefill", shape, density, t.median_ms, spread,
+              exec_flops / t.median_ms * 1e-9, deq_flops / t.median_ms * 1e-9, "-");
+  std::fflush(stdout);
+  cudaFree(q);
+  cudaFree(o);
+  cudaFree(k);
+  cudaFree(v);
+  cudaFree(doff);
+  cudaFree(didx);
+}
+
+void bench_decode(int batch, int L, double density, uint64_t seed) {
+  const int nblocks = (L + kBs - 1) / kBs;
+  const int keep = density >= 1.0 ? nblocks : std::max(1, int(std::ceil(L * density / kBs)));
+  std::vector<int32_t> offsets{0}, indices;
+  std::mt19937_64 rng(seed);
+  std::vector<int> all(nblocks);
+  for (int b = 0; b < batch; ++b)
+    for (int h = 0; h < kHkv; ++h) {
+      for (int j = 0; j < nblocks; ++j) all[j] = j;
+      if (keep < nblocks) std::shuffle(all.begin(), all.end(), rng);
+      std::vector<int> chosen(all.begin(), all.begin() + keep);
+      std::sort(chosen.begin(), chosen.end());
+      indices.insert(indices.end(), chosen.begin(), chosen.end());
+      offsets.push_back(int32_t(indices.size()));
+    }
+  int splits = 1;
+  check(seer::cuda::plan_decode_splits(seer::cuda::DType::kBF16, kD, batch, kHkv, keep, &splits));
+  void *q, *k, *v, *o;
+  int32_t *doff, *didx, *dlen;
+  float* ws = nullptr;
+  const size_t nq = size_t(batch) * kHq * kD, nkv = size_t(batch) * kHkv * L * kD;
+  BENCH_CHECK(cudaMalloc(&q, nq * 2));
+  BENCH_CHECK(cudaMalloc(&o, nq * 2));
+  BENCH_CHECK(cudaMalloc(&k, nkv * 2));
+  BENCH_CHECK(cudaMalloc(&v, nkv * 2));
+  BENCH_CHECK(cudaMalloc(&doff, offsets.size() * 4));
+  BENCH_CHECK(cudaMalloc(&didx, indices.size() * 4));
+  BENCH_CHECK(cudaMalloc(&dlen, batch * 4));
+  const int64_t wsn = seer::cuda::sparse_decode_workspace_floats(batch, kHq, kD, splits);
+  if (wsn > 0) BENCH_CHECK(cudaMalloc(&ws, wsn * 4));
+  fill_random_bf16(q, nq, seed + 1);
+  fill_random_bf16(k, nkv, seed + 2);
+  fill_random_bf16(v, nkv, seed + 3);
+  std::vector<int32_t> lens(batch, L);
+  BENCH_CHECK(cudaMemcpy(dlen, lens.data(), batch * 4, cudaMemcpyHostToDevice));
+  BENCH_CHECK(cudaMemcpy(doff, offsets.data(), offsets.size() * 4, cudaMemcpyHostToDevice));
+  BENCH_CHECK(cudaMemcpy(didx, indices.data(), indices.size() * 4, cudaMemcpyHostToDevice));
+  seer::cuda::SparseDecodeParams p;
+  p.q = q;
+  p.k_cache = k;
+  p.v_cache = v;
+  p.out = o;
+  p.kv_len = dlen;
+  p.row_offsets = doff;
+  p.block_indices = didx;
+  p.partial_o = ws;
+  p.partial_lse = ws ? ws + size_t(batch) * kHq * splits * kD : nullptr;
+  p.dtype = seer::cuda::DType::kBF16;
+  p.batch_size = batch;
+  p.num_qo_heads = kHq;
+  p.num_kv_heads = kHkv;
+  p.head_dim = kD;
+  p.max_context = L;
+  p.num_splits = splits;
+  p.scale = 1.0f / std::sqrt(float(kD));
+  check(seer::cuda::launch_sparse_decode(p, nullptr));
+  const Timing t = time_it([&] { check(seer::cuda::launch_sparse_decode(p, nullptr)); });
+  const double bytes = double(indices.size()) * kBs * kD * 2 * 2 + 2.0 * nq * 2;
+  const double flops = double(indices.size()) * 4.0 * (kHq / kHkv) * kBs * kD;
+  const double deq = double(batch) * kHq * 4.0 * L * kD;
+  char shape[64], spread[64];
+  std::snprintf(shape, sizeof shape, "B=%d L=%d s=%d%s", batch, L, splits, bytes < 40e6 ? " L2" : "");
+  std::snprintf(spread, sizeof spread, "%.4f..%.4f", t.min_ms, t.max_ms);
+  std::printf("%-8s %-22s %7.2f %9.4f %17s %10.2f %10.2f %9.0f\n", "decode", shape, density, t.median_ms, spread,
+              flops / t.median_ms * 1e-9, deq / t.median_ms * 1e-9, bytes / t.median_ms * 1e-6);
+  std::fflush(stdout);
+  cudaFree(q);
+  cudaFree(o);
+  cudaFree(k);
+  cudaFree(v);
+  cudaFree(doff);
+  cudaFree(didx);
+  cudaFree(dlen);
+  cudaFree(ws);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+    std::printf("bench_cuda_attention: no CUDA device\n");
+    return 0;
+  }
+  cudaDeviceProp prop;
+  BENCH_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s, %d SMs; bf16, Hq=%d Hkv=%d d=%d block=%d; median of %d runs after %d warm-ups\n",
+              prop.name, prop.multiProcessorCount, kHq, kHkv, kD, kBs, kRuns, kWarmup);
+  std::printf("(decode 'L2' marks working sets under 40 MB, which the 50 MB L2 may hold between runs)\n");
+  print_header();
+  std::vector<int> lens{8192, 32768};
+  if (!quick) lens.push_back(131072);
+  for (int T : lens)
+    for (double d : {1.0, 0.1}) bench_prefill(T, d, 1000 + T);
+  for (int batch : {1, 16})
+    for (int L : {32768, 131072}) {
+      if (quick && L > 32768) continue;
+      for (double d : {0.1, 1.0}) bench_decode(batch, L, d, 7 + batch + L);
+    }
+  return 0;
+}

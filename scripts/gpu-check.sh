@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# One-call GPU check for the CUDA kernels (run from the repo root on the H100 machine):
+#   configure (Release, Ninja, sm_90a) → build the CUDA targets → ctest -L cuda → compute-sanitizer
+#   memcheck on a small filter → bench_cuda_attention → bench/cuda/torch_baseline.py.
+# Everything is logged under $OUT (or ./out-gpu-check); a short summary table ends stdout.
+# The full project configure needs GTest/OpenBLAS/PCRE2/nlohmann-json/CLI11/fmt, which the GPU image
+# may lack: when it fails, the standalone project tests/cuda/CMakeLists.txt is built instead (CUDA
+# kernels + CPU reference only; GTest and fmt when present, else tests/cuda/mini_gtest.h and
+# tests/cuda/fmt_shim). Budget: ~8 minutes (build ~2, tests ~2, sanitizer ~1, benches ~3).
+# Options via env: QUICK=1 (skip 128k), SKIP_SANITIZER=1, SKIP_TORCH=1, JOBS (default 16).
+set -u
+OUT="${OUT:-$PWD/out-gpu-check}"
+mkdir -p "$OUT"
+JOBS="${JOBS:-16}"
+BUILD=build-cuda
+SUMMARY="$OUT/summary.txt"
+: > "$SUMMARY"
+note() { echo "$*" | tee -a "$SUMMARY"; }
+export SEER_CUDA_SYNC_DEBUG=0
+start=$(date +%s)
+
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv || true
+  nvcc --version | tail -2
+  cmake --version | head -1
+  git log --oneline -1 2>/dev/null || true
+} > "$OUT/env.txt" 2>&1
+note "== gpu-check $(git rev-parse --short HEAD 2>/dev/null) on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
+
+mode=full
+if ! cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSEER_CUDA=ON -DSEER_TESTS=ON \
+    -DCMAKE_CUDA_ARCHITECTURES=90a > "$OUT/configure.log" 2>&1; then
+  mode=standalone
+  BUILD=build-cuda-min
+  rm -rf "$BUILD"
+  if ! cmake -S tests/cuda -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
+      >> "$OUT/configure.log" 2>&1; then
+    note "configure: FAILED (see configure.log)"
+    tail -30 "$OUT/configure.log"
+    exit 1
+  fi
+fi
+note "configure: ok ($mode build in $BUILD)"
+if ! cmake --build "$BUILD" -j"$JOBS" --target seer_cuda_tests bench_cuda_attention > "$OUT/build.log" 2>&1; then
+  note "build: FAILED (see build.log)"
+  grep -E "error|Error" "$OUT/build.log" | head -30
+  exit 1
+fi
+note "build: ok ($(( $(date +%s) - start )) s)"
+grep -E "spill|stack frame" "$OUT/build.log" | sort | uniq -c | head -5 >> "$OUT/build.log" || true
+
+tests_bin=$(find "$BUILD" -name seer_cuda_tests -type f -perm -u+x | head -1)
+bench_bin=$(find "$BUILD" -name bench_cuda_attention -type f -perm -u+x | head -1)
+
+# Tests: ctest when it lists them, else the binary itself.
+( cd "$BUILD" && timeout 300 ctest -L cuda --output-on-failure ) > "$OUT/ctest.log" 2>&1
+rc=$?
+note "ctest -L cuda: rc=$rc; $(grep -E 'tests passed|passed, .* failed' "$OUT/ctest.log" | tail -1)"
+grep -E "Failure|FAILED|error " "$OUT/ctest.log" | head -20 | tee -a "$SUMMARY"
+if [ "$mode" = standalone ]; then
+  # the mini harness prints per-test lines; keep them visible
+  grep -E "passed, .* failed" "$OUT/ctest.log" | tail -1 | sed 's/^/  harness: /' | tee -a "$SUMMARY"
+fi
+
+if [ "${SKIP_SANITIZER:-0}" != 1 ] && command -v compute-sanitizer > /dev/null; then
+  timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$tests_bin" \
+    --gtest_filter='CudaSparsePrefill.SmallSweep' > "$OUT/memcheck-prefill.log" 2>&1
+  note "memcheck prefill: rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-prefill.log" | tail -1)"
+  timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$tests_bin" \
+    --gtest_filter='CudaPlan.MaskToCsrFeedsPrefill' > "$OUT/memcheck-plan.log" 2>&1
+  note "memcheck plan: rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-plan.log" | tail -1)"
+  timeout 120 compute-sanitizer --tool racecheck --error-exitcode 9 "$tests_bin" \
+    --gtest_filter='CudaSparseDecode.LongSingleSequence' > "$OUT/racecheck-decode.log" 2>&1
+  note "racecheck decode: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/racecheck-decode.log" | tail -1)"
+fi
+
+quick=""
+[ "${QUICK:-0}" = 1 ] && quick="--quick"
+timeout 200 "$bench_bin" $quick > "$OUT/bench_cuda.txt" 2>&1
+note "bench_cuda_attention: rc=$?"
+if [ "${SKIP_TORCH:-0}" != 1 ]; then
+  timeout 200 python3 bench/cuda/torch_baseline.py $quick > "$OUT/torch_baseline.txt" 2>&1
+  note "torch_baseline: rc=$?"
+fi
+note "total: $(( $(date +%s) - start )) s"
+echo
+echo "== seer CUDA kernels"
+cat "$OUT/bench_cuda.txt"
+if [ -f "$OUT/torch_baseline.txt" ]; then
+  echo "== PyTorch baselines"
+  grep -v Warning "$OUT/torch_baseline.txt" | tail -20
+fi
+echo "== summary"
+cat "$SUMMARY"

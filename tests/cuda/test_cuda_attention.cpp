@@ -1,0 +1,524 @@
+// CUDA attention kernels against the CPU reference seer::ref_attention (fp64 accumulation), on
+// fresh random inputs rounded to bf16/fp16 (the reference gets the same rounded values as float),
+// with outputs poisoned with NaN before each run. SPEC §5.1 (prefill), §5.2 (decode), §3 (plan).
+//
+// Tolerance rule (flash-attention style): with err(x) = max |x - ref_fp64| over all outputs,
+//   err(kernel) <= 2 * err(naive) + 1e-4,
+// where `naive` is the textbook computation in the same precision: the same bf16/fp16 inputs, fp32
+// scores, fp32 softmax, the normalised probabilities rounded to the dtype, fp32 P·V accumulation,
+// and the output rounded to the dtype. Any NaN/Inf fails.
+#ifdef SEER_CUDA_MINI_GTEST
+#include "mini_gtest.h"
+#else
+#include <gtest/gtest.h>
+#endif
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cuda/plan.cuh"
+#include "kernels/cuda/sparse_decode.cuh"
+#include "kernels/cuda/sparse_prefill.cuh"
+
+namespace {
+
+using seer::BlockSelection;
+using seer::cuda::DType;
+
+bool has_gpu() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+#define SKIP_WITHOUT_GPU() \
+  if (!has_gpu()) GTEST_SKIP() << "no CUDA device"
+
+// Device buffer; frees on scope exit.
+template <typename T>
+struct DeviceBuffer {
+  T* ptr = nullptr;
+  size_t n = 0;
+  explicit DeviceBuffer(size_t count) : n(count) {
+    if (cudaMalloc(&ptr, std::max<size_t>(count, 1) * sizeof(T)) != cudaSuccess) ptr = nullptr;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { cudaFree(ptr); }
+  bool upload(const std::vector<T>& v) { return cudaMemcpy(ptr, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess; }
+  std::vector<T> download() const {
+    std::vector<T> v(n);
+    cudaMemcpy(v.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost);
+    return v;
+  }
+};
+
+float round_to(float x, DType t) {
+  return t == DType::kBF16 ? __bfloat162float(__float2bfloat16_rn(x)) : __half2float(__float2half_rn(x));
+}
+uint16_t bits_of(float x, DType t) {
+  uint16_t b;
+  if (t == DType::kBF16) {
+    __nv_bfloat16 v = __float2bfloat16_rn(x);
+    std::memcpy(&b, &v, 2);
+  } else {
+    __half v = __float2half_rn(x);
+    std::memcpy(&b, &v, 2);
+  }
+  return b;
+}
+float float_of(uint16_t b, DType t) {
+  if (t == DType::kBF16) {
+    __nv_bfloat16_raw raw;
+    raw.x = b;
+    return __bfloat162float(__nv_bfloat16(raw));
+  }
+  __half_raw raw;
+  raw.x = b;
+  return __half2float(__half(raw));
+}
+
+// Fresh random values in [-1, 1) (a wider range for q so that the softmax is not flat), rounded to
+// the dtype: `f` holds the rounded floats for the references, `h` the 16-bit bits for the GPU.
+struct Rounded {
+  std::vector<float> f;
+  std::vector<uint16_t> h;
+};
+Rounded random_rounded(size_t n, uint64_t seed, DType t, float amp) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(-amp, amp);
+  Rounded r;
+  r.f.resize(n);
+  r.h.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    r.f[i] = round_to(dist(rng), t);
+    r.h[i] = bits_of(r.f[i], t);
+  }
+  return r;
+}
+
+// Keeps each causal block with probability `density` (1: dense, 0: every row empty).
+BlockSelection random_selection(int heads, bool per_kv_head, int first_qb, int rows, double density, uint64_t seed) {
+  BlockSelection sel;
+  sel.set_dense(heads, per_kv_head, first_qb, rows, 64);
+  if (density >= 1.0) return sel;
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<int32_t> offsets{0}, indices;
+  for (int h = 0; h < heads; ++h)
+    for (int r = 0; r < rows; ++r) {
+      for (int j = 0; j <= first_qb + r; ++j)
+        if (u(rng) < density) indices.push_back(j);
+      offsets.push_back(int32_t(indices.size()));
+    }
+  sel.offsets = offsets;
+  sel.indices = indices;
+  return sel;
+}
+
+// The textbook computation in the dtype's precision (see the file comment).
+void naive_attention(const seer::AttentionParams& p, const BlockSelection& sel, DType t) {
+  const int d = p.head_dim, group = p.num_qo_heads / p.num_kv_heads;
+  std::vector<float> s, acc(d);
+  std::vector<int> keys;
+  for (int tok = 0; tok < p.qo_len; ++tok) {
+    const int qpos = p.start_pos() + tok;
+    const int r = qpos / sel.block_size - sel.first_q_block;
+    for (int h = 0; h < p.num_qo_heads; ++h) {
+      const int kvh = h / group;
+      const int64_t row = int64_t(sel.per_kv_head ? kvh : h) * sel.num_rows + r;
+      keys.clear();
+      for (int b = sel.offsets[row]; b < sel.offsets[row + 1]; ++b)
+        for (int kp = sel.indices[b] * 64; kp < (sel.indices[b] + 1) * 64; ++kp)
+          if (kp <= qpos && kp < p.kv_len) keys.push_back(kp);
+      const float* qi = p.q + (size_t(tok) * p.num_qo_heads + h) * d;
+      float* oi = p.out + (size_t(tok) * p.num_qo_heads + h) * d;
+      if (keys.empty()) {
+        std::fill(oi, oi + d, 0.0f);
+        continue;
+      }
+      s.resize(keys.size());
+      float mx = -INFINITY;
+      for (size_t j = 0; j < keys.size(); ++j) {
+        const float* kj = p.k_cache + (size_t(kvh) * p.max_context + keys[j]) * d;
+        float dot = 0.0f;
+        for (int c = 0; c < d; ++c) dot += qi[c] * kj[c];
+        s[j] = dot * p.scale;
+        mx = std::max(mx, s[j]);
+      }
+      float l = 0.0f;
+      for (auto& x : s) l += (x = std::exp(x - mx));
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      for (size_t j = 0; j < keys.size(); ++j) {
+        const float w = round_to(s[j] / l, t);
+        const float* vj = p.v_cache + (size_t(kvh) * p.max_context + keys[j]) * d;
+        for (int c = 0; c < d; ++c) acc[c] += w * vj[c];
+      }
+      for (int c = 0; c < d; ++c) oi[c] = round_to(acc[c], t);
+    }
+  }
+}
+
+// max |a - ref|; +inf when a is not finite anywhere (a poisoned, unwritten element included).
+double max_err(const std::vector<float>& a, const std::vector<float>& ref, std::string* where) {
+  double m = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i])) {
+      *where = "non-finite output at index " + std::to_string(i);
+      return INFINITY;
+    }
+    const double e = std::fabs(double(a[i]) - double(ref[i]));
+    if (e > m) m = e, *where = "index " + std::to_string(i);
+  }
+  return m;
+}
+
+constexpr double kFloor = 1e-4;
+
+struct PrefillCase {
+  int kv_len, qo_len, num_kv_heads, group, head_dim;
+  double density;
+  DType dtype;
+  bool per_kv_head = false;
+  bool plan_on_gpu = false;  // build the CSR with launch_mask_to_csr from a dense mask
+};
+
+std::string describe(const PrefillCase& c) {
+  return "kv_len=" + std::to_string(c.kv_len) + " qo_len=" + std::to_string(c.qo_len) +
+         " kv_heads=" + std::to_string(c.num_kv_heads) + " group=" + std::to_string(c.group) +
+         " head_dim=" + std::to_string(c.head_dim) + " density=" + std::to_string(c.density) + " " +
+         seer::cuda::dtype_name(c.dtype) + (c.per_kv_head ? " per_kv_head" : "") + (c.plan_on_gpu ? " gpu_plan" : "");
+}
+
+// Runs one prefill case; returns an empty string on success, else what failed.
+std::string run_prefill_case(const PrefillCase& c, uint64_t seed) {
+  const int hq = c.num_kv_heads * c.group, d = c.head_dim;
+  const int max_context = c.kv_len + 3;  // not a multiple of 64: the kernel must not read past kv_len
+  const int start = c.kv_len - c.qo_len;
+  const int first_qb = start / 64, rows = (c.kv_len - 1) / 64 - first_qb + 1;
+  Rounded q = random_rounded(size_t(c.qo_len) * hq * d, seed, c.dtype, 2.0f);
+  Rounded k = random_rounded(size_t(c.num_kv_heads) * max_context * d, seed + 1, c.dtype, 1.0f);
+  Rounded v = random_rounded(size_t(c.num_kv_heads) * max_context * d, seed + 2, c.dtype, 1.0f);
+  const int sel_heads = c.per_kv_head ? c.num_kv_heads : hq;
+  BlockSelection sel = random_selection(sel_heads, c.per_kv_head, first_qb, rows, c.density, seed + 3);
+
+  seer::AttentionParams ap;
+  std::vector<float> ref(q.f.size()), naive(q.f.size());
+  ap.q = q.f.data();
+  ap.k_cache = k.f.data();
+  ap.v_cache = v.f.data();
+  ap.qo_len = c.qo_len;
+  ap.kv_len = c.kv_len;
+  ap.num_qo_heads = hq;
+  ap.num_kv_heads = c.num_kv_heads;
+  ap.head_dim = d;
+  ap.max_context = max_context;
+  ap.scale = 1.0f / std::sqrt(float(d));
+  ap.out = ref.data();
+  seer::ref_attention(ap, sel);
+  ap.out = naive.data();
+  naive_attention(ap, sel, c.dtype);
+
+  DeviceBuffer<uint16_t> dq(q.h.size()), dk(k.h.size()), dv(v.h.size()), dout(q.h.size());
+  DeviceBuffer<int32_t> doff(sel.offsets.size()), didx(std::max<size_t>(sel.indices.size(), 1));
+  if (!dq.ptr || !dk.ptr || !dv.ptr || !dout.ptr || !doff.ptr || !didx.ptr) return "cudaMalloc failed";
+  dq.upload(q.h);
+  dk.upload(k.h);
+  dv.upload(v.h);
+  cudaMemset(dout.ptr, 0xff, dout.n * 2);  // 0xffff is NaN in bf16 and fp16
+  std::unique_ptr<DeviceBuffer<int32_t>> plan_idx;
+  if (c.plan_on_gpu) {
+    // Expand the selection into a dense mask, let the GPU plan rebuild the CSR, compare exactly.
+    const int nkb = first_qb + rows;
+    std::vector<uint8_t> mask(size_t(sel_heads) * rows * nkb, 0);
+    std::mt19937_64 rng(seed + 4);
+    for (int row = 0; row < sel_heads * rows; ++row) {
+      for (int b = sel.offsets[row]; b < sel.offsets[row + 1]; ++b) mask[size_t(row) * nkb + sel.indices[b]] = 1;
+      const int qb = first_qb + row % rows;  // non-causal noise that the plan must drop
+      for (int j = qb + 1; j < nkb; ++j) mask[size_t(row) * nkb + j] = uint8_t(rng() & 1);
+    }
+    DeviceBuffer<uint8_t> dmask(mask.size());
+    dmask.upload(mask);
+    int64_t cap = 0;
+    for (int r = 0; r < rows; ++r) cap += first_qb + r + 1;
+    cap *= sel_heads;
+    plan_idx = std::make_unique<DeviceBuffer<int32_t>>(size_t(cap));
+    seer::cuda::MaskToCsrParams mp;
+    mp.mask = dmask.ptr;
+    mp.row_offsets = doff.ptr;
+    mp.block_indices = plan_idx->ptr;
+    mp.capacity = cap;
+    mp.num_heads = sel_heads;
+    mp.num_rows = rows;
+    mp.num_key_blocks = nkb;
+    mp.first_q_block = first_qb;
+    mp.causal = true;
+    seer::Status st = seer::cuda::launch_mask_to_csr(mp, nullptr);
+    if (!st.is_ok()) return "launch_mask_to_csr: " + st.message();
+    if (cudaDeviceSynchronize() != cudaSuccess) return "mask_to_csr faulted";
+    std::vector<int32_t> got_off = doff.download(), got_idx = plan_idx->download();
+    if (got_off != sel.offsets) return "mask_to_csr: row_offsets differ from the host CSR";
+    if (!std::equal(sel.indices.begin(), sel.indices.end(), got_idx.begin()))
+      return "mask_to_csr: block_indices differ from the host CSR";
+  } else {
+    doff.upload(sel.offsets);
+    if (!sel.indices.empty()) didx.upload(sel.indices);
+  }
+
+  seer::cuda::SparsePrefillParams pp;
+  pp.q = dq.ptr;
+  pp.k_cache = dk.ptr;
+  pp.v_cache = dv.ptr;
+  pp.out = dout.ptr;
+  pp.row_offsets = doff.ptr;
+  pp.block_indices = c.plan_on_gpu ? plan_idx->ptr : didx.ptr;
+  pp.dtype = c.dtype;
+  pp.qo_len = c.qo_len;
+  pp.kv_len = c.kv_len;
+  pp.num_qo_heads = hq;
+  pp.num_kv_heads = c.num_kv_heads;
+  pp.head_dim = d;
+  pp.max_context = max_context;
+  pp.first_q_block = first_qb;
+  pp.num_rows = rows;
+  pp.per_kv_head = c.per_kv_head;
+  pp.scale = ap.scale;
+  seer::Status st = seer::cuda::launch_sparse_prefill(pp, nullptr);
+  if (!st.is_ok()) return "launch_sparse_prefill: " + st.message();
+  cudaError_t err = cudaDeviceSynchronize();
+  if (err != cudaSuccess) return std::string("kernel fault: ") + cudaGetErrorString(err);
+  std::vector<uint16_t> out_h = dout.download();
+  std::vector<float> out(out_h.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = float_of(out_h[i], c.dtype);
+  std::string where_k, where_n;
+  const double ek = max_err(out, ref, &where_k), en = max_err(naive, ref, &where_n);
+  if (!(ek <= 2.0 * en + kFloor))
+    return "error " + std::to_string(ek) + " at " + where_k + " > 2 * naive " + std::to_string(en) + " + floor";
+  return "";
+}
+
+TEST(CudaSparsePrefill, SmallSweep) {
+  SKIP_WITHOUT_GPU();
+  uint64_t seed = 100;
+  for (int len : {1, 63, 64, 65})
+    for (int group : {1, 3, 4, 8})
+      for (int hd : {64, 128})
+        for (double density : {0.0, 0.1, 0.5, 1.0})
+          for (DType t : {DType::kBF16, DType::kF16}) {
+            PrefillCase c{len, len, 2, group, hd, density, t};
+            const std::string e = run_prefill_case(c, seed += 10);
+            EXPECT_TRUE(e.empty()) << describe(c) << ": " << e;
+          }
+}
+
+TEST(CudaSparsePrefill, Length1000Sweep) {
+  SKIP_WITHOUT_GPU();
+  uint64_t seed = 5000;
+  int i = 0;
+  for (int group : {1, 3, 4, 8})
+    for (int hd : {64, 128})
+      for (double density : {0.0, 0.1, 0.5, 1.0}) {
+        PrefillCase c{1000, 1000, 1, group, hd, density, (i++ % 2) ? DType::kF16 : DType::kBF16};
+        const std::string e = run_prefill_case(c, seed += 10);
+        EXPECT_TRUE(e.empty()) << describe(c) << ": " << e;
+      }
+}
+
+TEST(CudaSparsePrefill, Length4097) {
+  SKIP_WITHOUT_GPU();
+  for (const PrefillCase& c : {PrefillCase{4097, 4097, 1, 4, 128, 0.1, DType::kBF16},
+                               PrefillCase{4097, 4097, 1, 3, 64, 0.5, DType::kF16},
+                               PrefillCase{4097, 4097, 1, 1, 128, 1.0, DType::kBF16}}) {
+    const std::string e = run_prefill_case(c, 9000 + c.group);
+    EXPECT_TRUE(e.empty()) << describe(c) << ": " << e;
+  }
+}
+
+TEST(CudaSparsePrefill, OnExistingCache) {
+  SKIP_WITHOUT_GPU();
+  // Queries start mid-block (start = 935): the first and last selection rows are partial tiles.
+  for (const PrefillCase& c : {PrefillCase{1000, 65, 2, 4, 128, 0.5, DType::kBF16},
+                               PrefillCase{1000, 1, 2, 3, 64, 1.0, DType::kF16},
+                               PrefillCase{1000, 200, 1, 8, 128, 0.1, DType::kF16}}) {
+    const std::string e = run_prefill_case(c, 777);
+    EXPECT_TRUE(e.empty()) << describe(c) << ": " << e;
+  }
+}
+
+TEST(CudaSparsePrefill, PerKvHeadRows) {
+  SKIP_WITHOUT_GPU();
+  PrefillCase c{300, 300, 2, 4, 128, 0.5, DType::kBF16, true};
+  const std::string e = run_prefill_case(c, 4242);
+  EXPECT_TRUE(e.empty()) << describe(c) << ": " << e;
+}
+
+TEST(CudaPlan, MaskToCsrFeedsPrefill) {
+  SKIP_WITHOUT_GPU();
+  for (const PrefillCase& c : {PrefillCase{1000, 1000, 1, 4, 64, 0.1, DType::kBF16, false, true},
+                               PrefillCase{4097, 1000, 1, 2, 128, 0.5, DType::kF16, false, true},
+                               PrefillCase{65, 65, 2, 3, 64, 0.0, DType::kBF16, false, true}}) {
+    const std::string e = run_prefill_case(c, 31337);
+    EXPECT_TRUE(e.empty()) << describe(c) << ": " << e;
+  }
+}
+
+TEST(CudaPlan, DecodeSplitHeuristic) {
+  using seer::cuda::choose_decode_splits;
+  EXPECT_EQ(choose_decode_splits(8, 0, 132, 1), 1);
+  EXPECT_EQ(choose_decode_splits(8, 3, 132, 1), 1);  // < 4 blocks per split is not worth it
+  const int s = choose_decode_splits(8, 512, 132, 1);
+  EXPECT_TRUE(s >= 8 && s <= 64) << "splits " << s;
+  EXPECT_TRUE(choose_decode_splits(128, 512, 132, 1) <= 4);
+}
+
+struct DecodeCase {
+  std::vector<int> kv_lens;
+  int num_kv_heads, group, head_dim;
+  double density;
+  DType dtype;
+  int num_splits;  // 0: plan_decode_splits
+};
+
+std::string run_decode_case(const DecodeCase& c, uint64_t seed) {
+  const int batch = int(c.kv_lens.size()), hq = c.num_kv_heads * c.group, d = c.head_dim;
+  const int max_context = *std::max_element(c.kv_lens.begin(), c.kv_lens.end()) + 5;
+  const size_t cache_per_seq = size_t(c.num_kv_heads) * max_context * d;
+  Rounded q = random_rounded(size_t(batch) * hq * d, seed, c.dtype, 2.0f);
+  Rounded k = random_rounded(cache_per_seq * batch, seed + 1, c.dtype, 1.0f);
+  Rounded v = random_rounded(cache_per_seq * batch, seed + 2, c.dtype, 1.0f);
+  std::vector<float> ref(q.f.size()), naive(q.f.size());
+  std::vector<int32_t> offsets{0}, indices;
+  int max_blocks = 0;
+  for (int b = 0; b < batch; ++b) {
+    const int first_qb = (c.kv_lens[b] - 1) / 64;
+    BlockSelection sel = random_selection(c.num_kv_heads, true, first_qb, 1, c.density, seed + 3 + b);
+    for (int h = 0; h < c.num_kv_heads; ++h) {
+      for (int i = sel.offsets[h]; i < sel.offsets[h + 1]; ++i) indices.push_back(sel.indices[i]);
+      offsets.push_back(int32_t(indices.size()));
+      max_blocks = std::max(max_blocks, sel.offsets[h + 1] - sel.offsets[h]);
+    }
+    seer::AttentionParams ap;
+    ap.q = q.f.data() + size_t(b) * hq * d;
+    ap.k_cache = k.f.data() + b * cache_per_seq;
+    ap.v_cache = v.f.data() + b * cache_per_seq;
+    ap.qo_len = 1;
+    ap.kv_len = c.kv_lens[b];
+    ap.num_qo_heads = hq;
+    ap.num_kv_heads = c.num_kv_heads;
+    ap.head_dim = d;
+    ap.max_context = max_context;
+    ap.scale = 1.0f / std::sqrt(float(d));
+    ap.out = ref.data() + size_t(b) * hq * d;
+    seer::ref_attention(ap, sel);
+    ap.out = naive.data() + size_t(b) * hq * d;
+    naive_attention(ap, sel, c.dtype);
+  }
+  int splits = c.num_splits;
+  if (splits == 0) {
+    seer::Status st = seer::cuda::plan_decode_splits(c.dtype, d, batch, c.num_kv_heads, max_blocks, &splits);
+    if (!st.is_ok()) return "plan_decode_splits: " + st.message();
+  }
+  DeviceBuffer<uint16_t> dq(q.h.size()), dk(k.h.size()), dv(v.h.size()), dout(q.h.size());
+  DeviceBuffer<int32_t> dlen(batch), doff(offsets.size()), didx(std::max<size_t>(indices.size(), 1));
+  const int64_t ws = seer::cuda::sparse_decode_workspace_floats(batch, hq, d, splits);
+  DeviceBuffer<float> dws(size_t(std::max<int64_t>(ws, 1)));
+  if (!dq.ptr || !dk.ptr || !dv.ptr || !dout.ptr || !dlen.ptr || !doff.ptr || !didx.ptr || !dws.ptr)
+    return "cudaMalloc failed";
+  dq.upload(q.h);
+  dk.upload(k.h);
+  dv.upload(v.h);
+  dlen.upload(std::vector<int32_t>(c.kv_lens.begin(), c.kv_lens.end()));
+  doff.upload(offsets);
+  if (!indices.empty()) didx.upload(indices);
+  cudaMemset(dout.ptr, 0xff, dout.n * 2);
+  cudaMemset(dws.ptr, 0xff, dws.n * 4);  // NaN partials: an unwritten split would show
+  seer::cuda::SparseDecodeParams p;
+  p.q = dq.ptr;
+  p.k_cache = dk.ptr;
+  p.v_cache = dv.ptr;
+  p.out = dout.ptr;
+  p.kv_len = dlen.ptr;
+  p.row_offsets = doff.ptr;
+  p.block_indices = didx.ptr;
+  p.partial_o = dws.ptr;
+  p.partial_lse = dws.ptr + size_t(batch) * hq * splits * d;
+  p.dtype = c.dtype;
+  p.batch_size = batch;
+  p.num_qo_heads = hq;
+  p.num_kv_heads = c.num_kv_heads;
+  p.head_dim = d;
+  p.max_context = max_context;
+  p.num_splits = splits;
+  p.scale = 1.0f / std::sqrt(float(d));
+  seer::Status st = seer::cuda::launch_sparse_decode(p, nullptr);
+  if (!st.is_ok()) return "launch_sparse_decode: " + st.message();
+  cudaError_t err = cudaDeviceSynchronize();
+  if (err != cudaSuccess) return std::string("kernel fault: ") + cudaGetErrorString(err);
+  std::vector<uint16_t> out_h = dout.download();
+  std::vector<float> out(out_h.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = float_of(out_h[i], c.dtype);
+  std::string where_k, where_n;
+  const double ek = max_err(out, ref, &where_k), en = max_err(naive, ref, &where_n);
+  if (!(ek <= 2.0 * en + kFloor))
+    return "error " + std::to_string(ek) + " at " + where_k + " > 2 * naive " + std::to_string(en) +
+           " + floor (splits " + std::to_string(splits) + ")";
+  return "";
+}
+
+std::string describe(const DecodeCase& c) {
+  std::string s = "kv_lens=";
+  for (int l : c.kv_lens) s += std::to_string(l) + ",";
+  return s + " kv_heads=" + std::to_string(c.num_kv_heads) + " group=" + std::to_string(c.group) +
+         " head_dim=" + std::to_string(c.head_dim) + " density=" + std::to_string(c.density) + " " +
+         seer::cuda::dtype_name(c.dtype) + " splits=" + std::to_string(c.num_splits);
+}
+
+TEST(CudaSparseDecode, BatchSweep) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<int> lens{1, 63, 64, 65, 1000, 4097};
+  uint64_t seed = 20000;
+  int i = 0;
+  for (int group : {1, 3, 4, 8})
+    for (int hd : {64, 128})
+      for (double density : {0.0, 0.1, 0.5, 1.0})
+        for (int splits : {1, 3, 0, 64}) {  // 64: more splits than blocks, many empty ones
+          DecodeCase c{lens, 2, group, hd, density, (i++ % 2) ? DType::kF16 : DType::kBF16, splits};
+          const std::string e = run_decode_case(c, seed += 10);
+          EXPECT_TRUE(e.empty()) << describe(c) << ": " << e;
+        }
+}
+
+TEST(CudaSparseDecode, LongSingleSequence) {
+  SKIP_WITHOUT_GPU();
+  DecodeCase c{{20000}, 8, 4, 128, 0.1, DType::kBF16, 0};
+  const std::string e = run_decode_case(c, 999);
+  EXPECT_TRUE(e.empty()) << describe(c) << ": " << e;
+}
+
+TEST(CudaErrors, BadShapesAreReported) {
+  seer::cuda::SparsePrefillParams pp;
+  pp.head_dim = 96;
+  seer::Status st = seer::cuda::launch_sparse_prefill(pp, nullptr);
+  EXPECT_TRUE(!st.is_ok() && st.message().find("head_dim 96") != std::string::npos) << st.message();
+  seer::cuda::SparseDecodeParams dp;
+  dp.head_dim = 128;
+  dp.num_qo_heads = 40;
+  dp.num_kv_heads = 2;
+  st = seer::cuda::launch_sparse_decode(dp, nullptr);
+  EXPECT_TRUE(!st.is_ok() && st.message().find("group_size 20") != std::string::npos) << st.message();
+}
+
+}  // namespace
+
+#ifdef SEER_CUDA_MINI_GTEST
+MINI_GTEST_MAIN
+#endif
