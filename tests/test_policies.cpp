@@ -6,6 +6,7 @@
 // the DensityStats equal a hand count.
 #include <seer/engine.h>
 #include <seer/model.h>
+#include <seer/gates.h>
 #include <seer/policies.h>
 
 #include "core/thread_pool.h"
@@ -129,8 +130,22 @@ ModelConfig tiny_config(int layers = 2, int hq = 4, int hkv = 2, int d = 16) {
   return c;
 }
 
+// Randomly initialised prefill + decode gates (seer init-gates) for the `gate` policy.
+GateBundle random_gates(const ModelConfig& c, int block_size) {
+  GateBundle b;
+  GateOptions go;
+  go.block_size = block_size;
+  for (GateKind k : {GateKind::kPrefill, GateKind::kDecode}) {
+    auto g = init_gates(k, c, go, 17);
+    EXPECT_TRUE(g.is_ok()) << g.status().message();
+    if (!g.is_ok()) continue;
+    (k == GateKind::kPrefill ? b.prefill : b.decode) = std::make_shared<const GateSet>(std::move(g).value());
+  }
+  return b;
+}
+
 std::shared_ptr<ScoredPolicy> must_make(const std::string& name, const PolicyOptions& o, const ModelConfig& c) {
-  auto r = make_policy(name, o, c);
+  auto r = make_policy(name, o, c, name == "gate" ? random_gates(c, o.block_size) : GateBundle{});
   EXPECT_TRUE(r.is_ok()) << r.status().message();
   return r.is_ok() ? r.value() : nullptr;
 }
@@ -304,7 +319,9 @@ TEST(Policies, FactoryErrors) {
   o.prefill = PrefillSparsity{};
   o.decode = DecodeSparsity{DecodeSparsity::Kind::kBudget, 0};
   EXPECT_NE(make_policy("quest", o, cfg).status().message().find("budget must be"), std::string::npos);
+  EXPECT_NE(make_policy("gate", {}, cfg).status().message().find("needs trained gates"), std::string::npos);
   for (const std::string& n : policy_names()) {
+    if (n == "gate") continue;  // needs gates (checked above and through must_make below)
     auto p = make_policy(n, {}, cfg);
     ASSERT_TRUE(p.is_ok()) << n;
     EXPECT_EQ((*p)->name(), n);
@@ -354,6 +371,7 @@ TEST(Policies, SessionDensityOneIsDense) {
   ASSERT_FALSE(dense.decode.empty());
   for (const std::string& name : policy_names())
     for (int bs : {16, 64}) {
+      if (name == "gate" && bs != 64) continue;  // gates support blocks of 64 and 128
       SCOPED_TRACE(name + " block " + std::to_string(bs));
       PolicyOptions o;
       o.block_size = bs;
@@ -378,7 +396,7 @@ TEST(Policies, SessionLowDensityActs) {
     if (name == "dense") continue;
     SCOPED_TRACE(name);
     PolicyOptions o;
-    o.block_size = 16;
+    o.block_size = name == "gate" ? 64 : 16;  // gates support blocks of 64 and 128
     o.prefill = PrefillSparsity{PrefillSparsity::Kind::kDensity, 0.2, false};
     o.decode = DecodeSparsity{DecodeSparsity::Kind::kBudget, 64};
     auto p = must_make(name, o, m->config);

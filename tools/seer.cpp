@@ -2,6 +2,7 @@
 // Conventions: `--help` on every subcommand; an unknown flag or a bad value exits with code 2 and a
 // message; a runtime failure (missing model, corrupt file) exits with code 1.
 #include <seer/engine.h>
+#include <seer/gates.h>
 #include <seer/generate.h>
 #include <seer/model.h>
 #include <seer/perplexity.h>
@@ -84,7 +85,7 @@ struct AttnOpts {
   std::string gates;
   std::string prefill = "dense";
   std::string decode = "dense";
-  int block_size = 64;
+  int block_size = 0;  // 0: the gates' block size, else 64
   int start_layer = 0;
   int64_t policy_seed = 0;
 };
@@ -95,7 +96,7 @@ void add_attention(CLI::App* app, AttnOpts* a) {
   app->add_option("--gates", a->gates, "directory with trained AttnGates (config.json + safetensors)");
   app->add_option("--prefill-sparsity", a->prefill, "dense | threshold:TAU | density:RHO (default dense)");
   app->add_option("--decode-sparsity", a->decode, "dense | budget:TOKENS | threshold:TAU (default dense)");
-  app->add_option("--block-size", a->block_size, "attention block size in tokens (default 64)")
+  app->add_option("--block-size", a->block_size, "attention block size in tokens (default: the gates', else 64)")
       ->check(CLI::Range(1, 1024));
   app->add_option("--start-layer", a->start_layer, "layers below this index stay dense (default 0)")
       ->check(CLI::NonNegativeNumber);
@@ -120,14 +121,22 @@ PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model,
   if (name == "dense" && pre->kind == seer::PrefillSparsity::Kind::kDense && dec->kind == seer::DecodeSparsity::Kind::kDense &&
       a.gates.empty())
     return out;  // the engine's own dense path
+  seer::GateBundle gates;
+  if (!a.gates.empty()) {
+    auto g = seer::load_gate_bundle(a.gates, model.config);
+    if (!g) return {nullptr, g.status(), false};
+    gates = *g;
+  } else if (name == "gate") {
+    return {nullptr, Status::error("--policy gate needs --gates DIR"), true};
+  }
   seer::PolicyOptions po;
   po.prefill = *pre;
   po.decode = *dec;
-  po.block_size = a.block_size;
+  po.block_size = a.block_size > 0 ? a.block_size : gates.block_size() > 0 ? gates.block_size() : 64;
   po.start_layer = a.start_layer;
   po.seed = uint64_t(a.policy_seed);
   po.num_threads = threads;
-  auto p = seer::make_policy(name, po, model.config);
+  auto p = seer::make_policy(name, po, model.config, gates);
   if (!p) return {nullptr, p.status(), true};
   out.policy = *p;
   return out;
@@ -284,6 +293,44 @@ int run_ppl(const PplArgs& a) {
 }
 
 // ---------------------------------------------------------------------------------------------
+struct InitGatesArgs {
+  CommonOpts common;
+  std::string kind = "prefill";
+  std::string out;
+  int64_t seed = 0;
+  std::string gate_type = "Qavg_Kmaxminavg";
+  std::string q_pooling = "Qproj";
+  int block_size = 64;
+  int hidden_size = 0;
+  bool no_qk_norm = false;
+  bool force_double = false;
+};
+
+int run_init_gates(const InitGatesArgs& a) {
+  auto model = open_model(a.common);
+  if (!model) return fail(model.status());
+  seer::GateOptions go;
+  go.gate_type = a.gate_type;
+  go.block_size = a.block_size;
+  go.hidden_size = a.hidden_size;
+  go.use_qk_norm = !a.no_qk_norm;
+  go.force_double = a.force_double;
+  go.base_model = model->path;
+  go.q_head_pooling = a.q_pooling == "Qavgproj" ? seer::QHeadPooling::kQavgproj
+                      : a.q_pooling == "Qavg"   ? seer::QHeadPooling::kQavg
+                                                : seer::QHeadPooling::kQproj;
+  const auto kind = a.kind == "decode" ? seer::GateKind::kDecode : seer::GateKind::kPrefill;
+  auto gates = seer::init_gates(kind, model->config, go, uint64_t(a.seed));
+  if (!gates) return usage(gates.status());
+  Status st = seer::save_gates(a.out, *gates, model->config);
+  if (!st.is_ok()) return fail(st);
+  std::fprintf(stderr, "seer: wrote %s gates for %s (%d layers, block %d, hidden %d) to %s\n", a.kind.c_str(),
+               model->name.c_str(), model->config.num_layers, gates->config.block_size, gates->config.hidden_size,
+               a.out.c_str());
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
 int run_info(const CommonOpts& c) {
   auto model = open_model(c);
   if (!model) return fail(model.status());
@@ -374,6 +421,22 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   add_attention(ppl, &pa.attn);
 
+  InitGatesArgs ig;
+  CLI::App* init = app.add_subcommand("init-gates", "write randomly initialised AttnGates (N(0, 0.02)) for a model");
+  add_common(init, &ig.common);
+  init->add_option("--kind", ig.kind, "prefill (SeerAttention) or decode (SeerAttention-R)")
+      ->check(CLI::IsMember({"prefill", "decode"}));
+  init->add_option("-o,--out", ig.out, "output directory")->required();
+  init->add_option("-s,--seed", ig.seed, "random seed (default 0)")->check(CLI::NonNegativeNumber);
+  init->add_option("--gate-type", ig.gate_type, "prefill pooling, e.g. Qavg_Kmaxminavg (default)");
+  init->add_option("--q-pooling", ig.q_pooling, "decode query head pooling: Qproj (default), Qavgproj, Qavg")
+      ->check(CLI::IsMember({"Qproj", "Qavgproj", "Qavg"}));
+  init->add_option("--block-size", ig.block_size, "gate block size (default 64)")->check(CLI::IsMember({16, 32, 64, 128}));
+  init->add_option("--hidden-size", ig.hidden_size, "gate hidden size dg (default: head_dim)")
+      ->check(CLI::NonNegativeNumber);
+  init->add_flag("--no-qk-norm", ig.no_qk_norm, "decode gates without q/k RMSNorm");
+  init->add_flag("--force-double", ig.force_double, "prefill gates with both Q and K linears");
+
   CommonOpts ia;
   CLI::App* info = app.add_subcommand("info", "print the model's architecture, dimensions and tensor types");
   add_common(info, &ia);
@@ -393,5 +456,6 @@ int main(int argc, char** argv) {
   if (gen->parsed()) return run_generate(ga);
   if (ppl->parsed()) return run_ppl(pa);
   if (info->parsed()) return run_info(ia);
+  if (init->parsed()) return run_init_gates(ig);
   return kExitUsage;
 }

@@ -27,6 +27,8 @@
 //   streaming  StreamingLLM-like: the sink block ranks first, then blocks by recency, so
 //              density:ρ / budget:N keep the sink and the most recent blocks with the same block
 //              count as any other policy. Logits; a threshold is rejected (not meaningful).
+//   gate       the learned AttnGates (seer/gates.h): prefill logits per qo head and query block,
+//              decode logits per KV head from the K-compression cache (SPEC §1-§2).
 //   random     uniform scores in [0, 1) from a counter-based hash of (seed, layer, head, query
 //              block, kv_len, key block): reproducible by seed, independent of call order. Logits.
 //
@@ -112,13 +114,30 @@ class ScoredPolicy : public AttentionPolicy {
   ThreadPool* session_pool_ = nullptr;
 };
 
+struct GateSet;
+
+// Trained gates for the `gate` policy: a prefill gate (SeerAttention), a decode gate
+// (SeerAttention-R), or both. Either may be null.
+struct GateBundle {
+  std::shared_ptr<const GateSet> prefill;
+  std::shared_ptr<const GateSet> decode;
+  int block_size() const;  // of whichever is present (both must agree); 0 if none
+};
+
+// `dir` is one gate checkpoint (config.json + safetensors, its kind from the config), or a directory
+// holding `prefill/` and/or `decode/` checkpoints. Errors name the directory and what is missing.
+Result<GateBundle> load_gate_bundle(const std::string& dir, const ModelConfig& model);
+
 // Names accepted by make_policy, in the order the error message lists them.
 const std::vector<std::string>& policy_names();
 
 // "dense", "oracle", "quest", "streaming", "random". Validates the options (block size, start
 // layer, sparsity kinds the policy supports) and names the offending value on error.
+// "gate" needs `gates` (its block size must equal opts.block_size): the prefill gate scores
+// prefill rows, the decode gate (with its K-compression cache, updated on every forward) scores
+// decode steps; a phase whose gate is absent must use dense sparsity.
 Result<std::shared_ptr<ScoredPolicy>> make_policy(const std::string& name, const PolicyOptions& opts,
-                                                  const ModelConfig& cfg);
+                                                  const ModelConfig& cfg, const GateBundle& gates = {});
 
 // Oracle scores without a model, for tests and tools. Layouts as in AttentionContext:
 //   q [qo_len, num_qo_heads, head_dim] post-RoPE, k_cache [num_kv_heads, max_context, head_dim].

@@ -400,12 +400,15 @@ class RandomPolicy final : public ScoredPolicy {
 }  // namespace
 
 const std::vector<std::string>& policy_names() {
-  static const std::vector<std::string> kNames = {"dense", "oracle", "quest", "streaming", "random"};
+  static const std::vector<std::string> kNames = {"dense", "gate", "oracle", "quest", "streaming", "random"};
   return kNames;
 }
 
+Result<std::shared_ptr<ScoredPolicy>> make_gate_policy(const PolicyOptions& opts, const ModelConfig& cfg,
+                                                       const GateBundle& gates);  // gate_policy.cpp
+
 Result<std::shared_ptr<ScoredPolicy>> make_policy(const std::string& name, const PolicyOptions& opts,
-                                                  const ModelConfig& cfg) {
+                                                  const ModelConfig& cfg, const GateBundle& gates) {
   if (opts.block_size < 1 || opts.block_size > 1024)
     return Status::error("policy '{}': block size {} is outside [1, 1024]", name, opts.block_size);
   if (opts.start_layer < 0)
@@ -425,6 +428,7 @@ Result<std::shared_ptr<ScoredPolicy>> make_policy(const std::string& name, const
     o.decode = DecodeSparsity{};
     return std::shared_ptr<ScoredPolicy>(std::make_shared<DensePolicy>(o, cfg));
   }
+  if (name == "gate") return make_gate_policy(opts, cfg, gates);
   if (name == "oracle") return std::shared_ptr<ScoredPolicy>(std::make_shared<OraclePolicy>(opts, cfg));
   if (name == "quest") return std::shared_ptr<ScoredPolicy>(std::make_shared<QuestPolicy>(opts, cfg));
   if (name == "streaming") {

@@ -1,0 +1,130 @@
+// The `gate` policy: learned AttnGates choose the key blocks (SPEC §1-§3).
+//  * prefill (qo_len > 1): the prefill gate's logits (or probabilities for a threshold) per qo head
+//    and query block, [num_qo_heads, num_rows, num_blocks]; its pooled-K store absorbs every
+//    forward, decode steps included, so a later prefill chunk sees the whole context.
+//  * decode (qo_len == 1): the decode gate's logits per KV head against the K-compression cache,
+//    [num_kv_heads, num_blocks]; the cache is updated on every forward and every layer (dense
+//    layers and the prefill too), as SeerAttention-R's does.
+// Selection, forced blocks and density accounting are ScoredPolicy's, shared with every policy.
+#include <seer/gates.h>
+#include <seer/policies.h>
+
+#include <filesystem>
+
+namespace seer {
+
+int GateBundle::block_size() const {
+  if (prefill) return prefill->config.block_size;
+  if (decode) return decode->config.block_size;
+  return 0;
+}
+
+Result<GateBundle> load_gate_bundle(const std::string& dir, const ModelConfig& model) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return Status::error("--gates {}: not a directory", dir);
+  GateBundle b;
+  auto load_one = [&](const std::string& d) -> Status {
+    SEER_ASSIGN_OR_RETURN(GateSet g, load_gates(d, model));
+    auto ptr = std::make_shared<const GateSet>(std::move(g));
+    auto& slot = ptr->config.kind == GateKind::kPrefill ? b.prefill : b.decode;
+    if (slot) return Status::error("--gates {}: two {} gates", dir, gate_kind_name(ptr->config.kind));
+    slot = std::move(ptr);
+    return Status::ok();
+  };
+  if (fs::exists(fs::path(dir) / "config.json", ec)) {
+    SEER_RETURN_IF_ERROR(load_one(dir));
+  } else {
+    for (const char* sub : {"prefill", "decode"}) {
+      const fs::path p = fs::path(dir) / sub;
+      if (fs::exists(p / "config.json", ec)) SEER_RETURN_IF_ERROR(load_one(p.string()));
+    }
+    if (!b.prefill && !b.decode)
+      return Status::error("--gates {}: no gate checkpoint (expected config.json, or prefill/ and/or decode/ with one)",
+                           dir);
+  }
+  if (b.prefill && b.decode && b.prefill->config.block_size != b.decode->config.block_size)
+    return Status::error("--gates {}: the prefill gate's block size {} differs from the decode gate's {}", dir,
+                         b.prefill->config.block_size, b.decode->config.block_size);
+  return b;
+}
+
+namespace {
+
+class GatePolicy : public ScoredPolicy {
+ public:
+  GatePolicy(const PolicyOptions& opts, const ModelConfig& cfg, GateBundle gates)
+      : ScoredPolicy(opts, cfg), gates_(std::move(gates)) {
+    if (gates_.prefill) prefill_ = std::make_unique<PrefillGate>(*gates_.prefill);
+    if (gates_.decode) cache_ = std::make_unique<KCompressionCache>(*gates_.decode);
+  }
+  const char* name() const override { return "gate"; }
+
+ protected:
+  void reset_state() override {
+    if (prefill_) prefill_->reset();
+    if (cache_) cache_->reset();
+  }
+
+  Status observe(const AttentionContext& ctx) override {
+    if (cache_ && cache_->length(ctx.layer) != ctx.kv_len)
+      SEER_RETURN_IF_ERROR(cache_->update(ctx.layer, ctx.k_nope, ctx.qo_len, ctx.start_pos));
+    // The prefill gate scores while it absorbs K; keep the scores for score_prefill.
+    if (prefill_ && prefill_->length(ctx.layer) != ctx.kv_len) {
+      const bool probs = opts_.prefill.kind == PrefillSparsity::Kind::kThreshold;
+      SEER_RETURN_IF_ERROR(prefill_->forward(ctx.layer, ctx.q_nope, ctx.k_nope, ctx.qo_len, ctx.start_pos, probs,
+                                             &prefill_scores_, &pool()));
+    }
+    return Status::ok();
+  }
+
+  Status score_prefill(const AttentionContext& ctx, float* scores, bool* are_probs) override {
+    if (!prefill_) return Status::error("the gate policy has no prefill gate; use --prefill-sparsity dense");
+    const PrefillShape shape = prefill_shape(ctx);
+    const PrefillGateScores& g = prefill_scores_;
+    if (g.first_q_block != shape.first_q_block || g.num_rows != shape.num_rows ||
+        g.num_key_blocks != shape.num_blocks)
+      return Status::error("layer {}: prefill gate block size {} does not match the policy's {}", ctx.layer,
+                           gates_.prefill->config.block_size, opts_.block_size);
+    std::copy(g.scores.begin(), g.scores.end(), scores);
+    *are_probs = opts_.prefill.kind == PrefillSparsity::Kind::kThreshold;
+    return Status::ok();
+  }
+
+  Status score_decode(const AttentionContext& ctx, float* scores, bool* are_probs) override {
+    if (!cache_) return Status::error("the gate policy has no decode gate; use --decode-sparsity dense");
+    const bool probs = opts_.decode.kind == DecodeSparsity::Kind::kThreshold;
+    SEER_RETURN_IF_ERROR(decode_gate_scores(*cache_, ctx.layer, ctx.q_nope, ctx.start_pos, probs, &decode_scores_));
+    std::copy(decode_scores_.scores.begin(), decode_scores_.scores.end(), scores);
+    *are_probs = probs;
+    return Status::ok();
+  }
+
+ private:
+  GateBundle gates_;
+  std::unique_ptr<PrefillGate> prefill_;
+  std::unique_ptr<KCompressionCache> cache_;
+  PrefillGateScores prefill_scores_;
+  DecodeGateScores decode_scores_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<ScoredPolicy>> make_gate_policy(const PolicyOptions& opts, const ModelConfig& cfg,
+                                                       const GateBundle& gates) {
+  if (!gates.prefill && !gates.decode) return Status::error("policy 'gate' needs trained gates (--gates DIR)");
+  if (gates.block_size() != opts.block_size)
+    return Status::error("policy 'gate': --block-size {} differs from the gates' block size {}", opts.block_size,
+                         gates.block_size());
+  if (!gates.prefill && opts.prefill.kind != PrefillSparsity::Kind::kDense)
+    return Status::error("policy 'gate': --prefill-sparsity {} needs a prefill gate, and the gates have none",
+                         opts.prefill.to_string());
+  if (!gates.decode && opts.decode.kind != DecodeSparsity::Kind::kDense)
+    return Status::error("policy 'gate': --decode-sparsity {} needs a decode gate, and the gates have none",
+                         opts.decode.to_string());
+  for (const auto* g : {gates.prefill.get(), gates.decode.get()})
+    if (g) SEER_RETURN_IF_ERROR(validate_gates(*g, cfg));
+  return std::shared_ptr<ScoredPolicy>(std::make_shared<GatePolicy>(opts, cfg, gates));
+}
+
+}  // namespace seer
