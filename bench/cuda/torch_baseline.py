@@ -65,7 +65,7 @@ def prefill(T):
                     fn = lambda: F.scaled_dot_product_attention(q, kr, vr, is_causal=True)
                     fn()
                 t = time_it(fn)
-            row(f"sdpa-{name}"[:8], f"T={T}", 1.0, t, deq / t[0] * 1e-9, deq / t[0] * 1e-9, "-")
+            row(name, f"T={T}", 1.0, t, deq / t[0] * 1e-9, deq / t[0] * 1e-9, "-")
         except Exception as e:  # backend not available for this shape/device
             print(f"sdpa-{name} T={T}: unavailable ({type(e).__name__}: {str(e)[:80]})", flush=True)
     try:

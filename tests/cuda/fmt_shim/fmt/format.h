@@ -6,15 +6,19 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace fmt {
 
 template <typename... Args>
-struct format_string {
+struct basic_format_string {
   std::string_view str;
   template <typename S>
-  format_string(const S& s) : str(s) {}
+  basic_format_string(const S& s) : str(s) {}
 };
+// As in fmt: a non-deduced context, so Args come from the arguments only.
+template <typename... Args>
+using format_string = basic_format_string<std::type_identity_t<Args>...>;
 
 namespace detail {
 inline void format_rest(std::ostringstream& os, std::string_view f) { os << f; }
