@@ -42,7 +42,8 @@ std::vector<uint8_t> random_weight(DType t, int64_t rows, int64_t cols, uint64_t
   return bytes;
 }
 
-// The decode path (n < kGemmMinTokens) multiplies quantised weights with int8 activations
+// The packed decode path (n < kGemmMinTokens, pack_weight() true on AVX-512 VNNI machines; rows
+// 1, 37, 130, 300 leave a partial group of 16) multiplies quantised weights with int8 activations
 // (per-32-block scale amax/127, round to nearest). Rounding x through that grid first makes the
 // kernel's re-quantisation exact, so the comparison with the double reference measures only the
 // kernel's arithmetic.
@@ -70,10 +71,12 @@ TEST(Matmul, AllTypesAllPaths) {
       for (int64_t n : {1, 2, 3, 4, 17, 70}) {
         SCOPED_TRACE(testing::Message() << dtype_name(t) << " rows " << rows << " cols " << cols << " n " << n);
         auto x = test::random_vector(size_t(n * cols), seed++);
-        if (n < kGemmMinTokens && is_quantized(t)) round_through_q8(x);
+        PackedWeight pw;
+        const bool packed = n < kGemmMinTokens && pack_weight(w, &pw);
+        if (packed) round_through_q8(x);
         std::vector<float> y(size_t(n * rows)), ref(size_t(n * rows));
         test::poison(y);
-        matmul(w, x.data(), y.data(), n, pool);
+        matmul(w, x.data(), y.data(), n, pool, packed ? &pw : nullptr);
         ref_matmul(w, x.data(), ref.data(), n);
         // fp32 accumulation error vs double: bounded by a few ulp of sum |w x| ~ cols * max|w|.
         std::string why;

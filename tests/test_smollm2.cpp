@@ -122,27 +122,45 @@ TEST_F(SmolLM2, PrefillLogitsMatchReference) {
   }
 }
 
-// Decode multiplies quantised weights with int8-quantised activations (as llama.cpp does): the
-// logits move by up to ~1 (measured 0.82 on the last rows, max |logit| ~ 20), so near-ties
-// (gap < 0.1) may flip; top-1 elsewhere must agree.
+// Token-by-token decode of the two short prompts, every position through the decode path.
+std::vector<float> decode_all(const Model& model, const std::vector<int>& ids, bool int8_decode) {
+  SessionOptions so;
+  so.max_context = 1024;
+  so.int8_decode = int8_decode;
+  auto s = Session::create(model, so);
+  EXPECT_TRUE(s.is_ok());
+  std::vector<float> all;
+  if (!s.is_ok()) return all;
+  for (int id : ids) {
+    const int one[1] = {id};
+    auto logits = (*s)->forward(one, Logits::kLast);
+    EXPECT_TRUE(logits.is_ok()) << logits.status().message();
+    if (!logits.is_ok()) return {};
+    all.insert(all.end(), logits->begin(), logits->end());
+  }
+  return all;
+}
+
+// The exact (f32) decode path: the KV cache and decode attention reproduce the reference to
+// float32 noise.
 TEST_F(SmolLM2, DecodeLogitsMatchReference) {
   int vocab = 0;
   auto golden = read_logits_golden(&vocab);
-  SessionOptions so;
-  so.max_context = 1024;
-  auto s = Session::create(*model_, so);
-  ASSERT_TRUE(s.is_ok());
-  for (size_t p = 0; p < 2; ++p) {  // the two short prompts, every position through decode
-    const auto& g = golden[p];
-    (*s)->reset();
-    std::vector<float> all;
-    for (int id : g.ids) {
-      const int one[1] = {id};
-      auto logits = (*s)->forward(one, Logits::kLast);
-      ASSERT_TRUE(logits.is_ok()) << logits.status().message();
-      all.insert(all.end(), logits->begin(), logits->end());
-    }
-    check_prompt(g, all.data(), int(g.ids.size()), vocab, 0.1, 1.5, "decode");
+  for (size_t p = 0; p < 2; ++p) {
+    auto all = decode_all(*model_, golden[p].ids, false);
+    check_prompt(golden[p], all.data(), int(golden[p].ids.size()), vocab, 1e-3, 5e-3, "decode f32");
+  }
+}
+
+// The default int8-activation decode (as llama.cpp's): logits move by up to ~2 (measured 1.93 on a
+// top-5 logit of the ChatML prompt, max |logit| ~ 20), so near-ties (gap < 0.1) may flip; top-1
+// elsewhere must agree.
+TEST_F(SmolLM2, Int8DecodeKeepsTopOne) {
+  int vocab = 0;
+  auto golden = read_logits_golden(&vocab);
+  for (size_t p = 0; p < 2; ++p) {
+    auto all = decode_all(*model_, golden[p].ids, true);
+    check_prompt(golden[p], all.data(), int(golden[p].ids.size()), vocab, 0.1, 2.5, "decode int8");
   }
 }
 

@@ -26,6 +26,9 @@ struct SessionOptions {
   int max_context = 0;  // 0: the model's trained context (config.max_position)
   int num_threads = 0;  // 0: all hardware threads
   std::shared_ptr<AttentionPolicy> policy;  // null: dense attention
+  // Decode steps multiply Q4/Q8 weights with int8-quantised activations (vpdpbusd, as llama.cpp
+  // does): ~2x faster, logits move by up to ~1 (ppl +0.2% on SmolLM2). false: exact f32 path.
+  bool int8_decode = true;
 };
 
 class Session {

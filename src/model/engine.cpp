@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -38,6 +39,12 @@ struct Session::Impl {
   std::vector<float> x, h, q, k, v, q_nope, k_nope, attn, g, u, ffn_out, cos_t, sin_t, logits;
   std::vector<int> positions;
   BlockSelection sel;
+  // Decode layouts of the quantised matrices, keyed by their data pointer.
+  std::unordered_map<const void*, PackedWeight> packed;
+  void mm(const Weight& w, const float* x, float* y, int64_t n) {
+    auto it = packed.find(w.data);
+    matmul(w, x, y, n, *pool, it == packed.end() ? nullptr : &it->second);
+  }
 
   Status forward(std::span<const int> tokens, Logits which, std::span<const float>* out);
 };
@@ -69,6 +76,15 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionOpti
   m.inv_freq = rope_inv_freq(c, &m.rope_scale);
   m.k_cache.resize(size_t(c.num_layers));
   m.v_cache.resize(size_t(c.num_layers));
+  if (opts.int8_decode) {
+    std::vector<const Weight*> mats = {&model.weights.output};
+    for (const LayerWeights& L : model.weights.layers)
+      for (const Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) mats.push_back(w);
+    for (const Weight* w : mats) {
+      PackedWeight pw;
+      if (!m.packed.count(w->data) && pack_weight(*w, &pw)) m.packed.emplace(w->data, std::move(pw));
+    }
+  }
   for (int l = 0; l < c.num_layers; ++l) {
     m.k_cache[size_t(l)].assign(per_layer, 0.0f);
     m.v_cache[size_t(l)].assign(per_layer, 0.0f);
@@ -143,9 +159,9 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
   for (int l = 0; l < cfg.num_layers; ++l) {
     const LayerWeights& L = W.layers[size_t(l)];
     rmsnorm(x.data(), L.attn_norm.f32(), h.data(), n, D, cfg.rms_eps);
-    matmul(L.wq, h.data(), q.data(), n, tp);
-    matmul(L.wk, h.data(), k.data(), n, tp);
-    matmul(L.wv, h.data(), v.data(), n, tp);
+    mm(L.wq, h.data(), q.data(), n);
+    mm(L.wk, h.data(), k.data(), n);
+    mm(L.wv, h.data(), v.data(), n);
     if (!L.bq.empty()) add_bias(q.data(), L.bq.f32(), n, qdim);
     if (!L.bk.empty()) add_bias(k.data(), L.bk.f32(), n, kvdim);
     if (!L.bv.empty()) add_bias(v.data(), L.bv.f32(), n, kvdim);
@@ -194,16 +210,16 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
     ap.k_cache = kc;
     ap.v_cache = vc;
     attention(ap, sel, tp);
-    matmul(L.wo, attn.data(), h.data(), n, tp);
+    mm(L.wo, attn.data(), h.data(), n);
     for (int64_t i = 0; i < n * D; ++i) x[size_t(i)] += h[size_t(i)];
 
     rmsnorm(x.data(), L.ffn_norm.f32(), h.data(), n, D, cfg.rms_eps);
     for (int64_t t0 = 0; t0 < n; t0 += kFfnChunk) {
       const int64_t m = std::min(kFfnChunk, n - t0);
-      matmul(L.w_gate, h.data() + t0 * D, g.data(), m, tp);
-      matmul(L.w_up, h.data() + t0 * D, u.data(), m, tp);
+      mm(L.w_gate, h.data() + t0 * D, g.data(), m);
+      mm(L.w_up, h.data() + t0 * D, u.data(), m);
       silu_mul(g.data(), u.data(), m, F);
-      matmul(L.w_down, g.data(), ffn_out.data(), m, tp);
+      mm(L.w_down, g.data(), ffn_out.data(), m);
       for (int64_t i = 0; i < m * D; ++i) x[size_t(t0 * D + i)] += ffn_out[size_t(i)];
     }
   }
@@ -214,7 +230,7 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
   const int64_t rows_out = n - first;
   rmsnorm(x.data() + first * D, W.out_norm.f32(), h.data(), rows_out, D, cfg.rms_eps);
   logits.resize(size_t(rows_out * cfg.vocab_size));
-  matmul(W.output, h.data(), logits.data(), rows_out, tp);
+  mm(W.output, h.data(), logits.data(), rows_out);
   *out = std::span<const float>(logits.data(), logits.size());
   return Status::ok();
 }

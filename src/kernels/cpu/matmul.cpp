@@ -87,23 +87,21 @@ float dot_row(DType t, const uint8_t* w, const float* x, const float* xsum, int6
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #define SEER_MATMUL_VNNI 1
-// Decode path for quantised weights: the activation row is quantised to int8 per 32-block
-// (x ≈ dx·qx, as llama.cpp's Q8_0/Q8_1), and each pair of weight blocks is multiplied with one
-// vpdpbusd (u8 × s8 → s32, 64 products). Lanes 0-7 hold block A's partial sums, lanes 8-15 block B's.
-//   Q4_1: Σ w·x = d·dx·Σ q·qx + m·dx·Σ qx
-//   Q4_0: Σ w·x = d·dx·Σ (q-8)·qx = d·dx·(Σ q·qx − 8·Σ qx)
-//   Q8_0: Σ w·x = d·dx·Σ q·qx, computed as Σ (q+128)·qx − 128·Σ qx (vpdpbusd needs u8 on one side)
+#endif
+
+#ifdef SEER_MATMUL_VNNI
+// Activation row quantised to int8 per 32-block, x ≈ dx·qx (as llama.cpp's Q8_1).
 struct QuantizedRow {
-  std::vector<int8_t> q;   // [cols]
-  std::vector<float> d;    // [cols/32] dx
-  std::vector<int32_t> s;  // [cols/32] Σ qx
+  std::vector<int8_t> q;  // [cols]
+  std::vector<float> d;   // [cols/32] dx
+  std::vector<float> sd;  // [cols/32] dx · Σ qx (multiplies Q4_1's m, and the u8 offsets)
 };
 
 void quantize_row_q8(const float* x, int64_t cols, QuantizedRow* out) {
   const int64_t nb = cols / kQuantBlock;
   out->q.resize(size_t(cols));
   out->d.resize(size_t(nb));
-  out->s.resize(size_t(nb));
+  out->sd.resize(size_t(nb));
   for (int64_t k = 0; k < nb; ++k) {
     float amax = 0.0f;
     for (int i = 0; i < kQuantBlock; ++i) amax = std::max(amax, std::fabs(x[k * 32 + i]));
@@ -115,70 +113,79 @@ void quantize_row_q8(const float* x, int64_t cols, QuantizedRow* out) {
       sum += v;
     }
     out->d[size_t(k)] = dx;
-    out->s[size_t(k)] = sum;
+    out->sd[size_t(k)] = dx * float(sum);
   }
 }
 
-// [lo nibbles of A | hi nibbles of A | lo of B | hi of B] as 64 unsigned bytes
-inline __m512i unpack_nibble_pair(const uint8_t* qa, const uint8_t* qb) {
-  const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)qa)),
-                                            _mm_loadu_si128((const __m128i*)qb), 1);
-  const __m256i m = _mm256_set1_epi8(0x0F);
-  const __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
-  const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);  // [loA loB hiA hiB]
-  return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));               // [loA hiA loB hiB]
-}
-
-inline __m512 pair_scale(float a, float b) {
-  return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
-}
-
-float dot_row_q8(DType t, const uint8_t* w, const QuantizedRow& x, int64_t cols) {
-  const int64_t nb = cols / kQuantBlock;
+// y[g*16 .. g*16+15] for one token: the 16 rows of a packed group sit in the 16 lanes, so every
+// vpdpbusd does 64 useful multiply-adds and no horizontal sum is needed.
+//   Q4_1: Σ w·x = d·dx·Σ q·qx + m·(dx·Σ qx)
+//   Q4_0: Σ w·x = d·dx·Σ q·qx − 8·d·(dx·Σ qx)            (q stored as 0..15)
+//   Q8_0: Σ w·x = d·dx·Σ (q+128)·qx − 128·d·(dx·Σ qx)    (vpdpbusd wants u8 weights)
+template <DType kType>
+__m512 packed_group_dot(const PackedWeight& w, int64_t g, const QuantizedRow& x) {
+  constexpr int kSteps = kType == DType::kQ8_0 ? 8 : 4;
+  const int64_t nb = w.cols / kQuantBlock;
+  const uint8_t* q = w.q.data() + size_t(g * nb) * kSteps * 64;
+  const uint16_t* d = w.d.data() + size_t(g * nb) * 16;
+  const uint16_t* m = kType == DType::kQ4_1 ? w.m.data() + size_t(g * nb) * 16 : nullptr;
+  const int32_t* xq = reinterpret_cast<const int32_t*>(x.q.data());
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
   __m512 acc = _mm512_setzero_ps();
-  float scalar = 0.0f;
-  int64_t k = 0;
-  for (; k + 2 <= nb; k += 2) {
-    const __m512i xq = _mm512_loadu_si512(x.q.data() + k * 32);
-    const float dxa = x.d[size_t(k)], dxb = x.d[size_t(k + 1)];
-    __m512i isum;
-    float da, db;
-    if (t == DType::kQ4_1 || t == DType::kQ4_0) {
-      const uint8_t* qa;
-      const uint8_t* qb;
-      if (t == DType::kQ4_1) {
-        const BlockQ4_1* b = reinterpret_cast<const BlockQ4_1*>(w) + k;
-        qa = b[0].qs, qb = b[1].qs;
-        da = simd::half_to_float(b[0].d), db = simd::half_to_float(b[1].d);
-        scalar += simd::half_to_float(b[0].m) * dxa * float(x.s[size_t(k)]) +
-                  simd::half_to_float(b[1].m) * dxb * float(x.s[size_t(k + 1)]);
-      } else {
-        const BlockQ4_0* b = reinterpret_cast<const BlockQ4_0*>(w) + k;
-        qa = b[0].qs, qb = b[1].qs;
-        da = simd::half_to_float(b[0].d), db = simd::half_to_float(b[1].d);
-        scalar -= 8.0f * (da * dxa * float(x.s[size_t(k)]) + db * dxb * float(x.s[size_t(k + 1)]));
+  for (int64_t k = 0; k < nb; ++k, q += kSteps * 64, d += 16) {
+    __m512i isum = _mm512_setzero_si512();
+    if constexpr (kType == DType::kQ8_0) {
+      const __m512i flip = _mm512_set1_epi8(char(0x80));
+      for (int s = 0; s < 8; ++s) {
+        const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(q + s * 64), flip);
+        isum = _mm512_dpbusd_epi32(isum, v, _mm512_set1_epi32(xq[k * 8 + s]));
       }
-      isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), unpack_nibble_pair(qa, qb), xq);
-    } else {  // Q8_0
-      const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(w) + k;
-      const __m512i wq = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)b[0].qs)),
-                                            _mm256_loadu_si256((const __m256i*)b[1].qs), 1);
-      const __m512i wu = _mm512_xor_si512(wq, _mm512_set1_epi8(char(0x80)));  // q + 128 as u8
-      isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wu, xq);
-      da = simd::half_to_float(b[0].d), db = simd::half_to_float(b[1].d);
-      scalar -= 128.0f * (da * dxa * float(x.s[size_t(k)]) + db * dxb * float(x.s[size_t(k + 1)]));
+    } else {
+      for (int s = 0; s < 4; ++s) {
+        const __m512i v = _mm512_loadu_si512(q + s * 64);
+        isum = _mm512_dpbusd_epi32(isum, _mm512_and_si512(v, low4), _mm512_set1_epi32(xq[k * 8 + s]));
+        isum = _mm512_dpbusd_epi32(isum, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4),
+                                   _mm512_set1_epi32(xq[k * 8 + 4 + s]));
+      }
     }
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), pair_scale(da * dxa, db * dxb), acc);
+    const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(d)));
+    acc = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(x.d[size_t(k)])), dv, acc);
+    const float sd = x.sd[size_t(k)];
+    if constexpr (kType == DType::kQ4_1) {
+      const __m512 mv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(m)));
+      m += 16;
+      acc = _mm512_fmadd_ps(mv, _mm512_set1_ps(sd), acc);
+    } else if constexpr (kType == DType::kQ4_0) {
+      acc = _mm512_fmadd_ps(dv, _mm512_set1_ps(-8.0f * sd), acc);
+    } else {
+      acc = _mm512_fmadd_ps(dv, _mm512_set1_ps(-128.0f * sd), acc);
+    }
   }
-  float total = _mm512_reduce_add_ps(acc) + scalar;
-  for (; k < nb; ++k) {  // odd block count: one block the plain way
-    std::vector<float> wf(kQuantBlock);
-    dequantize_row(t, w + size_t(k) * dtype_block_bytes(t), wf.data(), kQuantBlock);
-    for (int i = 0; i < kQuantBlock; ++i) total += wf[size_t(i)] * x.d[size_t(k)] * float(x.q[size_t(k * 32 + i)]);
-  }
-  return total;
+  return acc;
+}
+
+void packed_matvec(const PackedWeight& w, const float* x, float* y, int64_t n, ThreadPool& pool) {
+  std::vector<QuantizedRow> xq(static_cast<size_t>(n));
+  for (int64_t t = 0; t < n; ++t) quantize_row_q8(x + t * w.cols, w.cols, &xq[size_t(t)]);
+  const int64_t groups = (w.rows + 15) / 16;
+  const int64_t per_task = std::max<int64_t>(1, std::min<int64_t>(8, groups / (4 * pool.size())));
+  pool.parallel_for((groups + per_task - 1) / per_task, [&](int64_t c, int) {
+    const int64_t g1 = std::min(groups, (c + 1) * per_task);
+    for (int64_t g = c * per_task; g < g1; ++g)
+      for (int64_t t = 0; t < n; ++t) {
+        __m512 acc;
+        switch (w.dtype) {
+          case DType::kQ4_1: acc = packed_group_dot<DType::kQ4_1>(w, g, xq[size_t(t)]); break;
+          case DType::kQ4_0: acc = packed_group_dot<DType::kQ4_0>(w, g, xq[size_t(t)]); break;
+          default: acc = packed_group_dot<DType::kQ8_0>(w, g, xq[size_t(t)]); break;
+        }
+        const int64_t r0 = g * 16, valid = std::min<int64_t>(16, w.rows - r0);
+        _mm512_mask_storeu_ps(y + t * w.rows + r0, __mmask16((1u << valid) - 1), acc);
+      }
+  });
 }
 #endif
+
 
 void block_sums(const float* x, int64_t cols, float* xsum) {
   for (int64_t k = 0; k < cols / kQuantBlock; ++k) {
@@ -190,18 +197,11 @@ void block_sums(const float* x, int64_t cols, float* xsum) {
 
 }  // namespace
 
-void matmul(const Weight& w, const float* x, float* y, int64_t n, ThreadPool& pool) {
+void matmul(const Weight& w, const float* x, float* y, int64_t n, ThreadPool& pool, const PackedWeight* packed) {
   const int64_t rows = w.rows, cols = w.cols;
 #ifdef SEER_MATMUL_VNNI
-  if (n < kGemmMinTokens && is_quantized(w.dtype)) {
-    std::vector<QuantizedRow> xq(static_cast<size_t>(n));
-    for (int64_t t = 0; t < n; ++t) quantize_row_q8(x + t * cols, cols, &xq[size_t(t)]);
-    const int64_t chunk = 16;
-    pool.parallel_for((rows + chunk - 1) / chunk, [&](int64_t c, int) {
-      const int64_t r1 = std::min(rows, (c + 1) * chunk);
-      for (int64_t r = c * chunk; r < r1; ++r)
-        for (int64_t t = 0; t < n; ++t) y[t * rows + r] = dot_row_q8(w.dtype, w.row(r), xq[size_t(t)], cols);
-    });
+  if (n < kGemmMinTokens && packed) {
+    packed_matvec(*packed, x, y, n, pool);
     return;
   }
 #endif
@@ -238,6 +238,45 @@ void matmul(const Weight& w, const float* x, float* y, int64_t n, ThreadPool& po
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(nr), int(cols), 1.0f, x, int(cols), wp,
                 int(cols), 0.0f, y + r0, int(rows));
   });
+}
+
+bool pack_weight(const Weight& w, PackedWeight* out) {
+#ifdef SEER_MATMUL_VNNI
+  if (w.dtype != DType::kQ4_0 && w.dtype != DType::kQ4_1 && w.dtype != DType::kQ8_0) return false;
+  const int steps = w.dtype == DType::kQ8_0 ? 8 : 4;
+  const int64_t nb = w.cols / kQuantBlock, groups = (w.rows + 15) / 16;
+  out->dtype = w.dtype;
+  out->rows = w.rows;
+  out->cols = w.cols;
+  out->q.assign(size_t(groups * nb) * steps * 64, 0);
+  out->d.assign(size_t(groups * nb) * 16, 0);
+  out->m.assign(w.dtype == DType::kQ4_1 ? size_t(groups * nb) * 16 : 0, 0);
+  for (int64_t r = 0; r < w.rows; ++r) {
+    const int64_t g = r / 16, lane = r % 16;
+    const uint8_t* row = w.row(r);
+    for (int64_t k = 0; k < nb; ++k) {
+      const size_t gk = size_t(g * nb + k);
+      const uint8_t* qs;
+      uint16_t d, m = 0;
+      if (w.dtype == DType::kQ4_1) {
+        const auto* b = reinterpret_cast<const BlockQ4_1*>(row) + k;
+        qs = b->qs, d = b->d, m = b->m;
+      } else if (w.dtype == DType::kQ4_0) {
+        const auto* b = reinterpret_cast<const BlockQ4_0*>(row) + k;
+        qs = b->qs, d = b->d;
+      } else {
+        const auto* b = reinterpret_cast<const BlockQ8_0*>(row) + k;
+        qs = reinterpret_cast<const uint8_t*>(b->qs), d = b->d;
+      }
+      for (int s = 0; s < steps; ++s) std::memcpy(&out->q[(gk * steps + size_t(s)) * 64 + size_t(lane) * 4], qs + 4 * s, 4);
+      out->d[gk * 16 + size_t(lane)] = d;
+      if (!out->m.empty()) out->m[gk * 16 + size_t(lane)] = m;
+    }
+  }
+  return true;
+#else
+  return false;
+#endif
 }
 
 void ref_matmul(const Weight& w, const float* x, float* y, int64_t n) {

@@ -1,13 +1,16 @@
 // y = x · Wᵀ for a weight of any storage type (f32, f16, bf16, q8_0, q4_0, q4_1).
 //   x [n, cols] f32 (token-major), W [rows, cols] (row-major, quant blocks along cols), y [n, rows].
-// n >= kGemmMinTokens: W is dequantised in row panels into a per-thread f32 buffer and multiplied
-// with OpenBLAS sgemm (single-threaded per panel; panels run in parallel on the pool).
-// Smaller n: a fused dequantise-and-dot per row, vectorised, parallel over row chunks.
+// n >= kGemmMinTokens (prefill): W is dequantised in row panels into a per-thread f32 buffer and
+// multiplied with OpenBLAS sgemm (single-threaded per panel; panels run in parallel on the pool).
+// Smaller n (decode): with a PackedWeight (AVX-512 VNNI machines), x is quantised to int8 per
+// 32-block and multiplied with vpdpbusd over 16 interleaved rows at a time (as llama.cpp's Q8
+// activations: logits move by a few hundredths); otherwise a fused dequantise-and-dot per row.
 #pragma once
 
 #include <seer/model.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace seer {
 
@@ -15,8 +18,22 @@ class ThreadPool;
 
 constexpr int kGemmMinTokens = 4;
 
+// Decode layout of a Q4_0/Q4_1/Q8_0 matrix: rows in groups of 16 (the last group zero-padded),
+// interleaved so that one 64-byte load holds the same 4 quant bytes of 16 rows (one int32 lane
+// per row): q [groups, num_blocks, steps, 16 rows, 4 bytes] with steps = 4 (Q4: low nibbles are
+// elements 4s..4s+3, high nibbles 16+4s..) or 8 (Q8_0: elements 4s..4s+3); d, m [groups,
+// num_blocks, 16] fp16 as in the blocks.
+struct PackedWeight {
+  DType dtype = DType::kQ4_1;
+  int64_t rows = 0, cols = 0;
+  std::vector<uint8_t> q;
+  std::vector<uint16_t> d, m;
+};
+// Fills `out` and returns true when the machine and the type have a packed decode path.
+bool pack_weight(const Weight& w, PackedWeight* out);
+
 void matmul(const Weight& w, const float* x /*[n, cols]*/, float* y /*[n, rows]*/, int64_t n,
-            ThreadPool& pool);
+            ThreadPool& pool, const PackedWeight* packed = nullptr);
 
 // Plain reference: double accumulation over dequantised rows.
 void ref_matmul(const Weight& w, const float* x /*[n, cols]*/, float* y /*[n, rows]*/, int64_t n);
