@@ -3,14 +3,21 @@
 //   tg D      : generation at context depth D: decode steps after a D-token prefill, tokens/s
 // Warm-up once, then the median (and min/max) over --reps repetitions. Random token ids.
 // Usage: bench_model [-m MODEL] [-t THREADS] [--pp 512,2048,8192] [--tg 512,8192] [--tg-tokens 32] [--reps 3]
+//                    [--jsonl FILE]   (one line per test: test, depth, tps_mean, tps_std, tps_median, tps_best)
+//                    [--policy NAME] [--gates DIR] [--prefill-sparsity S] [--decode-sparsity S]
+// With a policy, the time it spends choosing blocks (gate scores + selection) is reported beside the
+// forward time (median over repetitions).
 #include <seer/engine.h>
 #include <seer/model.h>
+#include <seer/policies.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <random>
 #include <sstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,11 +34,21 @@ std::vector<int> parse_list(const char* s) {
 }
 
 struct Stat {
-  double median, lo, hi;
+  double median, lo, hi, mean, sd;
 };
 Stat stats(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], v.front(), v.back()};
+  double mean = 0, sd = 0;
+  for (double x : v) mean += x / double(v.size());
+  for (double x : v) sd += (x - mean) * (x - mean) / double(std::max<size_t>(1, v.size() - 1));
+  return {v[v.size() / 2], v.front(), v.back(), mean, std::sqrt(sd)};
+}
+
+void write_jsonl(FILE* f, const char* test, int depth, const Stat& st) {
+  if (!f) return;
+  std::fprintf(f, "{\"test\": \"%s\", \"depth\": %d, \"tps_mean\": %.3f, \"tps_std\": %.3f, \"tps_median\": %.3f, \"tps_best\": %.3f}\n",
+               test, depth, st.mean, st.sd, st.median, st.hi);
+  std::fflush(f);
 }
 
 }  // namespace
@@ -39,6 +56,8 @@ Stat stats(std::vector<double> v) {
 int main(int argc, char** argv) {
   std::string model_path = seer::default_model_path();
   int threads = 0, reps = 3, tg_tokens = 32;
+  FILE* jsonl = nullptr;
+  std::string policy_name, gates_dir, prefill_sp = "dense", decode_sp = "dense";
   std::vector<int> pp = {512, 2048, 8192}, tg = {512, 8192};
   for (int i = 1; i < argc; ++i) {
     auto next = [&] {
@@ -54,6 +73,18 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--tg")) tg = parse_list(next());
     else if (!std::strcmp(argv[i], "--tg-tokens")) tg_tokens = std::atoi(next());
     else if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(next());
+    else if (!std::strcmp(argv[i], "--policy")) policy_name = next();
+    else if (!std::strcmp(argv[i], "--gates")) gates_dir = next();
+    else if (!std::strcmp(argv[i], "--prefill-sparsity")) prefill_sp = next();
+    else if (!std::strcmp(argv[i], "--decode-sparsity")) decode_sp = next();
+    else if (!std::strcmp(argv[i], "--jsonl")) {
+      const char* path = next();
+      jsonl = std::fopen(path, "w");
+      if (!jsonl) {
+        std::fprintf(stderr, "bench_model: cannot write %s\n", path);
+        return 2;
+      }
+    }
     else {
       std::fprintf(stderr, "bench_model: unknown flag %s\n", argv[i]);
       return 2;
@@ -67,9 +98,39 @@ int main(int argc, char** argv) {
   int max_ctx = 0;
   for (int n : pp) max_ctx = std::max(max_ctx, n);
   for (int n : tg) max_ctx = std::max(max_ctx, n + tg_tokens);
+  std::shared_ptr<seer::ScoredPolicy> policy;
+  if (!policy_name.empty()) {
+    seer::GateBundle gates;
+    if (!gates_dir.empty()) {
+      auto g = seer::load_gate_bundle(gates_dir, model->config);
+      if (!g) {
+        std::fprintf(stderr, "bench_model: %s\n", g.status().message().c_str());
+        return 1;
+      }
+      gates = *g;
+    }
+    seer::PolicyOptions po;
+    auto pre = seer::PrefillSparsity::parse(prefill_sp);
+    auto dec = seer::DecodeSparsity::parse(decode_sp);
+    if (!pre || !dec) {
+      std::fprintf(stderr, "bench_model: %s\n", (!pre ? pre.status() : dec.status()).message().c_str());
+      return 2;
+    }
+    po.prefill = *pre;
+    po.decode = *dec;
+    po.block_size = gates.block_size() > 0 ? gates.block_size() : 64;
+    auto p = seer::make_policy(policy_name, po, model->config, gates);
+    if (!p) {
+      std::fprintf(stderr, "bench_model: %s\n", p.status().message().c_str());
+      return 1;
+    }
+    policy = *p;
+    std::printf("# policy %s, prefill %s, decode %s\n", policy_name.c_str(), prefill_sp.c_str(), decode_sp.c_str());
+  }
   seer::SessionOptions so;
   so.num_threads = threads;
   so.max_context = max_ctx;
+  so.policy = policy;
   auto session = seer::Session::create(*model, so);
   if (!session) {
     std::fprintf(stderr, "bench_model: %s\n", session.status().message().c_str());
@@ -86,10 +147,11 @@ int main(int argc, char** argv) {
 
   std::printf("| model | test | t/s (median) | min | max |\n|---|---|---|---|---|\n");
   for (int n : pp) {
-    std::vector<double> tps;
+    std::vector<double> tps, pol_s, fwd_s;
     for (int r = 0; r <= reps; ++r) {
       auto toks = random_tokens(n);
       s.reset();
+      if (policy) policy->reset_stats();
       const double t0 = seer::now_seconds();
       auto out = s.forward(toks, seer::Logits::kLast);
       const double dt = seer::now_seconds() - t0;
@@ -97,17 +159,27 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_model: %s\n", out.status().message().c_str());
         return 1;
       }
-      if (r > 0) tps.push_back(n / dt);  // r == 0 is the warm-up
+      if (r > 0) {  // r == 0 is the warm-up
+        tps.push_back(n / dt);
+        fwd_s.push_back(dt);
+        if (policy) pol_s.push_back(policy->select_seconds(false));
+      }
     }
     Stat st = stats(tps);
+    if (policy)
+      std::printf("#   pp%d: block selection %.1f ms of %.1f ms forward (%.1f%%), prefill density %.4f\n", n,
+                  1e3 * stats(pol_s).median, 1e3 * stats(fwd_s).median, 100.0 * stats(pol_s).median / stats(fwd_s).median,
+                  policy->stats().prefill_total().density());
     std::printf("| %s | pp%d | %.1f | %.1f | %.1f |\n", model->name.c_str(), n, st.median, st.lo, st.hi);
+    write_jsonl(jsonl, ("pp" + std::to_string(n)).c_str(), 0, st);
     std::fflush(stdout);
   }
   for (int depth : tg) {
-    std::vector<double> tps;
+    std::vector<double> tps, pol_s, fwd_s;
     for (int r = 0; r <= reps; ++r) {
       s.reset();
       if (!s.forward(random_tokens(depth), seer::Logits::kNone)) return 1;
+      if (policy) policy->reset_stats();
       auto toks = random_tokens(tg_tokens);
       const double t0 = seer::now_seconds();
       for (int i = 0; i < tg_tokens; ++i) {
@@ -115,12 +187,22 @@ int main(int argc, char** argv) {
         if (!s.forward(one, seer::Logits::kLast)) return 1;
       }
       const double dt = seer::now_seconds() - t0;
-      if (r > 0) tps.push_back(tg_tokens / dt);
+      if (r > 0) {
+        tps.push_back(tg_tokens / dt);
+        fwd_s.push_back(dt);
+        if (policy) pol_s.push_back(policy->select_seconds(true));
+      }
     }
     Stat st = stats(tps);
+    if (policy)
+      std::printf("#   tg@%d: block selection %.2f ms of %.1f ms (%.1f%%), decode density %.4f\n", depth,
+                  1e3 * stats(pol_s).median, 1e3 * stats(fwd_s).median, 100.0 * stats(pol_s).median / stats(fwd_s).median,
+                  policy->stats().decode_total().density());
     std::printf("| %s | tg%d @ d%d | %.1f | %.1f | %.1f |\n", model->name.c_str(), tg_tokens, depth, st.median,
                 st.lo, st.hi);
+    write_jsonl(jsonl, ("tg" + std::to_string(tg_tokens)).c_str(), depth, st);
     std::fflush(stdout);
   }
+  if (jsonl) std::fclose(jsonl);
   return 0;
 }

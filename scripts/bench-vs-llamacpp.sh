@@ -39,10 +39,13 @@ echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
 # ---- seer side ---------------------------------------------------------------------------------
-# TODO(lead): run bench/bench_model.cpp here on the same model and the same tests (pp 512/2048/8192
-# at depth 0; tg $TG at depth 512/8192; $THREADS threads; $REPS repetitions) and write its results as
-# JSON lines {"test": "pp512", "depth": 0, "tps_mean": ..., "tps_std": ...} to "$tmp/seer.jsonl".
-# The table below prints a seer column from that file when it exists.
+# Same tests, same threads and repetitions, same model, one after the other on an otherwise idle
+# machine: prompt processing at depth 0, generation of $TG tokens after a context of 512 and 8192.
+seer_bench="$repo/build/bench_model"
+[ -x "$seer_bench" ] || "$repo/scripts/build.sh" >&2
+echo "- command (seer): build/bench_model -m \$MODEL -t $THREADS --reps $REPS --pp 512,2048,8192 --tg 512,8192 --tg-tokens $TG"
+"$seer_bench" -m "$model" -t "$THREADS" --reps "$REPS" --pp 512,2048,8192 --tg 512,8192 --tg-tokens "$TG" \
+  --jsonl "$tmp/seer.jsonl" > "$tmp/seer.log" 2>&1 || { cat "$tmp/seer.log" >&2; exit 1; }
 # --------------------------------------------------------------------------------------------------
 
 python3 - "$tmp" <<'PY'

@@ -172,6 +172,9 @@ class PrefillGate {
   Status forward(int layer, const float* q_nope /*[qo_len, num_qo_heads, head_dim]*/,
                  const float* k_nope /*[qo_len, num_kv_heads, head_dim]*/, int qo_len, int start_pos,
                  bool probabilities, PrefillGateScores* out, ThreadPool* pool = nullptr);
+  // Adds the new tokens' K to the layer's pooled store without scoring (decode steps: keeps the
+  // store complete for a later prefill chunk at a cost of O(head_dim) per token).
+  Status absorb(int layer, const float* k_nope /*[qo_len, num_kv_heads, head_dim]*/, int qo_len, int start_pos);
   int length(int layer) const;  // tokens pooled so far in `layer`
 
   // Pooled K features of a layer: [num_kv_heads, num_blocks, |Kpools|*head_dim] in pool order.

@@ -81,7 +81,13 @@ class ScoredPolicy : public AttentionPolicy {
 
   const PolicyOptions& options() const { return opts_; }
   const DensityStats& stats() const { return stats_; }
-  void reset_stats() { stats_.reset(cfg_.num_layers); }
+  void reset_stats() {
+    stats_.reset(cfg_.num_layers);
+    prefill_seconds_ = decode_seconds_ = 0.0;
+  }
+  // Wall time spent choosing blocks (observe + scores + selection), prefill and decode apart:
+  // the policy's own overhead, to report next to the attention time.
+  double select_seconds(bool decode) const { return decode ? decode_seconds_ : prefill_seconds_; }
 
   // The raw scores select() would threshold for this context, whatever the sparsity options (for
   // tests and tools): prefill [num_qo_heads, num_rows, num_blocks], decode [num_kv_heads, num_blocks].
@@ -112,6 +118,8 @@ class ScoredPolicy : public AttentionPolicy {
   std::vector<float> scores_;
   std::unique_ptr<ThreadPool> pool_;
   ThreadPool* session_pool_ = nullptr;
+  double prefill_seconds_ = 0.0, decode_seconds_ = 0.0;
+  Status select_impl(const AttentionContext& ctx, BlockSelection* sel);
 };
 
 struct GateSet;

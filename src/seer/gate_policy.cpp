@@ -6,6 +6,8 @@
 //    [num_kv_heads, num_blocks]; the cache is updated on every forward and every layer (dense
 //    layers and the prefill too), as SeerAttention-R's does.
 // Selection, forced blocks and density accounting are ScoredPolicy's, shared with every policy.
+// Decode steps only add K to the prefill gate's pooled store (no scoring: a single-token "prefill"
+// is never sparse, as upstream's gate returns None for T == 1).
 #include <seer/gates.h>
 #include <seer/policies.h>
 
@@ -70,6 +72,8 @@ class GatePolicy : public ScoredPolicy {
     if (cache_ && cache_->length(ctx.layer) != ctx.kv_len)
       SEER_RETURN_IF_ERROR(cache_->update(ctx.layer, ctx.k_nope, ctx.qo_len, ctx.start_pos));
     // The prefill gate scores while it absorbs K; keep the scores for score_prefill.
+    if (prefill_ && prefill_->length(ctx.layer) != ctx.kv_len && ctx.qo_len == 1)
+      return prefill_->absorb(ctx.layer, ctx.k_nope, ctx.qo_len, ctx.start_pos);
     if (prefill_ && prefill_->length(ctx.layer) != ctx.kv_len) {
       const bool probs = opts_.prefill.kind == PrefillSparsity::Kind::kThreshold;
       SEER_RETURN_IF_ERROR(prefill_->forward(ctx.layer, ctx.q_nope, ctx.k_nope, ctx.qo_len, ctx.start_pos, probs,

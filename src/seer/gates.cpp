@@ -170,13 +170,10 @@ std::vector<float> PrefillGate::pooled_k(int layer) const {
   return out;
 }
 
-Status PrefillGate::forward(int layer, const float* q_nope, const float* k_nope, int qo_len,
-                            int start_pos, bool probabilities, PrefillGateScores* out,
-                            ThreadPool* pool) {
+Status PrefillGate::absorb(int layer, const float* k_nope, int qo_len, int start_pos) {
   const GateSet& g = *gates_;
   const GateConfig& cfg = g.config;
-  const int Hq = g.model.num_qo_heads, Hkv = g.model.num_kv_heads, d = g.model.head_dim;
-  const int group_size = Hq / Hkv, bs = cfg.block_size, dg = cfg.hidden_size;
+  const int Hkv = g.model.num_kv_heads, d = g.model.head_dim, bs = cfg.block_size;
   if (cfg.kind != GateKind::kPrefill) return Status::error("prefill gate: the gate set is a decode gate");
   if (layer < 0 || layer >= int(layers_.size()))
     return Status::error("prefill gate: layer {} out of range (gates have {} layers)", layer, layers_.size());
@@ -186,9 +183,7 @@ Status PrefillGate::forward(int layer, const float* q_nope, const float* k_nope,
   if (start_pos != st.len)
     return Status::error("prefill gate: layer {} holds {} tokens but the new tokens start at {}",
                          layer, st.len, start_pos);
-  blas_single_thread();
-
-  // 1. Running K statistics, [num_blocks, num_kv_heads, head_dim] (appendable).
+  // Running K statistics, [num_blocks, num_kv_heads, head_dim] (appendable).
   const int kv_len = start_pos + qo_len;
   const int num_blocks = (kv_len + bs - 1) / bs;
   st.kmax.resize(size_t(num_blocks) * Hkv * d);
@@ -217,6 +212,21 @@ Status PrefillGate::forward(int layer, const float* q_nope, const float* k_nope,
     }
   }
   st.len = kv_len;
+  return Status::ok();
+}
+
+Status PrefillGate::forward(int layer, const float* q_nope, const float* k_nope, int qo_len,
+                            int start_pos, bool probabilities, PrefillGateScores* out,
+                            ThreadPool* pool) {
+  SEER_RETURN_IF_ERROR(absorb(layer, k_nope, qo_len, start_pos));
+  const GateSet& g = *gates_;
+  const GateConfig& cfg = g.config;
+  const int Hq = g.model.num_qo_heads, Hkv = g.model.num_kv_heads, d = g.model.head_dim;
+  const int group_size = Hq / Hkv, bs = cfg.block_size, dg = cfg.hidden_size;
+  LayerState& st = layers_[size_t(layer)];
+  blas_single_thread();
+  const int kv_len = start_pos + qo_len;
+  const int num_blocks = (kv_len + bs - 1) / bs;
 
   // 2. Key features per KV head, [num_kv_heads, num_blocks, P*head_dim].
   const int Pk = int(cfg.k_pools.size());

@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "core/thread_pool.h"
+#include "core/timer.h"
 
 namespace seer {
 
@@ -158,6 +159,13 @@ Status ScoredPolicy::compute_scores(const AttentionContext& ctx, std::vector<flo
 }
 
 Status ScoredPolicy::select(const AttentionContext& ctx, BlockSelection* sel) {
+  const double t0 = now_seconds();
+  Status st = select_impl(ctx, sel);
+  (ctx.qo_len == 1 ? decode_seconds_ : prefill_seconds_) += now_seconds() - t0;
+  return st;
+}
+
+Status ScoredPolicy::select_impl(const AttentionContext& ctx, BlockSelection* sel) {
   session_pool_ = ctx.pool;
   SEER_RETURN_IF_ERROR(observe(ctx));
   const bool decode = ctx.qo_len == 1;

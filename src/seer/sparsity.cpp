@@ -6,6 +6,7 @@
 #include <seer/sparsity.h>
 
 #include <algorithm>
+#include <functional>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -64,10 +65,24 @@ void top_k(const float* s, int n, int k, std::vector<int>& order, std::vector<ch
     return;
   }
   if (k <= 0) return;
-  order.resize(size_t(n));
-  std::iota(order.begin(), order.end(), 0);
-  std::partial_sort(order.begin(), order.begin() + k, order.end(), ByScoreDesc{s});
-  for (int i = 0; i < k; ++i) keep[size_t(order[size_t(i)])] = 1;
+  // The k-th largest value by nth_element on plain floats (NaN as -inf, so it ranks last), then
+  // everything above it, then the ties at it by ascending index: the same set as sorting by
+  // (score desc, index asc), in O(n) without an indirect comparator.
+  thread_local std::vector<float> vals;
+  vals.resize(size_t(n));
+  for (int j = 0; j < n; ++j) vals[size_t(j)] = std::isnan(s[j]) ? -INFINITY : s[j];
+  std::nth_element(vals.begin(), vals.begin() + (k - 1), vals.end(), std::greater<float>());
+  const float thr = vals[size_t(k - 1)];
+  int need = k;
+  for (int j = 0; j < n; ++j) {
+    const float v = std::isnan(s[j]) ? -INFINITY : s[j];
+    if (v > thr) keep[size_t(j)] = 1, --need;
+  }
+  for (int j = 0; j < n && need > 0; ++j) {
+    const float v = std::isnan(s[j]) ? -INFINITY : s[j];
+    if (v == thr) keep[size_t(j)] = 1, --need;
+  }
+  (void)order;
 }
 
 // Marks prob > tau, prob = softmax(s[0..n)) for logits, s itself for probabilities. Softmax in

@@ -118,15 +118,25 @@ inline void pv_dispatch(const float* p, const float* v, float* o, int i0, int kn
 }
 
 // Processes one 64-key tile [kstart, kstart + kn) of one KV head for the tile's `rows` queries.
-void attend_keys(TileState& st, int rows, int d, const float* k, const float* v, int kstart, int kn) {
+// Kᵀ of one 64-key tile: kt[c * 64 + j] = k[j * d + c], zero past kn.
+void transpose_tile(const float* k, int kn, int d, float* kt) {
+  for (int c = 0; c < d; ++c) {
+    for (int j = 0; j < kn; ++j) kt[c * kKeyTile + j] = k[size_t(j) * d + c];
+    for (int j = kn; j < kKeyTile; ++j) kt[c * kKeyTile + j] = 0.0f;
+  }
+}
+
+// `kt_pre`: the tile's Kᵀ computed once per layer (prefill), or null to transpose here (decode).
+void attend_keys(TileState& st, int rows, int d, const float* k, const float* v, int kstart, int kn,
+                 const float* kt_pre) {
   const bool vec = d % 16 == 0;
   float* s = st.s.data();
   // Scores.
   if (vec) {
-    float* kt = st.kt.data();
-    for (int c = 0; c < d; ++c) {
-      for (int j = 0; j < kn; ++j) kt[c * kKeyTile + j] = k[size_t(j) * d + c];
-      for (int j = kn; j < kKeyTile; ++j) kt[c * kKeyTile + j] = 0.0f;
+    const float* kt = kt_pre;
+    if (!kt) {
+      transpose_tile(k, kn, d, st.kt.data());
+      kt = st.kt.data();
     }
     int i = 0;
     for (; i + 4 <= rows; i += 4) scores_rows<4>(st.qt.data(), kt, s, i, d);
@@ -206,9 +216,10 @@ void gather_rows(const AttentionParams& p, const BlockSelection& sel, int h, int
 }
 
 // Runs the blocks [b0, b1) of the row's list over rows[first, first+n) and leaves the state
-// (unnormalised o, m, l) in `st`.
+// (unnormalised o, m, l) in `st`. `kt_head`: the KV head's pre-transposed 64-key tiles
+// [num_tiles, head_dim, 64], or null.
 void run_tile(const AttentionParams& p, const BlockSelection& sel, int kv_head, const int32_t* blocks,
-              int nblocks, const RowRef* rows, int n, TileState& st) {
+              int nblocks, const RowRef* rows, int n, TileState& st, const float* kt_head) {
   const int d = p.head_dim;
   const float qscale = p.scale * kLog2e;
   st.reset(n, d);
@@ -224,7 +235,8 @@ void run_tile(const AttentionParams& p, const BlockSelection& sel, int kv_head, 
     const int kb = blocks[b];
     for (int ks = kb * bs; ks < (kb + 1) * bs && ks < p.kv_len; ks += kKeyTile) {
       const int kn = std::min({kKeyTile, (kb + 1) * bs - ks, p.kv_len - ks});
-      attend_keys(st, n, d, kh + size_t(ks) * d, vh + size_t(ks) * d, ks, kn);
+      attend_keys(st, n, d, kh + size_t(ks) * d, vh + size_t(ks) * d, ks, kn,
+                  kt_head ? kt_head + size_t(ks / kKeyTile) * d * kKeyTile : nullptr);
     }
   }
 }
@@ -258,6 +270,25 @@ void attention(const AttentionParams& p, const BlockSelection& sel, ThreadPool& 
     splits = std::max(splits, 1);
   }
 
+  // Prefill: every KV head's key tiles are visited by many (qo head, query block) rows, so
+  // transpose each 64-key tile once per call instead of once per visit.
+  const float* kt_all = nullptr;
+  const int num_tiles = (p.kv_len + kKeyTile - 1) / kKeyTile;
+  if (p.qo_len > 1 && d % 16 == 0 && sel.block_size % kKeyTile == 0 && num_rows > int64_t(p.num_kv_heads)) {
+    // The caller's buffer; workers must use this pointer, not their own thread_local instance.
+    thread_local std::vector<float> kt_buf;  // [num_kv_heads, num_tiles, head_dim, 64]
+    kt_buf.resize(size_t(p.num_kv_heads) * num_tiles * d * kKeyTile);
+    float* kt_data = kt_buf.data();
+    pool.parallel_for(int64_t(p.num_kv_heads) * num_tiles, [&](int64_t i, int) {
+      const int h = int(i / num_tiles), t = int(i % num_tiles);
+      const int kn = std::min(kKeyTile, p.kv_len - t * kKeyTile);
+      transpose_tile(p.k_cache + (size_t(h) * p.max_context + size_t(t) * kKeyTile) * d, kn, d,
+                     kt_data + size_t(i) * d * kKeyTile);
+    });
+    kt_all = kt_data;
+  }
+  auto kt_of = [&](int kv_head) { return kt_all ? kt_all + size_t(kv_head) * num_tiles * d * kKeyTile : nullptr; };
+
   if (splits == 1) {
     // Largest rows (latest query blocks) first for load balance.
     pool.parallel_for(num_rows, [&](int64_t item, int) {
@@ -271,7 +302,7 @@ void attention(const AttentionParams& p, const BlockSelection& sel, ThreadPool& 
       const int nblocks = sel.offsets[row + 1] - sel.offsets[row];
       for (size_t i0 = 0; i0 < rows.size(); i0 += kTileRows) {
         const int n = int(std::min<size_t>(kTileRows, rows.size() - i0));
-        run_tile(p, sel, kv_head_of(h), blocks, nblocks, rows.data() + i0, n, st);
+        run_tile(p, sel, kv_head_of(h), blocks, nblocks, rows.data() + i0, n, st, kt_of(kv_head_of(h)));
         write_normalised(p, rows.data() + i0, n, st);
       }
     });
@@ -303,7 +334,7 @@ void attention(const AttentionParams& p, const BlockSelection& sel, ThreadPool& 
     thread_local TileState st;
     st.resize(d);
     run_tile(p, sel, kv_head_of(int(row / sel.num_rows)), sel.indices.data() + sel.offsets[row] + b0,
-             b1 - b0, rows.data(), n, st);
+             b1 - b0, rows.data(), n, st, kt_of(kv_head_of(int(row / sel.num_rows))));
     Partial& part = parts[size_t(item)];
     part.o.assign(st.o.begin(), st.o.begin() + size_t(n) * d);
     part.m.assign(st.m.begin(), st.m.begin() + n);
