@@ -47,19 +47,8 @@ void split_spec(const std::string& text, std::string* kind, std::string* value, 
 
 std::string format_value(double v) { return fmt::format("{}", v); }
 
-// Orders block indices by descending score, NaN last, ties to the lower index.
-struct ByScoreDesc {
-  const float* s;
-  bool operator()(int a, int b) const {
-    const bool na = std::isnan(s[a]), nb = std::isnan(s[b]);
-    if (na != nb) return nb;  // a number ranks above NaN
-    if (!na && s[a] != s[b]) return s[a] > s[b];
-    return a < b;
-  }
-};
-
-// Marks the Top-k of s[0..n) in keep[0..n).
-void top_k(const float* s, int n, int k, std::vector<int>& order, std::vector<char>& keep) {
+// Marks the Top-k of s[0..n) in keep[0..n): descending score, NaN last, ties to the lower index.
+void top_k(const float* s, int n, int k, std::vector<char>& keep) {
   if (k >= n) {
     std::fill(keep.begin(), keep.begin() + n, char(1));
     return;
@@ -82,7 +71,6 @@ void top_k(const float* s, int n, int k, std::vector<int>& order, std::vector<ch
     const float v = std::isnan(s[j]) ? -INFINITY : s[j];
     if (v == thr) keep[size_t(j)] = 1, --need;
   }
-  (void)order;
 }
 
 // Marks prob > tau, prob = softmax(s[0..n)) for logits, s itself for probabilities. Softmax in
@@ -225,7 +213,6 @@ Status select_prefill(const PrefillSparsity& sp, const PrefillSelectArgs& a, con
   const int nb = a.num_blocks;
   const int k = sp.kind == PrefillSparsity::Kind::kDensity ? density_top_k(sp.value, nb) : 0;
   std::vector<char> keep(static_cast<size_t>(nb));
-  std::vector<int> order;
   BlockCounts c;
   for (int h = 0; h < a.num_heads; ++h) {
     for (int r = 0; r < a.num_rows; ++r) {
@@ -237,14 +224,14 @@ Status select_prefill(const PrefillSparsity& sp, const PrefillSelectArgs& a, con
         // Count as forced what the method itself would not have picked.
         std::vector<char> picked(static_cast<size_t>(n), 0);
         if (sp.kind == PrefillSparsity::Kind::kDensity)
-          top_k(s, n, k, order, picked);
+          top_k(s, n, k, picked);
         else
           threshold(s, n, sp.value, a.scores_are_probs, picked);
         for (int j = 0; j < n; ++j) c.forced += picked[size_t(j)] ? 0 : 1;
         std::fill(keep.begin(), keep.begin() + n, char(1));
       } else {
         if (sp.kind == PrefillSparsity::Kind::kDensity)
-          top_k(s, n, k, order, keep);
+          top_k(s, n, k, keep);
         else
           threshold(s, n, sp.value, a.scores_are_probs, keep);
         if (std::find(keep.begin(), keep.begin() + n, char(1)) == keep.begin() + n) {
@@ -287,14 +274,13 @@ Status select_decode(const DecodeSparsity& sp, const DecodeSelectArgs& a, const 
   sel->offsets.assign(size_t(a.num_heads) + 1, 0);
   sel->indices.clear();
   std::vector<char> keep(static_cast<size_t>(nb));
-  std::vector<int> order;
   BlockCounts c;
   const int64_t k = sp.kind == DecodeSparsity::Kind::kBudget ? int64_t(sp.value) / a.block_size : 0;
   for (int h = 0; h < a.num_heads; ++h) {
     const float* s = scores + size_t(h) * nb;
     std::fill(keep.begin(), keep.end(), char(0));
     if (sp.kind == DecodeSparsity::Kind::kBudget)
-      top_k(s, nb, int(std::min<int64_t>(k, nb)), order, keep);
+      top_k(s, nb, int(std::min<int64_t>(k, nb)), keep);
     else
       threshold(s, nb, sp.value, a.scores_are_probs, keep);
     // SPEC §2.3: the sink block (kernel flag upstream) and the current block (gate) are always on.
