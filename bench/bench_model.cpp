@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
 
   std::printf("| model | test | t/s (median) | min | max |\n|---|---|---|---|---|\n");
   for (int n : pp) {
-    std::vector<double> tps, pol_s, fwd_s;
+    std::vector<double> tps, pol_s, fwd_s, score_s;
     for (int r = 0; r <= reps; ++r) {
       auto toks = random_tokens(n);
       s.reset();
@@ -162,20 +162,21 @@ int main(int argc, char** argv) {
       if (r > 0) {  // r == 0 is the warm-up
         tps.push_back(n / dt);
         fwd_s.push_back(dt);
-        if (policy) pol_s.push_back(policy->select_seconds(false));
+        if (policy) pol_s.push_back(policy->select_seconds(false)), score_s.push_back(policy->score_seconds(false));
       }
     }
     Stat st = stats(tps);
     if (policy)
-      std::printf("#   pp%d: block selection %.1f ms of %.1f ms forward (%.1f%%), prefill density %.4f\n", n,
-                  1e3 * stats(pol_s).median, 1e3 * stats(fwd_s).median, 100.0 * stats(pol_s).median / stats(fwd_s).median,
+      std::printf("#   pp%d: block selection %.1f ms (policy scoring %.1f ms) of %.1f ms forward (%.1f%%), "
+                  "prefill density %.4f\n", n, 1e3 * stats(pol_s).median, 1e3 * stats(score_s).median,
+                  1e3 * stats(fwd_s).median, 100.0 * stats(pol_s).median / stats(fwd_s).median,
                   policy->stats().prefill_total().density());
     std::printf("| %s | pp%d | %.1f | %.1f | %.1f |\n", model->name.c_str(), n, st.median, st.lo, st.hi);
     write_jsonl(jsonl, ("pp" + std::to_string(n)).c_str(), 0, st);
     std::fflush(stdout);
   }
   for (int depth : tg) {
-    std::vector<double> tps, pol_s, fwd_s;
+    std::vector<double> tps, pol_s, fwd_s, score_s;
     for (int r = 0; r <= reps; ++r) {
       s.reset();
       if (!s.forward(random_tokens(depth), seer::Logits::kNone)) return 1;
@@ -190,14 +191,17 @@ int main(int argc, char** argv) {
       if (r > 0) {
         tps.push_back(tg_tokens / dt);
         fwd_s.push_back(dt);
-        if (policy) pol_s.push_back(policy->select_seconds(true));
+        if (policy) pol_s.push_back(policy->select_seconds(true)), score_s.push_back(policy->score_seconds(true));
       }
     }
     Stat st = stats(tps);
     if (policy)
-      std::printf("#   tg@%d: block selection %.2f ms of %.1f ms (%.1f%%), decode density %.4f\n", depth,
-                  1e3 * stats(pol_s).median, 1e3 * stats(fwd_s).median, 100.0 * stats(pol_s).median / stats(fwd_s).median,
-                  policy->stats().decode_total().density());
+      std::printf("#   tg@%d: block selection %.2f ms (policy scoring %.2f ms) of %.1f ms (%.1f%%), decode density "
+                  "%.4f; per token and layer: selection %.1f us, scoring %.1f us\n", depth, 1e3 * stats(pol_s).median,
+                  1e3 * stats(score_s).median, 1e3 * stats(fwd_s).median,
+                  100.0 * stats(pol_s).median / stats(fwd_s).median, policy->stats().decode_total().density(),
+                  1e6 * stats(pol_s).median / tg_tokens / model->config.num_layers,
+                  1e6 * stats(score_s).median / tg_tokens / model->config.num_layers);
     std::printf("| %s | tg%d @ d%d | %.1f | %.1f | %.1f |\n", model->name.c_str(), tg_tokens, depth, st.median,
                 st.lo, st.hi);
     write_jsonl(jsonl, ("tg" + std::to_string(tg_tokens)).c_str(), depth, st);

@@ -223,8 +223,12 @@ class KCompressionCache {
   // The gate RoPE (the base model's, recomputed for dg dims).
   const std::vector<float>& rope_inv_freq() const { return inv_freq_; }
   float rope_scale() const { return rope_scale_; }
+  // The gate RoPE table [dg/2] of one position, computed once and shared by every layer of a step.
+  void rope_at(int pos, const float** cos_t, const float** sin_t) const;
 
  private:
+  mutable int rope_pos_ = -1;
+  mutable std::vector<float> rope_cos_, rope_sin_;
   struct LayerState {
     int len = 0;
     std::vector<std::vector<float>> entries;  // per kv head: [num_blocks, dg]

@@ -83,11 +83,14 @@ class ScoredPolicy : public AttentionPolicy {
   const DensityStats& stats() const { return stats_; }
   void reset_stats() {
     stats_.reset(cfg_.num_layers);
-    prefill_seconds_ = decode_seconds_ = 0.0;
+    prefill_seconds_ = decode_seconds_ = prefill_score_seconds_ = decode_score_seconds_ = 0.0;
   }
   // Wall time spent choosing blocks (observe + scores + selection), prefill and decode apart:
   // the policy's own overhead, to report next to the attention time.
   double select_seconds(bool decode) const { return decode ? decode_seconds_ : prefill_seconds_; }
+  // The part of it spent in the policy's own scoring (observe + score_*): for `gate`, the gate's
+  // own time (pooling, projections, RoPE, scores, K-compression cache), without the shared selection.
+  double score_seconds(bool decode) const { return decode ? decode_score_seconds_ : prefill_score_seconds_; }
 
   // The raw scores select() would threshold for this context, whatever the sparsity options (for
   // tests and tools): prefill [num_qo_heads, num_rows, num_blocks], decode [num_kv_heads, num_blocks].
@@ -119,6 +122,7 @@ class ScoredPolicy : public AttentionPolicy {
   std::unique_ptr<ThreadPool> pool_;
   ThreadPool* session_pool_ = nullptr;
   double prefill_seconds_ = 0.0, decode_seconds_ = 0.0;
+  double prefill_score_seconds_ = 0.0, decode_score_seconds_ = 0.0;
   Status select_impl(const AttentionContext& ctx, BlockSelection* sel);
 };
 

@@ -398,8 +398,11 @@ Status KCompressionCache::update(int layer, const float* k_nope, int n_new, int 
 
 namespace {
 
+// `cos_t`/`sin_t` [dg/2]: the position's RoPE table when the caller has it (shared by all layers
+// of a decode step), else null to compute it here.
 void decode_query(const GateSet& g, int layer, const float* q_nope, int pos,
-                  const std::vector<float>& inv_freq, float rope_scale, float* qg) {
+                  const std::vector<float>& inv_freq, float rope_scale, float* qg,
+                  const float* cos_t = nullptr, const float* sin_t = nullptr) {
   const GateConfig& cfg = g.config;
   const int Hkv = g.model.num_kv_heads, d = g.model.head_dim;
   const int group_size = g.model.num_qo_heads / Hkv, dg = cfg.hidden_size;
@@ -434,8 +437,12 @@ void decode_query(const GateSet& g, int layer, const float* q_nope, int pos,
     if (cfg.use_qk_norm) rmsnorm_vec(out, W.q_norm.data(), dg);
   }
   if (cfg.use_rope) {
-    const RopeTables rope(inv_freq, rope_scale, &pos, 1);
-    rope_apply(qg, 1, Hkv, dg, rope.cos_t.data(), rope.sin_t.data());
+    if (cos_t) {
+      rope_apply(qg, 1, Hkv, dg, cos_t, sin_t);
+    } else {
+      const RopeTables rope(inv_freq, rope_scale, &pos, 1);
+      rope_apply(qg, 1, Hkv, dg, rope.cos_t.data(), rope.sin_t.data());
+    }
   }
 }
 
@@ -445,6 +452,17 @@ void decode_gate_query(const GateSet& g, int layer, const float* q_nope, int pos
   float scale = 1.0f;
   const std::vector<float> inv = gate_inv_freq(g, &scale);
   decode_query(g, layer, q_nope, pos, inv, scale, qg);
+}
+
+void KCompressionCache::rope_at(int pos, const float** cos_t, const float** sin_t) const {
+  if (pos != rope_pos_) {
+    rope_cos_.resize(inv_freq_.size());
+    rope_sin_.resize(inv_freq_.size());
+    rope_tables(inv_freq_, rope_scale_, &pos, 1, rope_cos_.data(), rope_sin_.data());
+    rope_pos_ = pos;
+  }
+  *cos_t = rope_cos_.data();
+  *sin_t = rope_sin_.data();
 }
 
 Status decode_gate_scores(const KCompressionCache& cache, int layer, const float* q_nope, int pos,
@@ -458,8 +476,12 @@ Status decode_gate_scores(const KCompressionCache& cache, int layer, const float
                          layer, cache.length(layer), pos + 1, pos);
   const int Hkv = g.model.num_kv_heads, dg = g.config.hidden_size;
   const int nb = cache.num_blocks(layer);
-  std::vector<float> qg(size_t(Hkv) * dg);  // [num_kv_heads, dg]
-  decode_query(g, layer, q_nope, pos, cache.rope_inv_freq(), cache.rope_scale(), qg.data());
+  thread_local std::vector<float> qg;  // [num_kv_heads, dg]
+  qg.resize(size_t(Hkv) * dg);
+  const float* cos_t = nullptr;
+  const float* sin_t = nullptr;
+  if (g.config.use_rope) cache.rope_at(pos, &cos_t, &sin_t);
+  decode_query(g, layer, q_nope, pos, cache.rope_inv_freq(), cache.rope_scale(), qg.data(), cos_t, sin_t);
   out->num_kv_heads = Hkv;
   out->num_blocks = nb;
   out->scores.resize(size_t(Hkv) * nb);

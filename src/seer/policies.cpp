@@ -167,7 +167,9 @@ Status ScoredPolicy::select(const AttentionContext& ctx, BlockSelection* sel) {
 
 Status ScoredPolicy::select_impl(const AttentionContext& ctx, BlockSelection* sel) {
   session_pool_ = ctx.pool;
+  double t_score = now_seconds();
   SEER_RETURN_IF_ERROR(observe(ctx));
+  (ctx.qo_len == 1 ? decode_score_seconds_ : prefill_score_seconds_) += now_seconds() - t_score;
   const bool decode = ctx.qo_len == 1;
   const bool dense_layer = ctx.layer < opts_.start_layer;
   BlockCounts c;
@@ -180,7 +182,9 @@ Status ScoredPolicy::select_impl(const AttentionContext& ctx, BlockSelection* se
       SEER_RETURN_IF_ERROR(select_decode(DecodeSparsity{}, a, nullptr, sel, &c));
     } else {
       scores_.assign(size_t(a.num_heads) * a.num_blocks, 0.0f);
+      t_score = now_seconds();
       SEER_RETURN_IF_ERROR(score_decode(ctx, scores_.data(), &a.scores_are_probs));
+      decode_score_seconds_ += now_seconds() - t_score;
       for (size_t i = 0; i < scores_.size(); ++i)
         if (std::isnan(scores_[i]))
           return Status::error("policy '{}': NaN decode score (kv head {}, block {})", name(),
@@ -201,7 +205,9 @@ Status ScoredPolicy::select_impl(const AttentionContext& ctx, BlockSelection* se
     SEER_RETURN_IF_ERROR(select_prefill(PrefillSparsity{}, a, nullptr, sel, &c));
   } else {
     scores_.assign(size_t(a.num_heads) * a.num_rows * a.num_blocks, 0.0f);
+    t_score = now_seconds();
     SEER_RETURN_IF_ERROR(score_prefill(ctx, scores_.data(), &a.scores_are_probs));
+    prefill_score_seconds_ += now_seconds() - t_score;
     for (int h = 0; h < a.num_heads; ++h)
       for (int r = 0; r < a.num_rows; ++r)
         for (int j = 0; j <= a.first_q_block + r; ++j)
