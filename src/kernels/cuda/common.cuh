@@ -123,5 +123,26 @@ __device__ __forceinline__ float quad_sum(float x) {
 
 constexpr float kLog2e = 1.4426950408889634f;
 
+// S = Q·Kᵀ for one warp: its 16 query rows (A fragments `qf`, one per 16 channels) against the
+// kBlockN keys of a swizzled [kBlockN][kHeadDim] shared-memory tile. s[n8][...] is the m16n8
+// accumulator of keys n8*8 .. n8*8+7, zeroed here.
+template <typename T, int kHeadDim, int kBlockN>
+__device__ __forceinline__ void warp_scores(float (&s)[kBlockN / 8][4], const uint32_t (&qf)[kHeadDim / 16][4],
+                                            const T* k_tile, int lane) {
+#pragma unroll
+  for (int i = 0; i < kBlockN / 8; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+#pragma unroll
+  for (int kk = 0; kk < kHeadDim / 16; ++kk) {
+#pragma unroll
+    for (int np = 0; np < kBlockN / 16; ++np) {
+      uint32_t b[4];
+      ldmatrix_x4(b, smem_addr(k_tile + swizzle<kHeadDim>(np * 16 + (lane & 7) + (lane >> 4) * 8,
+                                                          kk * 16 + ((lane >> 3) & 1) * 8)));
+      mma_16816<T>(s[2 * np], qf[kk], b[0], b[1]);
+      mma_16816<T>(s[2 * np + 1], qf[kk], b[2], b[3]);
+    }
+  }
+}
+
 }  // namespace seer::cuda::detail
 #endif

@@ -102,19 +102,7 @@ __global__ void __launch_bounds__(kThreads) sparse_decode_kernel(const SparseDec
     cp_async_wait<1>();  // K of this block (its V may still be in flight)
     __syncwarp();
     float s[kBlockN / 8][4];
-#pragma unroll
-    for (int i = 0; i < kBlockN / 8; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
-#pragma unroll
-    for (int kk = 0; kk < kHeadDim / 16; ++kk) {
-#pragma unroll
-      for (int np = 0; np < kBlockN / 16; ++np) {
-        uint32_t bf[4];
-        ldmatrix_x4(bf, smem_addr(wk + swizzle<kHeadDim>(np * 16 + (lane & 7) + (lane >> 4) * 8,
-                                                         kk * 16 + ((lane >> 3) & 1) * 8)));
-        mma_16816<T>(s[2 * np], qf[kk], bf[0], bf[1]);
-        mma_16816<T>(s[2 * np + 1], qf[kk], bf[2], bf[3]);
-      }
-    }
+    warp_scores<T, kHeadDim, kBlockN>(s, qf, wk, lane);
     __syncwarp();
     if (next < hi) load_block(wk, kg, blocks[next]);
     cp_async_commit();

@@ -116,19 +116,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
     const T* vs = sv + stage * kBlockN * kHeadDim;
 
     float s[kBlockN / 8][4];
-#pragma unroll
-    for (int i = 0; i < kBlockN / 8; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
-#pragma unroll
-    for (int kk = 0; kk < kHeadDim / 16; ++kk) {
-#pragma unroll
-      for (int np = 0; np < kBlockN / 16; ++np) {
-        uint32_t b[4];
-        ldmatrix_x4(b, smem_addr(ks + swizzle<kHeadDim>(np * 16 + (lane & 7) + (lane >> 4) * 8,
-                                                        kk * 16 + ((lane >> 3) & 1) * 8)));
-        mma_16816<T>(s[2 * np], qf[kk], b[0], b[1]);
-        mma_16816<T>(s[2 * np + 1], qf[kk], b[2], b[3]);
-      }
-    }
+    warp_scores<T, kHeadDim, kBlockN>(s, qf, ks, lane);
 
     const int key0 = blocks[it] * kBlockN;
     const bool need_mask = key0 + kBlockN - 1 > pos0 || key0 + kBlockN > p.kv_len;
