@@ -144,5 +144,26 @@ __device__ __forceinline__ void warp_scores(float (&s)[kBlockN / 8][4], const ui
   }
 }
 
+// O += P·V for one warp: P is the softmax tile in the accumulator layout of warp_scores (converted
+// to T as A fragments), V a swizzled [kBlockN][kHeadDim] shared-memory tile read transposed.
+template <typename T, int kHeadDim, int kBlockN>
+__device__ __forceinline__ void warp_pv(float (&o)[kHeadDim / 8][4], const float (&p)[kBlockN / 8][4],
+                                        const T* v_tile, int lane) {
+#pragma unroll
+  for (int kk = 0; kk < kBlockN / 16; ++kk) {
+    const uint32_t a[4] = {MmaType<T>::pack(p[2 * kk][0], p[2 * kk][1]), MmaType<T>::pack(p[2 * kk][2], p[2 * kk][3]),
+                           MmaType<T>::pack(p[2 * kk + 1][0], p[2 * kk + 1][1]),
+                           MmaType<T>::pack(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+#pragma unroll
+    for (int dp = 0; dp < kHeadDim / 16; ++dp) {
+      uint32_t b[4];
+      ldmatrix_x4_trans(b, smem_addr(v_tile + swizzle<kHeadDim>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
+                                                                dp * 16 + (lane >> 4) * 8)));
+      mma_16816<T>(o[2 * dp], a, b[0], b[1]);
+      mma_16816<T>(o[2 * dp + 1], a, b[2], b[3]);
+    }
+  }
+}
+
 }  // namespace seer::cuda::detail
 #endif

@@ -144,20 +144,7 @@ __global__ void __launch_bounds__(kThreads) sparse_decode_kernel(const SparseDec
 
     cp_async_wait<1>();  // V of this block (K of the next may still be in flight)
     __syncwarp();
-#pragma unroll
-    for (int kk = 0; kk < kBlockN / 16; ++kk) {
-      const uint32_t a[4] = {MmaType<T>::pack(s[2 * kk][0], s[2 * kk][1]), MmaType<T>::pack(s[2 * kk][2], s[2 * kk][3]),
-                             MmaType<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                             MmaType<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-      for (int dp = 0; dp < kHeadDim / 16; ++dp) {
-        uint32_t bf[4];
-        ldmatrix_x4_trans(bf, smem_addr(wv + swizzle<kHeadDim>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
-                                                               dp * 16 + (lane >> 4) * 8)));
-        mma_16816<T>(o[2 * dp], a, bf[0], bf[1]);
-        mma_16816<T>(o[2 * dp + 1], a, bf[2], bf[3]);
-      }
-    }
+    warp_pv<T, kHeadDim, kBlockN>(o, s, wv, lane);
     __syncwarp();
     if (next < hi) load_block(wv, vg, blocks[next]);
     cp_async_commit();

@@ -160,20 +160,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
       }
     }
 
-#pragma unroll
-    for (int kk = 0; kk < kBlockN / 16; ++kk) {
-      const uint32_t a[4] = {MmaType<T>::pack(s[2 * kk][0], s[2 * kk][1]), MmaType<T>::pack(s[2 * kk][2], s[2 * kk][3]),
-                             MmaType<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                             MmaType<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-      for (int dp = 0; dp < kHeadDim / 16; ++dp) {
-        uint32_t b[4];
-        ldmatrix_x4_trans(b, smem_addr(vs + swizzle<kHeadDim>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
-                                                              dp * 16 + (lane >> 4) * 8)));
-        mma_16816<T>(o[2 * dp], a, b[0], b[1]);
-        mma_16816<T>(o[2 * dp + 1], a, b[2], b[3]);
-      }
-    }
+    warp_pv<T, kHeadDim, kBlockN>(o, s, vs, lane);
     __syncthreads();  // this stage is overwritten by the next iteration's prefetch
   }
 
