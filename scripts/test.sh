@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, fetches the default model, builds, runs every test.
+# When nvcc is present, the CUDA backend is also compiled (build-cuda, -DSEER_CUDA=ON) and its tests
+# run first; without a GPU they skip, and scripts/gpu-check.sh runs them on a GPU machine. The CPU
+# suite runs last, so its summary closes the output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/fetch-model.sh >/dev/null
 scripts/build.sh
+jobs="${SEER_JOBS:-$(nproc)}"
+if command -v nvcc >/dev/null 2>&1; then
+  echo "test: nvcc found, compiling the CUDA backend" >&2
+  gen=()
+  command -v ninja >/dev/null && gen=(-G Ninja)
+  [ -f build-cuda/CMakeCache.txt ] || cmake -S . -B build-cuda "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSEER_CUDA=ON >&2
+  cmake --build build-cuda -j "$jobs" --target seer_cuda_tests bench_cuda_attention >&2
+  (cd build-cuda && ctest --output-on-failure -L cuda)
+fi
 cd build
-ctest --output-on-failure -j "${SEER_JOBS:-$(nproc)}" "$@"
+ctest --output-on-failure -j "$jobs" "$@"
