@@ -176,11 +176,12 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   for (int depth : tg) {
-    std::vector<double> tps, pol_s, fwd_s, score_s;
+    std::vector<double> tps, pol_s, fwd_s, score_s, attn_s;
     for (int r = 0; r <= reps; ++r) {
       s.reset();
       if (!s.forward(random_tokens(depth), seer::Logits::kNone)) return 1;
       if (policy) policy->reset_stats();
+      s.reset_attention_seconds();
       auto toks = random_tokens(tg_tokens);
       const double t0 = seer::now_seconds();
       for (int i = 0; i < tg_tokens; ++i) {
@@ -192,16 +193,18 @@ int main(int argc, char** argv) {
         tps.push_back(tg_tokens / dt);
         fwd_s.push_back(dt);
         if (policy) pol_s.push_back(policy->select_seconds(true)), score_s.push_back(policy->score_seconds(true));
+        attn_s.push_back(s.attention_seconds());
       }
     }
     Stat st = stats(tps);
     if (policy)
       std::printf("#   tg@%d: block selection %.2f ms (policy scoring %.2f ms) of %.1f ms (%.1f%%), decode density "
-                  "%.4f; per token and layer: selection %.1f us, scoring %.1f us\n", depth, 1e3 * stats(pol_s).median,
-                  1e3 * stats(score_s).median, 1e3 * stats(fwd_s).median,
+                  "%.4f; per token and layer: selection %.1f us, scoring %.1f us, attention %.1f us\n", depth,
+                  1e3 * stats(pol_s).median, 1e3 * stats(score_s).median, 1e3 * stats(fwd_s).median,
                   100.0 * stats(pol_s).median / stats(fwd_s).median, policy->stats().decode_total().density(),
                   1e6 * stats(pol_s).median / tg_tokens / model->config.num_layers,
-                  1e6 * stats(score_s).median / tg_tokens / model->config.num_layers);
+                  1e6 * stats(score_s).median / tg_tokens / model->config.num_layers,
+                  1e6 * stats(attn_s).median / tg_tokens / model->config.num_layers);
     std::printf("| %s | tg%d @ d%d | %.1f | %.1f | %.1f |\n", model->name.c_str(), tg_tokens, depth, st.median,
                 st.lo, st.hi);
     write_jsonl(jsonl, ("tg" + std::to_string(tg_tokens)).c_str(), depth, st);

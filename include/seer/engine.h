@@ -40,6 +40,11 @@ class Session {
   // (n_out = 0, 1 or tokens.size()), valid until the next call.
   Result<std::span<const float>> forward(std::span<const int> tokens, Logits which);
 
+  // Wall time spent in the attention kernels since the session was created (or since
+  // reset_attention_seconds()), to put a policy's own cost next to the attention it saves.
+  double attention_seconds() const;
+  void reset_attention_seconds();
+
   int pos() const;             // tokens in the cache
   int max_context() const;
   void reset();                // empty the cache

@@ -253,7 +253,7 @@ struct DecodeGateScores {
 // the zero placeholder, as upstream.
 Status decode_gate_scores(const KCompressionCache& cache, int layer,
                           const float* q_nope /*[num_qo_heads, head_dim]*/, int pos,
-                          bool probabilities, DecodeGateScores* out);
+                          bool probabilities, DecodeGateScores* out, ThreadPool* pool = nullptr);
 
 // The pooled query of the decode gate after head pooling, qnorm and RoPE: [num_kv_heads, dg].
 // Exposed for tests and tools.

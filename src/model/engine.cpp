@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "core/timer.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/ops.h"
@@ -39,6 +40,7 @@ struct Session::Impl {
   std::vector<float> x, h, q, k, v, q_nope, k_nope, attn, g, u, ffn_out, cos_t, sin_t, logits;
   std::vector<int> positions;
   BlockSelection sel;
+  double attention_seconds = 0.0;
   // Decode layouts of the quantised matrices, keyed by their data pointer.
   std::unordered_map<const void*, PackedWeight> packed;
   void mm(const Weight& w, const float* x, float* y, int64_t n) {
@@ -93,6 +95,8 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionOpti
 }
 
 int Session::pos() const { return impl_->pos; }
+double Session::attention_seconds() const { return impl_->attention_seconds; }
+void Session::reset_attention_seconds() { impl_->attention_seconds = 0.0; }
 int Session::max_context() const { return impl_->max_context; }
 void Session::reset() { impl_->pos = 0; }
 const Model& Session::model() const { return *impl_->model; }
@@ -209,7 +213,9 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
     }
     ap.k_cache = kc;
     ap.v_cache = vc;
+    const double t_attn = now_seconds();
     attention(ap, sel, tp);
+    attention_seconds += now_seconds() - t_attn;
     mm(L.wo, attn.data(), h.data(), n);
     for (int64_t i = 0; i < n * D; ++i) x[size_t(i)] += h[size_t(i)];
 

@@ -400,15 +400,17 @@ namespace {
 
 // `cos_t`/`sin_t` [dg/2]: the position's RoPE table when the caller has it (shared by all layers
 // of a decode step), else null to compute it here.
+// Heads [h_begin, h_end) only (default: all), so that KV heads can be scored in parallel.
 void decode_query(const GateSet& g, int layer, const float* q_nope, int pos,
                   const std::vector<float>& inv_freq, float rope_scale, float* qg,
-                  const float* cos_t = nullptr, const float* sin_t = nullptr) {
+                  const float* cos_t = nullptr, const float* sin_t = nullptr, int h_begin = 0, int h_end = -1) {
   const GateConfig& cfg = g.config;
   const int Hkv = g.model.num_kv_heads, d = g.model.head_dim;
   const int group_size = g.model.num_qo_heads / Hkv, dg = cfg.hidden_size;
   const GateLayerWeights& W = g.layers[size_t(layer)];
+  if (h_end < 0) h_end = Hkv;
   std::vector<float> avg(static_cast<size_t>(d));
-  for (int h = 0; h < Hkv; ++h) {
+  for (int h = h_begin; h < h_end; ++h) {
     float* __restrict out = qg + size_t(h) * dg;
     std::fill_n(out, dg, 0.0f);
     if (cfg.q_head_pooling == QHeadPooling::kQproj) {
@@ -437,11 +439,12 @@ void decode_query(const GateSet& g, int layer, const float* q_nope, int pos,
     if (cfg.use_qk_norm) rmsnorm_vec(out, W.q_norm.data(), dg);
   }
   if (cfg.use_rope) {
+    float* first = qg + size_t(h_begin) * dg;
     if (cos_t) {
-      rope_apply(qg, 1, Hkv, dg, cos_t, sin_t);
+      rope_apply(first, 1, h_end - h_begin, dg, cos_t, sin_t);
     } else {
       const RopeTables rope(inv_freq, rope_scale, &pos, 1);
-      rope_apply(qg, 1, Hkv, dg, rope.cos_t.data(), rope.sin_t.data());
+      rope_apply(first, 1, h_end - h_begin, dg, rope.cos_t.data(), rope.sin_t.data());
     }
   }
 }
@@ -466,7 +469,7 @@ void KCompressionCache::rope_at(int pos, const float** cos_t, const float** sin_
 }
 
 Status decode_gate_scores(const KCompressionCache& cache, int layer, const float* q_nope, int pos,
-                          bool probabilities, DecodeGateScores* out) {
+                          bool probabilities, DecodeGateScores* out, ThreadPool* pool) {
   const GateSet& g = cache.gates();
   if (layer < 0 || layer >= g.model.num_layers)
     return Status::error("decode gate: layer {} out of range (gates have {} layers)", layer,
@@ -476,19 +479,28 @@ Status decode_gate_scores(const KCompressionCache& cache, int layer, const float
                          layer, cache.length(layer), pos + 1, pos);
   const int Hkv = g.model.num_kv_heads, dg = g.config.hidden_size;
   const int nb = cache.num_blocks(layer);
-  thread_local std::vector<float> qg;  // [num_kv_heads, dg]
-  qg.resize(size_t(Hkv) * dg);
+  thread_local std::vector<float> qg_buf;  // [num_kv_heads, dg]
+  qg_buf.resize(size_t(Hkv) * dg);
+  float* qg = qg_buf.data();  // workers must use the caller's buffer, not their thread_local one
   const float* cos_t = nullptr;
   const float* sin_t = nullptr;
   if (g.config.use_rope) cache.rope_at(pos, &cos_t, &sin_t);
-  decode_query(g, layer, q_nope, pos, cache.rope_inv_freq(), cache.rope_scale(), qg.data(), cos_t, sin_t);
   out->num_kv_heads = Hkv;
   out->num_blocks = nb;
   out->scores.resize(size_t(Hkv) * nb);
+  float* scores = out->scores.data();
   const float scale = 1.0f / std::sqrt(float(dg));
-  for (int h = 0; h < Hkv; ++h)  // scores[h, :] = entries[h] [nb, dg] @ qg[h] / sqrt(dg)
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, nb, dg, scale, cache.entries(layer, h), dg,
-                qg.data() + size_t(h) * dg, 1, 0.0f, out->scores.data() + size_t(h) * nb, 1);
+  // One KV head per item: its pooled query, then scores[h, :] = entries[h] [nb, dg] @ qg[h] / sqrt(dg).
+  auto head = [&](int64_t h, int) {
+    decode_query(g, layer, q_nope, pos, cache.rope_inv_freq(), cache.rope_scale(), qg, cos_t, sin_t, int(h),
+                 int(h) + 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, nb, dg, scale, cache.entries(layer, int(h)), dg, qg + size_t(h) * dg, 1,
+                0.0f, scores + size_t(h) * nb, 1);
+  };
+  if (pool)
+    pool->parallel_for(Hkv, head);
+  else
+    for (int h = 0; h < Hkv; ++h) head(h, 0);
   if (probabilities) softmax_rows(out->scores.data(), Hkv, nb);
   return Status::ok();
 }
