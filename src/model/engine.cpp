@@ -39,7 +39,7 @@ struct Session::Impl {
   // Scratch (token-major)
   std::vector<float> x, h, q, k, v, q_nope, k_nope, attn, g, u, ffn_out, cos_t, sin_t, logits;
   std::vector<int> positions;
-  BlockSelection sel;
+  BlockSelection dense_sel, sel;  // every causal block (built once per forward); a policy's choice
   double attention_seconds = 0.0;
   // Decode layouts of the quantised matrices, keyed by their data pointer.
   std::unordered_map<const void*, PackedWeight> packed;
@@ -160,6 +160,15 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
   ap.q = q.data();
   ap.out = attn.data();
 
+  // Dense selection, the same for every layer: per KV head for a decode step (the GQA group shares
+  // one row), per query head and touched query block for a prefill.
+  const int first_qb = start / kBlockSize;
+  const int q_rows = (kv_len - 1) / kBlockSize - first_qb + 1;
+  if (n == 1)
+    dense_sel.set_dense(Hkv, true, first_qb, q_rows, kBlockSize);
+  else
+    dense_sel.set_dense(Hq, false, first_qb, q_rows, kBlockSize);
+
   for (int l = 0; l < cfg.num_layers; ++l) {
     const LayerWeights& L = W.layers[size_t(l)];
     rmsnorm(x.data(), L.attn_norm.f32(), h.data(), n, D, cfg.rms_eps);
@@ -187,13 +196,9 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
         std::copy_n(v.data() + (t * Hkv + hh) * d, d, vc + dst);
       }
 
-    const int first_qb = start / kBlockSize;
-    const int rows = (kv_len - 1) / kBlockSize - first_qb + 1;
-    if (n == 1)
-      sel.set_dense(Hkv, true, first_qb, rows, kBlockSize);
-    else
-      sel.set_dense(Hq, false, first_qb, rows, kBlockSize);
+    const BlockSelection* use = &dense_sel;
     if (policy) {
+      sel = dense_sel;
       AttentionContext ctx;
       ctx.layer = l;
       ctx.qo_len = int(n);
@@ -210,11 +215,12 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
       ctx.max_context = max_context;
       ctx.pool = &tp;
       SEER_RETURN_IF_ERROR(policy->select(ctx, &sel).with_context(fmt::format("layer {}", l)));
+      use = &sel;
     }
     ap.k_cache = kc;
     ap.v_cache = vc;
     const double t_attn = now_seconds();
-    attention(ap, sel, tp);
+    attention(ap, *use, tp);
     attention_seconds += now_seconds() - t_attn;
     mm(L.wo, attn.data(), h.data(), n);
     for (int64_t i = 0; i < n * D; ++i) x[size_t(i)] += h[size_t(i)];
