@@ -123,6 +123,45 @@ __device__ __forceinline__ float quad_sum(float x) {
 
 constexpr float kLog2e = 1.4426950408889634f;
 
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Online softmax for one warp's two rows per thread (accumulator layout of warp_scores): s holds
+// masked scores already in the log2 domain and becomes the probabilities; the running max m, the
+// per-thread partial sum l (reduced over the quad by the caller at the end) and the output o are
+// rescaled. A row with no visible key so far keeps m = -inf; subtracting 0 then avoids inf - inf.
+template <int kHeadDim, int kBlockN>
+__device__ __forceinline__ void warp_online_softmax(float (&s)[kBlockN / 8][4], float (&m)[2], float (&l)[2],
+                                                    float (&o)[kHeadDim / 8][4]) {
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int nt = 0; nt < kBlockN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
+    mx = quad_max(mx);
+    const float m_new = fmaxf(m[i], mx);
+    const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+    const float alpha = fast_exp2(m[i] - m_use);
+    m[i] = m_new;
+    float sum = 0.0f;
+#pragma unroll
+    for (int nt = 0; nt < kBlockN / 8; ++nt) {
+      s[nt][2 * i] = fast_exp2(s[nt][2 * i] - m_use);
+      s[nt][2 * i + 1] = fast_exp2(s[nt][2 * i + 1] - m_use);
+      sum += s[nt][2 * i] + s[nt][2 * i + 1];
+    }
+    l[i] = l[i] * alpha + sum;
+#pragma unroll
+    for (int dt = 0; dt < kHeadDim / 8; ++dt) {
+      o[dt][2 * i] *= alpha;
+      o[dt][2 * i + 1] *= alpha;
+    }
+  }
+}
+
 // S = Q·Kᵀ for one warp: its 16 query rows (A fragments `qf`, one per 16 channels) against the
 // kBlockN keys of a swizzled [kBlockN][kHeadDim] shared-memory tile. s[n8][...] is the m16n8
 // accumulator of keys n8*8 .. n8*8+7, zeroed here.

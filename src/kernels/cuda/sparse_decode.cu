@@ -23,12 +23,6 @@ constexpr int kBlockN = 64;    // keys per block
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
 template <int kHeadDim>
 constexpr int decode_smem_bytes() {
   return (kRows + kWarps * 2 * kBlockN) * kHeadDim * 2;  // Q + per-warp K and V, 16-bit elements
@@ -117,30 +111,7 @@ __global__ void __launch_bounds__(kThreads) sparse_decode_kernel(const SparseDec
         s[nt][e] = v;
       }
     }
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int nt = 0; nt < kBlockN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
-      mx = quad_max(mx);
-      const float m_new = fmaxf(m[i], mx);
-      const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // no visible key yet: avoid inf - inf
-      const float alpha = fast_exp2(m[i] - m_use);
-      m[i] = m_new;
-      float sum = 0.0f;
-#pragma unroll
-      for (int nt = 0; nt < kBlockN / 8; ++nt) {
-        s[nt][2 * i] = fast_exp2(s[nt][2 * i] - m_use);
-        s[nt][2 * i + 1] = fast_exp2(s[nt][2 * i + 1] - m_use);
-        sum += s[nt][2 * i] + s[nt][2 * i + 1];
-      }
-      l[i] = l[i] * alpha + sum;
-#pragma unroll
-      for (int dt = 0; dt < kHeadDim / 8; ++dt) {
-        o[dt][2 * i] *= alpha;
-        o[dt][2 * i + 1] *= alpha;
-      }
-    }
+    warp_online_softmax<kHeadDim, kBlockN>(s, m, l, o);
 
     cp_async_wait<1>();  // V of this block (K of the next may still be in flight)
     __syncwarp();

@@ -20,12 +20,6 @@ constexpr int kBlockM = 64;   // queries per CTA
 constexpr int kBlockN = 64;   // keys per tile = selection block size
 constexpr int kThreads = 128; // 4 warps × 16 query rows
 
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
 template <int kHeadDim>
 constexpr int prefill_smem_bytes() {
   return (kBlockM + 4 * kBlockN) * kHeadDim * 2;  // Q + 2 stages of K and V, 16-bit elements
@@ -134,31 +128,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
       }
     }
 
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int nt = 0; nt < kBlockN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
-      mx = quad_max(mx);
-      const float m_new = fmaxf(m[i], mx);
-      // A row with no visible key so far keeps m = -inf; subtracting 0 instead avoids inf - inf.
-      const float m_use = m_new == -INFINITY ? 0.0f : m_new;
-      const float alpha = fast_exp2(m[i] - m_use);
-      m[i] = m_new;
-      float sum = 0.0f;
-#pragma unroll
-      for (int nt = 0; nt < kBlockN / 8; ++nt) {
-        s[nt][2 * i] = fast_exp2(s[nt][2 * i] - m_use);
-        s[nt][2 * i + 1] = fast_exp2(s[nt][2 * i + 1] - m_use);
-        sum += s[nt][2 * i] + s[nt][2 * i + 1];
-      }
-      l[i] = l[i] * alpha + sum;  // per-thread partial; reduced over the quad at the end
-#pragma unroll
-      for (int dt = 0; dt < kHeadDim / 8; ++dt) {
-        o[dt][2 * i] *= alpha;
-        o[dt][2 * i + 1] *= alpha;
-      }
-    }
+    warp_online_softmax<kHeadDim, kBlockN>(s, m, l, o);
 
     warp_pv<T, kHeadDim, kBlockN>(o, s, vs, lane);
     __syncthreads();  // this stage is overwritten by the next iteration's prefetch
