@@ -1,4 +1,4 @@
-// The `seer` command line: generate, ppl, info.
+// The `seer` command line: generate, ppl, info, init-gates, train-gates.
 // Conventions: `--help` on every subcommand; an unknown flag or a bad value exits with code 2 and a
 // message; a runtime failure (missing model, corrupt file) exits with code 1.
 #include <seer/engine.h>
@@ -8,10 +8,13 @@
 #include <seer/perplexity.h>
 #include <seer/policies.h>
 #include <seer/tokenizer.h>
+#include <seer/train.h>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -331,6 +334,59 @@ int run_init_gates(const InitGatesArgs& a) {
 }
 
 // ---------------------------------------------------------------------------------------------
+struct TrainArgs {
+  CommonOpts common;
+  std::string kind = "prefill";
+  std::string device = "cpu";
+  std::vector<std::string> data;
+  seer::TrainOptions t;
+  std::string gate_type = "Qavg_Kmaxminavg";
+  std::string q_pooling = "Qproj";
+  int block_size = 64;
+  int hidden_size = 0;
+  bool no_qk_norm = false;
+  bool force_double = false;
+  double min_lr = -1.0;
+};
+
+std::atomic<bool> g_interrupted{false};
+
+int run_train_gates(TrainArgs& a) {
+  if (a.device == "cuda")
+    return fail(Status::error("--device cuda: gate training on the GPU needs the model on the GPU, which this "
+                              "build does not have yet; use --device cpu"));
+  auto model = open_model(a.common);
+  if (!model) return fail(model.status());
+  seer::TrainOptions& t = a.t;
+  t.prefill = a.kind == "prefill" || a.kind == "both";
+  t.decode = a.kind == "decode" || a.kind == "both";
+  t.data = a.data;
+  t.num_threads = a.common.threads;
+  if (a.min_lr >= 0.0) t.min_lr_prefill = t.min_lr_decode = a.min_lr;
+  for (seer::GateOptions* go : {&t.prefill_gate, &t.decode_gate}) {
+    go->block_size = a.block_size;
+    go->hidden_size = a.hidden_size;
+    go->base_model = model->path;
+  }
+  t.prefill_gate.gate_type = a.gate_type;
+  t.prefill_gate.force_double = a.force_double;
+  t.decode_gate.use_qk_norm = !a.no_qk_norm;
+  t.decode_gate.q_head_pooling = a.q_pooling == "Qavgproj" ? seer::QHeadPooling::kQavgproj
+                                 : a.q_pooling == "Qavg"   ? seer::QHeadPooling::kQavg
+                                                           : seer::QHeadPooling::kQproj;
+  std::signal(SIGINT, [](int) { g_interrupted = true; });
+  std::signal(SIGTERM, [](int) { g_interrupted = true; });
+  t.should_stop = [] { return g_interrupted.load(); };
+  t.log = [](const std::string& line) { std::fprintf(stderr, "seer: %s\n", line.c_str()); };
+  auto r = seer::train_gates(*model, t);
+  if (!r) return fail(r.status());
+  if (r->stopped) return 130;
+  std::fprintf(stderr, "seer: trained %s gates for %d steps in %.1f s; gates in %s (load with --gates %s)\n",
+               a.kind.c_str(), r->steps_done, r->seconds, t.out.c_str(), t.out.c_str());
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
 int run_info(const CommonOpts& c) {
   auto model = open_model(c);
   if (!model) return fail(model.status());
@@ -437,6 +493,40 @@ int main(int argc, char** argv) {
   init->add_flag("--no-qk-norm", ig.no_qk_norm, "decode gates without q/k RMSNorm");
   init->add_flag("--force-double", ig.force_double, "prefill gates with both Q and K linears");
 
+  TrainArgs ta;
+  CLI::App* train = app.add_subcommand("train-gates", "train AttnGates by self-distillation from the frozen model (SPEC §4)");
+  add_common(train, &ta.common);
+  train->add_option("--kind", ta.kind, "prefill (SeerAttention), decode (SeerAttention-R) or both from the same forwards (default prefill)")
+      ->check(CLI::IsMember({"prefill", "decode", "both"}));
+  train->add_option("--data", ta.data, "text files or directories of .txt files, one document per file")->required();
+  train->add_option("-o,--out", ta.t.out, "output directory: gates, checkpoint, loss log")->required();
+  train->add_option("--steps", ta.t.steps, "optimiser steps (default 100)")->check(CLI::PositiveNumber);
+  train->add_option("--seq-len", ta.t.seq_len, "tokens per training row (default 8192)")->check(CLI::PositiveNumber);
+  train->add_option("--batch", ta.t.batch, "rows per step (default 1)")->check(CLI::PositiveNumber);
+  train->add_option("--lr", ta.t.lr, "peak learning rate (default 1e-3)")->check(CLI::PositiveNumber);
+  train->add_option("--min-lr", ta.min_lr, "cosine floor (default 0 for prefill, 1e-5 for decode)")->check(CLI::NonNegativeNumber);
+  train->add_option("--warmup", ta.t.warmup, "warmup steps (default 20)")->check(CLI::NonNegativeNumber);
+  train->add_option("--weight-decay", ta.t.weight_decay, "AdamW weight decay (default 0)")->check(CLI::NonNegativeNumber);
+  train->add_option("--clip", ta.t.clip, "gradient L2-norm clip, 0 for none (default 1.0)")->check(CLI::NonNegativeNumber);
+  train->add_option("-s,--seed", ta.t.seed, "seed of the init, row order, token sample and split (default 0)");
+  train->add_option("--device", ta.device, "cpu (default) or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  train->add_flag("--resume", ta.t.resume, "continue the run in --out from its last checkpoint");
+  train->add_option("--checkpoint-every", ta.t.checkpoint_every, "steps between checkpoints (default 10)")->check(CLI::PositiveNumber);
+  train->add_option("--eval-fraction", ta.t.eval_fraction, "share of documents held out (default 0.1)")->check(CLI::Range(0.0, 0.99));
+  train->add_option("--eval-rows", ta.t.eval_rows, "held-out rows for the eval loss (default 2)")->check(CLI::NonNegativeNumber);
+  train->add_option("--eval-every", ta.t.eval_every, "steps between eval losses, 0: at the end only (default 0)")->check(CLI::NonNegativeNumber);
+  train->add_option("--max-rows", ta.t.max_rows, "train on a seeded sample of this many rows, 0: all (default 0)")->check(CLI::NonNegativeNumber);
+  train->add_option("--min-row-len", ta.t.min_row_len, "shortest row kept (default max(4 blocks, seq-len/8))")->check(CLI::NonNegativeNumber);
+  train->add_option("--decode-tokens", ta.t.decode_tokens, "decode loss tokens sampled per row from its second half, 0: all (default 512)")->check(CLI::NonNegativeNumber);
+  train->add_option("--cache-mb", ta.t.cache_mb, "memory for cached training examples in MiB (default 8192)")->check(CLI::NonNegativeNumber);
+  train->add_option("--gate-type", ta.gate_type, "prefill pooling (default Qavg_Kmaxminavg)");
+  train->add_option("--q-pooling", ta.q_pooling, "decode query head pooling: Qproj (default), Qavgproj, Qavg")
+      ->check(CLI::IsMember({"Qproj", "Qavgproj", "Qavg"}));
+  train->add_option("--block-size", ta.block_size, "gate block size (default 64)")->check(CLI::IsMember({64, 128}));
+  train->add_option("--hidden-size", ta.hidden_size, "gate hidden size dg (default: head_dim)")->check(CLI::NonNegativeNumber);
+  train->add_flag("--no-qk-norm", ta.no_qk_norm, "decode gates without q/k RMSNorm");
+  train->add_flag("--force-double", ta.force_double, "prefill gates with both Q and K linears");
+
   CommonOpts ia;
   CLI::App* info = app.add_subcommand("info", "print the model's architecture, dimensions and tensor types");
   add_common(info, &ia);
@@ -457,5 +547,6 @@ int main(int argc, char** argv) {
   if (ppl->parsed()) return run_ppl(pa);
   if (info->parsed()) return run_info(ia);
   if (init->parsed()) return run_init_gates(ig);
+  if (train->parsed()) return run_train_gates(ta);
   return kExitUsage;
 }

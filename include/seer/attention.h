@@ -63,6 +63,12 @@ class AttentionPolicy {
   virtual void begin_forward(int start_pos, int qo_len) {}
   // Fills `sel` for this layer. `sel` arrives pre-sized as dense; a policy may rewrite it.
   virtual Status select(const AttentionContext& ctx, BlockSelection* sel) = 0;
+  // Gate training (SPEC §4): a policy that wants this layer's attention probabilities reduced to
+  // block maxima returns a buffer [qo_len, num_qo_heads, ceil(kv_len / *block_size)] here (block
+  // size a multiple of 64); the attention kernel fills it (the largest probability inside each key
+  // block per query row and head, 0 where not visited) and after_attention() follows. Prefill only.
+  virtual float* block_max_output(const AttentionContext& ctx, int* block_size) { return nullptr; }
+  virtual Status after_attention(const AttentionContext& ctx) { return Status::ok(); }
 };
 
 }  // namespace seer

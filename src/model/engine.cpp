@@ -197,9 +197,10 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
       }
 
     const BlockSelection* use = &dense_sel;
+    AttentionContext ctx;
+    ap.block_max = nullptr;
     if (policy) {
       sel = dense_sel;
-      AttentionContext ctx;
       ctx.layer = l;
       ctx.qo_len = int(n);
       ctx.kv_len = kv_len;
@@ -216,12 +217,15 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
       ctx.pool = &tp;
       SEER_RETURN_IF_ERROR(policy->select(ctx, &sel).with_context(fmt::format("layer {}", l)));
       use = &sel;
+      if (n > 1) ap.block_max = policy->block_max_output(ctx, &ap.block_max_size);
     }
     ap.k_cache = kc;
     ap.v_cache = vc;
     const double t_attn = now_seconds();
     attention(ap, *use, tp);
     attention_seconds += now_seconds() - t_attn;
+    if (ap.block_max)
+      SEER_RETURN_IF_ERROR(policy->after_attention(ctx).with_context(fmt::format("layer {}", l)));
     mm(L.wo, attn.data(), h.data(), n);
     for (int64_t i = 0; i < n * D; ++i) x[size_t(i)] += h[size_t(i)];
 

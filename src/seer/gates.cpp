@@ -10,6 +10,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/cpu/ops.h"
+#include "seer/gate_math.h"
 
 #include <cblas.h>
 
@@ -21,7 +22,10 @@
 namespace seer {
 namespace {
 
-constexpr float kNormEps = 1e-6f;  // attngate_qnorm / knorm RMSNorm eps (SPEC §2.1)
+using gate_detail::gate_inv_freq;
+using gate_detail::kNormEps;
+using gate_detail::pool_stats;
+using gate_detail::write_features;
 
 void blas_single_thread() {
   static std::once_flag once;
@@ -35,13 +39,6 @@ void for_each_index(ThreadPool* pool, int64_t n, Fn&& fn) {
     pool->parallel_for(n, [&](int64_t i, int) { fn(i); });
   else
     for (int64_t i = 0; i < n; ++i) fn(i);
-}
-
-// The base model's RoPE recomputed for dg rotary dims.
-std::vector<float> gate_inv_freq(const GateSet& g, float* scale) {
-  ModelConfig c = g.model;
-  c.head_dim = g.config.hidden_size;
-  return rope_inv_freq(c, scale);
 }
 
 // cos/sin tables [n, dg/2] for the gate RoPE at `positions`.
@@ -64,42 +61,6 @@ void rmsnorm_vec(float* x /*[dg]*/, const float* w /*[dg]*/, int dg) {
   for (int i = 0; i < dg; ++i) ss += double(x[i]) * x[i];
   const float r = float(1.0 / std::sqrt(ss / dg + kNormEps));
   for (int i = 0; i < dg; ++i) x[i] = x[i] * r * w[i];
-}
-
-// Writes the pooled feature [|pools| * d] from running max/min/sum over `count` tokens.
-void write_features(const std::vector<PoolType>& pools, const float* mx, const float* mn,
-                    const float* sum, int count, int d, float* feat /*[|pools|*d]*/) {
-  const float inv = 1.0f / float(count);
-  for (size_t p = 0; p < pools.size(); ++p) {
-    float* f = feat + p * d;
-    switch (pools[p]) {
-      case PoolType::kMax: std::copy_n(mx, d, f); break;
-      case PoolType::kMin: std::copy_n(mn, d, f); break;
-      case PoolType::kAvg:
-        for (int i = 0; i < d; ++i) f[i] = sum[i] * inv;
-        break;
-    }
-  }
-}
-
-// Running max / min / sum of `count` vectors of n floats, `stride` floats apart; only the
-// statistics `pools` needs are accumulated (prefill Q is usually avg only).
-void pool_stats(const std::vector<PoolType>& pools, const float* x, int count, int64_t stride,
-                int64_t n, float* __restrict mx, float* __restrict mn, float* __restrict sum) {
-  bool need[3] = {false, false, false};
-  for (PoolType p : pools) need[int(p)] = true;
-  std::copy_n(x, n, mx);
-  std::copy_n(x, n, mn);
-  std::copy_n(x, n, sum);
-  for (int t = 1; t < count; ++t) {
-    const float* __restrict v = x + t * stride;
-    if (need[0])
-      for (int64_t i = 0; i < n; ++i) mx[i] = v[i] > mx[i] ? v[i] : mx[i];
-    if (need[1])
-      for (int64_t i = 0; i < n; ++i) mn[i] = v[i] < mn[i] ? v[i] : mn[i];
-    if (need[2])
-      for (int64_t i = 0; i < n; ++i) sum[i] += v[i];
-  }
 }
 
 // Pools `count` vectors of d dims, `stride` floats apart, into [|pools|*d].

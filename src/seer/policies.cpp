@@ -11,44 +11,15 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "core/thread_pool.h"
 #include "core/timer.h"
+#include "kernels/cpu/block_max.h"
 
 namespace seer {
 
 namespace {
-
-// 16 independent lanes so the compiler vectorises without reassociating a single sum.
-float dot(const float* a, const float* b, int n) {
-  float acc[16] = {};
-  int i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int l = 0; l < 16; ++l) acc[l] += a[i + l] * b[i + l];
-  float s = 0.0f;
-  for (; i < n; ++i) s += a[i] * b[i];
-  for (int l = 0; l < 16; ++l) s += acc[l];
-  return s;
-}
-
-// One query against keys [0, n) of one KV head: writes the softmax probabilities' block maxima
-// max_{t in block} p_t into bmax[0..ceil(n/bs)) (maximum with what is there). logit: [n] scratch.
-void softmax_block_max(const float* q, const float* kh, int n, int d, float scale, int bs, float* logit,
-                       float* bmax) {
-  float m = -std::numeric_limits<float>::infinity();
-  for (int t = 0; t < n; ++t) {
-    logit[t] = dot(q, kh + size_t(t) * d, d) * scale;
-    m = std::max(m, logit[t]);
-  }
-  double sum = 0.0;
-  for (int t = 0; t < n; ++t) sum += std::exp(double(logit[t] - m));
-  const double inv = 1.0 / sum;
-  for (int b0 = 0, j = 0; b0 < n; b0 += bs, ++j) {
-    float lm = -std::numeric_limits<float>::infinity();
-    for (int t = b0; t < std::min(n, b0 + bs); ++t) lm = std::max(lm, logit[t]);
-    bmax[j] = std::max(bmax[j], float(std::exp(double(lm - m)) * inv));
-  }
-}
 
 uint64_t splitmix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -67,48 +38,40 @@ float hash_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t d
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// Oracle scores (SPEC §6.6). One query row at a time: O(kv_len) scratch per thread.
+// Oracle scores (SPEC §6.6): the ground-truth kernels of gate training (kernels/cpu/block_max.h),
+// 64 query rows x 512 keys of logits per thread at a time.
+
+namespace {
+AttentionParams oracle_params(const AttentionContext& ctx) {
+  AttentionParams p;
+  p.q = ctx.q;
+  p.k_cache = ctx.k_cache;
+  p.v_cache = ctx.v_cache;
+  p.qo_len = ctx.qo_len;
+  p.kv_len = ctx.kv_len;
+  p.num_qo_heads = ctx.num_qo_heads;
+  p.num_kv_heads = ctx.num_kv_heads;
+  p.head_dim = ctx.head_dim;
+  p.max_context = ctx.max_context;
+  p.scale = 1.0f / std::sqrt(float(ctx.head_dim));
+  return p;
+}
+}  // namespace
 
 void oracle_prefill_scores(const AttentionContext& ctx, int bs, float* scores, ThreadPool* pool) {
-  const int d = ctx.head_dim, Hq = ctx.num_qo_heads, group = ctx.num_qo_heads / ctx.num_kv_heads;
-  const int first_qb = ctx.start_pos / bs, last_qb = (ctx.kv_len - 1) / bs;
-  const int rows = last_qb - first_qb + 1, nb = last_qb + 1;
-  const float scale = 1.0f / std::sqrt(float(d));
-  const int threads = pool ? pool->size() : 1;
-  std::vector<std::vector<float>> logit(size_t(threads), std::vector<float>(size_t(ctx.kv_len)));
-  auto item = [&](int64_t i, int tid) {
-    const int h = int(i / rows), r = int(i % rows), qb = first_qb + r;
-    float* out = scores + (size_t(h) * rows + r) * nb;
-    std::fill(out, out + nb, 0.0f);
-    const float* kh = ctx.k_cache + size_t(h / group) * ctx.max_context * d;
-    const int p0 = std::max(qb * bs, ctx.start_pos), p1 = std::min((qb + 1) * bs, ctx.kv_len);
-    for (int p = p0; p < p1; ++p) {
-      const float* qp = ctx.q + (size_t(p - ctx.start_pos) * Hq + h) * d;
-      softmax_block_max(qp, kh, p + 1, d, scale, bs, logit[size_t(tid)].data(), out);
-    }
-  };
-  if (pool)
-    pool->parallel_for(int64_t(Hq) * rows, item);
-  else
-    for (int64_t i = 0; i < int64_t(Hq) * rows; ++i) item(i, 0);
+  std::unique_ptr<ThreadPool> own;
+  if (!pool) pool = (own = std::make_unique<ThreadPool>(1)).get();
+  attention_block_max_2d(oracle_params(ctx), bs, scores, *pool);
 }
 
 void oracle_decode_scores(const AttentionContext& ctx, int bs, float* scores, ThreadPool* pool) {
-  const int d = ctx.head_dim, Hq = ctx.num_qo_heads, group = ctx.num_qo_heads / ctx.num_kv_heads;
+  std::unique_ptr<ThreadPool> own;
+  if (!pool) pool = (own = std::make_unique<ThreadPool>(1)).get();
+  const int Hq = ctx.num_qo_heads, group = ctx.num_qo_heads / ctx.num_kv_heads;
   const int nb = (ctx.kv_len + bs - 1) / bs;
-  const float scale = 1.0f / std::sqrt(float(d));
-  const int threads = pool ? pool->size() : 1;
-  std::vector<std::vector<float>> logit(size_t(threads), std::vector<float>(size_t(ctx.kv_len)));
-  std::vector<float> per_head(size_t(Hq) * nb, 0.0f);  // [num_qo_heads, num_blocks]
-  auto item = [&](int64_t h, int tid) {
-    const float* kh = ctx.k_cache + size_t(h / group) * ctx.max_context * d;
-    softmax_block_max(ctx.q + size_t(h) * d, kh, ctx.kv_len, d, scale, bs, logit[size_t(tid)].data(),
-                      per_head.data() + size_t(h) * nb);
-  };
-  if (pool)
-    pool->parallel_for(Hq, item);
-  else
-    for (int h = 0; h < Hq; ++h) item(h, 0);
+  std::vector<float> per_head(size_t(Hq) * nb);  // [num_qo_heads, num_blocks]
+  const int row = ctx.qo_len - 1;
+  attention_block_max_1d(oracle_params(ctx), bs, &row, 1, per_head.data(), *pool);
   // Max over the GQA group, not renormalised (SPEC §6.6).
   for (int hk = 0; hk < ctx.num_kv_heads; ++hk)
     for (int j = 0; j < nb; ++j) {

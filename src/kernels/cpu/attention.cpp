@@ -55,6 +55,9 @@ struct TileState {
   std::vector<float> kt;   // [head_dim, kKeyTile] transposed keys
   std::vector<float> s;    // [kTileRows, kKeyTile] scores, then probabilities
   std::vector<int> qpos;   // [kTileRows]
+  // Block maxima (AttentionParams::block_max): [kTileRows, bm_blocks] max base-2 logit per block.
+  std::vector<float> bmax;
+  int bm_blocks = 0, bm_size = 0;  // bm_blocks == 0: not tracked
   void resize(int d) {
     o.resize(size_t(kTileRows) * d);
     m.resize(kTileRows);
@@ -68,6 +71,7 @@ struct TileState {
     std::fill(o.begin(), o.begin() + size_t(rows) * d, 0.0f);
     std::fill(m.begin(), m.begin() + rows, kNegInf);
     std::fill(l.begin(), l.begin() + rows, 0.0f);
+    if (bm_blocks > 0) std::fill(bmax.begin(), bmax.begin() + size_t(rows) * bm_blocks, kNegInf);
   }
 };
 
@@ -160,6 +164,10 @@ void attend_keys(TileState& st, int rows, int d, const float* k, const float* v,
     for (int j = visible; j < kKeyTile; ++j) si[j] = kNegInf;
     float mx = kNegInf;
     for (int j = 0; j < visible; ++j) mx = std::max(mx, si[j]);
+    if (st.bm_blocks > 0) {
+      float& b = st.bmax[size_t(i) * st.bm_blocks + kstart / st.bm_size];
+      b = std::max(b, mx);
+    }
     const float m_new = std::max(st.m[i], mx);
     const float alpha = std::exp2(st.m[i] - m_new);  // 0 when the old max is -inf
     f32x16 sum = splat(0.0f);
@@ -247,6 +255,11 @@ void write_normalised(const AttentionParams& p, const RowRef* rows, int n, const
     float* oi = p.out + (size_t(rows[i].token) * p.num_qo_heads + rows[i].head) * d;
     const float inv = st.l[i] > 0.0f ? 1.0f / st.l[i] : 0.0f;
     for (int c = 0; c < d; ++c) oi[c] = st.o[size_t(i) * d + c] * inv;
+    if (st.bm_blocks > 0) {  // probability of the block's best key: 2^(max - m) / l
+      float* bo = p.block_max + (size_t(rows[i].token) * p.num_qo_heads + rows[i].head) * st.bm_blocks;
+      const float* bm = st.bmax.data() + size_t(i) * st.bm_blocks;
+      for (int j = 0; j < st.bm_blocks; ++j) bo[j] = std::exp2(bm[j] - st.m[i]) * inv;
+    }
   }
 }
 
@@ -254,6 +267,7 @@ void write_normalised(const AttentionParams& p, const RowRef* rows, int n, const
 
 void attention(const AttentionParams& p, const BlockSelection& sel, ThreadPool& pool) {
   const int d = p.head_dim;
+  SEER_ASSERT(!p.block_max || (p.block_max_size % kKeyTile == 0 && sel.block_size % kKeyTile == 0));
   const int group = p.num_qo_heads / p.num_kv_heads;
   const int64_t num_rows = int64_t(sel.num_heads) * sel.num_rows;
   auto kv_head_of = [&](int h) { return sel.per_kv_head ? h : h / group; };
@@ -265,7 +279,7 @@ void attention(const AttentionParams& p, const BlockSelection& sel, ThreadPool& 
     return mb;
   }();
   int splits = 1;
-  if (num_rows < 4 * pool.size() && max_blocks >= 8) {
+  if (num_rows < 4 * pool.size() && max_blocks >= 8 && !p.block_max) {
     splits = int(std::min<int64_t>((4 * pool.size() + num_rows - 1) / num_rows, max_blocks / 4));
     splits = std::max(splits, 1);
   }
@@ -297,6 +311,10 @@ void attention(const AttentionParams& p, const BlockSelection& sel, ThreadPool& 
       thread_local TileState st;
       thread_local std::vector<RowRef> rows;
       st.resize(d);
+      st.bm_blocks = p.block_max ? (p.kv_len + p.block_max_size - 1) / p.block_max_size : 0;
+      st.bm_size = p.block_max_size;
+      if (st.bm_blocks > 0 && st.bmax.size() < size_t(kTileRows) * st.bm_blocks)
+        st.bmax.resize(size_t(kTileRows) * st.bm_blocks);
       gather_rows(p, sel, h, r, &rows);
       const int32_t* blocks = sel.indices.data() + sel.offsets[row];
       const int nblocks = sel.offsets[row + 1] - sel.offsets[row];

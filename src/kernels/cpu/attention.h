@@ -32,6 +32,12 @@ struct AttentionParams {
   int head_dim = 0;
   int max_context = 0;
   float scale = 0.0f;  // softmax scale, usually 1/sqrt(head_dim)
+  // Optional (gate-training ground truth, SPEC §4): for every query row and qo head, the largest
+  // attention probability inside each key block of block_max_size tokens (a multiple of 64), 0 for
+  // blocks the row did not visit. [qo_len, num_qo_heads, ceil(kv_len / block_max_size)]. Prefill
+  // rows only (the split decode path does not fill it).
+  float* block_max = nullptr;
+  int block_max_size = 64;
   int start_pos() const { return kv_len - qo_len; }
 };
 

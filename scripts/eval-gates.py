@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Quality of trained gates against the other block-selection policies, with `seer ppl`.
+
+  eval-gates.py --gates DIR --text FILE [--windows N] [--ctx 8192] [--decode-prefill 6144]
+                [--densities 0.5,0.2,0.1] [--budgets 2048,1024,512] [--policies gate,oracle,quest,streaming,random]
+                [--phase prefill|decode|both] [--seer build/seer] [--threads T] [--jsonl OUT]
+
+Prefill: perplexity over --windows windows of --ctx tokens with --prefill-sparsity density:RHO.
+Decode: teacher-forced decode (`seer ppl --prefill-len`) over the last ctx - decode-prefill tokens of each
+window after a dense prefill, with --decode-sparsity budget:N. Each row is compared with dense attention
+on the same windows. Prints a Markdown table per phase; --jsonl appends every run's JSON.
+
+`make-eval-text` mode writes the held-out documents of a training run as one text:
+  eval-gates.py make-eval-text --run OUT --corpus DIR [--prefix tdavid/] -o FILE
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def make_eval_text(args):
+    names = [n for n in open(os.path.join(args.run, "eval_documents.txt")).read().split("\n") if n]
+    names = [n for n in names if n.startswith(args.prefix)]
+    if not names:
+        sys.exit(f"eval-gates: no held-out documents under '{args.prefix}' in {args.run}/eval_documents.txt")
+    with open(args.output, "w", encoding="utf-8") as f:
+        for n in names:
+            f.write(open(os.path.join(args.corpus, n), encoding="utf-8").read().strip() + "\n")
+    print(f"eval-gates: {args.output}: {len(names)} held-out documents: {' '.join(names)}", file=sys.stderr)
+
+
+def run_ppl(args, extra):
+    cmd = [args.seer, "ppl", args.text, "-c", str(args.ctx), "--max-windows", str(args.windows), "--json"]
+    if args.threads:
+        cmd += ["-t", str(args.threads)]
+    cmd += extra
+    t0 = time.time()
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r["cmd"] = " ".join(cmd)
+    r["wall_s"] = round(time.time() - t0, 1)
+    if args.jsonl:
+        with open(args.jsonl, "a") as f:
+            f.write(json.dumps(r) + "\n")
+    print(f"  {r['ppl']:.4f}  density {r.get('density', 1.0):.3f}  {r['wall_s']} s  {' '.join(extra)}", file=sys.stderr)
+    return r
+
+
+def table(title, levels, label, policies, dense, results):
+    print(f"\n{title} (dense ppl {dense['ppl']:.4f}, {dense['tokens']} scored tokens)\n")
+    print(f"| {label} | " + " | ".join(policies) + " |")
+    print("|---|" + "---:|" * len(policies))
+    for lv in levels:
+        cells = []
+        for p in policies:
+            r = results[(lv, p)]
+            cells.append(f"{r['ppl']:.3f} ({100 * (r['ppl'] / dense['ppl'] - 1):+.2f}%)")
+        print(f"| {lv} | " + " | ".join(cells) + " |")
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "make-eval-text":
+        ap = argparse.ArgumentParser()
+        ap.add_argument("mode")
+        ap.add_argument("--run", required=True)
+        ap.add_argument("--corpus", required=True)
+        ap.add_argument("--prefix", default="tdavid/")
+        ap.add_argument("-o", "--output", required=True)
+        make_eval_text(ap.parse_args())
+        return 0
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gates", required=True)
+    ap.add_argument("--text", required=True)
+    ap.add_argument("--windows", type=int, default=2)
+    ap.add_argument("--ctx", type=int, default=8192)
+    ap.add_argument("--decode-prefill", type=int, default=6144)
+    ap.add_argument("--densities", default="0.5,0.2,0.1")
+    ap.add_argument("--budgets", default="2048,1024,512")
+    ap.add_argument("--policies", default="gate,oracle,quest,streaming,random")
+    ap.add_argument("--phase", default="both", choices=["prefill", "decode", "both"])
+    ap.add_argument("--seer", default="build/seer")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--jsonl")
+    args = ap.parse_args()
+    policies = args.policies.split(",")
+    g = ["--gates", args.gates]
+    if args.phase in ("prefill", "both"):
+        print("prefill:", file=sys.stderr)
+        dense = run_ppl(args, ["--policy", "dense"])
+        res = {}
+        for rho in args.densities.split(","):
+            for p in policies:
+                res[(rho, p)] = run_ppl(args, g + ["--policy", p, "--prefill-sparsity", f"density:{rho}"])
+        table(f"Prefill, {args.windows} x {args.ctx}-token windows, perplexity (vs dense)",
+              args.densities.split(","), "density", policies, dense, res)
+    if args.phase in ("decode", "both"):
+        print("decode:", file=sys.stderr)
+        pl = ["--prefill-len", str(args.decode_prefill)]
+        dense = run_ppl(args, pl + ["--policy", "dense"])
+        res = {}
+        for b in args.budgets.split(","):
+            for p in policies:
+                res[(b, p)] = run_ppl(args, g + pl + ["--policy", p, "--decode-sparsity", f"budget:{b}"])
+        table(f"Decode, teacher-forced over the last {args.ctx - args.decode_prefill} tokens of {args.windows} x "
+              f"{args.ctx}-token windows after a dense prefill, perplexity (vs dense)",
+              args.budgets.split(","), "budget", policies, dense, res)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Extract the public-domain training corpus of ../shared/DATA.md, one document per file.
+
+  tdavid/psalm-NNN.txt  Spurgeon, Treasury of David, one psalm's commentary each (150 documents)
+  web/NN-Book.txt       World English Bible, one book each (66)
+  kjv/NN-Book.txt       King James Bible, one book each (66)
+
+Needs Debian's diatheke, sword-comm-tdavid, sword-text-web, bible-kjv (scripts/setup.sh --corpus
+installs them). Cleaning: verse keys, emphasis markers and module tags removed, whitespace collapsed
+(the same rules as scripts/golden/make_tdavid_excerpt.py). Writes through temp files; a document that
+already exists is kept, so a second run does nothing.
+
+  prepare-corpus.py OUT_DIR
+"""
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))
+from make_tdavid_excerpt import clean  # noqa: E402
+
+BOOKS = ["Genesis", "Exodus", "Leviticus", "Numbers", "Deuteronomy", "Joshua", "Judges", "Ruth",
+         "1 Samuel", "2 Samuel", "1 Kings", "2 Kings", "1 Chronicles", "2 Chronicles", "Ezra",
+         "Nehemiah", "Esther", "Job", "Psalms", "Proverbs", "Ecclesiastes", "Song of Solomon", "Isaiah",
+         "Jeremiah", "Lamentations", "Ezekiel", "Daniel", "Hosea", "Joel", "Amos", "Obadiah", "Jonah",
+         "Micah", "Nahum", "Habakkuk", "Zephaniah", "Haggai", "Zechariah", "Malachi", "Matthew", "Mark",
+         "Luke", "John", "Acts", "Romans", "1 Corinthians", "2 Corinthians", "Galatians", "Ephesians",
+         "Philippians", "Colossians", "1 Thessalonians", "2 Thessalonians", "1 Timothy", "2 Timothy",
+         "Titus", "Philemon", "Hebrews", "James", "1 Peter", "2 Peter", "1 John", "2 John", "3 John",
+         "Jude", "Revelation"]
+# bible-kjv's book abbreviations, same order.
+KJV = ["gen", "exo", "lev", "num", "deu", "jos", "jdg", "rut", "1sa", "2sa", "1ki", "2ki", "1ch", "2ch",
+       "ezr", "neh", "est", "job", "psa", "pro", "ecc", "sol", "isa", "jer", "lam", "eze", "dan", "hos",
+       "joe", "amo", "oba", "jon", "mic", "nah", "hab", "zep", "hag", "zec", "mal", "mat", "mar", "luk",
+       "joh", "act", "rom", "1co", "2co", "gal", "eph", "phi", "col", "1th", "2th", "1ti", "2ti", "tit",
+       "phm", "heb", "jam", "1pe", "2pe", "1jo", "2jo", "3jo", "jude", "rev"]
+
+
+def run(cmd):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+
+def web_clean(raw):
+    raw = re.sub(r"\(engWEB2015eb\)", "", raw)
+    raw = re.sub(r"^[1-3]?\s?[A-Za-z ]+ \d+:\d+: ?", " ", raw, flags=re.M)
+    return re.sub(r"\s+", " ", raw).strip()
+
+
+def kjv_clean(raw):
+    raw = re.sub(r"^\S.* \d+\s*$", " ", raw, flags=re.M)  # chapter headings ("Ruth 1")
+    raw = re.sub(r"^\s+\d+ ", " ", raw, flags=re.M)       # verse numbers
+    return re.sub(r"\s+", " ", raw).strip()
+
+
+def write(path, text):
+    if os.path.exists(path):
+        return False
+    if len(text) < 100:
+        raise SystemExit(f"prepare-corpus: {path}: extraction gave {len(text)} characters; is the package installed?")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    os.replace(path + ".tmp", path)
+    return True
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    out = sys.argv[1]
+    n = 0
+    for ps in range(1, 151):
+        p = os.path.join(out, "tdavid", f"psalm-{ps:03d}.txt")
+        if not os.path.exists(p):
+            n += write(p, clean(run(["diatheke", "-b", "TDavid", "-f", "plain", "-k", f"Psalms {ps}"])))
+    for i, (book, abbr) in enumerate(zip(BOOKS, KJV), 1):
+        name = f"{i:02d}-{book.replace(' ', '_')}.txt"
+        p = os.path.join(out, "web", name)
+        if not os.path.exists(p):
+            n += write(p, web_clean(run(["diatheke", "-b", "engWEB2015eb", "-f", "plain", "-k", book])))
+        p = os.path.join(out, "kjv", name)
+        if not os.path.exists(p):
+            n += write(p, kjv_clean(run(["bible", f"{abbr}1:1-999:999"])))
+    print(f"prepare-corpus: {out}: {n} documents written", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
