@@ -32,6 +32,32 @@ printf 'GGUF\x03\x00\x00\x00' > "${TMPDIR:-/tmp}/seer_cli_truncated.gguf"
 check "truncated gguf" 1 "$seer" info -m "${TMPDIR:-/tmp}/seer_cli_truncated.gguf"
 contains "truncated gguf names the file" "seer_cli_truncated.gguf"
 
+src=$(cd "$(dirname "$0")/.." && pwd)
+tiny="$src/tests/data/tiny_hf/llama_f32"
+tmp="${TMPDIR:-/tmp}/seer_cli_train"
+rm -rf "$tmp" && mkdir -p "$tmp/corpus"
+for i in 0 1 2 3 4 5; do cut -c $((i * 1500 + 1))-$((i * 1500 + 1500)) "$src/tests/data/tdavid_excerpt.txt" > "$tmp/corpus/d$i.txt"; done
+check "train-gates missing --data" 2 "$seer" train-gates -m "$tiny" -o "$tmp/out"
+check "train-gates bad kind" 2 "$seer" train-gates -m "$tiny" --kind both2 --data "$tmp/corpus" -o "$tmp/out"
+check "train-gates missing data path" 1 "$seer" train-gates -m "$tiny" --data "$tmp/nowhere" -o "$tmp/out" --seq-len 256
+contains "train-gates names the data path" "$tmp/nowhere"
+check "train-gates seq-len above context" 1 "$seer" train-gates -m "$tiny" --data "$tmp/corpus" -o "$tmp/out" --seq-len 100000
+contains "train-gates names the context" "context"
+check "train-gates cuda" 1 "$seer" train-gates -m "$tiny" --data "$tmp/corpus" -o "$tmp/out" --device cuda
+contains "train-gates cuda says why" "--device cpu"
+check "train-gates runs" 0 "$seer" train-gates -m "$tiny" --kind both --data "$tmp/corpus" -o "$tmp/out" \
+  --steps 3 --seq-len 256 --batch 2 --decode-tokens 16 --eval-fraction 0
+contains "train-gates progress line" "ETA"
+for f in prefill/config.json decode/gates.safetensors checkpoint/state.json loss.tsv eval_documents.txt; do
+  check "train-gates wrote $f" 0 test -f "$tmp/out/$f"
+done
+check "train-gates refuses to overwrite" 1 "$seer" train-gates -m "$tiny" --kind both --data "$tmp/corpus" -o "$tmp/out" \
+  --steps 3 --seq-len 256 --batch 2 --decode-tokens 16 --eval-fraction 0
+contains "train-gates suggests --resume" "--resume"
+check "trained gates load" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 --max-windows 1 \
+  --gates "$tmp/out" --prefill-sparsity density:0.5 --decode-sparsity budget:64
+rm -rf "$tmp"
+
 model="${SEER_HOME:-$HOME/.cache/seer}/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 if [ -f "$model" ]; then
   check "generate" 0 "$seer" generate -p "The capital of France is" -n 8 --temp 0 -q
@@ -39,7 +65,6 @@ if [ -f "$model" ]; then
   check "info" 0 "$seer" info
   contains "info architecture" "llama"
   contains "info tensor types" "Q4_1"
-  src=$(cd "$(dirname "$0")/.." && pwd)
   check "ppl json" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -c 256 --max-windows 1 --json \
     --policy streaming --prefill-sparsity density:0.5
   for key in '"ppl"' '"nll"' '"tokens"' '"windows"' '"ctx"' '"density"' '"density_per_layer"'; do

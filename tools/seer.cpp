@@ -296,11 +296,8 @@ int run_ppl(const PplArgs& a) {
 }
 
 // ---------------------------------------------------------------------------------------------
-struct InitGatesArgs {
-  CommonOpts common;
-  std::string kind = "prefill";
-  std::string out;
-  int64_t seed = 0;
+// Architecture of fresh gates, shared by init-gates and train-gates.
+struct GateArchOpts {
   std::string gate_type = "Qavg_Kmaxminavg";
   std::string q_pooling = "Qproj";
   int block_size = 64;
@@ -309,19 +306,43 @@ struct InitGatesArgs {
   bool force_double = false;
 };
 
-int run_init_gates(const InitGatesArgs& a) {
-  auto model = open_model(a.common);
-  if (!model) return fail(model.status());
+void add_gate_arch(CLI::App* app, GateArchOpts* g) {
+  app->add_option("--gate-type", g->gate_type, "prefill pooling, e.g. Qavg_Kmaxminavg (default)");
+  app->add_option("--q-pooling", g->q_pooling, "decode query head pooling: Qproj (default), Qavgproj, Qavg")
+      ->check(CLI::IsMember({"Qproj", "Qavgproj", "Qavg"}));
+  app->add_option("--block-size", g->block_size, "gate block size (default 64)")->check(CLI::IsMember({64, 128}));
+  app->add_option("--hidden-size", g->hidden_size, "gate hidden size dg (default: head_dim)")
+      ->check(CLI::NonNegativeNumber);
+  app->add_flag("--no-qk-norm", g->no_qk_norm, "decode gates without q/k RMSNorm");
+  app->add_flag("--force-double", g->force_double, "prefill gates with both Q and K linears");
+}
+
+seer::GateOptions gate_options(const GateArchOpts& a, const std::string& base_model) {
   seer::GateOptions go;
   go.gate_type = a.gate_type;
   go.block_size = a.block_size;
   go.hidden_size = a.hidden_size;
   go.use_qk_norm = !a.no_qk_norm;
   go.force_double = a.force_double;
-  go.base_model = model->path;
+  go.base_model = base_model;
   go.q_head_pooling = a.q_pooling == "Qavgproj" ? seer::QHeadPooling::kQavgproj
                       : a.q_pooling == "Qavg"   ? seer::QHeadPooling::kQavg
                                                 : seer::QHeadPooling::kQproj;
+  return go;
+}
+
+struct InitGatesArgs {
+  CommonOpts common;
+  std::string kind = "prefill";
+  std::string out;
+  int64_t seed = 0;
+  GateArchOpts arch;
+};
+
+int run_init_gates(const InitGatesArgs& a) {
+  auto model = open_model(a.common);
+  if (!model) return fail(model.status());
+  const seer::GateOptions go = gate_options(a.arch, model->path);
   const auto kind = a.kind == "decode" ? seer::GateKind::kDecode : seer::GateKind::kPrefill;
   auto gates = seer::init_gates(kind, model->config, go, uint64_t(a.seed));
   if (!gates) return usage(gates.status());
@@ -340,12 +361,7 @@ struct TrainArgs {
   std::string device = "cpu";
   std::vector<std::string> data;
   seer::TrainOptions t;
-  std::string gate_type = "Qavg_Kmaxminavg";
-  std::string q_pooling = "Qproj";
-  int block_size = 64;
-  int hidden_size = 0;
-  bool no_qk_norm = false;
-  bool force_double = false;
+  GateArchOpts arch;
   double min_lr = -1.0;
 };
 
@@ -363,17 +379,7 @@ int run_train_gates(TrainArgs& a) {
   t.data = a.data;
   t.num_threads = a.common.threads;
   if (a.min_lr >= 0.0) t.min_lr_prefill = t.min_lr_decode = a.min_lr;
-  for (seer::GateOptions* go : {&t.prefill_gate, &t.decode_gate}) {
-    go->block_size = a.block_size;
-    go->hidden_size = a.hidden_size;
-    go->base_model = model->path;
-  }
-  t.prefill_gate.gate_type = a.gate_type;
-  t.prefill_gate.force_double = a.force_double;
-  t.decode_gate.use_qk_norm = !a.no_qk_norm;
-  t.decode_gate.q_head_pooling = a.q_pooling == "Qavgproj" ? seer::QHeadPooling::kQavgproj
-                                 : a.q_pooling == "Qavg"   ? seer::QHeadPooling::kQavg
-                                                           : seer::QHeadPooling::kQproj;
+  t.prefill_gate = t.decode_gate = gate_options(a.arch, model->path);
   std::signal(SIGINT, [](int) { g_interrupted = true; });
   std::signal(SIGTERM, [](int) { g_interrupted = true; });
   t.should_stop = [] { return g_interrupted.load(); };
@@ -484,14 +490,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"prefill", "decode"}));
   init->add_option("-o,--out", ig.out, "output directory")->required();
   init->add_option("-s,--seed", ig.seed, "random seed (default 0)")->check(CLI::NonNegativeNumber);
-  init->add_option("--gate-type", ig.gate_type, "prefill pooling, e.g. Qavg_Kmaxminavg (default)");
-  init->add_option("--q-pooling", ig.q_pooling, "decode query head pooling: Qproj (default), Qavgproj, Qavg")
-      ->check(CLI::IsMember({"Qproj", "Qavgproj", "Qavg"}));
-  init->add_option("--block-size", ig.block_size, "gate block size (default 64)")->check(CLI::IsMember({16, 32, 64, 128}));
-  init->add_option("--hidden-size", ig.hidden_size, "gate hidden size dg (default: head_dim)")
-      ->check(CLI::NonNegativeNumber);
-  init->add_flag("--no-qk-norm", ig.no_qk_norm, "decode gates without q/k RMSNorm");
-  init->add_flag("--force-double", ig.force_double, "prefill gates with both Q and K linears");
+  add_gate_arch(init, &ig.arch);
 
   TrainArgs ta;
   CLI::App* train = app.add_subcommand("train-gates", "train AttnGates by self-distillation from the frozen model (SPEC §4)");
@@ -519,13 +518,7 @@ int main(int argc, char** argv) {
   train->add_option("--min-row-len", ta.t.min_row_len, "shortest row kept (default max(4 blocks, seq-len/8))")->check(CLI::NonNegativeNumber);
   train->add_option("--decode-tokens", ta.t.decode_tokens, "decode loss tokens sampled per row from its second half, 0: all (default 512)")->check(CLI::NonNegativeNumber);
   train->add_option("--cache-mb", ta.t.cache_mb, "memory for cached training examples in MiB (default 8192)")->check(CLI::NonNegativeNumber);
-  train->add_option("--gate-type", ta.gate_type, "prefill pooling (default Qavg_Kmaxminavg)");
-  train->add_option("--q-pooling", ta.q_pooling, "decode query head pooling: Qproj (default), Qavgproj, Qavg")
-      ->check(CLI::IsMember({"Qproj", "Qavgproj", "Qavg"}));
-  train->add_option("--block-size", ta.block_size, "gate block size (default 64)")->check(CLI::IsMember({64, 128}));
-  train->add_option("--hidden-size", ta.hidden_size, "gate hidden size dg (default: head_dim)")->check(CLI::NonNegativeNumber);
-  train->add_flag("--no-qk-norm", ta.no_qk_norm, "decode gates without q/k RMSNorm");
-  train->add_flag("--force-double", ta.force_double, "prefill gates with both Q and K linears");
+  add_gate_arch(train, &ta.arch);
 
   CommonOpts ia;
   CLI::App* info = app.add_subcommand("info", "print the model's architecture, dimensions and tensor types");

@@ -12,6 +12,7 @@
 // otherwise seerattn_gate_type marks a prefill gate.
 #include <seer/gates.h>
 
+#include "core/file.h"
 #include "io/safetensors.h"
 
 #include <nlohmann/json.hpp>
@@ -212,20 +213,6 @@ int layer_of(const std::string& name) {
   return any ? v : -1;
 }
 
-Status write_file_atomic(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return Status::error("{}: cannot create", tmp);
-    out.write(bytes.data(), std::streamsize(bytes.size()));
-    out.flush();
-    if (!out) return Status::error("{}: write failed", tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::error("{}: cannot rename to {}: {}", tmp, path, ec.message());
-  return Status::ok();
-}
 
 }  // namespace
 

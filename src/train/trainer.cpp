@@ -14,6 +14,7 @@
 #include <memory>
 #include <sstream>
 
+#include "core/file.h"
 #include "core/thread_pool.h"
 #include "core/timer.h"
 #include "train/train_internal.h"
@@ -125,20 +126,6 @@ std::string fmt_duration(double s) {
   return fmt::format("{}s", t);
 }
 
-Status write_text_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return Status::error("{}: cannot write", tmp);
-    f << text;
-    f.flush();
-    if (!f) return Status::error("{}: write failed", tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::error("{}: cannot rename to {}: {}", tmp, path, ec.message());
-  return Status::ok();
-}
 
 class Trainer {
  public:
@@ -177,6 +164,8 @@ class Trainer {
   json history_ = json::array();
   json evals_ = json::array();
   int64_t tokens_forward_ = 0;
+  double forward_seconds_ = 0.0;  // frozen forwards in this process
+  int forwards_ = 0;
 };
 
 Status Trainer::check_options() const {
@@ -354,7 +343,7 @@ Status Trainer::save_checkpoint() {
   st["eval_documents"] = eval_names_;
   st["history"] = history_;
   st["evals"] = evals_;
-  SEER_RETURN_IF_ERROR(write_text_atomic(tmp + "/state.json", st.dump(1)));
+  SEER_RETURN_IF_ERROR(write_file_atomic(tmp + "/state.json", st.dump(1)));
   // Swap in: checkpoint -> checkpoint.old, tmp -> checkpoint, drop old. A crash in between leaves
   // checkpoint.old, which init_or_resume() picks up.
   fs::remove_all(old, ec);
@@ -374,15 +363,15 @@ Status Trainer::save_checkpoint() {
                          h["loss_" + g.name()].get<double>(), h["lr_" + g.name()].get<double>(),
                          h["grad_norm_" + g.name()].get<double>(), h["tokens"].get<int64_t>(),
                          h["seconds"].get<double>());
-  SEER_RETURN_IF_ERROR(write_text_atomic(o_.out + "/loss.tsv", tsv));
+  SEER_RETURN_IF_ERROR(write_file_atomic(o_.out + "/loss.tsv", tsv));
   std::string etsv = "step\tkind\teval_loss\n";
   for (const json& e : evals_)
     for (const auto& g : gates_)
       etsv += fmt::format("{}\t{}\t{:.6f}\n", e["step"].get<int>(), g.name(), e["loss_" + g.name()].get<double>());
-  SEER_RETURN_IF_ERROR(write_text_atomic(o_.out + "/eval_loss.tsv", etsv));
+  SEER_RETURN_IF_ERROR(write_file_atomic(o_.out + "/eval_loss.tsv", etsv));
   std::string names;
   for (const auto& n : eval_names_) names += n + "\n";
-  return write_text_atomic(o_.out + "/eval_documents.txt", names);
+  return write_file_atomic(o_.out + "/eval_documents.txt", names);
 }
 
 Result<std::shared_ptr<const RowExamples>> Trainer::examples(int id) {
@@ -398,7 +387,10 @@ Result<std::shared_ptr<const RowExamples>> Trainer::examples(int id) {
   eo.sample_seed = splitmix64_next(s);
   eo.num_threads = o_.num_threads;
   auto ex = std::make_shared<RowExamples>();
+  const double t0 = now_seconds();
   SEER_RETURN_IF_ERROR(collect_examples(model_, tokens, eo, &ex->prefill, &ex->decode));
+  forward_seconds_ += now_seconds() - t0;
+  ++forwards_;
   tokens_forward_ += r.len;
   const int64_t b = ex->bytes();
   if (cache_bytes_ + b <= o_.cache_mb * (int64_t(1) << 20)) {
@@ -533,10 +525,16 @@ Result<TrainResult> Trainer::run() {
     h["tokens"] = prior_tokens;
     h["seconds"] = prior_seconds + elapsed;
     history_.push_back(h);
-    const double per_step = elapsed / double(step_ - start_step);
-    line += fmt::format("  lr {:.2e}  {:.0f} tok/s  {:.1f} s/step  elapsed {}  ETA {}", h["lr_" + gates_[0].name()].get<double>(),
-                        double(step_tokens) / (now - t0), now - t0, fmt_duration(prior_seconds + elapsed),
-                        fmt_duration(per_step * (o_.steps - step_)));
+    // ETA: rows not yet cached cost a frozen forward each; the rest of a step is the gate math.
+    int uncached = 0;
+    for (int i = 0; i < n_rows; ++i) uncached += !cache_[size_t(i)];
+    const int64_t visits_left = int64_t(o_.steps - step_) * o_.batch;
+    const double fwd = forwards_ > 0 ? forward_seconds_ / forwards_ : 0.0;
+    const double math = (elapsed - forward_seconds_) / double(step_ - start_step);
+    const double eta = double(std::min<int64_t>(uncached, visits_left)) * fwd + math * (o_.steps - step_);
+    line += fmt::format("  lr {:.2e}  {:.0f} tok/s  {:.1f} s/step  elapsed {}  ETA {}",
+                        h["lr_" + gates_[0].name()].get<double>(), double(step_tokens) / (now - t0), now - t0,
+                        fmt_duration(prior_seconds + elapsed), fmt_duration(eta));
     log(line);
     if (o_.eval_every > 0 && step_ % o_.eval_every == 0 && step_ < o_.steps) SEER_RETURN_IF_ERROR(record_eval());
     const bool stop = (o_.should_stop && o_.should_stop()) || (o_.stop_after > 0 && step_ - start_step >= o_.stop_after);
