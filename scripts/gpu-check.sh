@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-call GPU check for the CUDA kernels (run from the repo root on the H100 machine):
 #   configure (Release, Ninja, sm_90a) → build the CUDA targets → ctest -L cuda → compute-sanitizer
-#   memcheck on a small filter → bench_cuda_attention → bench/cuda/torch_baseline.py.
+#   memcheck on small filters (prefill, plan, ground truth) → bench_cuda_attention → bench/cuda/torch_baseline.py.
 # Everything is logged under $OUT (or ./out-gpu-check); a short summary table ends stdout.
 # The full project configure needs GTest/OpenBLAS/PCRE2/nlohmann-json/CLI11/fmt, which the GPU image
 # may lack: when it fails, the standalone project tests/cuda/CMakeLists.txt is built instead (CUDA
@@ -69,6 +69,9 @@ if [ "${SKIP_SANITIZER:-0}" != 1 ] && command -v compute-sanitizer > /dev/null; 
   timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$tests_bin" \
     --gtest_filter='CudaPlan.MaskToCsrFeedsPrefill' > "$OUT/memcheck-plan.log" 2>&1
   note "memcheck plan: rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-plan.log" | tail -1)"
+  timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$tests_bin" \
+    --gtest_filter='CudaGroundTruth.*' > "$OUT/memcheck-ground-truth.log" 2>&1
+  note "memcheck ground truth: rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-ground-truth.log" | tail -1)"
   timeout 120 compute-sanitizer --tool racecheck --error-exitcode 9 "$tests_bin" \
     --gtest_filter='CudaSparseDecode.LongSingleSequence' > "$OUT/racecheck-decode.log" 2>&1
   note "racecheck decode: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/racecheck-decode.log" | tail -1)"

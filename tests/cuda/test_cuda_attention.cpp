@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "kernels/cpu/attention.h"
+#include "kernels/cuda/block_max_pool.cuh"
 #include "kernels/cuda/plan.cuh"
 #include "kernels/cuda/sparse_decode.cuh"
 #include "kernels/cuda/sparse_prefill.cuh"
@@ -304,6 +305,106 @@ std::string run_prefill_case(const PrefillCase& c, uint64_t seed) {
   if (!(ek <= 2.0 * en + kFloor))
     return "error " + std::to_string(ek) + " at " + where_k + " > 2 * naive " + std::to_string(en) + " + floor";
   return "";
+}
+
+// Gate-training ground truth (SPEC §4, §5.3): the prefill kernel's block_max output for a dense
+// selection against seer::ref_attention_block_max (fp64 from the full probability rows), then the
+// 2-D and group-max reductions against the same reductions on the host.
+std::string run_block_max_case(int kv_len, int qo_len, int num_kv_heads, int group, int d, uint64_t seed) {
+  const DType t = DType::kBF16;
+  const int hq = num_kv_heads * group, max_context = kv_len + 3, start = kv_len - qo_len;
+  const int first_qb = start / 64, rows = (kv_len - 1) / 64 - first_qb + 1, nb = (kv_len + 63) / 64;
+  Rounded q = random_rounded(size_t(qo_len) * hq * d, seed, t, 2.0f);
+  Rounded k = random_rounded(size_t(num_kv_heads) * max_context * d, seed + 1, t, 1.0f);
+  Rounded v = random_rounded(size_t(num_kv_heads) * max_context * d, seed + 2, t, 1.0f);
+  BlockSelection sel;
+  sel.set_dense(hq, false, first_qb, rows, 64);
+  seer::AttentionParams ap;
+  ap.q = q.f.data();
+  ap.k_cache = k.f.data();
+  ap.qo_len = qo_len;
+  ap.kv_len = kv_len;
+  ap.num_qo_heads = hq;
+  ap.num_kv_heads = num_kv_heads;
+  ap.head_dim = d;
+  ap.max_context = max_context;
+  ap.scale = 1.0f / std::sqrt(float(d));
+  std::vector<float> ref(size_t(qo_len) * hq * nb);
+  seer::ref_attention_block_max(ap, 64, ref.data());
+
+  DeviceBuffer<uint16_t> dq(q.h.size()), dk(k.h.size()), dv(v.h.size()), dout(q.h.size());
+  DeviceBuffer<int32_t> doff(sel.offsets.size()), didx(sel.indices.size());
+  DeviceBuffer<float> dbm(ref.size()), d2(size_t(hq) * rows * nb), d1(size_t(qo_len) * num_kv_heads * nb);
+  if (!dq.ptr || !dk.ptr || !dv.ptr || !dout.ptr || !doff.ptr || !didx.ptr || !dbm.ptr || !d2.ptr || !d1.ptr)
+    return "cudaMalloc failed";
+  dq.upload(q.h);
+  dk.upload(k.h);
+  dv.upload(v.h);
+  doff.upload(sel.offsets);
+  didx.upload(sel.indices);
+  cudaMemset(dbm.ptr, 0xff, dbm.n * 4);  // NaN: the launcher must zero it
+  seer::cuda::SparsePrefillParams pp;
+  pp.q = dq.ptr;
+  pp.k_cache = dk.ptr;
+  pp.v_cache = dv.ptr;
+  pp.out = dout.ptr;
+  pp.row_offsets = doff.ptr;
+  pp.block_indices = didx.ptr;
+  pp.dtype = t;
+  pp.qo_len = qo_len;
+  pp.kv_len = kv_len;
+  pp.num_qo_heads = hq;
+  pp.num_kv_heads = num_kv_heads;
+  pp.head_dim = d;
+  pp.max_context = max_context;
+  pp.first_q_block = first_qb;
+  pp.num_rows = rows;
+  pp.scale = ap.scale;
+  pp.block_max = dbm.ptr;
+  seer::Status st = seer::cuda::launch_sparse_prefill(pp, nullptr);
+  if (!st.is_ok()) return "launch_sparse_prefill: " + st.message();
+  seer::cuda::BlockMaxPoolParams bp;
+  bp.in = dbm.ptr;
+  bp.qo_len = qo_len;
+  bp.kv_len = kv_len;
+  bp.num_qo_heads = hq;
+  bp.num_kv_heads = num_kv_heads;
+  bp.out = d2.ptr;
+  st = seer::cuda::launch_block_max_pool_2d(bp, nullptr);
+  if (!st.is_ok()) return "launch_block_max_pool_2d: " + st.message();
+  bp.out = d1.ptr;
+  st = seer::cuda::launch_block_max_group_max(bp, nullptr);
+  if (!st.is_ok()) return "launch_block_max_group_max: " + st.message();
+  if (cudaDeviceSynchronize() != cudaSuccess) return "kernel fault";
+  std::string where;
+  const double e = max_err(dbm.download(), ref, &where);
+  if (!(e <= 2e-4)) return "block_max error " + std::to_string(e) + " at " + where;
+  std::vector<float> want2(d2.n, 0.0f), want1(d1.n, 0.0f);
+  for (int i = 0; i < qo_len; ++i)
+    for (int h = 0; h < hq; ++h)
+      for (int j = 0; j < nb; ++j) {
+        const float x = ref[(size_t(i) * hq + h) * nb + j];
+        float& w2 = want2[(size_t(h) * rows + (start + i) / 64 - first_qb) * nb + j];
+        float& w1 = want1[(size_t(i) * num_kv_heads + h / group) * nb + j];
+        w2 = std::max(w2, x);
+        w1 = std::max(w1, x);
+      }
+  const double e2 = max_err(d2.download(), want2, &where);
+  if (!(e2 <= 2e-4)) return "2-D pool error " + std::to_string(e2) + " at " + where;
+  const double e1 = max_err(d1.download(), want1, &where);
+  if (!(e1 <= 2e-4)) return "group max error " + std::to_string(e1) + " at " + where;
+  return "";
+}
+
+TEST(CudaGroundTruth, BlockMaxMatchesFullAttention) {
+  SKIP_WITHOUT_GPU();
+  struct C { int kv, qo, hkv, group, d; };
+  uint64_t seed = 900;
+  for (const C& c : {C{1, 1, 1, 1, 64}, C{63, 63, 2, 3, 64}, C{300, 300, 2, 4, 128}, C{300, 70, 1, 3, 64},
+                     C{1000, 1000, 3, 3, 64}, C{257, 257, 8, 1, 128}}) {
+    const std::string err = run_block_max_case(c.kv, c.qo, c.hkv, c.group, c.d, seed += 11);
+    EXPECT_TRUE(err.empty()) << "kv " << c.kv << " qo " << c.qo << " group " << c.group << " d " << c.d << ": " << err;
+  }
 }
 
 TEST(CudaSparsePrefill, SmallSweep) {

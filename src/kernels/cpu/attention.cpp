@@ -426,4 +426,28 @@ void ref_attention(const AttentionParams& p, const BlockSelection& sel) {
   }
 }
 
+void ref_attention_block_max(const AttentionParams& p, int bs, float* out) {
+  const int d = p.head_dim, Hq = p.num_qo_heads, group = Hq / p.num_kv_heads, start = p.start_pos();
+  const int nb = (p.kv_len + bs - 1) / bs;
+  std::vector<double> prob(static_cast<size_t>(p.kv_len));
+  for (int i = 0; i < p.qo_len; ++i)
+    for (int h = 0; h < Hq; ++h) {
+      const int pos = start + i;
+      const float* q = p.q + (size_t(i) * Hq + h) * d;
+      const float* k = p.k_cache + size_t(h / group) * p.max_context * d;
+      double mx = -INFINITY;
+      for (int c = 0; c <= pos; ++c) {
+        double dot = 0.0;
+        for (int e = 0; e < d; ++e) dot += double(q[e]) * k[size_t(c) * d + e];
+        prob[size_t(c)] = dot * p.scale;
+        mx = std::max(mx, prob[size_t(c)]);
+      }
+      double sum = 0.0;
+      for (int c = 0; c <= pos; ++c) sum += (prob[size_t(c)] = std::exp(prob[size_t(c)] - mx));
+      float* o = out + (size_t(i) * Hq + h) * nb;
+      std::fill_n(o, nb, 0.0f);
+      for (int c = 0; c <= pos; ++c) o[c / bs] = std::max(o[c / bs], float(prob[size_t(c)] / sum));
+    }
+}
+
 }  // namespace seer

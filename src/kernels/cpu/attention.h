@@ -48,4 +48,9 @@ void attention(const AttentionParams& p, const BlockSelection& sel, ThreadPool& 
 // Reference: a direct loop over the selected blocks, double accumulation.
 void ref_attention(const AttentionParams& p, const BlockSelection& sel);
 
+// Reference of AttentionParams::block_max for a dense selection (and of kernels/cpu/block_max.h):
+// every query row and qo head from the full causal probability row, double precision.
+// out [qo_len, num_qo_heads, ceil(kv_len / block_size)].
+void ref_attention_block_max(const AttentionParams& p, int block_size, float* out);
+
 }  // namespace seer

@@ -28,8 +28,6 @@ void attention_block_max_2d(const AttentionParams& p, int block_size, float* out
 void attention_block_max_1d(const AttentionParams& p, int block_size, const int* rows, int n,
                             float* out, ThreadPool& pool);
 
-// Reference for tests: every query row and head from the full probability row, double precision.
-// out [qo_len, num_qo_heads, nb].
-void ref_attention_block_max(const AttentionParams& p, int block_size, float* out);
+// The reference is ref_attention_block_max (kernels/cpu/attention.h).
 
 }  // namespace seer

@@ -39,6 +39,10 @@ Status launch_sparse_prefill(SparsePrefillParams p, cudaStream_t stream) {
   for (int64_t s : {p.q_stride_token, p.q_stride_head, p.kv_stride_head, p.kv_stride_token, p.o_stride_token,
                     p.o_stride_head})
     if (s % 8 != 0) return Status::error("sparse_prefill: stride {} is not a multiple of 8 elements", s);
+  if (p.block_max)
+    SEER_CUDA_CHECK(cudaMemsetAsync(p.block_max, 0,
+                                    sizeof(float) * size_t(p.qo_len) * p.num_qo_heads * ((p.kv_len + kBlockN - 1) / kBlockN),
+                                    stream));
   SEER_CUDA_CHECK(run_sparse_prefill_kernel(p, stream));
   SEER_CUDA_CHECK_LAUNCH("sparse_prefill_kernel", stream);
   return Status::ok();

@@ -93,6 +93,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
   for (int i = 0; i < kHeadDim / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY};
   float l[2] = {0.0f, 0.0f};
+  const int bm_blocks = (p.kv_len + kBlockN - 1) / kBlockN;
 
   for (int it = 0; it < n_blocks; ++it) {
     const int stage = it & 1;
@@ -128,10 +129,36 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
       }
     }
 
+    if (p.block_max) {  // the row's max base-2 logit in this block; turned into a probability below
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < kBlockN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
+        mx = quad_max(mx);
+        const int row = qpos_lo + i * 8 - pos0;
+        if ((lane & 3) == 0 && row < n_q)
+          p.block_max[(int64_t(pos0 - start + row) * p.num_qo_heads + h) * bm_blocks + blocks[it]] = mx;
+      }
+    }
+
     warp_online_softmax<kHeadDim, kBlockN>(s, m, l, o);
 
     warp_pv<T, kHeadDim, kBlockN>(o, s, vs, lane);
     __syncthreads();  // this stage is overwritten by the next iteration's prefetch
+  }
+
+  if (p.block_max) {  // block max probability = 2^(max logit - m) / l, by the quad's first lane
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const float lsum = quad_sum(l[i]);
+      const int row = qpos_lo + i * 8 - pos0;
+      if ((lane & 3) == 0 && row < n_q) {
+        float* bm = p.block_max + (int64_t(pos0 - start + row) * p.num_qo_heads + h) * bm_blocks;
+        const float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
+        for (int b = 0; b < n_blocks; ++b) bm[blocks[b]] = lsum > 0.0f ? fast_exp2(bm[blocks[b]] - m[i]) * inv : 0.0f;
+      }
+    }
   }
 
   // Epilogue: normalise, stage the tile through shared memory (the Q buffer; every warp finished

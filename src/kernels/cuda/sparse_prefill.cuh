@@ -44,6 +44,12 @@ struct SparsePrefillParams {
   int num_rows = 0;        // selection rows per head
   bool per_kv_head = false;  // selection rows per kv head (shared by the GQA group)
   float scale = 0.0f;        // softmax scale, usually 1/sqrt(head_dim)
+  // Optional, gate-training ground truth (SPEC §4, §5.3), fp32 on the GPU:
+  //   block_max [qo_len, num_qo_heads, ceil(kv_len / 64)]
+  // per query row and qo head, the largest attention probability inside each visited key block
+  // (0 for blocks the row does not visit), as seer::ref_attention_block_max computes for a dense
+  // selection. The launcher zeroes it first. Costs one fp32 write per row and visited block.
+  float* block_max = nullptr;
   // Element strides; 0 means "contiguous in the layout above".
   int64_t q_stride_token = 0, q_stride_head = 0;
   int64_t kv_stride_head = 0, kv_stride_token = 0;
