@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, fetches the default model, builds, and generates text.
-# Arguments are passed to `seer generate` (default: a chat prompt, 128 tokens).
+# The main job: installs what is missing, fetches the default model, builds, and generates text with
+# SeerAttention: the trained AttnGates in gates/smollm2-135m-instruct choose the key blocks, in the
+# prefill (SeerAttention, density 0.3 of the causal blocks) and in every decode step (SeerAttention-R,
+# a 1024-token budget). The default prompt is a ~3,300-token public-domain passage with a question, so
+# that both phases are sparse; the achieved density is printed at the end.
+# Arguments replace the default prompt and options and go to `seer generate` as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/fetch-model.sh >/dev/null
 scripts/build.sh
+gates=gates/smollm2-135m-instruct
 if [ $# -eq 0 ]; then
-  set -- --chat --prompt "Explain in three sentences why the sky is blue." -n 128 --temp 0.7 --seed 42
+  prompt=$(mktemp)
+  trap 'rm -f "$prompt"' EXIT
+  { cat tests/data/tdavid_excerpt.txt; printf '\nIn three sentences: what does this commentary say about the man who is blessed?\n'; } > "$prompt"
+  build/seer generate --chat -f "$prompt" -n 128 --temp 0.7 --seed 42 \
+    --gates "$gates" --prefill-sparsity density:0.3 --decode-sparsity budget:1024
+  exit
 fi
 exec build/seer generate "$@"

@@ -1,6 +1,7 @@
 // Benchmark of the CUDA attention kernels (SPEC §5.1 prefill, §5.2 decode) on the setup of the
 // paper's figures: bf16, 32 query / 8 KV heads, head_dim 128, block 64.
-//   prefill: dense causal and density-0.1 (random blocks of the causal triangle) at 8k, 32k, 128k
+//   prefill: dense causal and density-0.1 (random blocks of the causal triangle) at 8k, 32k, 128k;
+//            dense with the gate-training ground truth (block_max) at 8k and 32k
 //   decode : 90% sparsity (ceil(L·0.1/64) random distinct blocks per sequence and KV head) and
 //            dense, batch 1 and 16, L = 32k and 128k
 // Timing: CUDA events around each launch, 3 warm-ups, median of 20 runs (spread = min..max).
@@ -94,7 +95,9 @@ void print_header() {
               "TFLOPs_deq", "GB/s");
 }
 
-void bench_prefill(int T, double density, uint64_t seed) {
+// with_gt: also emit the gate-training ground truth (SparsePrefillParams::block_max, fp32
+// [T, Hq, T/64], zeroed by the launcher inside the timed call).
+void bench_prefill(int T, double density, uint64_t seed, bool with_gt = false) {
   const int rows = (T + kBs - 1) / kBs;
   std::vector<int32_t> offsets{0}, indices;
   double exec_flops = 0.0;
@@ -153,14 +156,20 @@ void bench_prefill(int T, double density, uint64_t seed) {
   p.first_q_block = 0;
   p.num_rows = rows;
   p.scale = 1.0f / std::sqrt(float(kD));
+  float* gt = nullptr;
+  if (with_gt) {
+    BENCH_CHECK(cudaMalloc(&gt, sizeof(float) * size_t(T) * kHq * rows));
+    p.block_max = gt;
+  }
   check(seer::cuda::launch_sparse_prefill(p, nullptr));
   const Timing t = time_it([&] { check(seer::cuda::launch_sparse_prefill(p, nullptr)); });
   char shape[64], spread[64];
   std::snprintf(shape, sizeof shape, "T=%d", T);
   std::snprintf(spread, sizeof spread, "%.3f..%.3f", t.min_ms, t.max_ms);
-  std::printf("%-8s %-22s %7.2f %9.3f %17s %10.1f %10.1f %9s\n", "prefill", shape, density, t.median_ms, spread,
-              exec_flops / t.median_ms * 1e-9, deq_flops / t.median_ms * 1e-9, "-");
+  std::printf("%-8s %-22s %7.2f %9.3f %17s %10.1f %10.1f %9s\n", with_gt ? "prefill+gt" : "prefill", shape, density,
+              t.median_ms, spread, exec_flops / t.median_ms * 1e-9, deq_flops / t.median_ms * 1e-9, "-");
   std::fflush(stdout);
+  cudaFree(gt);
   cudaFree(q);
   cudaFree(o);
   cudaFree(k);
@@ -264,6 +273,7 @@ int main(int argc, char** argv) {
   if (!quick) lens.push_back(131072);
   for (int T : lens)
     for (double d : {1.0, 0.1}) bench_prefill(T, d, 1000 + T);
+  for (int T : {8192, 32768}) bench_prefill(T, 1.0, 1000 + T, /*with_gt=*/true);  // training forward
   for (int batch : {1, 16})
     for (int L : {32768, 131072}) {
       if (quick && L > 32768) continue;
