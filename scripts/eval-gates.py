@@ -11,7 +11,7 @@ window after a dense prefill, with --decode-sparsity budget:N. Each row is compa
 on the same windows. Prints a Markdown table per phase; --jsonl appends every run's JSON.
 
 `make-eval-text` mode writes the held-out documents of a training run as one text:
-  eval-gates.py make-eval-text --run OUT --corpus DIR [--prefix tdavid/] -o FILE
+  eval-gates.py make-eval-text (--run OUT | --list FILE) --corpus DIR [--prefix tdavid/] -o FILE
 """
 import argparse
 import json
@@ -22,10 +22,11 @@ import time
 
 
 def make_eval_text(args):
-    names = [n for n in open(os.path.join(args.run, "eval_documents.txt")).read().split("\n") if n]
+    listing = args.list or os.path.join(args.run, "eval_documents.txt")
+    names = [n for n in open(listing).read().split("\n") if n]
     names = [n for n in names if n.startswith(args.prefix)]
     if not names:
-        sys.exit(f"eval-gates: no held-out documents under '{args.prefix}' in {args.run}/eval_documents.txt")
+        sys.exit(f"eval-gates: no held-out documents under '{args.prefix}' in {listing}")
     with open(args.output, "w", encoding="utf-8") as f:
         for n in names:
             f.write(open(os.path.join(args.corpus, n), encoding="utf-8").read().strip() + "\n")
@@ -65,7 +66,8 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "make-eval-text":
         ap = argparse.ArgumentParser()
         ap.add_argument("mode")
-        ap.add_argument("--run", required=True)
+        ap.add_argument("--run", help="a train-gates output directory (its eval_documents.txt)")
+        ap.add_argument("--list", help="an eval_documents.txt (e.g. gates/smollm2-135m-instruct/eval_documents.txt)")
         ap.add_argument("--corpus", required=True)
         ap.add_argument("--prefix", default="tdavid/")
         ap.add_argument("-o", "--output", required=True)
