@@ -54,6 +54,10 @@ done
 check "train-gates refuses to overwrite" 1 "$seer" train-gates -m "$tiny" --kind both --data "$tmp/corpus" -o "$tmp/out" \
   --steps 3 --seq-len 256 --batch 2 --decode-tokens 16 --eval-fraction 0
 contains "train-gates suggests --resume" "--resume"
+check "train-gates --init from a run" 0 "$seer" train-gates -m "$tiny" --kind both --data "$tmp/corpus" -o "$tmp/out2" \
+  --steps 2 --seq-len 256 --decode-tokens 16 --eval-fraction 0 --init "$tmp/out" --seed 5
+check "train-gates --init without gates" 1 "$seer" train-gates -m "$tiny" --data "$tmp/corpus" -o "$tmp/out3" \
+  --steps 2 --seq-len 256 --init "$tmp/corpus"
 check "trained gates load" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 --max-windows 1 \
   --gates "$tmp/out" --prefill-sparsity density:0.5 --decode-sparsity budget:64
 rm -rf "$tmp"

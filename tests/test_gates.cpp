@@ -232,6 +232,26 @@ TEST(GateGolden, Decode) {
       ASSERT_EQ(out.num_blocks, nb);
       expect_close(out.scores.data(), rec(p + (probs ? "probs" : "logits")).f, probs ? "probs" : "logits");
     }
+    // The bf16 scoring path (the gate policy's): entries are the fp32 ones rounded, and the logits
+    // stay within bf16 rounding (weights and entries, ~2^-8 relative each) of the exact ones.
+    KCacheOptions bopts = opts;
+    bopts.bf16_scoring = true;
+    KCompressionCache bcache(gs, bopts);
+    if (T0 == 0) {
+      ASSERT_TRUE(bcache.update(0, k.data(), T, 0).is_ok());
+    } else {
+      ASSERT_TRUE(bcache.update(0, k.data(), T0, 0).is_ok());
+      for (int t = T0; t < T; ++t) ASSERT_TRUE(bcache.update(0, k.data() + size_t(t) * Hkv * d, 1, t).is_ok());
+    }
+    for (int h = 0; h < Hkv; ++h)
+      for (int i = 0; i < nb * dg; ++i)
+        ASSERT_EQ(bcache.entries_bf16(0, h)[i], fp32_to_bf16(cache.entries(0, h)[i])) << "head " << h << " index " << i;
+    DecodeGateScores bout;
+    ASSERT_TRUE(decode_gate_scores(bcache, 0, q.data(), T - 1, false, &bout).is_ok());
+    const auto& want = rec(p + "logits").f;
+    double scale = 0.0;
+    for (float x : want) scale = std::max(scale, double(std::fabs(x)));
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(bout.scores[i], want[i], 0.03 * scale + 1e-6) << "bf16 logit " << i;
   }
   EXPECT_GE(cases, 30);
 }

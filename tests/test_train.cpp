@@ -388,7 +388,7 @@ TEST(TrainRun, LossFallsAndResumeMatchesUninterrupted) {
     auto docs = list_documents({run.data.str()});
     ASSERT_TRUE(docs);
     for (const auto& f : docs.value()) {
-      if (is_eval_document(f.name, oa.eval_fraction, oa.seed)) continue;
+      if (is_eval_document(f.name, oa.eval_fraction, oa.split_seed)) continue;
       std::ifstream in(f.path);
       std::stringstream ss;
       ss << in.rdbuf();

@@ -507,7 +507,9 @@ int main(int argc, char** argv) {
   train->add_option("--warmup", ta.t.warmup, "warmup steps (default 20)")->check(CLI::NonNegativeNumber);
   train->add_option("--weight-decay", ta.t.weight_decay, "AdamW weight decay (default 0)")->check(CLI::NonNegativeNumber);
   train->add_option("--clip", ta.t.clip, "gradient L2-norm clip, 0 for none (default 1.0)")->check(CLI::NonNegativeNumber);
-  train->add_option("-s,--seed", ta.t.seed, "seed of the init, row order, token sample and split (default 0)");
+  train->add_option("-s,--seed", ta.t.seed, "seed of the init, row order, row sample and token sample (default 0)");
+  train->add_option("--split-seed", ta.t.split_seed, "seed of the train/eval split by document (default 0)");
+  train->add_option("--init", ta.t.init, "start from these trained gates (a --gates directory) instead of N(0, 0.02)");
   train->add_option("--device", ta.device, "cpu (default) or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   train->add_flag("--resume", ta.t.resume, "continue the run in --out from its last checkpoint");
   train->add_option("--checkpoint-every", ta.t.checkpoint_every, "steps between checkpoints (default 10)")->check(CLI::PositiveNumber);

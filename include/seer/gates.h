@@ -204,6 +204,11 @@ struct KCacheOptions {
   // Blocks completed by a single-token update are rotated at their last position
   // (block_size*j + block_size-1) as upstream's decode step does, instead of block_size*j.
   bool upstream_decode_rope_position = false;
+  // Score decode steps against bf16 copies of the compressed entries and of the query projection
+  // (Qproj / Qavgproj), read at half the bytes: the gate policy's setting. Released and seer-trained
+  // gates are stored in bf16, so the weight copy is exact for them; the entries are rounded (scores
+  // move by ~1e-3 relative). false: exact fp32 scoring.
+  bool bf16_scoring = false;
 };
 
 class KCompressionCache {
@@ -219,6 +224,12 @@ class KCompressionCache {
   int num_blocks(int layer) const;  // ceil(length / block_size)
   // Entries of one KV head: [num_blocks, dg], the last one zero while its block is partial.
   const float* entries(int layer, int kv_head) const;
+  // The same in bf16 (only with KCacheOptions::bf16_scoring), and the bf16 query projection of a
+  // layer (Qproj [num_kv_heads, group, head_dim, dg] / Qavgproj [num_kv_heads, head_dim, dg]; null
+  // for Qavg or without bf16_scoring).
+  const uint16_t* entries_bf16(int layer, int kv_head) const;
+  const uint16_t* linear_q_bf16(int layer) const;
+  const KCacheOptions& options() const { return opts_; }
   const GateSet& gates() const { return *gates_; }
   // The gate RoPE (the base model's, recomputed for dg dims).
   const std::vector<float>& rope_inv_freq() const { return inv_freq_; }
@@ -232,8 +243,10 @@ class KCompressionCache {
   struct LayerState {
     int len = 0;
     std::vector<std::vector<float>> entries;  // per kv head: [num_blocks, dg]
+    std::vector<std::vector<uint16_t>> entries_bf16;  // the same in bf16 (bf16_scoring)
     std::vector<float> remainder;             // [block_size, num_kv_heads, head_dim]
   };
+  std::vector<std::vector<uint16_t>> linear_q_bf16_;  // per layer (bf16_scoring)
   void compress_block(LayerState& st, int layer, int block, int rope_pos);
   const GateSet* gates_;
   KCacheOptions opts_;

@@ -82,7 +82,10 @@ struct TrainOptions {
   double weight_decay = 0.0;
   double clip = 1.0;        // global gradient L2 norm; <= 0: no clipping
   double loss_scale = 10.0; // gate_loss_scale
-  uint64_t seed = 0;        // init, row order, decode token sample, split
+  uint64_t seed = 0;        // init, row order, row sample, decode token sample
+  uint64_t split_seed = 0;  // train/eval split by document (kept apart from `seed` so that runs with
+                            // different seeds share one held-out set)
+  std::string init;         // start from these gates (a --gates directory) instead of N(0, 0.02)
   double eval_fraction = 0.1;
   int min_row_len = 0;      // 0: max(4 * block_size, seq_len / 8)
   int max_rows = 0;         // > 0: train on this many rows only (a seeded sample), to reuse cached examples

@@ -58,7 +58,11 @@ class GatePolicy : public ScoredPolicy {
   GatePolicy(const PolicyOptions& opts, const ModelConfig& cfg, GateBundle gates)
       : ScoredPolicy(opts, cfg), gates_(std::move(gates)) {
     if (gates_.prefill) prefill_ = std::make_unique<PrefillGate>(*gates_.prefill);
-    if (gates_.decode) cache_ = std::make_unique<KCompressionCache>(*gates_.decode);
+    if (gates_.decode) {
+      KCacheOptions co;
+      co.bf16_scoring = true;  // half the bytes per decode step (see KCacheOptions)
+      cache_ = std::make_unique<KCompressionCache>(*gates_.decode, co);
+    }
   }
   const char* name() const override { return "gate"; }
 

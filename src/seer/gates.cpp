@@ -10,6 +10,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/simd.h"
 #include "seer/gate_math.h"
 
 #include <cblas.h>
@@ -277,6 +278,11 @@ KCompressionCache::KCompressionCache(const GateSet& gates, KCacheOptions opts)
     : gates_(&gates), opts_(opts) {
   inv_freq_ = gate_inv_freq(gates, &rope_scale_);
   layers_.resize(size_t(gates.model.num_layers));
+  if (opts_.bf16_scoring) {
+    linear_q_bf16_.resize(layers_.size());
+    for (size_t l = 0; l < layers_.size(); ++l)
+      for (float w : gates.layers[l].linear_q) linear_q_bf16_[l].push_back(fp32_to_bf16(w));
+  }
   reset();
 }
 
@@ -285,6 +291,7 @@ void KCompressionCache::reset() {
   for (auto& st : layers_) {
     st.len = 0;
     st.entries.assign(size_t(g.model.num_kv_heads), {});
+    st.entries_bf16.assign(size_t(g.model.num_kv_heads), {});
     st.remainder.assign(size_t(g.config.block_size) * g.model.num_kv_heads * g.model.head_dim, 0.0f);
   }
 }
@@ -295,6 +302,13 @@ int KCompressionCache::num_blocks(int layer) const {
 }
 const float* KCompressionCache::entries(int layer, int kv_head) const {
   return layers_[size_t(layer)].entries[size_t(kv_head)].data();
+}
+const uint16_t* KCompressionCache::entries_bf16(int layer, int kv_head) const {
+  return opts_.bf16_scoring ? layers_[size_t(layer)].entries_bf16[size_t(kv_head)].data() : nullptr;
+}
+const uint16_t* KCompressionCache::linear_q_bf16(int layer) const {
+  if (!opts_.bf16_scoring || linear_q_bf16_[size_t(layer)].empty()) return nullptr;
+  return linear_q_bf16_[size_t(layer)].data();
 }
 
 void KCompressionCache::compress_block(LayerState& st, int layer, int block, int rope_pos) {
@@ -318,6 +332,8 @@ void KCompressionCache::compress_block(LayerState& st, int layer, int block, int
     }
     if (cfg.use_qk_norm) rmsnorm_vec(e, W.k_norm.data(), dg);
     if (cfg.use_rope) gate_rope(rope, e, 1, dg);
+    if (opts_.bf16_scoring)
+      for (int o = 0; o < dg; ++o) st.entries_bf16[size_t(h)][size_t(block) * dg + o] = fp32_to_bf16(e[o]);
   }
 }
 
@@ -334,6 +350,7 @@ Status KCompressionCache::update(int layer, const float* k_nope, int n_new, int 
   if (start_pos == 0) {
     st.len = 0;
     for (auto& e : st.entries) e.clear();
+    for (auto& e : st.entries_bf16) e.clear();
   }
   if (start_pos != st.len)
     return Status::error("K-compression cache: layer {} holds {} tokens but the new tokens start at {}",
@@ -343,8 +360,11 @@ Status KCompressionCache::update(int layer, const float* k_nope, int n_new, int 
   for (int t = 0; t < n_new; ++t) {
     const int p = start_pos + t;
     const int slot = p % bs;  // shared by every layer: derived from the position (SPEC §9.3)
-    if (slot == 0)            // first token of a new block: zero placeholder entry
+    if (slot == 0) {          // first token of a new block: zero placeholder entry
       for (auto& e : st.entries) e.resize(e.size() + size_t(dg), 0.0f);
+      if (opts_.bf16_scoring)
+        for (auto& e : st.entries_bf16) e.resize(e.size() + size_t(dg), 0);
+    }
     std::copy_n(k_nope + size_t(t) * Hkv * d, size_t(Hkv) * d,
                 st.remainder.data() + size_t(slot) * Hkv * d);
     if (slot == bs - 1) {
@@ -359,12 +379,47 @@ Status KCompressionCache::update(int layer, const float* k_nope, int n_new, int 
 
 namespace {
 
+// out[o] += sum_c x[c] * w[c, o] for bf16 w [n_in, n_out] (n_out a multiple of 16, else scalar).
+void gemv_bf16(const float* x, const uint16_t* w, int n_in, int n_out, float* out) {
+  using namespace simd;
+  if (n_out % kLanes != 0) {
+    for (int c = 0; c < n_in; ++c)
+      for (int o = 0; o < n_out; ++o) out[o] += x[c] * bf16_to_fp32(w[size_t(c) * n_out + o]);
+    return;
+  }
+  for (int o = 0; o < n_out; o += kLanes) {
+    f32x16 acc = load(out + o);
+    for (int c = 0; c < n_in; ++c) acc += splat(x[c]) * load_bf16(w + size_t(c) * n_out + o);
+    store(out + o, acc);
+  }
+}
+
+// scores[j] = scale * e[j, :] . q for bf16 entries e [n, dg] (dg a multiple of 16, else scalar).
+void scores_bf16(const uint16_t* e, const float* q, int n, int dg, float scale, float* scores) {
+  using namespace simd;
+  for (int j = 0; j < n; ++j) {
+    const uint16_t* ej = e + size_t(j) * dg;
+    float s = 0.0f;
+    if (dg % kLanes == 0) {
+      f32x16 acc = splat(0.0f);
+      for (int o = 0; o < dg; o += kLanes) acc += load_bf16(ej + o) * load(q + o);
+      s = hsum(acc);
+    } else {
+      for (int o = 0; o < dg; ++o) s += bf16_to_fp32(ej[o]) * q[o];
+    }
+    scores[j] = s * scale;
+  }
+}
+
 // `cos_t`/`sin_t` [dg/2]: the position's RoPE table when the caller has it (shared by all layers
 // of a decode step), else null to compute it here.
 // Heads [h_begin, h_end) only (default: all), so that KV heads can be scored in parallel.
+// `wq_bf16`: the layer's query projection in bf16 (KCompressionCache::linear_q_bf16), or null for
+// the fp32 weights.
 void decode_query(const GateSet& g, int layer, const float* q_nope, int pos,
                   const std::vector<float>& inv_freq, float rope_scale, float* qg,
-                  const float* cos_t = nullptr, const float* sin_t = nullptr, int h_begin = 0, int h_end = -1) {
+                  const float* cos_t = nullptr, const float* sin_t = nullptr, int h_begin = 0, int h_end = -1,
+                  const uint16_t* wq_bf16 = nullptr) {
   const GateConfig& cfg = g.config;
   const int Hkv = g.model.num_kv_heads, d = g.model.head_dim;
   const int group_size = g.model.num_qo_heads / Hkv, dg = cfg.hidden_size;
@@ -378,9 +433,12 @@ void decode_query(const GateSet& g, int layer, const float* q_nope, int pos,
       // qg[h] = sum_i q[h*g + i] @ W[h, i]; W [num_kv_heads, group_size, head_dim, dg]
       for (int i = 0; i < group_size; ++i) {
         const float* q = q_nope + size_t(h * group_size + i) * d;
-        const float* __restrict w = W.linear_q.data() + (size_t(h) * group_size + i) * d * dg;
-        for (int c = 0; c < d; ++c)
-          for (int o = 0; o < dg; ++o) out[o] += q[c] * w[size_t(c) * dg + o];
+        const size_t off = (size_t(h) * group_size + i) * d * dg;
+        if (wq_bf16)
+          gemv_bf16(q, wq_bf16 + off, d, dg, out);
+        else
+          for (int c = 0; c < d; ++c)
+            for (int o = 0; o < dg; ++o) out[o] += q[c] * W.linear_q[off + size_t(c) * dg + o];
       }
     } else {
       std::fill(avg.begin(), avg.end(), 0.0f);
@@ -390,9 +448,12 @@ void decode_query(const GateSet& g, int layer, const float* q_nope, int pos,
       }
       for (auto& a : avg) a /= float(group_size);
       if (cfg.q_head_pooling == QHeadPooling::kQavgproj) {
-        const float* w = W.linear_q.data() + size_t(h) * d * dg;  // [num_kv_heads, head_dim, dg]
-        for (int c = 0; c < d; ++c)
-          for (int o = 0; o < dg; ++o) out[o] += avg[size_t(c)] * w[size_t(c) * dg + o];
+        const size_t off = size_t(h) * d * dg;  // [num_kv_heads, head_dim, dg]
+        if (wq_bf16)
+          gemv_bf16(avg.data(), wq_bf16 + off, d, dg, out);
+        else
+          for (int c = 0; c < d; ++c)
+            for (int o = 0; o < dg; ++o) out[o] += avg[size_t(c)] * W.linear_q[off + size_t(c) * dg + o];
       } else {
         std::copy_n(avg.data(), dg, out);  // Qavg: d == dg
       }
@@ -452,11 +513,16 @@ Status decode_gate_scores(const KCompressionCache& cache, int layer, const float
   float* scores = out->scores.data();
   const float scale = 1.0f / std::sqrt(float(dg));
   // One KV head per item: its pooled query, then scores[h, :] = entries[h] [nb, dg] @ qg[h] / sqrt(dg).
+  const uint16_t* wq_bf16 = cache.linear_q_bf16(layer);
+  const bool bf16 = cache.options().bf16_scoring;
   auto head = [&](int64_t h, int) {
     decode_query(g, layer, q_nope, pos, cache.rope_inv_freq(), cache.rope_scale(), qg, cos_t, sin_t, int(h),
-                 int(h) + 1);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, nb, dg, scale, cache.entries(layer, int(h)), dg, qg + size_t(h) * dg, 1,
-                0.0f, scores + size_t(h) * nb, 1);
+                 int(h) + 1, wq_bf16);
+    if (bf16)
+      scores_bf16(cache.entries_bf16(layer, int(h)), qg + size_t(h) * dg, nb, dg, scale, scores + size_t(h) * nb);
+    else
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, nb, dg, scale, cache.entries(layer, int(h)), dg, qg + size_t(h) * dg,
+                  1, 0.0f, scores + size_t(h) * nb, 1);
   };
   if (pool)
     pool->parallel_for(Hkv, head);

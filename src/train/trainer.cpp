@@ -1,5 +1,6 @@
 // Gate training loop: data, AdamW, schedule, checkpoints, resume. See seer/train.h.
 #include <seer/gate_train.h>
+#include <seer/policies.h>
 #include <seer/tokenizer.h>
 #include <seer/train.h>
 
@@ -202,7 +203,7 @@ Status Trainer::load_data() {
     fp = fnv1a(f.name, fp);
     for (int t : doc.tokens) fp = (fp ^ uint64_t(uint32_t(t))) * 1099511628211ULL;
     if (doc.tokens.empty()) continue;
-    if (is_eval_document(f.name, o_.eval_fraction, o_.seed)) {
+    if (is_eval_document(f.name, o_.eval_fraction, o_.split_seed)) {
       eval_tokens += int64_t(doc.tokens.size());
       eval_names_.push_back(doc.name);
       eval_docs_.push_back(std::move(doc));
@@ -257,6 +258,8 @@ json Trainer::options_json() const {
   j["clip"] = o_.clip;
   j["loss_scale"] = o_.loss_scale;
   j["seed"] = o_.seed;
+  j["split_seed"] = o_.split_seed;
+  j["init"] = o_.init;
   j["eval_fraction"] = o_.eval_fraction;
   j["min_row_len"] = o_.min_row_len;
   j["max_rows"] = o_.max_rows;
@@ -279,10 +282,23 @@ Status Trainer::init_or_resume() {
   if (ec) return Status::error("{}: cannot create: {}", o_.out, ec.message());
 
   if (!have) {
+    GateBundle start;
+    if (!o_.init.empty()) {
+      SEER_ASSIGN_OR_RETURN(start, load_gate_bundle(o_.init, model_.config));
+    }
     for (auto& g : gates_) {
       const GateOptions& go = g.kind == GateKind::kPrefill ? o_.prefill_gate : o_.decode_gate;
-      SEER_ASSIGN_OR_RETURN(g.w, init_gates(g.kind, model_.config, go,
-                                            o_.seed + (g.kind == GateKind::kPrefill ? 0 : 1)));
+      if (!o_.init.empty()) {
+        const auto& from = g.kind == GateKind::kPrefill ? start.prefill : start.decode;
+        if (!from) return Status::error("--init {}: has no {} gate", o_.init, g.name());
+        if (from->config.block_size != go.block_size)
+          return Status::error("--init {}: the {} gate has block size {}, the run uses {}", o_.init, g.name(),
+                               from->config.block_size, go.block_size);
+        g.w = *from;
+      } else {
+        SEER_ASSIGN_OR_RETURN(g.w, init_gates(g.kind, model_.config, go,
+                                              o_.seed + (g.kind == GateKind::kPrefill ? 0 : 1)));
+      }
       g.m = zeros_like(g.w);
       g.v = zeros_like(g.w);
     }

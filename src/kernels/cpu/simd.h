@@ -18,6 +18,16 @@ inline f32x16 load(const float* p) {
   return v;
 }
 inline void store(float* p, f32x16 v) { std::memcpy(p, &v, sizeof(v)); }
+// 16 bf16 values (the high halves of fp32) -> 16 floats.
+inline f32x16 load_bf16(const uint16_t* p) {
+  using u16x16 = uint16_t __attribute__((vector_size(32)));
+  u16x16 h;
+  std::memcpy(&h, p, sizeof(h));
+  i32x16 w = __builtin_convertvector(h, i32x16) << 16;
+  f32x16 f;
+  std::memcpy(&f, &w, sizeof(f));
+  return f;
+}
 inline f32x16 splat(float s) { return f32x16{} + s; }
 inline float hsum(f32x16 v) {
   float s = 0.f;
