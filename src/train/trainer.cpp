@@ -482,6 +482,8 @@ Result<TrainResult> Trainer::run() {
   std::vector<GateSet> grads;
   for (const auto& g : gates_) grads.push_back(zeros_like(g.w));
   const int start_step = step_;
+  std::vector<int> order;  // row order of epoch `order_epoch`
+  int order_epoch = -1;
   while (step_ < o_.steps) {
     const double t0 = now_seconds();
     for (auto& gr : grads)
@@ -492,7 +494,11 @@ Result<TrainResult> Trainer::run() {
     for (int b = 0; b < o_.batch; ++b) {
       const int64_t k = int64_t(step_) * o_.batch + b;  // position in the endless epoch sequence
       const int epoch = int(k / n_rows), idx = int(k % n_rows);
-      const int row = epoch_order(n_rows, o_.seed, epoch)[size_t(idx)];
+      if (epoch != order_epoch) {  // one permutation per epoch, not one per row
+        order = epoch_order(n_rows, o_.seed, epoch);
+        order_epoch = epoch;
+      }
+      const int row = order[size_t(idx)];
       SEER_ASSIGN_OR_RETURN(auto ex, examples(row));
       step_tokens += rows_[size_t(row)].len;
       std::vector<double> l = row_loss(*ex, &grads, 1.0 / o_.batch);
