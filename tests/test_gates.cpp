@@ -244,8 +244,13 @@ TEST(GateGolden, Decode) {
       for (int t = T0; t < T; ++t) ASSERT_TRUE(bcache.update(0, k.data() + size_t(t) * Hkv * d, 1, t).is_ok());
     }
     for (int h = 0; h < Hkv; ++h)
-      for (int i = 0; i < nb * dg; ++i)
-        ASSERT_EQ(bcache.entries_bf16(0, h)[i], fp32_to_bf16(cache.entries(0, h)[i])) << "head " << h << " index " << i;
+      for (int j = 0; j < nb; ++j)
+        for (int o = 0; o < dg; ++o) {
+          constexpr int kT = KCompressionCache::kScoreTile;
+          ASSERT_EQ(bcache.entries_bf16(0, h)[size_t(j / kT) * dg * kT + size_t(o) * kT + j % kT],
+                    fp32_to_bf16(cache.entries(0, h)[size_t(j) * dg + o]))
+              << "head " << h << " entry " << j << " feature " << o;
+        }
     DecodeGateScores bout;
     ASSERT_TRUE(decode_gate_scores(bcache, 0, q.data(), T - 1, false, &bout).is_ok());
     const auto& want = rec(p + "logits").f;
@@ -314,6 +319,43 @@ TEST(KCompressionCache, IncrementalEqualsFromScratch) {
   Status gap = inc.update(0, k[0].data(), 1, 7);
   EXPECT_FALSE(gap.is_ok());
   EXPECT_NE(gap.message().find("holds 5 tokens"), std::string::npos) << gap.message();
+}
+
+// bf16 scoring over many 16-entry tiles (the golden test's short sequences fit in one): every
+// score agrees with the exact fp32 path to bf16 rounding, for gate widths that use the vector
+// path (64) and the remainder loop (40), with a partial last tile.
+TEST(KCompressionCache, Bf16ScoresMatchFp32AcrossTiles) {
+  const int Hq = 9, Hkv = 3, d = 64;
+  for (int dg : {64, 40}) {
+    GateSet gs = random_decode_gates(1, Hq, Hkv, d, QHeadPooling::kQproj, 21);
+    if (dg != d) {
+      GateOptions o;
+      o.hidden_size = dg;
+      auto r = init_gates(GateKind::kDecode, small_model(1, Hq, Hkv, d), o, 21);
+      ASSERT_TRUE(r.is_ok()) << r.status().message();
+      gs = std::move(r).value();
+    }
+    const int T = 64 * 37 + 5;  // 38 blocks: tiles of 16, 16 and 6
+    const auto k = test::random_vector(size_t(T) * Hkv * d, 7);
+    const auto q = test::random_vector(size_t(Hq) * d, 8);
+    KCacheOptions bo;
+    bo.bf16_scoring = true;
+    KCompressionCache exact(gs), bf16(gs, bo);
+    ASSERT_TRUE(exact.update(0, k.data(), T - 1, 0).is_ok());
+    ASSERT_TRUE(bf16.update(0, k.data(), T - 1, 0).is_ok());
+    ASSERT_TRUE(exact.update(0, k.data() + size_t(T - 1) * Hkv * d, 1, T - 1).is_ok());
+    ASSERT_TRUE(bf16.update(0, k.data() + size_t(T - 1) * Hkv * d, 1, T - 1).is_ok());
+    DecodeGateScores want, got;
+    ASSERT_TRUE(decode_gate_scores(exact, 0, q.data(), T - 1, false, &want).is_ok());
+    ASSERT_TRUE(decode_gate_scores(bf16, 0, q.data(), T - 1, false, &got).is_ok());
+    ASSERT_EQ(got.scores.size(), size_t(Hkv) * 38);
+    double scale = 0.0;
+    for (float x : want.scores) scale = std::max(scale, double(std::fabs(x)));
+    ASSERT_GT(scale, 0.0);
+    for (size_t i = 0; i < want.scores.size(); ++i)
+      EXPECT_NEAR(got.scores[i], want.scores[i], 0.03 * scale) << "dg " << dg << " head " << i / 38 << " block " << i % 38;
+    EXPECT_EQ(got.scores[37], 0.0f);  // the partial block's placeholder
+  }
 }
 
 TEST(PrefillGate, ChunkedEqualsOneShotOnSharedRows) {

@@ -224,9 +224,12 @@ class KCompressionCache {
   int num_blocks(int layer) const;  // ceil(length / block_size)
   // Entries of one KV head: [num_blocks, dg], the last one zero while its block is partial.
   const float* entries(int layer, int kv_head) const;
-  // The same in bf16 (only with KCacheOptions::bf16_scoring), and the bf16 query projection of a
-  // layer (Qproj [num_kv_heads, group, head_dim, dg] / Qavgproj [num_kv_heads, head_dim, dg]; null
-  // for Qavg or without bf16_scoring).
+  // The same in bf16 (only with KCacheOptions::bf16_scoring), tiled for scoring without horizontal
+  // sums: [ceil(num_blocks / kScoreTile), dg, kScoreTile], entry j feature o at
+  // (j / kScoreTile) * dg * kScoreTile + o * kScoreTile + j % kScoreTile (zero past the last entry).
+  // And the bf16 query projection of a layer (Qproj [num_kv_heads, group, head_dim, dg] / Qavgproj
+  // [num_kv_heads, head_dim, dg]; null for Qavg or without bf16_scoring).
+  static constexpr int kScoreTile = 16;
   const uint16_t* entries_bf16(int layer, int kv_head) const;
   const uint16_t* linear_q_bf16(int layer) const;
   const KCacheOptions& options() const { return opts_; }
@@ -243,7 +246,7 @@ class KCompressionCache {
   struct LayerState {
     int len = 0;
     std::vector<std::vector<float>> entries;  // per kv head: [num_blocks, dg]
-    std::vector<std::vector<uint16_t>> entries_bf16;  // the same in bf16 (bf16_scoring)
+    std::vector<std::vector<uint16_t>> entries_bf16;  // the same in bf16, tiled (bf16_scoring)
     std::vector<float> remainder;             // [block_size, num_kv_heads, head_dim]
   };
   std::vector<std::vector<uint16_t>> linear_q_bf16_;  // per layer (bf16_scoring)

@@ -332,8 +332,10 @@ void KCompressionCache::compress_block(LayerState& st, int layer, int block, int
     }
     if (cfg.use_qk_norm) rmsnorm_vec(e, W.k_norm.data(), dg);
     if (cfg.use_rope) gate_rope(rope, e, 1, dg);
-    if (opts_.bf16_scoring)
-      for (int o = 0; o < dg; ++o) st.entries_bf16[size_t(h)][size_t(block) * dg + o] = fp32_to_bf16(e[o]);
+    if (opts_.bf16_scoring) {  // tiled [num_blocks/16, dg, 16]: see entries_bf16()
+      uint16_t* tile = st.entries_bf16[size_t(h)].data() + size_t(block / kScoreTile) * dg * kScoreTile;
+      for (int o = 0; o < dg; ++o) tile[size_t(o) * kScoreTile + block % kScoreTile] = fp32_to_bf16(e[o]);
+    }
   }
 }
 
@@ -362,8 +364,8 @@ Status KCompressionCache::update(int layer, const float* k_nope, int n_new, int 
     const int slot = p % bs;  // shared by every layer: derived from the position (SPEC §9.3)
     if (slot == 0) {          // first token of a new block: zero placeholder entry
       for (auto& e : st.entries) e.resize(e.size() + size_t(dg), 0.0f);
-      if (opts_.bf16_scoring)
-        for (auto& e : st.entries_bf16) e.resize(e.size() + size_t(dg), 0);
+      if (opts_.bf16_scoring && (p / bs) % kScoreTile == 0)
+        for (auto& e : st.entries_bf16) e.resize(e.size() + size_t(dg) * kScoreTile, 0);
     }
     std::copy_n(k_nope + size_t(t) * Hkv * d, size_t(Hkv) * d,
                 st.remainder.data() + size_t(slot) * Hkv * d);
@@ -379,7 +381,22 @@ Status KCompressionCache::update(int layer, const float* k_nope, int n_new, int 
 
 namespace {
 
+// Columns [o0, o0 + 16*NV) of gemv_bf16, NV accumulators in registers.
+template <int NV>
+void gemv_bf16_cols(const float* x, const uint16_t* w, int n_in, int n_out, int o0, float* out) {
+  using namespace simd;
+  f32x16 acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = load(out + o0 + v * kLanes);
+  for (int c = 0; c < n_in; ++c) {
+    const f32x16 xc = splat(x[c]);
+    const uint16_t* wr = w + size_t(c) * n_out + o0;
+    for (int v = 0; v < NV; ++v) acc[v] += xc * load_bf16(wr + v * kLanes);
+  }
+  for (int v = 0; v < NV; ++v) store(out + o0 + v * kLanes, acc[v]);
+}
+
 // out[o] += sum_c x[c] * w[c, o] for bf16 w [n_in, n_out] (n_out a multiple of 16, else scalar).
+// Rows are read in order, 64 columns at a time.
 void gemv_bf16(const float* x, const uint16_t* w, int n_in, int n_out, float* out) {
   using namespace simd;
   if (n_out % kLanes != 0) {
@@ -387,27 +404,31 @@ void gemv_bf16(const float* x, const uint16_t* w, int n_in, int n_out, float* ou
       for (int o = 0; o < n_out; ++o) out[o] += x[c] * bf16_to_fp32(w[size_t(c) * n_out + o]);
     return;
   }
-  for (int o = 0; o < n_out; o += kLanes) {
-    f32x16 acc = load(out + o);
-    for (int c = 0; c < n_in; ++c) acc += splat(x[c]) * load_bf16(w + size_t(c) * n_out + o);
-    store(out + o, acc);
+  int o0 = 0;
+  for (; o0 + 4 * kLanes <= n_out; o0 += 4 * kLanes) gemv_bf16_cols<4>(x, w, n_in, n_out, o0, out);
+  switch ((n_out - o0) / kLanes) {
+    case 3: gemv_bf16_cols<3>(x, w, n_in, n_out, o0, out); break;
+    case 2: gemv_bf16_cols<2>(x, w, n_in, n_out, o0, out); break;
+    case 1: gemv_bf16_cols<1>(x, w, n_in, n_out, o0, out); break;
+    default: break;
   }
 }
 
-// scores[j] = scale * e[j, :] . q for bf16 entries e [n, dg] (dg a multiple of 16, else scalar).
-void scores_bf16(const uint16_t* e, const float* q, int n, int dg, float scale, float* scores) {
+// scores[j] = scale * e_j . q over bf16 entries tiled [ceil(n/16), dg, 16] (KCompressionCache::
+// entries_bf16): 16 entries per tile, one lane each, so no horizontal sums.
+void scores_bf16(const uint16_t* tiles, const float* q, int n, int dg, float scale, float* scores) {
   using namespace simd;
-  for (int j = 0; j < n; ++j) {
-    const uint16_t* ej = e + size_t(j) * dg;
-    float s = 0.0f;
-    if (dg % kLanes == 0) {
-      f32x16 acc = splat(0.0f);
-      for (int o = 0; o < dg; o += kLanes) acc += load_bf16(ej + o) * load(q + o);
-      s = hsum(acc);
-    } else {
-      for (int o = 0; o < dg; ++o) s += bf16_to_fp32(ej[o]) * q[o];
-    }
-    scores[j] = s * scale;
+  static_assert(KCompressionCache::kScoreTile == kLanes);
+  for (int t = 0; t * kLanes < n; ++t) {
+    const uint16_t* tile = tiles + size_t(t) * dg * kLanes;
+    f32x16 acc[4] = {};
+    int o = 0;
+    for (; o + 4 <= dg; o += 4)
+      for (int u = 0; u < 4; ++u) acc[u] += splat(q[o + u]) * load_bf16(tile + size_t(o + u) * kLanes);
+    for (; o < dg; ++o) acc[0] += splat(q[o]) * load_bf16(tile + size_t(o) * kLanes);
+    alignas(64) float s[kLanes];
+    store(s, (acc[0] + acc[1] + acc[2] + acc[3]) * splat(scale));
+    std::copy_n(s, std::min(kLanes, n - t * kLanes), scores + size_t(t) * kLanes);
   }
 }
 
@@ -425,7 +446,8 @@ void decode_query(const GateSet& g, int layer, const float* q_nope, int pos,
   const int group_size = g.model.num_qo_heads / Hkv, dg = cfg.hidden_size;
   const GateLayerWeights& W = g.layers[size_t(layer)];
   if (h_end < 0) h_end = Hkv;
-  std::vector<float> avg(static_cast<size_t>(d));
+  std::vector<float> avg;  // Qavg / Qavgproj: the group's mean query
+  if (cfg.q_head_pooling != QHeadPooling::kQproj) avg.resize(size_t(d));
   for (int h = h_begin; h < h_end; ++h) {
     float* __restrict out = qg + size_t(h) * dg;
     std::fill_n(out, dg, 0.0f);

@@ -5,6 +5,9 @@
 
 #include <cstdint>
 #include <cstring>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 namespace seer::simd {
 
@@ -20,6 +23,13 @@ inline f32x16 load(const float* p) {
 inline void store(float* p, f32x16 v) { std::memcpy(p, &v, sizeof(v)); }
 // 16 bf16 values (the high halves of fp32) -> 16 floats.
 inline f32x16 load_bf16(const uint16_t* p) {
+#ifdef __AVX512F__
+  // One vpmovzxwd + vpslld (GCC splits the generic conversion into two halves). The maskz forms
+  // avoid GCC 12's -Wmaybe-uninitialized false positive on the unmasked intrinsics.
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m512i w = _mm512_maskz_slli_epi32(__mmask16(0xFFFF), _mm512_maskz_cvtepu16_epi32(__mmask16(0xFFFF), h), 16);
+  return f32x16(_mm512_castsi512_ps(w));
+#else
   using u16x16 = uint16_t __attribute__((vector_size(32)));
   u16x16 h;
   std::memcpy(&h, p, sizeof(h));
@@ -27,6 +37,7 @@ inline f32x16 load_bf16(const uint16_t* p) {
   f32x16 f;
   std::memcpy(&f, &w, sizeof(f));
   return f;
+#endif
 }
 inline f32x16 splat(float s) { return f32x16{} + s; }
 inline float hsum(f32x16 v) {
