@@ -404,6 +404,35 @@ TEST(PrefillGate, ChunkedEqualsOneShotOnSharedRows) {
     }
 }
 
+// Decode steps only queue their K rows; a later chunk (or pooled_k) pools them first, so the store
+// equals one that pooled everything at once.
+TEST(PrefillGate, QueuedDecodeRowsArePooledBeforeTheNextChunk) {
+  const int Hq = 4, Hkv = 2, d = 16, T = 300;
+  auto r = init_gates(GateKind::kPrefill, small_model(1, Hq, Hkv, d), {}, 4);
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  auto q = test::random_vector(size_t(T) * Hq * d, 31);
+  auto k = test::random_vector(size_t(T) * Hkv * d, 32);
+  PrefillGate mixed(*r);
+  PrefillGateScores a, b;
+  ASSERT_TRUE(mixed.forward(0, q.data(), k.data(), 70, 0, false, &a).is_ok());
+  for (int t = 70; t < 200; ++t) ASSERT_TRUE(mixed.absorb(0, k.data() + size_t(t) * Hkv * d, 1, t).is_ok());
+  EXPECT_EQ(mixed.length(0), 200);
+  PrefillGate upto200(*r);
+  ASSERT_TRUE(upto200.forward(0, q.data(), k.data(), 200, 0, false, &b).is_ok());
+  EXPECT_EQ(mixed.pooled_k(0), upto200.pooled_k(0));
+  for (int t = 200; t < 230; ++t) ASSERT_TRUE(mixed.absorb(0, k.data() + size_t(t) * Hkv * d, 1, t).is_ok());
+  ASSERT_TRUE(mixed.forward(0, q.data() + size_t(230) * Hq * d, k.data() + size_t(230) * Hkv * d, T - 230, 230,
+                            false, &a).is_ok());
+  PrefillGate one(*r);
+  ASSERT_TRUE(one.forward(0, q.data(), k.data(), T, 0, false, &b).is_ok());
+  EXPECT_EQ(mixed.pooled_k(0), one.pooled_k(0));
+  const int last_row = a.num_rows - 1, qb = a.first_q_block + last_row;
+  for (int h = 0; h < Hq; ++h)
+    for (int j = 0; j < a.num_key_blocks; ++j)
+      EXPECT_FLOAT_EQ(a.scores[(size_t(h) * a.num_rows + last_row) * a.num_key_blocks + j],
+                      b.scores[(size_t(h) * b.num_rows + qb) * b.num_key_blocks + j]) << "head " << h << " block " << j;
+}
+
 TEST(PrefillGate, ProbabilitiesAreCausalSoftmax) {
   auto r = init_gates(GateKind::kPrefill, small_model(1, 3, 1, 16), {}, 9);
   ASSERT_TRUE(r.is_ok());

@@ -173,7 +173,8 @@ class PrefillGate {
                  const float* k_nope /*[qo_len, num_kv_heads, head_dim]*/, int qo_len, int start_pos,
                  bool probabilities, PrefillGateScores* out, ThreadPool* pool = nullptr);
   // Adds the new tokens' K to the layer's pooled store without scoring (decode steps: keeps the
-  // store complete for a later prefill chunk at a cost of O(head_dim) per token).
+  // store complete for a later prefill chunk). A single token is only queued, a copy of its row;
+  // queued rows are pooled when the store is next read (forward, pooled_k).
   Status absorb(int layer, const float* k_nope /*[qo_len, num_kv_heads, head_dim]*/, int qo_len, int start_pos);
   int length(int layer) const;  // tokens pooled so far in `layer`
 
@@ -182,13 +183,17 @@ class PrefillGate {
 
  private:
   struct LayerState {
-    int len = 0;
-    std::vector<float> kmax, kmin, ksum;  // [num_kv_heads, num_blocks, head_dim]
+    int len = 0;     // tokens absorbed
+    int pooled = 0;  // of which folded into the statistics; the rest are queued in `pending`
+    std::vector<float> kmax, kmin, ksum;  // [num_blocks, num_kv_heads, head_dim]
+    std::vector<float> pending;           // [len - pooled, num_kv_heads, head_dim] raw K of decode steps
   };
+  void pool_rows(LayerState& st, const float* k_nope /*[n, num_kv_heads, head_dim]*/, int n) const;
+  void fold_pending(LayerState& st) const;
   const GateSet* gates_;
   std::vector<float> inv_freq_;
   float rope_scale_ = 1.0f;
-  std::vector<LayerState> layers_;
+  mutable std::vector<LayerState> layers_;  // mutable: const readers fold the queued rows
 };
 
 // ---------------------------------------------------------------------------------------------

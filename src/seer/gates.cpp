@@ -120,7 +120,8 @@ std::vector<float> PrefillGate::pooled_k(int layer) const {
   const int Hkv = g.model.num_kv_heads, d = g.model.head_dim, bs = g.config.block_size;
   const auto& pools = g.config.k_pools;
   const int P = int(pools.size());
-  const LayerState& st = layers_[size_t(layer)];
+  LayerState& st = layers_[size_t(layer)];
+  fold_pending(st);
   const int nb = (st.len + bs - 1) / bs;
   std::vector<float> out(size_t(Hkv) * nb * P * d);  // [num_kv_heads, num_blocks, P*head_dim]
   for (int h = 0; h < Hkv; ++h)
@@ -145,13 +146,35 @@ Status PrefillGate::absorb(int layer, const float* k_nope, int qo_len, int start
   if (start_pos != st.len)
     return Status::error("prefill gate: layer {} holds {} tokens but the new tokens start at {}",
                          layer, st.len, start_pos);
+  const size_t row = size_t(Hkv) * d;
+  if (qo_len == 1) {  // a decode step: keep the row, pool it when a reader needs the store
+    st.pending.insert(st.pending.end(), k_nope, k_nope + row);
+    st.len += 1;
+    return Status::ok();
+  }
+  fold_pending(st);
+  pool_rows(st, k_nope, qo_len);
+  return Status::ok();
+}
+
+void PrefillGate::fold_pending(LayerState& st) const {
+  const size_t row = size_t(gates_->model.num_kv_heads) * gates_->model.head_dim;
+  if (st.pending.empty()) return;
+  pool_rows(st, st.pending.data(), int(st.pending.size() / row));
+  st.pending.clear();
+}
+
+void PrefillGate::pool_rows(LayerState& st, const float* k_nope, int n) const {
+  const GateSet& g = *gates_;
+  const int Hkv = g.model.num_kv_heads, d = g.model.head_dim, bs = g.config.block_size;
   // Running K statistics, [num_blocks, num_kv_heads, head_dim] (appendable).
-  const int kv_len = start_pos + qo_len;
+  const int start_pos = st.pooled;
+  const int kv_len = start_pos + n;
   const int num_blocks = (kv_len + bs - 1) / bs;
   st.kmax.resize(size_t(num_blocks) * Hkv * d);
   st.kmin.resize(st.kmax.size());
   st.ksum.resize(st.kmax.size());
-  for (int t = 0; t < qo_len; ++t) {
+  for (int t = 0; t < n; ++t) {
     const int p = start_pos + t;
     const bool first = p % bs == 0;
     for (int h = 0; h < Hkv; ++h) {
@@ -173,14 +196,15 @@ Status PrefillGate::absorb(int layer, const float* k_nope, int qo_len, int start
       }
     }
   }
-  st.len = kv_len;
-  return Status::ok();
+  st.pooled = kv_len;
+  st.len = std::max(st.len, kv_len);
 }
 
 Status PrefillGate::forward(int layer, const float* q_nope, const float* k_nope, int qo_len,
                             int start_pos, bool probabilities, PrefillGateScores* out,
                             ThreadPool* pool) {
   SEER_RETURN_IF_ERROR(absorb(layer, k_nope, qo_len, start_pos));
+  fold_pending(layers_[size_t(layer)]);  // a one-token forward was only queued
   const GateSet& g = *gates_;
   const GateConfig& cfg = g.config;
   const int Hq = g.model.num_qo_heads, Hkv = g.model.num_kv_heads, d = g.model.head_dim;
