@@ -7,7 +7,8 @@
 # may lack: when it fails, the standalone project tests/cuda/CMakeLists.txt is built instead (CUDA
 # kernels + CPU reference only; GTest and fmt when present, else tests/cuda/mini_gtest.h and
 # tests/cuda/fmt_shim). Budget: ~8 minutes (build ~2, tests ~2, sanitizer ~1, benches ~3).
-# Options via env: QUICK=1 (skip 128k), SKIP_SANITIZER=1, SKIP_TORCH=1, JOBS (default 16).
+# Options via env: QUICK=1 (skip 128k; model bench at 8k only), SKIP_SANITIZER=1, SKIP_TORCH=1,
+# SKIP_MODEL_BENCH=1, JOBS (default 16).
 set -u
 OUT="${OUT:-$PWD/out-gpu-check}"
 mkdir -p "$OUT"
@@ -41,7 +42,7 @@ if ! cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSEER_CUDA=ON -
   fi
 fi
 note "configure: ok ($mode build in $BUILD)"
-if ! cmake --build "$BUILD" -j"$JOBS" --target seer_cuda_tests bench_cuda_attention > "$OUT/build.log" 2>&1; then
+if ! cmake --build "$BUILD" -j"$JOBS" --target seer_cuda_tests bench_cuda_attention bench_cuda_model > "$OUT/build.log" 2>&1; then
   note "build: FAILED (see build.log)"
   grep -E "error|Error" "$OUT/build.log" | head -30
   exit 1
@@ -51,6 +52,7 @@ grep -E "spill|stack frame" "$OUT/build.log" | sort | uniq -c | head -5 >> "$OUT
 
 tests_bin=$(find "$BUILD" -name seer_cuda_tests -type f -perm -u+x | head -1)
 bench_bin=$(find "$BUILD" -name bench_cuda_attention -type f -perm -u+x | head -1)
+model_bin=$(find "$BUILD" -name bench_cuda_model -type f -perm -u+x | head -1)
 
 # Tests: ctest when it lists them, else the binary itself.
 ( cd "$BUILD" && timeout 300 ctest -L cuda --output-on-failure ) > "$OUT/ctest.log" 2>&1
@@ -72,6 +74,9 @@ if [ "${SKIP_SANITIZER:-0}" != 1 ] && command -v compute-sanitizer > /dev/null; 
   timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$tests_bin" \
     --gtest_filter='CudaGroundTruth.*' > "$OUT/memcheck-ground-truth.log" 2>&1
   note "memcheck ground truth: rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-ground-truth.log" | tail -1)"
+  timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$tests_bin" \
+    --gtest_filter='CudaModel.PolicySelectionReachesTheKernels' > "$OUT/memcheck-model.log" 2>&1
+  note "memcheck model: rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-model.log" | tail -1)"
   timeout 120 compute-sanitizer --tool racecheck --error-exitcode 9 "$tests_bin" \
     --gtest_filter='CudaSparseDecode.LongSingleSequence' > "$OUT/racecheck-decode.log" 2>&1
   note "racecheck decode: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/racecheck-decode.log" | tail -1)"
@@ -81,6 +86,10 @@ quick=""
 [ "${QUICK:-0}" = 1 ] && quick="--quick"
 timeout 200 "$bench_bin" $quick > "$OUT/bench_cuda.txt" 2>&1
 note "bench_cuda_attention: rc=$?"
+if [ "${SKIP_MODEL_BENCH:-0}" != 1 ]; then
+  timeout 300 "$model_bin" $quick > "$OUT/bench_cuda_model.txt" 2> "$OUT/bench_cuda_model.err"
+  note "bench_cuda_model: rc=$?"
+fi
 if [ "${SKIP_TORCH:-0}" != 1 ]; then
   timeout 200 python3 bench/cuda/torch_baseline.py $quick > "$OUT/torch_baseline.txt" 2>&1
   note "torch_baseline: rc=$?"
@@ -89,6 +98,10 @@ note "total: $(( $(date +%s) - start )) s"
 echo
 echo "== seer CUDA kernels"
 cat "$OUT/bench_cuda.txt"
+if [ -f "$OUT/bench_cuda_model.txt" ]; then
+  echo "== seer whole model on the GPU"
+  cat "$OUT/bench_cuda_model.err" "$OUT/bench_cuda_model.txt"
+fi
 if [ -f "$OUT/torch_baseline.txt" ]; then
   echo "== PyTorch baselines"
   grep -v Warning "$OUT/torch_baseline.txt" | tail -20

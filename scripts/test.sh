@@ -14,7 +14,7 @@ if command -v nvcc >/dev/null 2>&1; then
   gen=()
   command -v ninja >/dev/null && gen=(-G Ninja)
   [ -f build-cuda/CMakeCache.txt ] || cmake -S . -B build-cuda "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSEER_CUDA=ON >&2
-  cmake --build build-cuda -j "$jobs" --target seer_cuda_tests bench_cuda_attention >&2
+  cmake --build build-cuda -j "$jobs" --target seer_cuda_tests bench_cuda_attention bench_cuda_model >&2
   (cd build-cuda && ctest --output-on-failure -L cuda)
 fi
 cd build

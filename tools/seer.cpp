@@ -36,12 +36,19 @@ struct CommonOpts {
   std::string model;
   int threads = 0;
   int ctx = 0;
+  std::string device = "cpu";
+  seer::Device dev() const { return device == "cuda" ? seer::Device::kCuda : seer::Device::kCpu; }
 };
 
-void add_common(CLI::App* app, CommonOpts* c) {
+void add_common(CLI::App* app, CommonOpts* c, bool with_device = false) {
   app->add_option("-m,--model", c->model,
                   "GGUF file or Hugging Face directory (default: the cached SmolLM2-135M-Instruct)");
   app->add_option("-t,--threads", c->threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  if (with_device)
+    app->add_option("--device", c->device,
+                  "cpu (default) or cuda: the whole model on the GPU in bf16 (builds with -DSEER_CUDA=ON; policies "
+                  "dense, gate, streaming, random)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
 }
 
 int fail(const Status& s) {
@@ -185,6 +192,7 @@ int run_generate(const GenerateArgs& a) {
   so.num_threads = a.common.threads;
   so.max_context = a.common.ctx;
   so.policy = pol.policy;
+  so.device = a.common.dev();
   auto session = seer::Session::create(*model, so);
   if (!session) return fail(session.status());
   if (int(ids.size()) >= (*session)->max_context())
@@ -259,6 +267,7 @@ int run_ppl(const PplArgs& a) {
   so.num_threads = a.common.threads;
   so.max_context = a.ctx;
   so.policy = pol.policy;
+  so.device = a.common.dev();
   auto session = seer::Session::create(*model, so);
   if (!session) return fail(session.status());
   auto r = seer::perplexity(**session, ids, po);
@@ -452,7 +461,7 @@ int main(int argc, char** argv) {
 
   GenerateArgs ga;
   CLI::App* gen = app.add_subcommand("generate", "generate text from a prompt");
-  add_common(gen, &ga.common);
+  add_common(gen, &ga.common, /*with_device=*/true);
   gen->add_option("-p,--prompt", ga.prompt, "prompt text");
   gen->add_option("-f,--prompt-file", ga.prompt_file, "read the prompt from a file")->check(CLI::ExistingFile);
   gen->add_flag("--chat", ga.chat, "wrap the prompt in the model's chat template (ChatML)");
@@ -469,7 +478,7 @@ int main(int argc, char** argv) {
 
   PplArgs pa;
   CLI::App* ppl = app.add_subcommand("ppl", "perplexity of a text file over non-overlapping windows");
-  add_common(ppl, &pa.common);
+  add_common(ppl, &pa.common, /*with_device=*/true);
   ppl->add_option("file", pa.file, "text file")->required()->check(CLI::ExistingFile);
   ppl->add_option("-c,--ctx", pa.ctx, "window length in tokens (default 512)")->check(CLI::Range(2, 1 << 20));
   ppl->add_option("--max-windows", pa.max_windows, "evaluate at most this many windows (0 = all)")

@@ -22,6 +22,9 @@ class AttentionPolicy;
 
 enum class Logits { kNone, kLast, kAll };
 
+// Where the forward runs. kCuda: the whole model on the GPU (src/model/cuda_forward.h), bf16.
+enum class Device { kCpu, kCuda };
+
 struct SessionOptions {
   int max_context = 0;  // 0: the model's trained context (config.max_position)
   int num_threads = 0;  // 0: all hardware threads
@@ -29,6 +32,7 @@ struct SessionOptions {
   // Decode steps multiply Q4/Q8 weights with int8-quantised activations (vpdpbusd, as llama.cpp
   // does): ~2x faster, logits move by up to ~1 (ppl +0.2% on SmolLM2). false: exact f32 path.
   bool int8_decode = true;
+  Device device = Device::kCpu;
 };
 
 class Session {
@@ -42,6 +46,7 @@ class Session {
 
   // Wall time spent in the attention kernels since the session was created (or since
   // reset_attention_seconds()), to put a policy's own cost next to the attention it saves.
+  // CPU sessions only (0 on the GPU, whose kernels run asynchronously).
   double attention_seconds() const;
   void reset_attention_seconds();
 
@@ -50,6 +55,7 @@ class Session {
   void reset();                // empty the cache
   const Model& model() const;
   AttentionPolicy* policy() const;
+  Device device() const;
 
  private:
   Session();

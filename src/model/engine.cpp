@@ -17,6 +17,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/ops.h"
+#include "model/cuda_forward.h"
 
 namespace seer {
 
@@ -43,6 +44,8 @@ struct Session::Impl {
   double attention_seconds = 0.0;
   // Decode layouts of the quantised matrices, keyed by their data pointer.
   std::unordered_map<const void*, PackedWeight> packed;
+  std::unique_ptr<CudaForward> gpu;  // Device::kCuda: the forward runs there, nothing above is used
+  std::vector<float> gpu_logits;
   void mm(const Weight& w, const float* x, float* y, int64_t n) {
     auto it = packed.find(w.data);
     matmul(w, x, y, n, *pool, it == packed.end() ? nullptr : &it->second);
@@ -76,6 +79,13 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionOpti
   m.pool = std::make_unique<ThreadPool>(opts.num_threads);
   m.policy = std::move(opts.policy);
   m.inv_freq = rope_inv_freq(c, &m.rope_scale);
+  if (opts.device == Device::kCuda) {
+    if (m.policy && m.policy->needs_kv_cache())
+      return Status::error("--device cuda: policy '{}' reads the KV cache on the host; use dense, gate, streaming "
+                           "or random", m.policy->name());
+    SEER_ASSIGN_OR_RETURN(m.gpu, CudaForward::create(c, model.weights, ctx));
+    return s;
+  }
   m.k_cache.resize(size_t(c.num_layers));
   m.v_cache.resize(size_t(c.num_layers));
   if (opts.int8_decode) {
@@ -101,6 +111,7 @@ int Session::max_context() const { return impl_->max_context; }
 void Session::reset() { impl_->pos = 0; }
 const Model& Session::model() const { return *impl_->model; }
 AttentionPolicy* Session::policy() const { return impl_->policy.get(); }
+Device Session::device() const { return impl_->gpu ? Device::kCuda : Device::kCpu; }
 
 Result<std::span<const float>> Session::forward(std::span<const int> tokens, Logits which) {
   std::span<const float> out;
@@ -120,6 +131,12 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
       return Status::error("token id {} at index {} is outside the vocabulary [0, {})", tokens[t], t,
                            cfg.vocab_size);
 
+  if (gpu) {
+    SEER_RETURN_IF_ERROR(gpu->forward(tokens, pos, which, policy.get(), pool.get(), &gpu_logits));
+    pos += int(n);
+    *out = std::span<const float>(gpu_logits.data(), gpu_logits.size());
+    return Status::ok();
+  }
   const ModelWeights& W = model->weights;
   const int D = cfg.hidden_size, Hq = cfg.num_qo_heads, Hkv = cfg.num_kv_heads, d = cfg.head_dim;
   const int qdim = Hq * d, kvdim = Hkv * d, F = cfg.intermediate_size;

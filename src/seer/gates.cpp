@@ -136,7 +136,7 @@ std::vector<float> PrefillGate::pooled_k(int layer) const {
 Status PrefillGate::absorb(int layer, const float* k_nope, int qo_len, int start_pos) {
   const GateSet& g = *gates_;
   const GateConfig& cfg = g.config;
-  const int Hkv = g.model.num_kv_heads, d = g.model.head_dim, bs = cfg.block_size;
+  const int Hkv = g.model.num_kv_heads, d = g.model.head_dim;
   if (cfg.kind != GateKind::kPrefill) return Status::error("prefill gate: the gate set is a decode gate");
   if (layer < 0 || layer >= int(layers_.size()))
     return Status::error("prefill gate: layer {} out of range (gates have {} layers)", layer, layers_.size());

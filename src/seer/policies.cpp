@@ -206,6 +206,7 @@ class OraclePolicy final : public ScoredPolicy {
  public:
   using ScoredPolicy::ScoredPolicy;
   const char* name() const override { return "oracle"; }
+  bool needs_kv_cache() const override { return true; }
 
  protected:
   Status score_prefill(const AttentionContext& ctx, float* scores, bool* are_probs) override {
@@ -224,6 +225,7 @@ class QuestPolicy final : public ScoredPolicy {
  public:
   using ScoredPolicy::ScoredPolicy;
   const char* name() const override { return "quest"; }
+  bool needs_kv_cache() const override { return true; }
 
   // Page metadata of one layer: [num_pages, num_kv_heads, head_dim] each.
   struct Pages {

@@ -1,0 +1,153 @@
+// Elementwise and row-wise GPU ops of the transformer forward; see model_ops.cuh. Memory-bound and
+// simple: one CTA per row for the norms, grid-stride loops elsewhere.
+#include "kernels/cuda/model_ops.cuh"
+
+namespace seer::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+int grid_for(int64_t n) {
+  const int64_t g = (n + kThreads - 1) / kThreads;
+  return int(g < 65535 * 16 ? (g > 0 ? g : 1) : 65535 * 16);
+}
+
+__global__ void embed_kernel(const __nv_bfloat16* __restrict__ emb, const int32_t* __restrict__ tokens,
+                             float* __restrict__ x, int64_t n, int dim) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n * dim; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t t = i / dim, c = i % dim;
+    x[i] = __bfloat162float(emb[int64_t(tokens[t]) * dim + c]);
+  }
+}
+
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+// One CTA per row: sum of squares in fp32 (warp shuffles, then shared memory), then scale.
+template <typename In>
+__global__ void rmsnorm_kernel(const In* __restrict__ in, const float* __restrict__ w, __nv_bfloat16* y, int dim,
+                               float eps) {
+  const int64_t row = blockIdx.x;
+  const In* r = in + row * dim;
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+    const float v = to_float(r[i]);
+    ss += v * v;
+  }
+  for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+  __shared__ float warp_sums[kThreads / 32];
+  if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = ss;
+  __syncthreads();
+  float total = 0.0f;
+  for (int i = 0; i < int(blockDim.x / 32); ++i) total += warp_sums[i];
+  const float scale = rsqrtf(total / float(dim) + eps);
+  // Every thread has read its inputs before any writes (in == y is allowed): the sync above.
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) y[row * dim + i] = __float2bfloat16(to_float(r[i]) * scale * w[i]);
+}
+
+__global__ void add_bias_kernel(__nv_bfloat16* y, const float* __restrict__ b, int64_t n, int dim) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n * dim; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = __float2bfloat16(__bfloat162float(y[i]) + b[i % dim]);
+}
+
+// One thread per rotated pair (token, head, i < head_dim/2).
+__global__ void rope_kernel(__nv_bfloat16* x, const float* __restrict__ cos_t, const float* __restrict__ sin_t,
+                            int64_t n, int num_heads, int head_dim) {
+  const int half = head_dim / 2;
+  const int64_t pairs = n * num_heads * half;
+  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < pairs; p += int64_t(gridDim.x) * blockDim.x) {
+    const int i = int(p % half);
+    const int64_t th = p / half;  // token * num_heads + head
+    const int64_t t = th / num_heads;
+    __nv_bfloat16* v = x + th * head_dim;
+    const float c = cos_t[t * half + i], s = sin_t[t * half + i];
+    const float a = __bfloat162float(v[i]), b = __bfloat162float(v[i + half]);
+    v[i] = __float2bfloat16(a * c - b * s);
+    v[i + half] = __float2bfloat16(b * c + a * s);
+  }
+}
+
+__global__ void silu_mul_kernel(__nv_bfloat16* g, const __nv_bfloat16* __restrict__ u, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float a = __bfloat162float(g[i]);
+    g[i] = __float2bfloat16(a / (1.0f + __expf(-a)) * __bfloat162float(u[i]));
+  }
+}
+
+// splitmix64 of (seed, index) -> uniform [-scale, scale)
+__device__ __forceinline__ float hash_uniform(uint64_t seed, uint64_t i, float scale) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ull + i + 1;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return (float(z >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * scale;
+}
+
+template <typename T>
+__global__ void fill_uniform_kernel(T* x, int64_t n, float scale, uint64_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float v = hash_uniform(seed, uint64_t(i), scale);
+    if constexpr (sizeof(T) == 2)
+      x[i] = __float2bfloat16(v);
+    else
+      x[i] = v;
+  }
+}
+
+}  // namespace
+
+cudaError_t run_embed(const __nv_bfloat16* emb, const int32_t* tokens, float* x, int64_t n, int dim,
+                      cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  embed_kernel<<<grid_for(n * dim), kThreads, 0, stream>>>(emb, tokens, x, n, dim);
+  return cudaGetLastError();
+}
+
+cudaError_t run_rmsnorm(const float* in, const float* w, __nv_bfloat16* y, int64_t n, int dim, float eps,
+                        cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  rmsnorm_kernel<float><<<unsigned(n), kThreads, 0, stream>>>(in, w, y, dim, eps);
+  return cudaGetLastError();
+}
+
+cudaError_t run_rmsnorm(const __nv_bfloat16* in, const float* w, __nv_bfloat16* y, int64_t n, int dim, float eps,
+                        cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  rmsnorm_kernel<__nv_bfloat16><<<unsigned(n), kThreads, 0, stream>>>(in, w, y, dim, eps);
+  return cudaGetLastError();
+}
+
+cudaError_t run_add_bias(__nv_bfloat16* y, const float* bias, int64_t n, int dim, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  add_bias_kernel<<<grid_for(n * dim), kThreads, 0, stream>>>(y, bias, n, dim);
+  return cudaGetLastError();
+}
+
+cudaError_t run_rope(__nv_bfloat16* x, const float* cos_t, const float* sin_t, int64_t n, int num_heads,
+                     int head_dim, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  rope_kernel<<<grid_for(n * num_heads * (head_dim / 2)), kThreads, 0, stream>>>(x, cos_t, sin_t, n, num_heads,
+                                                                                 head_dim);
+  return cudaGetLastError();
+}
+
+cudaError_t run_silu_mul(__nv_bfloat16* g, const __nv_bfloat16* u, int64_t n, int dim, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  silu_mul_kernel<<<grid_for(n * dim), kThreads, 0, stream>>>(g, u, n * dim);
+  return cudaGetLastError();
+}
+
+cudaError_t run_fill_uniform(__nv_bfloat16* x, int64_t n, float scale, uint64_t seed, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  fill_uniform_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, n, scale, seed);
+  return cudaGetLastError();
+}
+
+cudaError_t run_fill_uniform(float* x, int64_t n, float scale, uint64_t seed, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  fill_uniform_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, n, scale, seed);
+  return cudaGetLastError();
+}
+
+}  // namespace seer::cuda

@@ -1,0 +1,45 @@
+// Elementwise and row-wise GPU ops of the transformer forward (the CUDA twins of
+// src/kernels/cpu/ops.h). Activations are token-major; the residual stream is fp32, everything a
+// GEMM reads is bf16. Each op returns the launch's cudaError_t; src/model/cuda_forward.cpp checks it.
+//
+// Layouts:
+//   emb      [vocab, dim] bf16         tokens [n] int32 (on the GPU)
+//   x        [n, dim] fp32             (residual stream)
+//   rows     [n, dim] bf16 or fp32     (rmsnorm input; per-head norms use n = tokens * heads, dim = head_dim)
+//   w, bias  [dim] fp32
+//   q, k     [n, heads, head_dim] bf16 (RoPE in place, pairs (i, i + head_dim/2))
+//   cos, sin [n, head_dim/2] fp32      (seer::rope_tables, attention scaling included)
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/common.cuh"
+
+namespace seer::cuda {
+
+// x[t, :] = emb[tokens[t], :]
+cudaError_t run_embed(const __nv_bfloat16* emb, const int32_t* tokens, float* x, int64_t n, int dim,
+                      cudaStream_t stream);
+
+// y[t, :] = in[t, :] * rsqrt(mean(in[t, :]^2) + eps) * w, fp32 statistics. In place allowed.
+cudaError_t run_rmsnorm(const float* in, const float* w, __nv_bfloat16* y, int64_t n, int dim, float eps,
+                        cudaStream_t stream);
+cudaError_t run_rmsnorm(const __nv_bfloat16* in, const float* w, __nv_bfloat16* y, int64_t n, int dim,
+                        float eps, cudaStream_t stream);
+
+// y[t, :] += bias
+cudaError_t run_add_bias(__nv_bfloat16* y, const float* bias, int64_t n, int dim, cudaStream_t stream);
+
+// Rotates every head of every token in place.
+cudaError_t run_rope(__nv_bfloat16* x, const float* cos_t, const float* sin_t, int64_t n, int num_heads,
+                     int head_dim, cudaStream_t stream);
+
+// g = silu(g) * u, [n, dim] bf16 (fp32 arithmetic)
+cudaError_t run_silu_mul(__nv_bfloat16* g, const __nv_bfloat16* u, int64_t n, int dim, cudaStream_t stream);
+
+// Fills x[0..n) with uniform values in [-scale, scale) from a counter hash of (seed, index): random
+// weights for benchmarks and tests, reproducible and independent of the launch shape.
+cudaError_t run_fill_uniform(__nv_bfloat16* x, int64_t n, float scale, uint64_t seed, cudaStream_t stream);
+cudaError_t run_fill_uniform(float* x, int64_t n, float scale, uint64_t seed, cudaStream_t stream);
+
+}  // namespace seer::cuda

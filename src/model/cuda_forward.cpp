@@ -1,0 +1,527 @@
+// The transformer forward on the GPU; see cuda_forward.h. Without SEER_HAVE_CUDA every entry point
+// reports that this build has no CUDA backend.
+#include "model/cuda_forward.h"
+
+#include <seer/attention.h>
+
+#ifdef SEER_HAVE_CUDA
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/ops.h"
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/model_ops.cuh"
+#include "kernels/cuda/plan.cuh"
+#include "kernels/cuda/sparse_decode.cuh"
+#include "kernels/cuda/sparse_prefill.cuh"
+
+namespace seer {
+
+namespace {
+
+using bf16 = __nv_bfloat16;
+constexpr int kBlockSize = 64;
+constexpr int64_t kFfnChunk = 8192;  // tokens per FFN chunk, bounds the [n, intermediate] buffers
+
+const char* cublas_name(cublasStatus_t s) {
+  switch (s) {
+    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default: return "cuBLAS error";
+  }
+}
+
+#define SEER_CUBLAS_CHECK(expr)                                                                 \
+  do {                                                                                          \
+    cublasStatus_t seer_cublas_st_ = (expr);                                                    \
+    if (seer_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                               \
+      return Status::error("{}:{}: {} failed: {}", __FILE__, __LINE__, #expr, cublas_name(seer_cublas_st_)); \
+  } while (0)
+
+// A device allocation that grows on demand and frees itself.
+struct DeviceBuffer {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  DeviceBuffer() = default;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() {
+    if (ptr) cudaFree(ptr);
+  }
+  Status reserve(size_t want, const char* what) {
+    if (want <= bytes) return Status::ok();
+    if (ptr) cudaFree(ptr);
+    ptr = nullptr;
+    bytes = 0;
+    cudaError_t e = cudaMalloc(&ptr, want);
+    if (e != cudaSuccess)
+      return Status::error("GPU: cannot allocate {} MiB for {}: {}", (want + (1 << 20) - 1) >> 20, what,
+                           cudaGetErrorString(e));
+    bytes = want;
+    return Status::ok();
+  }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(ptr);
+  }
+};
+
+struct DeviceLayer {
+  DeviceBuffer attn_norm, ffn_norm, wq, wk, wv, wo, w_gate, w_up, w_down, bq, bk, bv, q_norm, k_norm;
+  DeviceBuffer k_cache, v_cache;  // bf16 [num_kv_heads, max_context, head_dim]
+};
+
+}  // namespace
+
+struct CudaForward::Impl {
+  ModelConfig cfg;
+  int max_context = 0;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+  std::vector<DeviceLayer> layers;
+  DeviceBuffer tok_embd, output, out_norm;  // output aliases tok_embd when tied (empty here)
+  bool tied = false;
+  size_t weight_bytes = 0, cache_bytes = 0;
+  std::vector<float> inv_freq;
+  float rope_scale = 1.0f;
+  // Scratch
+  DeviceBuffer x, h, q, k, v, attn, g, u, cos_t, sin_t, tokens, logits, kv_len_dev;
+  DeviceBuffer dense_offsets, dense_indices, sel_offsets, sel_indices, partial;
+  std::vector<float> host_cos, host_sin, host_q, host_k;
+  std::vector<uint16_t> host_bf16;
+  std::vector<int> positions;
+  int32_t host_kv_len = 0;
+  double fixed_density = 1.0;
+  uint64_t fixed_seed = 0;
+  BlockSelection dense_sel, sel;
+
+  ~Impl() {
+    if (blas) cublasDestroy(blas);
+    if (stream) cudaStreamDestroy(stream);
+  }
+
+  Status init(const ModelConfig& c, int ctx) {
+    cfg = c;
+    max_context = ctx;
+    SEER_RETURN_IF_ERROR(available());
+    SEER_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    SEER_CUBLAS_CHECK(cublasCreate(&blas));
+    SEER_CUBLAS_CHECK(cublasSetStream(blas, stream));
+    inv_freq = rope_inv_freq(c, &rope_scale);
+    layers = std::vector<DeviceLayer>(size_t(c.num_layers));
+    const size_t per_layer = size_t(c.num_kv_heads) * ctx * c.head_dim * sizeof(bf16);
+    for (DeviceLayer& L : layers) {
+      SEER_RETURN_IF_ERROR(L.k_cache.reserve(per_layer, "the K cache"));
+      SEER_RETURN_IF_ERROR(L.v_cache.reserve(per_layer, "the V cache"));
+      cache_bytes += 2 * per_layer;
+    }
+    return Status::ok();
+  }
+
+  // Weight upload: any dtype -> bf16 rows on the host -> device.
+  Status upload_matrix(const Weight& w, DeviceBuffer* dst, const char* what) {
+    const size_t n = size_t(w.rows) * w.cols;
+    SEER_RETURN_IF_ERROR(dst->reserve(n * sizeof(bf16), what));
+    host_bf16.resize(n);
+    std::vector<float> row(size_t(w.cols));
+    for (int64_t r = 0; r < w.rows; ++r) {
+      dequantize_row(w.dtype, w.row(r), row.data(), w.cols);
+      for (int64_t c = 0; c < w.cols; ++c) host_bf16[size_t(r * w.cols + c)] = fp32_to_bf16(row[size_t(c)]);
+    }
+    SEER_CUDA_CHECK(cudaMemcpy(dst->ptr, host_bf16.data(), n * sizeof(bf16), cudaMemcpyHostToDevice));
+    weight_bytes += n * sizeof(bf16);
+    return Status::ok();
+  }
+  Status upload_vector(const Weight& w, DeviceBuffer* dst, const char* what) {
+    if (w.empty()) return Status::ok();
+    const size_t n = size_t(w.rows) * w.cols;
+    SEER_RETURN_IF_ERROR(dst->reserve(n * sizeof(float), what));
+    SEER_CUDA_CHECK(cudaMemcpy(dst->ptr, w.f32(), n * sizeof(float), cudaMemcpyHostToDevice));
+    weight_bytes += n * sizeof(float);
+    return Status::ok();
+  }
+
+  Status random_matrix(DeviceBuffer* dst, int64_t rows, int64_t cols, uint64_t seed, const char* what) {
+    SEER_RETURN_IF_ERROR(dst->reserve(size_t(rows * cols) * sizeof(bf16), what));
+    SEER_CUDA_CHECK(cuda::run_fill_uniform(dst->as<bf16>(), rows * cols, 1.0f / std::sqrt(float(cols)), seed, stream));
+    weight_bytes += size_t(rows * cols) * sizeof(bf16);
+    return Status::ok();
+  }
+  Status ones(DeviceBuffer* dst, int64_t n, const char* what) {
+    SEER_RETURN_IF_ERROR(dst->reserve(size_t(n) * sizeof(float), what));
+    std::vector<float> one(size_t(n), 1.0f);
+    SEER_CUDA_CHECK(cudaMemcpy(dst->ptr, one.data(), one.size() * sizeof(float), cudaMemcpyHostToDevice));
+    weight_bytes += size_t(n) * sizeof(float);
+    return Status::ok();
+  }
+
+  const bf16* output_weight() const { return (tied ? tok_embd : output).as<bf16>(); }
+
+  // Y[n, out] = X[n, in] · W[out, in]ᵀ. bf16 Y (overwritten), or fp32 Y with accumulate (Y += ...).
+  Status gemm(const bf16* W, const bf16* X, void* Y, int64_t out, int64_t n, int64_t in, bool accumulate_fp32) {
+    const float alpha = 1.0f, beta = accumulate_fp32 ? 1.0f : 0.0f;
+    SEER_CUBLAS_CHECK(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, int(out), int(n), int(in), &alpha, W, CUDA_R_16BF,
+                                   int(in), X, CUDA_R_16BF, int(in), &beta, Y,
+                                   accumulate_fp32 ? CUDA_R_32F : CUDA_R_16BF, int(out), CUBLAS_COMPUTE_32F,
+                                   CUBLAS_GEMM_DEFAULT));
+    return Status::ok();
+  }
+
+  Status upload_selection(const BlockSelection& s, DeviceBuffer* offsets, DeviceBuffer* indices) {
+    SEER_RETURN_IF_ERROR(offsets->reserve(s.offsets.size() * sizeof(int32_t), "selection offsets"));
+    SEER_RETURN_IF_ERROR(indices->reserve(std::max<size_t>(1, s.indices.size()) * sizeof(int32_t), "selection indices"));
+    SEER_CUDA_CHECK(cudaMemcpyAsync(offsets->ptr, s.offsets.data(), s.offsets.size() * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, stream));
+    if (!s.indices.empty())
+      SEER_CUDA_CHECK(cudaMemcpyAsync(indices->ptr, s.indices.data(), s.indices.size() * sizeof(int32_t),
+                                      cudaMemcpyHostToDevice, stream));
+    // The host vectors may change before the copy runs (the next layer's selection).
+    SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
+    return Status::ok();
+  }
+
+  // bf16 [rows, dim] on the device -> fp32 on the host.
+  Status download_f32(const bf16* src, size_t count, std::vector<float>* dst) {
+    host_bf16.resize(count);
+    SEER_CUDA_CHECK(cudaMemcpyAsync(host_bf16.data(), src, count * sizeof(bf16), cudaMemcpyDeviceToHost, stream));
+    SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
+    dst->resize(count);
+    for (size_t i = 0; i < count; ++i) (*dst)[i] = bf16_to_fp32(host_bf16[i]);
+    return Status::ok();
+  }
+
+  Status forward(std::span<const int> toks, int start, Logits which, AttentionPolicy* policy, ThreadPool* pool,
+                 std::vector<float>* out);
+
+  // set_fixed_density(): sink + own block + random others, ceil(rho * causal) per row.
+  void thin_selection(BlockSelection* s) {
+    std::vector<int32_t> offsets(1, 0), indices;
+    uint64_t state = fixed_seed * 0x9E3779B97F4A7C15ull + 1;
+    auto next = [&state] {
+      state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+      return state;
+    };
+    std::vector<int32_t> others;
+    for (int row = 0; row < s->num_heads * s->num_rows; ++row) {
+      const int qb = s->first_q_block + row % s->num_rows;
+      const int keep = std::max(1, int(std::ceil(fixed_density * (qb + 1))));
+      others.clear();
+      for (int j = 1; j < qb; ++j) others.push_back(j);
+      for (size_t i = others.size(); i > 1; --i) std::swap(others[i - 1], others[next() % i]);
+      others.resize(size_t(std::clamp(keep - (qb > 0 ? 2 : 1), 0, int(others.size()))));
+      others.push_back(0);
+      if (qb > 0) others.push_back(qb);
+      std::sort(others.begin(), others.end());
+      indices.insert(indices.end(), others.begin(), others.end());
+      offsets.push_back(int32_t(indices.size()));
+    }
+    s->offsets = std::move(offsets);
+    s->indices = std::move(indices);
+  }
+};
+
+Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits which, AttentionPolicy* policy,
+                                  ThreadPool* pool, std::vector<float>* out) {
+  const int64_t n = int64_t(toks.size());
+  out->clear();
+  if (n == 0) return Status::ok();
+  if (start < 0 || start + n > max_context)
+    return Status::error("context is full: {} tokens in the cache + {} new > {} (the session's context)", start, n,
+                         max_context);
+  if (policy && policy->needs_kv_cache())
+    return Status::error("policy '{}' reads the KV cache on the host, which --device cuda keeps on the GPU; use "
+                         "dense, gate, streaming or random", policy->name());
+  const int D = cfg.hidden_size, Hq = cfg.num_qo_heads, Hkv = cfg.num_kv_heads, d = cfg.head_dim;
+  const int qdim = Hq * d, kvdim = Hkv * d, F = cfg.intermediate_size, V = cfg.vocab_size;
+  const int kv_len = start + int(n);
+  const int64_t fc = std::min(n, kFfnChunk);
+
+  SEER_RETURN_IF_ERROR(x.reserve(size_t(n * D) * sizeof(float), "activations"));
+  SEER_RETURN_IF_ERROR(h.reserve(size_t(n * std::max(D, qdim)) * sizeof(bf16), "activations"));
+  SEER_RETURN_IF_ERROR(q.reserve(size_t(n * qdim) * sizeof(bf16), "activations"));
+  SEER_RETURN_IF_ERROR(k.reserve(size_t(n * kvdim) * sizeof(bf16), "activations"));
+  SEER_RETURN_IF_ERROR(v.reserve(size_t(n * kvdim) * sizeof(bf16), "activations"));
+  SEER_RETURN_IF_ERROR(attn.reserve(size_t(n * qdim) * sizeof(bf16), "activations"));
+  SEER_RETURN_IF_ERROR(g.reserve(size_t(fc * F) * sizeof(bf16), "FFN activations"));
+  SEER_RETURN_IF_ERROR(u.reserve(size_t(fc * F) * sizeof(bf16), "FFN activations"));
+  SEER_RETURN_IF_ERROR(cos_t.reserve(size_t(n * d / 2) * sizeof(float), "RoPE tables"));
+  SEER_RETURN_IF_ERROR(sin_t.reserve(size_t(n * d / 2) * sizeof(float), "RoPE tables"));
+  SEER_RETURN_IF_ERROR(tokens.reserve(size_t(n) * sizeof(int32_t), "token ids"));
+  SEER_RETURN_IF_ERROR(kv_len_dev.reserve(sizeof(int32_t), "kv_len"));
+
+  positions.resize(size_t(n));
+  for (int64_t t = 0; t < n; ++t) positions[size_t(t)] = start + int(t);
+  host_cos.resize(size_t(n * d / 2));
+  host_sin.resize(size_t(n * d / 2));
+  rope_tables(inv_freq, rope_scale, positions.data(), n, host_cos.data(), host_sin.data());
+  SEER_CUDA_CHECK(cudaMemcpyAsync(cos_t.ptr, host_cos.data(), host_cos.size() * sizeof(float), cudaMemcpyHostToDevice, stream));
+  SEER_CUDA_CHECK(cudaMemcpyAsync(sin_t.ptr, host_sin.data(), host_sin.size() * sizeof(float), cudaMemcpyHostToDevice, stream));
+  SEER_CUDA_CHECK(cudaMemcpyAsync(tokens.ptr, toks.data(), size_t(n) * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
+  host_kv_len = kv_len;  // read by the copy below; the stream is synchronised before the next forward
+  SEER_CUDA_CHECK(cudaMemcpyAsync(kv_len_dev.ptr, &host_kv_len, sizeof(int32_t), cudaMemcpyHostToDevice, stream));
+
+  // Dense selection, shared by every layer (per KV head for a decode step, per query head for a prefill).
+  const int first_qb = start / kBlockSize;
+  const int q_rows = (kv_len - 1) / kBlockSize - first_qb + 1;
+  const bool decode = n == 1;
+  if (decode)
+    dense_sel.set_dense(Hkv, true, first_qb, q_rows, kBlockSize);
+  else
+    dense_sel.set_dense(Hq, false, first_qb, q_rows, kBlockSize);
+  if (fixed_density < 1.0 && !policy) thin_selection(&dense_sel);
+  SEER_RETURN_IF_ERROR(upload_selection(dense_sel, &dense_offsets, &dense_indices));
+  if (policy) policy->begin_forward(start, int(n));
+
+  SEER_CUDA_CHECK(cuda::run_embed(tok_embd.as<bf16>(), tokens.as<int32_t>(), x.as<float>(), n, D, stream));
+  bf16* hb = h.as<bf16>();
+  bf16* qb = q.as<bf16>();
+  bf16* kb = k.as<bf16>();
+  bf16* vb = v.as<bf16>();
+  for (int l = 0; l < cfg.num_layers; ++l) {
+    DeviceLayer& L = layers[size_t(l)];
+    SEER_CUDA_CHECK(cuda::run_rmsnorm(x.as<float>(), L.attn_norm.as<float>(), hb, n, D, cfg.rms_eps, stream));
+    SEER_RETURN_IF_ERROR(gemm(L.wq.as<bf16>(), hb, qb, qdim, n, D, false));
+    SEER_RETURN_IF_ERROR(gemm(L.wk.as<bf16>(), hb, kb, kvdim, n, D, false));
+    SEER_RETURN_IF_ERROR(gemm(L.wv.as<bf16>(), hb, vb, kvdim, n, D, false));
+    if (L.bq.ptr) SEER_CUDA_CHECK(cuda::run_add_bias(qb, L.bq.as<float>(), n, qdim, stream));
+    if (L.bk.ptr) SEER_CUDA_CHECK(cuda::run_add_bias(kb, L.bk.as<float>(), n, kvdim, stream));
+    if (L.bv.ptr) SEER_CUDA_CHECK(cuda::run_add_bias(vb, L.bv.as<float>(), n, kvdim, stream));
+    if (L.q_norm.ptr) SEER_CUDA_CHECK(cuda::run_rmsnorm(qb, L.q_norm.as<float>(), qb, n * Hq, d, cfg.rms_eps, stream));
+    if (L.k_norm.ptr) SEER_CUDA_CHECK(cuda::run_rmsnorm(kb, L.k_norm.as<float>(), kb, n * Hkv, d, cfg.rms_eps, stream));
+
+    const DeviceBuffer* offsets = &dense_offsets;
+    const DeviceBuffer* indices = &dense_indices;
+    const BlockSelection* use = &dense_sel;
+    if (policy) {
+      SEER_RETURN_IF_ERROR(download_f32(qb, size_t(n * qdim), &host_q));
+      SEER_RETURN_IF_ERROR(download_f32(kb, size_t(n * kvdim), &host_k));
+      AttentionContext ctx;
+      ctx.layer = l;
+      ctx.qo_len = int(n);
+      ctx.kv_len = kv_len;
+      ctx.start_pos = start;
+      ctx.num_qo_heads = Hq;
+      ctx.num_kv_heads = Hkv;
+      ctx.head_dim = d;
+      ctx.q_nope = host_q.data();
+      ctx.k_nope = host_k.data();
+      ctx.max_context = max_context;
+      ctx.pool = pool;
+      sel = dense_sel;
+      SEER_RETURN_IF_ERROR(policy->select(ctx, &sel).with_context(fmt::format("layer {}", l)));
+      SEER_RETURN_IF_ERROR(upload_selection(sel, &sel_offsets, &sel_indices));
+      offsets = &sel_offsets;
+      indices = &sel_indices;
+      use = &sel;
+    }
+
+    SEER_CUDA_CHECK(cuda::run_rope(qb, cos_t.as<float>(), sin_t.as<float>(), n, Hq, d, stream));
+    SEER_CUDA_CHECK(cuda::run_rope(kb, cos_t.as<float>(), sin_t.as<float>(), n, Hkv, d, stream));
+    // k, v [n, Hkv, d] -> cache [Hkv, max_context, d] at positions start..
+    for (int hh = 0; hh < Hkv; ++hh) {
+      const size_t dst = (size_t(hh) * max_context + start) * d;
+      SEER_CUDA_CHECK(cudaMemcpy2DAsync(L.k_cache.as<bf16>() + dst, d * sizeof(bf16), kb + size_t(hh) * d,
+                                        kvdim * sizeof(bf16), d * sizeof(bf16), size_t(n), cudaMemcpyDeviceToDevice,
+                                        stream));
+      SEER_CUDA_CHECK(cudaMemcpy2DAsync(L.v_cache.as<bf16>() + dst, d * sizeof(bf16), vb + size_t(hh) * d,
+                                        kvdim * sizeof(bf16), d * sizeof(bf16), size_t(n), cudaMemcpyDeviceToDevice,
+                                        stream));
+    }
+
+    bf16* ab = attn.as<bf16>();
+    if (decode && use->per_kv_head && Hq / Hkv <= 16) {
+      cuda::SparseDecodeParams p;
+      p.q = qb;
+      p.k_cache = L.k_cache.ptr;
+      p.v_cache = L.v_cache.ptr;
+      p.out = ab;
+      p.kv_len = kv_len_dev.as<int32_t>();
+      p.row_offsets = offsets->as<int32_t>();
+      p.block_indices = indices->as<int32_t>();
+      p.batch_size = 1;
+      p.num_qo_heads = Hq;
+      p.num_kv_heads = Hkv;
+      p.head_dim = d;
+      p.max_context = max_context;
+      p.scale = 1.0f / std::sqrt(float(d));
+      int max_blocks = 0;
+      for (int r = 0; r < Hkv; ++r) max_blocks = std::max(max_blocks, use->offsets[size_t(r) + 1] - use->offsets[size_t(r)]);
+      SEER_RETURN_IF_ERROR(cuda::plan_decode_splits(cuda::DType::kBF16, d, 1, Hkv, std::max(1, max_blocks), &p.num_splits));
+      const int64_t ws = cuda::sparse_decode_workspace_floats(1, Hq, d, p.num_splits);
+      SEER_RETURN_IF_ERROR(partial.reserve(size_t(std::max<int64_t>(ws, 1)) * sizeof(float), "decode workspace"));
+      p.partial_o = partial.as<float>();
+      p.partial_lse = partial.as<float>() + int64_t(Hq) * p.num_splits * d;
+      SEER_RETURN_IF_ERROR(cuda::launch_sparse_decode(p, stream).with_context(fmt::format("layer {}", l)));
+    } else {
+      cuda::SparsePrefillParams p;
+      p.q = qb;
+      p.k_cache = L.k_cache.ptr;
+      p.v_cache = L.v_cache.ptr;
+      p.out = ab;
+      p.row_offsets = offsets->as<int32_t>();
+      p.block_indices = indices->as<int32_t>();
+      p.qo_len = int(n);
+      p.kv_len = kv_len;
+      p.num_qo_heads = Hq;
+      p.num_kv_heads = Hkv;
+      p.head_dim = d;
+      p.max_context = max_context;
+      p.first_q_block = use->first_q_block;
+      p.num_rows = use->num_rows;
+      p.per_kv_head = use->per_kv_head;
+      p.scale = 1.0f / std::sqrt(float(d));
+      SEER_RETURN_IF_ERROR(cuda::launch_sparse_prefill(p, stream).with_context(fmt::format("layer {}", l)));
+    }
+    SEER_RETURN_IF_ERROR(gemm(L.wo.as<bf16>(), ab, x.ptr, D, n, qdim, true));
+
+    SEER_CUDA_CHECK(cuda::run_rmsnorm(x.as<float>(), L.ffn_norm.as<float>(), hb, n, D, cfg.rms_eps, stream));
+    for (int64_t t0 = 0; t0 < n; t0 += kFfnChunk) {
+      const int64_t m = std::min(kFfnChunk, n - t0);
+      SEER_RETURN_IF_ERROR(gemm(L.w_gate.as<bf16>(), hb + t0 * D, g.ptr, F, m, D, false));
+      SEER_RETURN_IF_ERROR(gemm(L.w_up.as<bf16>(), hb + t0 * D, u.ptr, F, m, D, false));
+      SEER_CUDA_CHECK(cuda::run_silu_mul(g.as<bf16>(), u.as<bf16>(), m, F, stream));
+      SEER_RETURN_IF_ERROR(gemm(L.w_down.as<bf16>(), g.as<bf16>(), x.as<float>() + t0 * D, D, m, F, true));
+    }
+  }
+
+  if (which != Logits::kNone) {
+    const int64_t first = which == Logits::kLast ? n - 1 : 0;
+    const int64_t rows = n - first;
+    SEER_RETURN_IF_ERROR(logits.reserve(size_t(rows * V) * sizeof(float), "logits"));
+    SEER_CUDA_CHECK(cuda::run_rmsnorm(x.as<float>() + first * D, out_norm.as<float>(), hb, rows, D, cfg.rms_eps, stream));
+    // fp32 logits: accumulate into zeros.
+    SEER_CUDA_CHECK(cudaMemsetAsync(logits.ptr, 0, size_t(rows * V) * sizeof(float), stream));
+    SEER_RETURN_IF_ERROR(gemm(output_weight(), hb, logits.ptr, V, rows, D, true));
+    out->resize(size_t(rows * V));
+    SEER_CUDA_CHECK(cudaMemcpyAsync(out->data(), logits.ptr, out->size() * sizeof(float), cudaMemcpyDeviceToHost, stream));
+  }
+  SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
+  SEER_CUDA_CHECK_LAUNCH("forward", stream);
+  return Status::ok();
+}
+
+CudaForward::CudaForward() : impl_(std::make_unique<Impl>()) {}
+CudaForward::~CudaForward() = default;
+int CudaForward::max_context() const { return impl_->max_context; }
+void CudaForward::set_fixed_density(double rho, uint64_t seed) {
+  impl_->fixed_density = rho;
+  impl_->fixed_seed = seed;
+}
+size_t CudaForward::weight_bytes() const { return impl_->weight_bytes; }
+size_t CudaForward::cache_bytes() const { return impl_->cache_bytes; }
+
+Status CudaForward::available() {
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) return Status::error("--device cuda: no usable CUDA device ({})", cudaGetErrorString(e));
+  if (count == 0) return Status::error("--device cuda: no CUDA device found");
+  return Status::ok();
+}
+
+Result<std::unique_ptr<CudaForward>> CudaForward::create(const ModelConfig& c, const ModelWeights& w, int max_context) {
+  std::unique_ptr<CudaForward> f(new CudaForward());
+  Impl& m = *f->impl_;
+  SEER_RETURN_IF_ERROR(m.init(c, max_context));
+  if (c.head_dim != 64 && c.head_dim != 128)
+    return Status::error("--device cuda: head_dim {} is not supported by the GPU attention kernels (64 or 128)", c.head_dim);
+  SEER_RETURN_IF_ERROR(m.upload_matrix(w.tok_embd, &m.tok_embd, "token_embd"));
+  m.tied = w.output.data == w.tok_embd.data;
+  if (!m.tied) SEER_RETURN_IF_ERROR(m.upload_matrix(w.output, &m.output, "output"));
+  SEER_RETURN_IF_ERROR(m.upload_vector(w.out_norm, &m.out_norm, "output_norm"));
+  for (int l = 0; l < c.num_layers; ++l) {
+    const LayerWeights& s = w.layers[size_t(l)];
+    DeviceLayer& L = m.layers[size_t(l)];
+    SEER_RETURN_IF_ERROR(m.upload_vector(s.attn_norm, &L.attn_norm, "attn_norm"));
+    SEER_RETURN_IF_ERROR(m.upload_vector(s.ffn_norm, &L.ffn_norm, "ffn_norm"));
+    SEER_RETURN_IF_ERROR(m.upload_vector(s.bq, &L.bq, "bq"));
+    SEER_RETURN_IF_ERROR(m.upload_vector(s.bk, &L.bk, "bk"));
+    SEER_RETURN_IF_ERROR(m.upload_vector(s.bv, &L.bv, "bv"));
+    SEER_RETURN_IF_ERROR(m.upload_vector(s.q_norm, &L.q_norm, "q_norm"));
+    SEER_RETURN_IF_ERROR(m.upload_vector(s.k_norm, &L.k_norm, "k_norm"));
+    SEER_RETURN_IF_ERROR(m.upload_matrix(s.wq, &L.wq, "wq"));
+    SEER_RETURN_IF_ERROR(m.upload_matrix(s.wk, &L.wk, "wk"));
+    SEER_RETURN_IF_ERROR(m.upload_matrix(s.wv, &L.wv, "wv"));
+    SEER_RETURN_IF_ERROR(m.upload_matrix(s.wo, &L.wo, "wo"));
+    SEER_RETURN_IF_ERROR(m.upload_matrix(s.w_gate, &L.w_gate, "w_gate"));
+    SEER_RETURN_IF_ERROR(m.upload_matrix(s.w_up, &L.w_up, "w_up"));
+    SEER_RETURN_IF_ERROR(m.upload_matrix(s.w_down, &L.w_down, "w_down"));
+  }
+  m.host_bf16 = {};
+  return f;
+}
+
+Result<std::unique_ptr<CudaForward>> CudaForward::create_random(const ModelConfig& c, int max_context, uint64_t seed) {
+  std::unique_ptr<CudaForward> f(new CudaForward());
+  Impl& m = *f->impl_;
+  SEER_RETURN_IF_ERROR(m.init(c, max_context));
+  if (c.head_dim != 64 && c.head_dim != 128)
+    return Status::error("--device cuda: head_dim {} is not supported by the GPU attention kernels (64 or 128)", c.head_dim);
+  const int64_t D = c.hidden_size, qdim = int64_t(c.num_qo_heads) * c.head_dim;
+  const int64_t kvdim = int64_t(c.num_kv_heads) * c.head_dim, F = c.intermediate_size;
+  uint64_t s = seed * 1000;
+  SEER_RETURN_IF_ERROR(m.random_matrix(&m.tok_embd, c.vocab_size, D, ++s, "token_embd"));
+  m.tied = c.tied_embeddings;
+  if (!m.tied) SEER_RETURN_IF_ERROR(m.random_matrix(&m.output, c.vocab_size, D, ++s, "output"));
+  SEER_RETURN_IF_ERROR(m.ones(&m.out_norm, D, "output_norm"));
+  for (DeviceLayer& L : m.layers) {
+    SEER_RETURN_IF_ERROR(m.ones(&L.attn_norm, D, "attn_norm"));
+    SEER_RETURN_IF_ERROR(m.ones(&L.ffn_norm, D, "ffn_norm"));
+    if (c.qk_norm) {
+      SEER_RETURN_IF_ERROR(m.ones(&L.q_norm, c.head_dim, "q_norm"));
+      SEER_RETURN_IF_ERROR(m.ones(&L.k_norm, c.head_dim, "k_norm"));
+    }
+    SEER_RETURN_IF_ERROR(m.random_matrix(&L.wq, qdim, D, ++s, "wq"));
+    SEER_RETURN_IF_ERROR(m.random_matrix(&L.wk, kvdim, D, ++s, "wk"));
+    SEER_RETURN_IF_ERROR(m.random_matrix(&L.wv, kvdim, D, ++s, "wv"));
+    SEER_RETURN_IF_ERROR(m.random_matrix(&L.wo, D, qdim, ++s, "wo"));
+    SEER_RETURN_IF_ERROR(m.random_matrix(&L.w_gate, F, D, ++s, "w_gate"));
+    SEER_RETURN_IF_ERROR(m.random_matrix(&L.w_up, F, D, ++s, "w_up"));
+    SEER_RETURN_IF_ERROR(m.random_matrix(&L.w_down, D, F, ++s, "w_down"));
+  }
+  SEER_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  return f;
+}
+
+Status CudaForward::forward(std::span<const int> tokens, int start, Logits which, AttentionPolicy* policy,
+                            ThreadPool* pool, std::vector<float>* logits) {
+  return impl_->forward(tokens, start, which, policy, pool, logits);
+}
+
+}  // namespace seer
+
+#else  // !SEER_HAVE_CUDA
+
+namespace seer {
+
+struct CudaForward::Impl {};
+CudaForward::CudaForward() = default;
+void CudaForward::set_fixed_density(double, uint64_t) {}
+CudaForward::~CudaForward() = default;
+int CudaForward::max_context() const { return 0; }
+size_t CudaForward::weight_bytes() const { return 0; }
+size_t CudaForward::cache_bytes() const { return 0; }
+Status CudaForward::available() {
+  return Status::error("--device cuda: this build has no CUDA backend (configure with -DSEER_CUDA=ON on a machine with nvcc)");
+}
+Result<std::unique_ptr<CudaForward>> CudaForward::create(const ModelConfig&, const ModelWeights&, int) {
+  return available();
+}
+Result<std::unique_ptr<CudaForward>> CudaForward::create_random(const ModelConfig&, int, uint64_t) {
+  return available();
+}
+Status CudaForward::forward(std::span<const int>, int, Logits, AttentionPolicy*, ThreadPool*, std::vector<float>*) {
+  return available();
+}
+
+}  // namespace seer
+
+#endif  // SEER_HAVE_CUDA

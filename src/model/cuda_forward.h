@@ -1,0 +1,66 @@
+// The transformer forward on the GPU (issue 4 §5): the same model as seer::Session's CPU forward
+// (src/model/engine.cpp) with bf16 weights and activations, an fp32 residual stream, cuBLAS GEMMs
+// (bf16 in, fp32 accumulation), the KV cache in GPU memory and attention through the block-sparse
+// kernels (src/kernels/cuda): sparse_prefill for n > 1 tokens, the split-KV sparse_decode for one.
+//
+// Per layer, for n new tokens:
+//   h = rmsnorm(x) ; q,k,v = h·Wqᵀ,h·Wkᵀ,h·Wvᵀ (+bias) ; [q_norm/k_norm] ; (policy: q,k → host) ;
+//   RoPE ; k,v → cache ; attention over the selected blocks ; x += attn·Woᵀ ;
+//   h = rmsnorm(x) ; x += (silu(h·Wgᵀ) * h·Wuᵀ)·Wdᵀ
+// Device buffers (row-major, token-major activations):
+//   weights   bf16 [out_features, in_features]; norms and biases fp32
+//   k/v cache bf16 [num_layers][num_kv_heads, max_context, head_dim]
+//   x         fp32 [n, hidden]; h bf16 [n, hidden]; q bf16 [n, Hq*d]; k, v bf16 [n, Hkv*d]
+//
+// A policy sees each layer's pre-RoPE q/k, copied to the host as fp32 (one copy per layer); its
+// selection goes back as the CSR lists the kernels read. The dense selection is uploaded once per
+// forward and shared by every layer. Policies that read the post-RoPE KV cache on the host
+// (AttentionPolicy::needs_kv_cache(): oracle, quest) are refused.
+#pragma once
+
+#include <seer/engine.h>
+#include <seer/model.h>
+#include <seer/status.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace seer {
+
+class AttentionPolicy;
+class ThreadPool;
+
+class CudaForward {
+ public:
+  // Ok when this build has CUDA and a device is usable; otherwise says why.
+  static Status available();
+  // Uploads the weights as bf16 (quantised GGUF blocks are dequantised on the host first).
+  static Result<std::unique_ptr<CudaForward>> create(const ModelConfig& c, const ModelWeights& w, int max_context);
+  // Random weights of the config's shapes, generated on the GPU (benchmarks of models whose files
+  // are not here, e.g. Llama-3.1-8B shapes). Uniform, scaled 1/sqrt(in_features); norms 1.
+  static Result<std::unique_ptr<CudaForward>> create_random(const ModelConfig& c, int max_context, uint64_t seed);
+  ~CudaForward();
+
+  // Appends `tokens` at positions start .. start+n-1 (start = tokens already cached) and, for
+  // `which`, copies logits [n_out, vocab] fp32 to `logits`. Returns when the work is done.
+  // `pool`: host threads for the policy (may be null).
+  Status forward(std::span<const int> tokens, int start, Logits which, AttentionPolicy* policy, ThreadPool* pool,
+                 std::vector<float>* logits);
+  // Benchmarks of a density without a policy: when rho < 1 (and no policy is given), every forward
+  // keeps, per selection row, the sink block, the row's own block and a seeded random subset of the
+  // other causal blocks, ceil(rho * causal blocks) in all; one selection per forward, shared by
+  // every layer (the plan-once-per-forward path). rho >= 1: dense.
+  void set_fixed_density(double rho, uint64_t seed);
+  int max_context() const;
+  size_t weight_bytes() const;  // device memory held by the weights
+  size_t cache_bytes() const;   // device memory held by the KV cache
+
+ private:
+  CudaForward();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace seer

@@ -1,0 +1,296 @@
+// The whole model on the GPU (src/model/cuda_forward.h) against a plain fp32 forward written here
+// (loops + seer::ref_attention), on tiny random models of the three architectures: Llama (GQA 4/2,
+// head_dim 64), Qwen2 (q/k/v biases, group 3, head_dim 128), Qwen3 (q/k norms, group 8).
+// The GPU sees a sequence in pieces (a prefill chunk, decode steps, another chunk) and must give, at
+// every step, the logits the reference computes over the whole prefix; with a policy (sink + recent
+// blocks, written here) the reference uses the policy's selection. bf16 weights and activations on
+// the GPU: the tolerance is relative to the logits' scale (2.5%), far below what a wrong layout,
+// RoPE pairing, cache position or selection gives (O(100%)).
+#ifdef SEER_CUDA_MINI_GTEST
+#include "mini_gtest.h"
+#else
+#include <gtest/gtest.h>
+#endif
+
+#include <cuda_runtime.h>
+
+#include <seer/attention.h>
+#include <seer/dtype.h>
+#include <seer/model.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/ops.h"
+#include "model/cuda_forward.h"
+
+namespace {
+
+using namespace seer;
+
+bool gpu_present() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+// Random fp32 weights owned by the test; values rounded to bf16 so that the GPU's weights are exact.
+struct TinyModel {
+  ModelConfig cfg;
+  ModelWeights w;
+  std::vector<std::vector<float>> store;
+  std::mt19937 rng{7};
+
+  Weight make(int64_t rows, int64_t cols, float scale, float offset = 0.0f) {
+    std::uniform_real_distribution<float> u(-scale, scale);
+    store.emplace_back(size_t(rows * cols));
+    for (float& x : store.back()) x = bf16_to_fp32(fp32_to_bf16(offset + u(rng)));
+    Weight r;
+    r.dtype = DType::kF32;
+    r.rows = rows;
+    r.cols = cols;
+    r.data = store.back().data();
+    return r;
+  }
+  const float* f(const Weight& x) const { return x.f32(); }
+};
+
+TinyModel make_model(Arch arch, int Hq, int Hkv, int d) {
+  TinyModel m;
+  ModelConfig& c = m.cfg;
+  c.arch = arch;
+  c.vocab_size = 300;
+  c.hidden_size = 192;
+  c.intermediate_size = 320;
+  c.num_layers = 2;
+  c.num_qo_heads = Hq;
+  c.num_kv_heads = Hkv;
+  c.head_dim = d;
+  c.max_position = 1024;
+  c.rms_eps = 1e-5f;
+  c.rope_theta = 10000.0f;
+  c.qkv_bias = arch == Arch::kQwen2;
+  c.qk_norm = arch == Arch::kQwen3;
+  const int D = c.hidden_size, F = c.intermediate_size;
+  const float sD = 1.0f / std::sqrt(float(D)), sF = 1.0f / std::sqrt(float(F)), sQ = 1.0f / std::sqrt(float(Hq * d));
+  m.w.tok_embd = m.make(c.vocab_size, D, 1.0f);
+  m.w.output = m.make(c.vocab_size, D, sD * 4);
+  m.w.out_norm = m.make(1, D, 0.2f, 1.0f);
+  for (int l = 0; l < c.num_layers; ++l) {
+    LayerWeights L;
+    L.attn_norm = m.make(1, D, 0.2f, 1.0f);
+    L.ffn_norm = m.make(1, D, 0.2f, 1.0f);
+    // Larger Q/K weights: peaked attention, so a wrong mask or position shows.
+    L.wq = m.make(int64_t(Hq) * d, D, sD * 3);
+    L.wk = m.make(int64_t(Hkv) * d, D, sD * 3);
+    L.wv = m.make(int64_t(Hkv) * d, D, sD);
+    L.wo = m.make(D, int64_t(Hq) * d, sQ);
+    L.w_gate = m.make(F, D, sD);
+    L.w_up = m.make(F, D, sD);
+    L.w_down = m.make(D, F, sF);
+    if (c.qkv_bias) {
+      L.bq = m.make(1, int64_t(Hq) * d, 0.5f);
+      L.bk = m.make(1, int64_t(Hkv) * d, 0.5f);
+      L.bv = m.make(1, int64_t(Hkv) * d, 0.5f);
+    }
+    if (c.qk_norm) {
+      L.q_norm = m.make(1, d, 0.3f, 1.0f);
+      L.k_norm = m.make(1, d, 0.3f, 1.0f);
+    }
+    m.w.layers.push_back(L);
+  }
+  return m;
+}
+
+// Sink block + the two most recent blocks of every row (prefill rows per qo head, decode rows per
+// kv head): a fixed, non-trivial selection that both sides apply.
+class SinkRecentPolicy : public AttentionPolicy {
+ public:
+  const char* name() const override { return "sink-recent"; }
+  Status select(const AttentionContext& ctx, BlockSelection* sel) override {
+    BlockSelection s = *sel;
+    s.offsets.assign(1, 0);
+    s.indices.clear();
+    for (int h = 0; h < s.num_heads; ++h)
+      for (int r = 0; r < s.num_rows; ++r) {
+        const int qb = s.first_q_block + r;
+        for (int j = 0; j <= qb; ++j)
+          if (j == 0 || j >= qb - 1) s.indices.push_back(j);
+        s.offsets.push_back(int32_t(s.indices.size()));
+      }
+    *sel = std::move(s);
+    calls++;
+    return Status::ok();
+  }
+  int calls = 0;
+};
+
+// Plain fp32 forward over tokens[0..T), logits for every position [T, vocab].
+std::vector<float> reference_logits(const TinyModel& m, const std::vector<int>& tokens, bool sink_recent) {
+  const ModelConfig& c = m.cfg;
+  const int T = int(tokens.size()), D = c.hidden_size, Hq = c.num_qo_heads, Hkv = c.num_kv_heads, d = c.head_dim;
+  const int qdim = Hq * d, kvdim = Hkv * d, F = c.intermediate_size;
+  std::vector<float> x(size_t(T) * D), h(x.size()), q(size_t(T) * qdim), k(size_t(T) * kvdim), v(k.size());
+  std::vector<float> attn(q.size()), g(size_t(T) * F), u(g.size()), kc(size_t(Hkv) * T * d), vc(kc.size());
+  std::vector<float> cos_t(size_t(T) * d / 2), sin_t(cos_t.size());
+  float rope_scale = 1.0f;
+  std::vector<float> inv = rope_inv_freq(c, &rope_scale);
+  std::vector<int> pos(static_cast<size_t>(T));
+  for (int t = 0; t < T; ++t) pos[size_t(t)] = t;
+  rope_tables(inv, rope_scale, pos.data(), T, cos_t.data(), sin_t.data());
+  for (int t = 0; t < T; ++t)
+    std::copy_n(m.w.tok_embd.f32() + size_t(tokens[size_t(t)]) * D, D, x.data() + size_t(t) * D);
+  auto matmul = [](const Weight& w, const float* in, float* out, int n) {  // out[n, rows] = in[n, cols] · wᵀ
+    for (int t = 0; t < n; ++t)
+      for (int64_t r = 0; r < w.rows; ++r) {
+        double s = 0.0;
+        for (int64_t i = 0; i < w.cols; ++i) s += double(in[size_t(t) * w.cols + i]) * w.f32()[r * w.cols + i];
+        out[size_t(t) * w.rows + r] = float(s);
+      }
+  };
+  BlockSelection sel;
+  const int nqb = (T + 63) / 64;
+  sel.set_dense(Hq, false, 0, nqb, 64);
+  if (sink_recent) {
+    SinkRecentPolicy p;
+    AttentionContext ctx;
+    (void)p.select(ctx, &sel);
+  }
+  for (const LayerWeights& L : m.w.layers) {
+    rmsnorm(x.data(), L.attn_norm.f32(), h.data(), T, D, c.rms_eps);
+    matmul(L.wq, h.data(), q.data(), T);
+    matmul(L.wk, h.data(), k.data(), T);
+    matmul(L.wv, h.data(), v.data(), T);
+    if (!L.bq.empty()) add_bias(q.data(), L.bq.f32(), T, qdim);
+    if (!L.bk.empty()) add_bias(k.data(), L.bk.f32(), T, kvdim);
+    if (!L.bv.empty()) add_bias(v.data(), L.bv.f32(), T, kvdim);
+    if (!L.q_norm.empty()) rmsnorm(q.data(), L.q_norm.f32(), q.data(), int64_t(T) * Hq, d, c.rms_eps);
+    if (!L.k_norm.empty()) rmsnorm(k.data(), L.k_norm.f32(), k.data(), int64_t(T) * Hkv, d, c.rms_eps);
+    rope_apply(q.data(), T, Hq, d, cos_t.data(), sin_t.data());
+    rope_apply(k.data(), T, Hkv, d, cos_t.data(), sin_t.data());
+    for (int t = 0; t < T; ++t)
+      for (int hh = 0; hh < Hkv; ++hh) {
+        std::copy_n(k.data() + (size_t(t) * Hkv + hh) * d, d, kc.data() + (size_t(hh) * T + t) * d);
+        std::copy_n(v.data() + (size_t(t) * Hkv + hh) * d, d, vc.data() + (size_t(hh) * T + t) * d);
+      }
+    AttentionParams ap;
+    ap.q = q.data();
+    ap.k_cache = kc.data();
+    ap.v_cache = vc.data();
+    ap.out = attn.data();
+    ap.qo_len = T;
+    ap.kv_len = T;
+    ap.num_qo_heads = Hq;
+    ap.num_kv_heads = Hkv;
+    ap.head_dim = d;
+    ap.max_context = T;
+    ap.scale = 1.0f / std::sqrt(float(d));
+    ref_attention(ap, sel);
+    matmul(L.wo, attn.data(), h.data(), T);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += h[i];
+    rmsnorm(x.data(), L.ffn_norm.f32(), h.data(), T, D, c.rms_eps);
+    matmul(L.w_gate, h.data(), g.data(), T);
+    matmul(L.w_up, h.data(), u.data(), T);
+    silu_mul(g.data(), u.data(), T, F);
+    matmul(L.w_down, g.data(), h.data(), T);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += h[i];
+  }
+  rmsnorm(x.data(), m.w.out_norm.f32(), h.data(), T, D, c.rms_eps);
+  std::vector<float> logits(size_t(T) * c.vocab_size);
+  matmul(m.w.output, h.data(), logits.data(), T);
+  return logits;
+}
+
+// max |got - want| over the rows [row0, row0 + rows) of the reference, relative to max |want|.
+double relative_error(const std::vector<float>& got, const std::vector<float>& want, int row0, int rows, int vocab) {
+  double err = 0.0, scale = 0.0;
+  for (int r = 0; r < rows; ++r)
+    for (int i = 0; i < vocab; ++i) {
+      const double w = want[size_t(row0 + r) * vocab + i], g = got[size_t(r) * vocab + i];
+      if (!std::isfinite(g)) return 1e9;
+      err = std::max(err, std::fabs(g - w));
+      scale = std::max(scale, std::fabs(w));
+    }
+  return err / std::max(scale, 1e-6);
+}
+
+void run_sequence(Arch arch, int Hq, int Hkv, int d, bool with_policy) {
+  TinyModel m = make_model(arch, Hq, Hkv, d);
+  std::mt19937 rng(11);
+  std::vector<int> tokens(260);
+  for (int& t : tokens) t = int(rng() % uint32_t(m.cfg.vocab_size));
+  const std::vector<float> want = reference_logits(m, tokens, with_policy);
+  auto f = CudaForward::create(m.cfg, m.w, 512);
+  if (!f.is_ok()) std::printf("  create: %s\n", f.status().message().c_str());
+  ASSERT_TRUE(f.is_ok());
+  SinkRecentPolicy policy;
+  AttentionPolicy* pol = with_policy ? &policy : nullptr;
+  const std::string what = std::string(arch == Arch::kLlama ? "llama" : arch == Arch::kQwen2 ? "qwen2" : "qwen3") +
+                           (with_policy ? " + policy" : "");
+  // Chunks: a 150-token prefill (3 query blocks), 5 decode steps, a 105-token chunk that starts
+  // mid-block (query rows in blocks 2..4 over a cache of 260).
+  std::vector<std::pair<int, int>> pieces = {{0, 150}};
+  for (int t = 150; t < 155; ++t) pieces.push_back({t, 1});
+  pieces.push_back({155, 105});
+  for (auto [start, n] : pieces) {
+    std::vector<float> logits;
+    const Status st = (*f)->forward(std::span<const int>(tokens.data() + start, size_t(n)), start, Logits::kAll, pol,
+                                    nullptr, &logits);
+    if (!st.is_ok()) std::printf("  %s: forward [%d, %d): %s\n", what.c_str(), start, start + n, st.message().c_str());
+    ASSERT_TRUE(st.is_ok());
+    ASSERT_EQ(logits.size(), size_t(n) * m.cfg.vocab_size);
+    const double err = relative_error(logits, want, start, n, m.cfg.vocab_size);
+    EXPECT_LE(err, 0.025);
+    if (err > 0.025) std::printf("  %s: chunk [%d, %d): relative error %.4f\n", what.c_str(), start, start + n, err);
+  }
+  if (with_policy) {
+    EXPECT_EQ(policy.calls, 7 * m.cfg.num_layers);
+  }
+}
+
+TEST(CudaModel, LlamaMatchesReference) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  run_sequence(Arch::kLlama, 4, 2, 64, false);
+}
+
+TEST(CudaModel, Qwen2BiasesGroupThreeHeadDim128) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  run_sequence(Arch::kQwen2, 6, 2, 128, false);
+}
+
+TEST(CudaModel, Qwen3QkNormGroupEight) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  run_sequence(Arch::kQwen3, 8, 1, 64, false);
+}
+
+TEST(CudaModel, PolicySelectionReachesTheKernels) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  run_sequence(Arch::kLlama, 4, 2, 64, true);
+}
+
+TEST(CudaModel, ContextOverflowIsAnError) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  TinyModel m = make_model(Arch::kLlama, 4, 2, 64);
+  auto f = CudaForward::create(m.cfg, m.w, 64);
+  ASSERT_TRUE(f.is_ok());
+  std::vector<int> tokens(65, 1);
+  std::vector<float> logits;
+  const Status st = (*f)->forward(tokens, 0, Logits::kLast, nullptr, nullptr, &logits);
+  EXPECT_TRUE(!st.is_ok() && st.message().find("context is full") != std::string::npos);
+}
+
+}  // namespace
