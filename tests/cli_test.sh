@@ -45,6 +45,10 @@ check "train-gates seq-len above context" 1 "$seer" train-gates -m "$tiny" --dat
 contains "train-gates names the context" "context"
 check "train-gates cuda" 1 "$seer" train-gates -m "$tiny" --data "$tmp/corpus" -o "$tmp/out" --device cuda
 contains "train-gates cuda says why" "--device cpu"
+# This CPU build has no CUDA backend: --device cuda names that (a CUDA build without a GPU names that).
+check "generate --device cuda" 1 "$seer" generate -m "$tiny" -p hi -n 1 --device cuda
+contains "generate cuda says why" "CUDA"
+check "ppl --device bogus" 2 "$seer" ppl -m "$tiny" /dev/null --device tpu
 check "train-gates runs" 0 "$seer" train-gates -m "$tiny" --kind both --data "$tmp/corpus" -o "$tmp/out" \
   --steps 3 --seq-len 256 --batch 2 --decode-tokens 16 --eval-fraction 0
 contains "train-gates progress line" "ETA"

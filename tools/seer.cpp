@@ -378,8 +378,8 @@ std::atomic<bool> g_interrupted{false};
 
 int run_train_gates(TrainArgs& a) {
   if (a.device == "cuda")
-    return fail(Status::error("--device cuda: gate training on the GPU needs the model on the GPU, which this "
-                              "build does not have yet; use --device cpu"));
+    return fail(Status::error("--device cuda: gate training runs on the CPU for now (the GPU forward does not "
+                              "produce the ground truth yet); use --device cpu"));
   auto model = open_model(a.common);
   if (!model) return fail(model.status());
   seer::TrainOptions& t = a.t;
