@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# End-to-end check of `seer --device cuda` with the real default model on a GPU machine that has
+# neither the build's Debian packages nor the model (the device tool's machines): the seer binary is
+# built here (CUDA, sm_90a, no -march=native) and travels with its shared libraries and the dynamic
+# loader, so the GPU machine's own glibc does not matter; the model travels in three parts (a call
+# carries at most 64 MiB with the working tree).
+#
+#   scripts/gpu-e2e.sh pack            here: build-devpack/seer + libs -> .devcarry/devpack.tar.xz,
+#                                      the model -> .devcarry/model.part.{0,1,2} + model.sha256
+#   call 1 (carry .devcarry/model.part.0):  mkdir -p /tmp/m && cp .devcarry/* /tmp/m/
+#   call 2 (carry .devcarry/model.part.1):  cp .devcarry/* /tmp/m/
+#   call 3 (carry .devcarry/model.part.2, .devcarry/devpack.tar.xz, .devcarry/model.sha256):
+#                                      cp .devcarry/* /tmp/m/ && OUT=$OUT bash scripts/gpu-e2e.sh run
+# (calls within 30 s of each other, so the machine stays warm). `run` joins and checks the model, then
+# compares perplexity on CPU and GPU (dense, gate prefill, gate decode) and generates with the gates.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-}"
+model="${SEER_HOME:-$HOME/.cache/seer}/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+if [ "$mode" = pack ]; then
+  [ -x build-devpack/seer ] || { echo "gpu-e2e: build it first: cmake -S . -B build-devpack -G Ninja -DSEER_CUDA=ON -DSEER_NATIVE=OFF -DSEER_TESTS=OFF -DCMAKE_CUDA_ARCHITECTURES=90a && cmake --build build-devpack --target seer" >&2; exit 1; }
+  rm -rf .devcarry /tmp/devpack && mkdir -p .devcarry /tmp/devpack/lib
+  cp build-devpack/seer /tmp/devpack/
+  # Every shared library except the CUDA ones (the GPU machine has its own, matching its driver).
+  ldd build-devpack/seer | awk '/=>/ {print $3}' | grep -v -E 'libcuda|libcublas|libcudart' | xargs -I{} cp -L {} /tmp/devpack/lib/
+  cp -L /lib64/ld-linux-x86-64.so.2 /tmp/devpack/lib/
+  tar -C /tmp/devpack -cJf .devcarry/devpack.tar.xz .
+  split -n 3 -d -a 1 "$model" .devcarry/model.part.
+  sha256sum "$model" | awk '{print $1}' > .devcarry/model.sha256
+  ls -la .devcarry
+  exit 0
+fi
+
+[ "$mode" = run ] || { echo "usage: scripts/gpu-e2e.sh pack|run" >&2; exit 2; }
+OUT="${OUT:-$PWD/out-gpu-e2e}"
+mkdir -p "$OUT"
+M=/tmp/m/model.gguf
+cat /tmp/m/model.part.0 /tmp/m/model.part.1 /tmp/m/model.part.2 > "$M"
+[ "$(sha256sum "$M" | awk '{print $1}')" = "$(cat /tmp/m/model.sha256)" ] || { echo "gpu-e2e: model sha256 mismatch" >&2; exit 1; }
+rm -rf /tmp/dp && mkdir -p /tmp/dp && tar -C /tmp/dp -xJf /tmp/m/devpack.tar.xz
+cublas_dir=$(dirname "$(find / -name 'libcublas.so.13*' -not -path '*/proc/*' 2>/dev/null | head -1)")
+libs="/tmp/dp/lib:$cublas_dir:/usr/local/cuda/lib64:/usr/lib/x86_64-linux-gnu"
+seer() { /tmp/dp/lib/ld-linux-x86-64.so.2 --library-path "$libs" /tmp/dp/seer "$@"; }
+nvidia-smi --query-gpu=name --format=csv,noheader | tee "$OUT/device.txt"
+G=gates/smollm2-135m-instruct
+T=tests/data/tdavid_8k.txt
+row() {  # row NAME ARGS... : ppl JSON on cpu and cuda
+  local name=$1; shift
+  for dev in cpu cuda; do
+    seer ppl "$T" -m "$M" -c 8192 --json --device $dev "$@" > "$OUT/ppl-$name-$dev.json" 2> "$OUT/ppl-$name-$dev.err" \
+      || { echo "| $name | $dev | FAILED: $(tail -1 "$OUT/ppl-$name-$dev.err") |"; continue; }
+    python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('| %s | %s | %.4f | %s | %.1f s |' % (sys.argv[2], sys.argv[3], j['ppl'], j.get('density', '-'), j['seconds']))" \
+      "$OUT/ppl-$name-$dev.json" "$name" "$dev"
+  done
+}
+{
+  echo "| run | device | ppl | density | time |"
+  echo "|---|---|---:|---|---:|"
+  row dense
+  row gate-prefill-0.5 --policy gate --gates $G --prefill-sparsity density:0.5
+  row gate-decode-1024 --policy gate --gates $G --prefill-len 6144 --decode-sparsity budget:1024
+  row streaming-0.2 --policy streaming --prefill-sparsity density:0.2
+} | tee "$OUT/ppl.md"
+prompt="$(head -c 12000 tests/data/tdavid_excerpt.txt)
+
+Question: In one sentence, what is this text about?
+Answer:"
+for dev in cpu cuda; do
+  seer generate -m "$M" -p "$prompt" -n 48 --temp 0 --device $dev --gates $G --prefill-sparsity density:0.3 \
+    --decode-sparsity budget:1024 -q > "$OUT/generate-$dev.txt" 2> "$OUT/generate-$dev.err" || true
+  echo "== generate --device $dev"; tail -c 400 "$OUT/generate-$dev.txt"; echo; tail -3 "$OUT/generate-$dev.err"
+done
