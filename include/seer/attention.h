@@ -53,6 +53,21 @@ struct AttentionContext {
   const float* v_cache = nullptr; // [num_kv_heads, max_context, head_dim]
   int max_context = 0;
   ThreadPool* pool = nullptr;     // the session's threads, for policies that compute scores
+
+  // The shape fields of one layer's forward over qo_len new tokens (the data pointers stay null).
+  static AttentionContext shape(int layer, int qo_len, int kv_len, int num_qo_heads, int num_kv_heads, int head_dim,
+                                int max_context) {
+    AttentionContext c;
+    c.layer = layer;
+    c.qo_len = qo_len;
+    c.kv_len = kv_len;
+    c.start_pos = kv_len - qo_len;
+    c.num_qo_heads = num_qo_heads;
+    c.num_kv_heads = num_kv_heads;
+    c.head_dim = head_dim;
+    c.max_context = max_context;
+    return c;
+  }
 };
 
 class AttentionPolicy {

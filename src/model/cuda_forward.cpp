@@ -304,17 +304,9 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
     if (policy) {
       SEER_RETURN_IF_ERROR(download_f32(qb, size_t(n * qdim), &host_q));
       SEER_RETURN_IF_ERROR(download_f32(kb, size_t(n * kvdim), &host_k));
-      AttentionContext ctx;
-      ctx.layer = l;
-      ctx.qo_len = int(n);
-      ctx.kv_len = kv_len;
-      ctx.start_pos = start;
-      ctx.num_qo_heads = Hq;
-      ctx.num_kv_heads = Hkv;
-      ctx.head_dim = d;
+      AttentionContext ctx = AttentionContext::shape(l, int(n), kv_len, Hq, Hkv, d, max_context);
       ctx.q_nope = host_q.data();
       ctx.k_nope = host_k.data();
-      ctx.max_context = max_context;
       ctx.pool = pool;
       sel = dense_sel;
       SEER_RETURN_IF_ERROR(policy->select(ctx, &sel).with_context(fmt::format("layer {}", l)));
@@ -326,16 +318,8 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
 
     SEER_CUDA_CHECK(cuda::run_rope(qb, cos_t.as<float>(), sin_t.as<float>(), n, Hq, d, stream));
     SEER_CUDA_CHECK(cuda::run_rope(kb, cos_t.as<float>(), sin_t.as<float>(), n, Hkv, d, stream));
-    // k, v [n, Hkv, d] -> cache [Hkv, max_context, d] at positions start..
-    for (int hh = 0; hh < Hkv; ++hh) {
-      const size_t dst = (size_t(hh) * max_context + start) * d;
-      SEER_CUDA_CHECK(cudaMemcpy2DAsync(L.k_cache.as<bf16>() + dst, d * sizeof(bf16), kb + size_t(hh) * d,
-                                        kvdim * sizeof(bf16), d * sizeof(bf16), size_t(n), cudaMemcpyDeviceToDevice,
-                                        stream));
-      SEER_CUDA_CHECK(cudaMemcpy2DAsync(L.v_cache.as<bf16>() + dst, d * sizeof(bf16), vb + size_t(hh) * d,
-                                        kvdim * sizeof(bf16), d * sizeof(bf16), size_t(n), cudaMemcpyDeviceToDevice,
-                                        stream));
-    }
+    SEER_CUDA_CHECK(cuda::run_kv_append(kb, vb, L.k_cache.as<bf16>(), L.v_cache.as<bf16>(), n, Hkv, d, max_context,
+                                        start, stream));
 
     bf16* ab = attn.as<bf16>();
     if (decode && use->per_kv_head && Hq / Hkv <= 16) {

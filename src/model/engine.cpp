@@ -218,19 +218,12 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
     ap.block_max = nullptr;
     if (policy) {
       sel = dense_sel;
-      ctx.layer = l;
-      ctx.qo_len = int(n);
-      ctx.kv_len = kv_len;
-      ctx.start_pos = start;
-      ctx.num_qo_heads = Hq;
-      ctx.num_kv_heads = Hkv;
-      ctx.head_dim = d;
+      ctx = AttentionContext::shape(l, int(n), kv_len, Hq, Hkv, d, max_context);
       ctx.q_nope = q_nope.data();
       ctx.k_nope = k_nope.data();
       ctx.q = q.data();
       ctx.k_cache = kc;
       ctx.v_cache = vc;
-      ctx.max_context = max_context;
       ctx.pool = &tp;
       SEER_RETURN_IF_ERROR(policy->select(ctx, &sel).with_context(fmt::format("layer {}", l)));
       use = &sel;

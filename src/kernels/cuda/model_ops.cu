@@ -68,6 +68,21 @@ __global__ void rope_kernel(__nv_bfloat16* x, const float* __restrict__ cos_t, c
   }
 }
 
+// One thread per 16-byte chunk (8 values) of a (token, head) row, K and V both.
+__global__ void kv_append_kernel(const uint4* __restrict__ k, const uint4* __restrict__ v, uint4* k_cache,
+                                 uint4* v_cache, int64_t n, int num_kv_heads, int chunks, int max_context, int start) {
+  const int64_t total = n * num_kv_heads * chunks;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    const int c = int(i % chunks);
+    const int64_t th = i / chunks;  // token * num_kv_heads + head
+    const int h = int(th % num_kv_heads);
+    const int64_t t = th / num_kv_heads;
+    const int64_t dst = (int64_t(h) * max_context + start + t) * chunks + c;
+    k_cache[dst] = k[i];
+    v_cache[dst] = v[i];
+  }
+}
+
 __global__ void silu_mul_kernel(__nv_bfloat16* g, const __nv_bfloat16* __restrict__ u, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const float a = __bfloat162float(g[i]);
@@ -129,6 +144,18 @@ cudaError_t run_rope(__nv_bfloat16* x, const float* cos_t, const float* sin_t, i
   if (n == 0) return cudaSuccess;
   rope_kernel<<<grid_for(n * num_heads * (head_dim / 2)), kThreads, 0, stream>>>(x, cos_t, sin_t, n, num_heads,
                                                                                  head_dim);
+  return cudaGetLastError();
+}
+
+cudaError_t run_kv_append(const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* k_cache,
+                          __nv_bfloat16* v_cache, int64_t n, int num_kv_heads, int head_dim, int max_context,
+                          int start, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  if (head_dim % 8 != 0) return cudaErrorInvalidValue;
+  const int chunks = head_dim / 8;
+  kv_append_kernel<<<grid_for(n * num_kv_heads * chunks), kThreads, 0, stream>>>(
+      reinterpret_cast<const uint4*>(k), reinterpret_cast<const uint4*>(v), reinterpret_cast<uint4*>(k_cache),
+      reinterpret_cast<uint4*>(v_cache), n, num_kv_heads, chunks, max_context, start);
   return cudaGetLastError();
 }
 

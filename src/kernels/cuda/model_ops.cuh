@@ -34,6 +34,12 @@ cudaError_t run_add_bias(__nv_bfloat16* y, const float* bias, int64_t n, int dim
 cudaError_t run_rope(__nv_bfloat16* x, const float* cos_t, const float* sin_t, int64_t n, int num_heads,
                      int head_dim, cudaStream_t stream);
 
+// k, v [n, num_kv_heads, head_dim] -> k_cache, v_cache [num_kv_heads, max_context, head_dim] at
+// positions start .. start+n-1 (one launch for both, 16-byte copies; head_dim a multiple of 8).
+cudaError_t run_kv_append(const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* k_cache,
+                          __nv_bfloat16* v_cache, int64_t n, int num_kv_heads, int head_dim, int max_context,
+                          int start, cudaStream_t stream);
+
 // g = silu(g) * u, [n, dim] bf16 (fp32 arithmetic)
 cudaError_t run_silu_mul(__nv_bfloat16* g, const __nv_bfloat16* u, int64_t n, int dim, cudaStream_t stream);
 
