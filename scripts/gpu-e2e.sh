@@ -9,10 +9,12 @@
 #                                      the model -> .devcarry/model.part.{0,1,2} + model.sha256
 #   call 1 (carry .devcarry/model.part.0):  mkdir -p /tmp/m && cp .devcarry/* /tmp/m/
 #   call 2 (carry .devcarry/model.part.1):  cp .devcarry/* /tmp/m/
-#   call 3 (carry .devcarry/model.part.2, .devcarry/devpack.tar.xz, .devcarry/model.sha256):
-#                                      cp .devcarry/* /tmp/m/ && OUT=$OUT bash scripts/gpu-e2e.sh run
+#   call 3 (carry .devcarry/model.part.2, .devcarry/devpack.tar.xz, .devcarry/model.sha256,
+#           .devcarry/corpus.tar.xz):  cp .devcarry/* /tmp/m/ && OUT=$OUT bash scripts/gpu-e2e.sh run|train
 # (calls within 30 s of each other, so the machine stays warm). `run` joins and checks the model, then
 # compares perplexity on CPU and GPU (dense, gate prefill, gate decode) and generates with the gates.
+# `train` runs `seer train-gates --device cuda` on the corpus (scripts/prepare-corpus.py output) and the
+# first steps of the same run on the CPU, to compare the losses and measure the GPU run's tokens/s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-}"
@@ -28,11 +30,13 @@ if [ "$mode" = pack ]; then
   tar -C /tmp/devpack -cJf .devcarry/devpack.tar.xz .
   split -n 3 -d -a 1 "$model" .devcarry/model.part.
   sha256sum "$model" | awk '{print $1}' > .devcarry/model.sha256
+  corpus="${SEER_HOME:-$HOME/.cache/seer}/corpus"
+  [ -d "$corpus" ] && tar -C "$corpus" -cJf .devcarry/corpus.tar.xz .
   ls -la .devcarry
   exit 0
 fi
 
-[ "$mode" = run ] || { echo "usage: scripts/gpu-e2e.sh pack|run" >&2; exit 2; }
+[ "$mode" = run ] || [ "$mode" = train ] || { echo "usage: scripts/gpu-e2e.sh pack|run|train" >&2; exit 2; }
 OUT="${OUT:-$PWD/out-gpu-e2e}"
 mkdir -p "$OUT"
 M=/tmp/m/model.gguf
@@ -45,6 +49,21 @@ seer() { /tmp/dp/lib/ld-linux-x86-64.so.2 --library-path "$libs" /tmp/dp/seer "$
 nvidia-smi --query-gpu=name --format=csv,noheader | tee "$OUT/device.txt"
 G=gates/smollm2-135m-instruct
 T=tests/data/tdavid_8k.txt
+
+if [ "$mode" = train ]; then
+  rm -rf /tmp/corpus /tmp/run-gpu /tmp/run-cpu && mkdir -p /tmp/corpus && tar -C /tmp/corpus -xJf /tmp/m/corpus.tar.xz
+  args=(-m "$M" --data /tmp/corpus/tdavid /tmp/corpus/web /tmp/corpus/kjv --kind both --seq-len 8192 --batch 1 -s 1
+        --eval-rows 0 --checkpoint-every 1000)
+  start=$(date +%s)
+  seer train-gates "${args[@]}" -o /tmp/run-gpu --steps "${STEPS:-40}" --device cuda > "$OUT/train-gpu.log" 2>&1 || true
+  echo "gpu run: $(( $(date +%s) - start )) s"
+  seer train-gates "${args[@]}" -o /tmp/run-cpu --steps 2 --device cpu > "$OUT/train-cpu.log" 2>&1 || true
+  echo "== GPU (first and last steps)"; grep -E "^step|step " "$OUT/train-gpu.log" | head -3; tail -4 "$OUT/train-gpu.log"
+  echo "== CPU (first steps)"; grep -E "^step|step " "$OUT/train-cpu.log" | head -3; tail -2 "$OUT/train-cpu.log"
+  cp /tmp/run-gpu/loss.tsv "$OUT/loss-gpu.tsv" 2>/dev/null || true
+  cp /tmp/run-cpu/loss.tsv "$OUT/loss-cpu.tsv" 2>/dev/null || true
+  exit 0
+fi
 row() {  # row NAME ARGS... : ppl JSON on cpu and cuda
   local name=$1; shift
   for dev in cpu cuda; do

@@ -377,9 +377,6 @@ struct TrainArgs {
 std::atomic<bool> g_interrupted{false};
 
 int run_train_gates(TrainArgs& a) {
-  if (a.device == "cuda")
-    return fail(Status::error("--device cuda: gate training runs on the CPU for now (the GPU forward does not "
-                              "produce the ground truth yet); use --device cpu"));
   auto model = open_model(a.common);
   if (!model) return fail(model.status());
   seer::TrainOptions& t = a.t;
@@ -387,6 +384,7 @@ int run_train_gates(TrainArgs& a) {
   t.decode = a.kind == "decode" || a.kind == "both";
   t.data = a.data;
   t.num_threads = a.common.threads;
+  t.device = a.device == "cuda" ? seer::Device::kCuda : seer::Device::kCpu;
   if (a.min_lr >= 0.0) t.min_lr_prefill = t.min_lr_decode = a.min_lr;
   t.prefill_gate = t.decode_gate = gate_options(a.arch, model->path);
   std::signal(SIGINT, [](int) { g_interrupted = true; });
@@ -519,7 +517,9 @@ int main(int argc, char** argv) {
   train->add_option("-s,--seed", ta.t.seed, "seed of the init, row order, row sample and token sample (default 0)");
   train->add_option("--split-seed", ta.t.split_seed, "seed of the train/eval split by document (default 0)");
   train->add_option("--init", ta.t.init, "start from these trained gates (a --gates directory) instead of N(0, 0.02)");
-  train->add_option("--device", ta.device, "cpu (default) or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  train->add_option("--device", ta.device,
+                    "cpu (default) or cuda: the frozen forwards (and the ground truth) on the GPU; the gate losses "
+                    "and gradients stay on the CPU")->check(CLI::IsMember({"cpu", "cuda"}));
   train->add_flag("--resume", ta.t.resume, "continue the run in --out from its last checkpoint");
   train->add_option("--checkpoint-every", ta.t.checkpoint_every, "steps between checkpoints (default 10)")->check(CLI::PositiveNumber);
   train->add_option("--eval-fraction", ta.t.eval_fraction, "share of documents held out (default 0.1)")->check(CLI::Range(0.0, 0.99));

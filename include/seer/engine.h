@@ -55,6 +55,8 @@ class Session {
   void reset();                // empty the cache
   const Model& model() const;
   AttentionPolicy* policy() const;
+  // Replaces the policy for the following forwards (null: dense).
+  void set_policy(std::shared_ptr<AttentionPolicy> policy);
   Device device() const;
 
  private:

@@ -23,6 +23,7 @@
 // The trained gates themselves go to OUT/prefill and/or OUT/decode (loadable with --gates OUT).
 #pragma once
 
+#include <seer/engine.h>
 #include <seer/gates.h>
 #include <seer/model.h>
 #include <seer/status.h>
@@ -95,6 +96,9 @@ struct TrainOptions {
   int checkpoint_every = 10;
   int64_t cache_mb = 8192;  // memory for cached examples
   int num_threads = 0;
+  // Where the frozen forwards run (the ground truth comes out of the attention kernel on either);
+  // the gate losses and gradients stay on the CPU.
+  Device device = Device::kCpu;
   bool resume = false;
   GateOptions prefill_gate, decode_gate;  // architecture of fresh gates
   // Progress: one line per step (and eval) to this sink; null: stderr.
@@ -128,6 +132,10 @@ struct ExampleOptions {
   int decode_tokens = 0;   // 0: every token of the second half
   uint64_t sample_seed = 0;
   int num_threads = 0;
+  Device device = Device::kCpu;
+  // Reused for the forward when given (reset first); its context must hold the row. A GPU session
+  // keeps its uploaded weights between rows this way. Null: a session per call.
+  Session* session = nullptr;
 };
 struct PrefillGateExample;
 struct DecodeGateExample;

@@ -95,7 +95,7 @@ struct CudaForward::Impl {
   float rope_scale = 1.0f;
   // Scratch
   DeviceBuffer x, h, q, k, v, attn, g, u, cos_t, sin_t, tokens, logits, kv_len_dev;
-  DeviceBuffer dense_offsets, dense_indices, sel_offsets, sel_indices, partial;
+  DeviceBuffer dense_offsets, dense_indices, sel_offsets, sel_indices, partial, block_max;
   std::vector<float> host_cos, host_sin, host_q, host_k;
   std::vector<uint16_t> host_bf16;
   std::vector<int> positions;
@@ -301,10 +301,11 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
     const DeviceBuffer* offsets = &dense_offsets;
     const DeviceBuffer* indices = &dense_indices;
     const BlockSelection* use = &dense_sel;
+    AttentionContext ctx = AttentionContext::shape(l, int(n), kv_len, Hq, Hkv, d, max_context);
+    float* block_max_host = nullptr;  // a training policy's ground-truth buffer (prefill only)
     if (policy) {
       SEER_RETURN_IF_ERROR(download_f32(qb, size_t(n * qdim), &host_q));
       SEER_RETURN_IF_ERROR(download_f32(kb, size_t(n * kvdim), &host_k));
-      AttentionContext ctx = AttentionContext::shape(l, int(n), kv_len, Hq, Hkv, d, max_context);
       ctx.q_nope = host_q.data();
       ctx.k_nope = host_k.data();
       ctx.pool = pool;
@@ -314,7 +315,14 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
       offsets = &sel_offsets;
       indices = &sel_indices;
       use = &sel;
+      int bm_block = 0;
+      if (n > 1) block_max_host = policy->block_max_output(ctx, &bm_block);
+      if (block_max_host && bm_block != kBlockSize)
+        return Status::error("--device cuda: the attention kernel gives block maxima per {} keys, the policy asks for "
+                             "{} (use --block-size {})", kBlockSize, bm_block, kBlockSize);
     }
+    const size_t block_max_count = size_t(n) * Hq * ((kv_len + kBlockSize - 1) / kBlockSize);
+    if (block_max_host) SEER_RETURN_IF_ERROR(block_max.reserve(block_max_count * sizeof(float), "block maxima"));
 
     SEER_CUDA_CHECK(cuda::run_rope(qb, cos_t.as<float>(), sin_t.as<float>(), n, Hq, d, stream));
     SEER_CUDA_CHECK(cuda::run_rope(kb, cos_t.as<float>(), sin_t.as<float>(), n, Hkv, d, stream));
@@ -363,7 +371,14 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
       p.num_rows = use->num_rows;
       p.per_kv_head = use->per_kv_head;
       p.scale = 1.0f / std::sqrt(float(d));
+      p.block_max = block_max_host ? block_max.as<float>() : nullptr;
       SEER_RETURN_IF_ERROR(cuda::launch_sparse_prefill(p, stream).with_context(fmt::format("layer {}", l)));
+    }
+    if (block_max_host) {
+      SEER_CUDA_CHECK(cudaMemcpyAsync(block_max_host, block_max.ptr, block_max_count * sizeof(float),
+                                      cudaMemcpyDeviceToHost, stream));
+      SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
+      SEER_RETURN_IF_ERROR(policy->after_attention(ctx).with_context(fmt::format("layer {}", l)));
     }
     SEER_RETURN_IF_ERROR(gemm(L.wo.as<bf16>(), ab, x.ptr, D, n, qdim, true));
 

@@ -15,7 +15,9 @@
 // A policy sees each layer's pre-RoPE q/k, copied to the host as fp32 (one copy per layer); its
 // selection goes back as the CSR lists the kernels read. The dense selection is uploaded once per
 // forward and shared by every layer. Policies that read the post-RoPE KV cache on the host
-// (AttentionPolicy::needs_kv_cache(): oracle, quest) are refused.
+// (AttentionPolicy::needs_kv_cache(): oracle, quest) are refused. A policy that asks for block maxima
+// (AttentionPolicy::block_max_output, gate training) gets them from the prefill kernel
+// (SparsePrefillParams::block_max), copied into its buffer before after_attention().
 #pragma once
 
 #include <seer/engine.h>

@@ -111,6 +111,7 @@ int Session::max_context() const { return impl_->max_context; }
 void Session::reset() { impl_->pos = 0; }
 const Model& Session::model() const { return *impl_->model; }
 AttentionPolicy* Session::policy() const { return impl_->policy.get(); }
+void Session::set_policy(std::shared_ptr<AttentionPolicy> p) { impl_->policy = std::move(p); }
 Device Session::device() const { return impl_->gpu ? Device::kCuda : Device::kCpu; }
 
 Result<std::span<const float>> Session::forward(std::span<const int> tokens, Logits which) {

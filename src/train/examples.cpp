@@ -140,10 +140,21 @@ Status collect_examples(const Model& model, const std::vector<int>& tokens, cons
   if (!opts.prefill) prefill = nullptr;
   if (!opts.decode) decode = nullptr;
   auto collector = std::make_shared<ExampleCollector>(opts, model.config.num_layers, prefill, decode);
+  if (opts.session) {
+    if (opts.session->max_context() < int(tokens.size()))
+      return Status::error("collect_examples: the session holds {} tokens, the row has {}", opts.session->max_context(),
+                           tokens.size());
+    opts.session->reset();
+    opts.session->set_policy(collector);
+    auto logits = opts.session->forward(tokens, Logits::kNone);
+    opts.session->set_policy(nullptr);
+    return logits.status();
+  }
   SessionOptions so;
   so.max_context = int(tokens.size());
   so.num_threads = opts.num_threads;
   so.policy = collector;
+  so.device = opts.device;
   SEER_ASSIGN_OR_RETURN(auto session, Session::create(model, so));
   SEER_ASSIGN_OR_RETURN(auto logits, session->forward(tokens, Logits::kNone));
   (void)logits;

@@ -18,6 +18,7 @@
 #include "core/file.h"
 #include "core/thread_pool.h"
 #include "core/timer.h"
+#include "model/cuda_forward.h"
 #include "train/train_internal.h"
 
 namespace seer {
@@ -152,6 +153,7 @@ class Trainer {
 
   const Model& model_;
   TrainOptions o_;
+  std::unique_ptr<Session> gpu_session_;  // Device::kCuda: the frozen model on the GPU
   ThreadPool pool_;
   std::vector<GateState> gates_;
   std::vector<Document> train_docs_, eval_docs_;
@@ -173,6 +175,7 @@ Status Trainer::check_options() const {
   const ModelConfig& c = model_.config;
   if (!o_.prefill && !o_.decode) return Status::error("nothing to train: choose --kind prefill, decode or both");
   if (o_.out.empty()) return Status::error("--out is required");
+  if (o_.device == Device::kCuda) SEER_RETURN_IF_ERROR(CudaForward::available());
   if (o_.steps < 1) return Status::error("--steps {}: must be at least 1", o_.steps);
   if (o_.batch < 1) return Status::error("--batch {}: must be at least 1", o_.batch);
   if (o_.seq_len < 1) return Status::error("--seq-len {}: must be positive", o_.seq_len);
@@ -402,6 +405,17 @@ Result<std::shared_ptr<const RowExamples>> Trainer::examples(int id) {
   uint64_t s = o_.seed ^ (uint64_t(id + 1) * 0xd1342543de82ef95ULL);
   eo.sample_seed = splitmix64_next(s);
   eo.num_threads = o_.num_threads;
+  eo.device = o_.device;
+  if (o_.device == Device::kCuda) {  // one GPU session for the run: the weights are uploaded once
+    if (!gpu_session_) {
+      SessionOptions so;
+      so.max_context = o_.seq_len;
+      so.num_threads = o_.num_threads;
+      so.device = Device::kCuda;
+      SEER_ASSIGN_OR_RETURN(gpu_session_, Session::create(model_, so));
+    }
+    eo.session = gpu_session_.get();
+  }
   auto ex = std::make_shared<RowExamples>();
   const double t0 = now_seconds();
   SEER_RETURN_IF_ERROR(collect_examples(model_, tokens, eo, &ex->prefill, &ex->decode));
