@@ -36,7 +36,7 @@ if [ "$mode" = pack ]; then
   exit 0
 fi
 
-[ "$mode" = run ] || [ "$mode" = train ] || { echo "usage: scripts/gpu-e2e.sh pack|run|train" >&2; exit 2; }
+[ "$mode" = run ] || [ "$mode" = train ] || [ "$mode" = fullrun ] || { echo "usage: scripts/gpu-e2e.sh pack|run|train|fullrun" >&2; exit 2; }
 OUT="${OUT:-$PWD/out-gpu-e2e}"
 mkdir -p "$OUT"
 M=/tmp/m/model.gguf
@@ -62,6 +62,21 @@ if [ "$mode" = train ]; then
   echo "== CPU (first steps)"; grep -E "^step|step " "$OUT/train-cpu.log" | head -3; tail -2 "$OUT/train-cpu.log"
   cp /tmp/run-gpu/loss.tsv "$OUT/loss-gpu.tsv" 2>/dev/null || true
   cp /tmp/run-cpu/loss.tsv "$OUT/loss-cpu.tsv" 2>/dev/null || true
+  exit 0
+fi
+
+# `fullrun`: train both gates on the whole corpus on the GPU (ARGS from $FULLRUN_ARGS), bring the gates back.
+if [ "$mode" = fullrun ]; then
+  rm -f "$OUT/device.txt"; rm -rf /tmp/corpus /tmp/run-full && mkdir -p /tmp/corpus && tar -C /tmp/corpus -xJf /tmp/m/corpus.tar.xz
+  start=$(date +%s)
+  # shellcheck disable=SC2086
+  timeout "${FULLRUN_SECONDS:-540}" /tmp/dp/lib/ld-linux-x86-64.so.2 --library-path "$libs" /tmp/dp/seer train-gates \
+    -m "$M" --data /tmp/corpus/tdavid /tmp/corpus/web /tmp/corpus/kjv --kind both --out /tmp/run-full \
+    --device cuda $FULLRUN_ARGS > "$OUT/train.log" 2>&1
+  echo "fullrun: rc=$? in $(( $(date +%s) - start )) s"
+  tail -5 "$OUT/train.log"
+  for k in prefill decode; do mkdir -p "$OUT/$k" && cp /tmp/run-full/$k/* "$OUT/$k/" 2>/dev/null; done
+  cp /tmp/run-full/loss.tsv /tmp/run-full/eval_loss.tsv /tmp/run-full/eval_documents.txt "$OUT/" 2>/dev/null || true
   exit 0
 fi
 row() {  # row NAME ARGS... : ppl JSON on cpu and cuda
