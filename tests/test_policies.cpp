@@ -36,19 +36,12 @@ struct Synthetic {
     v_cache = test::random_vector(size_t(hkv) * max_context * d, seed + 2);
   }
   AttentionContext ctx(int layer = 0) const {
-    AttentionContext c;
-    c.layer = layer;
-    c.qo_len = qo_len;
-    c.kv_len = kv_len;
-    c.start_pos = kv_len - qo_len;
-    c.num_qo_heads = num_qo_heads;
-    c.num_kv_heads = num_kv_heads;
-    c.head_dim = head_dim;
+    AttentionContext c =
+        AttentionContext::shape(layer, qo_len, kv_len, num_qo_heads, num_kv_heads, head_dim, max_context);
     c.q = q.data();
     c.q_nope = q.data();
     c.k_cache = k_cache.data();
     c.v_cache = v_cache.data();
-    c.max_context = max_context;
     return c;
   }
   const float* k(int h, int t) const { return k_cache.data() + (size_t(h) * max_context + t) * head_dim; }

@@ -100,6 +100,7 @@ struct CudaForward::Impl {
   std::vector<uint16_t> host_bf16;
   std::vector<int> positions;
   int32_t host_kv_len = 0;
+  int num_sms = 0, decode_ctas_per_sm = 0;  // the decode split plan's device facts, queried once
   double fixed_density = 1.0;
   uint64_t fixed_seed = 0;
   BlockSelection dense_sel, sel;
@@ -117,6 +118,11 @@ struct CudaForward::Impl {
     SEER_CUBLAS_CHECK(cublasCreate(&blas));
     SEER_CUBLAS_CHECK(cublasSetStream(blas, stream));
     inv_freq = rope_inv_freq(c, &rope_scale);
+    int device = 0;
+    SEER_CUDA_CHECK(cudaGetDevice(&device));
+    SEER_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, device));
+    if (c.head_dim == 64 || c.head_dim == 128)
+      SEER_CUDA_CHECK(cuda::sparse_decode_ctas_per_sm(cuda::DType::kBF16, c.head_dim, &decode_ctas_per_sm));
     layers = std::vector<DeviceLayer>(size_t(c.num_layers));
     const size_t per_layer = size_t(c.num_kv_heads) * ctx * c.head_dim * sizeof(bf16);
     for (DeviceLayer& L : layers) {
@@ -347,7 +353,7 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
       p.scale = 1.0f / std::sqrt(float(d));
       int max_blocks = 0;
       for (int r = 0; r < Hkv; ++r) max_blocks = std::max(max_blocks, use->offsets[size_t(r) + 1] - use->offsets[size_t(r)]);
-      SEER_RETURN_IF_ERROR(cuda::plan_decode_splits(cuda::DType::kBF16, d, 1, Hkv, std::max(1, max_blocks), &p.num_splits));
+      p.num_splits = cuda::choose_decode_splits(Hkv, std::max(1, max_blocks), num_sms, decode_ctas_per_sm);
       const int64_t ws = cuda::sparse_decode_workspace_floats(1, Hq, d, p.num_splits);
       SEER_RETURN_IF_ERROR(partial.reserve(size_t(std::max<int64_t>(ws, 1)) * sizeof(float), "decode workspace"));
       p.partial_o = partial.as<float>();
