@@ -7,7 +7,9 @@
 // Timing: CUDA events around each launch, 3 warm-ups, median of 20 runs (spread = min..max).
 // Prefill prints executed TFLOP/s (4·rows·64·head_dim per visited tile) and dense-equivalent
 // TFLOP/s (4·head_dim·heads·T(T+1)/2); decode prints GB/s of K/V actually read (+q, out).
-// Usage: bench_cuda_attention [--quick]   (--quick drops 128k prefill and decode)
+// Usage: bench_cuda_attention [--quick | --sweep]   (--quick drops 128k prefill and decode; --sweep
+// prints the density and batch sweeps behind the plots, see sweep())
+// Prefill rows run both kernels where the device has the Hopper one (last column names it).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -97,7 +99,9 @@ void print_header() {
 
 // with_gt: also emit the gate-training ground truth (SparsePrefillParams::block_max, fp32
 // [T, Hq, T/64], zeroed by the launcher inside the timed call).
-void bench_prefill(int T, double density, uint64_t seed, bool with_gt = false) {
+// Returns the median ms.
+double bench_prefill(int T, double density, uint64_t seed, bool with_gt = false,
+                     seer::cuda::PrefillPath path = seer::cuda::PrefillPath::kAuto) {
   const int rows = (T + kBs - 1) / kBs;
   std::vector<int32_t> offsets{0}, indices;
   double exec_flops = 0.0;
@@ -156,6 +160,7 @@ void bench_prefill(int T, double density, uint64_t seed, bool with_gt = false) {
   p.first_q_block = 0;
   p.num_rows = rows;
   p.scale = 1.0f / std::sqrt(float(kD));
+  p.path = path;
   float* gt = nullptr;
   if (with_gt) {
     BENCH_CHECK(cudaMalloc(&gt, sizeof(float) * size_t(T) * kHq * rows));
@@ -166,8 +171,12 @@ void bench_prefill(int T, double density, uint64_t seed, bool with_gt = false) {
   char shape[64], spread[64];
   std::snprintf(shape, sizeof shape, "T=%d", T);
   std::snprintf(spread, sizeof spread, "%.3f..%.3f", t.min_ms, t.max_ms);
+  // The kernel that ran: block maxima always take the mma.sync kernel (see sparse_prefill.cuh).
+  const bool wgmma = !with_gt && (path == seer::cuda::PrefillPath::kWgmma ||
+                                  (path == seer::cuda::PrefillPath::kAuto && seer::cuda::sparse_prefill_sm90_available()));
   std::printf("%-8s %-22s %7.2f %9.3f %17s %10.1f %10.1f %9s\n", with_gt ? "prefill+gt" : "prefill", shape, density,
-              t.median_ms, spread, exec_flops / t.median_ms * 1e-9, deq_flops / t.median_ms * 1e-9, "-");
+              t.median_ms, spread, exec_flops / t.median_ms * 1e-9, deq_flops / t.median_ms * 1e-9,
+              wgmma ? "wgmma" : "mma.sync");
   std::fflush(stdout);
   cudaFree(gt);
   cudaFree(q);
@@ -176,9 +185,11 @@ void bench_prefill(int T, double density, uint64_t seed, bool with_gt = false) {
   cudaFree(v);
   cudaFree(doff);
   cudaFree(didx);
+  return t.median_ms;
 }
 
-void bench_decode(int batch, int L, double density, uint64_t seed) {
+// Returns the K/V bytes read per second (GB/s).
+double bench_decode(int batch, int L, double density, uint64_t seed) {
   const int nblocks = (L + kBs - 1) / kBs;
   const int keep = density >= 1.0 ? nblocks : std::max(1, int(std::ceil(L * density / kBs)));
   std::vector<int32_t> offsets{0}, indices;
@@ -252,12 +263,38 @@ void bench_decode(int batch, int L, double density, uint64_t seed) {
   cudaFree(didx);
   cudaFree(dlen);
   cudaFree(ws);
+  return bytes / t.median_ms * 1e-6;
 }
 
 }  // namespace
 
+// --sweep: the data of docs/img/cuda_*.png, as tab-separated lines starting with "tsv":
+//   tsv prefill T density ms_wgmma ms_mma speedup_vs_dense_wgmma speedup_vs_dense_mma
+//   tsv decode L batch density GB/s
+void sweep() {
+  const int T = 32768;
+  double dense[2] = {0, 0};
+  for (double d : {1.0, 0.7, 0.5, 0.3, 0.2, 0.1, 0.05}) {
+    const double mw = seer::cuda::sparse_prefill_sm90_available()
+                          ? bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kWgmma)
+                          : 0.0;
+    const double mm = bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kMmaSync);
+    if (d == 1.0) dense[0] = mw, dense[1] = mm;
+    std::printf("tsv\tprefill\t%d\t%.2f\t%.4f\t%.4f\t%.3f\t%.3f\n", T, d, mw, mm, mw > 0 ? dense[0] / mw : 0.0,
+                dense[1] / mm);
+  }
+  for (int L : {32768, 131072})
+    for (int batch : {1, 2, 4, 8, 16, 32})
+      for (double d : {0.1, 1.0}) {
+        if (size_t(batch) * L > size_t(16) * 131072) continue;  // K+V of 16 × 128k is 8.6 GB
+        const double gbs = bench_decode(batch, L, d, 7 + batch + L);
+        std::printf("tsv\tdecode\t%d\t%d\t%.2f\t%.1f\n", L, batch, d, gbs);
+      }
+}
+
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const bool do_sweep = argc > 1 && std::strcmp(argv[1], "--sweep") == 0;
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
     std::printf("bench_cuda_attention: no CUDA device\n");
@@ -267,12 +304,21 @@ int main(int argc, char** argv) {
   BENCH_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s, %d SMs; bf16, Hq=%d Hkv=%d d=%d block=%d; median of %d runs after %d warm-ups\n",
               prop.name, prop.multiProcessorCount, kHq, kHkv, kD, kBs, kRuns, kWarmup);
-  std::printf("(decode 'L2' marks working sets under 40 MB, which the 50 MB L2 may hold between runs)\n");
+  std::printf("(decode 'L2' marks working sets under 40 MB, which the 50 MB L2 may hold between runs;\n"
+              " the last column of prefill rows names the kernel)\n");
   print_header();
+  if (do_sweep) {
+    sweep();
+    return 0;
+  }
   std::vector<int> lens{8192, 32768};
   if (!quick) lens.push_back(131072);
+  const bool hopper = seer::cuda::sparse_prefill_sm90_available();
   for (int T : lens)
-    for (double d : {1.0, 0.1}) bench_prefill(T, d, 1000 + T);
+    for (double d : {1.0, 0.1}) {
+      if (hopper) bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kWgmma);
+      bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kMmaSync);
+    }
   for (int T : {8192, 32768}) bench_prefill(T, 1.0, 1000 + T, /*with_gt=*/true);  // training forward
   for (int batch : {1, 16})
     for (int L : {32768, 131072}) {

@@ -200,7 +200,15 @@ std::string describe(const PrefillCase& c) {
          seer::cuda::dtype_name(c.dtype) + (c.per_kv_head ? " per_kv_head" : "") + (c.plan_on_gpu ? " gpu_plan" : "");
 }
 
-// Runs one prefill case; returns an empty string on success, else what failed.
+using seer::cuda::PrefillPath;
+
+std::vector<PrefillPath> prefill_paths() {
+  if (seer::cuda::sparse_prefill_sm90_available()) return {PrefillPath::kMmaSync, PrefillPath::kWgmma};
+  return {PrefillPath::kMmaSync};
+}
+
+// Runs one prefill case on every kernel this device has (prefill_paths()); returns an empty
+// string on success, else what failed.
 std::string run_prefill_case(const PrefillCase& c, uint64_t seed) {
   const int hq = c.num_kv_heads * c.group, d = c.head_dim;
   const int max_context = c.kv_len + 3;  // not a multiple of 64: the kernel must not read past kv_len
@@ -293,17 +301,26 @@ std::string run_prefill_case(const PrefillCase& c, uint64_t seed) {
   pp.num_rows = rows;
   pp.per_kv_head = c.per_kv_head;
   pp.scale = ap.scale;
-  seer::Status st = seer::cuda::launch_sparse_prefill(pp, nullptr);
-  if (!st.is_ok()) return "launch_sparse_prefill: " + st.message();
-  cudaError_t err = cudaDeviceSynchronize();
-  if (err != cudaSuccess) return std::string("kernel fault: ") + cudaGetErrorString(err);
-  std::vector<uint16_t> out_h = dout.download();
-  std::vector<float> out(out_h.size());
-  for (size_t i = 0; i < out.size(); ++i) out[i] = float_of(out_h[i], c.dtype);
-  std::string where_k, where_n;
-  const double ek = max_err(out, ref, &where_k), en = max_err(naive, ref, &where_n);
-  if (!(ek <= 2.0 * en + kFloor))
-    return "error " + std::to_string(ek) + " at " + where_k + " > 2 * naive " + std::to_string(en) + " + floor";
+  // Both kernels: mma.sync everywhere, the Hopper (TMA + wgmma) one where the device has it.
+  std::string where_n;
+  const double en = max_err(naive, ref, &where_n);
+  for (PrefillPath path : prefill_paths()) {
+    pp.path = path;
+    cudaMemset(dout.ptr, 0xff, dout.n * 2);
+    const std::string name = path == PrefillPath::kWgmma ? "wgmma: " : "mma.sync: ";
+    seer::Status st = seer::cuda::launch_sparse_prefill(pp, nullptr);
+    if (!st.is_ok()) return name + "launch_sparse_prefill: " + st.message();
+    cudaError_t err = cudaDeviceSynchronize();
+    if (err != cudaSuccess) return name + "kernel fault: " + cudaGetErrorString(err);
+    std::vector<uint16_t> out_h = dout.download();
+    std::vector<float> out(out_h.size());
+    for (size_t i = 0; i < out.size(); ++i) out[i] = float_of(out_h[i], c.dtype);
+    std::string where_k;
+    const double ek = max_err(out, ref, &where_k);
+    if (!(ek <= 2.0 * en + kFloor))
+      return name + "error " + std::to_string(ek) + " at " + where_k + " > 2 * naive " + std::to_string(en) +
+             " + floor";
+  }
   return "";
 }
 
@@ -603,6 +620,19 @@ TEST(CudaSparseDecode, LongSingleSequence) {
   DecodeCase c{{20000}, 8, 4, 128, 0.1, DType::kBF16, 0};
   const std::string e = run_decode_case(c, 999);
   EXPECT_TRUE(e.empty()) << describe(c) << ": " << e;
+}
+
+// On an sm_90 device the suite must exercise the Hopper kernel (gpu-check builds for sm_90a), not
+// silently test only the mma.sync one.
+TEST(CudaSparsePrefill, HopperKernelRunsOnSm90) {
+  SKIP_WITHOUT_GPU();
+  int dev = 0, major = 0, minor = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+  if (major != 9 || minor != 0) GTEST_SKIP() << "not an sm_90 device";
+  EXPECT_TRUE(seer::cuda::sparse_prefill_sm90_available());
+  EXPECT_EQ(prefill_paths().size(), 2u);
 }
 
 TEST(CudaErrors, BadShapesAreReported) {

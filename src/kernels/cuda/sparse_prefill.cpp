@@ -39,6 +39,10 @@ Status launch_sparse_prefill(SparsePrefillParams p, cudaStream_t stream) {
   for (int64_t s : {p.q_stride_token, p.q_stride_head, p.kv_stride_head, p.kv_stride_token, p.o_stride_token,
                     p.o_stride_head})
     if (s % 8 != 0) return Status::error("sparse_prefill: stride {} is not a multiple of 8 elements", s);
+  if (p.path == PrefillPath::kWgmma && !sparse_prefill_sm90_available())
+    return Status::error("sparse_prefill: the wgmma path needs an sm_90 device and a binary built for sm_90a");
+  if (p.path == PrefillPath::kWgmma && p.block_max)
+    return Status::error("sparse_prefill: the wgmma path does not write block maxima; use the mma.sync path");
   if (p.block_max)
     SEER_CUDA_CHECK(cudaMemsetAsync(p.block_max, 0,
                                     sizeof(float) * size_t(p.qo_len) * p.num_qo_heads * ((p.kv_len + kBlockN - 1) / kBlockN),

@@ -198,6 +198,8 @@ cudaError_t run(const SparsePrefillParams& p, cudaStream_t stream) {
 }  // namespace
 
 cudaError_t run_sparse_prefill_kernel(const SparsePrefillParams& p, cudaStream_t stream) {
+  if (p.path == PrefillPath::kWgmma || (p.path == PrefillPath::kAuto && !p.block_max && sparse_prefill_sm90_available()))
+    return run_sparse_prefill_sm90(p, stream);
   const bool bf16 = p.dtype == DType::kBF16;
   if (p.head_dim == 64) return bf16 ? run<__nv_bfloat16, 64>(p, stream) : run<__half, 64>(p, stream);
   return bf16 ? run<__nv_bfloat16, 128>(p, stream) : run<__half, 128>(p, stream);

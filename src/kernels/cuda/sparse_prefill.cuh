@@ -25,6 +25,10 @@ class Status;
 
 namespace seer::cuda {
 
+// Which kernel runs the op. kAuto: the Hopper kernel (sparse_prefill_sm90.cu: TMA + wgmma) when
+// sparse_prefill_sm90_available() and no block maxima are asked for, else the mma.sync kernel.
+enum class PrefillPath { kAuto, kMmaSync, kWgmma };
+
 struct SparsePrefillParams {
   const void* q = nullptr;                // [qo_len, num_qo_heads, head_dim]
   const void* k_cache = nullptr;          // [num_kv_heads, max_context, head_dim]
@@ -44,6 +48,7 @@ struct SparsePrefillParams {
   int num_rows = 0;        // selection rows per head
   bool per_kv_head = false;  // selection rows per kv head (shared by the GQA group)
   float scale = 0.0f;        // softmax scale, usually 1/sqrt(head_dim)
+  PrefillPath path = PrefillPath::kAuto;
   // Optional, gate-training ground truth (SPEC §4, §5.3), fp32 on the GPU:
   //   block_max [qo_len, num_qo_heads, ceil(kv_len / 64)]
   // per query row and qo head, the largest attention probability inside each visited key block
@@ -70,7 +75,14 @@ struct SparsePrefillParams {
 Status launch_sparse_prefill(SparsePrefillParams params, cudaStream_t stream);
 
 // The raw launch behind launch_sparse_prefill (sparse_prefill.cu): no validation; returns the
-// first CUDA error of the attribute setup or the launch.
+// first CUDA error of the attribute setup or the launch. Dispatches on params.path.
 cudaError_t run_sparse_prefill_kernel(const SparsePrefillParams& params, cudaStream_t stream);
+
+// The Hopper kernel (sparse_prefill_sm90.cu) can run: this binary carries sm_90a code, the current
+// device is compute capability 9.0 and the driver offers cuTensorMapEncodeTiled.
+bool sparse_prefill_sm90_available();
+// Its raw launch (no validation, no block maxima); cudaErrorInvalidValue when a tensor map cannot be
+// encoded.
+cudaError_t run_sparse_prefill_sm90(const SparsePrefillParams& params, cudaStream_t stream);
 
 }  // namespace seer::cuda

@@ -1,0 +1,271 @@
+// Block-sparse causal prefill attention, Hopper path (sm_90a): TMA tile loads and wgmma. Same
+// semantics, parameters and selection format as the mma.sync kernel in sparse_prefill.cu (see
+// sparse_prefill.cuh); launched by run_sparse_prefill_kernel when the device is an sm_90 part, the
+// binary carries sm_90a code and no block maxima are asked for.
+//
+// One CTA = one selection row (qo head, query block) = a 64-query tile, one warpgroup (128 threads).
+// Thread 0 issues every copy: the Q tile once, then K and V of listed block i+1 while the
+// warpgroup computes block i (two stages, each completing on its own mbarrier). Per block:
+//   S[64×64] = Q·Kᵀ        wgmma m64n64k16, A = Q and B = K from shared memory (K-major)
+//   mask, online softmax   in registers (base 2, scale·log2(e) folded into one multiply)
+//   O[64×d] += P·V         wgmma m64n{d}k16, A = P from registers, B = V from shared memory (MN-major)
+// Two CTAs fit on an SM (80 KB of shared memory each at d = 128), so one CTA's softmax overlaps the
+// other's tensor-core work.
+//
+// Shared memory (each box [64 rows][64 elements], 128-byte rows, TMA 128-byte swizzle, 1024-aligned):
+//   q   [d/64 boxes]                 query rows pos0 .. pos0+63, channels 64·box ..
+//   k,v [2 stages][d/64 boxes]       keys blk·64 .. blk·64+63 of the selected block
+//   bar [1 + 2]                      Q barrier, one per stage
+// Rows past qo_len (Q) and keys past kv_len (K, V) are outside the tensor maps and arrive as zeros.
+#include <cuda.h>
+
+#include <cmath>
+
+#include "kernels/cuda/hopper.cuh"
+#include "kernels/cuda/sparse_prefill.cuh"
+
+namespace seer::cuda {
+namespace {
+
+constexpr int kBlockM = 64;    // queries per CTA
+constexpr int kBlockN = 64;    // keys per tile = selection block size
+constexpr int kThreads = 128;  // one warpgroup
+constexpr int kStages = 2;
+constexpr int kBoxBytes = 64 * 64 * 2;  // one [64][64] 16-bit box
+
+template <int kHeadDim>
+constexpr int sm90_smem_bytes() {
+  return (1 + 2 * kStages) * (kHeadDim / 64) * kBoxBytes + 64 /* barriers */ + 1024 /* alignment slack */;
+}
+
+template <typename T, int kHeadDim>
+__global__ void __launch_bounds__(kThreads) sparse_prefill_sm90_kernel(const __grid_constant__ CUtensorMap tm_q,
+                                                                        const __grid_constant__ CUtensorMap tm_k,
+                                                                        const __grid_constant__ CUtensorMap tm_v,
+                                                                        const SparsePrefillParams p) {
+#ifdef SEER_SM90A_DEVICE
+  using namespace detail;
+  using namespace sm90;
+  constexpr int kBoxes = kHeadDim / 64;
+  constexpr int kTileBytes = kBoxes * kBoxBytes;  // one [64][kHeadDim] tile
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* base = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+  uint8_t* sq = base;
+  uint8_t* sk = sq + kTileBytes;
+  uint8_t* sv = sk + kStages * kTileBytes;
+  uint64_t* bar = reinterpret_cast<uint64_t*>(sv + kStages * kTileBytes);  // [0] Q, [1 + s] stage s
+
+  const int h = blockIdx.x;
+  const int r = p.num_rows - 1 - int(blockIdx.y);  // heaviest rows first
+  const int group = p.num_qo_heads / p.num_kv_heads;
+  const int kvh = h / group;
+  const int start = p.kv_len - p.qo_len;
+  const int qb = p.first_q_block + r;
+  const int pos0 = max(qb * kBlockM, start);
+  const int pos1 = min((qb + 1) * kBlockM, p.kv_len);
+  if (pos0 >= pos1) return;
+  const int n_q = pos1 - pos0;
+  const int sel_row = (p.per_kv_head ? kvh : h) * p.num_rows + r;
+  const int b_begin = p.row_offsets[sel_row];
+  const int n_blocks = p.row_offsets[sel_row + 1] - b_begin;
+  const int32_t* blocks = p.block_indices + b_begin;
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  T* og = static_cast<T*>(p.out) + int64_t(pos0 - start) * p.o_stride_token + int64_t(h) * p.o_stride_head;
+  constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per output row
+  if (n_blocks == 0) {  // an empty selection row sees no key: zeros, like ref_attention
+    for (int i = tid; i < n_q * kChunks; i += kThreads) {
+      const int row = i / kChunks, c = i % kChunks;
+      *reinterpret_cast<uint4*>(og + int64_t(row) * p.o_stride_token + c * 8) = make_uint4(0, 0, 0, 0);
+    }
+    return;
+  }
+
+  auto load_kv = [&](int stage, int blk) {  // thread 0 only
+    uint64_t* b = bar + 1 + stage;
+    mbar_expect_tx(b, 2 * kTileBytes);
+#pragma unroll
+    for (int c = 0; c < kBoxes; ++c) {
+      tma_load_3d(sk + stage * kTileBytes + c * kBoxBytes, &tm_k, b, c * 64, blk * kBlockN, kvh);
+      tma_load_3d(sv + stage * kTileBytes + c * kBoxBytes, &tm_v, b, c * 64, blk * kBlockN, kvh);
+    }
+  };
+  if (tid == 0) {
+    for (int i = 0; i < 1 + kStages; ++i) mbar_init(bar + i, 1);
+    fence_barrier_init();
+    mbar_expect_tx(bar, kTileBytes);
+#pragma unroll
+    for (int c = 0; c < kBoxes; ++c) tma_load_3d(sq + c * kBoxBytes, &tm_q, bar, c * 64, h, pos0 - start);
+    load_kv(0, blocks[0]);
+  }
+  __syncthreads();  // barriers initialised before anyone waits on them
+
+  const float sl2 = p.scale * kLog2e;
+  const int qpos_lo = pos0 + warp * 16 + (lane >> 2);  // rows lane/4 and lane/4 + 8 of this warp
+  float o[kHeadDim / 8][4];
+#pragma unroll
+  for (int i = 0; i < kHeadDim / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY};
+  float l[2] = {0.0f, 0.0f};
+
+  mbar_wait(bar, 0);
+  for (int it = 0; it < n_blocks; ++it) {
+    const int stage = it % kStages;
+    // The other stage was released by the barrier that ended the previous iteration.
+    if (tid == 0 && it + 1 < n_blocks) load_kv((it + 1) % kStages, blocks[it + 1]);
+    mbar_wait(bar + 1 + stage, (it / kStages) & 1);
+    const uint8_t* ks = sk + stage * kTileBytes;
+    const uint8_t* vs = sv + stage * kTileBytes;
+
+    // S = Q·Kᵀ: k-steps of 16 channels; 32 bytes apart inside a box, the next box after 4 steps.
+    float s[kBlockN / 8][4];
+#pragma unroll
+    for (int i = 0; i < kBlockN / 8; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kHeadDim / 16; ++kk) {
+      const int off = (kk / 4) * kBoxBytes + (kk % 4) * 32;
+      wgmma_ss_n64<T>(s, desc_sw128(sq + off, 16, 1024), desc_sw128(ks + off, 16, 1024), kk > 0 ? 1 : 0);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_regs(s);
+
+    const int key0 = blocks[it] * kBlockN;
+    const bool need_mask = key0 + kBlockN - 1 > pos0 || key0 + kBlockN > p.kv_len;
+#pragma unroll
+    for (int nt = 0; nt < kBlockN / 8; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float v = s[nt][e] * sl2;
+        if (need_mask) {
+          const int key = key0 + nt * 8 + (lane & 3) * 2 + (e & 1);
+          const int qpos = qpos_lo + (e >> 1) * 8;
+          if (key > qpos || key >= p.kv_len) v = -INFINITY;
+        }
+        s[nt][e] = v;
+      }
+    }
+    warp_online_softmax<kHeadDim, kBlockN>(s, m, l, o);
+
+    // O += P·V: k-steps of 16 keys (2048 bytes apart); channel boxes kBoxBytes apart (lbo).
+    uint32_t pa[kBlockN / 16][4];  // P as the register A operand, packed before the wgmma batch
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk) {
+      pa[kk][0] = MmaType<T>::pack(s[2 * kk][0], s[2 * kk][1]);
+      pa[kk][1] = MmaType<T>::pack(s[2 * kk][2], s[2 * kk][3]);
+      pa[kk][2] = MmaType<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      pa[kk][3] = MmaType<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+    }
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk)
+      wgmma_rs<T, kHeadDim>(o, pa[kk], desc_sw128(vs + kk * 16 * 128, kBoxBytes, 1024), 1);
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_regs(o);
+    __syncthreads();  // every warp is done with this stage before thread 0 refills it
+  }
+
+  // Epilogue: normalise, stage the tile through shared memory (the Q buffer, no longer read by
+  // the tensor cores: the last wgmma completed before the barrier above), then store rows < n_q
+  // with 16-byte writes. The staging layout is the [64][kHeadDim] chunk swizzle of common.cuh.
+  T* so = reinterpret_cast<T*>(sq);
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const float lsum = quad_sum(l[i]);
+    const float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
+    const int row = warp * 16 + (lane >> 2) + i * 8;
+#pragma unroll
+    for (int dt = 0; dt < kHeadDim / 8; ++dt) {
+      const int col = dt * 8 + (lane & 3) * 2;
+      *reinterpret_cast<uint32_t*>(so + swizzle<kHeadDim>(row, col)) =
+          MmaType<T>::pack(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv);
+    }
+  }
+  __syncthreads();
+  for (int i = tid; i < n_q * kChunks; i += kThreads) {
+    const int row = i / kChunks, c = i % kChunks;
+    *reinterpret_cast<uint4*>(og + int64_t(row) * p.o_stride_token + c * 8) =
+        *reinterpret_cast<const uint4*>(so + swizzle<kHeadDim>(row, c * 8));
+  }
+#endif  // SEER_SM90A_DEVICE
+}
+
+// cuTensorMapEncodeTiled from the driver, found through the runtime (no link against libcuda).
+using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                                 const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                                 CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+EncodeTiled encode_tiled() {
+  static const EncodeTiled fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+        q != cudaDriverEntryPointSuccess)
+      return EncodeTiled(nullptr);
+    return reinterpret_cast<EncodeTiled>(f);
+  }();
+  return fn;
+}
+
+// A 3-D map over 16-bit elements: dim 0 = channels (contiguous), dims 1 and 2 with byte strides;
+// boxes of 64 channels × box1 × box2, 128-byte swizzle, zeros outside the extents.
+bool make_map(CUtensorMap* map, DType t, const void* ptr, int channels, int extent1, int64_t stride1, int extent2,
+              int64_t stride2, int box1, int box2) {
+  const EncodeTiled encode = encode_tiled();
+  if (!encode) return false;
+  const cuuint64_t dims[3] = {cuuint64_t(channels), cuuint64_t(extent1), cuuint64_t(extent2)};
+  const cuuint64_t strides[2] = {cuuint64_t(stride1) * 2, cuuint64_t(stride2) * 2};
+  const cuuint32_t box[3] = {64, cuuint32_t(box1), cuuint32_t(box2)};
+  const cuuint32_t elem_strides[3] = {1, 1, 1};
+  return encode(map, t == DType::kBF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 3,
+                const_cast<void*>(ptr), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+template <typename T, int kHeadDim>
+cudaError_t run(const SparsePrefillParams& p, cudaStream_t stream) {
+  constexpr int smem = sm90_smem_bytes<kHeadDim>();
+  static const cudaError_t attr_err =
+      cudaFuncSetAttribute(sparse_prefill_sm90_kernel<T, kHeadDim>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (attr_err != cudaSuccess) return attr_err;
+  CUtensorMap tq, tk, tv;
+  // q [qo_len, Hq, d]: dims (d, Hq, qo_len), box 64 × 1 × 64 rows.
+  // k, v [Hkv, max_context, d]: dims (d, kv_len, Hkv), box 64 × 64 keys × 1 (keys >= kv_len read zeros).
+  if (!make_map(&tq, p.dtype, p.q, kHeadDim, p.num_qo_heads, p.q_stride_head, p.qo_len, p.q_stride_token, 1, kBlockM) ||
+      !make_map(&tk, p.dtype, p.k_cache, kHeadDim, p.kv_len, p.kv_stride_token, p.num_kv_heads, p.kv_stride_head,
+                kBlockN, 1) ||
+      !make_map(&tv, p.dtype, p.v_cache, kHeadDim, p.kv_len, p.kv_stride_token, p.num_kv_heads, p.kv_stride_head,
+                kBlockN, 1))
+    return cudaErrorInvalidValue;
+  const dim3 grid(p.num_qo_heads, p.num_rows);
+  sparse_prefill_sm90_kernel<T, kHeadDim><<<grid, kThreads, smem, stream>>>(tq, tk, tv, p);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+bool sparse_prefill_sm90_available() {
+#ifdef SEER_CUDA_SM90A
+  static const bool ok = [] {
+    int dev = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return false;
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+    return major == 9 && minor == 0 && encode_tiled() != nullptr;
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
+cudaError_t run_sparse_prefill_sm90(const SparsePrefillParams& p, cudaStream_t stream) {
+  const bool bf16 = p.dtype == DType::kBF16;
+  if (p.head_dim == 64) return bf16 ? run<__nv_bfloat16, 64>(p, stream) : run<__half, 64>(p, stream);
+  return bf16 ? run<__nv_bfloat16, 128>(p, stream) : run<__half, 128>(p, stream);
+}
+
+}  // namespace seer::cuda
