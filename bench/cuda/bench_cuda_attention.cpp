@@ -100,14 +100,17 @@ void print_header() {
 // with_gt: also emit the gate-training ground truth (SparsePrefillParams::block_max, fp32
 // [T, Hq, T/64], zeroed by the launcher inside the timed call).
 // Returns the median ms.
+// per_kv_head: one selection row per KV head, shared by its query heads (as a mask shared by the
+// heads is); else one per query head.
 double bench_prefill(int T, double density, uint64_t seed, bool with_gt = false,
-                     seer::cuda::PrefillPath path = seer::cuda::PrefillPath::kAuto) {
+                     seer::cuda::PrefillPath path = seer::cuda::PrefillPath::kAuto, bool per_kv_head = false) {
   const int rows = (T + kBs - 1) / kBs;
   std::vector<int32_t> offsets{0}, indices;
   double exec_flops = 0.0;
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u(0.0, 1.0);
-  for (int h = 0; h < kHq; ++h)
+  const int sel_heads = per_kv_head ? kHkv : kHq;
+  for (int h = 0; h < sel_heads; ++h)
     for (int r = 0; r < rows; ++r) {
       const int qrows = std::min(kBs, T - r * kBs);
       // SPEC §5.1 benchmark: each row keeps max(1, int(density·avail)) random causal blocks.
@@ -127,7 +130,7 @@ double bench_prefill(int T, double density, uint64_t seed, bool with_gt = false,
         std::sort(chosen.begin(), chosen.end());
         indices.insert(indices.end(), chosen.begin(), chosen.end());
       }
-      exec_flops += 4.0 * qrows * kBs * kD * double(indices.size() - first);
+      exec_flops += 4.0 * qrows * kBs * kD * double(indices.size() - first) * (kHq / sel_heads);
       offsets.push_back(int32_t(indices.size()));
     }
   const double deq_flops = 4.0 * kD * kHq * (double(T) * (T + 1) / 2.0);
@@ -161,6 +164,7 @@ double bench_prefill(int T, double density, uint64_t seed, bool with_gt = false,
   p.num_rows = rows;
   p.scale = 1.0f / std::sqrt(float(kD));
   p.path = path;
+  p.per_kv_head = per_kv_head;
   float* gt = nullptr;
   if (with_gt) {
     BENCH_CHECK(cudaMalloc(&gt, sizeof(float) * size_t(T) * kHq * rows));
@@ -169,7 +173,7 @@ double bench_prefill(int T, double density, uint64_t seed, bool with_gt = false,
   check(seer::cuda::launch_sparse_prefill(p, nullptr));
   const Timing t = time_it([&] { check(seer::cuda::launch_sparse_prefill(p, nullptr)); });
   char shape[64], spread[64];
-  std::snprintf(shape, sizeof shape, "T=%d", T);
+  std::snprintf(shape, sizeof shape, "T=%d%s", T, per_kv_head ? " per-kv-head" : "");
   std::snprintf(spread, sizeof spread, "%.3f..%.3f", t.min_ms, t.max_ms);
   // The kernel that ran: block maxima always take the mma.sync kernel (see sparse_prefill.cuh).
   const bool wgmma = !with_gt && (path == seer::cuda::PrefillPath::kWgmma ||
@@ -315,10 +319,11 @@ int main(int argc, char** argv) {
   if (!quick) lens.push_back(131072);
   const bool hopper = seer::cuda::sparse_prefill_sm90_available();
   for (int T : lens)
-    for (double d : {1.0, 0.1}) {
-      if (hopper) bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kWgmma);
-      bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kMmaSync);
-    }
+    for (double d : {1.0, 0.1})
+      for (bool shared : {false, true}) {
+        if (hopper) bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kWgmma, shared);
+        bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kMmaSync, shared);
+      }
   for (int T : {8192, 32768}) bench_prefill(T, 1.0, 1000 + T, /*with_gt=*/true);  // training forward
   for (int batch : {1, 16})
     for (int L : {32768, 131072}) {

@@ -474,9 +474,16 @@ TEST(CudaSparsePrefill, OnExistingCache) {
 
 TEST(CudaSparsePrefill, PerKvHeadRows) {
   SKIP_WITHOUT_GPU();
-  PrefillCase c{300, 300, 2, 4, 128, 0.5, DType::kBF16, true};
-  const std::string e = run_prefill_case(c, 4242);
-  EXPECT_TRUE(e.empty()) << describe(c) << ": " << e;
+  // Even groups take the Hopper kernel's two-heads-per-CTA variant; odd ones the one-head variant.
+  uint64_t seed = 4242;
+  for (const PrefillCase& c : {PrefillCase{300, 300, 2, 4, 128, 0.5, DType::kBF16, true},
+                               PrefillCase{1000, 130, 2, 2, 64, 0.3, DType::kF16, true},
+                               PrefillCase{129, 129, 3, 8, 128, 0.0, DType::kBF16, true},
+                               PrefillCase{700, 700, 1, 6, 64, 1.0, DType::kBF16, true},
+                               PrefillCase{700, 700, 2, 3, 128, 0.2, DType::kF16, true}}) {
+    const std::string e = run_prefill_case(c, seed += 7);
+    EXPECT_TRUE(e.empty()) << describe(c) << ": " << e;
+  }
 }
 
 TEST(CudaPlan, MaskToCsrFeedsPrefill) {

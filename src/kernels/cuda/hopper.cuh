@@ -29,6 +29,9 @@ __device__ __forceinline__ uint32_t smem_u32(const void* p) {
 __device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count));
 }
+// Byte offset of (row, 16-byte chunk) inside a 128-byte-swizzled box.
+__device__ __forceinline__ uint32_t sw128_offset(int row, int chunk) { return row * 128 + ((chunk ^ (row & 7)) << 4); }
+
 __device__ __forceinline__ void fence_barrier_init() {
   asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 }
@@ -97,24 +100,24 @@ __device__ __forceinline__ void fence_regs(float (&d)[R][C]) {
       : "l"(desc_a), "l"(desc_b), "r"(scale_d))
 
 // D[64×64] += A·B with A from registers (4 × 2 packed 16-bit values per thread) and B from shared
-// memory, MN-major (transposed).
-#define SEER_WGMMA_RS_N64(TY) \
+// memory; TB "1": B is MN-major (transposed), "0": K-major.
+#define SEER_WGMMA_RS_N64(TY, TB) \
   asm volatile( \
       "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n" \
       "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " " \
       "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, " \
-      "{%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n" \
+      "{%32, %33, %34, %35}, %36, p, 1, 1, " TB ";\n}\n" \
       : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]) \
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d))
 
 // D[64×128] += A·B with A from registers (4 × 2 packed 16-bit values per thread) and B from shared
-// memory, MN-major (transposed).
-#define SEER_WGMMA_RS_N128(TY) \
+// memory; TB "1": B is MN-major (transposed), "0": K-major.
+#define SEER_WGMMA_RS_N128(TY, TB) \
   asm volatile( \
       "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n" \
       "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " " \
       "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, " \
-      "{%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n" \
+      "{%64, %65, %66, %67}, %68, p, 1, 1, " TB ";\n}\n" \
       : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3]) \
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d))
 
@@ -127,19 +130,21 @@ __device__ __forceinline__ void wgmma_ss_n64(float (&d)[8][4], uint64_t desc_a, 
     SEER_WGMMA_SS_N64("f16");
 }
 
-template <typename T, int N>
+// D[64×N] (+)= A·B, A from registers; kTransB: B is MN-major (V in P·V), else K-major (K in Q·Kᵀ).
+template <typename T, int N, bool kTransB>
 __device__ __forceinline__ void wgmma_rs(float (&d)[N / 8][4], const uint32_t (&a)[4], uint64_t desc_b, int scale_d) {
+  constexpr bool bf16 = std::is_same_v<T, __nv_bfloat16>;
   if constexpr (N == 64) {
-    if constexpr (std::is_same_v<T, __nv_bfloat16>)
-      SEER_WGMMA_RS_N64("bf16");
-    else
-      SEER_WGMMA_RS_N64("f16");
+    if constexpr (bf16 && kTransB) SEER_WGMMA_RS_N64("bf16", "1");
+    else if constexpr (bf16) SEER_WGMMA_RS_N64("bf16", "0");
+    else if constexpr (kTransB) SEER_WGMMA_RS_N64("f16", "1");
+    else SEER_WGMMA_RS_N64("f16", "0");
   } else {
     static_assert(N == 128, "wgmma_rs: N is 64 or 128");
-    if constexpr (std::is_same_v<T, __nv_bfloat16>)
-      SEER_WGMMA_RS_N128("bf16");
-    else
-      SEER_WGMMA_RS_N128("f16");
+    if constexpr (bf16 && kTransB) SEER_WGMMA_RS_N128("bf16", "1");
+    else if constexpr (bf16) SEER_WGMMA_RS_N128("bf16", "0");
+    else if constexpr (kTransB) SEER_WGMMA_RS_N128("f16", "1");
+    else SEER_WGMMA_RS_N128("f16", "0");
   }
 }
 

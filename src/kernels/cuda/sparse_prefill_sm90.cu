@@ -1,21 +1,22 @@
 // Block-sparse causal prefill attention, Hopper path (sm_90a): TMA tile loads and wgmma. Same
 // semantics, parameters and selection format as the mma.sync kernel in sparse_prefill.cu (see
-// sparse_prefill.cuh); launched by run_sparse_prefill_kernel when the device is an sm_90 part, the
+// sparse_prefill.cuh); run_sparse_prefill_kernel picks it when the device is an sm_90 part, the
 // binary carries sm_90a code and no block maxima are asked for.
 //
-// One CTA = one selection row (qo head, query block) = a 64-query tile, one warpgroup (128 threads).
-// Thread 0 issues every copy: the Q tile once, then K and V of listed block i+1 while the
-// warpgroup computes block i (two stages, each completing on its own mbarrier). Per block:
-//   S[64×64] = Q·Kᵀ        wgmma m64n64k16, A = Q and B = K from shared memory (K-major)
-//   mask, online softmax   in registers (base 2, scale·log2(e) folded into one multiply)
-//   O[64×d] += P·V         wgmma m64n{d}k16, A = P from registers, B = V from shared memory (MN-major)
-// Two CTAs fit on an SM (80 KB of shared memory each at d = 128), so one CTA's softmax overlaps the
-// other's tensor-core work.
+// One CTA = one selection row (query block) for kWG query heads, one warpgroup (128 threads) per
+// head, each owning a 64-query tile. kWG = 2 when two heads of one KV head share the selection row
+// (per_kv_head, even group): every K/V tile then serves 128 query rows. Thread 0 issues every copy:
+// the Q tiles once, K_j and V_j into two-stage rings with one mbarrier per stage. Per block j:
+//   S_j = Q·K_jᵀ            wgmma m64n64k16, A = Q from registers, B = K from shared memory (K-major)
+//   O += P_{j-1}·V_{j-1}    wgmma m64n{d}k16, A = P from registers, B = V from shared memory (MN-major)
+//   softmax of S_j          in registers (base 2, scale·log2(e) folded into one multiply), while the
+//                           tensor cores still run P_{j-1}·V_{j-1}
+// With kWG = 1 two CTAs fit on an SM (80 KB of shared memory each at d = 128).
 //
 // Shared memory (each box [64 rows][64 elements], 128-byte rows, TMA 128-byte swizzle, 1024-aligned):
-//   q   [d/64 boxes]                 query rows pos0 .. pos0+63, channels 64·box ..
+//   q   [kWG][d/64 boxes]            query rows pos0 .. pos0+63 of each head, channels 64·box ..
 //   k,v [2 stages][d/64 boxes]       keys blk·64 .. blk·64+63 of the selected block
-//   bar [1 + 2]                      Q barrier, one per stage
+//   bar [1 + 2 + 2]                  Q barrier, K stages, V stages
 // Rows past qo_len (Q) and keys past kv_len (K, V) are outside the tensor maps and arrive as zeros.
 #include <cuda.h>
 
@@ -29,17 +30,17 @@ namespace {
 
 constexpr int kBlockM = 64;    // queries per CTA
 constexpr int kBlockN = 64;    // keys per tile = selection block size
-constexpr int kThreads = 128;  // one warpgroup
-constexpr int kStages = 2;
+constexpr int kStages = 2;  // K/V ring depth (4 stages measured no faster on the H100)
 constexpr int kBoxBytes = 64 * 64 * 2;  // one [64][64] 16-bit box
 
-template <int kHeadDim>
+template <int kHeadDim, int kWG>
 constexpr int sm90_smem_bytes() {
-  return (1 + 2 * kStages) * (kHeadDim / 64) * kBoxBytes + 64 /* barriers */ + 1024 /* alignment slack */;
+  return (kWG + 2 * kStages) * (kHeadDim / 64) * kBoxBytes + 8 * (1 + 2 * kStages) /* barriers */ +
+         1024 /* alignment slack */;
 }
 
-template <typename T, int kHeadDim>
-__global__ void __launch_bounds__(kThreads) sparse_prefill_sm90_kernel(const __grid_constant__ CUtensorMap tm_q,
+template <typename T, int kHeadDim, int kWG>
+__global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __grid_constant__ CUtensorMap tm_q,
                                                                         const __grid_constant__ CUtensorMap tm_k,
                                                                         const __grid_constant__ CUtensorMap tm_v,
                                                                         const SparsePrefillParams p) {
@@ -50,12 +51,14 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_sm90_kernel(const __g
   constexpr int kTileBytes = kBoxes * kBoxBytes;  // one [64][kHeadDim] tile
   extern __shared__ uint8_t smem_raw[];
   uint8_t* base = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
-  uint8_t* sq = base;
-  uint8_t* sk = sq + kTileBytes;
+  uint8_t* sq_all = base;  // [kWG] Q tiles
+  uint8_t* sk = sq_all + kWG * kTileBytes;
   uint8_t* sv = sk + kStages * kTileBytes;
-  uint64_t* bar = reinterpret_cast<uint64_t*>(sv + kStages * kTileBytes);  // [0] Q, [1 + s] stage s
+  uint64_t* bar = reinterpret_cast<uint64_t*>(sv + kStages * kTileBytes);  // Q, K stages, V stages
 
-  const int h = blockIdx.x;
+  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int h = blockIdx.x * kWG + wg;  // kWG > 1: heads of one KV head sharing one selection row
+  uint8_t* sq = sq_all + wg * kTileBytes;
   const int r = p.num_rows - 1 - int(blockIdx.y);  // heaviest rows first
   const int group = p.num_qo_heads / p.num_kv_heads;
   const int kvh = h / group;
@@ -70,33 +73,39 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_sm90_kernel(const __g
   const int n_blocks = p.row_offsets[sel_row + 1] - b_begin;
   const int32_t* blocks = p.block_indices + b_begin;
 
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   T* og = static_cast<T*>(p.out) + int64_t(pos0 - start) * p.o_stride_token + int64_t(h) * p.o_stride_head;
   constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per output row
   if (n_blocks == 0) {  // an empty selection row sees no key: zeros, like ref_attention
-    for (int i = tid; i < n_q * kChunks; i += kThreads) {
+    for (int i = tid & 127; i < n_q * kChunks; i += 128) {
       const int row = i / kChunks, c = i % kChunks;
       *reinterpret_cast<uint4*>(og + int64_t(row) * p.o_stride_token + c * 8) = make_uint4(0, 0, 0, 0);
     }
     return;
   }
 
-  auto load_kv = [&](int stage, int blk) {  // thread 0 only
-    uint64_t* b = bar + 1 + stage;
-    mbar_expect_tx(b, 2 * kTileBytes);
+  // Copies, all issued by thread 0. K_j and V_j go to stage j % 2 of their own ring, each with its
+  // own barrier (phase parity (j / 2) & 1), so K can run one block further ahead than V.
+  uint64_t* kbar = bar + 1;
+  uint64_t* vbar = bar + 1 + kStages;
+  auto load = [&](const CUtensorMap* map, uint8_t* ring, uint64_t* bars, int j) {
+    uint64_t* b = bars + j % kStages;
+    mbar_expect_tx(b, kTileBytes);
 #pragma unroll
-    for (int c = 0; c < kBoxes; ++c) {
-      tma_load_3d(sk + stage * kTileBytes + c * kBoxBytes, &tm_k, b, c * 64, blk * kBlockN, kvh);
-      tma_load_3d(sv + stage * kTileBytes + c * kBoxBytes, &tm_v, b, c * 64, blk * kBlockN, kvh);
-    }
+    for (int c = 0; c < kBoxes; ++c)
+      tma_load_3d(ring + (j % kStages) * kTileBytes + c * kBoxBytes, map, b, c * 64, blocks[j] * kBlockN, kvh);
   };
   if (tid == 0) {
-    for (int i = 0; i < 1 + kStages; ++i) mbar_init(bar + i, 1);
+    for (int i = 0; i < 1 + 2 * kStages; ++i) mbar_init(bar + i, 1);
     fence_barrier_init();
-    mbar_expect_tx(bar, kTileBytes);
+    mbar_expect_tx(bar, kWG * kTileBytes);
+    for (int w = 0; w < kWG; ++w)
 #pragma unroll
-    for (int c = 0; c < kBoxes; ++c) tma_load_3d(sq + c * kBoxBytes, &tm_q, bar, c * 64, h, pos0 - start);
-    load_kv(0, blocks[0]);
+      for (int c = 0; c < kBoxes; ++c)
+        tma_load_3d(sq_all + w * kTileBytes + c * kBoxBytes, &tm_q, bar, c * 64, h + w, pos0 - start);
+    for (int j = 0; j < min(kStages, n_blocks); ++j) {
+      load(&tm_k, sk, kbar, j);
+      load(&tm_v, sv, vbar, j);
+    }
   }
   __syncthreads();  // barriers initialised before anyone waits on them
 
@@ -107,34 +116,37 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_sm90_kernel(const __g
   for (int i = 0; i < kHeadDim / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY};
   float l[2] = {0.0f, 0.0f};
+  float s[kBlockN / 8][4];
+  uint32_t pa[kBlockN / 16][4];  // P of the previous block: the register A operand of P·V
 
-  mbar_wait(bar, 0);
-  for (int it = 0; it < n_blocks; ++it) {
-    const int stage = it % kStages;
-    // The other stage was released by the barrier that ended the previous iteration.
-    if (tid == 0 && it + 1 < n_blocks) load_kv((it + 1) % kStages, blocks[it + 1]);
-    mbar_wait(bar + 1 + stage, (it / kStages) & 1);
-    const uint8_t* ks = sk + stage * kTileBytes;
-    const uint8_t* vs = sv + stage * kTileBytes;
-
-    // S = Q·Kᵀ: k-steps of 16 channels; 32 bytes apart inside a box, the next box after 4 steps.
-    float s[kBlockN / 8][4];
-#pragma unroll
-    for (int i = 0; i < kBlockN / 8; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+  // S = Q·K_jᵀ, issued (not waited for), A = Q from registers: k-steps of 16 channels, B = K
+  // 32 bytes apart inside a box, the next box after 4 steps.
+  uint32_t qa[kHeadDim / 16][4];
+  auto issue_scores = [&](int j) {
+    const uint8_t* ks = sk + (j % kStages) * kTileBytes;
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < kHeadDim / 16; ++kk) {
-      const int off = (kk / 4) * kBoxBytes + (kk % 4) * 32;
-      wgmma_ss_n64<T>(s, desc_sw128(sq + off, 16, 1024), desc_sw128(ks + off, 16, 1024), kk > 0 ? 1 : 0);
-    }
+    for (int kk = 0; kk < kHeadDim / 16; ++kk)
+      wgmma_rs<T, kBlockN, false>(s, qa[kk], desc_sw128(ks + (kk / 4) * kBoxBytes + (kk % 4) * 32, 16, 1024),
+                                  kk > 0 ? 1 : 0);
     wgmma_commit();
-    wgmma_wait<0>();
-    fence_regs(s);
-
-    const int key0 = blocks[it] * kBlockN;
+  };
+  // O += P·V_j, issued: k-steps of 16 keys (2048 bytes apart); channel boxes kBoxBytes apart (lbo).
+  auto issue_pv = [&](int j) {
+    const uint8_t* vs = sv + (j % kStages) * kTileBytes;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk)
+      wgmma_rs<T, kHeadDim, true>(o, pa[kk], desc_sw128(vs + kk * 16 * 128, kBoxBytes, 1024), 1);
+    wgmma_commit();
+  };
+  // Scale and mask S of block j, fold it into the running max and sum, leave P (fp32) in s; returns
+  // the factor alpha by which the output accumulated so far must be rescaled.
+  auto softmax = [&](int j, float (&alpha)[2]) {
+    const int key0 = blocks[j] * kBlockN;
     const bool need_mask = key0 + kBlockN - 1 > pos0 || key0 + kBlockN > p.kv_len;
 #pragma unroll
-    for (int nt = 0; nt < kBlockN / 8; ++nt) {
+    for (int nt = 0; nt < kBlockN / 8; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         float v = s[nt][e] * sl2;
@@ -145,11 +157,29 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_sm90_kernel(const __g
         }
         s[nt][e] = v;
       }
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int nt = 0; nt < kBlockN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
+      mx = quad_max(mx);
+      const float m_new = fmaxf(m[i], mx);
+      const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a row with no visible key yet
+      alpha[i] = fast_exp2(m[i] - m_use);
+      m[i] = m_new;
+      float sum = 0.0f;
+#pragma unroll
+      for (int nt = 0; nt < kBlockN / 8; ++nt) {
+        s[nt][2 * i] = fast_exp2(s[nt][2 * i] - m_use);
+        s[nt][2 * i + 1] = fast_exp2(s[nt][2 * i + 1] - m_use);
+        sum += s[nt][2 * i] + s[nt][2 * i + 1];
+      }
+      l[i] = l[i] * alpha[i] + sum;
     }
-    warp_online_softmax<kHeadDim, kBlockN>(s, m, l, o);
-
-    // O += P·V: k-steps of 16 keys (2048 bytes apart); channel boxes kBoxBytes apart (lbo).
-    uint32_t pa[kBlockN / 16][4];  // P as the register A operand, packed before the wgmma batch
+  };
+  // P (fp32 in s) → pa, once the P·V that read the previous pa has completed: writing the input
+  // registers of a wgmma in flight would make the compiler serialise the pipeline.
+  auto pack_p = [&] {
 #pragma unroll
     for (int kk = 0; kk < kBlockN / 16; ++kk) {
       pa[kk][0] = MmaType<T>::pack(s[2 * kk][0], s[2 * kk][1]);
@@ -157,18 +187,66 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_sm90_kernel(const __g
       pa[kk][2] = MmaType<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
       pa[kk][3] = MmaType<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
     }
-    wgmma_fence();
+  };
+  auto rescale_o = [&](const float (&alpha)[2]) {
 #pragma unroll
-    for (int kk = 0; kk < kBlockN / 16; ++kk)
-      wgmma_rs<T, kHeadDim>(o, pa[kk], desc_sw128(vs + kk * 16 * 128, kBoxBytes, 1024), 1);
-    wgmma_commit();
-    wgmma_wait<0>();
-    fence_regs(o);
-    __syncthreads();  // every warp is done with this stage before thread 0 refills it
+    for (int dt = 0; dt < kHeadDim / 8; ++dt) {
+      o[dt][0] *= alpha[0];
+      o[dt][1] *= alpha[0];
+      o[dt][2] *= alpha[1];
+      o[dt][3] *= alpha[1];
+    }
+  };
+
+  // Q → registers in the A-operand layout (that of mma.sync): this warp's rows 16·warp .. +15,
+  // channels 16·kk .. +15; ldmatrix lane l addresses row (l & 7) + 8·((l >> 3) & 1), chunk 2·kk + l/16.
+  mbar_wait(bar, 0);
+#pragma unroll
+  for (int kk = 0; kk < kHeadDim / 16; ++kk) {
+    const int row = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, chunk = (kk % 4) * 2 + (lane >> 4);
+    ldmatrix_x4(qa[kk], smem_u32(sq + (kk / 4) * kBoxBytes + sw128_offset(row, chunk)));
   }
 
-  // Epilogue: normalise, stage the tile through shared memory (the Q buffer, no longer read by
-  // the tensor cores: the last wgmma completed before the barrier above), then store rows < n_q
+  // Block 0: scores and softmax alone (the output is still zero).
+  float alpha[2];
+  mbar_wait(kbar, 0);
+  issue_scores(0);
+  wgmma_wait<0>();
+  fence_regs(s);
+  softmax(0, alpha);
+  pack_p();
+  __syncthreads();  // S_0 done in every warp: K stage 0 is free
+  if (tid == 0 && kStages < n_blocks) load(&tm_k, sk, kbar, kStages);
+
+  // Block j >= 1: S_j = Q·K_jᵀ and O += P_{j-1}·V_{j-1} run on the tensor cores while the softmax
+  // of S_j waits only for the first. O is rescaled by the previous softmax's alpha before the P·V
+  // that continues it is issued.
+  for (int j = 1; j < n_blocks; ++j) {
+    rescale_o(alpha);
+    mbar_wait(kbar + j % kStages, (j / kStages) & 1);
+    issue_scores(j);
+    mbar_wait(vbar + (j - 1) % kStages, ((j - 1) / kStages) & 1);
+    issue_pv(j - 1);
+    wgmma_wait<1>();  // S_j
+    fence_regs(s);
+    softmax(j, alpha);
+    wgmma_wait<0>();  // P_{j-1}·V_{j-1}
+    fence_regs(o);
+    pack_p();
+    __syncthreads();  // every warp is done with K_j and V_{j-1}: refill their stages
+    if (tid == 0) {
+      if (j + kStages - 1 < n_blocks) load(&tm_v, sv, vbar, j + kStages - 1);
+      if (j + kStages < n_blocks) load(&tm_k, sk, kbar, j + kStages);
+    }
+  }
+  rescale_o(alpha);
+  mbar_wait(vbar + (n_blocks - 1) % kStages, ((n_blocks - 1) / kStages) & 1);
+  issue_pv(n_blocks - 1);
+  wgmma_wait<0>();
+  fence_regs(o);
+  __syncthreads();  // the tensor cores are done with the Q buffer before it is reused below
+
+  // Epilogue: normalise, stage the tile through shared memory (the Q buffer), then store rows < n_q
   // with 16-byte writes. The staging layout is the [64][kHeadDim] chunk swizzle of common.cuh.
   T* so = reinterpret_cast<T*>(sq);
 #pragma unroll
@@ -184,7 +262,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_sm90_kernel(const __g
     }
   }
   __syncthreads();
-  for (int i = tid; i < n_q * kChunks; i += kThreads) {
+  for (int i = tid & 127; i < n_q * kChunks; i += 128) {
     const int row = i / kChunks, c = i % kChunks;
     *reinterpret_cast<uint4*>(og + int64_t(row) * p.o_stride_token + c * 8) =
         *reinterpret_cast<const uint4*>(so + swizzle<kHeadDim>(row, c * 8));
@@ -225,11 +303,11 @@ bool make_map(CUtensorMap* map, DType t, const void* ptr, int channels, int exte
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename T, int kHeadDim>
+template <typename T, int kHeadDim, int kWG>
 cudaError_t run(const SparsePrefillParams& p, cudaStream_t stream) {
-  constexpr int smem = sm90_smem_bytes<kHeadDim>();
-  static const cudaError_t attr_err =
-      cudaFuncSetAttribute(sparse_prefill_sm90_kernel<T, kHeadDim>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  constexpr int smem = sm90_smem_bytes<kHeadDim, kWG>();
+  static const cudaError_t attr_err = cudaFuncSetAttribute(sparse_prefill_sm90_kernel<T, kHeadDim, kWG>,
+                                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (attr_err != cudaSuccess) return attr_err;
   CUtensorMap tq, tk, tv;
   // q [qo_len, Hq, d]: dims (d, Hq, qo_len), box 64 × 1 × 64 rows.
@@ -240,8 +318,8 @@ cudaError_t run(const SparsePrefillParams& p, cudaStream_t stream) {
       !make_map(&tv, p.dtype, p.v_cache, kHeadDim, p.kv_len, p.kv_stride_token, p.num_kv_heads, p.kv_stride_head,
                 kBlockN, 1))
     return cudaErrorInvalidValue;
-  const dim3 grid(p.num_qo_heads, p.num_rows);
-  sparse_prefill_sm90_kernel<T, kHeadDim><<<grid, kThreads, smem, stream>>>(tq, tk, tv, p);
+  const dim3 grid(p.num_qo_heads / kWG, p.num_rows);
+  sparse_prefill_sm90_kernel<T, kHeadDim, kWG><<<grid, 128 * kWG, smem, stream>>>(tq, tk, tv, p);
   return cudaGetLastError();
 }
 
@@ -264,8 +342,13 @@ bool sparse_prefill_sm90_available() {
 
 cudaError_t run_sparse_prefill_sm90(const SparsePrefillParams& p, cudaStream_t stream) {
   const bool bf16 = p.dtype == DType::kBF16;
-  if (p.head_dim == 64) return bf16 ? run<__nv_bfloat16, 64>(p, stream) : run<__half, 64>(p, stream);
-  return bf16 ? run<__nv_bfloat16, 128>(p, stream) : run<__half, 128>(p, stream);
+  // Two query heads per CTA when they share a selection row (and so every K/V tile).
+  if (p.per_kv_head && (p.num_qo_heads / p.num_kv_heads) % 2 == 0) {
+    if (p.head_dim == 64) return bf16 ? run<__nv_bfloat16, 64, 2>(p, stream) : run<__half, 64, 2>(p, stream);
+    return bf16 ? run<__nv_bfloat16, 128, 2>(p, stream) : run<__half, 128, 2>(p, stream);
+  }
+  if (p.head_dim == 64) return bf16 ? run<__nv_bfloat16, 64, 1>(p, stream) : run<__half, 64, 1>(p, stream);
+  return bf16 ? run<__nv_bfloat16, 128, 1>(p, stream) : run<__half, 128, 1>(p, stream);
 }
 
 }  // namespace seer::cuda
