@@ -142,36 +142,36 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
   };
   // Scale and mask S of block j, fold it into the running max and sum, leave P (fp32) in s; returns
   // the factor alpha by which the output accumulated so far must be rescaled.
+  // Scores are scaled inside the exponent (one FFMA per element); m is kept in the scaled base-2
+  // domain. Only blocks that can violate key <= query or key < kv_len (in practice the row's last)
+  // pay for the element-wise mask, as a separate pass behind a CTA-uniform branch.
   auto softmax = [&](int j, float (&alpha)[2]) {
     const int key0 = blocks[j] * kBlockN;
-    const bool need_mask = key0 + kBlockN - 1 > pos0 || key0 + kBlockN > p.kv_len;
+    if (key0 + kBlockN - 1 > pos0 || key0 + kBlockN > p.kv_len) {
+      const int lim = qpos_lo - key0 - (lane & 3) * 2;   // column c of row lo is visible iff c <= lim
+      const int kv_lim = p.kv_len - key0 - (lane & 3) * 2;  // ... and c < kv_lim
 #pragma unroll
-    for (int nt = 0; nt < kBlockN / 8; ++nt)
+      for (int nt = 0; nt < kBlockN / 8; ++nt)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float v = s[nt][e] * sl2;
-        if (need_mask) {
-          const int key = key0 + nt * 8 + (lane & 3) * 2 + (e & 1);
-          const int qpos = qpos_lo + (e >> 1) * 8;
-          if (key > qpos || key >= p.kv_len) v = -INFINITY;
+        for (int e = 0; e < 4; ++e) {
+          const int c = nt * 8 + (e & 1);
+          if (c > lim + (e >> 1) * 8 || c >= kv_lim) s[nt][e] = -INFINITY;
         }
-        s[nt][e] = v;
-      }
+    }
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       float mx = -INFINITY;
 #pragma unroll
       for (int nt = 0; nt < kBlockN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
-      mx = quad_max(mx);
-      const float m_new = fmaxf(m[i], mx);
+      const float m_new = fmaxf(m[i], quad_max(mx) * sl2);
       const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a row with no visible key yet
       alpha[i] = fast_exp2(m[i] - m_use);
       m[i] = m_new;
       float sum = 0.0f;
 #pragma unroll
       for (int nt = 0; nt < kBlockN / 8; ++nt) {
-        s[nt][2 * i] = fast_exp2(s[nt][2 * i] - m_use);
-        s[nt][2 * i + 1] = fast_exp2(s[nt][2 * i + 1] - m_use);
+        s[nt][2 * i] = fast_exp2(fmaf(s[nt][2 * i], sl2, -m_use));
+        s[nt][2 * i + 1] = fast_exp2(fmaf(s[nt][2 * i + 1], sl2, -m_use));
         sum += s[nt][2 * i] + s[nt][2 * i + 1];
       }
       l[i] = l[i] * alpha[i] + sum;
@@ -189,6 +189,8 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
     }
   };
   auto rescale_o = [&](const float (&alpha)[2]) {
+    // Once a row's max has settled alpha is 1: skip the 64 multiplies when the whole warp agrees.
+    if (!__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) return;
 #pragma unroll
     for (int dt = 0; dt < kHeadDim / 8; ++dt) {
       o[dt][0] *= alpha[0];
