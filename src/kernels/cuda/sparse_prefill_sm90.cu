@@ -33,13 +33,13 @@ constexpr int kBlockN = 64;    // keys per tile = selection block size
 constexpr int kStages = 2;  // K/V ring depth (4 stages measured no faster on the H100)
 constexpr int kBoxBytes = 64 * 64 * 2;  // one [64][64] 16-bit box
 
-template <int kHeadDim, int kWG>
+template <int kHeadDim, int kWG, int kPair>
 constexpr int sm90_smem_bytes() {
-  return (kWG + 2 * kStages) * (kHeadDim / 64) * kBoxBytes + 8 * (1 + 2 * kStages) /* barriers */ +
+  return (kWG + 2 * kStages * kPair) * (kHeadDim / 64) * kBoxBytes + 8 * (1 + 2 * kStages) /* barriers */ +
          1024 /* alignment slack */;
 }
 
-template <typename T, int kHeadDim, int kWG>
+template <typename T, int kHeadDim, int kWG, int kPair>
 __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __grid_constant__ CUtensorMap tm_q,
                                                                         const __grid_constant__ CUtensorMap tm_k,
                                                                         const __grid_constant__ CUtensorMap tm_v,
@@ -48,17 +48,20 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
   using namespace detail;
   using namespace sm90;
   constexpr int kBoxes = kHeadDim / 64;
-  constexpr int kTileBytes = kBoxes * kBoxBytes;  // one [64][kHeadDim] tile
+  constexpr int kTileN = kPair * kBlockN;             // keys per K/V tile: kPair listed blocks
+  constexpr int kQBytes = kBoxes * kBoxBytes;         // one [64][kHeadDim] Q tile
+  constexpr int kBoxStride = kPair * kBoxBytes;       // channel box c of a K/V tile: [kTileN][64]
+  constexpr int kKVBytes = kBoxes * kBoxStride;       // one [kTileN][kHeadDim] K or V tile
   extern __shared__ uint8_t smem_raw[];
   uint8_t* base = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   uint8_t* sq_all = base;  // [kWG] Q tiles
-  uint8_t* sk = sq_all + kWG * kTileBytes;
-  uint8_t* sv = sk + kStages * kTileBytes;
-  uint64_t* bar = reinterpret_cast<uint64_t*>(sv + kStages * kTileBytes);  // Q, K stages, V stages
+  uint8_t* sk = sq_all + kWG * kQBytes;
+  uint8_t* sv = sk + kStages * kKVBytes;
+  uint64_t* bar = reinterpret_cast<uint64_t*>(sv + kStages * kKVBytes);  // Q, K stages, V stages
 
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int h = blockIdx.x * kWG + wg;  // kWG > 1: heads of one KV head sharing one selection row
-  uint8_t* sq = sq_all + wg * kTileBytes;
+  uint8_t* sq = sq_all + wg * kQBytes;
   const int r = p.num_rows - 1 - int(blockIdx.y);  // heaviest rows first
   const int group = p.num_qo_heads / p.num_kv_heads;
   const int kvh = h / group;
@@ -83,26 +86,36 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
     return;
   }
 
+  // Tile j holds listed blocks kPair·j .. kPair·j + kPair-1; past the list's end, a block wholly
+  // beyond kv_len (the copy engine fills it with zeros; the mask hides it).
+  const int n_tiles = (n_blocks + kPair - 1) / kPair;
+  const int oob_block = (p.kv_len + kBlockN - 1) / kBlockN;
+  auto block_of = [&](int idx) { return idx < n_blocks ? blocks[idx] : oob_block; };
   // Copies, all issued by thread 0. K_j and V_j go to stage j % 2 of their own ring, each with its
-  // own barrier (phase parity (j / 2) & 1), so K can run one block further ahead than V.
+  // own barrier (phase parity (j / 2) & 1), so K can run one tile further ahead than V.
   uint64_t* kbar = bar + 1;
   uint64_t* vbar = bar + 1 + kStages;
   auto load = [&](const CUtensorMap* map, uint8_t* ring, uint64_t* bars, int j) {
     uint64_t* b = bars + j % kStages;
-    mbar_expect_tx(b, kTileBytes);
+    mbar_expect_tx(b, kKVBytes);
 #pragma unroll
-    for (int c = 0; c < kBoxes; ++c)
-      tma_load_3d(ring + (j % kStages) * kTileBytes + c * kBoxBytes, map, b, c * 64, blocks[j] * kBlockN, kvh);
+    for (int half = 0; half < kPair; ++half) {
+      const int blk = block_of(j * kPair + half);
+#pragma unroll
+      for (int c = 0; c < kBoxes; ++c)
+        tma_load_3d(ring + (j % kStages) * kKVBytes + c * kBoxStride + half * kBoxBytes, map, b, c * 64,
+                    blk * kBlockN, kvh);
+    }
   };
   if (tid == 0) {
     for (int i = 0; i < 1 + 2 * kStages; ++i) mbar_init(bar + i, 1);
     fence_barrier_init();
-    mbar_expect_tx(bar, kWG * kTileBytes);
+    mbar_expect_tx(bar, kWG * kQBytes);
     for (int w = 0; w < kWG; ++w)
 #pragma unroll
       for (int c = 0; c < kBoxes; ++c)
-        tma_load_3d(sq_all + w * kTileBytes + c * kBoxBytes, &tm_q, bar, c * 64, h + w, pos0 - start);
-    for (int j = 0; j < min(kStages, n_blocks); ++j) {
+        tma_load_3d(sq_all + w * kQBytes + c * kBoxBytes, &tm_q, bar, c * 64, h + w, pos0 - start);
+    for (int j = 0; j < min(kStages, n_tiles); ++j) {
       load(&tm_k, sk, kbar, j);
       load(&tm_v, sv, vbar, j);
     }
@@ -116,28 +129,29 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
   for (int i = 0; i < kHeadDim / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY};
   float l[2] = {0.0f, 0.0f};
-  float s[kBlockN / 8][4];
-  uint32_t pa[kBlockN / 16][4];  // P of the previous block: the register A operand of P·V
+  float s[kTileN / 8][4];
+  uint32_t pa[kTileN / 16][4];  // P of the previous tile: the register A operand of P·V
 
+  // Descriptors of stage 0's K and V tiles; a byte offset `off` inside the ring is `+ (off >> 4)`
+  // on the descriptor (its address field counts 16-byte units), so the loop does no descriptor math.
+  const uint64_t kdesc0 = desc_sw128(sk, 16, 1024), vdesc0 = desc_sw128(sv, kBoxStride, 1024);
   // S = Q·K_jᵀ, issued (not waited for), A = Q from registers: k-steps of 16 channels, B = K
   // 32 bytes apart inside a box, the next box after 4 steps.
   uint32_t qa[kHeadDim / 16][4];
   auto issue_scores = [&](int j) {
-    const uint8_t* ks = sk + (j % kStages) * kTileBytes;
+    const uint64_t kd = kdesc0 + uint64_t(((j % kStages) * kKVBytes) >> 4);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kHeadDim / 16; ++kk)
-      wgmma_rs<T, kBlockN, false>(s, qa[kk], desc_sw128(ks + (kk / 4) * kBoxBytes + (kk % 4) * 32, 16, 1024),
-                                  kk > 0 ? 1 : 0);
+      wgmma_rs<T, kTileN, false>(s, qa[kk], kd + uint64_t(((kk / 4) * kBoxStride + (kk % 4) * 32) >> 4), kk > 0 ? 1 : 0);
     wgmma_commit();
   };
   // O += P·V_j, issued: k-steps of 16 keys (2048 bytes apart); channel boxes kBoxBytes apart (lbo).
   auto issue_pv = [&](int j) {
-    const uint8_t* vs = sv + (j % kStages) * kTileBytes;
+    const uint64_t vd = vdesc0 + uint64_t(((j % kStages) * kKVBytes) >> 4);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < kBlockN / 16; ++kk)
-      wgmma_rs<T, kHeadDim, true>(o, pa[kk], desc_sw128(vs + kk * 16 * 128, kBoxBytes, 1024), 1);
+    for (int kk = 0; kk < kTileN / 16; ++kk) wgmma_rs<T, kHeadDim, true>(o, pa[kk], vd + uint64_t((kk * 16 * 128) >> 4), 1);
     wgmma_commit();
   };
   // Scale and mask S of block j, fold it into the running max and sum, leave P (fp32) in s; returns
@@ -146,30 +160,33 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
   // domain. Only blocks that can violate key <= query or key < kv_len (in practice the row's last)
   // pay for the element-wise mask, as a separate pass behind a CTA-uniform branch.
   auto softmax = [&](int j, float (&alpha)[2]) {
-    const int key0 = blocks[j] * kBlockN;
-    if (key0 + kBlockN - 1 > pos0 || key0 + kBlockN > p.kv_len) {
-      const int lim = qpos_lo - key0 - (lane & 3) * 2;   // column c of row lo is visible iff c <= lim
-      const int kv_lim = p.kv_len - key0 - (lane & 3) * 2;  // ... and c < kv_lim
 #pragma unroll
-      for (int nt = 0; nt < kBlockN / 8; ++nt)
+    for (int half = 0; half < kPair; ++half) {
+      const int key0 = block_of(j * kPair + half) * kBlockN;
+      if (key0 + kBlockN - 1 > pos0 || key0 + kBlockN > p.kv_len) {
+        const int lim = qpos_lo - key0 - (lane & 3) * 2;      // column c of row lo is visible iff c <= lim
+        const int kv_lim = p.kv_len - key0 - (lane & 3) * 2;  // ... and c < kv_lim
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int c = nt * 8 + (e & 1);
-          if (c > lim + (e >> 1) * 8 || c >= kv_lim) s[nt][e] = -INFINITY;
-        }
+        for (int nt = 0; nt < kBlockN / 8; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int c = nt * 8 + (e & 1);
+            if (c > lim + (e >> 1) * 8 || c >= kv_lim) s[half * (kBlockN / 8) + nt][e] = -INFINITY;
+          }
+      }
     }
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       float mx = -INFINITY;
 #pragma unroll
-      for (int nt = 0; nt < kBlockN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
+      for (int nt = 0; nt < kTileN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
       const float m_new = fmaxf(m[i], quad_max(mx) * sl2);
       const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a row with no visible key yet
       alpha[i] = fast_exp2(m[i] - m_use);
       m[i] = m_new;
       float sum = 0.0f;
 #pragma unroll
-      for (int nt = 0; nt < kBlockN / 8; ++nt) {
+      for (int nt = 0; nt < kTileN / 8; ++nt) {
         s[nt][2 * i] = fast_exp2(fmaf(s[nt][2 * i], sl2, -m_use));
         s[nt][2 * i + 1] = fast_exp2(fmaf(s[nt][2 * i + 1], sl2, -m_use));
         sum += s[nt][2 * i] + s[nt][2 * i + 1];
@@ -181,7 +198,7 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
   // registers of a wgmma in flight would make the compiler serialise the pipeline.
   auto pack_p = [&] {
 #pragma unroll
-    for (int kk = 0; kk < kBlockN / 16; ++kk) {
+    for (int kk = 0; kk < kTileN / 16; ++kk) {
       pa[kk][0] = MmaType<T>::pack(s[2 * kk][0], s[2 * kk][1]);
       pa[kk][1] = MmaType<T>::pack(s[2 * kk][2], s[2 * kk][3]);
       pa[kk][2] = MmaType<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
@@ -218,12 +235,12 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
   softmax(0, alpha);
   pack_p();
   __syncthreads();  // S_0 done in every warp: K stage 0 is free
-  if (tid == 0 && kStages < n_blocks) load(&tm_k, sk, kbar, kStages);
+  if (tid == 0 && kStages < n_tiles) load(&tm_k, sk, kbar, kStages);
 
   // Block j >= 1: S_j = Q·K_jᵀ and O += P_{j-1}·V_{j-1} run on the tensor cores while the softmax
   // of S_j waits only for the first. O is rescaled by the previous softmax's alpha before the P·V
   // that continues it is issued.
-  for (int j = 1; j < n_blocks; ++j) {
+  for (int j = 1; j < n_tiles; ++j) {
     rescale_o(alpha);
     mbar_wait(kbar + j % kStages, (j / kStages) & 1);
     issue_scores(j);
@@ -237,13 +254,13 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
     pack_p();
     __syncthreads();  // every warp is done with K_j and V_{j-1}: refill their stages
     if (tid == 0) {
-      if (j + kStages - 1 < n_blocks) load(&tm_v, sv, vbar, j + kStages - 1);
-      if (j + kStages < n_blocks) load(&tm_k, sk, kbar, j + kStages);
+      if (j + kStages - 1 < n_tiles) load(&tm_v, sv, vbar, j + kStages - 1);
+      if (j + kStages < n_tiles) load(&tm_k, sk, kbar, j + kStages);
     }
   }
   rescale_o(alpha);
-  mbar_wait(vbar + (n_blocks - 1) % kStages, ((n_blocks - 1) / kStages) & 1);
-  issue_pv(n_blocks - 1);
+  mbar_wait(vbar + (n_tiles - 1) % kStages, ((n_tiles - 1) / kStages) & 1);
+  issue_pv(n_tiles - 1);
   wgmma_wait<0>();
   fence_regs(o);
   __syncthreads();  // the tensor cores are done with the Q buffer before it is reused below
@@ -305,10 +322,11 @@ bool make_map(CUtensorMap* map, DType t, const void* ptr, int channels, int exte
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename T, int kHeadDim, int kWG>
+// kWG = 2 (one CTA per SM) takes tiles of two listed blocks; kWG = 1 (two CTAs per SM) one block.
+template <typename T, int kHeadDim, int kWG, int kPair = kWG>
 cudaError_t run(const SparsePrefillParams& p, cudaStream_t stream) {
-  constexpr int smem = sm90_smem_bytes<kHeadDim, kWG>();
-  static const cudaError_t attr_err = cudaFuncSetAttribute(sparse_prefill_sm90_kernel<T, kHeadDim, kWG>,
+  constexpr int smem = sm90_smem_bytes<kHeadDim, kWG, kPair>();
+  static const cudaError_t attr_err = cudaFuncSetAttribute(sparse_prefill_sm90_kernel<T, kHeadDim, kWG, kPair>,
                                                            cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (attr_err != cudaSuccess) return attr_err;
   CUtensorMap tq, tk, tv;
@@ -321,7 +339,7 @@ cudaError_t run(const SparsePrefillParams& p, cudaStream_t stream) {
                 kBlockN, 1))
     return cudaErrorInvalidValue;
   const dim3 grid(p.num_qo_heads / kWG, p.num_rows);
-  sparse_prefill_sm90_kernel<T, kHeadDim, kWG><<<grid, 128 * kWG, smem, stream>>>(tq, tk, tv, p);
+  sparse_prefill_sm90_kernel<T, kHeadDim, kWG, kPair><<<grid, 128 * kWG, smem, stream>>>(tq, tk, tv, p);
   return cudaGetLastError();
 }
 
