@@ -275,11 +275,12 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
   host_kv_len = kv_len;  // read by the copy below; the stream is synchronised before the next forward
   SEER_CUDA_CHECK(cudaMemcpyAsync(kv_len_dev.ptr, &host_kv_len, sizeof(int32_t), cudaMemcpyHostToDevice, stream));
 
-  // Dense selection, shared by every layer (per KV head for a decode step, per query head for a prefill).
+  // Dense selection, shared by every layer: per KV head (the prefill kernel then serves two query
+  // heads per K/V tile), except as the per-query-head starting point handed to a policy's select().
   const int first_qb = start / kBlockSize;
   const int q_rows = (kv_len - 1) / kBlockSize - first_qb + 1;
   const bool decode = n == 1;
-  if (decode)
+  if (decode || !policy)
     dense_sel.set_dense(Hkv, true, first_qb, q_rows, kBlockSize);
   else
     dense_sel.set_dense(Hq, false, first_qb, q_rows, kBlockSize);

@@ -51,7 +51,7 @@ class CudaForward {
   Status forward(std::span<const int> tokens, int start, Logits which, AttentionPolicy* policy, ThreadPool* pool,
                  std::vector<float>* logits);
   // Benchmarks of a density without a policy: when rho < 1 (and no policy is given), every forward
-  // keeps, per selection row, the sink block, the row's own block and a seeded random subset of the
+  // keeps, per selection row (one per KV head and query block), the sink block, the row's own block and a seeded random subset of the
   // other causal blocks, ceil(rho * causal blocks) in all; one selection per forward, shared by
   // every layer (the plan-once-per-forward path). rho >= 1: dense.
   void set_fixed_density(double rho, uint64_t seed);
