@@ -8,7 +8,7 @@
 # kernels + CPU reference only; GTest and fmt when present, else tests/cuda/mini_gtest.h and
 # tests/cuda/fmt_shim). Budget: ~8 minutes (build ~2, tests ~2, sanitizer ~1, benches ~3).
 # Options via env: QUICK=1 (skip 128k; model bench at 8k only), SKIP_SANITIZER=1, SKIP_TORCH=1,
-# SKIP_MODEL_BENCH=1, JOBS (default 16).
+# SKIP_MODEL_BENCH=1, SWEEP=1 (density and batch sweeps into $OUT/sweep.txt for the plots), JOBS (default 16).
 set -u
 OUT="${OUT:-$PWD/out-gpu-check}"
 mkdir -p "$OUT"
@@ -93,6 +93,14 @@ fi
 if [ "${SKIP_TORCH:-0}" != 1 ]; then
   timeout 200 python3 bench/cuda/torch_baseline.py $quick > "$OUT/torch_baseline.txt" 2>&1
   note "torch_baseline: rc=$?"
+fi
+if [ "${SWEEP:-0}" = 1 ]; then  # data of the plots (scripts/plot-cuda-bench.sh, here or on another machine)
+  timeout 200 "$bench_bin" --sweep > "$OUT/sweep.txt" 2>&1
+  note "sweep: rc=$?"
+  if [ "${SKIP_TORCH:-0}" != 1 ]; then
+    timeout 200 python3 bench/cuda/torch_baseline.py --sweep >> "$OUT/sweep.txt" 2>&1
+    note "torch sweep: rc=$?"
+  fi
 fi
 note "total: $(( $(date +%s) - start )) s"
 echo

@@ -273,19 +273,17 @@ double bench_decode(int batch, int L, double density, uint64_t seed) {
 }  // namespace
 
 // --sweep: the data of docs/img/cuda_*.png, as tab-separated lines starting with "tsv":
-//   tsv prefill T density ms_wgmma ms_mma speedup_vs_dense_wgmma speedup_vs_dense_mma
+//   tsv prefill T density ms_wgmma_per_kv_head ms_wgmma_per_head ms_mma_per_head
 //   tsv decode L batch density GB/s
 void sweep() {
+  using seer::cuda::PrefillPath;
   const int T = 32768;
-  double dense[2] = {0, 0};
+  const bool hopper = seer::cuda::sparse_prefill_sm90_available();
   for (double d : {1.0, 0.7, 0.5, 0.3, 0.2, 0.1, 0.05}) {
-    const double mw = seer::cuda::sparse_prefill_sm90_available()
-                          ? bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kWgmma)
-                          : 0.0;
-    const double mm = bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kMmaSync);
-    if (d == 1.0) dense[0] = mw, dense[1] = mm;
-    std::printf("tsv\tprefill\t%d\t%.2f\t%.4f\t%.4f\t%.3f\t%.3f\n", T, d, mw, mm, mw > 0 ? dense[0] / mw : 0.0,
-                dense[1] / mm);
+    const double shared = hopper ? bench_prefill(T, d, 1000 + T, false, PrefillPath::kWgmma, true) : 0.0;
+    const double per_head = hopper ? bench_prefill(T, d, 1000 + T, false, PrefillPath::kWgmma, false) : 0.0;
+    const double mma = bench_prefill(T, d, 1000 + T, false, PrefillPath::kMmaSync, false);
+    std::printf("tsv\tprefill\t%d\t%.2f\t%.4f\t%.4f\t%.4f\n", T, d, shared, per_head, mma);
   }
   for (int L : {32768, 131072})
     for (int batch : {1, 2, 4, 8, 16, 32})

@@ -7,7 +7,7 @@ bf16, 32 query / 8 KV heads, head_dim 128, block 64:
            (each query-block row keeps max(1, int(0.1*avail)) random blocks, as the CUDA bench);
   decode : dense SDPA of one query per sequence over the full cache (the FA3-like dense baseline).
 Timing: CUDA events, 3 warm-ups, median of 20 runs; same columns as bench_cuda_attention.
-Usage: torch_baseline.py [--quick]
+Usage: torch_baseline.py [--quick | --sweep]
 """
 import math
 import sys
@@ -47,6 +47,56 @@ def header():
           f"{'TFLOPs_deq':>10} {'GB/s':>9}")
 
 
+_flex = None
+
+
+def flex_time(q, k, v, T, density):
+    """FlexAttention with one block mask shared by all heads: each query-block row keeps
+    max(1, int(density * avail)) random causal blocks. Returns (timing, executed FLOPs)."""
+    global _flex
+    from torch.nn.attention.flex_attention import BlockMask, flex_attention
+    nb = (T + BS - 1) // BS
+    gen = torch.Generator().manual_seed(1000 + T)
+    mask = torch.zeros(nb, nb, dtype=torch.bool)
+    executed = 0.0
+    for r in range(nb):
+        avail = r + 1
+        keep = max(1, int(density * avail))
+        cols = torch.randperm(avail, generator=gen)[:keep]
+        mask[r, cols] = True
+        executed += 4.0 * min(BS, T - r * BS) * BS * D * keep
+    executed *= HQ
+    mask = mask.cuda()
+    blocks = mask[None, None].expand(1, HQ, nb, nb).contiguous()
+
+    def causal(b, h, q_idx, kv_idx):
+        return q_idx >= kv_idx
+
+    bm = BlockMask.from_kv_blocks(
+        blocks.sum(-1).int(), torch.argsort(~blocks, dim=-1, stable=True).int(),
+        BLOCK_SIZE=BS, mask_mod=causal, seq_lengths=(T, T))
+    if _flex is None:
+        _flex = torch.compile(flex_attention, dynamic=False)
+    # FlexAttention's default tile is 128 rows; a 64-token block mask needs 64-row tiles.
+    fn = lambda: _flex(q, k, v, block_mask=bm, enable_gqa=True, kernel_options={"BLOCK_M": 64, "BLOCK_N": 64})
+    return time_it(fn), executed
+
+
+def sweep(T=32768):
+    """--sweep: tab-separated lines for docs/img/cuda_prefill_speedup.png (cuDNN dense, Flex per density)."""
+    g = torch.Generator(device="cuda").manual_seed(T)
+    q = torch.rand(1, HQ, T, D, device="cuda", generator=g, dtype=torch.bfloat16) * 2 - 1
+    k = torch.rand(1, HKV, T, D, device="cuda", generator=g, dtype=torch.bfloat16) * 2 - 1
+    v = torch.rand(1, HKV, T, D, device="cuda", generator=g, dtype=torch.bfloat16) * 2 - 1
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
+        t = time_it(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True))
+    print(f"tsv\tcudnn\t{T}\t1.00\t{t[0]:.4f}", flush=True)
+    for density in (1.0, 0.7, 0.5, 0.3, 0.2, 0.1, 0.05):
+        t, _ = flex_time(q, k, v, T, density)
+        print(f"tsv\tflex\t{T}\t{density:.2f}\t{t[0]:.4f}", flush=True)
+
+
 def prefill(T):
     g = torch.Generator(device="cuda").manual_seed(T)
     q = torch.rand(1, HQ, T, D, device="cuda", generator=g, dtype=torch.bfloat16) * 2 - 1
@@ -69,31 +119,7 @@ def prefill(T):
         except Exception as e:  # backend not available for this shape/device
             print(f"sdpa-{name} T={T}: unavailable ({type(e).__name__}: {str(e)[:80]})", flush=True)
     try:
-        from torch.nn.attention.flex_attention import BlockMask, flex_attention
-        nb = (T + BS - 1) // BS
-        gen = torch.Generator().manual_seed(1000 + T)
-        mask = torch.zeros(nb, nb, dtype=torch.bool)
-        executed = 0.0
-        for r in range(nb):
-            avail = r + 1
-            keep = max(1, int(0.1 * avail))
-            cols = torch.randperm(avail, generator=gen)[:keep]
-            mask[r, cols] = True
-            executed += 4.0 * min(BS, T - r * BS) * BS * D * keep
-        executed *= HQ
-        mask = mask.cuda()
-        blocks = mask[None, None].expand(1, HQ, nb, nb).contiguous()
-
-        def causal(b, h, q_idx, kv_idx):
-            return q_idx >= kv_idx
-
-        bm = BlockMask.from_kv_blocks(
-            blocks.sum(-1).int(), torch.argsort(~blocks, dim=-1, stable=True).int(),
-            BLOCK_SIZE=BS, mask_mod=causal, seq_lengths=(T, T))
-        flex = torch.compile(flex_attention, dynamic=False)
-        # FlexAttention's default tile is 128 rows; a 64-token block mask needs 64-row tiles.
-        fn = lambda: flex(q, k, v, block_mask=bm, enable_gqa=True, kernel_options={"BLOCK_M": 64, "BLOCK_N": 64})
-        t = time_it(fn)
+        t, executed = flex_time(q, k, v, T, 0.1)
         row("flex", f"T={T}", 0.1, t, executed / t[0] * 1e-9, deq / t[0] * 1e-9, "-")
     except Exception as e:
         print(f"flex T={T}: unavailable ({type(e).__name__}: {str(e)[:120]})", flush=True)
@@ -120,6 +146,9 @@ def main():
         print("torch_baseline: no CUDA device")
         return
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}; bf16, Hq={HQ} Hkv={HKV} d={D}")
+    if "--sweep" in sys.argv:
+        sweep()
+        return
     header()
     for T in (8192, 32768) + (() if QUICK else (131072,)):
         prefill(T)
