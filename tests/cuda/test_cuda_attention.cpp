@@ -324,6 +324,126 @@ std::string run_prefill_case(const PrefillCase& c, uint64_t seed) {
   return "";
 }
 
+// Batched variable-length prefill (SparsePrefillParams::q_start/kv_lens/row_start): several
+// sequences of different lengths (mid-block starts, a one-query sequence, GQA rows per KV head or
+// per query head) in one launch, each checked against ref_attention of that sequence alone. Every
+// cache row past a sequence's kv_len holds NaN: the kernels must not let it reach the output.
+std::string run_batched_case(const std::vector<std::pair<int, int>>& kv_qo, int num_kv_heads, int group, int d,
+                             double density, DType t, bool per_kv_head, uint64_t seed) {
+  const int batch = int(kv_qo.size()), hq = num_kv_heads * group;
+  int max_kv = 0, total_q = 0, max_rows = 0;
+  for (auto [kv, qo] : kv_qo) max_kv = std::max(max_kv, kv), total_q += qo;
+  const int max_context = max_kv + 3;
+  const size_t seq_kv = size_t(num_kv_heads) * max_context * d;
+  Rounded q = random_rounded(size_t(total_q) * hq * d, seed, t, 2.0f);
+  Rounded k = random_rounded(seq_kv * batch, seed + 1, t, 1.0f);
+  Rounded v = random_rounded(seq_kv * batch, seed + 2, t, 1.0f);
+  const uint16_t nan_bits = 0x7fff;  // NaN in bf16 and fp16
+  const int sel_heads = per_kv_head ? num_kv_heads : hq;
+  std::vector<BlockSelection> sels;
+  std::vector<int32_t> q_start{0}, kv_lens, row_start{0};
+  for (int b = 0; b < batch; ++b) {
+    const auto [kv, qo] = kv_qo[b];
+    for (int h = 0; h < num_kv_heads; ++h)
+      for (int pos = kv; pos < max_context; ++pos)
+        for (int c = 0; c < d; ++c) {
+          const size_t i = b * seq_kv + (size_t(h) * max_context + pos) * d + c;
+          k.h[i] = v.h[i] = nan_bits;
+        }
+    const int first_qb = (kv - qo) / 64, rows = (kv - 1) / 64 - first_qb + 1;
+    sels.push_back(random_selection(sel_heads, per_kv_head, first_qb, rows, density, seed + 3 + b));
+    q_start.push_back(q_start.back() + qo);
+    kv_lens.push_back(kv);
+    row_start.push_back(row_start.back() + rows);
+    max_rows = std::max(max_rows, rows);
+  }
+  // One CSR over every (selection head, sequence, row): row h * total_rows + row_start[b] + r.
+  const int total_rows = row_start.back();
+  std::vector<int32_t> offsets{0}, indices;
+  for (int h = 0; h < sel_heads; ++h)
+    for (int b = 0; b < batch; ++b)
+      for (int r = 0; r < sels[b].num_rows; ++r) {
+        const int row = h * sels[b].num_rows + r;
+        for (int i = sels[b].offsets[row]; i < sels[b].offsets[row + 1]; ++i) indices.push_back(sels[b].indices[i]);
+        offsets.push_back(int32_t(indices.size()));
+      }
+
+  // References, one sequence at a time.
+  std::vector<float> ref(q.f.size()), naive(q.f.size());
+  for (int b = 0; b < batch; ++b) {
+    seer::AttentionParams ap;
+    ap.q = q.f.data() + size_t(q_start[b]) * hq * d;
+    ap.k_cache = k.f.data() + b * seq_kv;
+    ap.v_cache = v.f.data() + b * seq_kv;
+    ap.qo_len = kv_qo[b].second;
+    ap.kv_len = kv_qo[b].first;
+    ap.num_qo_heads = hq;
+    ap.num_kv_heads = num_kv_heads;
+    ap.head_dim = d;
+    ap.max_context = max_context;
+    ap.scale = 1.0f / std::sqrt(float(d));
+    ap.out = ref.data() + size_t(q_start[b]) * hq * d;
+    seer::ref_attention(ap, sels[b]);
+    ap.out = naive.data() + size_t(q_start[b]) * hq * d;
+    naive_attention(ap, sels[b], t);
+  }
+
+  DeviceBuffer<uint16_t> dq(q.h.size()), dk(k.h.size()), dv(v.h.size()), dout(q.h.size());
+  DeviceBuffer<int32_t> doff(offsets.size()), didx(std::max<size_t>(indices.size(), 1)), dqs(q_start.size()),
+      dkv(kv_lens.size()), drs(row_start.size());
+  if (!dq.ptr || !dk.ptr || !dv.ptr || !dout.ptr || !doff.ptr || !didx.ptr || !dqs.ptr || !dkv.ptr || !drs.ptr)
+    return "cudaMalloc failed";
+  dq.upload(q.h);
+  dk.upload(k.h);
+  dv.upload(v.h);
+  doff.upload(offsets);
+  if (!indices.empty()) didx.upload(indices);
+  dqs.upload(q_start);
+  dkv.upload(kv_lens);
+  drs.upload(row_start);
+  seer::cuda::SparsePrefillParams pp;
+  pp.q = dq.ptr;
+  pp.k_cache = dk.ptr;
+  pp.v_cache = dv.ptr;
+  pp.out = dout.ptr;
+  pp.row_offsets = doff.ptr;
+  pp.block_indices = didx.ptr;
+  pp.dtype = t;
+  pp.qo_len = total_q;
+  pp.num_qo_heads = hq;
+  pp.num_kv_heads = num_kv_heads;
+  pp.head_dim = d;
+  pp.max_context = max_context;
+  pp.num_rows = total_rows;
+  pp.per_kv_head = per_kv_head;
+  pp.scale = 1.0f / std::sqrt(float(d));
+  pp.batch_size = batch;
+  pp.q_start = dqs.ptr;
+  pp.kv_lens = dkv.ptr;
+  pp.row_start = drs.ptr;
+  pp.max_rows = max_rows;
+  std::string where_n;
+  const double en = max_err(naive, ref, &where_n);
+  for (PrefillPath path : prefill_paths()) {
+    pp.path = path;
+    cudaMemset(dout.ptr, 0xff, dout.n * 2);
+    const std::string name = path == PrefillPath::kWgmma ? "wgmma: " : "mma.sync: ";
+    seer::Status st = seer::cuda::launch_sparse_prefill(pp, nullptr);
+    if (!st.is_ok()) return name + "launch_sparse_prefill: " + st.message();
+    cudaError_t err = cudaDeviceSynchronize();
+    if (err != cudaSuccess) return name + "kernel fault: " + cudaGetErrorString(err);
+    std::vector<uint16_t> out_h = dout.download();
+    std::vector<float> out(out_h.size());
+    for (size_t i = 0; i < out.size(); ++i) out[i] = float_of(out_h[i], t);
+    std::string where_k;
+    const double ek = max_err(out, ref, &where_k);
+    if (!(ek <= 2.0 * en + kFloor))
+      return name + "error " + std::to_string(ek) + " at " + where_k + " > 2 * naive " + std::to_string(en) +
+             " + floor";
+  }
+  return "";
+}
+
 // Gate-training ground truth (SPEC §4, §5.3): the prefill kernel's block_max output for a dense
 // selection against seer::ref_attention_block_max (fp64 from the full probability rows), then the
 // 2-D and group-max reductions against the same reductions on the host.
@@ -483,6 +603,21 @@ TEST(CudaSparsePrefill, PerKvHeadRows) {
                                PrefillCase{700, 700, 2, 3, 128, 0.2, DType::kF16, true}}) {
     const std::string e = run_prefill_case(c, seed += 7);
     EXPECT_TRUE(e.empty()) << describe(c) << ": " << e;
+  }
+}
+
+TEST(CudaSparsePrefill, BatchedVariableLength) {
+  SKIP_WITHOUT_GPU();
+  // (kv_len, qo_len) per sequence: full prefills, chunks that start mid-block, one query.
+  const std::vector<std::pair<int, int>> seqs{{300, 300}, {1000, 65}, {129, 129}, {64, 1}, {700, 200}, {65, 65}};
+  struct C { int hkv, group, d; double density; DType t; bool per_kv_head; };
+  uint64_t seed = 6100;
+  for (const C& c : {C{2, 4, 128, 0.5, DType::kBF16, true}, C{2, 4, 128, 0.3, DType::kBF16, false},
+                     C{1, 3, 64, 1.0, DType::kF16, false}, C{2, 2, 64, 0.2, DType::kF16, true},
+                     C{1, 8, 128, 1.0, DType::kBF16, true}}) {
+    const std::string e = run_batched_case(seqs, c.hkv, c.group, c.d, c.density, c.t, c.per_kv_head, seed += 13);
+    EXPECT_TRUE(e.empty()) << "kv_heads " << c.hkv << " group " << c.group << " d " << c.d << " density "
+                           << c.density << (c.per_kv_head ? " per_kv_head" : "") << ": " << e;
   }
 }
 

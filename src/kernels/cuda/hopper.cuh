@@ -60,6 +60,18 @@ __device__ __forceinline__ void tma_load_3d(void* dst, const void* tensor_map, u
       : "memory");
 }
 
+__device__ __forceinline__ void tma_load_4d(void* dst, const void* tensor_map, uint64_t* bar, int c0, int c1, int c2,
+                                            int c3) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5, %6}], [%2];\n" ::
+          "r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(tensor_map)), "r"(smem_u32(bar)), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+      : "memory");
+}
+// Orders this thread's ordinary shared-memory stores before later async-proxy reads (wgmma, TMA)
+// of the same bytes; a barrier must still follow before other threads issue those reads.
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
 // ---- wgmma ----
 // Shared-memory matrix descriptor for a 128-byte-swizzled operand: start address, leading and
 // stride byte offsets (all in 16-byte units), swizzle mode 1 (128 B) in bits 62-63.

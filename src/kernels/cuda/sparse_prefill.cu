@@ -34,25 +34,30 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
   T* sv = sk + 2 * kBlockN * kHeadDim;     // [2][kBlockN][kHeadDim]
 
   const int h = blockIdx.x;
-  const int r = p.num_rows - 1 - int(blockIdx.y);
+  const PrefillSeq seq = prefill_seq(p, blockIdx.z);
+  if (int(blockIdx.y) >= seq.num_rows) return;
+  const int r = seq.num_rows - 1 - int(blockIdx.y);  // heaviest rows first
+  const int kv_len = seq.kv_len;
   const int group = p.num_qo_heads / p.num_kv_heads;
   const int kvh = h / group;
-  const int start = p.kv_len - p.qo_len;
-  const int qb = p.first_q_block + r;
+  const int start = kv_len - seq.qo_len;
+  const int qb = seq.first_q_block + r;
   const int pos0 = max(qb * kBlockM, start);
-  const int pos1 = min((qb + 1) * kBlockM, p.kv_len);
+  const int pos1 = min((qb + 1) * kBlockM, kv_len);
   if (pos0 >= pos1) return;
   const int n_q = pos1 - pos0;
-  const int sel_row = (p.per_kv_head ? kvh : h) * p.num_rows + r;
+  const int sel_row = (p.per_kv_head ? kvh : h) * p.num_rows + seq.row0 + r;
   const int b_begin = p.row_offsets[sel_row];
   const int n_blocks = p.row_offsets[sel_row + 1] - b_begin;
   const int32_t* blocks = p.block_indices + b_begin;
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const T* qg = static_cast<const T*>(p.q) + int64_t(pos0 - start) * p.q_stride_token + int64_t(h) * p.q_stride_head;
-  T* og = static_cast<T*>(p.out) + int64_t(pos0 - start) * p.o_stride_token + int64_t(h) * p.o_stride_head;
-  const T* kg = static_cast<const T*>(p.k_cache) + int64_t(kvh) * p.kv_stride_head;
-  const T* vg = static_cast<const T*>(p.v_cache) + int64_t(kvh) * p.kv_stride_head;
+  const int64_t row0 = seq.q0 + pos0 - start;  // first query row of the tile in q/out
+  const T* qg = static_cast<const T*>(p.q) + row0 * p.q_stride_token + int64_t(h) * p.q_stride_head;
+  T* og = static_cast<T*>(p.out) + row0 * p.o_stride_token + int64_t(h) * p.o_stride_head;
+  const int64_t kv_off = int64_t(blockIdx.z) * p.kv_stride_batch + int64_t(kvh) * p.kv_stride_head;
+  const T* kg = static_cast<const T*>(p.k_cache) + kv_off;
+  const T* vg = static_cast<const T*>(p.v_cache) + kv_off;
 
   if (n_blocks == 0) {  // an empty selection row sees no key: zeros, like ref_attention
     for (int i = tid; i < n_q * kChunks; i += kThreads) {
@@ -74,7 +79,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
     for (int i = tid; i < kBlockN * kChunks; i += kThreads) {
       const int row = i / kChunks, c = i % kChunks;
       const int kp = blk * kBlockN + row;
-      const bool valid = kp < p.kv_len;
+      const bool valid = kp < kv_len;
       const int64_t off = int64_t(valid ? kp : 0) * p.kv_stride_token + c * 8;
       const int s = swizzle<kHeadDim>(row, c * 8);
       cp_async_16(smem_addr(dk + s), kg + off, valid ? 16 : 0);
@@ -93,7 +98,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
   for (int i = 0; i < kHeadDim / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY};
   float l[2] = {0.0f, 0.0f};
-  const int bm_blocks = (p.kv_len + kBlockN - 1) / kBlockN;
+  const int bm_blocks = (kv_len + kBlockN - 1) / kBlockN;
 
   for (int it = 0; it < n_blocks; ++it) {
     const int stage = it & 1;
@@ -114,7 +119,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
     warp_scores<T, kHeadDim, kBlockN>(s, qf, ks, lane);
 
     const int key0 = blocks[it] * kBlockN;
-    const bool need_mask = key0 + kBlockN - 1 > pos0 || key0 + kBlockN > p.kv_len;
+    const bool need_mask = key0 + kBlockN - 1 > pos0 || key0 + kBlockN > kv_len;
 #pragma unroll
     for (int nt = 0; nt < kBlockN / 8; ++nt) {
 #pragma unroll
@@ -123,7 +128,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
         if (need_mask) {
           const int key = key0 + nt * 8 + (lane & 3) * 2 + (e & 1);
           const int qpos = qpos_lo + (e >> 1) * 8;
-          if (key > qpos || key >= p.kv_len) v = -INFINITY;
+          if (key > qpos || key >= kv_len) v = -INFINITY;
         }
         s[nt][e] = v;
       }
@@ -190,7 +195,7 @@ cudaError_t run(const SparsePrefillParams& p, cudaStream_t stream) {
   static const cudaError_t attr_err =
       cudaFuncSetAttribute(sparse_prefill_kernel<T, kHeadDim>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (attr_err != cudaSuccess) return attr_err;
-  const dim3 grid(p.num_qo_heads, p.num_rows);
+  const dim3 grid(p.num_qo_heads, p.max_rows, p.batch_size);
   sparse_prefill_kernel<T, kHeadDim><<<grid, kThreads, smem, stream>>>(p);
   return cudaGetLastError();
 }

@@ -13,6 +13,18 @@
 //                                                 or num_kv_heads when per_kv_head)
 //   block_indices [nnz]                           int32, on the GPU, ascending within a row
 // qo head h reads kv head h / (num_qo_heads / num_kv_heads).
+//
+// Batched variable-length prefill (q_start != nullptr): batch_size sequences in one launch.
+//   q, out        [total_q, num_qo_heads, head_dim]   sequence b owns rows q_start[b] .. q_start[b+1]-1
+//   k, v          [batch_size][num_kv_heads, max_context, head_dim]   (kv_stride_batch apart)
+//   kv_lens       [batch_size]     keys of sequence b; its queries sit at kv_lens[b] - qo_len_b ..
+//   row_start     [batch_size + 1] sequence b's selection rows are row_start[b] .. row_start[b+1]-1
+//                                  of every selection head, for query blocks first_q_block_b = (kv_lens[b] -
+//                                  qo_len_b) / 64 onwards; num_rows = row_start[batch_size] (all rows)
+// All three arrays are int32 on the GPU. qo_len = total_q, max_rows = the largest row count of
+// one sequence (the grid's height). Per-sequence consistency (qo_len_b <= kv_lens[b] <=
+// max_context, rows covering the queries, listed blocks below ceil(kv_lens[b] / 64)) is the
+// caller's contract: the arrays are not read on the host. No block maxima in this mode.
 #pragma once
 
 #include <cstdint>
@@ -49,6 +61,13 @@ struct SparsePrefillParams {
   bool per_kv_head = false;  // selection rows per kv head (shared by the GQA group)
   float scale = 0.0f;        // softmax scale, usually 1/sqrt(head_dim)
   PrefillPath path = PrefillPath::kAuto;
+  // Batched variable-length mode (see the top of this file); all null / 1 for one sequence.
+  int batch_size = 1;
+  const int32_t* q_start = nullptr;    // [batch_size + 1]
+  const int32_t* kv_lens = nullptr;    // [batch_size]
+  const int32_t* row_start = nullptr;  // [batch_size + 1]
+  int max_rows = 0;
+  int64_t kv_stride_batch = 0;         // elements; 0 = num_kv_heads * kv_stride_head
   // Optional, gate-training ground truth (SPEC §4, §5.3), fp32 on the GPU:
   //   block_max [qo_len, num_qo_heads, ceil(kv_len / 64)]
   // per query row and qo head, the largest attention probability inside each visited key block
@@ -65,10 +84,27 @@ struct SparsePrefillParams {
     if (!q_stride_token) q_stride_token = int64_t(num_qo_heads) * head_dim;
     if (!kv_stride_token) kv_stride_token = head_dim;
     if (!kv_stride_head) kv_stride_head = int64_t(max_context) * head_dim;
+    if (!kv_stride_batch) kv_stride_batch = int64_t(num_kv_heads) * kv_stride_head;
     if (!o_stride_head) o_stride_head = head_dim;
     if (!o_stride_token) o_stride_token = int64_t(num_qo_heads) * head_dim;
   }
 };
+
+#ifdef __CUDACC__
+// The sequence a CTA works on (blockIdx.z in batched mode; the single sequence otherwise).
+struct PrefillSeq {
+  int q0;             // its first row in q/out
+  int qo_len, kv_len;
+  int row0;           // its first selection row (of every selection head)
+  int num_rows;       // its selection rows
+  int first_q_block;  // absolute query block of its row 0
+};
+__device__ __forceinline__ PrefillSeq prefill_seq(const SparsePrefillParams& p, int b) {
+  if (!p.q_start) return {0, p.qo_len, p.kv_len, 0, p.num_rows, p.first_q_block};
+  const int q0 = p.q_start[b], qo = p.q_start[b + 1] - q0, kv = p.kv_lens[b], row0 = p.row_start[b];
+  return {q0, qo, kv, row0, p.row_start[b + 1] - row0, (kv - qo) / 64};
+}
+#endif
 
 // Runs the op on `stream`. Validates shapes, strides (multiples of 8 elements) and 16-byte
 // alignment; zero strides are filled as contiguous.

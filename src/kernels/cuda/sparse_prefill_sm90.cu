@@ -62,21 +62,25 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int h = blockIdx.x * kWG + wg;  // kWG > 1: heads of one KV head sharing one selection row
   uint8_t* sq = sq_all + wg * kQBytes;
-  const int r = p.num_rows - 1 - int(blockIdx.y);  // heaviest rows first
+  const PrefillSeq seq = prefill_seq(p, blockIdx.z);
+  if (int(blockIdx.y) >= seq.num_rows) return;
+  const int r = seq.num_rows - 1 - int(blockIdx.y);  // heaviest rows first
+  const int kv_len = seq.kv_len;
   const int group = p.num_qo_heads / p.num_kv_heads;
   const int kvh = h / group;
-  const int start = p.kv_len - p.qo_len;
-  const int qb = p.first_q_block + r;
+  const int start = kv_len - seq.qo_len;
+  const int qb = seq.first_q_block + r;
   const int pos0 = max(qb * kBlockM, start);
-  const int pos1 = min((qb + 1) * kBlockM, p.kv_len);
+  const int pos1 = min((qb + 1) * kBlockM, kv_len);
   if (pos0 >= pos1) return;
   const int n_q = pos1 - pos0;
-  const int sel_row = (p.per_kv_head ? kvh : h) * p.num_rows + r;
+  const int q_row0 = seq.q0 + pos0 - start;  // first query row of the tile in q/out
+  const int sel_row = (p.per_kv_head ? kvh : h) * p.num_rows + seq.row0 + r;
   const int b_begin = p.row_offsets[sel_row];
   const int n_blocks = p.row_offsets[sel_row + 1] - b_begin;
   const int32_t* blocks = p.block_indices + b_begin;
 
-  T* og = static_cast<T*>(p.out) + int64_t(pos0 - start) * p.o_stride_token + int64_t(h) * p.o_stride_head;
+  T* og = static_cast<T*>(p.out) + int64_t(q_row0) * p.o_stride_token + int64_t(h) * p.o_stride_head;
   constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per output row
   if (n_blocks == 0) {  // an empty selection row sees no key: zeros, like ref_attention
     for (int i = tid & 127; i < n_q * kChunks; i += 128) {
@@ -89,7 +93,7 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
   // Tile j holds listed blocks kPair·j .. kPair·j + kPair-1; past the list's end, a block wholly
   // beyond kv_len (the copy engine fills it with zeros; the mask hides it).
   const int n_tiles = (n_blocks + kPair - 1) / kPair;
-  const int oob_block = (p.kv_len + kBlockN - 1) / kBlockN;
+  const int oob_block = (kv_len + kBlockN - 1) / kBlockN;
   auto block_of = [&](int idx) { return idx < n_blocks ? blocks[idx] : oob_block; };
   // Copies, all issued by thread 0. K_j and V_j go to stage j % 2 of their own ring, each with its
   // own barrier (phase parity (j / 2) & 1), so K can run one tile further ahead than V.
@@ -103,8 +107,8 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
       const int blk = block_of(j * kPair + half);
 #pragma unroll
       for (int c = 0; c < kBoxes; ++c)
-        tma_load_3d(ring + (j % kStages) * kKVBytes + c * kBoxStride + half * kBoxBytes, map, b, c * 64,
-                    blk * kBlockN, kvh);
+        tma_load_4d(ring + (j % kStages) * kKVBytes + c * kBoxStride + half * kBoxBytes, map, b, c * 64,
+                    blk * kBlockN, kvh, blockIdx.z);
     }
   };
   if (tid == 0) {
@@ -114,7 +118,7 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
     for (int w = 0; w < kWG; ++w)
 #pragma unroll
       for (int c = 0; c < kBoxes; ++c)
-        tma_load_3d(sq_all + w * kQBytes + c * kBoxBytes, &tm_q, bar, c * 64, h + w, pos0 - start);
+        tma_load_3d(sq_all + w * kQBytes + c * kBoxBytes, &tm_q, bar, c * 64, h + w, q_row0);
     for (int j = 0; j < min(kStages, n_tiles); ++j) {
       load(&tm_k, sk, kbar, j);
       load(&tm_v, sv, vbar, j);
@@ -163,9 +167,9 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
 #pragma unroll
     for (int half = 0; half < kPair; ++half) {
       const int key0 = block_of(j * kPair + half) * kBlockN;
-      if (key0 + kBlockN - 1 > pos0 || key0 + kBlockN > p.kv_len) {
-        const int lim = qpos_lo - key0 - (lane & 3) * 2;      // column c of row lo is visible iff c <= lim
-        const int kv_lim = p.kv_len - key0 - (lane & 3) * 2;  // ... and c < kv_lim
+      if (key0 + kBlockN - 1 > pos0 || key0 + kBlockN > kv_len) {
+        const int lim = qpos_lo - key0 - (lane & 3) * 2;    // column c of row lo is visible iff c <= lim
+        const int kv_lim = kv_len - key0 - (lane & 3) * 2;  // ... and c < kv_lim
 #pragma unroll
         for (int nt = 0; nt < kBlockN / 8; ++nt)
 #pragma unroll
@@ -217,6 +221,29 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
     }
   };
 
+  // Batched mode reads K/V through maps that end at max_context, not at this sequence's kv_len:
+  // V rows at keys >= kv_len hold whatever the cache holds there, and 0 · NaN would poison P·V.
+  // Zero them in shared memory (K needs nothing: those scores are masked to -inf). Listed blocks
+  // lie below kv_len (sparse_prefill.cuh), so only the last tile can hold such rows.
+  auto zero_v_tail = [&](int j) {
+    bool any = false;
+#pragma unroll
+    for (int half = 0; half < kPair; ++half) any |= block_of(j * kPair + half) * kBlockN + kBlockN > kv_len;
+    if (!any) return;  // CTA-uniform
+    uint8_t* vt = sv + (j % kStages) * kKVBytes;
+#pragma unroll
+    for (int half = 0; half < kPair; ++half) {
+      const int first = min(max(kv_len - block_of(j * kPair + half) * kBlockN, 0), kBlockN);
+      for (int i = tid; i < (kBlockN - first) * kBoxes * 8; i += 128 * kWG) {
+        const int row = first + i / (kBoxes * 8), c = (i / 8) % kBoxes, chunk = i % 8;
+        *reinterpret_cast<uint4*>(vt + c * kBoxStride + half * kBoxBytes + row * 128 + chunk * 16) =
+            make_uint4(0, 0, 0, 0);
+      }
+    }
+    fence_proxy_async();
+    __syncthreads();
+  };
+
   // Q → registers in the A-operand layout (that of mma.sync): this warp's rows 16·warp .. +15,
   // channels 16·kk .. +15; ldmatrix lane l addresses row (l & 7) + 8·((l >> 3) & 1), chunk 2·kk + l/16.
   mbar_wait(bar, 0);
@@ -260,6 +287,7 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
   }
   rescale_o(alpha);
   mbar_wait(vbar + (n_tiles - 1) % kStages, ((n_tiles - 1) / kStages) & 1);
+  if (p.q_start) zero_v_tail(n_tiles - 1);
   issue_pv(n_tiles - 1);
   wgmma_wait<0>();
   fence_regs(o);
@@ -306,19 +334,23 @@ EncodeTiled encode_tiled() {
   return fn;
 }
 
-// A 3-D map over 16-bit elements: dim 0 = channels (contiguous), dims 1 and 2 with byte strides;
-// boxes of 64 channels × box1 × box2, 128-byte swizzle, zeros outside the extents.
-bool make_map(CUtensorMap* map, DType t, const void* ptr, int channels, int extent1, int64_t stride1, int extent2,
-              int64_t stride2, int box1, int box2) {
+// A map over 16-bit elements: dim 0 = channels (contiguous), dims 1 .. rank-1 with element strides;
+// boxes of 64 channels × box[1] × ..., 128-byte swizzle, zeros outside the extents.
+bool make_map(CUtensorMap* map, DType t, const void* ptr, int rank, const int64_t* extents, const int64_t* strides,
+              const int* box) {
   const EncodeTiled encode = encode_tiled();
   if (!encode) return false;
-  const cuuint64_t dims[3] = {cuuint64_t(channels), cuuint64_t(extent1), cuuint64_t(extent2)};
-  const cuuint64_t strides[2] = {cuuint64_t(stride1) * 2, cuuint64_t(stride2) * 2};
-  const cuuint32_t box[3] = {64, cuuint32_t(box1), cuuint32_t(box2)};
-  const cuuint32_t elem_strides[3] = {1, 1, 1};
-  return encode(map, t == DType::kBF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 3,
-                const_cast<void*>(ptr), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+  cuuint64_t dims[4], bytes[3];
+  cuuint32_t boxes[4], elem_strides[4];
+  for (int i = 0; i < rank; ++i) {
+    dims[i] = cuuint64_t(extents[i]);
+    boxes[i] = cuuint32_t(box[i]);
+    elem_strides[i] = 1;
+    if (i > 0) bytes[i - 1] = cuuint64_t(strides[i - 1]) * 2;
+  }
+  return encode(map, t == DType::kBF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+                cuuint32_t(rank), const_cast<void*>(ptr), dims, bytes, boxes, elem_strides,
+                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
@@ -330,15 +362,18 @@ cudaError_t run(const SparsePrefillParams& p, cudaStream_t stream) {
                                                            cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (attr_err != cudaSuccess) return attr_err;
   CUtensorMap tq, tk, tv;
-  // q [qo_len, Hq, d]: dims (d, Hq, qo_len), box 64 × 1 × 64 rows.
-  // k, v [Hkv, max_context, d]: dims (d, kv_len, Hkv), box 64 × 64 keys × 1 (keys >= kv_len read zeros).
-  if (!make_map(&tq, p.dtype, p.q, kHeadDim, p.num_qo_heads, p.q_stride_head, p.qo_len, p.q_stride_token, 1, kBlockM) ||
-      !make_map(&tk, p.dtype, p.k_cache, kHeadDim, p.kv_len, p.kv_stride_token, p.num_kv_heads, p.kv_stride_head,
-                kBlockN, 1) ||
-      !make_map(&tv, p.dtype, p.v_cache, kHeadDim, p.kv_len, p.kv_stride_token, p.num_kv_heads, p.kv_stride_head,
-                kBlockN, 1))
+  // q [rows, Hq, d]: dims (d, Hq, rows), box 64 × 1 × 64 rows.
+  // k, v [batch][Hkv, max_context, d]: dims (d, keys, Hkv, batch), box 64 × 64 keys × 1 × 1. One
+  // sequence: keys end at kv_len, so the copy engine zero-fills keys >= kv_len; batched: at
+  // max_context (the kernel zeroes V's tail rows itself).
+  const int64_t q_ext[3] = {kHeadDim, p.num_qo_heads, p.qo_len}, q_str[2] = {p.q_stride_head, p.q_stride_token};
+  const int64_t kv_ext[4] = {kHeadDim, p.q_start ? p.max_context : p.kv_len, p.num_kv_heads, p.batch_size};
+  const int64_t kv_str[3] = {p.kv_stride_token, p.kv_stride_head, p.kv_stride_batch};
+  const int q_box[3] = {64, 1, kBlockM}, kv_box[4] = {64, kBlockN, 1, 1};
+  if (!make_map(&tq, p.dtype, p.q, 3, q_ext, q_str, q_box) || !make_map(&tk, p.dtype, p.k_cache, 4, kv_ext, kv_str, kv_box) ||
+      !make_map(&tv, p.dtype, p.v_cache, 4, kv_ext, kv_str, kv_box))
     return cudaErrorInvalidValue;
-  const dim3 grid(p.num_qo_heads / kWG, p.num_rows);
+  const dim3 grid(p.num_qo_heads / kWG, p.max_rows, p.batch_size);
   sparse_prefill_sm90_kernel<T, kHeadDim, kWG, kPair><<<grid, 128 * kWG, smem, stream>>>(tq, tk, tv, p);
   return cudaGetLastError();
 }
