@@ -1,23 +1,27 @@
 // Block-sparse causal prefill attention, Hopper path (sm_90a): TMA tile loads and wgmma. Same
 // semantics, parameters and selection format as the mma.sync kernel in sparse_prefill.cu (see
-// sparse_prefill.cuh); run_sparse_prefill_kernel picks it when the device is an sm_90 part, the
-// binary carries sm_90a code and no block maxima are asked for.
+// sparse_prefill.cuh, batched variable-length mode included); run_sparse_prefill_kernel picks it
+// when the device is an sm_90 part, the binary carries sm_90a code and no block maxima are asked for.
 //
-// One CTA = one selection row (query block) for kWG query heads, one warpgroup (128 threads) per
-// head, each owning a 64-query tile. kWG = 2 when two heads of one KV head share the selection row
-// (per_kv_head, even group): every K/V tile then serves 128 query rows. Thread 0 issues every copy:
-// the Q tiles once, K_j and V_j into two-stage rings with one mbarrier per stage. Per block j:
-//   S_j = Q·K_jᵀ            wgmma m64n64k16, A = Q from registers, B = K from shared memory (K-major)
+// One CTA = one selection row (query block of one sequence) for kWG query heads, one warpgroup (128
+// threads) per head, each owning a 64-query tile. Two variants:
+//   kWG = 1, kPair = 1   rows per query head; 2 CTAs per SM (80 KB of shared memory each at d = 128)
+//   kWG = 2, kPair = 2   two heads of one KV head share the row (per_kv_head, even group): each K/V
+//                        tile holds two listed blocks (128 keys) and serves 128 query rows; 1 CTA per SM
+// Thread 0 issues every copy: the Q tiles once, then K and V tiles into two-stage rings with one
+// mbarrier per stage, K one tile further ahead than V. Per tile j:
+//   S_j = Q·K_jᵀ            wgmma m64n{64·kPair}k16, A = Q from registers, B = K from shared memory
+//                           (K-major)
 //   O += P_{j-1}·V_{j-1}    wgmma m64n{d}k16, A = P from registers, B = V from shared memory (MN-major)
-//   softmax of S_j          in registers (base 2, scale·log2(e) folded into one multiply), while the
-//                           tensor cores still run P_{j-1}·V_{j-1}
-// With kWG = 1 two CTAs fit on an SM (80 KB of shared memory each at d = 128).
+//   softmax of S_j          in registers (base 2, the scale inside the exponent's FFMA) while the tensor
+//                           cores still run P_{j-1}·V_{j-1}; only blocks that cross the diagonal or kv_len
+//                           are masked
 //
 // Shared memory (each box [64 rows][64 elements], 128-byte rows, TMA 128-byte swizzle, 1024-aligned):
-//   q   [kWG][d/64 boxes]            query rows pos0 .. pos0+63 of each head, channels 64·box ..
-//   k,v [2 stages][d/64 boxes]       keys blk·64 .. blk·64+63 of the selected block
-//   bar [1 + 2 + 2]                  Q barrier, K stages, V stages
-// Rows past qo_len (Q) and keys past kv_len (K, V) are outside the tensor maps and arrive as zeros.
+//   q   [kWG][d/64 boxes]                      query rows pos0 .. pos0+63 of each head
+//   k,v [2 stages][d/64 boxes][kPair blocks]   keys of the listed blocks, channels 64·box ..
+//   bar [1 + 2 + 2]                            Q barrier, K stages, V stages
+// Rows past the query rows and keys past the maps' extents arrive as zeros (see run() for the maps).
 #include <cuda.h>
 
 #include <cmath>
