@@ -102,8 +102,11 @@ void print_header() {
 // Returns the median ms.
 // per_kv_head: one selection row per KV head, shared by its query heads (as a mask shared by the
 // heads is); else one per query head.
+// with_plan: also time the plan step that would build this selection's CSR lists on the GPU from a
+// gate's block mask (launch_mask_to_csr), printed as a `plan` row with its share of the attention.
 double bench_prefill(int T, double density, uint64_t seed, bool with_gt = false,
-                     seer::cuda::PrefillPath path = seer::cuda::PrefillPath::kAuto, bool per_kv_head = false) {
+                     seer::cuda::PrefillPath path = seer::cuda::PrefillPath::kAuto, bool per_kv_head = false,
+                     bool with_plan = false) {
   const int rows = (T + kBs - 1) / kBs;
   std::vector<int32_t> offsets{0}, indices;
   double exec_flops = 0.0;
@@ -182,6 +185,33 @@ double bench_prefill(int T, double density, uint64_t seed, bool with_gt = false,
               t.median_ms, spread, exec_flops / t.median_ms * 1e-9, deq_flops / t.median_ms * 1e-9,
               wgmma ? "wgmma" : "mma.sync");
   std::fflush(stdout);
+  if (with_plan) {
+    const int sel_heads = per_kv_head ? kHkv : kHq;
+    std::vector<uint8_t> mask(size_t(sel_heads) * rows * rows, 0);
+    for (int row = 0; row < sel_heads * rows; ++row)
+      for (int i = offsets[row]; i < offsets[row + 1]; ++i) mask[size_t(row) * rows + indices[i]] = 1;
+    uint8_t* dmask;
+    int32_t *poff, *pidx;
+    BENCH_CHECK(cudaMalloc(&dmask, mask.size()));
+    BENCH_CHECK(cudaMalloc(&poff, offsets.size() * 4));
+    BENCH_CHECK(cudaMalloc(&pidx, size_t(sel_heads) * rows * (rows + 1) / 2 * 4));
+    BENCH_CHECK(cudaMemcpy(dmask, mask.data(), mask.size(), cudaMemcpyHostToDevice));
+    seer::cuda::MaskToCsrParams mp;
+    mp.mask = dmask;
+    mp.row_offsets = poff;
+    mp.block_indices = pidx;
+    mp.capacity = int64_t(sel_heads) * rows * (rows + 1) / 2;
+    mp.num_heads = sel_heads;
+    mp.num_rows = rows;
+    mp.num_key_blocks = rows;
+    const Timing tp = time_it([&] { check(seer::cuda::launch_mask_to_csr(mp, nullptr)); });
+    std::snprintf(spread, sizeof spread, "%.3f..%.3f", tp.min_ms, tp.max_ms);
+    std::printf("%-8s %-22s %7.2f %9.3f %17s %10s %10s %8.1f%%\n", "plan", shape, density, tp.median_ms, spread, "-",
+                "-", 100.0 * tp.median_ms / t.median_ms);
+    cudaFree(dmask);
+    cudaFree(poff);
+    cudaFree(pidx);
+  }
   cudaFree(gt);
   cudaFree(q);
   cudaFree(o);
@@ -307,7 +337,8 @@ int main(int argc, char** argv) {
   std::printf("device: %s, %d SMs; bf16, Hq=%d Hkv=%d d=%d block=%d; median of %d runs after %d warm-ups\n",
               prop.name, prop.multiProcessorCount, kHq, kHkv, kD, kBs, kRuns, kWarmup);
   std::printf("(decode 'L2' marks working sets under 40 MB, which the 50 MB L2 may hold between runs;\n"
-              " the last column of prefill rows names the kernel)\n");
+              " the last column of prefill rows names the kernel; of plan rows, the plan time as a share of the\n"
+              " attention time of the row above)\n");
   print_header();
   if (do_sweep) {
     sweep();
@@ -319,7 +350,7 @@ int main(int argc, char** argv) {
   for (int T : lens)
     for (double d : {1.0, 0.1})
       for (bool shared : {false, true}) {
-        if (hopper) bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kWgmma, shared);
+        if (hopper) bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kWgmma, shared, d < 1.0);
         bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kMmaSync, shared);
       }
   for (int T : {8192, 32768}) bench_prefill(T, 1.0, 1000 + T, /*with_gt=*/true);  // training forward
