@@ -207,6 +207,33 @@ std::vector<PrefillPath> prefill_paths() {
   return {PrefillPath::kMmaSync};
 }
 
+// Runs `pp` on both kernels (mma.sync everywhere, the Hopper TMA + wgmma one where the device has
+// it), each time into a NaN-poisoned `out`, and checks the output against the fp64 reference with
+// the tolerance rule of the file comment; "" on success, else what failed.
+std::string check_every_path(seer::cuda::SparsePrefillParams pp, DeviceBuffer<uint16_t>& out_buf, DType t,
+                             const std::vector<float>& ref, const std::vector<float>& naive) {
+  std::string where_n;
+  const double en = max_err(naive, ref, &where_n);
+  for (PrefillPath path : prefill_paths()) {
+    pp.path = path;
+    cudaMemset(out_buf.ptr, 0xff, out_buf.n * 2);
+    const std::string name = path == PrefillPath::kWgmma ? "wgmma: " : "mma.sync: ";
+    seer::Status st = seer::cuda::launch_sparse_prefill(pp, nullptr);
+    if (!st.is_ok()) return name + "launch_sparse_prefill: " + st.message();
+    cudaError_t err = cudaDeviceSynchronize();
+    if (err != cudaSuccess) return name + "kernel fault: " + cudaGetErrorString(err);
+    std::vector<uint16_t> out_h = out_buf.download();
+    std::vector<float> out(out_h.size());
+    for (size_t i = 0; i < out.size(); ++i) out[i] = float_of(out_h[i], t);
+    std::string where_k;
+    const double ek = max_err(out, ref, &where_k);
+    if (!(ek <= 2.0 * en + kFloor))
+      return name + "error " + std::to_string(ek) + " at " + where_k + " > 2 * naive " + std::to_string(en) +
+             " + floor";
+  }
+  return "";
+}
+
 // Runs one prefill case on every kernel this device has (prefill_paths()); returns an empty
 // string on success, else what failed.
 std::string run_prefill_case(const PrefillCase& c, uint64_t seed) {
@@ -301,27 +328,7 @@ std::string run_prefill_case(const PrefillCase& c, uint64_t seed) {
   pp.num_rows = rows;
   pp.per_kv_head = c.per_kv_head;
   pp.scale = ap.scale;
-  // Both kernels: mma.sync everywhere, the Hopper (TMA + wgmma) one where the device has it.
-  std::string where_n;
-  const double en = max_err(naive, ref, &where_n);
-  for (PrefillPath path : prefill_paths()) {
-    pp.path = path;
-    cudaMemset(dout.ptr, 0xff, dout.n * 2);
-    const std::string name = path == PrefillPath::kWgmma ? "wgmma: " : "mma.sync: ";
-    seer::Status st = seer::cuda::launch_sparse_prefill(pp, nullptr);
-    if (!st.is_ok()) return name + "launch_sparse_prefill: " + st.message();
-    cudaError_t err = cudaDeviceSynchronize();
-    if (err != cudaSuccess) return name + "kernel fault: " + cudaGetErrorString(err);
-    std::vector<uint16_t> out_h = dout.download();
-    std::vector<float> out(out_h.size());
-    for (size_t i = 0; i < out.size(); ++i) out[i] = float_of(out_h[i], c.dtype);
-    std::string where_k;
-    const double ek = max_err(out, ref, &where_k);
-    if (!(ek <= 2.0 * en + kFloor))
-      return name + "error " + std::to_string(ek) + " at " + where_k + " > 2 * naive " + std::to_string(en) +
-             " + floor";
-  }
-  return "";
+  return check_every_path(pp, dout, c.dtype, ref, naive);
 }
 
 // Batched variable-length prefill (SparsePrefillParams::q_start/kv_lens/row_start): several
@@ -422,26 +429,7 @@ std::string run_batched_case(const std::vector<std::pair<int, int>>& kv_qo, int 
   pp.kv_lens = dkv.ptr;
   pp.row_start = drs.ptr;
   pp.max_rows = max_rows;
-  std::string where_n;
-  const double en = max_err(naive, ref, &where_n);
-  for (PrefillPath path : prefill_paths()) {
-    pp.path = path;
-    cudaMemset(dout.ptr, 0xff, dout.n * 2);
-    const std::string name = path == PrefillPath::kWgmma ? "wgmma: " : "mma.sync: ";
-    seer::Status st = seer::cuda::launch_sparse_prefill(pp, nullptr);
-    if (!st.is_ok()) return name + "launch_sparse_prefill: " + st.message();
-    cudaError_t err = cudaDeviceSynchronize();
-    if (err != cudaSuccess) return name + "kernel fault: " + cudaGetErrorString(err);
-    std::vector<uint16_t> out_h = dout.download();
-    std::vector<float> out(out_h.size());
-    for (size_t i = 0; i < out.size(); ++i) out[i] = float_of(out_h[i], t);
-    std::string where_k;
-    const double ek = max_err(out, ref, &where_k);
-    if (!(ek <= 2.0 * en + kFloor))
-      return name + "error " + std::to_string(ek) + " at " + where_k + " > 2 * naive " + std::to_string(en) +
-             " + floor";
-  }
-  return "";
+  return check_every_path(pp, dout, t, ref, naive);
 }
 
 // Gate-training ground truth (SPEC §4, §5.3): the prefill kernel's block_max output for a dense

@@ -34,27 +34,14 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
   T* sv = sk + 2 * kBlockN * kHeadDim;     // [2][kBlockN][kHeadDim]
 
   const int h = blockIdx.x;
-  const PrefillSeq seq = prefill_seq(p, blockIdx.z);
-  if (int(blockIdx.y) >= seq.num_rows) return;
-  const int r = seq.num_rows - 1 - int(blockIdx.y);  // heaviest rows first
-  const int kv_len = seq.kv_len;
-  const int group = p.num_qo_heads / p.num_kv_heads;
-  const int kvh = h / group;
-  const int start = kv_len - seq.qo_len;
-  const int qb = seq.first_q_block + r;
-  const int pos0 = max(qb * kBlockM, start);
-  const int pos1 = min((qb + 1) * kBlockM, kv_len);
-  if (pos0 >= pos1) return;
-  const int n_q = pos1 - pos0;
-  const int sel_row = (p.per_kv_head ? kvh : h) * p.num_rows + seq.row0 + r;
-  const int b_begin = p.row_offsets[sel_row];
-  const int n_blocks = p.row_offsets[sel_row + 1] - b_begin;
-  const int32_t* blocks = p.block_indices + b_begin;
+  const PrefillTile tile = prefill_tile(p, h, blockIdx.y, blockIdx.z);
+  if (tile.n_q <= 0) return;
+  const int kv_len = tile.kv_len, kvh = tile.kvh, pos0 = tile.pos0, n_q = tile.n_q, n_blocks = tile.n_blocks;
+  const int32_t* blocks = tile.blocks;
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int64_t row0 = seq.q0 + pos0 - start;  // first query row of the tile in q/out
-  const T* qg = static_cast<const T*>(p.q) + row0 * p.q_stride_token + int64_t(h) * p.q_stride_head;
-  T* og = static_cast<T*>(p.out) + row0 * p.o_stride_token + int64_t(h) * p.o_stride_head;
+  const T* qg = static_cast<const T*>(p.q) + tile.q_row0 * p.q_stride_token + int64_t(h) * p.q_stride_head;
+  T* og = static_cast<T*>(p.out) + tile.q_row0 * p.o_stride_token + int64_t(h) * p.o_stride_head;
   const int64_t kv_off = int64_t(blockIdx.z) * p.kv_stride_batch + int64_t(kvh) * p.kv_stride_head;
   const T* kg = static_cast<const T*>(p.k_cache) + kv_off;
   const T* vg = static_cast<const T*>(p.v_cache) + kv_off;
@@ -143,7 +130,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
         mx = quad_max(mx);
         const int row = qpos_lo + i * 8 - pos0;
         if ((lane & 3) == 0 && row < n_q)
-          p.block_max[(int64_t(pos0 - start + row) * p.num_qo_heads + h) * bm_blocks + blocks[it]] = mx;
+          p.block_max[((tile.q_row0 + row) * p.num_qo_heads + h) * bm_blocks + blocks[it]] = mx;
       }
     }
 
@@ -159,7 +146,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
       const float lsum = quad_sum(l[i]);
       const int row = qpos_lo + i * 8 - pos0;
       if ((lane & 3) == 0 && row < n_q) {
-        float* bm = p.block_max + (int64_t(pos0 - start + row) * p.num_qo_heads + h) * bm_blocks;
+        float* bm = p.block_max + ((tile.q_row0 + row) * p.num_qo_heads + h) * bm_blocks;
         const float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
         for (int b = 0; b < n_blocks; ++b) bm[blocks[b]] = lsum > 0.0f ? fast_exp2(bm[blocks[b]] - m[i]) * inv : 0.0f;
       }

@@ -91,18 +91,35 @@ struct SparsePrefillParams {
 };
 
 #ifdef __CUDACC__
-// The sequence a CTA works on (blockIdx.z in batched mode; the single sequence otherwise).
-struct PrefillSeq {
-  int q0;             // its first row in q/out
-  int qo_len, kv_len;
-  int row0;           // its first selection row (of every selection head)
-  int num_rows;       // its selection rows
-  int first_q_block;  // absolute query block of its row 0
+// What one CTA of either kernel works on: query head h, grid row `grid_row` (heaviest rows first)
+// of sequence b (blockIdx.z in batched mode; the single sequence otherwise).
+struct PrefillTile {
+  int kv_len;            // keys of the tile's sequence
+  int kvh;               // the head's KV head
+  int pos0, n_q;         // the tile's queries sit at positions pos0 .. pos0+n_q-1; n_q <= 0: no work
+  int64_t q_row0;        // row of pos0 in q and out
+  const int32_t* blocks; // the selection row's listed blocks, ascending
+  int n_blocks;
 };
-__device__ __forceinline__ PrefillSeq prefill_seq(const SparsePrefillParams& p, int b) {
-  if (!p.q_start) return {0, p.qo_len, p.kv_len, 0, p.num_rows, p.first_q_block};
-  const int q0 = p.q_start[b], qo = p.q_start[b + 1] - q0, kv = p.kv_lens[b], row0 = p.row_start[b];
-  return {q0, qo, kv, row0, p.row_start[b + 1] - row0, (kv - qo) / 64};
+__device__ __forceinline__ PrefillTile prefill_tile(const SparsePrefillParams& p, int h, int grid_row, int b) {
+  int q0 = 0, qo_len = p.qo_len, kv_len = p.kv_len, row0 = 0, num_rows = p.num_rows, first_q_block = p.first_q_block;
+  if (p.q_start) {
+    q0 = p.q_start[b], qo_len = p.q_start[b + 1] - q0, kv_len = p.kv_lens[b], row0 = p.row_start[b];
+    num_rows = p.row_start[b + 1] - row0, first_q_block = (kv_len - qo_len) / 64;
+  }
+  PrefillTile t{};
+  if (grid_row >= num_rows) return t;
+  const int r = num_rows - 1 - grid_row;
+  const int start = kv_len - qo_len, qb = first_q_block + r;
+  t.kv_len = kv_len;
+  t.kvh = h / (p.num_qo_heads / p.num_kv_heads);
+  t.pos0 = max(qb * 64, start);
+  t.n_q = min((qb + 1) * 64, kv_len) - t.pos0;
+  t.q_row0 = q0 + t.pos0 - start;
+  const int sel_row = (p.per_kv_head ? t.kvh : h) * p.num_rows + row0 + r;
+  t.blocks = p.block_indices + p.row_offsets[sel_row];
+  t.n_blocks = p.row_offsets[sel_row + 1] - p.row_offsets[sel_row];
+  return t;
 }
 #endif
 

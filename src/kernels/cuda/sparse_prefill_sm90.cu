@@ -66,23 +66,11 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int h = blockIdx.x * kWG + wg;  // kWG > 1: heads of one KV head sharing one selection row
   uint8_t* sq = sq_all + wg * kQBytes;
-  const PrefillSeq seq = prefill_seq(p, blockIdx.z);
-  if (int(blockIdx.y) >= seq.num_rows) return;
-  const int r = seq.num_rows - 1 - int(blockIdx.y);  // heaviest rows first
-  const int kv_len = seq.kv_len;
-  const int group = p.num_qo_heads / p.num_kv_heads;
-  const int kvh = h / group;
-  const int start = kv_len - seq.qo_len;
-  const int qb = seq.first_q_block + r;
-  const int pos0 = max(qb * kBlockM, start);
-  const int pos1 = min((qb + 1) * kBlockM, kv_len);
-  if (pos0 >= pos1) return;
-  const int n_q = pos1 - pos0;
-  const int q_row0 = seq.q0 + pos0 - start;  // first query row of the tile in q/out
-  const int sel_row = (p.per_kv_head ? kvh : h) * p.num_rows + seq.row0 + r;
-  const int b_begin = p.row_offsets[sel_row];
-  const int n_blocks = p.row_offsets[sel_row + 1] - b_begin;
-  const int32_t* blocks = p.block_indices + b_begin;
+  const PrefillTile tile = prefill_tile(p, h, blockIdx.y, blockIdx.z);  // the same for both warpgroups
+  if (tile.n_q <= 0) return;
+  const int kv_len = tile.kv_len, kvh = tile.kvh, pos0 = tile.pos0, n_q = tile.n_q, n_blocks = tile.n_blocks;
+  const int q_row0 = int(tile.q_row0);
+  const int32_t* blocks = tile.blocks;
 
   T* og = static_cast<T*>(p.out) + int64_t(q_row0) * p.o_stride_token + int64_t(h) * p.o_stride_head;
   constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per output row
