@@ -32,6 +32,7 @@ set title "Block-sparse prefill, T = 32k, bf16, 32 q / 8 kv heads, d = 128 ($tit
 set xlabel 'density (fraction of the causal block triangle)'
 set ylabel 'speed-up over cuDNN dense causal'
 set logscale xy
+set xrange [0.04:1.2]
 set grid
 set key top right
 plot '$tmp/prefill' u 1:2 w lp pt 7 lc rgb '#cc3311' t 'seer, Hopper kernel, rows per KV head', \
