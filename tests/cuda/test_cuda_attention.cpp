@@ -108,9 +108,10 @@ Rounded random_rounded(size_t n, uint64_t seed, DType t, float amp) {
 }
 
 // Keeps each causal block with probability `density` (1: dense, 0: every row empty).
-BlockSelection random_selection(int heads, bool per_kv_head, int first_qb, int rows, double density, uint64_t seed) {
+BlockSelection random_selection(int heads, bool per_kv_head, int first_qb, int rows, double density, uint64_t seed,
+                                int block_size = 64) {
   BlockSelection sel;
-  sel.set_dense(heads, per_kv_head, first_qb, rows, 64);
+  sel.set_dense(heads, per_kv_head, first_qb, rows, block_size);
   if (density >= 1.0) return sel;
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u(0.0, 1.0);
@@ -139,7 +140,7 @@ void naive_attention(const seer::AttentionParams& p, const BlockSelection& sel, 
       const int64_t row = int64_t(sel.per_kv_head ? kvh : h) * sel.num_rows + r;
       keys.clear();
       for (int b = sel.offsets[row]; b < sel.offsets[row + 1]; ++b)
-        for (int kp = sel.indices[b] * 64; kp < (sel.indices[b] + 1) * 64; ++kp)
+        for (int kp = sel.indices[b] * sel.block_size; kp < (sel.indices[b] + 1) * sel.block_size; ++kp)
           if (kp <= qpos && kp < p.kv_len) keys.push_back(kp);
       const float* qi = p.q + (size_t(tok) * p.num_qo_heads + h) * d;
       float* oi = p.out + (size_t(tok) * p.num_qo_heads + h) * d;
@@ -191,13 +192,15 @@ struct PrefillCase {
   DType dtype;
   bool per_kv_head = false;
   bool plan_on_gpu = false;  // build the CSR with launch_mask_to_csr from a dense mask
+  int block_size = 64;       // 64 or 128
 };
 
 std::string describe(const PrefillCase& c) {
   return "kv_len=" + std::to_string(c.kv_len) + " qo_len=" + std::to_string(c.qo_len) +
          " kv_heads=" + std::to_string(c.num_kv_heads) + " group=" + std::to_string(c.group) +
          " head_dim=" + std::to_string(c.head_dim) + " density=" + std::to_string(c.density) + " " +
-         seer::cuda::dtype_name(c.dtype) + (c.per_kv_head ? " per_kv_head" : "") + (c.plan_on_gpu ? " gpu_plan" : "");
+         seer::cuda::dtype_name(c.dtype) + (c.per_kv_head ? " per_kv_head" : "") + (c.plan_on_gpu ? " gpu_plan" : "") +
+         " block " + std::to_string(c.block_size);
 }
 
 using seer::cuda::PrefillPath;
@@ -240,12 +243,13 @@ std::string run_prefill_case(const PrefillCase& c, uint64_t seed) {
   const int hq = c.num_kv_heads * c.group, d = c.head_dim;
   const int max_context = c.kv_len + 3;  // not a multiple of 64: the kernel must not read past kv_len
   const int start = c.kv_len - c.qo_len;
-  const int first_qb = start / 64, rows = (c.kv_len - 1) / 64 - first_qb + 1;
+  const int bs = c.block_size;
+  const int first_qb = start / bs, rows = (c.kv_len - 1) / bs - first_qb + 1;
   Rounded q = random_rounded(size_t(c.qo_len) * hq * d, seed, c.dtype, 2.0f);
   Rounded k = random_rounded(size_t(c.num_kv_heads) * max_context * d, seed + 1, c.dtype, 1.0f);
   Rounded v = random_rounded(size_t(c.num_kv_heads) * max_context * d, seed + 2, c.dtype, 1.0f);
   const int sel_heads = c.per_kv_head ? c.num_kv_heads : hq;
-  BlockSelection sel = random_selection(sel_heads, c.per_kv_head, first_qb, rows, c.density, seed + 3);
+  BlockSelection sel = random_selection(sel_heads, c.per_kv_head, first_qb, rows, c.density, seed + 3, bs);
 
   seer::AttentionParams ap;
   std::vector<float> ref(q.f.size()), naive(q.f.size());
@@ -326,6 +330,7 @@ std::string run_prefill_case(const PrefillCase& c, uint64_t seed) {
   pp.max_context = max_context;
   pp.first_q_block = first_qb;
   pp.num_rows = rows;
+  pp.block_size = bs;
   pp.per_kv_head = c.per_kv_head;
   pp.scale = ap.scale;
   return check_every_path(pp, dout, c.dtype, ref, naive);
@@ -590,6 +595,20 @@ TEST(CudaSparsePrefill, PerKvHeadRows) {
                                PrefillCase{700, 700, 1, 6, 64, 1.0, DType::kBF16, true},
                                PrefillCase{700, 700, 2, 3, 128, 0.2, DType::kF16, true}}) {
     const std::string e = run_prefill_case(c, seed += 7);
+    EXPECT_TRUE(e.empty()) << describe(c) << ": " << e;
+  }
+}
+
+TEST(CudaSparsePrefill, BlockSize128) {
+  SKIP_WITHOUT_GPU();
+  // 128-query rows and 128-key blocks: each row serves two 64-query tiles; a chunk starting mid-row.
+  uint64_t seed = 7300;
+  for (PrefillCase c : {PrefillCase{1000, 1000, 2, 4, 128, 0.3, DType::kBF16, true},
+                        PrefillCase{1000, 1000, 2, 3, 64, 0.5, DType::kF16},
+                        PrefillCase{700, 250, 1, 4, 128, 1.0, DType::kBF16},
+                        PrefillCase{257, 257, 2, 2, 64, 0.0, DType::kBF16, true}}) {
+    c.block_size = 128;
+    const std::string e = run_prefill_case(c, seed += 9);
     EXPECT_TRUE(e.empty()) << describe(c) << ": " << e;
   }
 }

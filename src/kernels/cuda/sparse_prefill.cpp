@@ -18,8 +18,10 @@ Status launch_sparse_prefill(SparsePrefillParams p, cudaStream_t stream) {
   p.fill_contiguous_strides();
   if (p.head_dim != 64 && p.head_dim != 128)
     return Status::error("sparse_prefill: head_dim {} is not supported (64 or 128)", p.head_dim);
-  if (p.block_size != kBlockN)
-    return Status::error("sparse_prefill: block_size {} is not supported (64)", p.block_size);
+  if (p.block_size != 64 && p.block_size != 128)
+    return Status::error("sparse_prefill: block_size {} is not supported (64 or 128)", p.block_size);
+  if (p.block_max && p.block_size != kBlockN)
+    return Status::error("sparse_prefill: block maxima need block_size 64, not {}", p.block_size);
   if (p.num_qo_heads <= 0 || p.num_kv_heads <= 0 || p.num_qo_heads % p.num_kv_heads != 0)
     return Status::error("sparse_prefill: num_qo_heads {} is not a multiple of num_kv_heads {}", p.num_qo_heads,
                          p.num_kv_heads);
@@ -41,11 +43,11 @@ Status launch_sparse_prefill(SparsePrefillParams p, cudaStream_t stream) {
                            p.kv_len, p.max_context);
     if (p.num_rows > 65535) return Status::error("sparse_prefill: num_rows {} exceeds 65535", p.num_rows);
     if (p.qo_len == 0 || p.num_rows == 0) return Status::ok();
-    if (p.first_q_block < 0 || p.first_q_block * kBlockM > p.kv_len - p.qo_len ||
-        (p.first_q_block + p.num_rows) * kBlockM < p.kv_len)
-      return Status::error("sparse_prefill: selection rows [{}, {}) do not cover query positions [{}, {})",
-                           p.first_q_block, p.first_q_block + p.num_rows, p.kv_len - p.qo_len, p.kv_len);
-    p.max_rows = p.num_rows;
+    if (p.first_q_block < 0 || p.first_q_block * p.block_size > p.kv_len - p.qo_len ||
+        (p.first_q_block + p.num_rows) * p.block_size < p.kv_len)
+      return Status::error("sparse_prefill: selection rows [{}, {}) of {} queries do not cover query positions [{}, {})",
+                           p.first_q_block, p.first_q_block + p.num_rows, p.block_size, p.kv_len - p.qo_len, p.kv_len);
+    p.max_rows = (p.kv_len - 1) / kBlockM - (p.kv_len - p.qo_len) / kBlockM + 1;  // 64-query tiles
   }
   if (!p.q || !p.k_cache || !p.v_cache || !p.out || !p.row_offsets || !p.block_indices)
     return Status::error("sparse_prefill: a required pointer is null");

@@ -37,7 +37,6 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
   const PrefillTile tile = prefill_tile(p, h, blockIdx.y, blockIdx.z);
   if (tile.n_q <= 0) return;
   const int kv_len = tile.kv_len, kvh = tile.kvh, pos0 = tile.pos0, n_q = tile.n_q, n_blocks = tile.n_blocks;
-  const int32_t* blocks = tile.blocks;
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const T* qg = static_cast<const T*>(p.q) + tile.q_row0 * p.q_stride_token + int64_t(h) * p.q_stride_head;
@@ -73,7 +72,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
       cp_async_16(smem_addr(dv + s), vg + off, valid ? 16 : 0);
     }
   };
-  load_kv(0, blocks[0]);
+  load_kv(0, tile_block(tile, 0));
   cp_async_commit();
 
   const int m0 = warp * 16;
@@ -89,7 +88,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
 
   for (int it = 0; it < n_blocks; ++it) {
     const int stage = it & 1;
-    if (it + 1 < n_blocks) load_kv(stage ^ 1, blocks[it + 1]);
+    if (it + 1 < n_blocks) load_kv(stage ^ 1, tile_block(tile, it + 1));
     cp_async_commit();  // possibly empty: keeps the group count uniform
     cp_async_wait<1>();
     __syncthreads();
@@ -105,7 +104,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
     float s[kBlockN / 8][4];
     warp_scores<T, kHeadDim, kBlockN>(s, qf, ks, lane);
 
-    const int key0 = blocks[it] * kBlockN;
+    const int key0 = tile_block(tile, it) * kBlockN;
     const bool need_mask = key0 + kBlockN - 1 > pos0 || key0 + kBlockN > kv_len;
 #pragma unroll
     for (int nt = 0; nt < kBlockN / 8; ++nt) {
@@ -130,7 +129,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
         mx = quad_max(mx);
         const int row = qpos_lo + i * 8 - pos0;
         if ((lane & 3) == 0 && row < n_q)
-          p.block_max[((tile.q_row0 + row) * p.num_qo_heads + h) * bm_blocks + blocks[it]] = mx;
+          p.block_max[((tile.q_row0 + row) * p.num_qo_heads + h) * bm_blocks + tile_block(tile, it)] = mx;
       }
     }
 
@@ -148,7 +147,10 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
       if ((lane & 3) == 0 && row < n_q) {
         float* bm = p.block_max + ((tile.q_row0 + row) * p.num_qo_heads + h) * bm_blocks;
         const float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
-        for (int b = 0; b < n_blocks; ++b) bm[blocks[b]] = lsum > 0.0f ? fast_exp2(bm[blocks[b]] - m[i]) * inv : 0.0f;
+        for (int b = 0; b < n_blocks; ++b) {
+          const int kb = tile_block(tile, b);
+          bm[kb] = lsum > 0.0f ? fast_exp2(bm[kb] - m[i]) * inv : 0.0f;
+        }
       }
     }
   }

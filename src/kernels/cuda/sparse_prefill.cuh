@@ -21,8 +21,8 @@
 //   row_start     [batch_size + 1] sequence b's selection rows are row_start[b] .. row_start[b+1]-1
 //                                  of every selection head, for query blocks first_q_block_b = (kv_lens[b] -
 //                                  qo_len_b) / 64 onwards; num_rows = row_start[batch_size] (all rows)
-// All three arrays are int32 on the GPU. qo_len = total_q, max_rows = the largest row count of
-// one sequence (the grid's height). Per-sequence consistency (qo_len_b <= kv_lens[b] <=
+// All three arrays are int32 on the GPU. qo_len = total_q, max_rows = the largest number of
+// 64-query tiles of one sequence (the grid's height; its selection rows when block_size is 64). Per-sequence consistency (qo_len_b <= kv_lens[b] <=
 // max_context, rows covering the queries, listed blocks below ceil(kv_lens[b] / 64)) is the
 // caller's contract: the arrays are not read on the host. No block maxima in this mode.
 #pragma once
@@ -55,8 +55,8 @@ struct SparsePrefillParams {
   int num_kv_heads = 0;
   int head_dim = 0;  // 64 or 128
   int max_context = 0;
-  int block_size = 64;     // only 64
-  int first_q_block = 0;   // absolute query block of selection row 0
+  int block_size = 64;     // selection block: 64 or 128 (query rows and key blocks of the lists)
+  int first_q_block = 0;   // absolute query block (of block_size) of selection row 0
   int num_rows = 0;        // selection rows per head
   bool per_kv_head = false;  // selection rows per kv head (shared by the GQA group)
   float scale = 0.0f;        // softmax scale, usually 1/sqrt(head_dim)
@@ -66,7 +66,7 @@ struct SparsePrefillParams {
   const int32_t* q_start = nullptr;    // [batch_size + 1]
   const int32_t* kv_lens = nullptr;    // [batch_size]
   const int32_t* row_start = nullptr;  // [batch_size + 1]
-  int max_rows = 0;
+  int max_rows = 0;                    // batched: see above; one sequence: set by the launcher
   int64_t kv_stride_batch = 0;         // elements; 0 = num_kv_heads * kv_stride_head
   // Optional, gate-training ground truth (SPEC §4, §5.3), fp32 on the GPU:
   //   block_max [qo_len, num_qo_heads, ceil(kv_len / 64)]
@@ -91,34 +91,41 @@ struct SparsePrefillParams {
 };
 
 #ifdef __CUDACC__
-// What one CTA of either kernel works on: query head h, grid row `grid_row` (heaviest rows first)
-// of sequence b (blockIdx.z in batched mode; the single sequence otherwise).
+// What one CTA of either kernel works on: query head h, 64-query tile `grid_row` (heaviest first)
+// of sequence b (blockIdx.z in batched mode; the single sequence otherwise). With block_size 128 a
+// selection row serves two tiles and every listed block is two 64-key blocks: tile_block() returns
+// the listed 64-key blocks, ascending.
 struct PrefillTile {
   int kv_len;            // keys of the tile's sequence
   int kvh;               // the head's KV head
   int pos0, n_q;         // the tile's queries sit at positions pos0 .. pos0+n_q-1; n_q <= 0: no work
   int64_t q_row0;        // row of pos0 in q and out
-  const int32_t* blocks; // the selection row's listed blocks, ascending
-  int n_blocks;
+  const int32_t* blocks; // the selection row's listed blocks (of block_size), ascending
+  int n_blocks;          // 64-key blocks: listed blocks × sub
+  int sub;               // block_size / 64
 };
+__device__ __forceinline__ int tile_block(const PrefillTile& t, int i) {
+  return t.sub == 1 ? t.blocks[i] : t.blocks[i >> 1] * 2 + (i & 1);
+}
 __device__ __forceinline__ PrefillTile prefill_tile(const SparsePrefillParams& p, int h, int grid_row, int b) {
-  int q0 = 0, qo_len = p.qo_len, kv_len = p.kv_len, row0 = 0, num_rows = p.num_rows, first_q_block = p.first_q_block;
+  int q0 = 0, qo_len = p.qo_len, kv_len = p.kv_len, row0 = 0, first_q_block = p.first_q_block;
   if (p.q_start) {
     q0 = p.q_start[b], qo_len = p.q_start[b + 1] - q0, kv_len = p.kv_lens[b], row0 = p.row_start[b];
-    num_rows = p.row_start[b + 1] - row0, first_q_block = (kv_len - qo_len) / 64;
+    first_q_block = (kv_len - qo_len) / p.block_size;
   }
   PrefillTile t{};
-  if (grid_row >= num_rows) return t;
-  const int r = num_rows - 1 - grid_row;
-  const int start = kv_len - qo_len, qb = first_q_block + r;
+  const int start = kv_len - qo_len, first_tile = start / 64, tiles = (kv_len - 1) / 64 - first_tile + 1;
+  if (qo_len <= 0 || grid_row >= tiles) return t;
+  const int qt = first_tile + tiles - 1 - grid_row;  // absolute 64-query tile
+  t.sub = p.block_size / 64;
   t.kv_len = kv_len;
   t.kvh = h / (p.num_qo_heads / p.num_kv_heads);
-  t.pos0 = max(qb * 64, start);
-  t.n_q = min((qb + 1) * 64, kv_len) - t.pos0;
+  t.pos0 = max(qt * 64, start);
+  t.n_q = min((qt + 1) * 64, kv_len) - t.pos0;
   t.q_row0 = q0 + t.pos0 - start;
-  const int sel_row = (p.per_kv_head ? t.kvh : h) * p.num_rows + row0 + r;
+  const int sel_row = (p.per_kv_head ? t.kvh : h) * p.num_rows + row0 + qt / t.sub - first_q_block;
   t.blocks = p.block_indices + p.row_offsets[sel_row];
-  t.n_blocks = p.row_offsets[sel_row + 1] - p.row_offsets[sel_row];
+  t.n_blocks = (p.row_offsets[sel_row + 1] - p.row_offsets[sel_row]) * t.sub;
   return t;
 }
 #endif

@@ -70,7 +70,6 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
   if (tile.n_q <= 0) return;
   const int kv_len = tile.kv_len, kvh = tile.kvh, pos0 = tile.pos0, n_q = tile.n_q, n_blocks = tile.n_blocks;
   const int q_row0 = int(tile.q_row0);
-  const int32_t* blocks = tile.blocks;
 
   T* og = static_cast<T*>(p.out) + int64_t(q_row0) * p.o_stride_token + int64_t(h) * p.o_stride_head;
   constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per output row
@@ -86,7 +85,7 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
   // beyond kv_len (the copy engine fills it with zeros; the mask hides it).
   const int n_tiles = (n_blocks + kPair - 1) / kPair;
   const int oob_block = (kv_len + kBlockN - 1) / kBlockN;
-  auto block_of = [&](int idx) { return idx < n_blocks ? blocks[idx] : oob_block; };
+  auto block_of = [&](int idx) { return idx < n_blocks ? tile_block(tile, idx) : oob_block; };
   // Copies, all issued by thread 0. K_j and V_j go to stage j % 2 of their own ring, each with its
   // own barrier (phase parity (j / 2) & 1), so K can run one tile further ahead than V.
   uint64_t* kbar = bar + 1;
