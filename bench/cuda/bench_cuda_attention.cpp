@@ -7,8 +7,16 @@
 // Timing: CUDA events around each launch, 3 warm-ups, median of 20 runs (spread = min..max).
 // Prefill prints executed TFLOP/s (4·rows·64·head_dim per visited tile) and dense-equivalent
 // TFLOP/s (4·head_dim·heads·T(T+1)/2); decode prints GB/s of K/V actually read (+q, out).
-// Usage: bench_cuda_attention [--quick | --sweep]   (--quick drops 128k prefill and decode; --sweep
-// prints the density and batch sweeps behind the plots, see sweep())
+//   gate   : the learned gates on the GPU (src/model/cuda_gate.h) with random weights of the released
+//            shapes, and the attention over the selection they make: prefill (Qavg_Kmaxminavg, dg 128,
+//            density:0.1) at 8k/32k/128k, decode (Qproj + qk-norm, budget = 10% of L) at batch 1 and 16
+//            x 128k; `gate` rows time the whole gate step (pooling, projections, RoPE, scores,
+//            selection and CSR; decode: a step inside a block, `mid`, and one that completes a
+//            block and compresses it, `end`), `select` rows the selection + CSR part alone, each as
+//            a share of the attention row above
+// Usage: bench_cuda_attention [--quick | --sweep | --gates]   (--quick drops 128k prefill and decode;
+// --sweep prints the density and batch sweeps behind the plots, see sweep(); --gates [T] runs only the
+// gate rows, with T only the prefill gate at T, with 0 only the decode gate)
 // Prefill rows run both kernels where the device has the Hopper one (last column names it).
 #include <cuda_runtime.h>
 
@@ -21,9 +29,12 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cuda/gate.cuh"
 #include "kernels/cuda/plan.cuh"
 #include "kernels/cuda/sparse_decode.cuh"
 #include "kernels/cuda/sparse_prefill.cuh"
+#include "model/cuda_gate.h"
+#include <seer/gates.h>
 #include <seer/status.h>
 
 namespace {
@@ -300,6 +311,222 @@ double bench_decode(int batch, int L, double density, uint64_t seed) {
   return bytes / t.median_ms * 1e-6;
 }
 
+
+// A fresh one-layer gate set of `kind` (seer::init_gates: the released architecture, dg = 128;
+// decode: Qproj with qk-norm) for the benchmark shapes.
+seer::GateSet bench_gate(seer::GateKind kind, const seer::ModelConfig& m) {
+  auto g = seer::init_gates(kind, m, seer::GateOptions{}, 5);
+  check(g.status());
+  return std::move(g).value();
+}
+
+seer::ModelConfig bench_model() {
+  seer::ModelConfig m;
+  m.num_layers = 1;
+  m.num_qo_heads = kHq;
+  m.num_kv_heads = kHkv;
+  m.head_dim = kD;
+  m.hidden_size = kHq * kD;
+  m.rope_theta = 500000.0f;
+  return m;
+}
+
+void print_share(const char* op, const char* shape, double density, const Timing& t, double of_ms) {
+  char spread[64];
+  std::snprintf(spread, sizeof spread, "%.4f..%.4f", t.min_ms, t.max_ms);
+  std::printf("%-8s %-22s %7.2f %9.4f %17s %10s %10s %8.1f%%\n", op, shape, density, t.median_ms, spread, "-", "-",
+              100.0 * t.median_ms / of_ms);
+  std::fflush(stdout);
+}
+
+// Prefill gate at density:0.1 on T tokens, then the attention over its selection (per query head).
+void bench_gate_prefill(int T) {
+  const seer::ModelConfig m = bench_model();
+  const seer::GateSet g = bench_gate(seer::GateKind::kPrefill, m);
+  seer::DeviceGateSpec spec;
+  spec.prefill = &g;
+  spec.options.prefill = seer::PrefillSparsity::parse("density:0.1").value();
+  cublasHandle_t blas;
+  if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) std::exit(1);
+  auto made = seer::CudaGates::create(spec, m, T, 1, blas, nullptr);  // legacy stream: the events see it
+  check(made.status());
+  seer::CudaGates& gates = *made.value();
+  void *q, *kn, *k, *v, *o;
+  const size_t nq = size_t(T) * kHq * kD, nkv = size_t(kHkv) * T * kD;
+  BENCH_CHECK(cudaMalloc(&q, nq * 2));
+  BENCH_CHECK(cudaMalloc(&o, nq * 2));
+  BENCH_CHECK(cudaMalloc(&kn, nkv * 2));
+  BENCH_CHECK(cudaMalloc(&k, nkv * 2));
+  BENCH_CHECK(cudaMalloc(&v, nkv * 2));
+  fill_random_bf16(q, nq, 1);
+  fill_random_bf16(kn, nkv, 2);
+  fill_random_bf16(k, nkv, 3);
+  fill_random_bf16(v, nkv, 4);
+  seer::DeviceSelection sel;
+  bool sparse = false;
+  auto gate_step = [&] {
+    check(gates.prefill(0, 0, static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(kn), T, 0,
+                        &sel, &sparse));
+  };
+  gate_step();
+  std::vector<seer::LayerDensity> counts;
+  check(gates.take_counts(&counts));
+  const double density = counts[0].prefill.density();
+  const Timing tg = time_it(gate_step);
+  check(gates.take_counts(&counts));
+
+  seer::cuda::SparsePrefillParams p;
+  p.q = q;
+  p.k_cache = k;
+  p.v_cache = v;
+  p.out = o;
+  p.row_offsets = sel.offsets;
+  p.block_indices = sel.indices;
+  p.qo_len = p.kv_len = p.max_context = T;
+  p.num_qo_heads = kHq;
+  p.num_kv_heads = kHkv;
+  p.head_dim = kD;
+  p.first_q_block = sel.first_q_block;
+  p.num_rows = sel.num_rows;
+  p.scale = 1.0f / std::sqrt(float(kD));
+  const Timing ta = time_it([&] { check(seer::cuda::launch_sparse_prefill(p, nullptr)); });
+  char shape[64], spread[64];
+  std::snprintf(shape, sizeof shape, "T=%d gate's selection", T);
+  std::snprintf(spread, sizeof spread, "%.3f..%.3f", ta.min_ms, ta.max_ms);
+  std::printf("%-8s %-22s %7.2f %9.3f %17s %10s %10s %9s\n", "prefill", shape, density, ta.median_ms, spread, "-",
+              "-", seer::cuda::sparse_prefill_sm90_available() ? "wgmma" : "mma.sync");
+  std::snprintf(shape, sizeof shape, "T=%d Qavg_Kmaxminavg", T);
+  print_share("gate", shape, density, tg, ta.median_ms);
+
+  // The selection + CSR part alone, on scores of the same shape (restored by a copy before each run).
+  const int nb = (T + kBs - 1) / kBs;
+  const size_t ns = size_t(kHq) * nb * nb;
+  float *orig, *work;
+  int32_t *off, *idx;
+  BENCH_CHECK(cudaMalloc(&orig, ns * 4));
+  BENCH_CHECK(cudaMalloc(&work, ns * 4));
+  BENCH_CHECK(cudaMalloc(&off, (size_t(kHq) * nb + 1) * 4));
+  BENCH_CHECK(cudaMalloc(&idx, ns * 4));
+  std::vector<uint32_t> bits(std::min<size_t>(ns, size_t(1) << 22));
+  std::mt19937 rng(6);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (auto& b : bits) {
+    const float f = nd(rng);
+    std::memcpy(&b, &f, 4);
+  }
+  for (size_t at = 0; at < ns; at += bits.size())
+    BENCH_CHECK(cudaMemcpy(orig + at, bits.data(), std::min(bits.size(), ns - at) * 4, cudaMemcpyHostToDevice));
+  seer::cuda::GateSelectParams sp;
+  sp.scores = work;
+  sp.row_stride = nb;
+  sp.num_rows = kHq * nb;
+  sp.rows_per_head = nb;
+  sp.num_blocks = nb;
+  sp.k = seer::density_top_k(0.1, nb);
+  sp.row_offsets = off;
+  sp.block_indices = idx;
+  const Timing tc = time_it([&] { BENCH_CHECK(cudaMemcpyAsync(work, orig, ns * 4, cudaMemcpyDeviceToDevice)); });
+  Timing ts = time_it([&] {
+    BENCH_CHECK(cudaMemcpyAsync(work, orig, ns * 4, cudaMemcpyDeviceToDevice));
+    BENCH_CHECK(seer::cuda::run_gate_select(sp, nullptr));
+  });
+  ts.median_ms -= tc.median_ms;
+  ts.min_ms -= tc.median_ms;
+  ts.max_ms -= tc.median_ms;
+  std::snprintf(shape, sizeof shape, "T=%d top-k -> CSR", T);
+  print_share("select", shape, 0.1, ts, ta.median_ms);
+  for (void* ptr : {static_cast<void*>(orig), static_cast<void*>(work), static_cast<void*>(off),
+                    static_cast<void*>(idx), q, kn, k, v, o})
+    cudaFree(ptr);
+  made.value().reset();
+  cublasDestroy(blas);
+}
+
+// Decode gate step at budget = 10% of L for `batch` sequences of L tokens, then the attention over
+// its selection. The cache is built by a prefill of L - 1 tokens per sequence (not timed).
+void bench_gate_decode(int batch, int L) {
+  const seer::ModelConfig m = bench_model();
+  const seer::GateSet g = bench_gate(seer::GateKind::kDecode, m);
+  seer::DeviceGateSpec spec;
+  spec.decode = &g;
+  spec.options.decode = seer::DecodeSparsity::parse("budget:" + std::to_string(L / 10)).value();
+  cublasHandle_t blas;
+  if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) std::exit(1);
+  auto made = seer::CudaGates::create(spec, m, L, batch, blas, nullptr);
+  check(made.status());
+  seer::CudaGates& gates = *made.value();
+  void *q, *kn, *k, *v, *o;
+  int32_t* lens;
+  const size_t nq = size_t(batch) * kHq * kD, nkv = size_t(batch) * kHkv * L * kD;
+  BENCH_CHECK(cudaMalloc(&q, nq * 2));
+  BENCH_CHECK(cudaMalloc(&o, nq * 2));
+  BENCH_CHECK(cudaMalloc(&kn, size_t(L) * kHkv * kD * 2));
+  BENCH_CHECK(cudaMalloc(&k, nkv * 2));
+  BENCH_CHECK(cudaMalloc(&v, nkv * 2));
+  BENCH_CHECK(cudaMalloc(&lens, batch * 4));
+  fill_random_bf16(q, nq, 1);
+  fill_random_bf16(kn, size_t(L) * kHkv * kD, 2);
+  fill_random_bf16(k, nkv, 3);
+  fill_random_bf16(v, nkv, 4);
+  const std::vector<int32_t> host_lens(size_t(batch), L);
+  BENCH_CHECK(cudaMemcpy(lens, host_lens.data(), batch * 4, cudaMemcpyHostToDevice));
+  seer::DeviceSelection sel;
+  bool sparse = false;
+  const auto* knb = static_cast<const __nv_bfloat16*>(kn);
+  for (int b = 0; b < batch; ++b) check(gates.prefill(0, b, knb, knb, L - 1, 0, &sel, &sparse));
+  // A step re-appends the token at len - 1: len = L completes a block (the costliest step, one in 64),
+  // len = L - 32 is a step inside a block (the others).
+  auto step_at = [&](int len) {
+    const std::vector<int32_t> l(size_t(batch), len);
+    BENCH_CHECK(cudaMemcpy(lens, l.data(), batch * 4, cudaMemcpyHostToDevice));
+    auto step = [&] { check(gates.decode(0, static_cast<const __nv_bfloat16*>(q), knb, lens, L, &sel, &sparse)); };
+    return time_it(step);
+  };
+  const Timing tm = step_at(L - 32);
+  const Timing tg = step_at(L);  // leaves lens = L and the selection of a full step for the attention
+  std::vector<seer::LayerDensity> counts;
+  check(gates.take_counts(&counts));
+  const double density = counts[0].decode.density();
+
+  int splits = 1;
+  check(seer::cuda::plan_decode_splits(seer::cuda::DType::kBF16, kD, batch, kHkv, sel.max_row_blocks, &splits));
+  float* ws = nullptr;
+  const int64_t wsn = seer::cuda::sparse_decode_workspace_floats(batch, kHq, kD, splits);
+  if (wsn > 0) BENCH_CHECK(cudaMalloc(&ws, wsn * 4));
+  seer::cuda::SparseDecodeParams p;
+  p.q = q;
+  p.k_cache = k;
+  p.v_cache = v;
+  p.out = o;
+  p.kv_len = lens;
+  p.row_offsets = sel.offsets;
+  p.block_indices = sel.indices;
+  p.row_counts = sel.counts;
+  p.row_stride = sel.stride;
+  p.partial_o = ws;
+  p.partial_lse = ws ? ws + size_t(batch) * kHq * splits * kD : nullptr;
+  p.batch_size = batch;
+  p.num_qo_heads = kHq;
+  p.num_kv_heads = kHkv;
+  p.head_dim = kD;
+  p.max_context = L;
+  p.num_splits = splits;
+  p.scale = 1.0f / std::sqrt(float(kD));
+  const Timing ta = time_it([&] { check(seer::cuda::launch_sparse_decode(p, nullptr)); });
+  char shape[64], spread[64];
+  std::snprintf(shape, sizeof shape, "B=%d L=%d gate's sel", batch, L);
+  std::snprintf(spread, sizeof spread, "%.4f..%.4f", ta.min_ms, ta.max_ms);
+  std::printf("%-8s %-22s %7.2f %9.4f %17s %10s %10s %9s\n", "decode", shape, density, ta.median_ms, spread, "-", "-",
+              "-");
+  std::snprintf(shape, sizeof shape, "B=%d L=%d Qproj mid", batch, L);
+  print_share("gate", shape, density, tm, ta.median_ms);
+  std::snprintf(shape, sizeof shape, "B=%d L=%d Qproj end", batch, L);
+  print_share("gate", shape, density, tg, ta.median_ms);
+  for (void* ptr : {q, kn, k, v, o, static_cast<void*>(lens), static_cast<void*>(ws)}) cudaFree(ptr);
+  made.value().reset();
+  cublasDestroy(blas);
+}
+
 }  // namespace
 
 // --sweep: the data of docs/img/cuda_*.png, as tab-separated lines starting with "tsv":
@@ -327,6 +554,7 @@ void sweep() {
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const bool do_sweep = argc > 1 && std::strcmp(argv[1], "--sweep") == 0;
+  const bool gates_only = argc > 1 && std::strcmp(argv[1], "--gates") == 0;
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
     std::printf("bench_cuda_attention: no CUDA device\n");
@@ -346,6 +574,14 @@ int main(int argc, char** argv) {
   }
   std::vector<int> lens{8192, 32768};
   if (!quick) lens.push_back(131072);
+  if (gates_only) {  // --gates [T]: only the prefill gate at T (T = 0: only the decode gate)
+    const int only = argc > 2 ? std::atoi(argv[2]) : -1;
+    for (int T : lens)
+      if (only < 0 || only == T) bench_gate_prefill(T);
+    if (only <= 0)
+      for (int batch : {1, 16}) bench_gate_decode(batch, 131072);
+    return 0;
+  }
   const bool hopper = seer::cuda::sparse_prefill_sm90_available();
   for (int T : lens)
     for (double d : {1.0, 0.1})
@@ -359,5 +595,7 @@ int main(int argc, char** argv) {
       if (quick && L > 32768) continue;
       for (double d : {0.1, 1.0}) bench_decode(batch, L, d, 7 + batch + L);
     }
+  for (int T : lens) bench_gate_prefill(T);
+  for (int batch : {1, 16}) bench_gate_decode(batch, quick ? 32768 : 131072);
   return 0;
 }

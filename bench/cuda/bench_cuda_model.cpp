@@ -2,11 +2,16 @@
 // real model shapes (speed does not depend on the weight values):
 //   prefill N : N tokens from an empty cache, last-token logits, tokens/s
 //   decode @D : single-token steps after a D-token prefill, logits to the host each step, tokens/s
-// dense, and block-sparse at a fixed density (sink + own block + random others, one selection per
-// forward shared by every layer: CudaForward::set_fixed_density). Median of --reps after a warm-up.
+// dense, block-sparse at a fixed density (sink + own block + random others, one selection per
+// forward shared by every layer: CudaForward::set_fixed_density), and with the learned gates on
+// the GPU (fresh gates of the released architecture, seer::init_gates: prefill density:ρ per query
+// head, decode budget ρ·depth tokens per KV head; every layer scores and selects its own blocks, so
+// the gates' whole cost is in the figure). Median of --reps after a warm-up.
 // Usage: bench_cuda_model [--model smollm2|llama8b|all] [--density 0.1] [--reps 3] [--quick]
 //   --quick: prefill 8k only and decode at 8k (for a fast check)
+#include <seer/gates.h>
 #include <seer/model.h>
+#include <seer/policies.h>
 
 #include <algorithm>
 #include <chrono>
@@ -75,30 +80,57 @@ bool check(const Status& s) {
   return s.is_ok();
 }
 
+// Hands fresh gates to the GPU session (AttentionPolicy::device_gates); never selects on the host.
+class GatePolicy : public AttentionPolicy {
+ public:
+  GatePolicy(const ModelConfig& cfg, double density, int budget) {
+    auto pre = init_gates(GateKind::kPrefill, cfg, GateOptions{}, 11);
+    auto dec = init_gates(GateKind::kDecode, cfg, GateOptions{}, 12);
+    if (!check(pre.status()) || !check(dec.status())) std::exit(1);
+    pre_ = std::move(pre).value();
+    dec_ = std::move(dec).value();
+    spec_.prefill = &pre_;
+    spec_.decode = &dec_;
+    spec_.options.prefill.kind = PrefillSparsity::Kind::kDensity;
+    spec_.options.prefill.value = density;
+    spec_.options.decode.kind = DecodeSparsity::Kind::kBudget;
+    spec_.options.decode.value = budget;
+  }
+  const char* name() const override { return "gate"; }
+  Status select(const AttentionContext&, BlockSelection*) override {
+    return Status::error("bench GatePolicy: select() runs on the GPU");
+  }
+  const DeviceGateSpec* device_gates() const override { return &spec_; }
+
+ private:
+  GateSet pre_, dec_;
+  DeviceGateSpec spec_;
+};
+
 // tokens/s of a prefill of n tokens (last-token logits), median over reps.
-double bench_prefill(CudaForward& f, int n, int vocab, int reps) {
+double bench_prefill(CudaForward& f, int n, int vocab, int reps, AttentionPolicy* policy = nullptr) {
   std::vector<double> tps;
   std::vector<float> logits;
   const auto toks = random_tokens(n, vocab, 1);
   for (int r = 0; r <= reps; ++r) {
     const double t0 = now();
-    if (!check(f.forward(toks, 0, Logits::kLast, nullptr, nullptr, &logits))) return 0.0;
+    if (!check(f.forward(toks, 0, Logits::kLast, policy, nullptr, &logits))) return 0.0;
     if (r > 0) tps.push_back(n / (now() - t0));
   }
   return median(tps);
 }
 
 // tokens/s of `steps` decode steps after a depth-token prefill, median over reps.
-double bench_decode(CudaForward& f, int depth, int steps, int vocab, int reps) {
+double bench_decode(CudaForward& f, int depth, int steps, int vocab, int reps, AttentionPolicy* policy = nullptr) {
   std::vector<double> tps;
   std::vector<float> logits;
   const auto toks = random_tokens(depth + steps, vocab, 2);
   for (int r = 0; r <= reps; ++r) {
-    if (!check(f.forward(std::span<const int>(toks.data(), size_t(depth)), 0, Logits::kNone, nullptr, nullptr, &logits)))
+    if (!check(f.forward(std::span<const int>(toks.data(), size_t(depth)), 0, Logits::kNone, policy, nullptr, &logits)))
       return 0.0;
     const double t0 = now();
     for (int i = 0; i < steps; ++i)
-      if (!check(f.forward(std::span<const int>(toks.data() + depth + i, 1), depth + i, Logits::kLast, nullptr, nullptr,
+      if (!check(f.forward(std::span<const int>(toks.data() + depth + i, 1), depth + i, Logits::kLast, policy, nullptr,
                            &logits)))
         return 0.0;
     if (r > 0) tps.push_back(steps / (now() - t0));
@@ -133,7 +165,8 @@ int main(int argc, char** argv) {
   if (!check(CudaForward::available())) return 1;
   const std::vector<int> prefill_lens = quick ? std::vector<int>{8192} : std::vector<int>{8192, 32768};
   const int decode_depth = quick ? 8192 : 32768, decode_steps = 32;
-  std::printf("| model | test | dense tok/s | density %.2f tok/s | speed-up |\n|---|---|---:|---:|---:|\n", density);
+  std::printf("| model | test | dense tok/s | density %.2f tok/s | speed-up | gates tok/s | speed-up |\n"
+              "|---|---|---:|---:|---:|---:|---:|\n", density);
   for (const auto& [name, cfg] : {std::pair{std::string("SmolLM2-135M shapes"), smollm2()},
                                   std::pair{std::string("Llama-3.1-8B shapes"), llama8b()}}) {
     if (which != "all" && !((which == "smollm2" && name[0] == 'S') || (which == "llama8b" && name[0] == 'L'))) continue;
@@ -141,19 +174,24 @@ int main(int argc, char** argv) {
     if (!f.is_ok()) return check(f.status()) ? 0 : 1;
     std::fprintf(stderr, "# %s: weights %.2f GiB, KV cache %.2f GiB\n", name.c_str(),
                  double((*f)->weight_bytes()) / (1u << 30), double((*f)->cache_bytes()) / (1u << 30));
+    GatePolicy gates(cfg, density, int(density * decode_depth));
     for (int n : prefill_lens) {
       (*f)->set_fixed_density(1.0, 0);
       const double dense = bench_prefill(**f, n, cfg.vocab_size, reps);
+      const double gated = bench_prefill(**f, n, cfg.vocab_size, reps, &gates);
       (*f)->set_fixed_density(density, 7);
       const double sparse = bench_prefill(**f, n, cfg.vocab_size, reps);
-      std::printf("| %s | prefill %d | %.0f | %.0f | %.2fx |\n", name.c_str(), n, dense, sparse, sparse / dense);
+      std::printf("| %s | prefill %d | %.0f | %.0f | %.2fx | %.0f | %.2fx |\n", name.c_str(), n, dense, sparse,
+                  sparse / dense, gated, gated / dense);
       std::fflush(stdout);
     }
     (*f)->set_fixed_density(1.0, 0);
     const double dense = bench_decode(**f, decode_depth, decode_steps, cfg.vocab_size, reps);
+    const double gated = bench_decode(**f, decode_depth, decode_steps, cfg.vocab_size, reps, &gates);
     (*f)->set_fixed_density(density, 7);
     const double sparse = bench_decode(**f, decode_depth, decode_steps, cfg.vocab_size, reps);
-    std::printf("| %s | decode @ %d | %.1f | %.1f | %.2fx |\n", name.c_str(), decode_depth, dense, sparse, sparse / dense);
+    std::printf("| %s | decode @ %d | %.1f | %.1f | %.2fx | %.1f | %.2fx |\n", name.c_str(), decode_depth, dense,
+                sparse, sparse / dense, gated, gated / dense);
     std::fflush(stdout);
   }
   return 0;

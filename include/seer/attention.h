@@ -70,6 +70,9 @@ struct AttentionContext {
   }
 };
 
+struct BlockCounts;     // seer/sparsity.h
+struct DeviceGateSpec;  // seer/policies.h
+
 class AttentionPolicy {
  public:
   virtual ~AttentionPolicy() = default;
@@ -88,6 +91,11 @@ class AttentionPolicy {
   // block per query row and head, 0 where not visited) and after_attention() follows. Prefill only.
   virtual float* block_max_output(const AttentionContext& ctx, int* block_size) { return nullptr; }
   virtual Status after_attention(const AttentionContext& ctx) { return Status::ok(); }
+  // A policy whose scoring and selection a GPU session runs on the device itself (the learned
+  // gates, issue 4 §3) describes them here; the session then never calls select() and reports each
+  // sparse layer's block counts through add_device_counts(). Null: select() on the host.
+  virtual const DeviceGateSpec* device_gates() const { return nullptr; }
+  virtual void add_device_counts(int layer, bool decode, const BlockCounts& counts) {}
 };
 
 }  // namespace seer

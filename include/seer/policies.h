@@ -81,6 +81,7 @@ class ScoredPolicy : public AttentionPolicy {
 
   const PolicyOptions& options() const { return opts_; }
   const DensityStats& stats() const { return stats_; }
+  void add_device_counts(int layer, bool decode, const BlockCounts& counts) override;
   void reset_stats() {
     stats_.reset(cfg_.num_layers);
     prefill_seconds_ = decode_seconds_ = prefill_score_seconds_ = decode_score_seconds_ = 0.0;
@@ -127,6 +128,14 @@ class ScoredPolicy : public AttentionPolicy {
 };
 
 struct GateSet;
+
+// The learned gates as a GPU session runs them (AttentionPolicy::device_gates): the gate sets and
+// the policy's sparsity options. Layers < options.start_layer and a `dense` phase stay dense.
+struct DeviceGateSpec {
+  const GateSet* prefill = nullptr;  // either may be null
+  const GateSet* decode = nullptr;
+  PolicyOptions options;
+};
 
 // Trained gates for the `gate` policy: a prefill gate (SeerAttention), a decode gate
 // (SeerAttention-R), or both. Either may be null.

@@ -18,6 +18,8 @@
 #include "kernels/cuda/plan.cuh"
 #include "kernels/cuda/sparse_decode.cuh"
 #include "kernels/cuda/sparse_prefill.cuh"
+#include "model/cuda_gate.h"
+#include "model/cuda_util.h"
 
 namespace seer {
 
@@ -26,54 +28,6 @@ namespace {
 using bf16 = __nv_bfloat16;
 constexpr int kBlockSize = 64;
 constexpr int64_t kFfnChunk = 8192;  // tokens per FFN chunk, bounds the [n, intermediate] buffers
-
-const char* cublas_name(cublasStatus_t s) {
-  switch (s) {
-    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
-    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
-    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
-    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
-    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
-    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
-    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
-    default: return "cuBLAS error";
-  }
-}
-
-#define SEER_CUBLAS_CHECK(expr)                                                                 \
-  do {                                                                                          \
-    cublasStatus_t seer_cublas_st_ = (expr);                                                    \
-    if (seer_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                               \
-      return Status::error("{}:{}: {} failed: {}", __FILE__, __LINE__, #expr, cublas_name(seer_cublas_st_)); \
-  } while (0)
-
-// A device allocation that grows on demand and frees itself.
-struct DeviceBuffer {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  DeviceBuffer() = default;
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer() {
-    if (ptr) cudaFree(ptr);
-  }
-  Status reserve(size_t want, const char* what) {
-    if (want <= bytes) return Status::ok();
-    if (ptr) cudaFree(ptr);
-    ptr = nullptr;
-    bytes = 0;
-    cudaError_t e = cudaMalloc(&ptr, want);
-    if (e != cudaSuccess)
-      return Status::error("GPU: cannot allocate {} MiB for {}: {}", (want + (1 << 20) - 1) >> 20, what,
-                           cudaGetErrorString(e));
-    bytes = want;
-    return Status::ok();
-  }
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(ptr);
-  }
-};
 
 struct DeviceLayer {
   DeviceBuffer attn_norm, ffn_norm, wq, wk, wv, wo, w_gate, w_up, w_down, bq, bk, bv, q_norm, k_norm;
@@ -104,6 +58,35 @@ struct CudaForward::Impl {
   double fixed_density = 1.0;
   uint64_t fixed_seed = 0;
   BlockSelection dense_sel, sel;
+  // The learned gates on the device, for the policy that offers them (AttentionPolicy::device_gates).
+  std::unique_ptr<CudaGates> gates;
+  const DeviceGateSpec* gates_spec = nullptr;
+  std::vector<LayerDensity> gate_counts;
+
+  Status use_gates(const DeviceGateSpec* spec) {
+    if (spec == gates_spec) return Status::ok();
+    gates.reset();
+    gates_spec = nullptr;
+    if (spec->options.block_size != kBlockSize)
+      return Status::error("--device cuda: the gates' block size is {}, the GPU session runs {}", spec->options.block_size,
+                           kBlockSize);
+    SEER_ASSIGN_OR_RETURN(gates, CudaGates::create(*spec, cfg, max_context, 1, blas, stream));
+    gates_spec = spec;
+    return Status::ok();
+  }
+
+  // The device view of a host selection (uploaded to `offsets` / `indices`).
+  static DeviceSelection device_view(const BlockSelection& s, const DeviceBuffer& offsets, const DeviceBuffer& indices) {
+    DeviceSelection d;
+    d.offsets = offsets.as<int32_t>();
+    d.indices = indices.as<int32_t>();
+    d.per_kv_head = s.per_kv_head;
+    d.first_q_block = s.first_q_block;
+    d.num_rows = s.num_rows;
+    for (size_t r = 0; r + 1 < s.offsets.size(); ++r)
+      d.max_row_blocks = std::max(d.max_row_blocks, s.offsets[r + 1] - s.offsets[r]);
+    return d;
+  }
 
   ~Impl() {
     if (blas) cublasDestroy(blas);
@@ -280,13 +263,18 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
   const int first_qb = start / kBlockSize;
   const int q_rows = (kv_len - 1) / kBlockSize - first_qb + 1;
   const bool decode = n == 1;
-  if (decode || !policy)
+  const DeviceGateSpec* spec = policy ? policy->device_gates() : nullptr;
+  if (spec) SEER_RETURN_IF_ERROR(use_gates(spec));
+  AttentionPolicy* host_policy = spec ? nullptr : policy;  // select() on the host
+  if (decode || !host_policy)
     dense_sel.set_dense(Hkv, true, first_qb, q_rows, kBlockSize);
   else
     dense_sel.set_dense(Hq, false, first_qb, q_rows, kBlockSize);
   if (fixed_density < 1.0 && !policy) thin_selection(&dense_sel);
   SEER_RETURN_IF_ERROR(upload_selection(dense_sel, &dense_offsets, &dense_indices));
+  const DeviceSelection dense_dev = device_view(dense_sel, dense_offsets, dense_indices);
   if (policy) policy->begin_forward(start, int(n));
+  std::vector<char> gate_sparse(size_t(cfg.num_layers), 0);
 
   SEER_CUDA_CHECK(cuda::run_embed(tok_embd.as<bf16>(), tokens.as<int32_t>(), x.as<float>(), n, D, stream));
   bf16* hb = h.as<bf16>();
@@ -305,25 +293,31 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
     if (L.q_norm.ptr) SEER_CUDA_CHECK(cuda::run_rmsnorm(qb, L.q_norm.as<float>(), qb, n * Hq, d, cfg.rms_eps, stream));
     if (L.k_norm.ptr) SEER_CUDA_CHECK(cuda::run_rmsnorm(kb, L.k_norm.as<float>(), kb, n * Hkv, d, cfg.rms_eps, stream));
 
-    const DeviceBuffer* offsets = &dense_offsets;
-    const DeviceBuffer* indices = &dense_indices;
-    const BlockSelection* use = &dense_sel;
+    DeviceSelection use = dense_dev;
     AttentionContext ctx = AttentionContext::shape(l, int(n), kv_len, Hq, Hkv, d, max_context);
     float* block_max_host = nullptr;  // a training policy's ground-truth buffer (prefill only)
-    if (policy) {
+    if (gates) {
+      DeviceSelection gs;
+      bool sparse = false;
+      if (decode)
+        SEER_RETURN_IF_ERROR(gates->decode(l, qb, kb, kv_len_dev.as<int32_t>(), kv_len, &gs, &sparse));
+      else
+        SEER_RETURN_IF_ERROR(gates->prefill(l, 0, qb, kb, int(n), start, &gs, &sparse));
+      if (sparse) use = gs;
+      gate_sparse[size_t(l)] = sparse;
+    }
+    if (host_policy) {
       SEER_RETURN_IF_ERROR(download_f32(qb, size_t(n * qdim), &host_q));
       SEER_RETURN_IF_ERROR(download_f32(kb, size_t(n * kvdim), &host_k));
       ctx.q_nope = host_q.data();
       ctx.k_nope = host_k.data();
       ctx.pool = pool;
       sel = dense_sel;
-      SEER_RETURN_IF_ERROR(policy->select(ctx, &sel).with_context(fmt::format("layer {}", l)));
+      SEER_RETURN_IF_ERROR(host_policy->select(ctx, &sel).with_context(fmt::format("layer {}", l)));
       SEER_RETURN_IF_ERROR(upload_selection(sel, &sel_offsets, &sel_indices));
-      offsets = &sel_offsets;
-      indices = &sel_indices;
-      use = &sel;
+      use = device_view(sel, sel_offsets, sel_indices);
       int bm_block = 0;
-      if (n > 1) block_max_host = policy->block_max_output(ctx, &bm_block);
+      if (n > 1) block_max_host = host_policy->block_max_output(ctx, &bm_block);
       if (block_max_host && bm_block != kBlockSize)
         return Status::error("--device cuda: the attention kernel gives block maxima per {} keys, the policy asks for "
                              "{} (use --block-size {})", kBlockSize, bm_block, kBlockSize);
@@ -337,24 +331,24 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
                                         start, stream));
 
     bf16* ab = attn.as<bf16>();
-    if (decode && use->per_kv_head && Hq / Hkv <= 16) {
+    if (decode && use.per_kv_head && Hq / Hkv <= 16) {
       cuda::SparseDecodeParams p;
       p.q = qb;
       p.k_cache = L.k_cache.ptr;
       p.v_cache = L.v_cache.ptr;
       p.out = ab;
       p.kv_len = kv_len_dev.as<int32_t>();
-      p.row_offsets = offsets->as<int32_t>();
-      p.block_indices = indices->as<int32_t>();
+      p.row_offsets = use.offsets;
+      p.block_indices = use.indices;
+      p.row_counts = use.counts;
+      p.row_stride = use.stride;
       p.batch_size = 1;
       p.num_qo_heads = Hq;
       p.num_kv_heads = Hkv;
       p.head_dim = d;
       p.max_context = max_context;
       p.scale = 1.0f / std::sqrt(float(d));
-      int max_blocks = 0;
-      for (int r = 0; r < Hkv; ++r) max_blocks = std::max(max_blocks, use->offsets[size_t(r) + 1] - use->offsets[size_t(r)]);
-      p.num_splits = cuda::choose_decode_splits(Hkv, std::max(1, max_blocks), num_sms, decode_ctas_per_sm);
+      p.num_splits = cuda::choose_decode_splits(Hkv, std::max(1, use.max_row_blocks), num_sms, decode_ctas_per_sm);
       const int64_t ws = cuda::sparse_decode_workspace_floats(1, Hq, d, p.num_splits);
       SEER_RETURN_IF_ERROR(partial.reserve(size_t(std::max<int64_t>(ws, 1)) * sizeof(float), "decode workspace"));
       p.partial_o = partial.as<float>();
@@ -366,17 +360,17 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
       p.k_cache = L.k_cache.ptr;
       p.v_cache = L.v_cache.ptr;
       p.out = ab;
-      p.row_offsets = offsets->as<int32_t>();
-      p.block_indices = indices->as<int32_t>();
+      p.row_offsets = use.offsets;
+      p.block_indices = use.indices;
       p.qo_len = int(n);
       p.kv_len = kv_len;
       p.num_qo_heads = Hq;
       p.num_kv_heads = Hkv;
       p.head_dim = d;
       p.max_context = max_context;
-      p.first_q_block = use->first_q_block;
-      p.num_rows = use->num_rows;
-      p.per_kv_head = use->per_kv_head;
+      p.first_q_block = use.first_q_block;
+      p.num_rows = use.num_rows;
+      p.per_kv_head = use.per_kv_head;
       p.scale = 1.0f / std::sqrt(float(d));
       p.block_max = block_max_host ? block_max.as<float>() : nullptr;
       SEER_RETURN_IF_ERROR(cuda::launch_sparse_prefill(p, stream).with_context(fmt::format("layer {}", l)));
@@ -385,7 +379,7 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
       SEER_CUDA_CHECK(cudaMemcpyAsync(block_max_host, block_max.ptr, block_max_count * sizeof(float),
                                       cudaMemcpyDeviceToHost, stream));
       SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
-      SEER_RETURN_IF_ERROR(policy->after_attention(ctx).with_context(fmt::format("layer {}", l)));
+      SEER_RETURN_IF_ERROR(host_policy->after_attention(ctx).with_context(fmt::format("layer {}", l)));
     }
     SEER_RETURN_IF_ERROR(gemm(L.wo.as<bf16>(), ab, x.ptr, D, n, qdim, true));
 
@@ -412,6 +406,17 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
   }
   SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
   SEER_CUDA_CHECK_LAUNCH("forward", stream);
+  if (gates) {  // the policy's density statistics: device counts of sparse layers, dense ones here
+    SEER_RETURN_IF_ERROR(gates->take_counts(&gate_counts));
+    BlockCounts dense;  // prefill per query head and query block, decode per KV head (as ScoredPolicy)
+    for (int r = 0; r < q_rows; ++r) dense.dense += first_qb + r + 1;
+    dense.dense = decode ? int64_t(Hkv) * ((kv_len + kBlockSize - 1) / kBlockSize) : dense.dense * Hq;
+    dense.selected = dense.dense;
+    for (int l = 0; l < cfg.num_layers; ++l) {
+      const LayerDensity& c = gate_counts[size_t(l)];
+      policy->add_device_counts(l, decode, gate_sparse[size_t(l)] ? (decode ? c.decode : c.prefill) : dense);
+    }
+  }
   return Status::ok();
 }
 

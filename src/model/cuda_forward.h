@@ -4,7 +4,8 @@
 // kernels (src/kernels/cuda): sparse_prefill for n > 1 tokens, the split-KV sparse_decode for one.
 //
 // Per layer, for n new tokens:
-//   h = rmsnorm(x) ; q,k,v = h·Wqᵀ,h·Wkᵀ,h·Wvᵀ (+bias) ; [q_norm/k_norm] ; (policy: q,k → host) ;
+//   h = rmsnorm(x) ; q,k,v = h·Wqᵀ,h·Wkᵀ,h·Wvᵀ (+bias) ; [q_norm/k_norm] ; (gates on the GPU, or
+//   policy: q,k → host) ;
 //   RoPE ; k,v → cache ; attention over the selected blocks ; x += attn·Woᵀ ;
 //   h = rmsnorm(x) ; x += (silu(h·Wgᵀ) * h·Wuᵀ)·Wdᵀ
 // Device buffers (row-major, token-major activations):
@@ -12,9 +13,12 @@
 //   k/v cache bf16 [num_layers][num_kv_heads, max_context, head_dim]
 //   x         fp32 [n, hidden]; h bf16 [n, hidden]; q bf16 [n, Hq*d]; k, v bf16 [n, Hkv*d]
 //
-// A policy sees each layer's pre-RoPE q/k, copied to the host as fp32 (one copy per layer); its
-// selection goes back as the CSR lists the kernels read. The dense selection is uploaded once per
-// forward and shared by every layer. Policies that read the post-RoPE KV cache on the host
+// The learned gates (a policy whose device_gates() describes them: `gate`) run on the GPU itself
+// (src/model/cuda_gate.h): scoring, selection and the CSR lists stay on the device, and the block
+// counts go back to the policy once per forward (add_device_counts). Any other policy sees each
+// layer's pre-RoPE q/k, copied to the host as fp32 (one copy per layer); its selection goes back as
+// the CSR lists the kernels read. The dense selection is uploaded once per forward and shared by
+// every layer. Policies that read the post-RoPE KV cache on the host
 // (AttentionPolicy::needs_kv_cache(): oracle, quest) are refused. A policy that asks for block maxima
 // (AttentionPolicy::block_max_output, gate training) gets them from the prefill kernel
 // (SparsePrefillParams::block_max), copied into its buffer before after_attention().

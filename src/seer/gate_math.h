@@ -11,11 +11,19 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace seer::gate_detail {
 
 constexpr float kNormEps = 1e-6f;  // attngate_qnorm / knorm RMSNorm eps (SPEC §2.1)
+
+// "[2, 384, 128]" for error messages.
+inline std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
 
 // The base model's RoPE recomputed for dg rotary dims; *scale gets the attention factor.
 inline std::vector<float> gate_inv_freq(const GateSet& g, float* scale) {

@@ -63,8 +63,12 @@ class GatePolicy : public ScoredPolicy {
       co.bf16_scoring = true;  // half the bytes per decode step (see KCacheOptions)
       cache_ = std::make_unique<KCompressionCache>(*gates_.decode, co);
     }
+    device_.prefill = gates_.prefill.get();
+    device_.decode = gates_.decode.get();
+    device_.options = opts;
   }
   const char* name() const override { return "gate"; }
+  const DeviceGateSpec* device_gates() const override { return &device_; }
 
  protected:
   void reset_state() override {
@@ -110,6 +114,7 @@ class GatePolicy : public ScoredPolicy {
 
  private:
   GateBundle gates_;
+  DeviceGateSpec device_;
   std::unique_ptr<PrefillGate> prefill_;
   std::unique_ptr<KCompressionCache> cache_;
   PrefillGateScores prefill_scores_;

@@ -100,6 +100,13 @@ void ScoredPolicy::begin_forward(int start_pos, int qo_len) {
   if (start_pos == 0) reset_state();
 }
 
+void ScoredPolicy::add_device_counts(int layer, bool decode, const BlockCounts& counts) {
+  if (decode)
+    stats_.add_decode(layer, counts);
+  else
+    stats_.add_prefill(layer, counts);
+}
+
 PrefillShape ScoredPolicy::prefill_shape(const AttentionContext& ctx) const {
   PrefillShape s;
   s.first_q_block = ctx.start_pos / opts_.block_size;

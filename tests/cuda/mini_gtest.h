@@ -3,6 +3,7 @@
 // GTest (the GPU image). It prints "N passed, M failed, K skipped" and exits non-zero on failure.
 #pragma once
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -105,11 +106,15 @@ inline int run_all(int argc, char** argv) {
 #define EXPECT_TRUE(c) MINI_GTEST_CHECK_((c), "expected: " #c " ")
 #define EXPECT_LE(a, b) MINI_GTEST_CHECK_((a) <= (b), "expected: " #a " <= " #b " ")
 #define EXPECT_EQ(a, b) MINI_GTEST_CHECK_((a) == (b), "expected: " #a " == " #b " ")
+#define EXPECT_FALSE(c) MINI_GTEST_CHECK_(!(c), "expected false: " #c " ")
+#define EXPECT_LT(a, b) MINI_GTEST_CHECK_((a) < (b), "expected: " #a " < " #b " ")
+#define EXPECT_GE(a, b) MINI_GTEST_CHECK_((a) >= (b), "expected: " #a " >= " #b " ")
 #define ASSERT_TRUE(c) \
   if (c) {             \
   } else               \
     return ::mini_gtest::Voidify() & ::mini_gtest::Report(__FILE__, __LINE__, "assertion failed: " #c " ", false)
 #define ASSERT_EQ(a, b) ASSERT_TRUE((a) == (b))
+#define ASSERT_NEAR(a, b, tol) ASSERT_TRUE(std::fabs(double(a) - double(b)) <= double(tol))
 #define GTEST_SKIP() return ::mini_gtest::Voidify() & ::mini_gtest::Report(__FILE__, __LINE__, "", true)
 #define MINI_GTEST_MAIN \
   int main(int argc, char** argv) { return ::mini_gtest::run_all(argc, argv); }

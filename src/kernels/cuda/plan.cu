@@ -83,6 +83,13 @@ __global__ void fill_mask_rows_kernel(const MaskToCsrParams p) {
 
 }  // namespace
 
+cudaError_t run_scan_row_offsets(int32_t* row_offsets, int64_t rows, cudaStream_t stream) {
+  cudaError_t err = cudaMemsetAsync(row_offsets, 0, sizeof(int32_t), stream);
+  if (err != cudaSuccess || rows == 0) return err;
+  scan_row_offsets_kernel<<<1, kScanThreads, 0, stream>>>(row_offsets, rows);
+  return cudaGetLastError();
+}
+
 cudaError_t run_mask_to_csr_kernels(const MaskToCsrParams& p, cudaStream_t stream) {
   const int64_t rows = int64_t(p.num_heads) * p.num_rows;
   const int64_t ctas = (rows + kWarpsPerCta - 1) / kWarpsPerCta;

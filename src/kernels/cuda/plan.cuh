@@ -38,6 +38,10 @@ struct MaskToCsrParams {
 Status launch_mask_to_csr(const MaskToCsrParams& params, cudaStream_t stream);
 cudaError_t run_mask_to_csr_kernels(const MaskToCsrParams& params, cudaStream_t stream);
 
+// row_offsets[1..rows] hold row counts: turns them into CSR offsets in place (row_offsets[0] = 0 is
+// written too). One CTA; also used by the gate selection (gate.cuh).
+cudaError_t run_scan_row_offsets(int32_t* row_offsets, int64_t rows, cudaStream_t stream);
+
 // Decode work partition: how many slices to cut each (sequence, kv head) selected list into so that
 // rows * splits CTAs fill `num_sms * ctas_per_sm` slots with little wave quantisation, while each
 // slice keeps >= 4 blocks (one per warp) and there are at most 64 splits. Pure function.

@@ -21,8 +21,10 @@ Status launch_sparse_decode(const SparseDecodeParams& p, cudaStream_t stream) {
     return Status::error("sparse_decode: num_kv_heads {} or batch_size {} exceeds 65535", p.num_kv_heads,
                          p.batch_size);
   if (p.batch_size == 0) return Status::ok();
-  if (!p.q || !p.k_cache || !p.v_cache || !p.out || !p.kv_len || !p.row_offsets || !p.block_indices)
+  if (!p.q || !p.k_cache || !p.v_cache || !p.out || !p.kv_len || !(p.row_offsets || p.row_counts) || !p.block_indices)
     return Status::error("sparse_decode: a required pointer is null");
+  if (p.row_counts && p.row_stride < 1)
+    return Status::error("sparse_decode: fixed-stride rows need row_stride >= 1 (got {})", p.row_stride);
   if (p.num_splits > 1 && (!p.partial_o || !p.partial_lse))
     return Status::error("sparse_decode: num_splits {} needs the partial_o/partial_lse workspace", p.num_splits);
   for (const void* ptr : {p.q, p.k_cache, p.v_cache})

@@ -40,8 +40,8 @@ __global__ void __launch_bounds__(kThreads) sparse_decode_kernel(const SparseDec
   const int group = p.num_qo_heads / p.num_kv_heads;
   const int kv_len = p.kv_len[b];
   const int sel_row = b * p.num_kv_heads + kvh;
-  const int off0 = p.row_offsets[sel_row];
-  const int n = p.row_offsets[sel_row + 1] - off0;
+  const int64_t off0 = p.row_counts ? sel_row * p.row_stride : int64_t(p.row_offsets[sel_row]);
+  const int n = p.row_counts ? p.row_counts[sel_row] : int(p.row_offsets[sel_row + 1] - off0);
   const int per_split = (n + p.num_splits - 1) / p.num_splits;
   const int lo = min(n, split * per_split);
   const int hi = min(n, lo + per_split);

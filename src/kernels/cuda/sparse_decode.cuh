@@ -12,6 +12,8 @@
 //   kv_len        [batch_size]                           int32, on the GPU
 //   row_offsets   [batch_size * num_kv_heads + 1]        int32, on the GPU
 //   block_indices [nnz]                                  int32, on the GPU, ascending within a row
+// or, instead of row_offsets, fixed-stride rows (what the GPU gates write, with no scan): row r's
+// blocks at block_indices + r * row_stride, row_counts[r] of them.
 //   partial_o     [batch_size, num_qo_heads, num_splits, head_dim]  fp32 workspace (num_splits > 1)
 //   partial_lse   [batch_size, num_qo_heads, num_splits]            fp32 workspace, base-2 LSE
 #pragma once
@@ -34,6 +36,8 @@ struct SparseDecodeParams {
   const int32_t* kv_len = nullptr;        // [batch_size]
   const int32_t* row_offsets = nullptr;   // [batch_size * num_kv_heads + 1]
   const int32_t* block_indices = nullptr; // [nnz]
+  const int32_t* row_counts = nullptr;    // [batch_size * num_kv_heads]: fixed-stride rows (then no row_offsets)
+  int64_t row_stride = 0;                 // entries between fixed-stride rows
   float* partial_o = nullptr;             // [batch_size, num_qo_heads, num_splits, head_dim]
   float* partial_lse = nullptr;           // [batch_size, num_qo_heads, num_splits]
   DType dtype = DType::kBF16;

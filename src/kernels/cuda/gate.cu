@@ -1,0 +1,865 @@
+// AttnGate kernels; see gate.cuh. Small, memory-bound kernels: one CTA per (block, head) row of a
+// pooling, one warp per selection row. Arithmetic follows the CPU references step for step (fp32
+// sums in token order, RMSNorm sums in double, RoPE angles in fp32 with cos/sin in double) so that
+// the GPU and CPU gates agree to rounding.
+#include "kernels/cuda/gate.cuh"
+#include "kernels/cuda/plan.cuh"
+
+#include <algorithm>
+
+namespace seer::cuda {
+namespace {
+
+using bf16 = __nv_bfloat16;
+constexpr float kNormEps = 1e-6f;  // attngate_qnorm / knorm (SPEC §2.1)
+constexpr int kSelectWarps = 8;    // selection rows per CTA
+constexpr int kMaxHidden = 256;    // dg
+
+__device__ __forceinline__ float ld(const bf16* p) { return __bfloat162float(*p); }
+
+// Eight bf16 (16 bytes) -> floats.
+__device__ __forceinline__ void ld8(const bf16* p, float (&v)[8]) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(p);
+  const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    v[2 * i] = __uint_as_float(w[i] << 16);
+    v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+  }
+}
+
+// One feature value: pool `type` of channel c from max / min / sum, avg divided by the count
+// (inv = 1 / count in fp32 first, as write_features).
+__device__ __forceinline__ float feature(int type, float mx, float mn, float sum, float inv) {
+  return type == 0 ? mx : type == 1 ? mn : sum * inv;
+}
+
+// Block-wide sum in double (blockDim.x <= 1024); every thread gets the result.
+__device__ double block_sum(double v, double* red /*[32]*/) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = (blockDim.x + 31) >> 5;
+  __syncthreads();  // `red` may still be read from a previous call
+  if (lane == 0) red[warp] = v;
+  __syncthreads();
+  double t = 0.0;
+  for (int w = 0; w < warps; ++w) t += red[w];
+  return t;
+}
+
+// The gate RoPE table of position `pos` into cs / sn [dg/2] (threads < dg/2 write; caller syncs).
+__device__ __forceinline__ void rope_table(int pos, int dg, GateRope rope, float* cs, float* sn) {
+  const int i = threadIdx.x;
+  if (rope.inv_freq && i < dg / 2) {
+    const float angle = float(pos) * rope.inv_freq[i];
+    cs[i] = float(cos(double(angle))) * rope.scale;
+    sn[i] = float(sin(double(angle))) * rope.scale;
+  }
+}
+
+// x [dg] in shared memory (all threads of the block call this; threads >= dg idle): optional
+// RMSNorm (eps 1e-6, the sum in double as rmsnorm_vec), then, with a table, rotate_half RoPE.
+__device__ void norm_rope_apply(float* x, int dg, const float* norm_w, const float* cs, const float* sn,
+                                double* red) {
+  const int o = threadIdx.x;
+  if (norm_w) {
+    const float v = o < dg ? x[o] : 0.0f;
+    const double ss = block_sum(double(v) * double(v), red);
+    const float r = float(1.0 / sqrt(ss / dg + double(kNormEps)));
+    if (o < dg) x[o] = v * r * norm_w[o];
+    __syncthreads();
+  }
+  if (cs) {
+    const int half = dg / 2;
+    float a = 0.0f, b = 0.0f;
+    if (o < half) {
+      a = x[o];
+      b = x[o + half];
+    }
+    __syncthreads();
+    if (o < half) {
+      x[o] = a * cs[o] - b * sn[o];
+      x[o + half] = b * cs[o] + a * sn[o];
+    }
+  }
+  __syncthreads();
+}
+
+// out[o] = sum_{i < rows} x[i] * w[i * dg + o] (x, out and red in shared memory; 8 warps of a
+// 256-thread block; warp w takes rows w, w + 8, ..; lane l columns 4l + 128c with float4 loads).
+__device__ void matvec(const float* x, int rows, const float* __restrict__ w, int dg, float* red /*[8][256]*/,
+                       float* out) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  float acc[2][4] = {};
+#pragma unroll 4
+  for (int i = warp; i < rows; i += 8) {
+    const float xi = x[i];
+    const float* wr = w + int64_t(i) * dg;
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      const int col = c * 128 + lane * 4;
+      if (col < dg) {
+        const float4 v = *reinterpret_cast<const float4*>(wr + col);
+        acc[c][0] += xi * v.x;
+        acc[c][1] += xi * v.y;
+        acc[c][2] += xi * v.z;
+        acc[c][3] += xi * v.w;
+      }
+    }
+  }
+#pragma unroll
+  for (int c = 0; c < 2; ++c) {
+    const int col = c * 128 + lane * 4;
+    if (col < dg)
+      for (int u = 0; u < 4; ++u) red[warp * kMaxHidden + col + u] = acc[c][u];
+  }
+  __syncthreads();
+  for (int o = threadIdx.x; o < dg; o += blockDim.x) {
+    float t = 0.0f;
+    for (int k = 0; k < 8; ++k) t += red[k * kMaxHidden + o];
+    out[o] = t;
+  }
+  __syncthreads();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pooling: one CTA per block, each thread eight channels of the [heads * d] token rows (16-byte loads).
+
+// Eight channels c0.. of block j's K statistics: merged with the new tokens t_begin..t1 - 1.
+__device__ __forceinline__ void pool_k_group(const GateKStats& s, const bf16* __restrict__ k, int64_t k_stride,
+                                             int start, int j, int t_begin, int t1, int c0) {
+  const int d = s.head_dim, first = j * s.block_size;
+  const int64_t plane = int64_t(s.num_kv_heads) * s.max_blocks * d;
+  float* st = s.stats + (int64_t(c0 / d) * s.max_blocks + j) * d + c0 % d;
+  float mx[8], mn[8], sm[8];
+  int t0 = t_begin;
+  if (t0 > first) {  // the block already holds tokens of an earlier forward
+    for (int i = 0; i < 8; ++i) {
+      mx[i] = st[i];
+      mn[i] = st[plane + i];
+      sm[i] = st[2 * plane + i];
+    }
+  } else {
+    ld8(k + int64_t(t0 - start) * k_stride + c0, mx);
+    for (int i = 0; i < 8; ++i) mn[i] = sm[i] = mx[i];
+    ++t0;
+  }
+#pragma unroll 4
+  for (int t = t0; t < t1; ++t) {
+    float v[8];
+    ld8(k + int64_t(t - start) * k_stride + c0, v);
+    for (int i = 0; i < 8; ++i) {  // as PrefillGate::pool_rows: std::max / std::min, running sum
+      mx[i] = v[i] > mx[i] ? v[i] : mx[i];
+      mn[i] = v[i] < mn[i] ? v[i] : mn[i];
+      sm[i] += v[i];
+    }
+  }
+  for (int i = 0; i < 8; ++i) {
+    st[i] = mx[i];
+    st[plane + i] = mn[i];
+    st[2 * plane + i] = sm[i];
+  }
+}
+
+// Eight channels c0.. of row r's pooled new queries (tokens t0..t1 - 1 of the chunk).
+__device__ __forceinline__ void pool_q_group(const bf16* __restrict__ q, int64_t q_stride, int d, int t0, int t1,
+                                             GatePools pools, float* __restrict__ feat, int rows, int r, int c0) {
+  float mx[8], mn[8], sm[8];
+  ld8(q + int64_t(t0) * q_stride + c0, mx);
+  for (int i = 0; i < 8; ++i) mn[i] = sm[i] = mx[i];
+#pragma unroll 4
+  for (int t = t0 + 1; t < t1; ++t) {
+    float v[8];
+    ld8(q + int64_t(t) * q_stride + c0, v);
+    for (int i = 0; i < 8; ++i) {
+      mx[i] = v[i] > mx[i] ? v[i] : mx[i];
+      mn[i] = v[i] < mn[i] ? v[i] : mn[i];
+      sm[i] += v[i];
+    }
+  }
+  const float inv = 1.0f / float(t1 - t0);
+  float* f = feat + (int64_t(c0 / d) * rows + r) * pools.count * d + c0 % d;
+  for (int p = 0; p < pools.count; ++p)
+    for (int i = 0; i < 8; ++i) f[p * d + i] = feature(pools.type[p], mx[i], mn[i], sm[i], inv);
+}
+
+// grid (touched blocks): block j's K statistics and, with q, its pooled new queries, in one pass
+// over the chunk's rows (the K channel groups first, then the Q ones).
+__global__ void gate_pool_kernel(GateKStats s, const bf16* __restrict__ k, int64_t k_stride, const bf16* __restrict__ q,
+                                 int64_t q_stride, int num_q_heads, GatePools q_pools, float* __restrict__ q_feat,
+                                 int n, int start) {
+  const int bs = s.block_size, d = s.head_dim, r = blockIdx.x, rows = gridDim.x;
+  const int j = start / bs + r;
+  const int t0 = max(start, j * bs), t1 = min(start + n, (j + 1) * bs);
+  const int kgroups = s.num_kv_heads * d / 8, groups = kgroups + (q ? num_q_heads * d / 8 : 0);
+  for (int cg = threadIdx.x; cg < groups; cg += blockDim.x) {
+    if (cg < kgroups)
+      pool_k_group(s, k, k_stride, start, j, t0, t1, cg * 8);
+    else
+      pool_q_group(q, q_stride, d, t0 - start, t1 - start, q_pools, q_feat, rows, r, (cg - kgroups) * 8);
+  }
+}
+
+// grid (nblk, Hkv), block head_dim threads.
+__global__ void gate_k_features_kernel(GateKStats s, GatePools pools, int kv_len, int b0, int nblk,
+                                       float* __restrict__ feat) {
+  const int d = s.head_dim, h = blockIdx.y, c = threadIdx.x, j = b0 + blockIdx.x;
+  const int64_t plane = int64_t(s.num_kv_heads) * s.max_blocks * d;
+  const int64_t o = (int64_t(h) * s.max_blocks + j) * d + c;
+  const int count = min(s.block_size, kv_len - j * s.block_size);
+  const float inv = 1.0f / float(count);
+  const float mx = s.stats[o], mn = s.stats[plane + o], sm = s.stats[2 * plane + o];
+  float* f = feat + (int64_t(h) * nblk + blockIdx.x) * pools.count * d + c;
+  for (int p = 0; p < pools.count; ++p) f[p * d] = feature(pools.type[p], mx, mn, sm, inv);
+}
+
+constexpr int kRopeHeads = 8;  // heads per CTA of gate_norm_rope_kernel (one RoPE table each)
+
+// grid (n, ceil(heads / kRopeHeads)), block max(dg, 32) threads.
+__global__ void gate_norm_rope_kernel(float* x, int heads, int dg, int64_t head_stride, const float* norm_w,
+                                      GateRope rope, int first_block, int bs, bf16* out, int64_t out_head_stride) {
+  __shared__ float row[kMaxHidden], cs[kMaxHidden / 2], sn[kMaxHidden / 2];
+  __shared__ double red[32];
+  const int i = blockIdx.x, o = threadIdx.x;
+  if (rope.block_table && o < dg / 2) {  // precomputed at the block starts
+    cs[o] = rope.block_table[int64_t(first_block + i) * dg + o];
+    sn[o] = rope.block_table[int64_t(first_block + i) * dg + dg / 2 + o];
+  } else {
+    rope_table((first_block + i) * bs, dg, rope, cs, sn);
+  }
+  for (int h = blockIdx.y * kRopeHeads; h < min(heads, (blockIdx.y + 1) * kRopeHeads); ++h) {
+    float* xr = x + int64_t(h) * head_stride + int64_t(i) * dg;
+    __syncthreads();
+    if (o < dg) row[o] = xr[o];
+    __syncthreads();
+    norm_rope_apply(row, dg, norm_w, rope.inv_freq ? cs : nullptr, sn, red);
+    if (o < dg) {
+      if (out)
+        out[int64_t(h) * out_head_stride + int64_t(i) * dg + o] = __float2bfloat16(row[o]);
+      else
+        xr[o] = row[o];
+    }
+  }
+}
+
+// One thread per rotated pair: row R of x [rows, dg] sits at block first_block + (R / group) % n.
+__global__ void gate_rope_rows_kernel(float* __restrict__ x, int64_t pairs, int dg, int n, int group, int first_block,
+                                      const float* __restrict__ table) {
+  const int half = dg / 2;
+  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < pairs; idx += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = idx / half;
+    const int o = int(idx % half);
+    const float* t = table + int64_t(first_block + (r / group) % n) * dg;
+    float* v = x + r * dg;
+    const float a = v[o], b = v[o + half], c = t[o], sn = t[half + o];
+    v[o] = a * c - b * sn;
+    v[o + half] = b * c + a * sn;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decode gate
+
+// grid (slices, Hkv, B), 256 threads: partial sums of the query projection and of a completed
+// block's linear_k over this CTA's slice of the input rows; the last CTA of a (sequence, KV head) to
+// finish sums them and writes the state and the query.
+__global__ void __launch_bounds__(256) gate_decode_project_kernel(const GateDecodeParams p) {
+  __shared__ float x[2048];
+  __shared__ float red[8 * kMaxHidden];
+  __shared__ float out[kMaxHidden], cs[kMaxHidden / 2], sn[kMaxHidden / 2];
+  __shared__ double dred[32];
+  __shared__ bool last;
+  const int s = blockIdx.x, h = blockIdx.y, b = blockIdx.z, t = threadIdx.x;
+  const int d = p.head_dim, bs = p.block_size, dg = p.hidden, g = p.num_qo_heads / p.num_kv_heads;
+  const int pos = p.kv_lens[b] - 1, j = pos / bs, slot = pos % bs;
+  const int64_t head = int64_t(b) * p.num_kv_heads + h;
+  const int64_t plane = int64_t(p.num_kv_heads) * p.max_blocks * d;
+  float* st = p.stats + b * p.stats_stride + (int64_t(h) * p.max_blocks + j) * d;
+  const bf16* kr = p.k + b * p.k_stride + int64_t(h) * d;
+  const bool project_q = p.scoring && p.entries && p.q_pooling != 2;
+  const bool compress = p.entries && slot == bs - 1;
+  if (project_q) {  // Qproj rows: the group's g*d query values; Qavgproj: their mean
+    const int rows = p.q_pooling == 0 ? g * d : d;
+    const int chunk = (rows + p.slices - 1) / p.slices, r0 = min(rows, s * chunk), r1 = min(rows, r0 + chunk);
+    const bf16* q = p.q + b * p.q_stride + int64_t(h) * g * d;
+    for (int i = t; i < r1 - r0; i += blockDim.x) {
+      const int idx = r0 + i;
+      if (p.q_pooling == 0) {
+        x[i] = ld(q + idx);
+      } else {
+        float sum = 0.0f;
+        for (int k = 0; k < g; ++k) sum += ld(q + int64_t(k) * d + idx);
+        x[i] = sum / float(g);
+      }
+    }
+    __syncthreads();
+    matvec(x, r1 - r0, p.linear_q + (int64_t(h) * rows + r0) * dg, dg, red, out);
+    for (int o = t; o < dg; o += blockDim.x) p.q_partial[(head * p.slices + s) * dg + o] = out[o];
+  }
+  if (compress) {  // the new token completes its block: pool (statistics + token) -> linear_k
+    const int rows = p.k_pools.count * d;
+    const int chunk = (rows + p.slices - 1) / p.slices, r0 = min(rows, s * chunk), r1 = min(rows, r0 + chunk);
+    const float inv = 1.0f / float(slot + 1);
+    __syncthreads();  // x may still be read by the query's matvec
+    for (int i = t; i < r1 - r0; i += blockDim.x) {
+      const int idx = r0 + i, c = idx % d;
+      const float v = ld(kr + c);
+      float mx = v, mn = v, sm = v;
+      if (slot > 0) {
+        mx = v > st[c] ? v : st[c];
+        mn = v < st[plane + c] ? v : st[plane + c];
+        sm = st[2 * plane + c] + v;
+      }
+      x[i] = feature(p.k_pools.type[idx / d], mx, mn, sm, inv);
+    }
+    __syncthreads();
+    matvec(x, r1 - r0, p.linear_k + (int64_t(h) * rows + r0) * dg, dg, red, out);
+    for (int o = t; o < dg; o += blockDim.x) p.e_partial[(head * p.slices + s) * dg + o] = out[o];
+  }
+  // The last CTA of this (sequence, KV head) finishes the step (threadFenceReduction pattern).
+  __threadfence();
+  __syncthreads();
+  if (t == 0) last = atomicAdd(&p.done[head], 1u) == unsigned(p.slices - 1);
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  // State: the block's statistics (every slice has read the old ones), then its entry.
+  for (int c = t; c < d; c += blockDim.x) {
+    const float v = ld(kr + c);
+    float mx = v, mn = v, sm = v;
+    if (slot > 0) {
+      mx = v > st[c] ? v : st[c];
+      mn = v < st[plane + c] ? v : st[plane + c];
+      sm = st[2 * plane + c] + v;
+    }
+    st[c] = mx;
+    st[plane + c] = mn;
+    st[2 * plane + c] = sm;
+  }
+  if (p.entries) {
+    bf16* entry = p.entries + b * p.entries_stride + (int64_t(h) * p.max_blocks + j) * dg;
+    if (compress) {
+      for (int o = t; o < dg; o += blockDim.x) {
+        float sum = 0.0f;
+        for (int k = 0; k < p.slices; ++k) sum += __ldcg(p.e_partial + (head * p.slices + k) * dg + o);
+        out[o] = sum;
+      }
+      rope_table(p.upstream_rope_position ? pos : j * bs, dg, p.rope, cs, sn);
+      __syncthreads();
+      norm_rope_apply(out, dg, p.k_norm, p.rope.inv_freq ? cs : nullptr, sn, dred);
+      for (int o = t; o < dg; o += blockDim.x) entry[o] = __float2bfloat16(out[o]);
+    } else if (slot == 0) {
+      for (int o = t; o < dg; o += blockDim.x) entry[o] = __float2bfloat16(0.0f);
+    }
+  }
+  if (p.scoring && p.entries) {  // the query: summed partials (Qproj / Qavgproj) or the group mean (Qavg)
+    __syncthreads();
+    for (int o = t; o < dg; o += blockDim.x) {
+      float sum = 0.0f;
+      if (p.q_pooling == 2) {
+        const bf16* q = p.q + b * p.q_stride + int64_t(h) * g * d + o;
+        for (int k = 0; k < g; ++k) sum += ld(q + int64_t(k) * d);
+        sum /= float(g);
+      } else {
+        for (int k = 0; k < p.slices; ++k) sum += __ldcg(p.q_partial + (head * p.slices + k) * dg + o);
+      }
+      out[o] = sum;
+    }
+    rope_table(pos, dg, p.rope, cs, sn);
+    __syncthreads();
+    norm_rope_apply(out, dg, p.q_norm, p.rope.inv_freq ? cs : nullptr, sn, dred);
+    for (int o = t; o < dg; o += blockDim.x) p.qg[head * dg + o] = out[o];
+  }
+  if (t == 0) p.done[head] = 0;  // ready for the next step
+}
+
+// grid (ceil(num_blocks / 64), Hkv, B), 256 threads: 8 warps of 8 blocks, lane l holds qg dims
+// lV .. lV + V - 1.
+template <int V>  // dg / 32
+__global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecodeParams p, float* scores,
+                                                                  int64_t row_stride) {
+  const int h = blockIdx.y, b = blockIdx.z, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int dg = p.hidden;
+  const int nb = (p.kv_lens[b] + p.block_size - 1) / p.block_size;
+  const int j0 = blockIdx.x * 64 + warp * 8;
+  if (j0 >= nb) return;
+  float qv[V];
+  const float* qg = p.qg + (int64_t(b) * p.num_kv_heads + h) * dg + lane * V;
+  for (int v = 0; v < V; ++v) qv[v] = qg[v];
+  const bf16* eh = p.entries + b * p.entries_stride + int64_t(h) * p.max_blocks * dg + lane * V;
+  const float scale = rsqrtf(float(dg));
+  float acc[8];
+#pragma unroll
+  for (int u = 0; u < 8; ++u) {
+    acc[u] = 0.0f;
+    if (j0 + u < nb) {
+      const bf16* ej = eh + int64_t(j0 + u) * dg;
+#pragma unroll
+      for (int v = 0; v < V; ++v) acc[u] += qv[v] * ld(ej + v);
+    }
+  }
+#pragma unroll
+  for (int u = 0; u < 8; ++u)
+    for (int off = 16; off > 0; off >>= 1) acc[u] += __shfl_xor_sync(0xffffffffu, acc[u], off);
+  float* out = scores + (int64_t(b) * p.num_kv_heads + h) * row_stride;
+  if (lane < 8 && j0 + lane < nb) {
+    float v = acc[0];
+#pragma unroll
+    for (int u = 1; u < 8; ++u) v = lane == u ? acc[u] : v;
+    out[j0 + lane] = v * scale;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Selection: one warp per row.
+
+// Order-preserving key of a score: larger score, larger key; NaN as -inf; -0 as +0.
+__device__ __forceinline__ uint32_t order_key(float f) {
+  uint32_t u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) u = 0xff800000u;  // NaN -> -inf
+  if ((u << 1) == 0) u = 0;                             // -0 -> +0
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+__device__ __forceinline__ bool is_nan(float f) { return (__float_as_uint(f) & 0x7fffffffu) > 0x7f800000u; }
+
+// A selection row held by one warp: entry j = 32 c + lane is chunk c of the lane, in register c
+// (R registers: rows up to 32 R entries; indexed only with compile-time c so that they stay
+// registers) or, with R = 0, read from memory. Chunks hold raw score bits, or, for Top-K, order
+// keys (0 past the row's end: no key is 0, NaN being mapped to -inf).
+template <int R>
+struct RowView {
+  uint32_t reg[R > 0 ? R : 1];
+  const float* mem = nullptr;
+  int n = 0;
+  bool keys = false;
+  __device__ void load(const float* s, int count, bool as_keys) {
+    mem = s;
+    n = count;
+    keys = as_keys;
+    if constexpr (R > 0) {
+      const int lane = threadIdx.x & 31;
+#pragma unroll
+      for (int c = 0; c < R; ++c) {
+        const int j = 32 * c + lane;
+        const float v = j < n ? s[j] : 0.0f;
+        reg[c] = j < n ? (keys ? order_key(v) : __float_as_uint(v)) : 0u;
+      }
+    }
+  }
+  // fn(c, bits) for every chunk in order (bits of lane's entry 32 c + lane; 0 past the end).
+  template <typename Fn>
+  __device__ __forceinline__ void for_each(Fn&& fn) const {
+    if constexpr (R > 0) {
+#pragma unroll
+      for (int c = 0; c < R; ++c) {
+        if (32 * c >= n) break;
+        fn(c, reg[c]);
+      }
+    } else {
+      const int lane = threadIdx.x & 31;
+      for (int c = 0; 32 * c < n; ++c) {
+        const int j = 32 * c + lane;
+        const float v = j < n ? mem[j] : 0.0f;
+        fn(c, j < n ? (keys ? order_key(v) : __float_as_uint(v)) : 0u);
+      }
+    }
+  }
+};
+
+__device__ __forceinline__ int warp_sum(int v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// The k-th largest key of the row (1 <= k <= n), bit by bit from the top: the largest T with at
+// least k keys >= T (32 counting passes, no atomics); *ties = how many keys equal to T are taken
+// (the lowest indices).
+template <int R>
+__device__ uint32_t kth_largest_key(const RowView<R>& row, int k, int* ties) {
+  uint32_t t = 0;
+  for (int bit = 31; bit >= 0; --bit) {
+    const uint32_t cand = t | (1u << bit);
+    int count = 0;
+    row.for_each([&](int, uint32_t key) { count += key >= cand; });
+    if (warp_sum(count) >= k) t = cand;
+  }
+  int above = 0;
+  row.for_each([&](int, uint32_t key) { above += key > t; });
+  *ties = k - warp_sum(above);
+  return t;
+}
+
+struct ThresholdState {
+  double mx = 0.0, sum = 1.0;
+  bool finite = true, pos_inf = false;
+};
+
+// The softmax normaliser of the row over non-NaN entries (as seer::threshold on logits).
+template <int R>
+__device__ ThresholdState threshold_state(const RowView<R>& row) {
+  const int lane = threadIdx.x & 31;
+  double mx = -INFINITY;
+  row.for_each([&](int c, uint32_t bits) {
+    const float v = __uint_as_float(bits);
+    if (32 * c + lane < row.n && !is_nan(v)) mx = fmax(mx, double(v));
+  });
+  for (int o = 16; o > 0; o >>= 1) mx = fmax(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  ThresholdState t;
+  t.mx = mx;
+  t.finite = isfinite(mx);
+  t.pos_inf = !t.finite && mx > 0;
+  if (!t.finite) return t;
+  double sum = 0.0;
+  row.for_each([&](int c, uint32_t bits) {
+    const float v = __uint_as_float(bits);
+    if (32 * c + lane < row.n && !is_nan(v)) sum += exp(double(v) - mx);
+  });
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  t.sum = sum;
+  return t;
+}
+
+__device__ __forceinline__ bool passes(float v, const ThresholdState& t, double tau) {
+  if (is_nan(v)) return false;
+  if (!t.finite) return t.pos_inf && v == INFINITY;
+  return exp(double(v) - t.mx) / t.sum > tau;
+}
+
+// Prefill Top-K rows have a known length (min(k, qb + 1), or qb + 1 for a last_block_dense row),
+// so their CSR offsets have a closed form and the select kernel writes each list in place: no
+// scan, no compaction. Blocks of the rows of one head with query blocks in [a, b):
+__device__ int64_t top_k_blocks(const GateSelectParams& p, int a, int b) {
+  if (b <= a) return 0;
+  const int m = min(b, max(a, p.k));  // rows qb < k keep all qb + 1 blocks, the others k
+  int64_t total = int64_t(m - a) * (a + 1 + m) / 2 + int64_t(b - m) * p.k;
+  if (p.last_block_dense)
+    for (int qb = max(a, p.num_blocks - 2); qb < b; ++qb) total += (qb + 1) - min(p.k, qb + 1);
+  return total;
+}
+
+__host__ __device__ inline bool closed_form(const GateSelectParams& p) { return p.top_k && p.k >= 1; }
+
+// Prefill rows: one warp per row, the row in registers (R > 0: rows up to 32 R entries) or read
+// from memory.
+template <int R>
+__global__ void __launch_bounds__(kSelectWarps * 32) gate_select_kernel(const GateSelectParams p) {
+  __shared__ unsigned long long cta_counts[3];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if (threadIdx.x < 3) cta_counts[threadIdx.x] = 0;
+  __syncthreads();
+  const int64_t row = int64_t(blockIdx.x) * kSelectWarps + warp;
+  if (row < p.num_rows) {
+    float* row_scores = p.scores + row * p.row_stride;
+    const int qb = p.first_q_block + int(row % p.rows_per_head);
+    const int n = qb + 1;
+    const bool all_on = p.last_block_dense && qb >= p.num_blocks - 2;
+    RowView<R> view;
+    view.load(row_scores, n, p.top_k);
+    // Top-K (closed-form offsets): straight to block_indices; threshold rows in place over their
+    // scores (compacted after the scan; chunk c is read before anything at or after its first
+    // output position is written).
+    const bool closed = closed_form(p);
+    int64_t base = 0;
+    if (closed) {
+      const int head = int(row / p.rows_per_head);
+      base = head * top_k_blocks(p, p.first_q_block, p.first_q_block + p.rows_per_head) +
+             top_k_blocks(p, p.first_q_block, qb);
+    }
+    int32_t* out = closed ? p.block_indices + base : reinterpret_cast<int32_t*>(row_scores);
+    const int k = min(p.k, n);
+    const bool take_all = p.top_k && k >= n;
+    uint32_t kth = 0;
+    int ties = 0;
+    ThresholdState th;
+    if (p.top_k && !take_all && k > 0) kth = kth_largest_key(view, k, &ties);
+    if (!p.top_k) th = threshold_state(view);
+    const uint32_t lt = (1u << lane) - 1u;
+    int pos = 0, eq_seen = 0, forced = 0;
+    view.for_each([&](int c, uint32_t bits) {
+      const int j = 32 * c + lane;
+      const bool valid = j < n;
+      bool pick;
+      if (p.top_k) {
+        const bool eq = valid && !take_all && k > 0 && bits == kth;
+        const uint32_t eqb = __ballot_sync(0xffffffffu, eq);
+        pick = valid && (take_all || (k > 0 && (bits > kth || (eq && eq_seen + __popc(eqb & lt) < ties))));
+        eq_seen += __popc(eqb);
+      } else {
+        pick = valid && passes(__uint_as_float(bits), th, p.tau);
+      }
+      const bool take = pick || (valid && all_on);
+      forced += __popc(__ballot_sync(0xffffffffu, take && !pick));
+      const uint32_t tb = __ballot_sync(0xffffffffu, take);
+      __syncwarp();
+      if (take) out[pos + __popc(tb & lt)] = j;
+      pos += __popc(tb);
+    });
+    if (pos == 0) {  // no empty row: the diagonal block (SPEC §3.1 [AMBIG])
+      if (lane == 0) out[0] = qb;
+      pos = 1;
+      forced = 1;
+    }
+    if (lane == 0) {
+      p.row_offsets[row + 1] = int32_t(closed ? base + pos : pos);
+      if (closed && row == 0) p.row_offsets[0] = 0;
+      atomicAdd(&cta_counts[0], (unsigned long long)pos);
+      atomicAdd(&cta_counts[1], (unsigned long long)n);
+      atomicAdd(&cta_counts[2], (unsigned long long)forced);
+    }
+  }
+  __syncthreads();
+  if (p.counts && threadIdx.x < 3) atomicAdd(&p.counts[threadIdx.x], cta_counts[threadIdx.x]);
+}
+
+// Decode rows (few and long): one CTA of 256 threads per row; entry j = 256 c + t is chunk c of
+// thread t, in register c (kRegs: rows up to 2048 entries) or read from memory.
+constexpr int kCtaThreads = 256, kCtaChunks = 8;
+
+// Sum of `v` over the CTA (every thread gets it); `tmp` [8] in shared memory.
+__device__ __forceinline__ int cta_sum(int v, int* tmp) {
+  v = warp_sum(v);
+  if ((threadIdx.x & 31) == 0) tmp[threadIdx.x >> 5] = v;
+  __syncthreads();
+  int t = 0;
+  for (int w = 0; w < kCtaThreads / 32; ++w) t += tmp[w];
+  __syncthreads();
+  return t;
+}
+
+// Exclusive prefix of `flag` over the CTA in thread order; *total gets the count.
+__device__ __forceinline__ int cta_prefix(bool flag, int* tmp, int* total) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const uint32_t b = __ballot_sync(0xffffffffu, flag);
+  if (lane == 0) tmp[warp] = __popc(b);
+  __syncthreads();
+  int before = 0, all = 0;
+  for (int w = 0; w < kCtaThreads / 32; ++w) {
+    before += w < warp ? tmp[w] : 0;
+    all += tmp[w];
+  }
+  __syncthreads();
+  *total = all;
+  return before + __popc(b & ((1u << lane) - 1u));
+}
+
+template <bool kRegs>
+__global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const GateSelectParams p) {
+  __shared__ int tmp[kCtaThreads / 32];
+  __shared__ double dtmp[kCtaThreads / 32];
+  const int t = threadIdx.x;
+  const int64_t row = blockIdx.x;
+  const int n = (p.kv_lens[row / p.num_heads] + p.block_size - 1) / p.block_size;
+  const int chunks = (n + kCtaThreads - 1) / kCtaThreads;
+  float* mem = p.scores + row * p.row_stride;
+  uint32_t reg[kRegs ? kCtaChunks : 1];
+  auto bits_at = [&](int c) -> uint32_t {  // chunk c of this thread (0 past the end)
+    const int j = c * kCtaThreads + t;
+    if (j >= n) return 0u;
+    return p.top_k ? order_key(mem[j]) : __float_as_uint(mem[j]);
+  };
+  if constexpr (kRegs) {
+#pragma unroll
+    for (int c = 0; c < kCtaChunks; ++c) reg[c] = bits_at(c);
+  }
+  // fn(c, bits) over the chunks in order.
+  auto for_each = [&](auto&& fn) {
+    if constexpr (kRegs) {
+#pragma unroll
+      for (int c = 0; c < kCtaChunks; ++c)
+        if (c < chunks) fn(c, reg[c]);
+    } else {
+      for (int c = 0; c < chunks; ++c) fn(c, bits_at(c));
+    }
+  };
+  const int k = min(p.k, n);
+  const bool take_all = p.top_k && k >= n;
+  uint32_t kth = 0;
+  int ties = 0;
+  if (p.top_k && !take_all && k > 0) {  // bisection as kth_largest_key, counted over the CTA
+    for (int bit = 31; bit >= 0; --bit) {
+      const uint32_t cand = kth | (1u << bit);
+      int count = 0;
+      for_each([&](int, uint32_t key) { count += key >= cand; });
+      if (cta_sum(count, tmp) >= k) kth = cand;
+    }
+    int above = 0;
+    for_each([&](int, uint32_t key) { above += key > kth; });
+    ties = k - cta_sum(above, tmp);
+  }
+  ThresholdState th;
+  if (!p.top_k) {
+    double mx = -INFINITY;
+    for_each([&](int c, uint32_t b) {
+      const float v = __uint_as_float(b);
+      if (c * kCtaThreads + t < n && !is_nan(v)) mx = fmax(mx, double(v));
+    });
+    for (int o = 16; o > 0; o >>= 1) mx = fmax(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    if ((t & 31) == 0) dtmp[t >> 5] = mx;
+    __syncthreads();
+    mx = -INFINITY;
+    for (int w = 0; w < kCtaThreads / 32; ++w) mx = fmax(mx, dtmp[w]);
+    __syncthreads();
+    th.mx = mx;
+    th.finite = isfinite(mx);
+    th.pos_inf = !th.finite && mx > 0;
+    if (th.finite) {
+      double sum = 0.0;
+      for_each([&](int c, uint32_t b) {
+        const float v = __uint_as_float(b);
+        if (c * kCtaThreads + t < n && !is_nan(v)) sum += exp(double(v) - mx);
+      });
+      for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+      if ((t & 31) == 0) dtmp[t >> 5] = sum;
+      __syncthreads();
+      sum = 0.0;
+      for (int w = 0; w < kCtaThreads / 32; ++w) sum += dtmp[w];
+      __syncthreads();
+      th.sum = sum;
+    }
+  }
+  // Emission in ascending order; fixed-stride rows or in place (CSR: a chunk is read by every
+  // thread before the CTA writes it, and writes stay at or below the chunk).
+  int32_t* out = p.row_counts ? p.block_indices + row * p.index_stride : reinterpret_cast<int32_t*>(mem);
+  int pos = 0, eq_seen = 0, forced = 0;
+  for_each([&](int c, uint32_t bits) {
+    const int j = c * kCtaThreads + t;
+    const bool valid = j < n;
+    bool pick;
+    if (p.top_k) {
+      const bool eq = valid && !take_all && k > 0 && bits == kth;
+      int eq_total = 0;
+      const int eq_rank = eq_seen + cta_prefix(eq, tmp, &eq_total);
+      pick = valid && (take_all || (k > 0 && (bits > kth || (eq && eq_rank < ties))));
+      eq_seen += eq_total;
+    } else {
+      pick = valid && passes(__uint_as_float(bits), th, p.tau);
+    }
+    // SPEC §2.3: the sink block and the current block are always kept.
+    const bool take = pick || (valid && (j == 0 || j == n - 1));
+    int total = 0, forced_here = 0;
+    const int at = cta_prefix(take, tmp, &total);
+    cta_prefix(take && !pick, tmp, &forced_here);
+    if (take) out[pos + at] = j;
+    pos += total;
+    forced += forced_here;
+  });
+  if (t == 0) {
+    if (p.row_counts)
+      p.row_counts[row] = pos;
+    else
+      p.row_offsets[row + 1] = pos;
+    if (p.counts) {
+      atomicAdd(&p.counts[0], (unsigned long long)pos);
+      atomicAdd(&p.counts[1], (unsigned long long)n);
+      atomicAdd(&p.counts[2], (unsigned long long)forced);
+    }
+  }
+}
+
+// One warp per row: the row's selection (in place over its scores) -> block_indices.
+__global__ void gate_compact_kernel(const GateSelectParams p) {
+  const int64_t row = int64_t(blockIdx.x) * kSelectWarps + (threadIdx.x >> 5);
+  if (row >= p.num_rows) return;
+  const int32_t* src = reinterpret_cast<const int32_t*>(p.scores + row * p.row_stride);
+  const int32_t b = p.row_offsets[row], e = p.row_offsets[row + 1];
+  for (int i = threadIdx.x & 31; i < e - b; i += 32) p.block_indices[b + i] = src[i];
+}
+
+// Threads for a pooling CTA over `channels` (eight each), at most 1024.
+int groups_threads(int channels) { return std::min(1024, (channels / 8 + 31) / 32 * 32); }
+
+}  // namespace
+
+cudaError_t run_gate_pool(const GateKStats& s, const bf16* k, int64_t k_stride, const bf16* q, int64_t q_stride,
+                          int num_q_heads, GatePools q_pools, float* q_feat, int n, int start, cudaStream_t stream) {
+  if (n <= 0) return cudaSuccess;
+  if ((k_stride | q_stride) % 8 != 0 || s.head_dim % 8 != 0) return cudaErrorInvalidValue;
+  const int touched = (start + n - 1) / s.block_size - start / s.block_size + 1;
+  const int channels = (s.num_kv_heads + (q ? num_q_heads : 0)) * s.head_dim;
+  gate_pool_kernel<<<touched, groups_threads(channels), 0, stream>>>(s, k, k_stride, q, q_stride, num_q_heads, q_pools,
+                                                                     q_feat, n, start);
+  return cudaGetLastError();
+}
+
+cudaError_t run_gate_k_features(const GateKStats& s, GatePools pools, int kv_len, int b0, int nblk, float* feat,
+                                cudaStream_t stream) {
+  if (nblk <= 0) return cudaSuccess;
+  gate_k_features_kernel<<<dim3(nblk, s.num_kv_heads), s.head_dim, 0, stream>>>(s, pools, kv_len, b0, nblk, feat);
+  return cudaGetLastError();
+}
+
+cudaError_t run_gate_norm_rope(float* x, int heads, int n, int dg, int64_t head_stride, const float* norm_w,
+                               GateRope rope, int first_block, int block_size, bf16* out_bf16,
+                               int64_t out_head_stride, cudaStream_t stream) {
+  if (n <= 0 || heads <= 0) return cudaSuccess;
+  if (dg > kMaxHidden || dg % 2 != 0) return cudaErrorInvalidValue;
+  if (!norm_w && !rope.inv_freq && !out_bf16) return cudaSuccess;
+  const dim3 grid(n, (heads + kRopeHeads - 1) / kRopeHeads);
+  gate_norm_rope_kernel<<<grid, max(dg, 32), 0, stream>>>(x, heads, dg, head_stride, norm_w, rope, first_block,
+                                                          block_size, out_bf16, out_head_stride);
+  return cudaGetLastError();
+}
+
+cudaError_t run_gate_rope_rows(float* x, int64_t rows, int dg, int n, int group, int first_block,
+                               const float* block_table, cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  if (dg > kMaxHidden || dg % 2 != 0 || !block_table || n < 1 || group < 1) return cudaErrorInvalidValue;
+  const int64_t pairs = rows * (dg / 2);
+  const unsigned grid = unsigned(std::min<int64_t>((pairs + 255) / 256, 65535));
+  gate_rope_rows_kernel<<<grid, 256, 0, stream>>>(x, pairs, dg, n, group, first_block, block_table);
+  return cudaGetLastError();
+}
+
+cudaError_t run_gate_decode_step(const GateDecodeParams& p, cudaStream_t stream) {
+  const int g = p.num_qo_heads / p.num_kv_heads;
+  if (p.hidden > kMaxHidden || p.hidden % 4 != 0 || p.head_dim > 128 || p.k_pools.count > 3 || p.slices < 1 ||
+      (g * p.head_dim + p.slices - 1) / p.slices > 2048 || !p.done)
+    return cudaErrorInvalidValue;
+  gate_decode_project_kernel<<<dim3(p.slices, p.num_kv_heads, p.batch_size), 256, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t run_gate_decode_scores(const GateDecodeParams& p, float* scores, int64_t row_stride, int num_blocks,
+                                   cudaStream_t stream) {
+  const dim3 grid((num_blocks + 63) / 64, p.num_kv_heads, p.batch_size);
+  switch (p.hidden) {
+    case 64: gate_decode_scores_kernel<2><<<grid, 256, 0, stream>>>(p, scores, row_stride); break;
+    case 128: gate_decode_scores_kernel<4><<<grid, 256, 0, stream>>>(p, scores, row_stride); break;
+    case 256: gate_decode_scores_kernel<8><<<grid, 256, 0, stream>>>(p, scores, row_stride); break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t run_gate_select(const GateSelectParams& p, cudaStream_t stream) {
+  if (p.num_rows <= 0) return p.row_counts ? cudaSuccess : cudaMemsetAsync(p.row_offsets, 0, sizeof(int32_t), stream);
+  const int nb = p.num_blocks;  // bounds every row's length
+  if (nb < 1) return cudaErrorInvalidValue;
+  cudaError_t err = cudaSuccess;
+  if (p.decode) {
+    if (nb <= kCtaThreads * kCtaChunks)
+      gate_select_decode_kernel<true><<<p.num_rows, kCtaThreads, 0, stream>>>(p);
+    else
+      gate_select_decode_kernel<false><<<p.num_rows, kCtaThreads, 0, stream>>>(p);
+  } else {
+    if (p.row_counts) return cudaErrorInvalidValue;  // fixed-stride rows are a decode form
+    const unsigned ctas = unsigned((p.num_rows + kSelectWarps - 1) / kSelectWarps);
+    if (nb <= 32)
+      gate_select_kernel<1><<<ctas, kSelectWarps * 32, 0, stream>>>(p);
+    else if (nb <= 128)
+      gate_select_kernel<4><<<ctas, kSelectWarps * 32, 0, stream>>>(p);
+    else if (nb <= 512)
+      gate_select_kernel<16><<<ctas, kSelectWarps * 32, 0, stream>>>(p);
+    else if (nb <= 2048)
+      gate_select_kernel<64><<<ctas, kSelectWarps * 32, 0, stream>>>(p);
+    else
+      gate_select_kernel<0><<<ctas, kSelectWarps * 32, 0, stream>>>(p);
+  }
+  if ((err = cudaGetLastError()) != cudaSuccess || p.row_counts || (!p.decode && closed_form(p))) return err;
+  if ((err = run_scan_row_offsets(p.row_offsets, p.num_rows, stream)) != cudaSuccess) return err;
+  const unsigned ctas = unsigned((p.num_rows + kSelectWarps - 1) / kSelectWarps);
+  gate_compact_kernel<<<ctas, kSelectWarps * 32, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+}  // namespace seer::cuda

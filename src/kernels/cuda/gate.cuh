@@ -1,0 +1,175 @@
+// AttnGates on the GPU (issue 4 §3; SPEC §1-§3): block pooling of the pre-RoPE K and Q, RMSNorm and
+// the gate RoPE of pooled rows, the decode gate's query, scores and K-compression cache update, and
+// the selection (Top-K / threshold / budget with the SPEC §3 forcing rules) written straight into
+// the CSR lists the attention kernels read. The projections and the prefill score matrix are GEMMs
+// (cuBLAS, src/model/cuda_gate.cpp); everything else is here. The CPU references are
+// seer::PrefillGate, seer::KCompressionCache, decode_gate_scores (src/seer/gates.cpp) and
+// select_prefill / select_decode (src/seer/sparsity.cpp); tests/cuda/test_cuda_gate.cpp holds the
+// kernels to them.
+//
+// Dimensions: Hq query heads, Hkv KV heads, d head_dim (64 or 128), dg gate hidden size (<= 256, even),
+// bs block size, P the number of pools of a feature (1..3, order max | min | avg, SPEC §1.2).
+// Layouts (fp32 unless said otherwise):
+//   k stats  [3, Hkv, max_blocks, d]        running max | min | sum of the pre-RoPE K of each block of
+//                                            one sequence (block j: tokens j*bs ..); the token count of a
+//                                            block follows from the sequence length
+//   k feat   [Hkv, nblk, P*d]               pooled key features of blocks b0 .. b0+nblk-1
+//   q feat   [Hq, rows, P*d]                pooled new queries of the query blocks a chunk touches
+//   rows     [heads, n, dg]                 projected features, normed and rotated in place
+//   entries  bf16 [B][Hkv, max_blocks, dg]   the decode K-compression cache (zero for a partial block)
+//   qg       [B, Hkv, dg]                   the decode gate's query after pooling, projection, norm, RoPE
+//   scores   [rows, row_stride]             one selection row each; overwritten by its selection
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/common.cuh"
+
+namespace seer::cuda {
+
+// Pools of a feature: type[i] is 0 max, 1 min, 2 avg (seer::PoolType), in concatenation order.
+struct GatePools {
+  int count = 0;
+  int8_t type[3] = {0, 0, 0};
+};
+
+// The gate RoPE (SPEC §1.4): rotate_half over dg dims, angle = float(pos) * inv_freq[i] in fp32,
+// cos/sin in double, times `scale` (the base model's attention factor), as seer::rope_tables.
+struct GateRope {
+  const float* inv_freq = nullptr;  // [dg/2], on the GPU; null: no RoPE
+  float scale = 1.0f;
+  // Optional: the same at every block start, [max_blocks, dg] (cos | sin of position j * block_size),
+  // computed once by the host with seer::rope_tables (used for rows at block positions).
+  const float* block_table = nullptr;
+};
+
+struct GateKStats {
+  float* stats = nullptr;  // [3, num_kv_heads, max_blocks, head_dim]
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int block_size = 64;
+  int max_blocks = 0;
+};
+
+// The pooling kernel reads token rows with 16-byte loads: strides and row starts must be multiples
+// of 8 elements (heads * head_dim always is).
+// Pools n new tokens at positions start .. start+n-1 of one sequence, one CTA per touched block:
+// k [n][num_kv_heads, head_dim] (bf16, `k_stride` elements between tokens) joins the statistics (a
+// block that already held tokens keeps them); with q [n][num_q_heads, head_dim], the new queries of
+// each touched block (query block start/bs + r, only its new tokens) are pooled into
+// q_feat [num_q_heads, rows, P*head_dim].
+cudaError_t run_gate_pool(const GateKStats& s, const __nv_bfloat16* k, int64_t k_stride, const __nv_bfloat16* q,
+                          int64_t q_stride, int num_q_heads, GatePools q_pools, float* q_feat, int n, int start,
+                          cudaStream_t stream);
+
+// Key features of blocks [b0, b0 + nblk) of a sequence of kv_len tokens: feat [Hkv, nblk, P*d].
+cudaError_t run_gate_k_features(const GateKStats& s, GatePools pools, int kv_len, int b0, int nblk, float* feat,
+                                cudaStream_t stream);
+
+// Rows x [heads][n, dg] (head h at x + h * head_stride): optional RMSNorm (weight norm_w [dg], eps
+// 1e-6, as attngate_knorm) then the gate RoPE at position (first_block + i) * block_size for row i.
+// out_bf16 null: in place; else written as bf16 to out_bf16 + h * out_head_stride + i * dg.
+cudaError_t run_gate_norm_rope(float* x, int heads, int n, int dg, int64_t head_stride, const float* norm_w,
+                               GateRope rope, int first_block, int block_size, __nv_bfloat16* out_bf16,
+                               int64_t out_head_stride, cudaStream_t stream);
+
+// In-place gate RoPE of rows x [rows, dg] from a block table (GateRope::block_table): row R sits at
+// block first_block + (R / group) % n (n positions, each repeated for `group` consecutive rows).
+cudaError_t run_gate_rope_rows(float* x, int64_t rows, int dg, int n, int group, int first_block,
+                               const float* block_table, cudaStream_t stream);
+
+// ---------------------------------------------------------------------------------------------
+// Decode gate (SPEC §2), a batch of B sequences; sequence b's newest token sits at kv_lens[b] - 1.
+// Two kernels per step:
+//   step:   the matrix-vector products, cut into `slices` CTAs per (sequence, KV head) so that a
+//           batch of one still spreads the weight reads over the GPU: the query projection (when
+//           scoring) and, for a sequence whose new token completes its block, linear_k of the
+//           block's pooled K (its statistics plus the new token), as partial sums; the last CTA of
+//           each (sequence, KV head) sums them and writes the state (the block's statistics; the
+//           completed block's entry = knorm -> RoPE, or a new block's zero placeholder) and the query
+//           (qnorm -> RoPE at the token's position)
+//   scores: every KV head's query against its compressed entries
+
+struct GateDecodeParams {
+  int batch_size = 0;
+  int num_qo_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int hidden = 0;  // dg (0 without a decode gate: statistics only)
+  int block_size = 64;
+  int max_blocks = 0;
+  const int32_t* kv_lens = nullptr;  // [B], after the new token
+  // The new token's pre-RoPE k [B][Hkv, d] bf16, k_stride elements between sequences.
+  const __nv_bfloat16* k = nullptr;
+  int64_t k_stride = 0;
+  float* stats = nullptr;        // [B][3, Hkv, max_blocks, d]
+  int64_t stats_stride = 0;      // floats between sequences
+  __nv_bfloat16* entries = nullptr;  // [B][Hkv, max_blocks, dg]; null: statistics only (prefill gate)
+  int64_t entries_stride = 0;        // elements between sequences
+  GatePools k_pools;
+  const float* linear_k = nullptr;  // [Hkv, P*d, dg]
+  const float* k_norm = nullptr;    // [dg] or null
+  bool upstream_rope_position = false;  // rotate a completed block at its last token (SPEC §2.3)
+  // Query: q [B][Hq, d] bf16, q_stride elements between sequences.
+  const __nv_bfloat16* q = nullptr;
+  int64_t q_stride = 0;
+  int q_pooling = 0;                 // 0 Qproj, 1 Qavgproj, 2 Qavg (seer::QHeadPooling)
+  const float* linear_q = nullptr;   // Qproj [Hkv, g, d, dg] | Qavgproj [Hkv, d, dg] | null
+  const float* q_norm = nullptr;     // [dg] or null
+  GateRope rope;
+  bool scoring = true;               // false: state only (a dense layer)
+  int slices = 8;                    // CTAs per (sequence, KV head) of the projections
+  float* q_partial = nullptr;        // [B, Hkv, slices, dg] workspace
+  float* e_partial = nullptr;        // [B, Hkv, slices, dg] workspace
+  unsigned* done = nullptr;          // [B, Hkv] slice counters, zero between steps (left zero)
+  float* qg = nullptr;               // [B, Hkv, dg] the query, written by the step kernel
+};
+
+cudaError_t run_gate_decode_step(const GateDecodeParams& p, cudaStream_t stream);
+// scores[(b * Hkv + h) * row_stride + j] = qg[b, h] . entries[b][h, j] / sqrt(dg), j < ceil(kv_lens[b] / bs);
+// num_blocks bounds ceil(kv_lens[b] / bs) (the grid).
+cudaError_t run_gate_decode_scores(const GateDecodeParams& p, float* scores, int64_t row_stride, int num_blocks,
+                                   cudaStream_t stream);
+
+// ---------------------------------------------------------------------------------------------
+// Selection (SPEC §3, exactly seer::select_prefill / select_decode on the same scores): each row's
+// selected key blocks, ascending, into CSR; counts of selected / dense / forced blocks added to
+// `counts` [3] (BlockCounts order). The scores are logits (a threshold takes the softmax over the
+// row first); NaN ranks below every number, Top-K ties go to the lower block index.
+
+struct GateSelectParams {
+  float* scores = nullptr;  // row R at scores + R * row_stride (overwritten with its int32 selection)
+  int64_t row_stride = 0;
+  int num_rows = 0;         // all rows
+  bool decode = false;
+  // Prefill rows: R = head * rows_per_head + r, query block qb = first_q_block + r, entries 0..qb;
+  // the sequence so far has num_blocks query blocks (last_block_dense: rows qb >= num_blocks - 2 on).
+  int rows_per_head = 0;
+  int first_q_block = 0;
+  int num_blocks = 0;
+  bool last_block_dense = false;
+  // Decode rows: R = b * num_heads + h, entries 0 .. ceil(kv_lens[b] / block_size) - 1; the sink
+  // block 0 and the current block are always kept. num_blocks bounds every row's length.
+  const int32_t* kv_lens = nullptr;
+  int num_heads = 0;
+  int block_size = 64;
+  // Method: Top-K of k per row (k >= the row's entries: all of them), or softmax probability > tau.
+  bool top_k = true;
+  int k = 1;
+  double tau = 0.0;
+  int32_t* row_offsets = nullptr;    // [num_rows + 1]
+  int32_t* block_indices = nullptr;  // capacity: every row's entries
+  // Decode only, instead of CSR (no scan): row R's blocks at block_indices + R * index_stride,
+  // row_counts[R] of them (sparse_decode reads this form).
+  int32_t* row_counts = nullptr;
+  int64_t index_stride = 0;
+  unsigned long long* counts = nullptr;  // [3] selected, dense, forced (added to); may be null
+};
+
+// Prefill rows: one warp per row; Top-K lists have closed-form offsets and go straight to CSR (one
+// kernel), threshold rows are selected in place, then scanned and compacted (three kernels).
+// Decode rows: one CTA per row; fixed-stride output is that kernel alone, CSR adds the scan and
+// compaction. Top-K finds the k-th largest score bit by bit (32 counting passes), no sorting.
+cudaError_t run_gate_select(const GateSelectParams& p, cudaStream_t stream);
+
+}  // namespace seer::cuda

@@ -1,0 +1,533 @@
+// The learned gates on the GPU; see cuda_gate.h. Kernels in src/kernels/cuda/gate.cu, GEMMs here.
+// Compiled only with SEER_HAVE_CUDA (the CPU build globs src/model/ too).
+#ifdef SEER_HAVE_CUDA
+#include "model/cuda_gate.h"
+
+#include <seer/gates.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/ops.h"
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/gate.cuh"
+#include "model/cuda_util.h"
+
+namespace seer {
+
+namespace {
+
+using bf16 = __nv_bfloat16;
+
+cuda::GatePools device_pools(const std::vector<PoolType>& pools) {
+  cuda::GatePools p;
+  p.count = int(pools.size());
+  for (size_t i = 0; i < pools.size() && i < 3; ++i) p.type[i] = int8_t(pools[i]);
+  return p;
+}
+
+// A row-major matrix operand of a batched GEMM: base, leading dimension, stride between the batch's
+// matrices (elements).
+struct Mat {
+  const float* ptr;
+  int64_t ld, stride;
+};
+
+// Row-major, batched, TF32: C[m, n] = alpha * A[m, k] · B with B [k, n] (trans_b false) or [n, k]
+// (trans_b true, i.e. A · Bᵀ).
+Status gemm(cublasHandle_t blas, bool trans_b, int m, int n, int k, float alpha, Mat a, Mat b, float* c, int64_t ldc,
+            int64_t sc, int batch) {
+  const float beta = 0.0f;
+  // Column-major view: Cᵀ [n, m] = op(B)ᵀ · Aᵀ.
+  SEER_CUBLAS_CHECK(cublasGemmStridedBatchedEx(blas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, n, m, k,
+                                               &alpha, b.ptr, CUDA_R_32F, int(b.ld), b.stride, a.ptr, CUDA_R_32F,
+                                               int(a.ld), a.stride, &beta, c, CUDA_R_32F, int(ldc), sc, batch,
+                                               CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
+  return Status::ok();
+}
+
+struct GateWeights {  // one layer of one gate, on the GPU
+  DeviceBuffer linear_q, linear_k, q_norm, k_norm;
+};
+
+struct GateOnDevice {
+  const GateSet* set = nullptr;
+  std::vector<GateWeights> layers;
+  DeviceBuffer inv_freq;     // [dg / 2]
+  DeviceBuffer block_table;  // [max_blocks, dg]: cos | sin at every block start
+  float rope_scale = 1.0f;
+  cuda::GateRope rope(bool on) const {
+    cuda::GateRope r;
+    if (on) {
+      r.inv_freq = inv_freq.as<float>();
+      r.block_table = block_table.as<float>();
+    }
+    r.scale = rope_scale;
+    return r;
+  }
+};
+
+Status upload(const std::vector<float>& v, DeviceBuffer* dst, const char* what) {
+  if (v.empty()) return Status::ok();
+  SEER_RETURN_IF_ERROR(dst->reserve(v.size() * sizeof(float), what));
+  SEER_CUDA_CHECK(cudaMemcpy(dst->ptr, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
+  return Status::ok();
+}
+
+const char* kind_name(GateKind k) { return k == GateKind::kPrefill ? "prefill" : "decode"; }
+
+// The tensor sizes the kernels rely on (load_gates has checked names and shapes; this guards
+// hand-built gate sets).
+Status check_sizes(const GateSet& g, const ModelConfig& m) {
+  const GateConfig& c = g.config;
+  const int Hq = m.num_qo_heads, Hkv = m.num_kv_heads, d = m.head_dim, dg = c.hidden_size;
+  if (int(g.layers.size()) != m.num_layers)
+    return Status::error("GPU gates: the {} gate has {} layers, the model {}", kind_name(c.kind), g.layers.size(),
+                         m.num_layers);
+  const bool two = c.prefill_two_linear(d);
+  const size_t kin = c.k_pools.size() * size_t(d);
+  size_t want_k = 0, want_q = 0;
+  if (c.kind == GateKind::kPrefill) {
+    want_k = size_t(two ? Hkv : Hq) * kin * dg;
+    want_q = two ? size_t(Hq) * c.q_pools.size() * d * dg : 0;
+    if (!two && int(c.q_pools.size()) * d != dg)
+      return Status::error("GPU gates: a prefill gate without a Q linear needs |Q pools| * head_dim == hidden size");
+  } else {
+    want_k = size_t(Hkv) * kin * dg;
+    want_q = c.q_head_pooling == QHeadPooling::kQproj      ? size_t(Hq) * d * dg
+             : c.q_head_pooling == QHeadPooling::kQavgproj ? size_t(Hkv) * d * dg
+                                                           : 0;
+    if (c.q_head_pooling == QHeadPooling::kQavg && d != dg)
+      return Status::error("GPU gates: Qavg needs head_dim == hidden size ({} vs {})", d, dg);
+  }
+  const bool norms = c.kind == GateKind::kDecode && c.use_qk_norm;
+  for (size_t l = 0; l < g.layers.size(); ++l) {
+    const GateLayerWeights& w = g.layers[l];
+    if (w.linear_k.size() != want_k || w.linear_q.size() != want_q ||
+        (norms && (w.q_norm.size() != size_t(dg) || w.k_norm.size() != size_t(dg))))
+      return Status::error("GPU gates: layer {} of the {} gate: linear_k {} / linear_q {} values, expected {} / {}", l,
+                           kind_name(c.kind), w.linear_k.size(), w.linear_q.size(), want_k, want_q);
+  }
+  return Status::ok();
+}
+
+// `max_blocks` sizes the RoPE table of block starts. A prefill gate without a Q linear keeps its
+// per-query-head K linear [Hq, kin, dg] regrouped as [Hkv, kin, g * dg], so that one GEMM per KV
+// head projects the features for its g query heads.
+Status upload_gate(const GateSet& g, int max_blocks, GateOnDevice* out) {
+  out->set = &g;
+  float scale = 1.0f;
+  ModelConfig c = g.model;
+  const int dg = g.config.hidden_size, bs = g.config.block_size;
+  c.head_dim = dg;
+  const std::vector<float> inv = rope_inv_freq(c, &scale);
+  SEER_RETURN_IF_ERROR(upload(inv, &out->inv_freq, "gate RoPE"));
+  out->rope_scale = scale;
+  std::vector<int> pos(static_cast<size_t>(max_blocks));
+  for (int j = 0; j < max_blocks; ++j) pos[size_t(j)] = j * bs;
+  std::vector<float> cs(size_t(max_blocks) * dg / 2), sn(cs.size()), table(size_t(max_blocks) * dg);
+  rope_tables(inv, scale, pos.data(), max_blocks, cs.data(), sn.data());
+  for (int j = 0; j < max_blocks; ++j) {
+    std::copy_n(cs.begin() + int64_t(j) * dg / 2, dg / 2, table.begin() + int64_t(j) * dg);
+    std::copy_n(sn.begin() + int64_t(j) * dg / 2, dg / 2, table.begin() + int64_t(j) * dg + dg / 2);
+  }
+  SEER_RETURN_IF_ERROR(upload(table, &out->block_table, "gate RoPE"));
+  const int d = g.model.head_dim, Hkv = g.model.num_kv_heads, grp = g.model.num_qo_heads / Hkv;
+  const bool regroup = g.config.kind == GateKind::kPrefill && !g.config.prefill_two_linear(d);
+  const size_t kin = g.config.k_pools.size() * size_t(d);
+  out->layers = std::vector<GateWeights>(g.layers.size());
+  for (size_t l = 0; l < g.layers.size(); ++l) {
+    const GateLayerWeights& w = g.layers[l];
+    GateWeights& d_w = out->layers[l];
+    SEER_RETURN_IF_ERROR(upload(w.linear_q, &d_w.linear_q, "gate weights"));
+    if (regroup) {  // [Hkv][g][kin][dg] -> [Hkv][kin][g][dg]
+      std::vector<float> r(w.linear_k.size());
+      for (int h = 0; h < Hkv; ++h)
+        for (int i = 0; i < grp; ++i)
+          for (size_t row = 0; row < kin; ++row)
+            std::copy_n(w.linear_k.begin() + int64_t(((size_t(h) * grp + i) * kin + row) * dg), dg,
+                        r.begin() + int64_t(((size_t(h) * kin + row) * grp + i) * dg));
+      SEER_RETURN_IF_ERROR(upload(r, &d_w.linear_k, "gate weights"));
+    } else {
+      SEER_RETURN_IF_ERROR(upload(w.linear_k, &d_w.linear_k, "gate weights"));
+    }
+    if (g.config.use_qk_norm && g.config.kind == GateKind::kDecode) {
+      SEER_RETURN_IF_ERROR(upload(w.q_norm, &d_w.q_norm, "gate weights"));
+      SEER_RETURN_IF_ERROR(upload(w.k_norm, &d_w.k_norm, "gate weights"));
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+struct CudaGates::Impl {
+  DeviceGateSpec spec;
+  ModelConfig model;
+  int max_context = 0, batch = 1, bs = 64, max_blocks = 0;
+  cublasHandle_t blas = nullptr;
+  cudaStream_t stream = nullptr;
+  GateOnDevice pre, dec;
+  bool has_pre = false, has_dec = false;
+  std::vector<DeviceBuffer> stats;    // per layer: [B][3, Hkv, max_blocks, d]
+  std::vector<DeviceBuffer> entries;  // per layer: bf16 [B][Hkv, max_blocks, dg]
+  DeviceBuffer counters;              // u64 [num_layers][2][3]
+  // Scratch, shared by the layers.
+  DeviceBuffer kfeat, kproj, qfeat, qproj, scores, offsets, indices;
+  DeviceBuffer q_partial, e_partial;  // decode projections: [B, Hkv, slices, dg]
+  DeviceBuffer done;                  // decode: u32 [B, Hkv] slice counters
+  int slices = 8;
+  std::vector<unsigned long long> host_counts;
+
+  int64_t stats_stride() const { return 3LL * model.num_kv_heads * max_blocks * model.head_dim; }
+  int64_t entries_stride() const { return int64_t(model.num_kv_heads) * max_blocks * dec.set->config.hidden_size; }
+
+  cuda::GateKStats kstats(int layer, int seq) const {
+    cuda::GateKStats s;
+    s.stats = stats[size_t(layer)].as<float>() + seq * stats_stride();
+    s.num_kv_heads = model.num_kv_heads;
+    s.head_dim = model.head_dim;
+    s.block_size = bs;
+    s.max_blocks = max_blocks;
+    return s;
+  }
+  unsigned long long* layer_counts(int layer, bool decode) const {
+    return counters.as<unsigned long long>() + (size_t(layer) * 2 + (decode ? 1 : 0)) * 3;
+  }
+
+  Status init(const DeviceGateSpec& s, const ModelConfig& m, int ctx, int b, cublasHandle_t h, cudaStream_t st) {
+    spec = s;
+    model = m;
+    max_context = ctx;
+    batch = b;
+    blas = h;
+    stream = st;
+    has_pre = s.prefill != nullptr;
+    has_dec = s.decode != nullptr;
+    if (!has_pre && !has_dec) return Status::error("GPU gates: neither a prefill nor a decode gate");
+    if (batch < 1) return Status::error("GPU gates: batch size {} must be >= 1", batch);
+    const int d = m.head_dim, g = m.num_kv_heads > 0 ? m.num_qo_heads / m.num_kv_heads : 0;
+    if (d > 128 || g < 1 || g > 16)
+      return Status::error("GPU gates: head_dim {} (at most 128) and group size {} (1..16) are not supported", d, g);
+    for (const GateSet* gs : {s.prefill, s.decode}) {
+      if (!gs) continue;
+      SEER_RETURN_IF_ERROR(check_sizes(*gs, m));
+      const int dg = gs->config.hidden_size;
+      if (dg != 64 && dg != 128 && dg != 256)
+        return Status::error("GPU gates: gate hidden size {} is not supported (64, 128 or 256)", dg);
+      bs = gs->config.block_size;
+    }
+    if (bs != s.options.block_size)
+      return Status::error("GPU gates: the gates' block size {} differs from the policy's {}", bs, s.options.block_size);
+    max_blocks = (ctx + bs - 1) / bs;
+    if (has_pre) SEER_RETURN_IF_ERROR(upload_gate(*s.prefill, max_blocks, &pre));
+    if (has_dec) SEER_RETURN_IF_ERROR(upload_gate(*s.decode, max_blocks, &dec));
+    stats = std::vector<DeviceBuffer>(size_t(m.num_layers));
+    for (auto& st_buf : stats)
+      SEER_RETURN_IF_ERROR(st_buf.reserve(size_t(batch * stats_stride()) * sizeof(float), "gate K statistics"));
+    if (has_dec) {
+      entries = std::vector<DeviceBuffer>(size_t(m.num_layers));
+      for (auto& e : entries)
+        SEER_RETURN_IF_ERROR(e.reserve(size_t(batch * entries_stride()) * sizeof(bf16), "the K-compression cache"));
+    }
+    SEER_RETURN_IF_ERROR(done.reserve(size_t(batch) * m.num_kv_heads * sizeof(unsigned), "gate workspace"));
+    SEER_CUDA_CHECK(cudaMemsetAsync(done.ptr, 0, size_t(batch) * m.num_kv_heads * sizeof(unsigned), stream));
+    if (has_dec) {  // enough CTAs per (sequence, KV head) that a small batch still fills the GPU
+      slices = std::clamp(264 / std::max(1, batch * m.num_kv_heads), 2, 16);
+      const int dg = s.decode->config.hidden_size;
+      const size_t n = size_t(batch) * m.num_kv_heads * slices * dg;
+      SEER_RETURN_IF_ERROR(q_partial.reserve(n * sizeof(float), "gate workspace"));
+      SEER_RETURN_IF_ERROR(e_partial.reserve(n * sizeof(float), "gate workspace"));
+      SEER_RETURN_IF_ERROR(qproj.reserve(size_t(batch) * m.num_kv_heads * dg * sizeof(float), "gate queries"));
+    }
+    const size_t nc = size_t(m.num_layers) * 6;
+    SEER_RETURN_IF_ERROR(counters.reserve(nc * sizeof(unsigned long long), "gate counters"));
+    SEER_CUDA_CHECK(cudaMemsetAsync(counters.ptr, 0, nc * sizeof(unsigned long long), stream));
+    host_counts.resize(nc);
+    return Status::ok();
+  }
+
+  bool sparse_layer(int layer, bool decode) const {
+    if (layer < spec.options.start_layer) return false;
+    return decode ? has_dec && spec.options.decode.kind != DecodeSparsity::Kind::kDense
+                  : has_pre && spec.options.prefill.kind != PrefillSparsity::Kind::kDense;
+  }
+
+  // Absorbs the chunk; when `scoring`, leaves the scores [Hq, rows, nb] in `scores`.
+  Status prefill_scores(int layer, int seq, const bf16* q, const bf16* k, int n, int start, bool scoring) {
+    const int Hq = model.num_qo_heads, Hkv = model.num_kv_heads, d = model.head_dim, g = Hq / Hkv;
+    const int kv_len = start + n;
+    if (layer < 0 || layer >= model.num_layers || seq < 0 || seq >= batch || n < 1 || start < 0 ||
+        kv_len > max_context)
+      return Status::error("GPU gates: bad prefill call (layer {}, sequence {}, {} tokens at {}, context {})", layer,
+                           seq, n, start, max_context);
+    const int nb = (kv_len + bs - 1) / bs, first_qb = start / bs, rows = nb - first_qb;
+    // One pass over the chunk: K statistics, and the pooled new queries when scoring.
+    const GateConfig* pc = scoring ? &pre.set->config : nullptr;
+    if (pc) SEER_RETURN_IF_ERROR(qfeat.reserve(size_t(Hq) * rows * pc->q_pools.size() * d * sizeof(float), "gate features"));
+    SEER_CUDA_CHECK(cuda::run_gate_pool(kstats(layer, seq), k, int64_t(Hkv) * d, pc ? q : nullptr, int64_t(Hq) * d, Hq,
+                                        pc ? device_pools(pc->q_pools) : cuda::GatePools{}, qfeat.as<float>(), n,
+                                        start, stream));
+
+    if (has_dec) {  // compress the blocks this chunk completes; the partial last block's entry is zero
+      const GateConfig& c = dec.set->config;
+      const GateWeights& W = dec.layers[size_t(layer)];
+      const int dg = c.hidden_size, kin = int(c.k_pools.size()) * d;
+      const int j0 = start / bs, j1 = kv_len / bs;
+      bf16* e = entries[size_t(layer)].as<bf16>() + seq * entries_stride();
+      if (j1 > j0) {
+        const int nblk = j1 - j0;
+        SEER_RETURN_IF_ERROR(kfeat.reserve(size_t(Hkv) * nblk * kin * sizeof(float), "gate features"));
+        SEER_RETURN_IF_ERROR(kproj.reserve(size_t(Hkv) * nblk * dg * sizeof(float), "gate projections"));
+        SEER_CUDA_CHECK(cuda::run_gate_k_features(kstats(layer, seq), device_pools(c.k_pools), kv_len, j0, nblk,
+                                                  kfeat.as<float>(), stream));
+        SEER_RETURN_IF_ERROR(gemm(blas, false, nblk, dg, kin, 1.0f, {kfeat.as<float>(), kin, int64_t(nblk) * kin},
+                                   {W.linear_k.as<float>(), dg, int64_t(kin) * dg}, kproj.as<float>(), dg,
+                                   int64_t(nblk) * dg, Hkv));
+        SEER_CUDA_CHECK(cuda::run_gate_norm_rope(kproj.as<float>(), Hkv, nblk, dg, int64_t(nblk) * dg,
+                                                 W.k_norm.as<float>(), dec.rope(c.use_rope), j0, bs,
+                                                 e + int64_t(j0) * dg, int64_t(max_blocks) * dg, stream));
+      }
+      if (kv_len % bs != 0)
+        SEER_CUDA_CHECK(cudaMemset2DAsync(e + int64_t(j1) * dg, size_t(max_blocks) * dg * sizeof(bf16), 0,
+                                          size_t(dg) * sizeof(bf16), size_t(Hkv), stream));
+    }
+    if (!scoring) return Status::ok();
+
+    const GateConfig& c = pre.set->config;
+    const GateWeights& W = pre.layers[size_t(layer)];
+    const bool two = c.prefill_two_linear(d);
+    const int dg = c.hidden_size, kin = int(c.k_pools.size()) * d, qin = int(c.q_pools.size()) * d;
+    const int kg = two ? 1 : g;  // projected keys per KV head and block: kproj [Hkv, nb, kg, dg]
+    SEER_RETURN_IF_ERROR(kfeat.reserve(size_t(Hkv) * nb * kin * sizeof(float), "gate features"));
+    SEER_RETURN_IF_ERROR(kproj.reserve(size_t(Hkv) * nb * kg * dg * sizeof(float), "gate projections"));
+    SEER_RETURN_IF_ERROR(qproj.reserve(size_t(Hq) * rows * dg * sizeof(float), "gate projections"));
+    SEER_RETURN_IF_ERROR(scores.reserve(size_t(Hq) * rows * nb * sizeof(float), "gate scores"));
+    SEER_RETURN_IF_ERROR(offsets.reserve((size_t(Hq) * rows + 1) * sizeof(int32_t), "gate selection"));
+    SEER_RETURN_IF_ERROR(indices.reserve(size_t(Hq) * rows * nb * sizeof(int32_t), "gate selection"));
+
+    // Keys: features of every block -> projection (K-only: the g query heads' matrices side by side,
+    // one GEMM per KV head) -> RoPE at the block starts.
+    SEER_CUDA_CHECK(cuda::run_gate_k_features(kstats(layer, seq), device_pools(c.k_pools), kv_len, 0, nb,
+                                              kfeat.as<float>(), stream));
+    float* kp = kproj.as<float>();
+    SEER_RETURN_IF_ERROR(gemm(blas, false, nb, kg * dg, kin, 1.0f, {kfeat.as<float>(), kin, int64_t(nb) * kin},
+                               {W.linear_k.as<float>(), kg * dg, int64_t(kin) * kg * dg}, kp, kg * dg,
+                               int64_t(nb) * kg * dg, Hkv));
+    SEER_CUDA_CHECK(cuda::run_gate_rope_rows(kp, int64_t(Hkv) * nb * kg, dg, nb, kg, 0, pre.block_table.as<float>(),
+                                             stream));
+    // Queries: pooled new tokens per query block (above) -> [linear_q] -> RoPE.
+    float* qp = qfeat.as<float>();  // qin == dg without a Q linear
+    if (two) {
+      SEER_RETURN_IF_ERROR(gemm(blas, false, rows, dg, qin, 1.0f, {qfeat.as<float>(), qin, int64_t(rows) * qin},
+                                 {W.linear_q.as<float>(), dg, int64_t(qin) * dg}, qproj.as<float>(), dg,
+                                 int64_t(rows) * dg, Hq));
+      qp = qproj.as<float>();
+    }
+    SEER_CUDA_CHECK(cuda::run_gate_rope_rows(qp, int64_t(Hq) * rows, dg, rows, 1, first_qb,
+                                             pre.block_table.as<float>(), stream));
+    // Scores [Hq, rows, nb] = qg · kgᵀ / sqrt(dg). Two-linear: a KV head's g query heads share its
+    // keys (one GEMM of g * rows rows per KV head); K-only: query head h*g + i has its own keys.
+    const float scale = 1.0f / std::sqrt(float(dg));
+    if (two) {
+      SEER_RETURN_IF_ERROR(gemm(blas, true, g * rows, nb, dg, scale, {qp, dg, int64_t(g) * rows * dg},
+                                {kp, dg, int64_t(nb) * dg}, scores.as<float>(), nb, int64_t(g) * rows * nb, Hkv));
+    } else {
+      for (int i = 0; i < g; ++i)
+        SEER_RETURN_IF_ERROR(gemm(blas, true, rows, nb, dg, scale,
+                                  {qp + int64_t(i) * rows * dg, dg, int64_t(g) * rows * dg},
+                                  {kp + int64_t(i) * dg, int64_t(g) * dg, int64_t(nb) * g * dg},
+                                  scores.as<float>() + int64_t(i) * rows * nb, nb, int64_t(g) * rows * nb, Hkv));
+    }
+    return Status::ok();
+  }
+
+  Status prefill(int layer, int seq, const bf16* q, const bf16* k, int n, int start, DeviceSelection* sel,
+                 bool* sparse) {
+    *sparse = sparse_layer(layer, false);
+    SEER_RETURN_IF_ERROR(prefill_scores(layer, seq, q, k, n, start, *sparse));
+    if (!*sparse) return Status::ok();
+    const int Hq = model.num_qo_heads, kv_len = start + n;
+    const int nb = (kv_len + bs - 1) / bs, first_qb = start / bs, rows = nb - first_qb;
+    cuda::GateSelectParams sp;
+    sp.scores = scores.as<float>();
+    sp.row_stride = nb;
+    sp.num_rows = Hq * rows;
+    sp.rows_per_head = rows;
+    sp.first_q_block = first_qb;
+    sp.num_blocks = nb;
+    sp.last_block_dense = spec.options.prefill.last_block_dense;
+    sp.block_size = bs;
+    sp.top_k = spec.options.prefill.kind == PrefillSparsity::Kind::kDensity;
+    sp.k = sp.top_k ? density_top_k(spec.options.prefill.value, nb) : 0;
+    sp.tau = spec.options.prefill.value;
+    sp.row_offsets = offsets.as<int32_t>();
+    sp.block_indices = indices.as<int32_t>();
+    sp.counts = layer_counts(layer, false);
+    SEER_CUDA_CHECK(cuda::run_gate_select(sp, stream));
+    SEER_CUDA_CHECK_LAUNCH("gate prefill", stream);
+    sel->offsets = offsets.as<int32_t>();
+    sel->indices = indices.as<int32_t>();
+    sel->per_kv_head = false;
+    sel->first_q_block = first_qb;
+    sel->num_rows = rows;
+    sel->max_row_blocks = nb;
+    return Status::ok();
+  }
+
+  // Updates the cache; when `scoring`, leaves the scores [B * Hkv, nb] in `scores`.
+  Status decode_scores(int layer, const bf16* q, const bf16* k, const int32_t* kv_lens, int max_kv_len,
+                       bool scoring) {
+    const int Hq = model.num_qo_heads, Hkv = model.num_kv_heads, d = model.head_dim;
+    if (layer < 0 || layer >= model.num_layers || max_kv_len < 1 || max_kv_len > max_context)
+      return Status::error("GPU gates: bad decode call (layer {}, longest sequence {}, context {})", layer, max_kv_len,
+                           max_context);
+    if (scoring && !has_dec) return Status::error("GPU gates: no decode gate to score with");
+    cuda::GateDecodeParams p;
+    p.batch_size = batch;
+    p.num_qo_heads = Hq;
+    p.num_kv_heads = Hkv;
+    p.head_dim = d;
+    p.block_size = bs;
+    p.max_blocks = max_blocks;
+    p.kv_lens = kv_lens;
+    p.k = k;
+    p.k_stride = int64_t(Hkv) * d;
+    p.stats = stats[size_t(layer)].as<float>();
+    p.stats_stride = stats_stride();
+    p.scoring = scoring;
+    p.slices = has_dec ? slices : 1;  // statistics only: one CTA per (sequence, KV head)
+    p.q_partial = q_partial.as<float>();
+    p.e_partial = e_partial.as<float>();
+    p.done = done.as<unsigned>();
+    p.qg = qproj.as<float>();
+    if (has_dec) {
+      const GateConfig& c = dec.set->config;
+      const GateWeights& W = dec.layers[size_t(layer)];
+      p.hidden = c.hidden_size;
+      p.entries = entries[size_t(layer)].as<bf16>();
+      p.entries_stride = entries_stride();
+      p.k_pools = device_pools(c.k_pools);
+      p.linear_k = W.linear_k.as<float>();
+      p.k_norm = W.k_norm.as<float>();
+      p.q = q;
+      p.q_stride = int64_t(Hq) * d;
+      p.q_pooling = int(c.q_head_pooling);
+      p.linear_q = W.linear_q.as<float>();
+      p.q_norm = W.q_norm.as<float>();
+      p.rope = dec.rope(c.use_rope);
+    }
+    SEER_CUDA_CHECK(cuda::run_gate_decode_step(p, stream));
+    if (!scoring) return Status::ok();
+    const int nb = (max_kv_len + bs - 1) / bs;
+    SEER_RETURN_IF_ERROR(scores.reserve(size_t(batch) * Hkv * nb * sizeof(float), "gate scores"));
+    SEER_CUDA_CHECK(cuda::run_gate_decode_scores(p, scores.as<float>(), nb, nb, stream));
+    return Status::ok();
+  }
+
+  Status decode(int layer, const bf16* q, const bf16* k, const int32_t* kv_lens, int max_kv_len, DeviceSelection* sel,
+                bool* sparse) {
+    *sparse = sparse_layer(layer, true);
+    SEER_RETURN_IF_ERROR(decode_scores(layer, q, k, kv_lens, max_kv_len, *sparse));
+    if (!*sparse) return Status::ok();
+    const int rows = batch * model.num_kv_heads, nb = (max_kv_len + bs - 1) / bs;
+    SEER_RETURN_IF_ERROR(offsets.reserve(size_t(rows) * sizeof(int32_t), "gate selection"));
+    SEER_RETURN_IF_ERROR(indices.reserve(size_t(rows) * nb * sizeof(int32_t), "gate selection"));
+    const DecodeSparsity& ds = spec.options.decode;
+    cuda::GateSelectParams sp;  // fixed-stride rows: no scan, sparse_decode reads them as they are
+    sp.scores = scores.as<float>();
+    sp.row_stride = nb;
+    sp.num_rows = rows;
+    sp.decode = true;
+    sp.kv_lens = kv_lens;
+    sp.num_heads = model.num_kv_heads;
+    sp.num_blocks = nb;
+    sp.block_size = bs;
+    sp.top_k = ds.kind == DecodeSparsity::Kind::kBudget;
+    sp.k = sp.top_k ? int(std::min<int64_t>(int64_t(ds.value) / bs, nb)) : 0;
+    sp.tau = ds.value;
+    sp.block_indices = indices.as<int32_t>();
+    sp.row_counts = offsets.as<int32_t>();
+    sp.index_stride = nb;
+    sp.counts = layer_counts(layer, true);
+    SEER_CUDA_CHECK(cuda::run_gate_select(sp, stream));
+    SEER_CUDA_CHECK_LAUNCH("gate decode", stream);
+    sel->offsets = nullptr;
+    sel->indices = indices.as<int32_t>();
+    sel->counts = offsets.as<int32_t>();
+    sel->stride = nb;
+    sel->per_kv_head = true;
+    sel->first_q_block = nb - 1;
+    sel->num_rows = 1;
+    sel->max_row_blocks = sp.top_k ? std::min(nb, sp.k + 2) : nb;
+    return Status::ok();
+  }
+
+  Status download_scores(size_t count, std::vector<float>* out) {
+    out->resize(count);
+    SEER_CUDA_CHECK(cudaMemcpyAsync(out->data(), scores.ptr, count * sizeof(float), cudaMemcpyDeviceToHost, stream));
+    SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
+    return Status::ok();
+  }
+
+  Status take_counts(std::vector<LayerDensity>* out) {
+    const size_t nc = host_counts.size();
+    SEER_CUDA_CHECK(cudaMemcpyAsync(host_counts.data(), counters.ptr, nc * sizeof(unsigned long long),
+                                    cudaMemcpyDeviceToHost, stream));
+    SEER_CUDA_CHECK(cudaMemsetAsync(counters.ptr, 0, nc * sizeof(unsigned long long), stream));
+    SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
+    out->assign(size_t(model.num_layers), LayerDensity{});
+    for (int l = 0; l < model.num_layers; ++l)
+      for (int phase = 0; phase < 2; ++phase) {
+        const unsigned long long* c = host_counts.data() + (size_t(l) * 2 + phase) * 3;
+        BlockCounts& b = phase ? (*out)[size_t(l)].decode : (*out)[size_t(l)].prefill;
+        b.selected = int64_t(c[0]);
+        b.dense = int64_t(c[1]);
+        b.forced = int64_t(c[2]);
+      }
+    return Status::ok();
+  }
+};
+
+CudaGates::CudaGates() : impl_(std::make_unique<Impl>()) {}
+CudaGates::~CudaGates() = default;
+int CudaGates::block_size() const { return impl_->bs; }
+
+Result<std::unique_ptr<CudaGates>> CudaGates::create(const DeviceGateSpec& spec, const ModelConfig& model,
+                                                     int max_context, int batch_size, cublasHandle_t blas,
+                                                     cudaStream_t stream) {
+  std::unique_ptr<CudaGates> g(new CudaGates());
+  SEER_RETURN_IF_ERROR(g->impl_->init(spec, model, max_context, batch_size, blas, stream));
+  return g;
+}
+
+Status CudaGates::prefill(int layer, int seq, const bf16* q, const bf16* k, int n, int start, DeviceSelection* sel,
+                          bool* sparse) {
+  return impl_->prefill(layer, seq, q, k, n, start, sel, sparse);
+}
+
+Status CudaGates::decode(int layer, const bf16* q, const bf16* k, const int32_t* kv_lens, int max_kv_len,
+                         DeviceSelection* sel, bool* sparse) {
+  return impl_->decode(layer, q, k, kv_lens, max_kv_len, sel, sparse);
+}
+
+Status CudaGates::prefill_scores(int layer, int seq, const bf16* q, const bf16* k, int n, int start,
+                                 std::vector<float>* scores) {
+  if (!impl_->has_pre) return Status::error("GPU gates: no prefill gate to score with");
+  SEER_RETURN_IF_ERROR(impl_->prefill_scores(layer, seq, q, k, n, start, true));
+  const int nb = (start + n + impl_->bs - 1) / impl_->bs, rows = nb - start / impl_->bs;
+  return impl_->download_scores(size_t(impl_->model.num_qo_heads) * rows * nb, scores);
+}
+
+Status CudaGates::decode_scores(int layer, const bf16* q, const bf16* k, const int32_t* kv_lens, int max_kv_len,
+                                std::vector<float>* scores) {
+  SEER_RETURN_IF_ERROR(impl_->decode_scores(layer, q, k, kv_lens, max_kv_len, true));
+  const int nb = (max_kv_len + impl_->bs - 1) / impl_->bs;
+  return impl_->download_scores(size_t(impl_->batch) * impl_->model.num_kv_heads * nb, scores);
+}
+
+Status CudaGates::take_counts(std::vector<LayerDensity>* out) { return impl_->take_counts(out); }
+
+}  // namespace seer
+
+#endif  // SEER_HAVE_CUDA

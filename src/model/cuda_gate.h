@@ -1,0 +1,82 @@
+// The learned gates on the GPU (issue 4 §3): the `gate` policy of a GPU session, with every step on
+// the device and no host round trip. Same math as the CPU gate policy (seer::PrefillGate,
+// seer::KCompressionCache, seer::select_prefill / select_decode; SPEC §1-§3), in these steps:
+//   every forward, every layer:  the new pre-RoPE K joins the per-block running max/min/sum (one
+//                                store shared by both gates: the prefill gate pools whole blocks from
+//                                it, the K-compression cache compresses each block it completes)
+//   prefill chunk, sparse layer: key features -> linear_k (GEMM) -> RoPE; pooled new queries ->
+//                                [linear_q (GEMM)] -> RoPE; scores (GEMM) -> selection per query head
+//   decode step, sparse layer:   query head pooling -> [linear_q] -> [qnorm] -> RoPE; scores against
+//                                the compressed cache -> selection per KV head
+// Selections are the CSR lists the attention kernels read, written on the device; their block
+// counts accumulate on the device and are read back once per forward (take_counts).
+//
+// State per layer (fp32 unless said otherwise), for batch_size sequences:
+//   K statistics  [B][3, Hkv, max_blocks, head_dim]
+//   entries       bf16 [B][Hkv, max_blocks, dg]   (decode gate only)
+// The GEMMs run in TF32 (fp32 storage, 10-bit-mantissa products, fp32 sums): gate scores move by
+// ~1e-3 relative against the fp32 CPU gate, far below what separates the blocks a gate keeps.
+#pragma once
+
+#include <seer/policies.h>
+#include <seer/sparsity.h>
+#include <seer/status.h>
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace seer {
+
+// A selection on the device, as the attention kernels read it.
+struct DeviceSelection {
+  const int32_t* offsets = nullptr;  // [num_heads * num_rows + 1]; null for fixed-stride rows
+  const int32_t* indices = nullptr;  // ascending within a row
+  const int32_t* counts = nullptr;   // fixed-stride rows (decode): row r at indices + r * stride, counts[r] long
+  int64_t stride = 0;
+  bool per_kv_head = false;          // decode: per (sequence, KV head); prefill: per query head
+  int first_q_block = 0;
+  int num_rows = 0;        // rows per head (prefill); 1 (decode)
+  int max_row_blocks = 0;  // a bound on any row's length (the decode split plan)
+};
+
+class CudaGates {
+ public:
+  // `blas` and `stream` belong to the caller and must outlive the gates. Gate weights are copied.
+  static Result<std::unique_ptr<CudaGates>> create(const DeviceGateSpec& spec, const ModelConfig& model,
+                                                   int max_context, int batch_size, cublasHandle_t blas,
+                                                   cudaStream_t stream);
+  ~CudaGates();
+
+  // A prefill chunk of sequence `seq`: n >= 1 new tokens at positions start.. with pre-RoPE
+  // q [n][Hq * head_dim] and k [n][Hkv * head_dim] (bf16, on the GPU). Updates the layer's state and,
+  // when the layer is sparse for prefill, writes its selection and sets *sparse.
+  Status prefill(int layer, int seq, const __nv_bfloat16* q, const __nv_bfloat16* k, int n, int start,
+                 DeviceSelection* sel, bool* sparse);
+  // One decode step of every sequence: q [B][Hq * head_dim], k [B][Hkv * head_dim]; kv_lens [B] on the
+  // GPU, after the new token, at most max_kv_len. As prefill() for decode sparsity.
+  Status decode(int layer, const __nv_bfloat16* q, const __nv_bfloat16* k, const int32_t* kv_lens, int max_kv_len,
+                DeviceSelection* sel, bool* sparse);
+  // The same steps with the scores (logits / sqrt(dg)) copied to the host instead of a selection, for
+  // tests and tools: prefill [Hq, rows, nb] (entries above a row's diagonal are unspecified), decode
+  // [B * Hkv, ceil(max_kv_len / bs)] (entries past a sequence's blocks unspecified). State as above.
+  Status prefill_scores(int layer, int seq, const __nv_bfloat16* q, const __nv_bfloat16* k, int n, int start,
+                        std::vector<float>* scores);
+  Status decode_scores(int layer, const __nv_bfloat16* q, const __nv_bfloat16* k, const int32_t* kv_lens,
+                       int max_kv_len, std::vector<float>* scores);
+  // Block counts of the sparse layers since the last call, per layer (waits for the stream).
+  Status take_counts(std::vector<LayerDensity>* out);
+
+  int block_size() const;
+
+ private:
+  CudaGates();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace seer

@@ -1,0 +1,562 @@
+// The learned gates on the GPU (src/model/cuda_gate.h, src/kernels/cuda/gate.cuh) against the CPU
+// references on fresh random inputs:
+//   * selection: run_gate_select == seer::select_prefill / select_decode, exactly (lists and
+//     counts), on scores with ties, NaN and infinities, every method and forcing rule;
+//   * prefill gate: CudaGates::prefill_scores == seer::PrefillGate logits over a chunked sequence
+//     with decode steps in between, for the K-only and the two-linear gates;
+//   * decode gate: CudaGates::decode_scores == seer::KCompressionCache + decode_gate_scores for a
+//     batch of sequences of different lengths, every query head pooling, with and without qk-norm;
+//   * the model: CudaForward with a policy that hands its gates to the device keeps every block
+//     when the sparsity keeps every block (logits equal the dense forward), and counts blocks.
+// Scores: the GPU projects in TF32 and keeps the compressed cache in bf16, so they are compared
+// relative to each row's largest score (1%); a wrong pool, position, head mapping or norm moves
+// them by O(100%).
+#ifdef SEER_CUDA_MINI_GTEST
+#include "mini_gtest.h"
+#else
+#include <gtest/gtest.h>
+#endif
+
+#include <cuda_runtime.h>
+
+#include <seer/attention.h>
+#include <seer/dtype.h>
+#include <seer/gates.h>
+#include <seer/model.h>
+#include <seer/policies.h>
+#include <seer/sparsity.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/gate.cuh"
+#include "model/cuda_forward.h"
+#include "model/cuda_gate.h"
+
+namespace {
+
+using namespace seer;
+using bf16 = __nv_bfloat16;
+
+bool gpu_present() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+#define GPU_OR_SKIP()                             \
+  do {                                            \
+    if (!gpu_present()) GTEST_SKIP() << "no GPU"; \
+  } while (0)
+
+// A device copy of a host vector (freed with the object).
+template <typename T>
+struct Dev {
+  T* ptr = nullptr;
+  size_t n = 0;
+  explicit Dev(size_t count) : n(count) { EXPECT_EQ(cudaMalloc(&ptr, std::max<size_t>(1, n) * sizeof(T)), cudaSuccess); }
+  explicit Dev(const std::vector<T>& v) : Dev(v.size()) { upload(v); }
+  ~Dev() { cudaFree(ptr); }
+  Dev(const Dev&) = delete;
+  Dev& operator=(const Dev&) = delete;
+  void upload(const std::vector<T>& v) {
+    EXPECT_EQ(cudaMemcpy(ptr, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  std::vector<T> download(size_t count) const {
+    std::vector<T> v(count);
+    EXPECT_EQ(cudaMemcpy(v.data(), ptr, count * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
+    return v;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Selection
+
+// Logits with ties (a share rounded to coarse steps), NaN, -inf and +inf sprinkled in.
+std::vector<float> random_scores(size_t n, std::mt19937& rng, bool specials) {
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<float> s(n);
+  for (float& x : s) {
+    x = nd(rng);
+    const float r = u(rng);
+    if (r < 0.3f) x = std::round(x * 2.0f) / 2.0f;  // ties
+    if (!specials) continue;
+    if (r > 0.995f) x = std::numeric_limits<float>::quiet_NaN();
+    else if (r > 0.99f) x = -std::numeric_limits<float>::infinity();
+    else if (r > 0.9895f) x = std::numeric_limits<float>::infinity();
+  }
+  return s;
+}
+
+struct GpuSelection {
+  std::vector<int32_t> offsets, indices;
+  BlockCounts counts;
+};
+
+// CSR output, or (fixed_stride) rows of `stride` entries with counts, turned into CSR here.
+GpuSelection gpu_select(cuda::GateSelectParams p, const std::vector<float>& scores, int64_t capacity,
+                        int64_t fixed_stride = 0) {
+  Dev<float> s(scores);
+  Dev<int32_t> off(size_t(p.num_rows) + 1), idx(size_t(std::max<int64_t>(1, capacity)));
+  Dev<unsigned long long> counts(std::vector<unsigned long long>{0, 0, 0});
+  p.scores = s.ptr;
+  p.block_indices = idx.ptr;
+  p.counts = counts.ptr;
+  if (fixed_stride > 0) {
+    p.row_counts = off.ptr;
+    p.index_stride = fixed_stride;
+  } else {
+    p.row_offsets = off.ptr;
+  }
+  EXPECT_EQ(cuda::run_gate_select(p, nullptr), cudaSuccess);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  GpuSelection r;
+  if (fixed_stride > 0) {
+    const std::vector<int32_t> n = off.download(size_t(p.num_rows));
+    const std::vector<int32_t> all = idx.download(size_t(capacity));
+    r.offsets.assign(1, 0);
+    for (int row = 0; row < p.num_rows; ++row) {
+      r.indices.insert(r.indices.end(), all.begin() + row * fixed_stride, all.begin() + row * fixed_stride + n[size_t(row)]);
+      r.offsets.push_back(int32_t(r.indices.size()));
+    }
+  } else {
+    r.offsets = off.download(size_t(p.num_rows) + 1);
+    r.indices = idx.download(size_t(r.offsets.back()));
+  }
+  const auto c = counts.download(3);
+  r.counts.selected = int64_t(c[0]);
+  r.counts.dense = int64_t(c[1]);
+  r.counts.forced = int64_t(c[2]);
+  return r;
+}
+
+void expect_same(const GpuSelection& g, const std::vector<int32_t>& offsets, const std::vector<int32_t>& indices,
+                 const BlockCounts& c, const std::string& what) {
+  EXPECT_EQ(g.offsets, offsets) << what;
+  EXPECT_EQ(g.indices, indices) << what;
+  EXPECT_EQ(g.counts.selected, c.selected) << what;
+  EXPECT_EQ(g.counts.dense, c.dense) << what;
+  EXPECT_EQ(g.counts.forced, c.forced) << what;
+}
+
+TEST(CudaGate, PrefillSelectionMatchesCpu) {
+  GPU_OR_SKIP();
+  std::mt19937 rng(11);
+  const int heads = 3;
+  for (int first : {0, 7, 2100})  // row lengths in every register tier, and past them (> 2048)
+    for (int rows : {1, 2, 37, 150})
+      for (const char* method : {"density:0.1", "density:0.5", "density:1", "threshold:0", "threshold:0.02",
+                                 "threshold:0.3"})
+        for (bool lbd : {false, true})
+          for (bool specials : {false, true}) {
+            auto sp = PrefillSparsity::parse(method);
+            ASSERT_TRUE(sp.is_ok());
+            PrefillSparsity s = sp.value();
+            s.last_block_dense = lbd;
+            const int nb = first + rows;
+            const std::vector<float> scores = random_scores(size_t(heads) * rows * nb, rng, specials);
+            PrefillSelectArgs a;
+            a.num_heads = heads;
+            a.first_q_block = first;
+            a.num_rows = rows;
+            a.num_blocks = nb;
+            BlockSelection cpu;
+            BlockCounts cc;
+            ASSERT_TRUE(select_prefill(s, a, scores.data(), &cpu, &cc).is_ok());
+            cuda::GateSelectParams p;
+            p.row_stride = nb;
+            p.num_rows = heads * rows;
+            p.rows_per_head = rows;
+            p.first_q_block = first;
+            p.num_blocks = nb;
+            p.last_block_dense = lbd;
+            p.top_k = s.kind == PrefillSparsity::Kind::kDensity;
+            p.k = p.top_k ? density_top_k(s.value, nb) : 0;
+            p.tau = s.value;
+            const GpuSelection g = gpu_select(p, scores, int64_t(heads) * rows * nb);
+            expect_same(g, cpu.offsets, cpu.indices, cc,
+                        std::string(method) + " first " + std::to_string(first) + " rows " + std::to_string(rows) +
+                            (lbd ? " last_block_dense" : "") + (specials ? " specials" : ""));
+          }
+}
+
+TEST(CudaGate, DecodeSelectionMatchesCpu) {
+  GPU_OR_SKIP();
+  std::mt19937 rng(12);
+  const int Hkv = 2, bs = 64;
+  const std::vector<int32_t> kv_lens = {1, 63, 64, 65, 1000, 4097, 131072};
+  const int B = int(kv_lens.size());
+  const int max_nb = (131072 + bs - 1) / bs;
+  for (const char* method : {"budget:1", "budget:64", "budget:320", "budget:4096", "budget:1000000", "threshold:0",
+                             "threshold:0.001", "threshold:0.2"})
+    for (bool specials : {false, true}) {
+      DecodeSparsity s = DecodeSparsity::parse(method).value();
+      std::vector<float> scores = random_scores(size_t(B) * Hkv * max_nb, rng, specials);
+      std::vector<int32_t> offsets(1, 0), indices;
+      BlockCounts cc;
+      for (int b = 0; b < B; ++b) {
+        const int nb = (kv_lens[size_t(b)] + bs - 1) / bs;
+        std::vector<float> rows(size_t(Hkv) * nb);
+        for (int h = 0; h < Hkv; ++h)
+          std::copy_n(scores.begin() + (int64_t(b) * Hkv + h) * max_nb, nb, rows.begin() + int64_t(h) * nb);
+        DecodeSelectArgs a;
+        a.num_heads = Hkv;
+        a.num_blocks = nb;
+        BlockSelection cpu;
+        ASSERT_TRUE(select_decode(s, a, rows.data(), &cpu, &cc).is_ok());
+        for (size_t r = 1; r < cpu.offsets.size(); ++r) offsets.push_back(offsets.back() + cpu.offsets[r] - cpu.offsets[r - 1]);
+        indices.insert(indices.end(), cpu.indices.begin(), cpu.indices.end());
+      }
+      Dev<int32_t> lens(kv_lens);
+      cuda::GateSelectParams p;
+      p.row_stride = max_nb;
+      p.num_rows = B * Hkv;
+      p.decode = true;
+      p.kv_lens = lens.ptr;
+      p.num_heads = Hkv;
+      p.num_blocks = max_nb;
+      p.block_size = bs;
+      p.top_k = s.kind == DecodeSparsity::Kind::kBudget;
+      p.k = p.top_k ? int(std::min<int64_t>(int64_t(s.value) / bs, max_nb)) : 0;
+      p.tau = s.value;
+      for (bool fixed : {false, true}) {  // CSR, and the fixed-stride rows sparse_decode reads
+        const GpuSelection g = gpu_select(p, scores, int64_t(B) * Hkv * max_nb, fixed ? max_nb : 0);
+        expect_same(g, offsets, indices, cc,
+                    std::string(method) + (specials ? " specials" : "") + (fixed ? " fixed-stride" : " CSR"));
+      }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gate math
+
+ModelConfig gate_model(int Hq, int Hkv, int d) {
+  ModelConfig c;
+  c.num_layers = 2;
+  c.num_qo_heads = Hq;
+  c.num_kv_heads = Hkv;
+  c.head_dim = d;
+  c.hidden_size = Hq * d;
+  c.max_position = 4096;
+  c.rope_theta = 10000.0f;
+  return c;
+}
+
+// A gate set with the tensors gate_tensor_specs() lists, uniform weights (wide enough that scores
+// spread over several units).
+GateSet random_gate(const GateConfig& cfg, const ModelConfig& m, uint64_t seed) {
+  GateSet g;
+  g.config = cfg;
+  g.model = m;
+  std::mt19937 rng{uint32_t(seed)};
+  g.layers.resize(size_t(m.num_layers));
+  for (int l = 0; l < m.num_layers; ++l)
+    for (const GateTensorSpec& t : gate_tensor_specs(cfg, m, l)) {
+      std::vector<float>& w = g.layers[size_t(l)].get(t.role);
+      w.resize(size_t(t.numel()));
+      const bool norm = t.role == GateTensorRole::kQNorm || t.role == GateTensorRole::kKNorm;
+      std::uniform_real_distribution<float> u(norm ? 0.5f : -0.15f, norm ? 1.5f : 0.15f);
+      for (float& x : w) x = u(rng);
+    }
+  return g;
+}
+
+// bf16-exact random activations [n, heads * d], with a per-channel offset so pools differ.
+std::vector<float> random_acts(int n, int heads, int d, std::mt19937& rng) {
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> offs(size_t(heads) * d);
+  for (float& o : offs) o = nd(rng);
+  std::vector<float> x(size_t(n) * heads * d);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = bf16_to_fp32(fp32_to_bf16(offs[i % offs.size()] + nd(rng)));
+  return x;
+}
+
+std::vector<uint16_t> to_bf16(const std::vector<float>& x) {
+  std::vector<uint16_t> r(x.size());
+  for (size_t i = 0; i < x.size(); ++i) r[i] = fp32_to_bf16(x[i]);
+  return r;
+}
+
+// |gpu - cpu| <= 1% of the row's largest |cpu| (plus a floor) + extra[j], over the row's first n
+// entries.
+void expect_rows_close(const float* gpu, const float* cpu, int n, const std::string& what,
+                       const std::vector<float>& extra = {}) {
+  float scale = 1e-3f;
+  for (int j = 0; j < n; ++j) scale = std::max(scale, std::fabs(cpu[j]));
+  for (int j = 0; j < n; ++j) {
+    ASSERT_TRUE(std::isfinite(gpu[j])) << what << " entry " << j;
+    ASSERT_NEAR(gpu[j], cpu[j], 0.01f * scale + (extra.empty() ? 0.0f : extra[size_t(j)])) << what << " entry " << j;
+  }
+}
+
+struct GateHarness {
+  ModelConfig m;
+  cublasHandle_t blas = nullptr;
+  cudaStream_t stream = nullptr;
+  GateHarness() {
+    EXPECT_EQ(cublasCreate(&blas), CUBLAS_STATUS_SUCCESS);
+    EXPECT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+    EXPECT_EQ(cublasSetStream(blas, stream), CUBLAS_STATUS_SUCCESS);
+  }
+  ~GateHarness() {
+    cublasDestroy(blas);
+    cudaStreamDestroy(stream);
+  }
+};
+
+void check_prefill_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std::string& what) {
+  const ModelConfig m = gate_model(Hq, Hkv, d);
+  const GateSet gs = random_gate(cfg, m, 5);
+  DeviceGateSpec spec;
+  spec.prefill = &gs;
+  GateHarness hx;
+  auto made = CudaGates::create(spec, m, 1024, 1, hx.blas, hx.stream);
+  ASSERT_TRUE(made.is_ok()) << made.status().message();
+  CudaGates& gpu = *made.value();
+  PrefillGate cpu(gs);
+  std::mt19937 rng(21);
+  const int layer = 1;
+  // chunk of 150 -> 20 decode steps -> chunk of 100 (its first block partly filled before).
+  struct Piece { int start, n; };
+  for (Piece pc : {Piece{0, 150}, Piece{150, 1}, Piece{151, 19}, Piece{170, 100}}) {
+    for (int t0 = pc.start; t0 < pc.start + pc.n;) {
+      const bool step = pc.n < 100;  // decode steps come one token at a time
+      const int n = step ? 1 : pc.n;
+      const std::vector<float> q = random_acts(n, Hq, d, rng), k = random_acts(n, Hkv, d, rng);
+      Dev<uint16_t> qd(to_bf16(q)), kd(to_bf16(k));
+      const auto* qb = reinterpret_cast<const bf16*>(qd.ptr);
+      const auto* kb = reinterpret_cast<const bf16*>(kd.ptr);
+      if (step) {
+        Dev<int32_t> len(std::vector<int32_t>{t0 + 1});
+        DeviceSelection sel;
+        bool sparse = true;
+        ASSERT_TRUE(gpu.decode(layer, qb, kb, len.ptr, t0 + 1, &sel, &sparse).is_ok());
+        EXPECT_FALSE(sparse);
+        ASSERT_TRUE(cpu.absorb(layer, k.data(), 1, t0).is_ok());
+        ++t0;
+        continue;
+      }
+      std::vector<float> g;
+      const Status st = gpu.prefill_scores(layer, 0, qb, kb, n, t0, &g);
+      ASSERT_TRUE(st.is_ok()) << st.message();
+      PrefillGateScores c;
+      ASSERT_TRUE(cpu.forward(layer, q.data(), k.data(), n, t0, false, &c).is_ok());
+      ASSERT_EQ(g.size(), c.scores.size());
+      for (int h = 0; h < Hq; ++h)
+        for (int r = 0; r < c.num_rows; ++r) {
+          const size_t o = (size_t(h) * c.num_rows + r) * c.num_key_blocks;
+          expect_rows_close(g.data() + o, c.scores.data() + o, c.first_q_block + r + 1,
+                            what + " chunk at " + std::to_string(t0) + " head " + std::to_string(h) + " row " +
+                                std::to_string(r));
+        }
+      t0 += n;
+    }
+  }
+}
+
+TEST(CudaGate, PrefillScoresMatchCpuGate) {
+  GPU_OR_SKIP();
+  GateConfig k_only;  // released form: Qavg_Kmaxminavg, dg = d, one K linear per query head
+  k_only.hidden_size = 64;
+  check_prefill_gate(k_only, 4, 2, 64, "K-only group 2");
+  GateConfig two;  // two linears: Q max+avg, K max+min, dg != d
+  ASSERT_TRUE(parse_gate_type("Qmaxavg_Kmaxmin", &two.q_pools, &two.k_pools).is_ok());
+  two.gate_type = "Qmaxavg_Kmaxmin";
+  two.hidden_size = 128;
+  check_prefill_gate(two, 6, 2, 64, "two-linear group 3");
+  GateConfig dbl;  // force_double, head_dim 128, no GQA
+  dbl.hidden_size = 128;
+  dbl.force_double = true;
+  check_prefill_gate(dbl, 2, 2, 128, "force_double group 1");
+}
+
+void check_decode_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std::string& what) {
+  const ModelConfig m = gate_model(Hq, Hkv, d);
+  const GateSet gs = random_gate(cfg, m, 9);
+  DeviceGateSpec spec;
+  spec.decode = &gs;
+  GateHarness hx;
+  const int B = 2, layer = 1, bs = cfg.block_size, ctx = 2048;
+  auto made = CudaGates::create(spec, m, ctx, B, hx.blas, hx.stream);
+  ASSERT_TRUE(made.is_ok()) << made.status().message();
+  CudaGates& gpu = *made.value();
+  std::vector<std::unique_ptr<KCompressionCache>> cpu;
+  for (int b = 0; b < B; ++b) cpu.push_back(std::make_unique<KCompressionCache>(gs));
+  std::mt19937 rng(31);
+  std::vector<int32_t> lens = {130, 64 * 3 - 2};  // partial blocks, one about to complete
+  for (int b = 0; b < B; ++b) {
+    const std::vector<float> k = random_acts(lens[size_t(b)], Hkv, d, rng);
+    const std::vector<float> q = random_acts(lens[size_t(b)], Hq, d, rng);
+    Dev<uint16_t> qd(to_bf16(q)), kd(to_bf16(k));
+    DeviceSelection sel;
+    bool sparse = true;
+    ASSERT_TRUE(gpu.prefill(layer, b, reinterpret_cast<const bf16*>(qd.ptr), reinterpret_cast<const bf16*>(kd.ptr),
+                            lens[size_t(b)], 0, &sel, &sparse).is_ok());
+    EXPECT_FALSE(sparse);
+    ASSERT_TRUE(cpu[size_t(b)]->update(layer, k.data(), lens[size_t(b)], 0).is_ok());
+  }
+  for (int step = 0; step < 70; ++step) {
+    for (auto& l : lens) ++l;
+    const std::vector<float> q = random_acts(B, Hq, d, rng), k = random_acts(B, Hkv, d, rng);
+    Dev<uint16_t> qd(to_bf16(q)), kd(to_bf16(k));
+    Dev<int32_t> ld(lens);
+    const int max_len = *std::max_element(lens.begin(), lens.end());
+    std::vector<float> g;
+    const Status st = gpu.decode_scores(layer, reinterpret_cast<const bf16*>(qd.ptr),
+                                        reinterpret_cast<const bf16*>(kd.ptr), ld.ptr, max_len, &g);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    const int gnb = (max_len + bs - 1) / bs;
+    for (int b = 0; b < B; ++b) {
+      const int pos = lens[size_t(b)] - 1;
+      ASSERT_TRUE(cpu[size_t(b)]->update(layer, k.data() + size_t(b) * Hkv * d, 1, pos).is_ok());
+      DecodeGateScores c;
+      ASSERT_TRUE(decode_gate_scores(*cpu[size_t(b)], layer, q.data() + size_t(b) * Hq * d, pos, false, &c).is_ok());
+      // The GPU keeps the compressed entries in bf16 (relative rounding <= 2^-9 per value): allow
+      // sum_i |qg_i| |e_ji| 2^-8 / sqrt(dg) on top, the bound of that rounding on a score.
+      const int dg = cfg.hidden_size;
+      std::vector<float> qg(size_t(Hkv) * dg);
+      decode_gate_query(gs, layer, q.data() + size_t(b) * Hq * d, pos, qg.data());
+      for (int h = 0; h < Hkv; ++h) {
+        std::vector<float> bound(size_t(c.num_blocks));
+        const float* e = cpu[size_t(b)]->entries(layer, h);
+        for (int j = 0; j < c.num_blocks; ++j) {
+          double acc = 0.0;
+          for (int i = 0; i < dg; ++i) acc += std::fabs(qg[size_t(h) * dg + i] * e[size_t(j) * dg + i]);
+          bound[size_t(j)] = float(acc / 256.0 / std::sqrt(double(dg)));
+        }
+        expect_rows_close(g.data() + (size_t(b) * Hkv + h) * gnb, c.scores.data() + size_t(h) * c.num_blocks,
+                          c.num_blocks,
+                          what + " step " + std::to_string(step) + " seq " + std::to_string(b) + " head " +
+                              std::to_string(h),
+                          bound);
+      }
+    }
+  }
+}
+
+TEST(CudaGate, DecodeScoresMatchCpuCache) {
+  GPU_OR_SKIP();
+  GateConfig qproj;
+  qproj.kind = GateKind::kDecode;
+  qproj.q_head_pooling = QHeadPooling::kQproj;
+  qproj.use_qk_norm = true;
+  qproj.hidden_size = 64;
+  check_decode_gate(qproj, 4, 2, 64, "Qproj qk-norm");
+  GateConfig avgproj = qproj;
+  avgproj.q_head_pooling = QHeadPooling::kQavgproj;
+  avgproj.hidden_size = 128;
+  avgproj.use_qk_norm = false;
+  check_decode_gate(avgproj, 8, 2, 64, "Qavgproj dg 128");
+  GateConfig avg = qproj;
+  avg.q_head_pooling = QHeadPooling::kQavg;
+  avg.hidden_size = 128;
+  avg.use_rope = false;
+  ASSERT_TRUE(parse_gate_type("Qavg_Kmaxavg", &avg.q_pools, &avg.k_pools).is_ok());
+  check_decode_gate(avg, 8, 2, 128, "Qavg Kmaxavg no RoPE");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model with device gates
+
+// Hands its gates to the GPU session and records the counts it reports; select() must not run.
+class DeviceGatePolicy : public AttentionPolicy {
+ public:
+  explicit DeviceGatePolicy(DeviceGateSpec spec) : spec_(spec) {}
+  const char* name() const override { return "device-gate"; }
+  Status select(const AttentionContext&, BlockSelection*) override {
+    return Status::error("select() called on a device-gate policy");
+  }
+  const DeviceGateSpec* device_gates() const override { return &spec_; }
+  void add_device_counts(int layer, bool decode, const BlockCounts& c) override {
+    stats.resize(std::max(stats.size(), size_t(layer) + 1));
+    (decode ? stats[size_t(layer)].decode : stats[size_t(layer)].prefill) += c;
+  }
+  std::vector<LayerDensity> stats;
+
+ private:
+  DeviceGateSpec spec_;
+};
+
+TEST(CudaGate, ModelForwardWithDeviceGates) {
+  GPU_OR_SKIP();
+  ModelConfig m = gate_model(4, 2, 64);
+  m.vocab_size = 256;
+  m.hidden_size = 128;
+  m.intermediate_size = 256;
+  GateConfig pc;
+  pc.hidden_size = 64;
+  GateConfig dc;
+  dc.kind = GateKind::kDecode;
+  dc.hidden_size = 64;
+  dc.use_qk_norm = true;
+  const GateSet pre = random_gate(pc, m, 3), dec = random_gate(dc, m, 4);
+  const int ctx = 1024, prompt = 700, steps = 6;
+  std::mt19937 rng(41);
+  std::vector<int> tokens(size_t(prompt + steps));
+  for (int& t : tokens) t = int(rng() % 256);
+
+  // Logits of the prompt's last token and of every decode step.
+  auto run = [&](AttentionPolicy* policy, std::vector<std::vector<float>>* out) {
+    auto fwd = CudaForward::create_random(m, ctx, 77);
+    ASSERT_TRUE(fwd.is_ok()) << fwd.status().message();
+    std::vector<float> logits;
+    Status st = fwd.value()->forward(std::span<const int>(tokens.data(), prompt), 0, Logits::kLast, policy, nullptr,
+                                     &logits);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    out->push_back(logits);
+    for (int s = 0; s < steps; ++s) {
+      st = fwd.value()->forward(std::span<const int>(tokens.data() + prompt + s, 1), prompt + s, Logits::kLast, policy,
+                                nullptr, &logits);
+      ASSERT_TRUE(st.is_ok()) << st.message();
+      out->push_back(logits);
+    }
+  };
+  std::vector<std::vector<float>> dense, keep_all, sparse;
+  run(nullptr, &dense);
+  DeviceGateSpec spec;
+  spec.prefill = &pre;
+  spec.decode = &dec;
+  spec.options.prefill = PrefillSparsity::parse("density:1").value();
+  spec.options.decode = DecodeSparsity::parse("budget:1000000").value();
+  DeviceGatePolicy all(spec);
+  run(&all, &keep_all);
+  ASSERT_EQ(dense.size(), keep_all.size());
+  for (size_t i = 0; i < dense.size(); ++i) {
+    float scale = 0.0f;
+    for (float x : dense[i]) scale = std::max(scale, std::fabs(x));
+    for (size_t j = 0; j < dense[i].size(); ++j)
+      ASSERT_NEAR(keep_all[i][j], dense[i][j], 0.02f * scale) << "forward " << i << " logit " << j;
+  }
+  const int nb_prompt = (prompt + 63) / 64;
+  for (int l = 0; l < m.num_layers; ++l) {  // every block kept, and counted as such
+    const LayerDensity& c = all.stats[size_t(l)];
+    EXPECT_EQ(c.prefill.selected, c.prefill.dense);
+    EXPECT_EQ(c.prefill.dense, int64_t(m.num_qo_heads) * nb_prompt * (nb_prompt + 1) / 2);
+    EXPECT_EQ(c.decode.selected, c.decode.dense);
+  }
+
+  spec.options.prefill = PrefillSparsity::parse("density:0.3").value();
+  spec.options.decode = DecodeSparsity::parse("budget:128").value();
+  spec.options.start_layer = 1;
+  DeviceGatePolicy some(spec);
+  run(&some, &sparse);
+  for (const auto& lg : sparse)
+    for (float x : lg) ASSERT_TRUE(std::isfinite(x));
+  const LayerDensity& l0 = some.stats[0];  // below start_layer: dense
+  EXPECT_EQ(l0.prefill.selected, l0.prefill.dense);
+  EXPECT_EQ(l0.decode.selected, l0.decode.dense);
+  const LayerDensity& l1 = some.stats[1];
+  EXPECT_LT(l1.prefill.selected, l1.prefill.dense);
+  // Decode: per KV head and step, 2 budget blocks plus at most the sink and the current block.
+  const int64_t rows = int64_t(m.num_kv_heads) * steps;
+  EXPECT_GE(l1.decode.selected, 2 * rows);
+  EXPECT_LE(l1.decode.selected, 4 * rows);
+  EXPECT_LT(l1.decode.selected, l1.decode.dense);
+}
+
+}  // namespace
