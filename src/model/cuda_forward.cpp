@@ -61,6 +61,7 @@ struct CudaForward::Impl {
   // The learned gates on the device, for the policy that offers them (AttentionPolicy::device_gates).
   std::unique_ptr<CudaGates> gates;
   const DeviceGateSpec* gates_spec = nullptr;
+  int gates_len = -1;  // tokens the gates' state holds (-1: none / stale)
   std::vector<LayerDensity> gate_counts;
 
   Status use_gates(const DeviceGateSpec* spec) {
@@ -264,7 +265,14 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
   const int q_rows = (kv_len - 1) / kBlockSize - first_qb + 1;
   const bool decode = n == 1;
   const DeviceGateSpec* spec = policy ? policy->device_gates() : nullptr;
-  if (spec) SEER_RETURN_IF_ERROR(use_gates(spec));
+  if (spec) {
+    SEER_RETURN_IF_ERROR(use_gates(spec));
+    if (start != 0 && start != gates_len)
+      return Status::error("the GPU gates hold {} tokens of this sequence but the forward starts at {} (a sequence must "
+                           "run with the gates from its first token)", std::max(gates_len, 0), start);
+  }
+  CudaGates* active = spec ? gates.get() : nullptr;  // this forward's gates
+  gates_len = -1;  // until this forward has completed with them
   AttentionPolicy* host_policy = spec ? nullptr : policy;  // select() on the host
   if (decode || !host_policy)
     dense_sel.set_dense(Hkv, true, first_qb, q_rows, kBlockSize);
@@ -296,13 +304,13 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
     DeviceSelection use = dense_dev;
     AttentionContext ctx = AttentionContext::shape(l, int(n), kv_len, Hq, Hkv, d, max_context);
     float* block_max_host = nullptr;  // a training policy's ground-truth buffer (prefill only)
-    if (gates) {
+    if (active) {
       DeviceSelection gs;
       bool sparse = false;
       if (decode)
-        SEER_RETURN_IF_ERROR(gates->decode(l, qb, kb, kv_len_dev.as<int32_t>(), kv_len, &gs, &sparse));
+        SEER_RETURN_IF_ERROR(active->decode(l, qb, kb, kv_len_dev.as<int32_t>(), kv_len, &gs, &sparse));
       else
-        SEER_RETURN_IF_ERROR(gates->prefill(l, 0, qb, kb, int(n), start, &gs, &sparse));
+        SEER_RETURN_IF_ERROR(active->prefill(l, 0, qb, kb, int(n), start, &gs, &sparse));
       if (sparse) use = gs;
       gate_sparse[size_t(l)] = sparse;
     }
@@ -406,8 +414,9 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
   }
   SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
   SEER_CUDA_CHECK_LAUNCH("forward", stream);
-  if (gates) {  // the policy's density statistics: device counts of sparse layers, dense ones here
-    SEER_RETURN_IF_ERROR(gates->take_counts(&gate_counts));
+  if (active) {  // the policy's density statistics: device counts of sparse layers, dense ones here
+    SEER_RETURN_IF_ERROR(active->take_counts(&gate_counts));
+    gates_len = kv_len;
     BlockCounts dense;  // prefill per query head and query block, decode per KV head (as ScoredPolicy)
     for (int r = 0; r < q_rows; ++r) dense.dense += first_qb + r + 1;
     dense.dense = decode ? int64_t(Hkv) * ((kv_len + kBlockSize - 1) / kBlockSize) : dense.dense * Hq;

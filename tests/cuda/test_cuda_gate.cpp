@@ -557,6 +557,20 @@ TEST(CudaGate, ModelForwardWithDeviceGates) {
   EXPECT_GE(l1.decode.selected, 2 * rows);
   EXPECT_LE(l1.decode.selected, 4 * rows);
   EXPECT_LT(l1.decode.selected, l1.decode.dense);
+
+  // One session, gates on and off: a forward without the policy runs dense and leaves the gates'
+  // state behind, so continuing that sequence with the gates is refused; a new sequence is fine.
+  auto fwd = CudaForward::create_random(m, ctx, 77);
+  ASSERT_TRUE(fwd.is_ok());
+  std::vector<float> logits;
+  ASSERT_TRUE(fwd.value()->forward(std::span<const int>(tokens.data(), prompt), 0, Logits::kLast, &some, nullptr,
+                                   &logits).is_ok());
+  ASSERT_TRUE(fwd.value()->forward(std::span<const int>(tokens.data() + prompt, 1), prompt, Logits::kLast, nullptr,
+                                   nullptr, &logits).is_ok());
+  EXPECT_FALSE(fwd.value()->forward(std::span<const int>(tokens.data() + prompt + 1, 1), prompt + 1, Logits::kLast,
+                                    &some, nullptr, &logits).is_ok());
+  EXPECT_TRUE(fwd.value()->forward(std::span<const int>(tokens.data(), prompt), 0, Logits::kLast, &some, nullptr,
+                                   &logits).is_ok());
 }
 
 }  // namespace
