@@ -19,6 +19,7 @@
 namespace seer {
 
 class AttentionPolicy;
+class Sampler;
 
 enum class Logits { kNone, kLast, kAll };
 
@@ -43,6 +44,10 @@ class Session {
   // Appends `tokens` to the context and returns logits as a row-major [n_out, vocab] span
   // (n_out = 0, 1 or tokens.size()), valid until the next call.
   Result<std::span<const float>> forward(std::span<const int> tokens, Logits which);
+  // Appends `tokens` and returns the next token that `sampler` draws from the last position's
+  // logits. A GPU session samples on the device when Sampler::device_ok() (only the token comes
+  // back); otherwise the logits are sampled on the host. Either way: sampler.sample(logits).
+  Result<int> forward_sample(std::span<const int> tokens, Sampler& sampler);
 
   // Wall time spent in the attention kernels since the session was created (or since
   // reset_attention_seconds()), to put a policy's own cost next to the attention it saves.

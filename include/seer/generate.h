@@ -28,6 +28,14 @@ class Sampler {
  public:
   explicit Sampler(const SamplingParams& p);
   int sample(std::span<const float> logits);
+  // The uniform draw in [0, 1) that sample() makes for a non-greedy sample (advances the generator
+  // the same way), for a sampler that runs elsewhere (the GPU's).
+  double draw();
+  const SamplingParams& params() const { return p_; }
+  // Whether a GPU session can sample these settings on the device: greedy, or a top-k of at most
+  // kMaxDeviceTopK below the vocabulary (the kernel does not sort the whole vocabulary).
+  static constexpr int kMaxDeviceTopK = 1024;
+  bool device_ok(int vocab) const;
 
  private:
   SamplingParams p_;

@@ -3,6 +3,7 @@
 #include "model/cuda_forward.h"
 
 #include <seer/attention.h>
+#include <seer/generate.h>
 
 #ifdef SEER_HAVE_CUDA
 
@@ -16,6 +17,7 @@
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/model_ops.cuh"
 #include "kernels/cuda/plan.cuh"
+#include "kernels/cuda/sample.cuh"
 #include "kernels/cuda/sparse_decode.cuh"
 #include "kernels/cuda/sparse_prefill.cuh"
 #include "model/cuda_gate.h"
@@ -59,6 +61,9 @@ struct CudaForward::Impl {
   uint64_t fixed_seed = 0;
   BlockSelection dense_sel, sel;
   // The learned gates on the device, for the policy that offers them (AttentionPolicy::device_gates).
+  int last_logits_rows = 0;  // rows of `logits` the last forward left (sample_last reads the last)
+  DeviceBuffer sampled;       // int32 [1]
+  int32_t host_token = 0;
   std::unique_ptr<CudaGates> gates;
   const DeviceGateSpec* gates_spec = nullptr;
   int gates_len = -1;  // tokens the gates' state holds (-1: none / stale)
@@ -222,7 +227,8 @@ struct CudaForward::Impl {
 Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits which, AttentionPolicy* policy,
                                   ThreadPool* pool, std::vector<float>* out) {
   const int64_t n = int64_t(toks.size());
-  out->clear();
+  if (out) out->clear();
+  last_logits_rows = 0;
   if (n == 0) return Status::ok();
   if (start < 0 || start + n > max_context)
     return Status::error("context is full: {} tokens in the cache + {} new > {} (the session's context)", start, n,
@@ -409,8 +415,12 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
     // fp32 logits: accumulate into zeros.
     SEER_CUDA_CHECK(cudaMemsetAsync(logits.ptr, 0, size_t(rows * V) * sizeof(float), stream));
     SEER_RETURN_IF_ERROR(gemm(output_weight(), hb, logits.ptr, V, rows, D, true));
-    out->resize(size_t(rows * V));
-    SEER_CUDA_CHECK(cudaMemcpyAsync(out->data(), logits.ptr, out->size() * sizeof(float), cudaMemcpyDeviceToHost, stream));
+    if (out) {
+      out->resize(size_t(rows * V));
+      SEER_CUDA_CHECK(cudaMemcpyAsync(out->data(), logits.ptr, out->size() * sizeof(float), cudaMemcpyDeviceToHost,
+                                      stream));
+    }
+    last_logits_rows = int(rows);
   }
   SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
   SEER_CUDA_CHECK_LAUNCH("forward", stream);
@@ -426,6 +436,30 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
       policy->add_device_counts(l, decode, gate_sparse[size_t(l)] ? (decode ? c.decode : c.prefill) : dense);
     }
   }
+  return Status::ok();
+}
+
+static_assert(Sampler::kMaxDeviceTopK == cuda::kMaxSampleTopK, "the sampler's device rule and the kernel disagree");
+
+Status CudaForward::sample_last(float temperature, int top_k, float top_p, double u, int* token) {
+  Impl& m = *impl_;
+  if (m.last_logits_rows < 1) return Status::error("sample_last: the last forward computed no logits");
+  SEER_RETURN_IF_ERROR(m.sampled.reserve(sizeof(int32_t), "the sampled token"));
+  cuda::SampleParams p;
+  p.logits = m.logits.as<float>() + int64_t(m.last_logits_rows - 1) * m.cfg.vocab_size;
+  p.vocab = m.cfg.vocab_size;
+  p.temperature = temperature;
+  p.top_k = top_k;
+  p.top_p = top_p;
+  p.u = u;
+  p.token = m.sampled.as<int32_t>();
+  if (temperature > 0.0f && (top_k < 1 || top_k > cuda::kMaxSampleTopK || top_k >= m.cfg.vocab_size))
+    return Status::error("sample_last: top_k {} is outside [1, min({}, vocab {} - 1)] (sample on the host)", top_k,
+                         cuda::kMaxSampleTopK, m.cfg.vocab_size);
+  SEER_CUDA_CHECK(cuda::run_sample(p, m.stream));
+  SEER_CUDA_CHECK(cudaMemcpyAsync(&m.host_token, m.sampled.ptr, sizeof(int32_t), cudaMemcpyDeviceToHost, m.stream));
+  SEER_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  *token = m.host_token;
   return Status::ok();
 }
 
@@ -541,6 +575,7 @@ Result<std::unique_ptr<CudaForward>> CudaForward::create_random(const ModelConfi
 Status CudaForward::forward(std::span<const int>, int, Logits, AttentionPolicy*, ThreadPool*, std::vector<float>*) {
   return available();
 }
+Status CudaForward::sample_last(float, int, float, double, int*) { return available(); }
 
 }  // namespace seer
 

@@ -50,10 +50,14 @@ class CudaForward {
   ~CudaForward();
 
   // Appends `tokens` at positions start .. start+n-1 (start = tokens already cached) and, for
-  // `which`, copies logits [n_out, vocab] fp32 to `logits`. Returns when the work is done.
-  // `pool`: host threads for the policy (may be null).
+  // `which`, copies logits [n_out, vocab] fp32 to `logits` (null: they stay on the GPU, for
+  // sample_last). Returns when the work is done. `pool`: host threads for the policy (may be null).
   Status forward(std::span<const int> tokens, int start, Logits which, AttentionPolicy* policy, ThreadPool* pool,
                  std::vector<float>* logits);
+  // The next token from the last forward's last-position logits, sampled on the GPU
+  // (src/kernels/cuda/sample.cuh; seer::Sampler's rule, `u` its uniform draw). Only the token comes
+  // back. Needs a forward with Logits::kLast just before.
+  Status sample_last(float temperature, int top_k, float top_p, double u, int* token);
   // Benchmarks of a density without a policy: when rho < 1 (and no policy is given), every forward
   // keeps, per selection row (one per KV head and query block), the sink block, the row's own block and a seeded random subset of the
   // other causal blocks, ceil(rho * causal blocks) in all; one selection per forward, shared by

@@ -6,6 +6,7 @@
 //   x += attn·Woᵀ ; h = rmsnorm(x) ; x += (silu(h·Wgᵀ) * h·Wuᵀ)·Wdᵀ
 #include <seer/attention.h>
 #include <seer/engine.h>
+#include <seer/generate.h>
 
 #include <algorithm>
 #include <cmath>
@@ -51,7 +52,8 @@ struct Session::Impl {
     matmul(w, x, y, n, *pool, it == packed.end() ? nullptr : &it->second);
   }
 
-  Status forward(std::span<const int> tokens, Logits which, std::span<const float>* out);
+  // logits_on_device (GPU sessions): the logits stay on the GPU for CudaForward::sample_last.
+  Status forward(std::span<const int> tokens, Logits which, std::span<const float>* out, bool logits_on_device = false);
 };
 
 Session::Session() : impl_(std::make_unique<Impl>()) {}
@@ -120,7 +122,24 @@ Result<std::span<const float>> Session::forward(std::span<const int> tokens, Log
   return out;
 }
 
-Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::span<const float>* out) {
+Result<int> Session::forward_sample(std::span<const int> tokens, Sampler& sampler) {
+  Impl& m = *impl_;
+  if (m.gpu && !tokens.empty() && sampler.device_ok(m.cfg.vocab_size)) {
+    std::span<const float> none;
+    SEER_RETURN_IF_ERROR(m.forward(tokens, Logits::kLast, &none, /*logits_on_device=*/true));
+    const SamplingParams& sp = sampler.params();
+    const double u = sp.temperature > 0.0f ? sampler.draw() : 0.0;
+    int token = 0;
+    SEER_RETURN_IF_ERROR(m.gpu->sample_last(sp.temperature, sp.top_k, sp.top_p, u, &token));
+    return token;
+  }
+  SEER_ASSIGN_OR_RETURN(auto logits, forward(tokens, Logits::kLast));
+  if (logits.empty()) return Status::error("forward_sample: no tokens to sample after");
+  return sampler.sample(logits);
+}
+
+Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::span<const float>* out,
+                              bool logits_on_device) {
   const int64_t n = int64_t(tokens.size());
   *out = {};
   if (n == 0) return Status::ok();
@@ -133,9 +152,10 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
                            cfg.vocab_size);
 
   if (gpu) {
-    SEER_RETURN_IF_ERROR(gpu->forward(tokens, pos, which, policy.get(), pool.get(), &gpu_logits));
+    SEER_RETURN_IF_ERROR(
+        gpu->forward(tokens, pos, which, policy.get(), pool.get(), logits_on_device ? nullptr : &gpu_logits));
     pos += int(n);
-    *out = std::span<const float>(gpu_logits.data(), gpu_logits.size());
+    if (!logits_on_device) *out = std::span<const float>(gpu_logits.data(), gpu_logits.size());
     return Status::ok();
   }
   const ModelWeights& W = model->weights;

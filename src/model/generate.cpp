@@ -9,49 +9,6 @@
 
 namespace seer {
 
-Sampler::Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) {}
-
-int Sampler::sample(std::span<const float> logits) {
-  const int n = int(logits.size());
-  if (p_.temperature <= 0.0f) return int(std::max_element(logits.begin(), logits.end()) - logits.begin());
-  cand_.resize(size_t(n));
-  for (int i = 0; i < n; ++i) cand_[size_t(i)] = {logits[size_t(i)], i};
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
-  size_t keep = size_t(n);
-  if (p_.top_k > 0 && p_.top_k < n) {
-    keep = size_t(p_.top_k);
-    std::partial_sort(cand_.begin(), cand_.begin() + keep, cand_.end(), by_logit);
-  } else {
-    std::sort(cand_.begin(), cand_.end(), by_logit);
-  }
-  cand_.resize(keep);
-  const double mx = cand_[0].first;
-  std::vector<double> prob(keep);
-  double total = 0.0;
-  for (size_t i = 0; i < keep; ++i) total += prob[i] = std::exp((cand_[i].first - mx) / p_.temperature);
-  if (p_.top_p < 1.0f) {
-    double cum = 0.0;
-    size_t cut = keep;
-    for (size_t i = 0; i < keep; ++i) {
-      cum += prob[i] / total;
-      if (cum >= p_.top_p) {
-        cut = i + 1;
-        break;
-      }
-    }
-    keep = cut;
-    total = 0.0;
-    for (size_t i = 0; i < keep; ++i) total += prob[i];
-  }
-  std::uniform_real_distribution<double> uni(0.0, total);
-  double r = uni(rng_), acc = 0.0;
-  for (size_t i = 0; i < keep; ++i) {
-    acc += prob[i];
-    if (r < acc) return cand_[i].second;
-  }
-  return cand_[keep - 1].second;
-}
-
 std::string Utf8Stream::push(const std::string& bytes) {
   pending_ += bytes;
   // Find the start of a trailing incomplete sequence, if any.
@@ -87,11 +44,10 @@ Result<GenerateStats> generate(Session& session, const Tokenizer& tok, const std
   Utf8Stream utf8;
 
   double t0 = now_seconds();
-  SEER_ASSIGN_OR_RETURN(auto logits, session.forward(prompt, Logits::kLast));
+  SEER_ASSIGN_OR_RETURN(int next, session.forward_sample(prompt, sampler));
   st.prefill_seconds = now_seconds() - t0;
   t0 = now_seconds();
   for (int i = 0; i < opts.max_new_tokens; ++i) {
-    const int next = sampler.sample(logits);
     if (opts.stop_at_eos && std::find(stops.begin(), stops.end(), next) != stops.end()) {
       st.stopped_at_eos = true;
       break;
@@ -101,7 +57,7 @@ Result<GenerateStats> generate(Session& session, const Tokenizer& tok, const std
     if (i + 1 == opts.max_new_tokens) break;
     if (session.pos() >= session.max_context()) break;
     const int one[1] = {next};
-    SEER_ASSIGN_OR_RETURN(logits, session.forward(one, Logits::kLast));
+    SEER_ASSIGN_OR_RETURN(next, session.forward_sample(one, sampler));
   }
   on_text(utf8.flush());
   st.decode_seconds = now_seconds() - t0;
