@@ -14,6 +14,9 @@
 // State per layer (fp32 unless said otherwise), for batch_size sequences:
 //   K statistics  [B][3, Hkv, max_blocks, head_dim]
 //   entries       bf16 [B][Hkv, max_blocks, dg]   (decode gate only)
+// Memory: the statistics take 12 * Hkv * head_dim bytes per block and layer (Llama-3.1-8B shapes at
+// a 128k context: 0.8 GB in all), the cache 2 * Hkv * dg more; the prefill scores [Hq, rows, nb] are
+// scratch shared by the layers (512 MB for a 128k-token chunk of 32 heads).
 // The GEMMs run in TF32 (fp32 storage, 10-bit-mantissa products, fp32 sums): gate scores move by
 // ~1e-3 relative against the fp32 CPU gate, far below what separates the blocks a gate keeps.
 #pragma once

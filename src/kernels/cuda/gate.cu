@@ -242,18 +242,17 @@ __global__ void gate_norm_rope_kernel(float* x, int heads, int dg, int64_t head_
 }
 
 // One thread per rotated pair: row R of x [rows, dg] sits at block first_block + (R / group) % n.
-__global__ void gate_rope_rows_kernel(float* __restrict__ x, int64_t pairs, int dg, int n, int group, int first_block,
-                                      const float* __restrict__ table) {
-  const int half = dg / 2;
-  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < pairs; idx += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t r = idx / half;
-    const int o = int(idx % half);
-    const float* t = table + int64_t(first_block + (r / group) % n) * dg;
-    float* v = x + r * dg;
-    const float a = v[o], b = v[o + half], c = t[o], sn = t[half + o];
-    v[o] = a * c - b * sn;
-    v[o + half] = b * c + a * sn;
-  }
+// 256 threads = 512 / dg rows of dg / 2 pairs each (32-bit index arithmetic: rows < 2^31).
+__global__ void __launch_bounds__(256) gate_rope_rows_kernel(float* __restrict__ x, int rows, int dg, int n, int group,
+                                                             int first_block, const float* __restrict__ table) {
+  const int half = dg / 2, per_cta = 256 / half;
+  const int r = blockIdx.x * per_cta + threadIdx.x / half, o = threadIdx.x % half;
+  if (r >= rows) return;
+  const float* t = table + int64_t(first_block + (r / group) % n) * dg;
+  float* v = x + int64_t(r) * dg;
+  const float a = v[o], b = v[o + half], c = t[o], sn = t[half + o];
+  v[o] = a * c - b * sn;
+  v[o + half] = b * c + a * sn;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -472,8 +471,8 @@ __device__ __forceinline__ int warp_sum(int v) {
 }
 
 // The k-th largest key of the row (1 <= k <= n), bit by bit from the top: the largest T with at
-// least k keys >= T (32 counting passes, no atomics); *ties = how many keys equal to T are taken
-// (the lowest indices).
+// least k keys >= T (32 counting passes, no atomics, no sort); *ties = how many keys equal to T are
+// taken (the lowest indices).
 template <int R>
 __device__ uint32_t kth_largest_key(const RowView<R>& row, int k, int* ties) {
   uint32_t t = 0;
@@ -675,7 +674,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
   const bool take_all = p.top_k && k >= n;
   uint32_t kth = 0;
   int ties = 0;
-  if (p.top_k && !take_all && k > 0) {  // bisection as kth_largest_key, counted over the CTA
+  if (p.top_k && !take_all && k > 0) {  // bit by bit as kth_largest_key (whole row), counted over the CTA
     for (int bit = 31; bit >= 0; --bit) {
       const uint32_t cand = kth | (1u << bit);
       int count = 0;
@@ -803,10 +802,11 @@ cudaError_t run_gate_norm_rope(float* x, int heads, int n, int dg, int64_t head_
 cudaError_t run_gate_rope_rows(float* x, int64_t rows, int dg, int n, int group, int first_block,
                                const float* block_table, cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
-  if (dg > kMaxHidden || dg % 2 != 0 || !block_table || n < 1 || group < 1) return cudaErrorInvalidValue;
-  const int64_t pairs = rows * (dg / 2);
-  const unsigned grid = unsigned(std::min<int64_t>((pairs + 255) / 256, 65535));
-  gate_rope_rows_kernel<<<grid, 256, 0, stream>>>(x, pairs, dg, n, group, first_block, block_table);
+  if (dg > kMaxHidden || 512 % dg != 0 || !block_table || n < 1 || group < 1 || rows >= (int64_t(1) << 31))
+    return cudaErrorInvalidValue;
+  const int per_cta = 512 / dg;
+  gate_rope_rows_kernel<<<unsigned((rows + per_cta - 1) / per_cta), 256, 0, stream>>>(x, int(rows), dg, n, group,
+                                                                                     first_block, block_table);
   return cudaGetLastError();
 }
 
