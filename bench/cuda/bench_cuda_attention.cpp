@@ -14,9 +14,10 @@
 //            selection and CSR; decode: a step inside a block, `mid`, and one that completes a
 //            block and compresses it, `end`), `select` rows the selection + CSR part alone, each as
 //            a share of the attention row above
-// Usage: bench_cuda_attention [--quick | --sweep | --gates]   (--quick drops 128k prefill and decode;
-// --sweep prints the density and batch sweeps behind the plots, see sweep(); --gates [T] runs only the
-// gate rows, with T only the prefill gate at T, with 0 only the decode gate)
+// Usage: bench_cuda_attention [--quick | --sweep | --gates [T] | --prefill [T]]   (--quick drops 128k
+// prefill and decode; --sweep prints the density and batch sweeps behind the plots, see sweep(); --gates
+// runs only the gate rows, with T only the prefill gate at T, with 0 only the decode gate; --prefill runs
+// only the Hopper kernel's prefill rows, with T only at T)
 // Prefill rows run both kernels where the device has the Hopper one (last column names it).
 #include <cuda_runtime.h>
 
@@ -583,6 +584,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   const bool hopper = seer::cuda::sparse_prefill_sm90_available();
+  if (argc > 1 && std::strcmp(argv[1], "--prefill") == 0) {  // --prefill [T]: the prefill rows only
+    const int only = argc > 2 ? std::atoi(argv[2]) : 0;
+    for (int T : lens)
+      for (double d : {1.0, 0.1})
+        for (bool shared : {false, true})
+          if (hopper && (only == 0 || only == T))
+            bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kWgmma, shared, d < 1.0);
+    return 0;
+  }
   for (int T : lens)
     for (double d : {1.0, 0.1})
       for (bool shared : {false, true}) {

@@ -3,24 +3,29 @@
 // sparse_prefill.cuh, batched variable-length mode included); run_sparse_prefill_kernel picks it
 // when the device is an sm_90 part, the binary carries sm_90a code and no block maxima are asked for.
 //
-// One CTA = one selection row (query block of one sequence) for kWG query heads, one warpgroup (128
-// threads) per head, each owning a 64-query tile. Two variants:
+// One CTA = one selection row (query block of one sequence) for kWG query heads: one consumer
+// warpgroup (128 threads) per head, each owning a 64-query tile, and one producer warpgroup whose
+// first thread issues every copy. Two variants:
 //   kWG = 1, kPair = 1   rows per query head; 2 CTAs per SM (80 KB of shared memory each at d = 128)
 //   kWG = 2, kPair = 2   two heads of one KV head share the row (per_kv_head, even group): each K/V
 //                        tile holds two listed blocks (128 keys) and serves 128 query rows; 1 CTA per SM
-// Thread 0 issues every copy: the Q tiles once, then K and V tiles into two-stage rings with one
-// mbarrier per stage, K one tile further ahead than V. Per tile j:
+// The producer loads the Q tiles once, then K and V tiles into two-stage rings: a "full" mbarrier per
+// stage (the copy's bytes) and an "empty" one (one arrival per consumer warp once its wgmma has read
+// the tile), so K runs up to two tiles ahead of the consumers and nobody waits for the whole CTA.
+// It gives most of its registers to the consumers (setmaxnreg). Per tile j, in each consumer:
 //   S_j = Q·K_jᵀ            wgmma m64n{64·kPair}k16, A = Q from registers, B = K from shared memory
 //                           (K-major)
 //   O += P_{j-1}·V_{j-1}    wgmma m64n{d}k16, A = P from registers, B = V from shared memory (MN-major)
 //   softmax of S_j          in registers (base 2, the scale inside the exponent's FFMA) while the tensor
 //                           cores still run P_{j-1}·V_{j-1}; only blocks that cross the diagonal or kv_len
 //                           are masked
+// With kWG = 2 the two consumers take turns to issue their wgmmas (named barriers, FA3's "ping-pong"):
+// one warpgroup's softmax runs while the other's products keep the tensor cores busy.
 //
 // Shared memory (each box [64 rows][64 elements], 128-byte rows, TMA 128-byte swizzle, 1024-aligned):
 //   q   [kWG][d/64 boxes]                      query rows pos0 .. pos0+63 of each head
 //   k,v [2 stages][d/64 boxes][kPair blocks]   keys of the listed blocks, channels 64·box ..
-//   bar [1 + 2 + 2]                            Q barrier, K stages, V stages
+//   bar [1 + 4·2]                              Q; K full, V full, K empty, V empty per stage
 // Rows past the query rows and keys past the maps' extents arrive as zeros (see run() for the maps).
 #include <cuda.h>
 
@@ -39,18 +44,26 @@ constexpr int kBoxBytes = 64 * 64 * 2;  // one [64][64] 16-bit box
 
 template <int kHeadDim, int kWG, int kPair>
 constexpr int sm90_smem_bytes() {
-  return (kWG + 2 * kStages * kPair) * (kHeadDim / 64) * kBoxBytes + 8 * (1 + 2 * kStages) /* barriers */ +
+  return (kWG + 2 * kStages * kPair) * (kHeadDim / 64) * kBoxBytes + 8 * (1 + 4 * kStages) /* barriers */ +
          1024 /* alignment slack */;
 }
 
 template <typename T, int kHeadDim, int kWG, int kPair>
-__global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __grid_constant__ CUtensorMap tm_q,
+__global__ void __launch_bounds__(128 * (kWG + 1), kWG == 1 ? 2 : 1) sparse_prefill_sm90_kernel(const __grid_constant__ CUtensorMap tm_q,
                                                                         const __grid_constant__ CUtensorMap tm_k,
                                                                         const __grid_constant__ CUtensorMap tm_v,
                                                                         const SparsePrefillParams p) {
 #ifdef SEER_SM90A_DEVICE
   using namespace detail;
   using namespace sm90;
+  // Registers per thread: the launch gives every thread 65536 / (threads · CTAs per SM); the producer
+  // keeps 24 and the consumers take the rest.
+  //   kWG = 2: 384 threads, 1 CTA per SM:  168 at launch; (24 + 2 · 240) · 128 = 64512
+  //   kWG = 1: 256 threads, 2 CTAs per SM: 128 at launch; 2 · (24 + 232) · 128 = 65536
+  constexpr int kProducerRegs = 24, kConsumerRegs = kWG == 2 ? 240 : 232;
+  // Named barriers (0 is __syncthreads): 1 all consumers; 2 + w consumer w's turn to issue;
+  // 4 + w consumer w alone.
+  constexpr int kBarConsumers = 1;
   constexpr int kBoxes = kHeadDim / 64;
   constexpr int kTileN = kPair * kBlockN;             // keys per K/V tile: kPair listed blocks
   constexpr int kQBytes = kBoxes * kBoxBytes;         // one [64][kHeadDim] Q tile
@@ -61,12 +74,14 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
   uint8_t* sq_all = base;  // [kWG] Q tiles
   uint8_t* sk = sq_all + kWG * kQBytes;
   uint8_t* sv = sk + kStages * kKVBytes;
-  uint64_t* bar = reinterpret_cast<uint64_t*>(sv + kStages * kKVBytes);  // Q, K stages, V stages
+  uint64_t* bar = reinterpret_cast<uint64_t*>(sv + kStages * kKVBytes);  // Q, K/V full, K/V empty
 
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
-  const int h = blockIdx.x * kWG + wg;  // kWG > 1: heads of one KV head sharing one selection row
-  uint8_t* sq = sq_all + wg * kQBytes;
-  const PrefillTile tile = prefill_tile(p, h, blockIdx.y, blockIdx.z);  // the same for both warpgroups
+  const bool producer = wg == kWG;
+  // kWG > 1: heads of one KV head sharing one selection row; the producer works for all of them
+  const int h = blockIdx.x * kWG + (producer ? 0 : wg);
+  uint8_t* sq = sq_all + (producer ? 0 : wg) * kQBytes;
+  const PrefillTile tile = prefill_tile(p, h, blockIdx.y, blockIdx.z);  // the same for every warpgroup
   if (tile.n_q <= 0) return;
   const int kv_len = tile.kv_len, kvh = tile.kvh, pos0 = tile.pos0, n_q = tile.n_q, n_blocks = tile.n_blocks;
   const int q_row0 = int(tile.q_row0);
@@ -74,6 +89,7 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
   T* og = static_cast<T*>(p.out) + int64_t(q_row0) * p.o_stride_token + int64_t(h) * p.o_stride_head;
   constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per output row
   if (n_blocks == 0) {  // an empty selection row sees no key: zeros, like ref_attention
+    if (producer) return;
     for (int i = tid & 127; i < n_q * kChunks; i += 128) {
       const int row = i / kChunks, c = i % kChunks;
       *reinterpret_cast<uint4*>(og + int64_t(row) * p.o_stride_token + c * 8) = make_uint4(0, 0, 0, 0);
@@ -86,10 +102,13 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
   const int n_tiles = (n_blocks + kPair - 1) / kPair;
   const int oob_block = (kv_len + kBlockN - 1) / kBlockN;
   auto block_of = [&](int idx) { return idx < n_blocks ? tile_block(tile, idx) : oob_block; };
-  // Copies, all issued by thread 0. K_j and V_j go to stage j % 2 of their own ring, each with its
-  // own barrier (phase parity (j / 2) & 1), so K can run one tile further ahead than V.
-  uint64_t* kbar = bar + 1;
-  uint64_t* vbar = bar + 1 + kStages;
+  // Copies, all issued by the producer's first thread. K_j and V_j go to stage j % 2 of their own
+  // ring, each with its own full barrier (phase parity (j / 2) & 1); before a stage is refilled, its
+  // empty barrier says that every consumer warp is done with the tile it held.
+  uint64_t* kfull = bar + 1;
+  uint64_t* vfull = kfull + kStages;
+  uint64_t* kempty = vfull + kStages;
+  uint64_t* vempty = kempty + kStages;
   auto load = [&](const CUtensorMap* map, uint8_t* ring, uint64_t* bars, int j) {
     uint64_t* b = bars + j % kStages;
     mbar_expect_tx(b, kKVBytes);
@@ -103,19 +122,69 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
     }
   };
   if (tid == 0) {
-    for (int i = 0; i < 1 + 2 * kStages; ++i) mbar_init(bar + i, 1);
-    fence_barrier_init();
-    mbar_expect_tx(bar, kWG * kQBytes);
-    for (int w = 0; w < kWG; ++w)
-#pragma unroll
-      for (int c = 0; c < kBoxes; ++c)
-        tma_load_3d(sq_all + w * kQBytes + c * kBoxBytes, &tm_q, bar, c * 64, h + w, q_row0);
-    for (int j = 0; j < min(kStages, n_tiles); ++j) {
-      load(&tm_k, sk, kbar, j);
-      load(&tm_v, sv, vbar, j);
+    mbar_init(bar, 1);
+    for (int i = 0; i < kStages; ++i) {
+      mbar_init(kfull + i, 1);
+      mbar_init(vfull + i, 1);
+      mbar_init(kempty + i, 4 * kWG);
+      mbar_init(vempty + i, 4 * kWG);
     }
+    fence_barrier_init();
   }
   __syncthreads();  // barriers initialised before anyone waits on them
+
+  if (producer) {
+    regs_dec<kProducerRegs>();
+    if (tid == kWG * 128) {
+      mbar_expect_tx(bar, kWG * kQBytes);
+      for (int w = 0; w < kWG; ++w)
+#pragma unroll
+        for (int c = 0; c < kBoxes; ++c)
+          tma_load_3d(sq_all + w * kQBytes + c * kBoxBytes, &tm_q, bar, c * 64, h + w, q_row0);
+      for (int j = 0; j < n_tiles; ++j) {
+        const uint32_t freed = ((j / kStages) - 1) & 1;  // phase of the release of tile j - kStages
+        if (j >= kStages) mbar_wait(kempty + j % kStages, freed);
+        load(&tm_k, sk, kfull, j);
+        if (j >= kStages) mbar_wait(vempty + j % kStages, freed);
+        load(&tm_v, sv, vfull, j);
+      }
+    }
+    return;
+  }
+  regs_inc<kConsumerRegs>();
+  // A consumer warp gives a stage back once its wgmmas that read it have completed.
+  auto release = [&](uint64_t* b) {
+    __syncwarp();
+    if (lane == 0) mbar_arrive(b);
+  };
+  // Issue turns (kWG = 2): consumer w issues after `turn_begin` and lets the other one go at
+  // `turn_end`. Every consumer issues n_tiles + 1 times (S_0; S_j with P_{j-1}·V_{j-1}; the last
+  // P·V); consumer 1 opens with an arrival and skips its last one, so both barriers end balanced.
+  int turns_left = n_tiles + 1;
+  auto turn_begin = [&] {
+    if constexpr (kWG == 2) {
+      if (wg == 0)
+        named_sync<2>(256);
+      else
+        named_sync<3>(256);
+    }
+  };
+  auto turn_end = [&] {
+    if constexpr (kWG == 2) {
+      if (wg == 0)
+        named_arrive<3>(256);
+      else if (--turns_left > 0)
+        named_arrive<2>(256);
+    }
+  };
+  if constexpr (kWG == 2)
+    if (wg == 1) named_arrive<2>(256);
+  auto own_sync = [&] {  // this consumer's four warps
+    if (kWG == 1 || wg == 0)
+      named_sync<4>(128);
+    else
+      named_sync<5>(128);
+  };
 
   const float sl2 = p.scale * kLog2e;
   const int qpos_lo = pos0 + warp * 16 + (lane >> 2);  // rows lane/4 and lane/4 + 8 of this warp
@@ -232,7 +301,7 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
       }
     }
     fence_proxy_async();
-    __syncthreads();
+    named_sync<kBarConsumers>(128 * kWG);
   };
 
   // Q → registers in the A-operand layout (that of mma.sync): this warp's rows 16·warp .. +15,
@@ -246,43 +315,45 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
 
   // Block 0: scores and softmax alone (the output is still zero).
   float alpha[2];
-  mbar_wait(kbar, 0);
+  mbar_wait(kfull, 0);
+  turn_begin();
   issue_scores(0);
+  turn_end();
   wgmma_wait<0>();
   fence_regs(s);
+  release(kempty);
   softmax(0, alpha);
   pack_p();
-  __syncthreads();  // S_0 done in every warp: K stage 0 is free
-  if (tid == 0 && kStages < n_tiles) load(&tm_k, sk, kbar, kStages);
 
   // Block j >= 1: S_j = Q·K_jᵀ and O += P_{j-1}·V_{j-1} run on the tensor cores while the softmax
   // of S_j waits only for the first. O is rescaled by the previous softmax's alpha before the P·V
   // that continues it is issued.
   for (int j = 1; j < n_tiles; ++j) {
     rescale_o(alpha);
-    mbar_wait(kbar + j % kStages, (j / kStages) & 1);
+    mbar_wait(kfull + j % kStages, (j / kStages) & 1);
+    mbar_wait(vfull + (j - 1) % kStages, ((j - 1) / kStages) & 1);
+    turn_begin();
     issue_scores(j);
-    mbar_wait(vbar + (j - 1) % kStages, ((j - 1) / kStages) & 1);
     issue_pv(j - 1);
+    turn_end();
     wgmma_wait<1>();  // S_j
     fence_regs(s);
+    release(kempty + j % kStages);
     softmax(j, alpha);
     wgmma_wait<0>();  // P_{j-1}·V_{j-1}
     fence_regs(o);
+    release(vempty + (j - 1) % kStages);
     pack_p();
-    __syncthreads();  // every warp is done with K_j and V_{j-1}: refill their stages
-    if (tid == 0) {
-      if (j + kStages - 1 < n_tiles) load(&tm_v, sv, vbar, j + kStages - 1);
-      if (j + kStages < n_tiles) load(&tm_k, sk, kbar, j + kStages);
-    }
   }
   rescale_o(alpha);
-  mbar_wait(vbar + (n_tiles - 1) % kStages, ((n_tiles - 1) / kStages) & 1);
+  mbar_wait(vfull + (n_tiles - 1) % kStages, ((n_tiles - 1) / kStages) & 1);
   if (p.q_start) zero_v_tail(n_tiles - 1);
+  turn_begin();
   issue_pv(n_tiles - 1);
+  turn_end();
   wgmma_wait<0>();
   fence_regs(o);
-  __syncthreads();  // the tensor cores are done with the Q buffer before it is reused below
+  own_sync();  // every warp of this warpgroup is past its reads of the Q buffer
 
   // Epilogue: normalise, stage the tile through shared memory (the Q buffer), then store rows < n_q
   // with 16-byte writes. The staging layout is the [64][kHeadDim] chunk swizzle of common.cuh.
@@ -299,7 +370,7 @@ __global__ void __launch_bounds__(128 * kWG) sparse_prefill_sm90_kernel(const __
           MmaType<T>::pack(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv);
     }
   }
-  __syncthreads();
+  own_sync();
   for (int i = tid & 127; i < n_q * kChunks; i += 128) {
     const int row = i / kChunks, c = i % kChunks;
     *reinterpret_cast<uint4*>(og + int64_t(row) * p.o_stride_token + c * 8) =
@@ -365,7 +436,7 @@ cudaError_t run(const SparsePrefillParams& p, cudaStream_t stream) {
       !make_map(&tv, p.dtype, p.v_cache, 4, kv_ext, kv_str, kv_box))
     return cudaErrorInvalidValue;
   const dim3 grid(p.num_qo_heads / kWG, p.max_rows, p.batch_size);
-  sparse_prefill_sm90_kernel<T, kHeadDim, kWG, kPair><<<grid, 128 * kWG, smem, stream>>>(tq, tk, tv, p);
+  sparse_prefill_sm90_kernel<T, kHeadDim, kWG, kPair><<<grid, 128 * (kWG + 1), smem, stream>>>(tq, tk, tv, p);
   return cudaGetLastError();
 }
 
