@@ -46,6 +46,24 @@ Status gemm(cublasHandle_t blas, bool trans_b, int m, int n, int k, float alpha,
   return Status::ok();
 }
 
+// The same over `batch` products whose operands sit anywhere: a[i] [m, k], b[i] (as above), c[i]
+// [m, n], with leading dimensions lda, ldb, ldc; `ptrs` [3 * batch] on the GPU receives the
+// pointers (host_ptrs: a | b | c, staged by the copy before it returns).
+Status gemm_pointers(cublasHandle_t blas, cudaStream_t stream, bool trans_b, int m, int n, int k, float alpha,
+                     const std::vector<const void*>& host_ptrs, int64_t lda, int64_t ldb, int64_t ldc, int batch,
+                     DeviceBuffer* ptrs) {
+  const float beta = 0.0f;
+  SEER_RETURN_IF_ERROR(ptrs->reserve(host_ptrs.size() * sizeof(void*), "gate GEMM pointers"));
+  SEER_CUDA_CHECK(cudaMemcpyAsync(ptrs->ptr, host_ptrs.data(), host_ptrs.size() * sizeof(void*),
+                                  cudaMemcpyHostToDevice, stream));
+  const void* const* p = ptrs->as<const void*>();
+  SEER_CUBLAS_CHECK(cublasGemmBatchedEx(blas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha,
+                                        p + batch, CUDA_R_32F, int(ldb), p, CUDA_R_32F, int(lda), &beta,
+                                        const_cast<void* const*>(p + 2 * batch), CUDA_R_32F, int(ldc), batch,
+                                        CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
+  return Status::ok();
+}
+
 struct GateWeights {  // one layer of one gate, on the GPU
   DeviceBuffer linear_q, linear_k, q_norm, k_norm;
 };
@@ -174,6 +192,8 @@ struct CudaGates::Impl {
   DeviceBuffer counters;              // u64 [num_layers][2][3]
   // Scratch, shared by the layers.
   DeviceBuffer kfeat, kproj, qfeat, qproj, scores, offsets, indices;
+  std::vector<const void*> score_ptrs;  // the K-only score GEMM's operands: a | b | c per query head
+  DeviceBuffer score_ptr_buf;
   DeviceBuffer q_partial, e_partial;  // decode projections: [B, Hkv, slices, dg]
   DeviceBuffer done;                  // decode: u32 [B, Hkv] slice counters
   int slices = 8;
@@ -332,12 +352,15 @@ struct CudaGates::Impl {
     if (two) {
       SEER_RETURN_IF_ERROR(gemm(blas, true, g * rows, nb, dg, scale, {qp, dg, int64_t(g) * rows * dg},
                                 {kp, dg, int64_t(nb) * dg}, scores.as<float>(), nb, int64_t(g) * rows * nb, Hkv));
-    } else {
-      for (int i = 0; i < g; ++i)
-        SEER_RETURN_IF_ERROR(gemm(blas, true, rows, nb, dg, scale,
-                                  {qp + int64_t(i) * rows * dg, dg, int64_t(g) * rows * dg},
-                                  {kp + int64_t(i) * dg, int64_t(g) * dg, int64_t(nb) * g * dg},
-                                  scores.as<float>() + int64_t(i) * rows * nb, nb, int64_t(g) * rows * nb, Hkv));
+    } else {  // one batched GEMM over the query heads: head h = kvh * g + i reads column group i of kvh's keys
+      score_ptrs.resize(size_t(3) * Hq);
+      for (int h = 0; h < Hq; ++h) {
+        score_ptrs[size_t(h)] = qp + int64_t(h) * rows * dg;
+        score_ptrs[size_t(Hq + h)] = kp + int64_t(h / g) * nb * g * dg + int64_t(h % g) * dg;
+        score_ptrs[size_t(2 * Hq + h)] = scores.as<float>() + int64_t(h) * rows * nb;
+      }
+      SEER_RETURN_IF_ERROR(gemm_pointers(blas, stream, true, rows, nb, dg, scale, score_ptrs, dg, int64_t(g) * dg, nb,
+                                         Hq, &score_ptr_buf));
     }
     return Status::ok();
   }

@@ -27,6 +27,7 @@
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cuda/model_ops.cuh"
 #include "model/cuda_forward.h"
 
 namespace {
@@ -278,6 +279,57 @@ TEST(CudaModel, PolicySelectionReachesTheKernels) {
     GTEST_SKIP() << "no CUDA device";
   }
   run_sequence(Arch::kLlama, 4, 2, 64, true);
+}
+
+// run_rope against the host on fresh random rows: head_dim 64 and 128 take the 16-byte kernel, 80
+// the pair-per-thread one; both round a c - b s and b c + a s step by step, so the bits must match.
+TEST(CudaModelOps, RopeMatchesHostBitForBit) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  std::mt19937 rng(77);
+  std::uniform_real_distribution<float> u(-3.0f, 3.0f), angle(-3.2f, 3.2f);
+  for (int d : {64, 80, 128}) {
+    const int n = 37, heads = 3, half = d / 2;
+    std::vector<uint16_t> x(size_t(n) * heads * d);
+    for (auto& e : x) e = fp32_to_bf16(u(rng));
+    std::vector<float> cs(size_t(n) * half), sn(cs.size());
+    for (size_t i = 0; i < cs.size(); ++i) {
+      const float a = angle(rng);
+      cs[i] = std::cos(a);
+      sn[i] = std::sin(a);
+    }
+    std::vector<uint16_t> want = x;
+    for (int t = 0; t < n; ++t)
+      for (int h = 0; h < heads; ++h)
+        for (int i = 0; i < half; ++i) {
+          uint16_t* v = want.data() + (size_t(t) * heads + h) * d;
+          const float a = bf16_to_fp32(v[i]), b = bf16_to_fp32(v[i + half]);
+          const float c = cs[size_t(t) * half + i], s = sn[size_t(t) * half + i];
+          volatile float ac = a * c, bs = b * s, bc = b * c, as = a * s;  // no contraction into FMAs
+          volatile float lo = ac - bs, hi = bc + as;
+          v[i] = fp32_to_bf16(lo);
+          v[i + half] = fp32_to_bf16(hi);
+        }
+    void *dx, *dc, *ds;
+    ASSERT_EQ(cudaMalloc(&dx, x.size() * 2), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&dc, cs.size() * 4), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&ds, sn.size() * 4), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(dx, x.data(), x.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(dc, cs.data(), cs.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(ds, sn.data(), sn.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cuda::run_rope(static_cast<__nv_bfloat16*>(dx), static_cast<float*>(dc), static_cast<float*>(ds), n,
+                             heads, d, nullptr),
+              cudaSuccess);
+    std::vector<uint16_t> got(x.size());
+    ASSERT_EQ(cudaMemcpy(got.data(), dx, got.size() * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+    cudaFree(dx);
+    cudaFree(dc);
+    cudaFree(ds);
+    size_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) bad += got[i] != want[i];
+    EXPECT_EQ(bad, size_t(0)) << "head_dim " << d;
+  }
 }
 
 TEST(CudaModel, ContextOverflowIsAnError) {

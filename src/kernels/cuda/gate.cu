@@ -470,21 +470,59 @@ __device__ __forceinline__ int warp_sum(int v) {
   return v;
 }
 
-// The k-th largest key of the row (1 <= k <= n), bit by bit from the top: the largest T with at
-// least k keys >= T (32 counting passes, no atomics, no sort); *ties = how many keys equal to T are
-// taken (the lowest indices).
+__device__ __forceinline__ uint32_t warp_max(uint32_t v) {
+  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ __forceinline__ uint32_t warp_min(uint32_t v) {
+  for (int o = 16; o > 0; o >>= 1) v = min(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// How many of the row's keys are >= cand (cand >= 1: the zeros past the end never count), in this
+// lane: four accumulators so that the adds do not wait for each other, and a length check every
+// eight chunks only.
 template <int R>
-__device__ uint32_t kth_largest_key(const RowView<R>& row, int k, int* ties) {
-  uint32_t t = 0;
-  for (int bit = 31; bit >= 0; --bit) {
-    const uint32_t cand = t | (1u << bit);
+__device__ __forceinline__ int count_at_least(const RowView<R>& row, uint32_t cand) {
+  if constexpr (R > 0) {
+    int a[4] = {0, 0, 0, 0};
+#pragma unroll
+    for (int c = 0; c < R; ++c) {
+      if (c % 8 == 0 && 32 * c >= row.n) break;
+      a[c % 4] += row.reg[c] >= cand;
+    }
+    return (a[0] + a[1]) + (a[2] + a[3]);
+  } else {
     int count = 0;
     row.for_each([&](int, uint32_t key) { count += key >= cand; });
-    if (warp_sum(count) >= k) t = cand;
+    return count;
   }
-  int above = 0;
-  row.for_each([&](int, uint32_t key) { above += key > t; });
-  *ties = k - warp_sum(above);
+}
+
+// The k-th largest key of the row (1 <= k <= n), bit by bit from the top: the largest T with at
+// least k keys >= T (one counting pass per bit, no atomics, no sort); *ties = how many keys equal
+// to T are taken (the lowest indices). T lies between the row's smallest and largest key, so the
+// bits those two share are T's too: the passes start below them.
+template <int R>
+__device__ uint32_t kth_largest_key(const RowView<R>& row, int k, int* ties) {
+  uint32_t hi = 0, lo = 0xffffffffu;
+  row.for_each([&](int, uint32_t key) {
+    hi = max(hi, key);
+    if (key != 0) lo = min(lo, key);  // 0: past the row's end
+  });
+  hi = warp_max(hi);
+  lo = warp_min(lo);
+  if (hi == lo) {  // every key equal: the k first are taken
+    *ties = k;
+    return hi;
+  }
+  const int top = 31 - __clz(hi ^ lo);    // highest bit where they differ
+  uint32_t t = hi & ~((2u << top) - 1u);  // the shared bits (2u << 31 wraps to 0: none shared)
+  for (int bit = top; bit >= 0; --bit) {
+    const uint32_t cand = t | (1u << bit);
+    if (warp_sum(count_at_least(row, cand)) >= k) t = cand;
+  }
+  *ties = k - warp_sum(count_at_least(row, t + 1));  // t < hi here, so t + 1 does not wrap
   return t;
 }
 
@@ -645,6 +683,7 @@ template <bool kRegs>
 __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const GateSelectParams p) {
   __shared__ int tmp[kCtaThreads / 32];
   __shared__ double dtmp[kCtaThreads / 32];
+  __shared__ uint32_t bounds[2][kCtaThreads / 32];  // largest and smallest key per warp
   const int t = threadIdx.x;
   const int64_t row = blockIdx.x;
   const int n = (p.kv_lens[row / p.num_heads] + p.block_size - 1) / p.block_size;
@@ -674,16 +713,41 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
   const bool take_all = p.top_k && k >= n;
   uint32_t kth = 0;
   int ties = 0;
-  if (p.top_k && !take_all && k > 0) {  // bit by bit as kth_largest_key (whole row), counted over the CTA
-    for (int bit = 31; bit >= 0; --bit) {
-      const uint32_t cand = kth | (1u << bit);
-      int count = 0;
-      for_each([&](int, uint32_t key) { count += key >= cand; });
-      if (cta_sum(count, tmp) >= k) kth = cand;
+  // Bit by bit as kth_largest_key (whole row, below the bits its largest and smallest key share),
+  // counted over the CTA.
+  if (p.top_k && !take_all && k > 0) {
+    uint32_t hi = 0, lo = 0xffffffffu;
+    for_each([&](int, uint32_t key) {
+      hi = max(hi, key);
+      if (key != 0) lo = min(lo, key);
+    });
+    hi = warp_max(hi);
+    lo = warp_min(lo);
+    if ((t & 31) == 0) {
+      bounds[0][t >> 5] = hi;
+      bounds[1][t >> 5] = lo;
     }
-    int above = 0;
-    for_each([&](int, uint32_t key) { above += key > kth; });
-    ties = k - cta_sum(above, tmp);
+    __syncthreads();
+    for (int w = 0; w < kCtaThreads / 32; ++w) {
+      hi = max(hi, bounds[0][w]);
+      lo = min(lo, bounds[1][w]);
+    }
+    if (hi == lo) {
+      kth = hi;
+      ties = k;
+    } else {
+      const int top = 31 - __clz(hi ^ lo);
+      kth = hi & ~((2u << top) - 1u);
+      for (int bit = top; bit >= 0; --bit) {
+        const uint32_t cand = kth | (1u << bit);
+        int count = 0;
+        for_each([&](int, uint32_t key) { count += key >= cand; });
+        if (cta_sum(count, tmp) >= k) kth = cand;
+      }
+      int above = 0;
+      for_each([&](int, uint32_t key) { above += key > kth; });
+      ties = k - cta_sum(above, tmp);
+    }
   }
   ThresholdState th;
   if (!p.top_k) {

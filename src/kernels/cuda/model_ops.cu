@@ -51,6 +51,16 @@ __global__ void add_bias_kernel(__nv_bfloat16* y, const float* __restrict__ b, i
     y[i] = __float2bfloat16(__bfloat162float(y[i]) + b[i % dim]);
 }
 
+// RoPE of one rotate-half pair (a, b) = (x[i], x[i + d/2]) by an angle with cosine c and sine s:
+// (a c - b s, b c + a s), every product and sum rounded on its own (no FMA contraction), so that
+// both RoPE kernels below give the same bits.
+__device__ __forceinline__ float rope_lo(float a, float b, float c, float s) {
+  return __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
+}
+__device__ __forceinline__ float rope_hi(float a, float b, float c, float s) {
+  return __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+}
+
 // One thread per rotated pair (token, head, i < head_dim/2).
 __global__ void rope_kernel(__nv_bfloat16* x, const float* __restrict__ cos_t, const float* __restrict__ sin_t,
                             int64_t n, int num_heads, int head_dim) {
@@ -63,8 +73,46 @@ __global__ void rope_kernel(__nv_bfloat16* x, const float* __restrict__ cos_t, c
     __nv_bfloat16* v = x + th * head_dim;
     const float c = cos_t[t * half + i], s = sin_t[t * half + i];
     const float a = __bfloat162float(v[i]), b = __bfloat162float(v[i + half]);
-    v[i] = __float2bfloat16(a * c - b * s);
-    v[i + half] = __float2bfloat16(b * c + a * s);
+    v[i] = __float2bfloat16(rope_lo(a, b, c, s));
+    v[i + half] = __float2bfloat16(rope_hi(a, b, c, s));
+  }
+}
+
+// head_dim % 16 == 0: one thread per eight pairs (i .. i+7 with i + half ..), 16-byte loads and
+// stores.
+__global__ void rope8_kernel(__nv_bfloat16* x, const float* __restrict__ cos_t,
+                             const float* __restrict__ sin_t, int64_t n, int num_heads,
+                             int head_dim) {
+  const int half = head_dim / 2, groups = half / 8;
+  const int64_t items = n * num_heads * groups;
+  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < items;
+       p += int64_t(gridDim.x) * blockDim.x) {
+    const int i = int(p % groups) * 8;
+    const int64_t th = p / groups;  // token * num_heads + head
+    const int64_t t = th / num_heads;
+    __nv_bfloat16* v = x + th * head_dim + i;
+    const uint4 ra = *reinterpret_cast<const uint4*>(v),
+                rb = *reinterpret_cast<const uint4*>(v + half);
+    const float4* cs = reinterpret_cast<const float4*>(cos_t + t * half + i);
+    const float4* sn = reinterpret_cast<const float4*>(sin_t + t * half + i);
+    const float4 c4[2] = {cs[0], cs[1]}, s4[2] = {sn[0], sn[1]};
+    const float c[8] = {c4[0].x, c4[0].y, c4[0].z, c4[0].w, c4[1].x, c4[1].y, c4[1].z, c4[1].w};
+    const float s[8] = {s4[0].x, s4[0].y, s4[0].z, s4[0].w, s4[1].x, s4[1].y, s4[1].z, s4[1].w};
+    const __nv_bfloat162* a2 = reinterpret_cast<const __nv_bfloat162*>(&ra);
+    const __nv_bfloat162* b2 = reinterpret_cast<const __nv_bfloat162*>(&rb);
+    uint4 wa, wb;
+    __nv_bfloat162* oa = reinterpret_cast<__nv_bfloat162*>(&wa);
+    __nv_bfloat162* ob = reinterpret_cast<__nv_bfloat162*>(&wb);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float2 a = __bfloat1622float2(a2[e]), b = __bfloat1622float2(b2[e]);
+      oa[e] = __floats2bfloat162_rn(rope_lo(a.x, b.x, c[2 * e], s[2 * e]),
+                                    rope_lo(a.y, b.y, c[2 * e + 1], s[2 * e + 1]));
+      ob[e] = __floats2bfloat162_rn(rope_hi(a.x, b.x, c[2 * e], s[2 * e]),
+                                    rope_hi(a.y, b.y, c[2 * e + 1], s[2 * e + 1]));
+    }
+    *reinterpret_cast<uint4*>(v) = wa;
+    *reinterpret_cast<uint4*>(v + half) = wb;
   }
 }
 
@@ -142,8 +190,12 @@ cudaError_t run_add_bias(__nv_bfloat16* y, const float* bias, int64_t n, int dim
 cudaError_t run_rope(__nv_bfloat16* x, const float* cos_t, const float* sin_t, int64_t n, int num_heads,
                      int head_dim, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  rope_kernel<<<grid_for(n * num_heads * (head_dim / 2)), kThreads, 0, stream>>>(x, cos_t, sin_t, n, num_heads,
-                                                                                 head_dim);
+  if (head_dim % 16 == 0)
+    rope8_kernel<<<grid_for(n * num_heads * (head_dim / 16)), kThreads, 0, stream>>>(
+        x, cos_t, sin_t, n, num_heads, head_dim);
+  else
+    rope_kernel<<<grid_for(n * num_heads * (head_dim / 2)), kThreads, 0, stream>>>(
+        x, cos_t, sin_t, n, num_heads, head_dim);
   return cudaGetLastError();
 }
 
