@@ -49,7 +49,9 @@ struct DeviceSelection {
 
 class CudaGates {
  public:
-  // `blas` and `stream` belong to the caller and must outlive the gates. Gate weights are copied.
+  // `blas` and `stream` belong to the caller and must outlive the gates; `blas` must issue its work on
+  // `stream` (cublasSetStream), since the gates' kernels and GEMMs feed each other. Gate weights are
+  // copied.
   static Result<std::unique_ptr<CudaGates>> create(const DeviceGateSpec& spec, const ModelConfig& model,
                                                    int max_context, int batch_size, cublasHandle_t blas,
                                                    cudaStream_t stream);

@@ -49,10 +49,9 @@ constexpr int sm90_smem_bytes() {
 }
 
 template <typename T, int kHeadDim, int kWG, int kPair>
-__global__ void __launch_bounds__(128 * (kWG + 1), kWG == 1 ? 2 : 1) sparse_prefill_sm90_kernel(const __grid_constant__ CUtensorMap tm_q,
-                                                                        const __grid_constant__ CUtensorMap tm_k,
-                                                                        const __grid_constant__ CUtensorMap tm_v,
-                                                                        const SparsePrefillParams p) {
+__global__ void __launch_bounds__(128 * (kWG + 1), kWG == 1 ? 2 : 1)
+    sparse_prefill_sm90_kernel(const __grid_constant__ CUtensorMap tm_q, const __grid_constant__ CUtensorMap tm_k,
+                               const __grid_constant__ CUtensorMap tm_v, const SparsePrefillParams p) {
 #ifdef SEER_SM90A_DEVICE
   using namespace detail;
   using namespace sm90;
