@@ -2,7 +2,9 @@
 # One-call GPU check for the CUDA kernels (run from the repo root on the H100 machine):
 #   configure (Release, Ninja, sm_90a) → build the CUDA targets → ctest -L cuda → compute-sanitizer
 #   memcheck on small filters (prefill, plan, ground truth) → bench_cuda_attention → bench/cuda/torch_baseline.py.
-# Everything is logged under $OUT (or ./out-gpu-check); a short summary table ends stdout.
+# Everything is logged under $OUT (or ./out-gpu-check); a short summary table ends stdout. At the end,
+# every log but summary.txt, bench_cuda.txt and sweep.txt goes into $OUT/logs.tgz (the device tool
+# returns at most 8 files).
 # The full project configure needs GTest/OpenBLAS/PCRE2/nlohmann-json/CLI11/fmt, which the GPU image
 # may lack: when it fails, the standalone project tests/cuda/CMakeLists.txt is built instead (CUDA
 # kernels + CPU reference only; GTest and fmt when present, else tests/cuda/mini_gtest.h and
@@ -116,3 +118,9 @@ if [ -f "$OUT/torch_baseline.txt" ]; then
 fi
 echo "== summary"
 cat "$SUMMARY"
+# The device tool returns at most 8 files from $OUT: keep the summary and the figures of the plots
+# apart and pack every other log into one archive (tar xzf logs.tgz to read them).
+if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
+  ( cd "$OUT" && logs=$(ls | grep -v -x -e summary.txt -e sweep.txt -e bench_cuda.txt -e logs.tgz) &&
+    [ -n "$logs" ] && tar czf logs.tgz $logs && rm -f $logs ) || true
+fi
