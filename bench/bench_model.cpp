@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/blas_kernels.h"
 #include "core/timer.h"
 
 namespace {
@@ -54,6 +55,7 @@ void write_jsonl(FILE* f, const char* test, int depth, const Stat& st) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  seer::rerun_with_matching_blas_kernels(argv);
   std::string model_path = seer::default_model_path();
   int threads = 0, reps = 3, tg_tokens = 32;
   FILE* jsonl = nullptr;

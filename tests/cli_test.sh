@@ -16,6 +16,22 @@ contains() {  # contains NAME TEXT
   if grep -qF -- "$2" <<<"$out"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL $1: output lacks '$2': $out"; fi
 }
 
+lacks() {  # lacks NAME TEXT
+  if grep -qF -- "$2" <<<"$out"; then fail=$((fail + 1)); echo "FAIL $1: output has '$2': $out"; else pass=$((pass + 1)); fi
+}
+
+# OpenBLAS kernels: on a CPU with AVX2 and FMA, never an SSE-only set (seer starts again with
+# OPENBLAS_CORETYPE when the library took one: src/core/blas_kernels.h); a user's choice is kept.
+check "version" 0 "$seer" --version
+contains "version names the BLAS kernels" "OpenBLAS kernels: "
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+  for old in Prescott Core2 Penryn Dunnington Nehalem Atom Unknown; do
+    lacks "AVX2 CPU without $old kernels" "kernels: $old)"
+  done
+  check "version with OPENBLAS_CORETYPE" 0 env OPENBLAS_CORETYPE=Haswell "$seer" --version
+  contains "OPENBLAS_CORETYPE kept" "kernels: Haswell)"
+fi
+
 check "no subcommand" 2 "$seer"
 check "unknown flag" 2 "$seer" generate --bogus
 contains "unknown flag message" "--bogus"

@@ -23,6 +23,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/blas_kernels.h"
 #include "core/timer.h"
 
 namespace {
@@ -453,9 +454,10 @@ int run_info(const CommonOpts& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  seer::rerun_with_matching_blas_kernels(argv);
   CLI::App app{"seer: SeerAttention / SeerAttention-R inference engine"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "seer 0.1");
+  app.set_version_flag("--version", "seer 0.1 (OpenBLAS kernels: " + seer::blas_kernels() + ")");
 
   GenerateArgs ga;
   CLI::App* gen = app.add_subcommand("generate", "generate text from a prompt");
