@@ -1,7 +1,8 @@
 // OpenBLAS kernel choice. Debian's OpenBLAS (DYNAMIC_ARCH) picks its kernels once, as the library
 // loads, from the CPU's model number. A CPU newer than its table (OpenBLAS 0.3.21 on an Emerald
 // Rapids Xeon, for one) gets the SSE3 "Prescott" kernels, and seer's prefill GEMMs run ~3x slower
-// (SmolLM2 prompt processing on 2 cores: 178 against 571 tokens/s with the AVX-512 kernels). The
+// (SmolLM2 prompt processing of 512 tokens on 2 cores: 168 against 568 tokens/s with the AVX-512
+// kernels, docs/BENCHMARKS.md §1). The
 // only supported way to choose is OPENBLAS_CORETYPE in the environment before the library loads.
 #pragma once
 
