@@ -13,7 +13,9 @@
 //            x 128k; `gate` rows time the whole gate step (pooling, projections, RoPE, scores,
 //            selection and CSR; decode: a step inside a block, `mid`, and one that completes a
 //            block and compresses it, `end`), `select` rows the selection + CSR part alone, each as
-//            a share of the attention row above
+//            a share of the attention row above; `rope` the model's RoPE of q and k, and
+//            `gate+rope` the gate step with that RoPE folded into its pooling pass (as the model runs
+//            it), minus `rope`
 // Usage: bench_cuda_attention [--quick | --sweep | --gates [T] | --prefill [T]]   (--quick drops 128k
 // prefill and decode; --sweep prints the density and batch sweeps behind the plots, see sweep(); --gates
 // runs only the gate rows, with T only the prefill gate at T, with 0 only the decode gate; --prefill runs
@@ -31,6 +33,7 @@
 #include <vector>
 
 #include "kernels/cuda/gate.cuh"
+#include "kernels/cuda/model_ops.cuh"
 #include "kernels/cuda/plan.cuh"
 #include "kernels/cuda/sparse_decode.cuh"
 #include "kernels/cuda/sparse_prefill.cuh"
@@ -398,6 +401,40 @@ void bench_gate_prefill(int T) {
               "-", seer::cuda::sparse_prefill_sm90_available() ? "wgmma" : "mma.sync");
   std::snprintf(shape, sizeof shape, "T=%d Qavg_Kmaxminavg", T);
   print_share("gate", shape, density, tg, ta.median_ms);
+
+  // In the model the gate's pooling pass also applies the model's RoPE to q and k (prefill_and_rope),
+  // replacing the two RoPE passes: `gate+rope` is that step, its share the part beyond `rope` alone.
+  std::vector<float> host_cos(size_t(T) * kD / 2), host_sin(host_cos.size());
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < kD / 2; ++i) {
+      const double a = double(t) * std::pow(500000.0, -2.0 * i / kD);
+      host_cos[size_t(t) * kD / 2 + i] = float(std::cos(a));
+      host_sin[size_t(t) * kD / 2 + i] = float(std::sin(a));
+    }
+  float *cos_t, *sin_t;
+  BENCH_CHECK(cudaMalloc(&cos_t, host_cos.size() * 4));
+  BENCH_CHECK(cudaMalloc(&sin_t, host_sin.size() * 4));
+  BENCH_CHECK(cudaMemcpy(cos_t, host_cos.data(), host_cos.size() * 4, cudaMemcpyHostToDevice));
+  BENCH_CHECK(cudaMemcpy(sin_t, host_sin.data(), host_sin.size() * 4, cudaMemcpyHostToDevice));
+  auto* qb = static_cast<__nv_bfloat16*>(q);
+  auto* kb = static_cast<__nv_bfloat16*>(kn);
+  const Timing tr = time_it([&] {
+    BENCH_CHECK(seer::cuda::run_rope(qb, cos_t, sin_t, T, kHq, kD, nullptr));
+    BENCH_CHECK(seer::cuda::run_rope(kb, cos_t, sin_t, T, kHkv, kD, nullptr));
+  });
+  Timing tgr = time_it([&] { check(gates.prefill_and_rope(0, 0, qb, kb, T, 0, cos_t, sin_t, &sel, &sparse)); });
+  check(gates.take_counts(&counts));
+  std::snprintf(shape, sizeof shape, "T=%d model RoPE q,k", T);
+  std::snprintf(spread, sizeof spread, "%.4f..%.4f", tr.min_ms, tr.max_ms);
+  std::printf("%-8s %-22s %7s %9.4f %17s %10s %10s %9s\n", "rope", shape, "-", tr.median_ms, spread, "-", "-", "-");
+  std::snprintf(shape, sizeof shape, "T=%d gate+rope - rope", T);
+  const double fused = tgr.median_ms;
+  tgr.median_ms = fused - tr.median_ms;
+  tgr.min_ms -= tr.median_ms;
+  tgr.max_ms -= tr.median_ms;
+  print_share("gate+rope", shape, density, tgr, ta.median_ms);
+  BENCH_CHECK(cudaFree(cos_t));
+  BENCH_CHECK(cudaFree(sin_t));
 
   // The selection + CSR part alone, on scores of the same shape (restored by a copy before each run).
   const int nb = (T + kBs - 1) / kBs;

@@ -308,6 +308,7 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
     if (L.k_norm.ptr) SEER_CUDA_CHECK(cuda::run_rmsnorm(kb, L.k_norm.as<float>(), kb, n * Hkv, d, cfg.rms_eps, stream));
 
     DeviceSelection use = dense_dev;
+    bool roped = false;  // the gates' pooling pass applied the RoPE
     AttentionContext ctx = AttentionContext::shape(l, int(n), kv_len, Hq, Hkv, d, max_context);
     float* block_max_host = nullptr;  // a training policy's ground-truth buffer (prefill only)
     if (active) {
@@ -316,7 +317,9 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
       if (decode)
         SEER_RETURN_IF_ERROR(active->decode(l, qb, kb, kv_len_dev.as<int32_t>(), kv_len, &gs, &sparse));
       else
-        SEER_RETURN_IF_ERROR(active->prefill(l, 0, qb, kb, int(n), start, &gs, &sparse));
+        SEER_RETURN_IF_ERROR(active->prefill_and_rope(l, 0, qb, kb, int(n), start, cos_t.as<float>(),
+                                                      sin_t.as<float>(), &gs, &sparse));
+      roped = !decode;
       if (sparse) use = gs;
       gate_sparse[size_t(l)] = sparse;
     }
@@ -339,8 +342,10 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
     const size_t block_max_count = size_t(n) * Hq * ((kv_len + kBlockSize - 1) / kBlockSize);
     if (block_max_host) SEER_RETURN_IF_ERROR(block_max.reserve(block_max_count * sizeof(float), "block maxima"));
 
-    SEER_CUDA_CHECK(cuda::run_rope(qb, cos_t.as<float>(), sin_t.as<float>(), n, Hq, d, stream));
-    SEER_CUDA_CHECK(cuda::run_rope(kb, cos_t.as<float>(), sin_t.as<float>(), n, Hkv, d, stream));
+    if (!roped) {
+      SEER_CUDA_CHECK(cuda::run_rope(qb, cos_t.as<float>(), sin_t.as<float>(), n, Hq, d, stream));
+      SEER_CUDA_CHECK(cuda::run_rope(kb, cos_t.as<float>(), sin_t.as<float>(), n, Hkv, d, stream));
+    }
     SEER_CUDA_CHECK(cuda::run_kv_append(kb, vb, L.k_cache.as<bf16>(), L.v_cache.as<bf16>(), n, Hkv, d, max_context,
                                         start, stream));
 

@@ -274,7 +274,9 @@ struct CudaGates::Impl {
   }
 
   // Absorbs the chunk; when `scoring`, leaves the scores [Hq, rows, nb] in `scores`.
-  Status prefill_scores(int layer, int seq, const bf16* q, const bf16* k, int n, int start, bool scoring) {
+  // With rope.cos, q and k (then writable) also leave rotated by the model's RoPE.
+  Status prefill_scores(int layer, int seq, const bf16* q, const bf16* k, int n, int start, bool scoring,
+                        cuda::GateModelRope rope = {}) {
     const int Hq = model.num_qo_heads, Hkv = model.num_kv_heads, d = model.head_dim, g = Hq / Hkv;
     const int kv_len = start + n;
     if (layer < 0 || layer >= model.num_layers || seq < 0 || seq >= batch || n < 1 || start < 0 ||
@@ -282,12 +284,14 @@ struct CudaGates::Impl {
       return Status::error("GPU gates: bad prefill call (layer {}, sequence {}, {} tokens at {}, context {})", layer,
                            seq, n, start, max_context);
     const int nb = (kv_len + bs - 1) / bs, first_qb = start / bs, rows = nb - first_qb;
-    // One pass over the chunk: K statistics, and the pooled new queries when scoring.
+    // One pass over the chunk: K statistics, the pooled new queries when scoring, the model's RoPE when
+    // asked (q and k are written only then).
     const GateConfig* pc = scoring ? &pre.set->config : nullptr;
     if (pc) SEER_RETURN_IF_ERROR(qfeat.reserve(size_t(Hq) * rows * pc->q_pools.size() * d * sizeof(float), "gate features"));
-    SEER_CUDA_CHECK(cuda::run_gate_pool(kstats(layer, seq), k, int64_t(Hkv) * d, pc ? q : nullptr, int64_t(Hq) * d, Hq,
-                                        pc ? device_pools(pc->q_pools) : cuda::GatePools{}, qfeat.as<float>(), n,
-                                        start, stream));
+    SEER_CUDA_CHECK(cuda::run_gate_pool(kstats(layer, seq), const_cast<bf16*>(k), int64_t(Hkv) * d,
+                                        const_cast<bf16*>(q), int64_t(Hq) * d, Hq,
+                                        pc ? device_pools(pc->q_pools) : cuda::GatePools{},
+                                        pc ? qfeat.as<float>() : nullptr, n, start, rope, stream));
 
     if (has_dec) {  // compress the blocks this chunk completes; the partial last block's entry is zero
       const GateConfig& c = dec.set->config;
@@ -366,9 +370,9 @@ struct CudaGates::Impl {
   }
 
   Status prefill(int layer, int seq, const bf16* q, const bf16* k, int n, int start, DeviceSelection* sel,
-                 bool* sparse) {
+                 bool* sparse, cuda::GateModelRope rope = {}) {
     *sparse = sparse_layer(layer, false);
-    SEER_RETURN_IF_ERROR(prefill_scores(layer, seq, q, k, n, start, *sparse));
+    SEER_RETURN_IF_ERROR(prefill_scores(layer, seq, q, k, n, start, *sparse, rope));
     if (!*sparse) return Status::ok();
     const int Hq = model.num_qo_heads, kv_len = start + n;
     const int nb = (kv_len + bs - 1) / bs, first_qb = start / bs, rows = nb - first_qb;
@@ -527,6 +531,12 @@ Result<std::unique_ptr<CudaGates>> CudaGates::create(const DeviceGateSpec& spec,
 Status CudaGates::prefill(int layer, int seq, const bf16* q, const bf16* k, int n, int start, DeviceSelection* sel,
                           bool* sparse) {
   return impl_->prefill(layer, seq, q, k, n, start, sel, sparse);
+}
+
+Status CudaGates::prefill_and_rope(int layer, int seq, __nv_bfloat16* q, __nv_bfloat16* k, int n, int start,
+                                   const float* rope_cos, const float* rope_sin, DeviceSelection* sel, bool* sparse) {
+  if (!rope_cos || !rope_sin) return Status::error("GPU gates: prefill_and_rope without RoPE tables");
+  return impl_->prefill(layer, seq, q, k, n, start, sel, sparse, cuda::GateModelRope{rope_cos, rope_sin});
 }
 
 Status CudaGates::decode(int layer, const bf16* q, const bf16* k, const int32_t* kv_lens, int max_kv_len,

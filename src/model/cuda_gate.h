@@ -62,6 +62,11 @@ class CudaGates {
   // when the layer is sparse for prefill, writes its selection and sets *sparse.
   Status prefill(int layer, int seq, const __nv_bfloat16* q, const __nv_bfloat16* k, int n, int start,
                  DeviceSelection* sel, bool* sparse);
+  // prefill() that also applies the model's RoPE to q and k in place (cos / sin [n][head_dim/2] on the
+  // GPU, as cuda::run_rope takes them, with the same bits), in the pass that pools their pre-RoPE
+  // values: the caller then skips its own RoPE of the chunk, and the pooling costs no extra read.
+  Status prefill_and_rope(int layer, int seq, __nv_bfloat16* q, __nv_bfloat16* k, int n, int start,
+                          const float* rope_cos, const float* rope_sin, DeviceSelection* sel, bool* sparse);
   // One decode step of every sequence: q [B][Hq * head_dim], k [B][Hkv * head_dim]; kv_lens [B] on the
   // GPU, after the new token, at most max_kv_len. As prefill() for decode sparsity.
   Status decode(int layer, const __nv_bfloat16* q, const __nv_bfloat16* k, const int32_t* kv_lens, int max_kv_len,

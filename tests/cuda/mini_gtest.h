@@ -106,6 +106,7 @@ inline int run_all(int argc, char** argv) {
 #define EXPECT_TRUE(c) MINI_GTEST_CHECK_((c), "expected: " #c " ")
 #define EXPECT_LE(a, b) MINI_GTEST_CHECK_((a) <= (b), "expected: " #a " <= " #b " ")
 #define EXPECT_EQ(a, b) MINI_GTEST_CHECK_((a) == (b), "expected: " #a " == " #b " ")
+#define EXPECT_NE(a, b) MINI_GTEST_CHECK_((a) != (b), "expected: " #a " != " #b " ")
 #define EXPECT_FALSE(c) MINI_GTEST_CHECK_(!(c), "expected false: " #c " ")
 #define EXPECT_LT(a, b) MINI_GTEST_CHECK_((a) < (b), "expected: " #a " < " #b " ")
 #define EXPECT_GE(a, b) MINI_GTEST_CHECK_((a) >= (b), "expected: " #a " >= " #b " ")

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "kernels/cuda/gate.cuh"
+#include "kernels/cuda/model_ops.cuh"
 #include "model/cuda_forward.h"
 #include "model/cuda_gate.h"
 
@@ -77,7 +78,8 @@ struct Dev {
 // Selection
 
 // Logits with ties (a share rounded to coarse steps), NaN, -inf and +inf sprinkled in.
-std::vector<float> random_scores(size_t n, std::mt19937& rng, bool specials) {
+// narrow: all within 100 +- 0.01 (keys sharing their high bits: the selection's radix passes start low).
+std::vector<float> random_scores(size_t n, std::mt19937& rng, bool specials, bool narrow = false) {
   std::normal_distribution<float> nd(0.0f, 2.0f);
   std::uniform_real_distribution<float> u(0.0f, 1.0f);
   std::vector<float> s(n);
@@ -85,6 +87,7 @@ std::vector<float> random_scores(size_t n, std::mt19937& rng, bool specials) {
     x = nd(rng);
     const float r = u(rng);
     if (r < 0.3f) x = std::round(x * 2.0f) / 2.0f;  // ties
+    if (narrow) x = 100.0f + x / 512.0f;
     if (!specials) continue;
     if (r > 0.995f) x = std::numeric_limits<float>::quiet_NaN();
     else if (r > 0.99f) x = -std::numeric_limits<float>::infinity();
@@ -153,13 +156,14 @@ TEST(CudaGate, PrefillSelectionMatchesCpu) {
       for (const char* method : {"density:0.1", "density:0.5", "density:1", "threshold:0", "threshold:0.02",
                                  "threshold:0.3"})
         for (bool lbd : {false, true})
-          for (bool specials : {false, true}) {
+          for (int mode : {0, 1, 2}) {  // plain, specials, narrow
+            const bool specials = mode == 1;
             auto sp = PrefillSparsity::parse(method);
             ASSERT_TRUE(sp.is_ok());
             PrefillSparsity s = sp.value();
             s.last_block_dense = lbd;
             const int nb = first + rows;
-            const std::vector<float> scores = random_scores(size_t(heads) * rows * nb, rng, specials);
+            const std::vector<float> scores = random_scores(size_t(heads) * rows * nb, rng, specials, mode == 2);
             PrefillSelectArgs a;
             a.num_heads = heads;
             a.first_q_block = first;
@@ -181,7 +185,8 @@ TEST(CudaGate, PrefillSelectionMatchesCpu) {
             const GpuSelection g = gpu_select(p, scores, int64_t(heads) * rows * nb);
             expect_same(g, cpu.offsets, cpu.indices, cc,
                         std::string(method) + " first " + std::to_string(first) + " rows " + std::to_string(rows) +
-                            (lbd ? " last_block_dense" : "") + (specials ? " specials" : ""));
+                            (lbd ? " last_block_dense" : "") + (specials ? " specials" : "") +
+                            (mode == 2 ? " narrow" : ""));
           }
 }
 
@@ -194,9 +199,10 @@ TEST(CudaGate, DecodeSelectionMatchesCpu) {
   const int max_nb = (131072 + bs - 1) / bs;
   for (const char* method : {"budget:1", "budget:64", "budget:320", "budget:4096", "budget:1000000", "threshold:0",
                              "threshold:0.001", "threshold:0.2"})
-    for (bool specials : {false, true}) {
+    for (int mode : {0, 1, 2}) {  // plain, specials, narrow
+      const bool specials = mode == 1;
       DecodeSparsity s = DecodeSparsity::parse(method).value();
-      std::vector<float> scores = random_scores(size_t(B) * Hkv * max_nb, rng, specials);
+      std::vector<float> scores = random_scores(size_t(B) * Hkv * max_nb, rng, specials, mode == 2);
       std::vector<int32_t> offsets(1, 0), indices;
       BlockCounts cc;
       for (int b = 0; b < B; ++b) {
@@ -227,7 +233,8 @@ TEST(CudaGate, DecodeSelectionMatchesCpu) {
       for (bool fixed : {false, true}) {  // CSR, and the fixed-stride rows sparse_decode reads
         const GpuSelection g = gpu_select(p, scores, int64_t(B) * Hkv * max_nb, fixed ? max_nb : 0);
         expect_same(g, offsets, indices, cc,
-                    std::string(method) + (specials ? " specials" : "") + (fixed ? " fixed-stride" : " CSR"));
+                    std::string(method) + (specials ? " specials" : "") + (mode == 2 ? " narrow" : "") +
+                        (fixed ? " fixed-stride" : " CSR"));
       }
     }
 }
@@ -373,6 +380,70 @@ TEST(CudaGate, PrefillScoresMatchCpuGate) {
   dbl.hidden_size = 128;
   dbl.force_double = true;
   check_prefill_gate(dbl, 2, 2, 128, "force_double group 1");
+}
+
+// prefill_and_rope (the model's RoPE folded into the pooling pass) against prefill() followed by the
+// model's own RoPE passes: the same rotated q and k, bit for bit, and the same selection, over a
+// chunk and a second one that starts inside a block. head_dim 40 takes the unfused fallback.
+TEST(CudaGate, PrefillAndRopeMatchesSeparatePasses) {
+  GPU_OR_SKIP();
+  for (int d : {64, 128, 40}) {
+    const int Hq = 4, Hkv = 2, layer = 1;
+    const ModelConfig m = gate_model(Hq, Hkv, d);
+    GateConfig cfg;  // K-only (dg = d); two linears for d = 40 (the gate RoPE needs 512 % dg == 0)
+    cfg.hidden_size = d;
+    if (d == 40) {
+      ASSERT_TRUE(parse_gate_type("Qmaxavg_Kmaxmin", &cfg.q_pools, &cfg.k_pools).is_ok());
+      cfg.gate_type = "Qmaxavg_Kmaxmin";
+      cfg.hidden_size = 64;
+    }
+    const GateSet gs = random_gate(cfg, m, 7);
+    DeviceGateSpec spec;
+    spec.prefill = &gs;
+    spec.options.prefill = PrefillSparsity::parse("density:0.3").value();
+    GateHarness hx;
+    auto a = CudaGates::create(spec, m, 1024, 1, hx.blas, hx.stream);
+    auto b = CudaGates::create(spec, m, 1024, 1, hx.blas, hx.stream);
+    ASSERT_TRUE(a.is_ok() && b.is_ok());
+    std::mt19937 rng(41);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (auto [start, n] : {std::pair{0, 150}, std::pair{150, 100}}) {
+      const std::string what = "head_dim " + std::to_string(d) + " chunk at " + std::to_string(start);
+      const std::vector<uint16_t> q = to_bf16(random_acts(n, Hq, d, rng)), k = to_bf16(random_acts(n, Hkv, d, rng));
+      std::vector<float> cs(size_t(n) * d / 2), sn(cs.size());
+      for (size_t i = 0; i < cs.size(); ++i) {
+        cs[i] = u(rng);
+        sn[i] = u(rng);
+      }
+      Dev<uint16_t> q1(q), k1(k), q2(q), k2(k);
+      Dev<float> dcs(cs), dsn(sn);
+      auto* q1b = reinterpret_cast<bf16*>(q1.ptr);
+      auto* k1b = reinterpret_cast<bf16*>(k1.ptr);
+      auto* q2b = reinterpret_cast<bf16*>(q2.ptr);
+      auto* k2b = reinterpret_cast<bf16*>(k2.ptr);
+      DeviceSelection sa, sb;
+      bool spa = false, spb = false;
+      ASSERT_TRUE(a.value()->prefill(layer, 0, q1b, k1b, n, start, &sa, &spa).is_ok());
+      ASSERT_EQ(cuda::run_rope(q1b, dcs.ptr, dsn.ptr, n, Hq, d, hx.stream), cudaSuccess);
+      ASSERT_EQ(cuda::run_rope(k1b, dcs.ptr, dsn.ptr, n, Hkv, d, hx.stream), cudaSuccess);
+      ASSERT_TRUE(b.value()->prefill_and_rope(layer, 0, q2b, k2b, n, start, dcs.ptr, dsn.ptr, &sb, &spb).is_ok());
+      ASSERT_EQ(cudaStreamSynchronize(hx.stream), cudaSuccess);
+      ASSERT_TRUE(spa && spb) << what;
+      EXPECT_EQ(q1.download(q.size()), q2.download(q.size())) << what << ": rotated q";
+      EXPECT_EQ(k1.download(k.size()), k2.download(k.size())) << what << ": rotated k";
+      EXPECT_NE(q1.download(q.size()), q) << what << ": q left unrotated";
+      ASSERT_EQ(sa.num_rows, sb.num_rows) << what;
+      const size_t rows = size_t(Hq) * sa.num_rows;
+      std::vector<int32_t> oa(rows + 1), ob(rows + 1);
+      ASSERT_EQ(cudaMemcpy(oa.data(), sa.offsets, oa.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(ob.data(), sb.offsets, ob.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+      ASSERT_EQ(oa, ob) << what;
+      std::vector<int32_t> ia(size_t(oa.back())), ib(ia.size());
+      ASSERT_EQ(cudaMemcpy(ia.data(), sa.indices, ia.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(ib.data(), sb.indices, ib.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+      EXPECT_EQ(ia, ib) << what;
+    }
+  }
 }
 
 void check_decode_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std::string& what) {

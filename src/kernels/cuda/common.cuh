@@ -22,6 +22,16 @@ inline const char* dtype_name(DType t) { return t == DType::kBF16 ? "bf16" : "fp
 #ifdef __CUDACC__
 namespace seer::cuda::detail {
 
+// RoPE of one rotate-half pair (a, b) = (x[i], x[i + d/2]) by an angle with cosine c and sine s:
+// (a c - b s, b c + a s), every product and sum rounded on its own (no FMA contraction), so that
+// every kernel applying the model's RoPE (model_ops.cu, the gates' pooling pass) gives the same bits.
+__device__ __forceinline__ float rope_lo(float a, float b, float c, float s) {
+  return __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
+}
+__device__ __forceinline__ float rope_hi(float a, float b, float c, float s) {
+  return __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+}
+
 template <typename T>
 struct MmaType;
 template <>

@@ -6,6 +6,7 @@
 #include "kernels/cuda/plan.cuh"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace seer::cuda {
 namespace {
@@ -16,17 +17,6 @@ constexpr int kSelectWarps = 8;    // selection rows per CTA
 constexpr int kMaxHidden = 256;    // dg
 
 __device__ __forceinline__ float ld(const bf16* p) { return __bfloat162float(*p); }
-
-// Eight bf16 (16 bytes) -> floats.
-__device__ __forceinline__ void ld8(const bf16* p, float (&v)[8]) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(p);
-  const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    v[2 * i] = __uint_as_float(w[i] << 16);
-    v[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
-  }
-}
 
 // One feature value: pool `type` of channel c from max / min / sum, avg divided by the count
 // (inv = 1 / count in fp32 first, as write_features).
@@ -122,80 +112,150 @@ __device__ void matvec(const float* x, int rows, const float* __restrict__ w, in
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pooling: one CTA per block, each thread eight channels of the [heads * d] token rows (16-byte loads).
+// Pooling: a CTA per (touched block, slice of the heads); a thread per unit of eight channels of one
+// head, c .. c+3 and c + d/2 .. c + d/2 + 3 (the pairs the model's RoPE rotates together), going over
+// the block's new tokens in order with 8-byte loads. Max and min stay packed bf16 pairs (exact: the
+// inputs are bf16); sums are fp32.
 
-// Eight channels c0.. of block j's K statistics: merged with the new tokens t_begin..t1 - 1.
-__device__ __forceinline__ void pool_k_group(const GateKStats& s, const bf16* __restrict__ k, int64_t k_stride,
-                                             int start, int j, int t_begin, int t1, int c0) {
-  const int d = s.head_dim, first = j * s.block_size;
-  const int64_t plane = int64_t(s.num_kv_heads) * s.max_blocks * d;
-  float* st = s.stats + (int64_t(c0 / d) * s.max_blocks + j) * d + c0 % d;
-  float mx[8], mn[8], sm[8];
-  int t0 = t_begin;
-  if (t0 > first) {  // the block already holds tokens of an earlier forward
-    for (int i = 0; i < 8; ++i) {
-      mx[i] = st[i];
-      mn[i] = st[plane + i];
-      sm[i] = st[2 * plane + i];
-    }
-  } else {
-    ld8(k + int64_t(t0 - start) * k_stride + c0, mx);
-    for (int i = 0; i < 8; ++i) mn[i] = sm[i] = mx[i];
-    ++t0;
+// The model's RoPE of the four pairs (a[i], b[i]) = (x[c + i], x[c + d/2 + i]) of one token, with its
+// cos / sin at cs / sn, stored as bf16 at p and p + half: the operations of the RoPE kernels of
+// model_ops.cu, hence their bits.
+__device__ __forceinline__ void model_rope_store(bf16* p, int half, const float (&a)[4], const float (&b)[4],
+                                                 const float* __restrict__ cs, const float* __restrict__ sn) {
+  const float4 c4 = __ldg(reinterpret_cast<const float4*>(cs)), s4 = __ldg(reinterpret_cast<const float4*>(sn));
+  const float c[4] = {c4.x, c4.y, c4.z, c4.w}, s[4] = {s4.x, s4.y, s4.z, s4.w};
+  __nv_bfloat162 oa[2], ob[2];
+#pragma unroll
+  for (int e = 0; e < 2; ++e) {
+    const int x = 2 * e, y = 2 * e + 1;
+    oa[e] = __floats2bfloat162_rn(detail::rope_lo(a[x], b[x], c[x], s[x]), detail::rope_lo(a[y], b[y], c[y], s[y]));
+    ob[e] = __floats2bfloat162_rn(detail::rope_hi(a[x], b[x], c[x], s[x]), detail::rope_hi(a[y], b[y], c[y], s[y]));
   }
-#pragma unroll 4
+  *reinterpret_cast<uint2*>(p) = *reinterpret_cast<const uint2*>(oa);
+  *reinterpret_cast<uint2*>(p + half) = *reinterpret_cast<const uint2*>(ob);
+}
+
+constexpr int kPoolThreads = 64, kPoolDepth = 8;
+
+// 8-byte global -> shared copy (cp.async; the "memory" clobbers keep the compiler from moving plain
+// shared-memory accesses across these).
+__device__ __forceinline__ void cp_async_8(void* dst, const void* src) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(uint32_t(__cvta_generic_to_shared(dst))), "l"(src)
+               : "memory");
+}
+
+// grid (touched blocks, slices of the units), 64 threads; units over the K heads, then (with q_feat or
+// the RoPE) the Q heads. Block j's K statistics, merged with what the block held, and, with q_feat, its
+// pooled new queries; with rope.cos, every K and Q row of the block's new tokens is then rotated in
+// place, from the pre-RoPE values just pooled.
+__global__ void __launch_bounds__(kPoolThreads)
+    gate_pool_kernel(GateKStats s, bf16* k, int64_t k_stride, bf16* q, int64_t q_stride, int num_q_heads,
+                     GatePools q_pools, float* __restrict__ q_feat, int n, int start, GateModelRope rope) {
+  __shared__ uint2 ring[kPoolDepth][2][kPoolThreads];  // [token slot][pair group][thread]
+  const int bs = s.block_size, d = s.head_dim, half = d / 2, r = blockIdx.x, rows = gridDim.x;
+  const int j = start / bs + r, first = j * bs;
+  const int t0 = max(start, first), t1 = min(start + n, first + bs);
+  const int per_head = half / 4, Hkv = s.num_kv_heads;
+  const int q_heads = q_feat || rope.cos ? num_q_heads : 0;
+  const int u = blockIdx.y * blockDim.x + threadIdx.x;
+  if (u >= (Hkv + q_heads) * per_head) return;
+  const int h = u / per_head, c = (u % per_head) * 4;
+  const bool is_k = h < Hkv, pool = is_k || q_feat;
+  bf16* x = is_k ? k + h * d + c : q + (h - Hkv) * d + c;  // token t at x + (t - start) * stride
+  const int64_t stride = is_k ? k_stride : q_stride;
+  // Pair e of the unit: channels c + 2e, c + 2e + 1 (e < 2), c + half + 2(e - 2) .. (e >= 2).
+  __nv_bfloat162 mx[4], mn[4];
+  float sm[8];
+  // Pools token t's pairs (unless `fresh`: they start the pools), then rotates and stores them.
+  auto visit = [&](int t, const __nv_bfloat162 (&v)[4], bool fresh) {
+    float f[8];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float2 g = __bfloat1622float2(v[e]);
+      f[2 * e] = g.x;
+      f[2 * e + 1] = g.y;
+    }
+    if (fresh) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) mx[e] = mn[e] = v[e];
+#pragma unroll
+      for (int i = 0; i < 8; ++i) sm[i] = f[i];
+    } else if (pool) {  // as PrefillGate::pool_rows: running max / min, running sum in token order
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        mx[e] = __hmax2(mx[e], v[e]);
+        mn[e] = __hmin2(mn[e], v[e]);
+      }
+#pragma unroll
+      for (int i = 0; i < 8; ++i) sm[i] += f[i];
+    }
+    if (rope.cos) {
+      const int64_t o = int64_t(t - start) * half + c;
+      model_rope_store(x + int64_t(t - start) * stride, half, {f[0], f[1], f[2], f[3]}, {f[4], f[5], f[6], f[7]},
+                       rope.cos + o, rope.sin + o);
+    }
+  };
+  const int64_t plane = int64_t(Hkv) * s.max_blocks * d;
+  float* st = is_k ? s.stats + (int64_t(h) * s.max_blocks + j) * d + c : nullptr;
+  auto stat_at = [&](int e) { return e < 2 ? 2 * e : half + 2 * (e - 2); };  // channel offset of pair e
+  bool fresh = true;  // the block's first token starts the pools
+  if (is_k && t0 > first) {  // the block already holds tokens of an earlier forward (bf16 values)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float* p = st + stat_at(e);
+      mx[e] = __floats2bfloat162_rn(p[0], p[1]);
+      mn[e] = __floats2bfloat162_rn(p[plane], p[plane + 1]);
+      sm[2 * e] = p[2 * plane];
+      sm[2 * e + 1] = p[2 * plane + 1];
+    }
+    fresh = false;
+  }
+  // The rows stream through a ring in shared memory, kPoolDepth tokens ahead (each thread reads back
+  // only what it copied: no barrier), so many loads are in flight without holding registers.
+  auto issue = [&](int t, int slot) {
+    if (t < t1) {
+      const bf16* p = x + int64_t(t - start) * stride;
+      cp_async_8(&ring[slot][0][threadIdx.x], p);
+      cp_async_8(&ring[slot][1][threadIdx.x], p + half);
+    }
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+  };
+#pragma unroll
+  for (int i = 0; i < kPoolDepth; ++i) issue(t0 + i, i);
   for (int t = t0; t < t1; ++t) {
-    float v[8];
-    ld8(k + int64_t(t - start) * k_stride + c0, v);
-    for (int i = 0; i < 8; ++i) {  // as PrefillGate::pool_rows: std::max / std::min, running sum
-      mx[i] = v[i] > mx[i] ? v[i] : mx[i];
-      mn[i] = v[i] < mn[i] ? v[i] : mn[i];
-      sm[i] += v[i];
+    const int slot = (t - t0) % kPoolDepth;
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(kPoolDepth - 1) : "memory");
+    __nv_bfloat162 v[4];
+    *reinterpret_cast<uint2*>(v) = ring[slot][0][threadIdx.x];
+    *reinterpret_cast<uint2*>(v + 2) = ring[slot][1][threadIdx.x];
+    visit(t, v, fresh && t == t0);
+    issue(t + kPoolDepth, slot);
+  }
+  if (is_k) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float* p = st + stat_at(e);
+      const float2 a = __bfloat1622float2(mx[e]), b = __bfloat1622float2(mn[e]);
+      p[0] = a.x;
+      p[1] = a.y;
+      p[plane] = b.x;
+      p[plane + 1] = b.y;
+      p[2 * plane] = sm[2 * e];
+      p[2 * plane + 1] = sm[2 * e + 1];
     }
-  }
-  for (int i = 0; i < 8; ++i) {
-    st[i] = mx[i];
-    st[plane + i] = mn[i];
-    st[2 * plane + i] = sm[i];
-  }
-}
-
-// Eight channels c0.. of row r's pooled new queries (tokens t0..t1 - 1 of the chunk).
-__device__ __forceinline__ void pool_q_group(const bf16* __restrict__ q, int64_t q_stride, int d, int t0, int t1,
-                                             GatePools pools, float* __restrict__ feat, int rows, int r, int c0) {
-  float mx[8], mn[8], sm[8];
-  ld8(q + int64_t(t0) * q_stride + c0, mx);
-  for (int i = 0; i < 8; ++i) mn[i] = sm[i] = mx[i];
-#pragma unroll 4
-  for (int t = t0 + 1; t < t1; ++t) {
-    float v[8];
-    ld8(q + int64_t(t) * q_stride + c0, v);
-    for (int i = 0; i < 8; ++i) {
-      mx[i] = v[i] > mx[i] ? v[i] : mx[i];
-      mn[i] = v[i] < mn[i] ? v[i] : mn[i];
-      sm[i] += v[i];
+  } else if (q_feat) {
+    const float inv = 1.0f / float(t1 - t0);
+    float* fq = q_feat + (int64_t(h - Hkv) * rows + r) * q_pools.count * d + c;
+    for (int p = 0; p < q_pools.count; ++p) {
+      const int type = q_pools.type[p];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float2 a = __bfloat1622float2(mx[e]), b = __bfloat1622float2(mn[e]);
+        float* o = fq + p * d + stat_at(e);
+        o[0] = feature(type, a.x, b.x, sm[2 * e], inv);
+        o[1] = feature(type, a.y, b.y, sm[2 * e + 1], inv);
+      }
     }
-  }
-  const float inv = 1.0f / float(t1 - t0);
-  float* f = feat + (int64_t(c0 / d) * rows + r) * pools.count * d + c0 % d;
-  for (int p = 0; p < pools.count; ++p)
-    for (int i = 0; i < 8; ++i) f[p * d + i] = feature(pools.type[p], mx[i], mn[i], sm[i], inv);
-}
-
-// grid (touched blocks): block j's K statistics and, with q, its pooled new queries, in one pass
-// over the chunk's rows (the K channel groups first, then the Q ones).
-__global__ void gate_pool_kernel(GateKStats s, const bf16* __restrict__ k, int64_t k_stride, const bf16* __restrict__ q,
-                                 int64_t q_stride, int num_q_heads, GatePools q_pools, float* __restrict__ q_feat,
-                                 int n, int start) {
-  const int bs = s.block_size, d = s.head_dim, r = blockIdx.x, rows = gridDim.x;
-  const int j = start / bs + r;
-  const int t0 = max(start, j * bs), t1 = min(start + n, (j + 1) * bs);
-  const int kgroups = s.num_kv_heads * d / 8, groups = kgroups + (q ? num_q_heads * d / 8 : 0);
-  for (int cg = threadIdx.x; cg < groups; cg += blockDim.x) {
-    if (cg < kgroups)
-      pool_k_group(s, k, k_stride, start, j, t0, t1, cg * 8);
-    else
-      pool_q_group(q, q_stride, d, t0 - start, t1 - start, q_pools, q_feat, rows, r, (cg - kgroups) * 8);
   }
 }
 
@@ -241,18 +301,34 @@ __global__ void gate_norm_rope_kernel(float* x, int heads, int dg, int64_t head_
   }
 }
 
-// One thread per rotated pair: row R of x [rows, dg] sits at block first_block + (R / group) % n.
-// 256 threads = 512 / dg rows of dg / 2 pairs each (32-bit index arithmetic: rows < 2^31).
+// One thread per V rotated pairs (V = 4: float4 loads, dg % 8 == 0): row R of x [rows, dg] sits at
+// block first_block + (R / group) % n. 256 threads = 512 V / dg rows of dg / (2 V) threads each (32-bit
+// index arithmetic: rows < 2^31).
+template <int V>
 __global__ void __launch_bounds__(256) gate_rope_rows_kernel(float* __restrict__ x, int rows, int dg, int n, int group,
                                                              int first_block, const float* __restrict__ table) {
-  const int half = dg / 2, per_cta = 256 / half;
-  const int r = blockIdx.x * per_cta + threadIdx.x / half, o = threadIdx.x % half;
+  using Vec = std::conditional_t<V == 4, float4, float>;
+  const int half = dg / 2, lanes = half / V, per_cta = 256 / lanes;
+  const int r = blockIdx.x * per_cta + threadIdx.x / lanes, o = (threadIdx.x % lanes) * V;
   if (r >= rows) return;
   const float* t = table + int64_t(first_block + (r / group) % n) * dg;
   float* v = x + int64_t(r) * dg;
-  const float a = v[o], b = v[o + half], c = t[o], sn = t[half + o];
-  v[o] = a * c - b * sn;
-  v[o + half] = b * c + a * sn;
+  const Vec a = *reinterpret_cast<const Vec*>(v + o), b = *reinterpret_cast<const Vec*>(v + half + o);
+  const Vec c = *reinterpret_cast<const Vec*>(t + o), sn = *reinterpret_cast<const Vec*>(t + half + o);
+  const float* af = reinterpret_cast<const float*>(&a);
+  const float* bf = reinterpret_cast<const float*>(&b);
+  const float* cf = reinterpret_cast<const float*>(&c);
+  const float* sf = reinterpret_cast<const float*>(&sn);
+  Vec lo, hi;
+  float* lf = reinterpret_cast<float*>(&lo);
+  float* hf = reinterpret_cast<float*>(&hi);
+#pragma unroll
+  for (int i = 0; i < V; ++i) {
+    lf[i] = af[i] * cf[i] - bf[i] * sf[i];
+    hf[i] = bf[i] * cf[i] + af[i] * sf[i];
+  }
+  *reinterpret_cast<Vec*>(v + o) = lo;
+  *reinterpret_cast<Vec*>(v + half + o) = hi;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -465,11 +541,6 @@ struct RowView {
   }
 };
 
-__device__ __forceinline__ int warp_sum(int v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
 __device__ __forceinline__ uint32_t warp_max(uint32_t v) {
   for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
@@ -479,51 +550,92 @@ __device__ __forceinline__ uint32_t warp_min(uint32_t v) {
   return v;
 }
 
-// How many of the row's keys are >= cand (cand >= 1: the zeros past the end never count), in this
-// lane: four accumulators so that the adds do not wait for each other, and a length check every
-// eight chunks only.
-template <int R>
-__device__ __forceinline__ int count_at_least(const RowView<R>& row, uint32_t cand) {
-  if constexpr (R > 0) {
-    int a[4] = {0, 0, 0, 0};
+// The largest digit D such that at least `need` (>= 1) of the keys counted in hist[256] (shared
+// memory, 16-byte aligned; every lane of the calling warp reads it) have a digit >= D; *above = how
+// many have a digit > D. Lane l scans the bins 255 - 8 l down to 248 - 8 l.
+__device__ __forceinline__ int top_digit(const int* hist, int need, int* above) {
+  const int lane = threadIdx.x & 31;
+  const int4 lo = reinterpret_cast<const int4*>(hist)[2 * (31 - lane)];
+  const int4 hi = reinterpret_cast<const int4*>(hist)[2 * (31 - lane) + 1];
+  const int c[8] = {hi.w, hi.z, hi.y, hi.x, lo.w, lo.z, lo.y, lo.x};  // bins from the top down
+  int sum = 0;
 #pragma unroll
-    for (int c = 0; c < R; ++c) {
-      if (c % 8 == 0 && 32 * c >= row.n) break;
-      a[c % 4] += row.reg[c] >= cand;
-    }
-    return (a[0] + a[1]) + (a[2] + a[3]);
-  } else {
-    int count = 0;
-    row.for_each([&](int, uint32_t key) { count += key >= cand; });
-    return count;
+  for (int i = 0; i < 8; ++i) sum += c[i];
+  int incl = sum;  // keys in the bins of lanes 0..lane
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int v = __shfl_up_sync(0xffffffffu, incl, o);
+    if (lane >= o) incl += v;
   }
+  const int owner = __ffs(__ballot_sync(0xffffffffu, incl >= need)) - 1;
+  int acc = incl - sum, digit = -1, ab = 0;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    if (digit < 0 && acc + c[i] >= need) {
+      digit = 255 - 8 * lane - i;
+      ab = acc;
+    }
+    acc += c[i];
+  }
+  *above = __shfl_sync(0xffffffffu, ab, owner);
+  return __shfl_sync(0xffffffffu, digit, owner);
 }
 
-// The k-th largest key of the row (1 <= k <= n), bit by bit from the top: the largest T with at
-// least k keys >= T (one counting pass per bit, no atomics, no sort); *ties = how many keys equal
-// to T are taken (the lowest indices). T lies between the row's smallest and largest key, so the
-// bits those two share are T's too: the passes start below them.
+// The k-th largest key (1 <= k <= the keys counted) of a row held by a group of `size` threads (a
+// warp, or the CTA; this thread is `rank`), by digits of up to 8 bits from the top: each pass the
+// group zeroes hist[256], count(prefix, mask, shift, digit_mask) adds every key of this thread with
+// (key & mask) == prefix to hist[(key >> shift) & digit_mask], and every warp reads the digit off the
+// histogram. hi / lo, the row's largest and smallest key: the answer lies between them, so it shares
+// the bits above the highest one where they differ, and the passes start there. sync() orders the
+// group's shared-memory writes. *ties: how many keys equal to the answer are taken (k minus those
+// above it), the lowest indices first.
+template <class Count, class Sync>
+__device__ uint32_t kth_largest_radix(uint32_t hi, uint32_t lo, int k, int rank, int size, int* hist, Count&& count,
+                                      Sync&& sync, int* ties) {
+  if (hi == lo) {  // every key equal: the k first are taken
+    *ties = k;
+    return hi;
+  }
+  int top = 31 - __clz(hi ^ lo);  // the highest bit not known yet
+  uint32_t t = top == 31 ? 0u : hi & (~0u << (top + 1));
+  int need = k;
+  for (;;) {
+    const int shift = max(top - 7, 0);
+    const uint32_t mask = top == 31 ? 0u : ~0u << (top + 1), digit_mask = (2u << (top - shift)) - 1u;
+    for (int i = rank; i < 256; i += size) hist[i] = 0;
+    sync();
+    count(t, mask, shift, digit_mask);
+    sync();
+    int above;
+    t |= uint32_t(top_digit(hist, need, &above)) << shift;
+    need -= above;
+    if (shift == 0) break;
+    sync();  // every warp has read the histogram before it is zeroed again
+    top = shift - 1;
+  }
+  *ties = need;
+  return t;
+}
+
+// One thread's keys of a row into the histogram of a radix pass (0: past the row's end, not a key).
+__device__ __forceinline__ void count_digit(int* hist, uint32_t key, uint32_t prefix, uint32_t mask, int shift,
+                                            uint32_t digit_mask) {
+  if (key != 0 && (key & mask) == prefix) atomicAdd(&hist[(key >> shift) & digit_mask], 1);
+}
+
+// The k-th largest key of a warp's row (1 <= k <= n); hist: the warp's 256 shared bins.
 template <int R>
-__device__ uint32_t kth_largest_key(const RowView<R>& row, int k, int* ties) {
+__device__ uint32_t kth_largest_key(const RowView<R>& row, int k, int* hist, int* ties) {
   uint32_t hi = 0, lo = 0xffffffffu;
   row.for_each([&](int, uint32_t key) {
     hi = max(hi, key);
     if (key != 0) lo = min(lo, key);  // 0: past the row's end
   });
-  hi = warp_max(hi);
-  lo = warp_min(lo);
-  if (hi == lo) {  // every key equal: the k first are taken
-    *ties = k;
-    return hi;
-  }
-  const int top = 31 - __clz(hi ^ lo);    // highest bit where they differ
-  uint32_t t = hi & ~((2u << top) - 1u);  // the shared bits (2u << 31 wraps to 0: none shared)
-  for (int bit = top; bit >= 0; --bit) {
-    const uint32_t cand = t | (1u << bit);
-    if (warp_sum(count_at_least(row, cand)) >= k) t = cand;
-  }
-  *ties = k - warp_sum(count_at_least(row, t + 1));  // t < hi here, so t + 1 does not wrap
-  return t;
+  auto count = [&](uint32_t prefix, uint32_t mask, int shift, uint32_t digit_mask) {
+    row.for_each([&](int, uint32_t key) { count_digit(hist, key, prefix, mask, shift, digit_mask); });
+  };
+  return kth_largest_radix(warp_max(hi), warp_min(lo), k, threadIdx.x & 31, 32, hist, count, [] { __syncwarp(); },
+                           ties);
 }
 
 struct ThresholdState {
@@ -581,6 +693,7 @@ __host__ __device__ inline bool closed_form(const GateSelectParams& p) { return 
 template <int R>
 __global__ void __launch_bounds__(kSelectWarps * 32) gate_select_kernel(const GateSelectParams p) {
   __shared__ unsigned long long cta_counts[3];
+  __shared__ __align__(16) int hist[kSelectWarps][256];  // a warp's radix passes
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   if (threadIdx.x < 3) cta_counts[threadIdx.x] = 0;
   __syncthreads();
@@ -608,7 +721,7 @@ __global__ void __launch_bounds__(kSelectWarps * 32) gate_select_kernel(const Ga
     uint32_t kth = 0;
     int ties = 0;
     ThresholdState th;
-    if (p.top_k && !take_all && k > 0) kth = kth_largest_key(view, k, &ties);
+    if (p.top_k && !take_all && k > 0) kth = kth_largest_key(view, k, hist[warp], &ties);
     if (!p.top_k) th = threshold_state(view);
     const uint32_t lt = (1u << lane) - 1u;
     int pos = 0, eq_seen = 0, forced = 0;
@@ -652,17 +765,6 @@ __global__ void __launch_bounds__(kSelectWarps * 32) gate_select_kernel(const Ga
 // thread t, in register c (kRegs: rows up to 2048 entries) or read from memory.
 constexpr int kCtaThreads = 256, kCtaChunks = 8;
 
-// Sum of `v` over the CTA (every thread gets it); `tmp` [8] in shared memory.
-__device__ __forceinline__ int cta_sum(int v, int* tmp) {
-  v = warp_sum(v);
-  if ((threadIdx.x & 31) == 0) tmp[threadIdx.x >> 5] = v;
-  __syncthreads();
-  int t = 0;
-  for (int w = 0; w < kCtaThreads / 32; ++w) t += tmp[w];
-  __syncthreads();
-  return t;
-}
-
 // Exclusive prefix of `flag` over the CTA in thread order; *total gets the count.
 __device__ __forceinline__ int cta_prefix(bool flag, int* tmp, int* total) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -684,6 +786,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
   __shared__ int tmp[kCtaThreads / 32];
   __shared__ double dtmp[kCtaThreads / 32];
   __shared__ uint32_t bounds[2][kCtaThreads / 32];  // largest and smallest key per warp
+  __shared__ __align__(16) int hist[256];             // the radix passes
   const int t = threadIdx.x;
   const int64_t row = blockIdx.x;
   const int n = (p.kv_lens[row / p.num_heads] + p.block_size - 1) / p.block_size;
@@ -713,8 +816,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
   const bool take_all = p.top_k && k >= n;
   uint32_t kth = 0;
   int ties = 0;
-  // Bit by bit as kth_largest_key (whole row, below the bits its largest and smallest key share),
-  // counted over the CTA.
+  // As kth_largest_key, over the CTA.
   if (p.top_k && !take_all && k > 0) {
     uint32_t hi = 0, lo = 0xffffffffu;
     for_each([&](int, uint32_t key) {
@@ -732,22 +834,10 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
       hi = max(hi, bounds[0][w]);
       lo = min(lo, bounds[1][w]);
     }
-    if (hi == lo) {
-      kth = hi;
-      ties = k;
-    } else {
-      const int top = 31 - __clz(hi ^ lo);
-      kth = hi & ~((2u << top) - 1u);
-      for (int bit = top; bit >= 0; --bit) {
-        const uint32_t cand = kth | (1u << bit);
-        int count = 0;
-        for_each([&](int, uint32_t key) { count += key >= cand; });
-        if (cta_sum(count, tmp) >= k) kth = cand;
-      }
-      int above = 0;
-      for_each([&](int, uint32_t key) { above += key > kth; });
-      ties = k - cta_sum(above, tmp);
-    }
+    auto count = [&](uint32_t prefix, uint32_t mask, int shift, uint32_t digit_mask) {
+      for_each([&](int, uint32_t key) { count_digit(hist, key, prefix, mask, shift, digit_mask); });
+    };
+    kth = kth_largest_radix(hi, lo, k, t, kCtaThreads, hist, count, [] { __syncthreads(); }, &ties);
   }
   ThresholdState th;
   if (!p.top_k) {
@@ -828,19 +918,18 @@ __global__ void gate_compact_kernel(const GateSelectParams p) {
   for (int i = threadIdx.x & 31; i < e - b; i += 32) p.block_indices[b + i] = src[i];
 }
 
-// Threads for a pooling CTA over `channels` (eight each), at most 1024.
-int groups_threads(int channels) { return std::min(1024, (channels / 8 + 31) / 32 * 32); }
-
 }  // namespace
 
-cudaError_t run_gate_pool(const GateKStats& s, const bf16* k, int64_t k_stride, const bf16* q, int64_t q_stride,
-                          int num_q_heads, GatePools q_pools, float* q_feat, int n, int start, cudaStream_t stream) {
+cudaError_t run_gate_pool(const GateKStats& s, bf16* k, int64_t k_stride, bf16* q, int64_t q_stride,
+                          int num_q_heads, GatePools q_pools, float* q_feat, int n, int start, GateModelRope rope,
+                          cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
-  if ((k_stride | q_stride) % 8 != 0 || s.head_dim % 8 != 0) return cudaErrorInvalidValue;
+  if ((k_stride | q_stride) % 8 != 0 || s.head_dim % 8 != 0 || ((q_feat || rope.cos) && !q))
+    return cudaErrorInvalidValue;
   const int touched = (start + n - 1) / s.block_size - start / s.block_size + 1;
-  const int channels = (s.num_kv_heads + (q ? num_q_heads : 0)) * s.head_dim;
-  gate_pool_kernel<<<touched, groups_threads(channels), 0, stream>>>(s, k, k_stride, q, q_stride, num_q_heads, q_pools,
-                                                                     q_feat, n, start);
+  const int units = (s.num_kv_heads + (q_feat || rope.cos ? num_q_heads : 0)) * (s.head_dim / 8);
+  gate_pool_kernel<<<dim3(touched, (units + kPoolThreads - 1) / kPoolThreads), kPoolThreads, 0, stream>>>(
+      s, k, k_stride, q, q_stride, num_q_heads, q_pools, q_feat, n, start, rope);
   return cudaGetLastError();
 }
 
@@ -868,9 +957,15 @@ cudaError_t run_gate_rope_rows(float* x, int64_t rows, int dg, int n, int group,
   if (rows <= 0) return cudaSuccess;
   if (dg > kMaxHidden || 512 % dg != 0 || !block_table || n < 1 || group < 1 || rows >= (int64_t(1) << 31))
     return cudaErrorInvalidValue;
-  const int per_cta = 512 / dg;
-  gate_rope_rows_kernel<<<unsigned((rows + per_cta - 1) / per_cta), 256, 0, stream>>>(x, int(rows), dg, n, group,
-                                                                                     first_block, block_table);
+  if (dg % 8 == 0 && 2048 % dg == 0) {
+    const int per_cta = 2048 / dg;
+    gate_rope_rows_kernel<4><<<unsigned((rows + per_cta - 1) / per_cta), 256, 0, stream>>>(x, int(rows), dg, n, group,
+                                                                                          first_block, block_table);
+  } else {
+    const int per_cta = 512 / dg;
+    gate_rope_rows_kernel<1><<<unsigned((rows + per_cta - 1) / per_cta), 256, 0, stream>>>(x, int(rows), dg, n, group,
+                                                                                          first_block, block_table);
+  }
   return cudaGetLastError();
 }
 

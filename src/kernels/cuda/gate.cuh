@@ -51,15 +51,21 @@ struct GateKStats {
   int max_blocks = 0;
 };
 
-// The pooling kernel reads token rows with 16-byte loads: strides and row starts must be multiples
-// of 8 elements (heads * head_dim always is).
-// Pools n new tokens at positions start .. start+n-1 of one sequence, one CTA per touched block:
-// k [n][num_kv_heads, head_dim] (bf16, `k_stride` elements between tokens) joins the statistics (a
-// block that already held tokens keeps them); with q [n][num_q_heads, head_dim], the new queries of
-// each touched block (query block start/bs + r, only its new tokens) are pooled into
-// q_feat [num_q_heads, rows, P*head_dim].
-cudaError_t run_gate_pool(const GateKStats& s, const __nv_bfloat16* k, int64_t k_stride, const __nv_bfloat16* q,
-                          int64_t q_stride, int num_q_heads, GatePools q_pools, float* q_feat, int n, int start,
+// The model's RoPE tables of a chunk, cos / sin [n][head_dim/2] (those run_rope takes); null: none.
+struct GateModelRope {
+  const float* cos = nullptr;
+  const float* sin = nullptr;
+};
+
+// Pools n new tokens at positions start .. start+n-1 of one sequence, one pass over the rows of each
+// touched block: k [n][num_kv_heads, head_dim] (bf16, `k_stride` elements between tokens) joins the
+// statistics (a block that already held tokens keeps them); with q_feat, the new queries
+// q [n][num_q_heads, head_dim] of each touched block (query block start/bs + r, only its new tokens)
+// are pooled into q_feat [num_q_heads, rows, P*head_dim]. With rope.cos, k and q leave rotated by the
+// model's RoPE (run_rope's bits), in the same pass when head_dim % 16 == 0 (else by run_rope after).
+// Rows are read with 16-byte loads: strides and head_dim must be multiples of 8 elements.
+cudaError_t run_gate_pool(const GateKStats& s, __nv_bfloat16* k, int64_t k_stride, __nv_bfloat16* q, int64_t q_stride,
+                          int num_q_heads, GatePools q_pools, float* q_feat, int n, int start, GateModelRope rope,
                           cudaStream_t stream);
 
 // Key features of blocks [b0, b0 + nblk) of a sequence of kv_len tokens: feat [Hkv, nblk, P*d].

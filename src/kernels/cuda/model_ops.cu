@@ -51,16 +51,6 @@ __global__ void add_bias_kernel(__nv_bfloat16* y, const float* __restrict__ b, i
     y[i] = __float2bfloat16(__bfloat162float(y[i]) + b[i % dim]);
 }
 
-// RoPE of one rotate-half pair (a, b) = (x[i], x[i + d/2]) by an angle with cosine c and sine s:
-// (a c - b s, b c + a s), every product and sum rounded on its own (no FMA contraction), so that
-// both RoPE kernels below give the same bits.
-__device__ __forceinline__ float rope_lo(float a, float b, float c, float s) {
-  return __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
-}
-__device__ __forceinline__ float rope_hi(float a, float b, float c, float s) {
-  return __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
-}
-
 // One thread per rotated pair (token, head, i < head_dim/2).
 __global__ void rope_kernel(__nv_bfloat16* x, const float* __restrict__ cos_t, const float* __restrict__ sin_t,
                             int64_t n, int num_heads, int head_dim) {
@@ -73,8 +63,8 @@ __global__ void rope_kernel(__nv_bfloat16* x, const float* __restrict__ cos_t, c
     __nv_bfloat16* v = x + th * head_dim;
     const float c = cos_t[t * half + i], s = sin_t[t * half + i];
     const float a = __bfloat162float(v[i]), b = __bfloat162float(v[i + half]);
-    v[i] = __float2bfloat16(rope_lo(a, b, c, s));
-    v[i + half] = __float2bfloat16(rope_hi(a, b, c, s));
+    v[i] = __float2bfloat16(detail::rope_lo(a, b, c, s));
+    v[i + half] = __float2bfloat16(detail::rope_hi(a, b, c, s));
   }
 }
 
@@ -106,10 +96,10 @@ __global__ void rope8_kernel(__nv_bfloat16* x, const float* __restrict__ cos_t,
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const float2 a = __bfloat1622float2(a2[e]), b = __bfloat1622float2(b2[e]);
-      oa[e] = __floats2bfloat162_rn(rope_lo(a.x, b.x, c[2 * e], s[2 * e]),
-                                    rope_lo(a.y, b.y, c[2 * e + 1], s[2 * e + 1]));
-      ob[e] = __floats2bfloat162_rn(rope_hi(a.x, b.x, c[2 * e], s[2 * e]),
-                                    rope_hi(a.y, b.y, c[2 * e + 1], s[2 * e + 1]));
+      oa[e] = __floats2bfloat162_rn(detail::rope_lo(a.x, b.x, c[2 * e], s[2 * e]),
+                                    detail::rope_lo(a.y, b.y, c[2 * e + 1], s[2 * e + 1]));
+      ob[e] = __floats2bfloat162_rn(detail::rope_hi(a.x, b.x, c[2 * e], s[2 * e]),
+                                    detail::rope_hi(a.y, b.y, c[2 * e + 1], s[2 * e + 1]));
     }
     *reinterpret_cast<uint4*>(v) = wa;
     *reinterpret_cast<uint4*>(v + half) = wb;
