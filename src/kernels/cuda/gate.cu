@@ -148,6 +148,7 @@ __device__ __forceinline__ void cp_async_8(void* dst, const void* src) {
 // the RoPE) the Q heads. Block j's K statistics, merged with what the block held, and, with q_feat, its
 // pooled new queries; with rope.cos, every K and Q row of the block's new tokens is then rotated in
 // place, from the pre-RoPE values just pooled.
+template <bool kRope>
 __global__ void __launch_bounds__(kPoolThreads)
     gate_pool_kernel(GateKStats s, bf16* k, int64_t k_stride, bf16* q, int64_t q_stride, int num_q_heads,
                      GatePools q_pools, float* __restrict__ q_feat, int n, int start, GateModelRope rope) {
@@ -160,46 +161,19 @@ __global__ void __launch_bounds__(kPoolThreads)
   const int u = blockIdx.y * blockDim.x + threadIdx.x;
   if (u >= (Hkv + q_heads) * per_head) return;
   const int h = u / per_head, c = (u % per_head) * 4;
-  const bool is_k = h < Hkv, pool = is_k || q_feat;
+  const bool is_k = h < Hkv;
   bf16* x = is_k ? k + h * d + c : q + (h - Hkv) * d + c;  // token t at x + (t - start) * stride
   const int64_t stride = is_k ? k_stride : q_stride;
-  // Pair e of the unit: channels c + 2e, c + 2e + 1 (e < 2), c + half + 2(e - 2) .. (e >= 2).
-  __nv_bfloat162 mx[4], mn[4];
-  float sm[8];
-  // Pools token t's pairs (unless `fresh`: they start the pools), then rotates and stores them.
-  auto visit = [&](int t, const __nv_bfloat162 (&v)[4], bool fresh) {
-    float f[8];
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const float2 g = __bfloat1622float2(v[e]);
-      f[2 * e] = g.x;
-      f[2 * e + 1] = g.y;
-    }
-    if (fresh) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) mx[e] = mn[e] = v[e];
-#pragma unroll
-      for (int i = 0; i < 8; ++i) sm[i] = f[i];
-    } else if (pool) {  // as PrefillGate::pool_rows: running max / min, running sum in token order
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        mx[e] = __hmax2(mx[e], v[e]);
-        mn[e] = __hmin2(mn[e], v[e]);
-      }
-#pragma unroll
-      for (int i = 0; i < 8; ++i) sm[i] += f[i];
-    }
-    if (rope.cos) {
-      const int64_t o = int64_t(t - start) * half + c;
-      model_rope_store(x + int64_t(t - start) * stride, half, {f[0], f[1], f[2], f[3]}, {f[4], f[5], f[6], f[7]},
-                       rope.cos + o, rope.sin + o);
-    }
-  };
+  // Pair e of the unit: channels c + 2e, c + 2e + 1 (e < 2), c + half + 2(e - 2) .. (e >= 2). The pools
+  // start empty (max -inf, min +inf, sum 0: the first token then gives the values PrefillGate starts
+  // from) or, for a block that already holds tokens of an earlier forward, from its statistics (bf16
+  // values, exact).
+  auto stat_at = [&](int e) { return e < 2 ? 2 * e : half + 2 * (e - 2); };  // channel offset of pair e
   const int64_t plane = int64_t(Hkv) * s.max_blocks * d;
   float* st = is_k ? s.stats + (int64_t(h) * s.max_blocks + j) * d + c : nullptr;
-  auto stat_at = [&](int e) { return e < 2 ? 2 * e : half + 2 * (e - 2); };  // channel offset of pair e
-  bool fresh = true;  // the block's first token starts the pools
-  if (is_k && t0 > first) {  // the block already holds tokens of an earlier forward (bf16 values)
+  __nv_bfloat162 mx[4], mn[4];
+  float sm[8];
+  if (is_k && t0 > first) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const float* p = st + stat_at(e);
@@ -208,28 +182,56 @@ __global__ void __launch_bounds__(kPoolThreads)
       sm[2 * e] = p[2 * plane];
       sm[2 * e + 1] = p[2 * plane + 1];
     }
-    fresh = false;
+  } else {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      mx[e] = __floats2bfloat162_rn(-INFINITY, -INFINITY);
+      mn[e] = __floats2bfloat162_rn(INFINITY, INFINITY);
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) sm[i] = 0.0f;
   }
   // The rows stream through a ring in shared memory, kPoolDepth tokens ahead (each thread reads back
-  // only what it copied: no barrier), so many loads are in flight without holding registers.
-  auto issue = [&](int t, int slot) {
-    if (t < t1) {
-      const bf16* p = x + int64_t(t - start) * stride;
-      cp_async_8(&ring[slot][0][threadIdx.x], p);
-      cp_async_8(&ring[slot][1][threadIdx.x], p + half);
+  // only what it copied: no barrier), so that many loads are in flight without holding registers.
+  const bf16* src = x + int64_t(t0 - start) * stride;  // the next row to fetch
+  int fetch = t0;
+  auto issue = [&](int slot) {
+    if (fetch < t1) {
+      cp_async_8(&ring[slot][0][threadIdx.x], src);
+      cp_async_8(&ring[slot][1][threadIdx.x], src + half);
+      src += stride;
     }
+    ++fetch;
     asm volatile("cp.async.commit_group;\n" ::: "memory");
   };
 #pragma unroll
-  for (int i = 0; i < kPoolDepth; ++i) issue(t0 + i, i);
-  for (int t = t0; t < t1; ++t) {
-    const int slot = (t - t0) % kPoolDepth;
+  for (int i = 0; i < kPoolDepth; ++i) issue(i);
+  bf16* dst = x + int64_t(t0 - start) * stride;  // the next row to rotate
+  const float* cs = kRope ? rope.cos + int64_t(t0 - start) * half + c : nullptr;
+  const float* sn = kRope ? rope.sin + int64_t(t0 - start) * half + c : nullptr;
+  for (int t = t0, slot = 0; t < t1; ++t, slot = (slot + 1) & (kPoolDepth - 1)) {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(kPoolDepth - 1) : "memory");
     __nv_bfloat162 v[4];
     *reinterpret_cast<uint2*>(v) = ring[slot][0][threadIdx.x];
     *reinterpret_cast<uint2*>(v + 2) = ring[slot][1][threadIdx.x];
-    visit(t, v, fresh && t == t0);
-    issue(t + kPoolDepth, slot);
+    float f[8];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {  // as PrefillGate::pool_rows: running max / min, running sum in token order
+      mx[e] = __hmax2(mx[e], v[e]);
+      mn[e] = __hmin2(mn[e], v[e]);
+      const float2 g = __bfloat1622float2(v[e]);
+      f[2 * e] = g.x;
+      f[2 * e + 1] = g.y;
+      sm[2 * e] += g.x;
+      sm[2 * e + 1] += g.y;
+    }
+    if constexpr (kRope) {
+      model_rope_store(dst, half, {f[0], f[1], f[2], f[3]}, {f[4], f[5], f[6], f[7]}, cs, sn);
+      dst += stride;
+      cs += half;
+      sn += half;
+    }
+    issue(slot);  // the slot's values are in registers (used above): refill it
   }
   if (is_k) {
 #pragma unroll
@@ -552,8 +554,8 @@ __device__ __forceinline__ uint32_t warp_min(uint32_t v) {
 
 // The largest digit D such that at least `need` (>= 1) of the keys counted in hist[256] (shared
 // memory, 16-byte aligned; every lane of the calling warp reads it) have a digit >= D; *above = how
-// many have a digit > D. Lane l scans the bins 255 - 8 l down to 248 - 8 l.
-__device__ __forceinline__ int top_digit(const int* hist, int need, int* above) {
+// many have a digit > D, *in_bin how many have D. Lane l scans the bins 255 - 8 l down to 248 - 8 l.
+__device__ __forceinline__ int top_digit(const int* hist, int need, int* above, int* in_bin) {
   const int lane = threadIdx.x & 31;
   const int4 lo = reinterpret_cast<const int4*>(hist)[2 * (31 - lane)];
   const int4 hi = reinterpret_cast<const int4*>(hist)[2 * (31 - lane) + 1];
@@ -568,49 +570,79 @@ __device__ __forceinline__ int top_digit(const int* hist, int need, int* above) 
     if (lane >= o) incl += v;
   }
   const int owner = __ffs(__ballot_sync(0xffffffffu, incl >= need)) - 1;
-  int acc = incl - sum, digit = -1, ab = 0;
+  int acc = incl - sum, digit = -1, ab = 0, ib = 0;
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
     if (digit < 0 && acc + c[i] >= need) {
       digit = 255 - 8 * lane - i;
       ab = acc;
+      ib = c[i];
     }
     acc += c[i];
   }
   *above = __shfl_sync(0xffffffffu, ab, owner);
+  *in_bin = __shfl_sync(0xffffffffu, ib, owner);
   return __shfl_sync(0xffffffffu, digit, owner);
 }
 
-// The k-th largest key (1 <= k <= the keys counted) of a row held by a group of `size` threads (a
-// warp, or the CTA; this thread is `rank`), by digits of up to 8 bits from the top: each pass the
-// group zeroes hist[256], count(prefix, mask, shift, digit_mask) adds every key of this thread with
-// (key & mask) == prefix to hist[(key >> shift) & digit_mask], and every warp reads the digit off the
-// histogram. hi / lo, the row's largest and smallest key: the answer lies between them, so it shares
-// the bits above the highest one where they differ, and the passes start there. sync() orders the
-// group's shared-memory writes. *ties: how many keys equal to the answer are taken (k minus those
-// above it), the lowest indices first.
-template <class Count, class Sync>
-__device__ uint32_t kth_largest_radix(uint32_t hi, uint32_t lo, int k, int rank, int size, int* hist, Count&& count,
-                                      Sync&& sync, int* ties) {
+// The need-th largest (1 <= need <= m) of m <= 32 keys list[0..m) in shared memory, ranked by every
+// warp that calls it (lane l takes key l); *greater = how many of them are larger.
+__device__ __forceinline__ uint32_t rank_few(const uint32_t* list, int m, int need, int* greater) {
+  const int lane = threadIdx.x & 31;
+  const uint32_t mine = lane < m ? list[lane] : 0u;
+  int gt = 0, eq = 0;
+  for (int i = 0; i < m; ++i) {
+    const uint32_t o = __shfl_sync(0xffffffffu, mine, i);
+    gt += o > mine;
+    eq += o == mine;
+  }
+  const int at = __ffs(__ballot_sync(0xffffffffu, lane < m && gt < need && need <= gt + eq)) - 1;
+  *greater = __shfl_sync(0xffffffffu, gt, at);
+  return __shfl_sync(0xffffffffu, mine, at);
+}
+
+// The k-th largest of the n keys of a row held by a group of `size` threads (a warp, or the CTA;
+// this thread is `rank`), 1 <= k <= n, by digits of up to 8 bits from the top. hi / lo, the row's
+// largest and smallest key: the answer lies between them, so it shares the bits above the highest one
+// where they differ, and the passes start there. Each pass the group zeroes hist[256],
+// count(prefix, mask, shift, digit_mask) adds every key of this thread with (key & mask) == prefix to
+// hist[(key >> shift) & digit_mask], and every warp reads the digit off the histogram. Once at most 32
+// keys share the bits found so far, gather(prefix, mask, list) writes them to list[0..) (the
+// histogram's storage, any order) and every warp ranks them (rank_few). sync() orders the group's
+// shared-memory writes. *ties: how many keys equal to the answer are taken (k minus those above it),
+// the lowest indices first.
+template <class Count, class Gather, class Sync>
+__device__ uint32_t kth_largest_radix(uint32_t hi, uint32_t lo, int n, int k, int rank, int size, int* hist,
+                                      Count&& count, Gather&& gather, Sync&& sync, int* ties) {
   if (hi == lo) {  // every key equal: the k first are taken
     *ties = k;
     return hi;
   }
   int top = 31 - __clz(hi ^ lo);  // the highest bit not known yet
   uint32_t t = top == 31 ? 0u : hi & (~0u << (top + 1));
-  int need = k;
+  int need = k, left = n;  // keys that share the bits of t found so far
   for (;;) {
+    const uint32_t mask = top == 31 ? 0u : ~0u << (top + 1);
+    if (left <= 32) {
+      uint32_t* list = reinterpret_cast<uint32_t*>(hist);
+      gather(t, mask, list);
+      sync();
+      int greater;
+      const uint32_t key = rank_few(list, left, need, &greater);
+      *ties = need - greater;
+      return key;
+    }
     const int shift = max(top - 7, 0);
-    const uint32_t mask = top == 31 ? 0u : ~0u << (top + 1), digit_mask = (2u << (top - shift)) - 1u;
+    const uint32_t digit_mask = (2u << (top - shift)) - 1u;
     for (int i = rank; i < 256; i += size) hist[i] = 0;
     sync();
     count(t, mask, shift, digit_mask);
     sync();
     int above;
-    t |= uint32_t(top_digit(hist, need, &above)) << shift;
+    t |= uint32_t(top_digit(hist, need, &above, &left)) << shift;
     need -= above;
     if (shift == 0) break;
-    sync();  // every warp has read the histogram before it is zeroed again
+    sync();  // every warp has read the histogram before it is written again
     top = shift - 1;
   }
   *ties = need;
@@ -634,8 +666,18 @@ __device__ uint32_t kth_largest_key(const RowView<R>& row, int k, int* hist, int
   auto count = [&](uint32_t prefix, uint32_t mask, int shift, uint32_t digit_mask) {
     row.for_each([&](int, uint32_t key) { count_digit(hist, key, prefix, mask, shift, digit_mask); });
   };
-  return kth_largest_radix(warp_max(hi), warp_min(lo), k, threadIdx.x & 31, 32, hist, count, [] { __syncwarp(); },
-                           ties);
+  auto gather = [&](uint32_t prefix, uint32_t mask, uint32_t* list) {  // compacted by ballots
+    const uint32_t lt = (1u << (threadIdx.x & 31)) - 1u;
+    int base = 0;
+    row.for_each([&](int, uint32_t key) {
+      const bool m = key != 0 && (key & mask) == prefix;
+      const uint32_t b = __ballot_sync(0xffffffffu, m);
+      if (m) list[base + __popc(b & lt)] = key;
+      base += __popc(b);
+    });
+  };
+  return kth_largest_radix(warp_max(hi), warp_min(lo), row.n, k, threadIdx.x & 31, 32, hist, count, gather,
+                           [] { __syncwarp(); }, ties);
 }
 
 struct ThresholdState {
@@ -787,6 +829,8 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
   __shared__ double dtmp[kCtaThreads / 32];
   __shared__ uint32_t bounds[2][kCtaThreads / 32];  // largest and smallest key per warp
   __shared__ __align__(16) int hist[256];             // the radix passes
+  __shared__ int listed;                              // keys gathered for the last ranking
+  if (threadIdx.x == 0) listed = 0;                   // (read after the barriers of the passes)
   const int t = threadIdx.x;
   const int64_t row = blockIdx.x;
   const int n = (p.kv_lens[row / p.num_heads] + p.block_size - 1) / p.block_size;
@@ -837,7 +881,12 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
     auto count = [&](uint32_t prefix, uint32_t mask, int shift, uint32_t digit_mask) {
       for_each([&](int, uint32_t key) { count_digit(hist, key, prefix, mask, shift, digit_mask); });
     };
-    kth = kth_largest_radix(hi, lo, k, t, kCtaThreads, hist, count, [] { __syncthreads(); }, &ties);
+    auto gather = [&](uint32_t prefix, uint32_t mask, uint32_t* list) {  // at most 32 keys: one atomic each
+      for_each([&](int, uint32_t key) {
+        if (key != 0 && (key & mask) == prefix) list[atomicAdd(&listed, 1)] = key;
+      });
+    };
+    kth = kth_largest_radix(hi, lo, n, k, t, kCtaThreads, hist, count, gather, [] { __syncthreads(); }, &ties);
   }
   ThresholdState th;
   if (!p.top_k) {
@@ -928,8 +977,13 @@ cudaError_t run_gate_pool(const GateKStats& s, bf16* k, int64_t k_stride, bf16* 
     return cudaErrorInvalidValue;
   const int touched = (start + n - 1) / s.block_size - start / s.block_size + 1;
   const int units = (s.num_kv_heads + (q_feat || rope.cos ? num_q_heads : 0)) * (s.head_dim / 8);
-  gate_pool_kernel<<<dim3(touched, (units + kPoolThreads - 1) / kPoolThreads), kPoolThreads, 0, stream>>>(
-      s, k, k_stride, q, q_stride, num_q_heads, q_pools, q_feat, n, start, rope);
+  const dim3 grid(touched, (units + kPoolThreads - 1) / kPoolThreads);
+  if (rope.cos)
+    gate_pool_kernel<true><<<grid, kPoolThreads, 0, stream>>>(s, k, k_stride, q, q_stride, num_q_heads, q_pools,
+                                                               q_feat, n, start, rope);
+  else
+    gate_pool_kernel<false><<<grid, kPoolThreads, 0, stream>>>(s, k, k_stride, q, q_stride, num_q_heads, q_pools,
+                                                                q_feat, n, start, rope);
   return cudaGetLastError();
 }
 
