@@ -288,10 +288,13 @@ struct CudaGates::Impl {
     // asked (q and k are written only then).
     const GateConfig* pc = scoring ? &pre.set->config : nullptr;
     if (pc) SEER_RETURN_IF_ERROR(qfeat.reserve(size_t(Hq) * rows * pc->q_pools.size() * d * sizeof(float), "gate features"));
+    // A K-only gate's single pooled query is rotated in the same pass (its RoPE pairs are the pass's).
+    const bool q_roped = pc && !pc->prefill_two_linear(d) && pc->q_pools.size() == 1;
     SEER_CUDA_CHECK(cuda::run_gate_pool(kstats(layer, seq), const_cast<bf16*>(k), int64_t(Hkv) * d,
                                         const_cast<bf16*>(q), int64_t(Hq) * d, Hq,
                                         pc ? device_pools(pc->q_pools) : cuda::GatePools{},
-                                        pc ? qfeat.as<float>() : nullptr, n, start, rope, stream));
+                                        pc ? qfeat.as<float>() : nullptr,
+                                        q_roped ? pre.block_table.as<float>() : nullptr, n, start, rope, stream));
 
     if (has_dec) {  // compress the blocks this chunk completes; the partial last block's entry is zero
       const GateConfig& c = dec.set->config;
@@ -348,8 +351,9 @@ struct CudaGates::Impl {
                                  int64_t(rows) * dg, Hq));
       qp = qproj.as<float>();
     }
-    SEER_CUDA_CHECK(cuda::run_gate_rope_rows(qp, int64_t(Hq) * rows, dg, rows, 1, first_qb,
-                                             pre.block_table.as<float>(), stream));
+    if (!q_roped)
+      SEER_CUDA_CHECK(cuda::run_gate_rope_rows(qp, int64_t(Hq) * rows, dg, rows, 1, first_qb,
+                                               pre.block_table.as<float>(), stream));
     // Scores [Hq, rows, nb] = qg · kgᵀ / sqrt(dg). Two-linear: a KV head's g query heads share its
     // keys (one GEMM of g * rows rows per KV head); K-only: query head h*g + i has its own keys.
     const float scale = 1.0f / std::sqrt(float(dg));

@@ -135,7 +135,7 @@ __device__ __forceinline__ void model_rope_store(bf16* p, int half, const float 
   *reinterpret_cast<uint2*>(p + half) = *reinterpret_cast<const uint2*>(ob);
 }
 
-constexpr int kPoolThreads = 64, kPoolDepth = 8;
+constexpr int kPoolThreads = 64, kPoolDepth = 8;  // 4 is as fast; 16 slower (less L1 left for the RoPE tables)
 
 // 8-byte global -> shared copy (cp.async; the "memory" clobbers keep the compiler from moving plain
 // shared-memory accesses across these).
@@ -151,7 +151,8 @@ __device__ __forceinline__ void cp_async_8(void* dst, const void* src) {
 template <bool kRope>
 __global__ void __launch_bounds__(kPoolThreads)
     gate_pool_kernel(GateKStats s, bf16* k, int64_t k_stride, bf16* q, int64_t q_stride, int num_q_heads,
-                     GatePools q_pools, float* __restrict__ q_feat, int n, int start, GateModelRope rope) {
+                     GatePools q_pools, float* __restrict__ q_feat, const float* __restrict__ q_rope, int n,
+                     int start, GateModelRope rope) {
   __shared__ uint2 ring[kPoolDepth][2][kPoolThreads];  // [token slot][pair group][thread]
   const int bs = s.block_size, d = s.head_dim, half = d / 2, r = blockIdx.x, rows = gridDim.x;
   const int j = start / bs + r, first = j * bs;
@@ -250,12 +251,26 @@ __global__ void __launch_bounds__(kPoolThreads)
     float* fq = q_feat + (int64_t(h - Hkv) * rows + r) * q_pools.count * d + c;
     for (int p = 0; p < q_pools.count; ++p) {
       const int type = q_pools.type[p];
+      float v[8];  // channels c.. c+3, then c + half ..
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const float2 a = __bfloat1622float2(mx[e]), b = __bfloat1622float2(mn[e]);
-        float* o = fq + p * d + stat_at(e);
-        o[0] = feature(type, a.x, b.x, sm[2 * e], inv);
-        o[1] = feature(type, a.y, b.y, sm[2 * e + 1], inv);
+        v[2 * e] = feature(type, a.x, b.x, sm[2 * e], inv);
+        v[2 * e + 1] = feature(type, a.y, b.y, sm[2 * e + 1], inv);
+      }
+      if (q_rope) {  // one pool, dg == d: the gate RoPE's pairs are this unit's (c + i, c + half + i)
+        const float* cs = q_rope + int64_t(j) * d + c;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const float a = v[i], b = v[4 + i], co = cs[i], si = cs[half + i];
+          v[i] = a * co - b * si;
+          v[4 + i] = b * co + a * si;
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        fq[p * d + i] = v[i];
+        fq[p * d + half + i] = v[4 + i];
       }
     }
   }
@@ -649,10 +664,15 @@ __device__ uint32_t kth_largest_radix(uint32_t hi, uint32_t lo, int n, int k, in
   return t;
 }
 
-// One thread's keys of a row into the histogram of a radix pass (0: past the row's end, not a key).
+// One thread's key of a row into the histogram of a radix pass (0: past the row's end, not a key): a
+// predicated shared-memory reduction, no branch.
 __device__ __forceinline__ void count_digit(int* hist, uint32_t key, uint32_t prefix, uint32_t mask, int shift,
                                             uint32_t digit_mask) {
-  if (key != 0 && (key & mask) == prefix) atomicAdd(&hist[(key >> shift) & digit_mask], 1);
+  const uint32_t addr = uint32_t(__cvta_generic_to_shared(hist + ((key >> shift) & digit_mask)));
+  const uint32_t on = key != 0 && (key & mask) == prefix;
+  asm volatile(
+      "{\n .reg .pred p;\n setp.ne.u32 p, %1, 0;\n @p red.shared.add.u32 [%0], 1;\n}\n" ::"r"(addr), "r"(on)
+      : "memory");
 }
 
 // The k-th largest key of a warp's row (1 <= k <= n); hist: the warp's 256 shared bins.
@@ -970,20 +990,21 @@ __global__ void gate_compact_kernel(const GateSelectParams p) {
 }  // namespace
 
 cudaError_t run_gate_pool(const GateKStats& s, bf16* k, int64_t k_stride, bf16* q, int64_t q_stride,
-                          int num_q_heads, GatePools q_pools, float* q_feat, int n, int start, GateModelRope rope,
-                          cudaStream_t stream) {
+                          int num_q_heads, GatePools q_pools, float* q_feat, const float* q_rope, int n, int start,
+                          GateModelRope rope, cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
-  if ((k_stride | q_stride) % 8 != 0 || s.head_dim % 8 != 0 || ((q_feat || rope.cos) && !q))
+  if ((k_stride | q_stride) % 8 != 0 || s.head_dim % 8 != 0 || ((q_feat || rope.cos) && !q) ||
+      (q_rope && q_pools.count != 1))
     return cudaErrorInvalidValue;
   const int touched = (start + n - 1) / s.block_size - start / s.block_size + 1;
   const int units = (s.num_kv_heads + (q_feat || rope.cos ? num_q_heads : 0)) * (s.head_dim / 8);
   const dim3 grid(touched, (units + kPoolThreads - 1) / kPoolThreads);
   if (rope.cos)
     gate_pool_kernel<true><<<grid, kPoolThreads, 0, stream>>>(s, k, k_stride, q, q_stride, num_q_heads, q_pools,
-                                                               q_feat, n, start, rope);
+                                                               q_feat, q_rope, n, start, rope);
   else
     gate_pool_kernel<false><<<grid, kPoolThreads, 0, stream>>>(s, k, k_stride, q, q_stride, num_q_heads, q_pools,
-                                                                q_feat, n, start, rope);
+                                                                q_feat, q_rope, n, start, rope);
   return cudaGetLastError();
 }
 

@@ -61,12 +61,14 @@ struct GateModelRope {
 // touched block: k [n][num_kv_heads, head_dim] (bf16, `k_stride` elements between tokens) joins the
 // statistics (a block that already held tokens keeps them); with q_feat, the new queries
 // q [n][num_q_heads, head_dim] of each touched block (query block start/bs + r, only its new tokens)
-// are pooled into q_feat [num_q_heads, rows, P*head_dim]. With rope.cos, k and q leave rotated by the
-// model's RoPE (run_rope's bits), in the same pass when head_dim % 16 == 0 (else by run_rope after).
-// Rows are read with 16-byte loads: strides and head_dim must be multiples of 8 elements.
+// are pooled into q_feat [num_q_heads, rows, P*head_dim]; with q_rope (one pool: P = 1, the gate's
+// dg == head_dim) they leave rotated by the gate RoPE at their block's start, q_rope being
+// GateRope::block_table. With rope.cos, k and q leave rotated by the model's RoPE (the bits of
+// run_rope), in the same pass. Rows are read with 8-byte loads: strides and head_dim must be multiples
+// of 8 elements.
 cudaError_t run_gate_pool(const GateKStats& s, __nv_bfloat16* k, int64_t k_stride, __nv_bfloat16* q, int64_t q_stride,
-                          int num_q_heads, GatePools q_pools, float* q_feat, int n, int start, GateModelRope rope,
-                          cudaStream_t stream);
+                          int num_q_heads, GatePools q_pools, float* q_feat, const float* q_rope, int n, int start,
+                          GateModelRope rope, cudaStream_t stream);
 
 // Key features of blocks [b0, b0 + nblk) of a sequence of kv_len tokens: feat [Hkv, nblk, P*d].
 cudaError_t run_gate_k_features(const GateKStats& s, GatePools pools, int kv_len, int b0, int nblk, float* feat,
