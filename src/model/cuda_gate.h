@@ -3,7 +3,8 @@
 // seer::KCompressionCache, seer::select_prefill / select_decode; SPEC §1-§3), in these steps:
 //   every forward, every layer:  the new pre-RoPE K joins the per-block running max/min/sum (one
 //                                store shared by both gates: the prefill gate pools whole blocks from
-//                                it, the K-compression cache compresses each block it completes)
+//                                it, the K-compression cache compresses each block it completes); with
+//                                prefill_and_rope the same pass also applies the model's RoPE to Q and K
 //   prefill chunk, sparse layer: key features -> linear_k (GEMM) -> RoPE; pooled new queries ->
 //                                [linear_q (GEMM)] -> RoPE; scores (GEMM) -> selection per query head
 //   decode step, sparse layer:   query head pooling -> [linear_q] -> [qnorm] -> RoPE; scores against
