@@ -167,8 +167,8 @@ __global__ void __launch_bounds__(kPoolThreads)
   const int64_t stride = is_k ? k_stride : q_stride;
   // Pair e of the unit: channels c + 2e, c + 2e + 1 (e < 2), c + half + 2(e - 2) .. (e >= 2). The pools
   // start empty (max -inf, min +inf, sum 0: the first token then gives the values PrefillGate starts
-  // from) or, for a block that already holds tokens of an earlier forward, from its statistics (bf16
-  // values, exact).
+  // from, but for a NaN, which max / min skip, and the sign of a zero sum) or, for a block that already
+  // holds tokens of an earlier forward, from its statistics (bf16 values, exact).
   auto stat_at = [&](int e) { return e < 2 ? 2 * e : half + 2 * (e - 2); };  // channel offset of pair e
   const int64_t plane = int64_t(Hkv) * s.max_blocks * d;
   float* st = is_k ? s.stats + (int64_t(h) * s.max_blocks + j) * d + c : nullptr;
