@@ -64,6 +64,8 @@ Status gemm_pointers(cublasHandle_t blas, cudaStream_t stream, bool trans_b, int
   return Status::ok();
 }
 
+constexpr int kScoreSplitRows = 1024;  // query blocks of a chunk from which its score GEMM is cut in two
+
 struct GateWeights {  // one layer of one gate, on the GPU
   DeviceBuffer linear_q, linear_k, q_norm, k_norm;
 };
@@ -360,15 +362,24 @@ struct CudaGates::Impl {
     if (two) {
       SEER_RETURN_IF_ERROR(gemm(blas, true, g * rows, nb, dg, scale, {qp, dg, int64_t(g) * rows * dg},
                                 {kp, dg, int64_t(nb) * dg}, scores.as<float>(), nb, int64_t(g) * rows * nb, Hkv));
-    } else {  // one batched GEMM over the query heads: head h = kvh * g + i reads column group i of kvh's keys
-      score_ptrs.resize(size_t(3) * Hq);
-      for (int h = 0; h < Hq; ++h) {
-        score_ptrs[size_t(h)] = qp + int64_t(h) * rows * dg;
-        score_ptrs[size_t(Hq + h)] = kp + int64_t(h / g) * nb * g * dg + int64_t(h % g) * dg;
-        score_ptrs[size_t(2 * Hq + h)] = scores.as<float>() + int64_t(h) * rows * nb;
+    } else {  // batched GEMMs over the query heads: head h = kvh * g + i reads column group i of kvh's keys.
+      // Causal: from kScoreSplitRows rows on, the first half of the rows, which need only the keys up to
+      // their last block, are one GEMM of first_qb + top columns and the other rows one of nb (3/4 of the
+      // square when it is one). Below that the second launch costs more than it saves (H200: 128k
+      // gate step 1.50 -> 1.45 ms; 32k unchanged; 8k 0.039 -> 0.046 ms).
+      const int top = rows >= kScoreSplitRows ? rows / 2 : 0;
+      for (int part = top > 0 ? 0 : 1; part < 2; ++part) {
+        const int r0 = part == 0 ? 0 : top, m = part == 0 ? top : rows - top, cols = part == 0 ? first_qb + top : nb;
+        score_ptrs.resize(size_t(3) * Hq);
+        for (int h = 0; h < Hq; ++h) {
+          score_ptrs[size_t(h)] = qp + (int64_t(h) * rows + r0) * dg;
+          score_ptrs[size_t(Hq + h)] = kp + int64_t(h / g) * nb * g * dg + int64_t(h % g) * dg;
+          score_ptrs[size_t(2 * Hq + h)] = scores.as<float>() + (int64_t(h) * rows + r0) * nb;
+        }
+        // (the pointer copy of the second part is ordered after the first GEMM on the stream)
+        SEER_RETURN_IF_ERROR(gemm_pointers(blas, stream, true, m, cols, dg, scale, score_ptrs, dg, int64_t(g) * dg,
+                                           nb, Hq, &score_ptr_buf));
       }
-      SEER_RETURN_IF_ERROR(gemm_pointers(blas, stream, true, rows, nb, dg, scale, score_ptrs, dg, int64_t(g) * dg, nb,
-                                         Hq, &score_ptr_buf));
     }
     return Status::ok();
   }

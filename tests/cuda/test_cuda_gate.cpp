@@ -316,21 +316,28 @@ struct GateHarness {
   }
 };
 
-void check_prefill_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std::string& what) {
-  const ModelConfig m = gate_model(Hq, Hkv, d);
+struct Piece {
+  int start, n;
+};
+
+// Default pieces: a chunk of 150 -> 20 decode steps -> a chunk of 100 (its first block partly filled
+// before). Pieces of fewer than 100 tokens come one token at a time (decode steps).
+void check_prefill_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std::string& what,
+                        const std::vector<Piece>& pieces = {{0, 150}, {150, 1}, {151, 19}, {170, 100}},
+                        int max_context = 1024) {
+  ModelConfig m = gate_model(Hq, Hkv, d);
+  m.max_position = std::max(m.max_position, max_context);
   const GateSet gs = random_gate(cfg, m, 5);
   DeviceGateSpec spec;
   spec.prefill = &gs;
   GateHarness hx;
-  auto made = CudaGates::create(spec, m, 1024, 1, hx.blas, hx.stream);
+  auto made = CudaGates::create(spec, m, max_context, 1, hx.blas, hx.stream);
   ASSERT_TRUE(made.is_ok()) << made.status().message();
   CudaGates& gpu = *made.value();
   PrefillGate cpu(gs);
   std::mt19937 rng(21);
   const int layer = 1;
-  // chunk of 150 -> 20 decode steps -> chunk of 100 (its first block partly filled before).
-  struct Piece { int start, n; };
-  for (Piece pc : {Piece{0, 150}, Piece{150, 1}, Piece{151, 19}, Piece{170, 100}}) {
+  for (Piece pc : pieces) {
     for (int t0 = pc.start; t0 < pc.start + pc.n;) {
       const bool step = pc.n < 100;  // decode steps come one token at a time
       const int n = step ? 1 : pc.n;
@@ -380,6 +387,10 @@ TEST(CudaGate, PrefillScoresMatchCpuGate) {
   dbl.hidden_size = 128;
   dbl.force_double = true;
   check_prefill_gate(dbl, 2, 2, 128, "force_double group 1");
+  // Chunks of >= 1024 query blocks (the score GEMM is cut in two, kScoreSplitRows in cuda_gate.cpp),
+  // from the start and from inside a block of a sequence already 1000 tokens long.
+  check_prefill_gate(k_only, 4, 2, 64, "K-only long chunks", {{0, 1000}, {1000, 66000}}, 67000);
+  check_prefill_gate(k_only, 4, 2, 64, "K-only one long chunk", {{0, 65600}}, 65600);
 }
 
 // prefill_and_rope (the model's RoPE folded into the pooling pass) against prefill() followed by the
