@@ -1,7 +1,8 @@
-// AttnGate kernels; see gate.cuh. Small, memory-bound kernels: one CTA per (block, head) row of a
-// pooling, one warp per selection row. Arithmetic follows the CPU references step for step (fp32
-// sums in token order, RMSNorm sums in double, RoPE angles in fp32 with cos/sin in double) so that
-// the GPU and CPU gates agree to rounding.
+// AttnGate kernels; see gate.cuh. Small, memory-bound kernels: the pooling pass (a CTA per block and
+// slice of the heads, which can also apply the model's RoPE), one warp per prefill selection row, one
+// CTA per decode row. Arithmetic follows the CPU references step for step (fp32 sums in token order,
+// RMSNorm sums in double, RoPE angles in fp32 with cos/sin in double) so that the GPU and CPU gates
+// agree to rounding.
 #include "kernels/cuda/gate.cuh"
 #include "kernels/cuda/plan.cuh"
 
