@@ -395,11 +395,12 @@ TEST(CudaGate, PrefillScoresMatchCpuGate) {
 
 // prefill_and_rope (the model's RoPE folded into the pooling pass) against prefill() followed by the
 // model's own RoPE passes: the same rotated q and k, bit for bit, and the same selection, over a
-// chunk and a second one that starts inside a block. head_dim 40 takes the unfused fallback.
+// chunk and a second one that starts inside a block; head_dim 40 runs the scalar model RoPE as the
+// reference. Layer 0 is below start_layer: the pass rotates Q without pooling it.
 TEST(CudaGate, PrefillAndRopeMatchesSeparatePasses) {
   GPU_OR_SKIP();
   for (int d : {64, 128, 40}) {
-    const int Hq = 4, Hkv = 2, layer = 1;
+    const int Hq = 4, Hkv = 2;
     const ModelConfig m = gate_model(Hq, Hkv, d);
     GateConfig cfg;  // K-only (dg = d); two linears for d = 40 (the gate RoPE needs 512 % dg == 0)
     cfg.hidden_size = d;
@@ -412,6 +413,7 @@ TEST(CudaGate, PrefillAndRopeMatchesSeparatePasses) {
     DeviceGateSpec spec;
     spec.prefill = &gs;
     spec.options.prefill = PrefillSparsity::parse("density:0.3").value();
+    spec.options.start_layer = 1;
     GateHarness hx;
     auto a = CudaGates::create(spec, m, 1024, 1, hx.blas, hx.stream);
     auto b = CudaGates::create(spec, m, 1024, 1, hx.blas, hx.stream);
@@ -419,40 +421,45 @@ TEST(CudaGate, PrefillAndRopeMatchesSeparatePasses) {
     std::mt19937 rng(41);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     for (auto [start, n] : {std::pair{0, 150}, std::pair{150, 100}}) {
-      const std::string what = "head_dim " + std::to_string(d) + " chunk at " + std::to_string(start);
-      const std::vector<uint16_t> q = to_bf16(random_acts(n, Hq, d, rng)), k = to_bf16(random_acts(n, Hkv, d, rng));
-      std::vector<float> cs(size_t(n) * d / 2), sn(cs.size());
-      for (size_t i = 0; i < cs.size(); ++i) {
-        cs[i] = u(rng);
-        sn[i] = u(rng);
+      for (int layer : {1, 0}) {
+        const std::string what = "head_dim " + std::to_string(d) + " chunk at " + std::to_string(start) + " layer " +
+                                 std::to_string(layer);
+        const std::vector<uint16_t> q = to_bf16(random_acts(n, Hq, d, rng)), k = to_bf16(random_acts(n, Hkv, d, rng));
+        std::vector<float> cs(size_t(n) * d / 2), sn(cs.size());
+        for (size_t i = 0; i < cs.size(); ++i) {
+          cs[i] = u(rng);
+          sn[i] = u(rng);
+        }
+        Dev<uint16_t> q1(q), k1(k), q2(q), k2(k);
+        Dev<float> dcs(cs), dsn(sn);
+        auto* q1b = reinterpret_cast<bf16*>(q1.ptr);
+        auto* k1b = reinterpret_cast<bf16*>(k1.ptr);
+        auto* q2b = reinterpret_cast<bf16*>(q2.ptr);
+        auto* k2b = reinterpret_cast<bf16*>(k2.ptr);
+        DeviceSelection sa, sb;
+        bool spa = false, spb = false;
+        ASSERT_TRUE(a.value()->prefill(layer, 0, q1b, k1b, n, start, &sa, &spa).is_ok());
+        ASSERT_EQ(cuda::run_rope(q1b, dcs.ptr, dsn.ptr, n, Hq, d, hx.stream), cudaSuccess);
+        ASSERT_EQ(cuda::run_rope(k1b, dcs.ptr, dsn.ptr, n, Hkv, d, hx.stream), cudaSuccess);
+        ASSERT_TRUE(b.value()->prefill_and_rope(layer, 0, q2b, k2b, n, start, dcs.ptr, dsn.ptr, &sb, &spb).is_ok());
+        ASSERT_EQ(cudaStreamSynchronize(hx.stream), cudaSuccess);
+        EXPECT_EQ(q1.download(q.size()), q2.download(q.size())) << what << ": rotated q";
+        EXPECT_EQ(k1.download(k.size()), k2.download(k.size())) << what << ": rotated k";
+        EXPECT_NE(q1.download(q.size()), q) << what << ": q left unrotated";
+        ASSERT_EQ(spa, layer == 1) << what;
+        ASSERT_EQ(spb, layer == 1) << what;
+        if (layer == 0) continue;  // a dense layer: no selection
+        ASSERT_EQ(sa.num_rows, sb.num_rows) << what;
+        const size_t rows = size_t(Hq) * sa.num_rows;
+        std::vector<int32_t> oa(rows + 1), ob(rows + 1);
+        ASSERT_EQ(cudaMemcpy(oa.data(), sa.offsets, oa.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(ob.data(), sb.offsets, ob.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+        ASSERT_EQ(oa, ob) << what;
+        std::vector<int32_t> ia(size_t(oa.back())), ib(ia.size());
+        ASSERT_EQ(cudaMemcpy(ia.data(), sa.indices, ia.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(ib.data(), sb.indices, ib.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+        EXPECT_EQ(ia, ib) << what;
       }
-      Dev<uint16_t> q1(q), k1(k), q2(q), k2(k);
-      Dev<float> dcs(cs), dsn(sn);
-      auto* q1b = reinterpret_cast<bf16*>(q1.ptr);
-      auto* k1b = reinterpret_cast<bf16*>(k1.ptr);
-      auto* q2b = reinterpret_cast<bf16*>(q2.ptr);
-      auto* k2b = reinterpret_cast<bf16*>(k2.ptr);
-      DeviceSelection sa, sb;
-      bool spa = false, spb = false;
-      ASSERT_TRUE(a.value()->prefill(layer, 0, q1b, k1b, n, start, &sa, &spa).is_ok());
-      ASSERT_EQ(cuda::run_rope(q1b, dcs.ptr, dsn.ptr, n, Hq, d, hx.stream), cudaSuccess);
-      ASSERT_EQ(cuda::run_rope(k1b, dcs.ptr, dsn.ptr, n, Hkv, d, hx.stream), cudaSuccess);
-      ASSERT_TRUE(b.value()->prefill_and_rope(layer, 0, q2b, k2b, n, start, dcs.ptr, dsn.ptr, &sb, &spb).is_ok());
-      ASSERT_EQ(cudaStreamSynchronize(hx.stream), cudaSuccess);
-      ASSERT_TRUE(spa && spb) << what;
-      EXPECT_EQ(q1.download(q.size()), q2.download(q.size())) << what << ": rotated q";
-      EXPECT_EQ(k1.download(k.size()), k2.download(k.size())) << what << ": rotated k";
-      EXPECT_NE(q1.download(q.size()), q) << what << ": q left unrotated";
-      ASSERT_EQ(sa.num_rows, sb.num_rows) << what;
-      const size_t rows = size_t(Hq) * sa.num_rows;
-      std::vector<int32_t> oa(rows + 1), ob(rows + 1);
-      ASSERT_EQ(cudaMemcpy(oa.data(), sa.offsets, oa.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
-      ASSERT_EQ(cudaMemcpy(ob.data(), sb.offsets, ob.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
-      ASSERT_EQ(oa, ob) << what;
-      std::vector<int32_t> ia(size_t(oa.back())), ib(ia.size());
-      ASSERT_EQ(cudaMemcpy(ia.data(), sa.indices, ia.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
-      ASSERT_EQ(cudaMemcpy(ib.data(), sb.indices, ib.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
-      EXPECT_EQ(ia, ib) << what;
     }
   }
 }

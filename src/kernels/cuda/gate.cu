@@ -994,9 +994,10 @@ cudaError_t run_gate_pool(const GateKStats& s, bf16* k, int64_t k_stride, bf16* 
                           int num_q_heads, GatePools q_pools, float* q_feat, const float* q_rope, int n, int start,
                           GateModelRope rope, cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
+  const auto misaligned = [](const float* p) { return reinterpret_cast<uintptr_t>(p) % 16 != 0; };
   if ((k_stride | q_stride) % 8 != 0 || s.head_dim % 8 != 0 || ((q_feat || rope.cos) && !q) ||
-      (q_rope && q_pools.count != 1))
-    return cudaErrorInvalidValue;
+      (q_rope && q_pools.count != 1) || (rope.cos && (!rope.sin || misaligned(rope.cos) || misaligned(rope.sin))))
+    return cudaErrorInvalidValue;  // (the RoPE tables are read as float4 at multiples of 4 floats)
   const int touched = (start + n - 1) / s.block_size - start / s.block_size + 1;
   const int units = (s.num_kv_heads + (q_feat || rope.cos ? num_q_heads : 0)) * (s.head_dim / 8);
   const dim3 grid(touched, (units + kPoolThreads - 1) / kPoolThreads);
