@@ -428,8 +428,7 @@ void bench_gate_prefill(int T) {
   std::snprintf(spread, sizeof spread, "%.4f..%.4f", tr.min_ms, tr.max_ms);
   std::printf("%-8s %-22s %7s %9.4f %17s %10s %10s %9s\n", "rope", shape, "-", tr.median_ms, spread, "-", "-", "-");
   std::snprintf(shape, sizeof shape, "T=%d gate+rope - rope", T);
-  const double fused = tgr.median_ms;
-  tgr.median_ms = fused - tr.median_ms;
+  tgr.median_ms -= tr.median_ms;
   tgr.min_ms -= tr.median_ms;
   tgr.max_ms -= tr.median_ms;
   print_share("gate+rope", shape, density, tgr, ta.median_ms);

@@ -368,9 +368,9 @@ struct CudaGates::Impl {
       // square when it is one). Below that the second launch costs more than it saves (H200: 128k
       // gate step 1.50 -> 1.45 ms; 32k unchanged; 8k 0.039 -> 0.046 ms).
       const int top = rows >= kScoreSplitRows ? rows / 2 : 0;
+      score_ptrs.resize(size_t(3) * Hq);
       for (int part = top > 0 ? 0 : 1; part < 2; ++part) {
         const int r0 = part == 0 ? 0 : top, m = part == 0 ? top : rows - top, cols = part == 0 ? first_qb + top : nb;
-        score_ptrs.resize(size_t(3) * Hq);
         for (int h = 0; h < Hq; ++h) {
           score_ptrs[size_t(h)] = qp + (int64_t(h) * rows + r0) * dg;
           score_ptrs[size_t(Hq + h)] = kp + int64_t(h / g) * nb * g * dg + int64_t(h % g) * dg;

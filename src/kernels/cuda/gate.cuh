@@ -177,8 +177,9 @@ struct GateSelectParams {
 // Prefill rows: one warp per row; Top-K lists have closed-form offsets and go straight to CSR (one
 // kernel), threshold rows are selected in place, then scanned and compacted (three kernels).
 // Decode rows: one CTA per row; fixed-stride output is that kernel alone, CSR adds the scan and
-// compaction. Top-K finds the k-th largest score bit by bit (one counting pass per bit below those the
-// row's largest and smallest keys share), no sorting.
+// compaction. Top-K finds the k-th largest score by 8-bit radix passes (a shared histogram each),
+// starting below the bits the row's largest and smallest keys share, and ranks the last <= 32
+// candidates directly; no sorting.
 cudaError_t run_gate_select(const GateSelectParams& p, cudaStream_t stream);
 
 }  // namespace seer::cuda
