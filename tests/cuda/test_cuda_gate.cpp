@@ -194,49 +194,53 @@ TEST(CudaGate, DecodeSelectionMatchesCpu) {
   GPU_OR_SKIP();
   std::mt19937 rng(12);
   const int Hkv = 2, bs = 64;
-  const std::vector<int32_t> kv_lens = {1, 63, 64, 65, 1000, 4097, 131072};
-  const int B = int(kv_lens.size());
-  const int max_nb = (131072 + bs - 1) / bs;
-  for (const char* method : {"budget:1", "budget:64", "budget:320", "budget:4096", "budget:1000000", "threshold:0",
-                             "threshold:0.001", "threshold:0.2"})
-    for (int mode : {0, 1, 2}) {  // plain, specials, narrow
-      const bool specials = mode == 1;
-      DecodeSparsity s = DecodeSparsity::parse(method).value();
-      std::vector<float> scores = random_scores(size_t(B) * Hkv * max_nb, rng, specials, mode == 2);
-      std::vector<int32_t> offsets(1, 0), indices;
-      BlockCounts cc;
-      for (int b = 0; b < B; ++b) {
-        const int nb = (kv_lens[size_t(b)] + bs - 1) / bs;
-        std::vector<float> rows(size_t(Hkv) * nb);
-        for (int h = 0; h < Hkv; ++h)
-          std::copy_n(scores.begin() + (int64_t(b) * Hkv + h) * max_nb, nb, rows.begin() + int64_t(h) * nb);
-        DecodeSelectArgs a;
-        a.num_heads = Hkv;
-        a.num_blocks = nb;
-        BlockSelection cpu;
-        ASSERT_TRUE(select_decode(s, a, rows.data(), &cpu, &cc).is_ok());
-        for (size_t r = 1; r < cpu.offsets.size(); ++r) offsets.push_back(offsets.back() + cpu.offsets[r] - cpu.offsets[r - 1]);
-        indices.insert(indices.end(), cpu.indices.begin(), cpu.indices.end());
+  // Rows in registers (up to 2048 blocks), then read from memory (a longest row of 2050 blocks).
+  for (const std::vector<int32_t>& kv_lens : {std::vector<int32_t>{1, 63, 64, 65, 1000, 4097, 131072},
+                                              std::vector<int32_t>{1, 65, 4097, 131072 + 100}})
+    for (const char* method : {"budget:1", "budget:64", "budget:320", "budget:4096", "budget:1000000", "threshold:0",
+                               "threshold:0.001", "threshold:0.2"})
+      for (int mode : {0, 1, 2}) {  // plain, specials, narrow
+        const int B = int(kv_lens.size());
+        const int max_nb = (kv_lens.back() + bs - 1) / bs;
+        const bool specials = mode == 1;
+        DecodeSparsity s = DecodeSparsity::parse(method).value();
+        std::vector<float> scores = random_scores(size_t(B) * Hkv * max_nb, rng, specials, mode == 2);
+        std::vector<int32_t> offsets(1, 0), indices;
+        BlockCounts cc;
+        for (int b = 0; b < B; ++b) {
+          const int nb = (kv_lens[size_t(b)] + bs - 1) / bs;
+          std::vector<float> rows(size_t(Hkv) * nb);
+          for (int h = 0; h < Hkv; ++h)
+            std::copy_n(scores.begin() + (int64_t(b) * Hkv + h) * max_nb, nb, rows.begin() + int64_t(h) * nb);
+          DecodeSelectArgs a;
+          a.num_heads = Hkv;
+          a.num_blocks = nb;
+          BlockSelection cpu;
+          ASSERT_TRUE(select_decode(s, a, rows.data(), &cpu, &cc).is_ok());
+          for (size_t r = 1; r < cpu.offsets.size(); ++r)
+            offsets.push_back(offsets.back() + cpu.offsets[r] - cpu.offsets[r - 1]);
+          indices.insert(indices.end(), cpu.indices.begin(), cpu.indices.end());
+        }
+        Dev<int32_t> lens(kv_lens);
+        cuda::GateSelectParams p;
+        p.row_stride = max_nb;
+        p.num_rows = B * Hkv;
+        p.decode = true;
+        p.kv_lens = lens.ptr;
+        p.num_heads = Hkv;
+        p.num_blocks = max_nb;
+        p.block_size = bs;
+        p.top_k = s.kind == DecodeSparsity::Kind::kBudget;
+        p.k = p.top_k ? int(std::min<int64_t>(int64_t(s.value) / bs, max_nb)) : 0;
+        p.tau = s.value;
+        for (bool fixed : {false, true}) {  // CSR, and the fixed-stride rows sparse_decode reads
+          const GpuSelection g = gpu_select(p, scores, int64_t(B) * Hkv * max_nb, fixed ? max_nb : 0);
+          expect_same(g, offsets, indices, cc,
+                      std::string(method) + " longest " + std::to_string(kv_lens.back()) +
+                          (specials ? " specials" : "") + (mode == 2 ? " narrow" : "") +
+                          (fixed ? " fixed-stride" : " CSR"));
+        }
       }
-      Dev<int32_t> lens(kv_lens);
-      cuda::GateSelectParams p;
-      p.row_stride = max_nb;
-      p.num_rows = B * Hkv;
-      p.decode = true;
-      p.kv_lens = lens.ptr;
-      p.num_heads = Hkv;
-      p.num_blocks = max_nb;
-      p.block_size = bs;
-      p.top_k = s.kind == DecodeSparsity::Kind::kBudget;
-      p.k = p.top_k ? int(std::min<int64_t>(int64_t(s.value) / bs, max_nb)) : 0;
-      p.tau = s.value;
-      for (bool fixed : {false, true}) {  // CSR, and the fixed-stride rows sparse_decode reads
-        const GpuSelection g = gpu_select(p, scores, int64_t(B) * Hkv * max_nb, fixed ? max_nb : 0);
-        expect_same(g, offsets, indices, cc,
-                    std::string(method) + (specials ? " specials" : "") + (mode == 2 ? " narrow" : "") +
-                        (fixed ? " fixed-stride" : " CSR"));
-      }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,20 +468,21 @@ TEST(CudaGate, PrefillAndRopeMatchesSeparatePasses) {
   }
 }
 
-void check_decode_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std::string& what) {
+void check_decode_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std::string& what, int B = 2) {
   const ModelConfig m = gate_model(Hq, Hkv, d);
   const GateSet gs = random_gate(cfg, m, 9);
   DeviceGateSpec spec;
   spec.decode = &gs;
   GateHarness hx;
-  const int B = 2, layer = 1, bs = cfg.block_size, ctx = 2048;
+  const int layer = 1, bs = cfg.block_size, ctx = 2048;
   auto made = CudaGates::create(spec, m, ctx, B, hx.blas, hx.stream);
   ASSERT_TRUE(made.is_ok()) << made.status().message();
   CudaGates& gpu = *made.value();
   std::vector<std::unique_ptr<KCompressionCache>> cpu;
   for (int b = 0; b < B; ++b) cpu.push_back(std::make_unique<KCompressionCache>(gs));
   std::mt19937 rng(31);
-  std::vector<int32_t> lens = {130, 64 * 3 - 2};  // partial blocks, one about to complete
+  std::vector<int32_t> lens(static_cast<size_t>(B));  // partial blocks, some about to complete
+  for (int b = 0; b < B; ++b) lens[size_t(b)] = b % 2 ? 64 * (3 + b) - 2 : 130 + 7 * b;
   for (int b = 0; b < B; ++b) {
     const std::vector<float> k = random_acts(lens[size_t(b)], Hkv, d, rng);
     const std::vector<float> q = random_acts(lens[size_t(b)], Hq, d, rng);
@@ -547,6 +552,11 @@ TEST(CudaGate, DecodeScoresMatchCpuCache) {
   avg.use_rope = false;
   ASSERT_TRUE(parse_gate_type("Qavg_Kmaxavg", &avg.q_pools, &avg.k_pools).is_ok());
   check_decode_gate(avg, 8, 2, 128, "Qavg Kmaxavg no RoPE");
+  // Llama's heads and a batch of 9: one CTA per (sequence, KV head) projects (no cross-CTA sum) on a
+  // GPU of up to 143 SMs; the others above have 16.
+  GateConfig llama = qproj;
+  llama.hidden_size = 128;
+  check_decode_gate(llama, 32, 8, 128, "Qproj qk-norm 32/8 heads batch 9", 9);
 }
 
 // ---------------------------------------------------------------------------------------------

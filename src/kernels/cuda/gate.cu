@@ -76,32 +76,36 @@ __device__ void norm_rope_apply(float* x, int dg, const float* norm_w, const flo
 }
 
 // out[o] = sum_{i < rows} x[i] * w[i * dg + o] (x, out and red in shared memory; 8 warps of a
-// 256-thread block; warp w takes rows w, w + 8, ..; lane l columns 4l + 128c with float4 loads).
+// 256-thread block; warp w takes rows w, w + 8, .. in order, 16 rows' loads in flight at a time; lane
+// l columns 4l + 128c with float4 loads).
 __device__ void matvec(const float* x, int rows, const float* __restrict__ w, int dg, float* red /*[8][256]*/,
                        float* out) {
+  constexpr int kRows = 16;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  float acc[2][4] = {};
-#pragma unroll 4
-  for (int i = warp; i < rows; i += 8) {
-    const float xi = x[i];
-    const float* wr = w + int64_t(i) * dg;
-#pragma unroll
-    for (int c = 0; c < 2; ++c) {
-      const int col = c * 128 + lane * 4;
-      if (col < dg) {
-        const float4 v = *reinterpret_cast<const float4*>(wr + col);
-        acc[c][0] += xi * v.x;
-        acc[c][1] += xi * v.y;
-        acc[c][2] += xi * v.z;
-        acc[c][3] += xi * v.w;
-      }
-    }
-  }
-#pragma unroll
   for (int c = 0; c < 2; ++c) {
     const int col = c * 128 + lane * 4;
-    if (col < dg)
-      for (int u = 0; u < 4; ++u) red[warp * kMaxHidden + col + u] = acc[c][u];
+    if (col >= dg) break;
+    float acc[4] = {};
+    for (int i0 = warp; i0 < rows; i0 += 8 * kRows) {
+      float4 v[kRows];
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        const int i = i0 + 8 * r;
+        v[r] = i < rows ? *reinterpret_cast<const float4*>(w + int64_t(i) * dg + col) : make_float4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        const int i = i0 + 8 * r;
+        if (i < rows) {
+          const float xi = x[i];
+          acc[0] += xi * v[r].x;
+          acc[1] += xi * v[r].y;
+          acc[2] += xi * v[r].z;
+          acc[3] += xi * v[r].w;
+        }
+      }
+    }
+    for (int u = 0; u < 4; ++u) red[warp * kMaxHidden + col + u] = acc[u];
   }
   __syncthreads();
   for (int o = threadIdx.x; o < dg; o += blockDim.x) {
@@ -352,6 +356,18 @@ __global__ void __launch_bounds__(256) gate_rope_rows_kernel(float* __restrict__
 // ---------------------------------------------------------------------------------------------
 // Decode gate
 
+// sum_{k < slices} part[k * stride], in slice order, with every load in flight at once.
+constexpr int kMaxSlices = 16;
+__device__ __forceinline__ float slice_sum(const float* part, int slices, int stride) {
+  float v[kMaxSlices];
+#pragma unroll
+  for (int k = 0; k < kMaxSlices; ++k) v[k] = k < slices ? __ldcg(part + k * stride) : 0.0f;
+  float sum = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kMaxSlices; ++k) sum += v[k];
+  return sum;
+}
+
 // grid (slices, Hkv, B), 256 threads: partial sums of the query projection and of a completed
 // block's linear_k over this CTA's slice of the input rows; the last CTA of a (sequence, KV head) to
 // finish sums them and writes the state and the query.
@@ -409,12 +425,14 @@ __global__ void __launch_bounds__(256) gate_decode_project_kernel(const GateDeco
     for (int o = t; o < dg; o += blockDim.x) p.e_partial[(head * p.slices + s) * dg + o] = out[o];
   }
   // The last CTA of this (sequence, KV head) finishes the step (threadFenceReduction pattern).
-  __threadfence();
-  __syncthreads();
-  if (t == 0) last = atomicAdd(&p.done[head], 1u) == unsigned(p.slices - 1);
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
+  if (p.slices > 1) {
+    __threadfence();
+    __syncthreads();
+    if (t == 0) last = atomicAdd(&p.done[head], 1u) == unsigned(p.slices - 1);
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+  }
   // State: the block's statistics (every slice has read the old ones), then its entry.
   for (int c = t; c < d; c += blockDim.x) {
     const float v = ld(kr + c);
@@ -431,11 +449,7 @@ __global__ void __launch_bounds__(256) gate_decode_project_kernel(const GateDeco
   if (p.entries) {
     bf16* entry = p.entries + b * p.entries_stride + (int64_t(h) * p.max_blocks + j) * dg;
     if (compress) {
-      for (int o = t; o < dg; o += blockDim.x) {
-        float sum = 0.0f;
-        for (int k = 0; k < p.slices; ++k) sum += __ldcg(p.e_partial + (head * p.slices + k) * dg + o);
-        out[o] = sum;
-      }
+      for (int o = t; o < dg; o += blockDim.x) out[o] = slice_sum(p.e_partial + head * p.slices * dg + o, p.slices, dg);
       rope_table(p.upstream_rope_position ? pos : j * bs, dg, p.rope, cs, sn);
       __syncthreads();
       norm_rope_apply(out, dg, p.k_norm, p.rope.inv_freq ? cs : nullptr, sn, dred);
@@ -453,7 +467,7 @@ __global__ void __launch_bounds__(256) gate_decode_project_kernel(const GateDeco
         for (int k = 0; k < g; ++k) sum += ld(q + int64_t(k) * d);
         sum /= float(g);
       } else {
-        for (int k = 0; k < p.slices; ++k) sum += __ldcg(p.q_partial + (head * p.slices + k) * dg + o);
+        sum = slice_sum(p.q_partial + head * p.slices * dg + o, p.slices, dg);
       }
       out[o] = sum;
     }
@@ -462,43 +476,54 @@ __global__ void __launch_bounds__(256) gate_decode_project_kernel(const GateDeco
     norm_rope_apply(out, dg, p.q_norm, p.rope.inv_freq ? cs : nullptr, sn, dred);
     for (int o = t; o < dg; o += blockDim.x) p.qg[head * dg + o] = out[o];
   }
-  if (t == 0) p.done[head] = 0;  // ready for the next step
+  if (t == 0 && p.slices > 1) p.done[head] = 0;  // ready for the next step
 }
 
-// grid (ceil(num_blocks / 64), Hkv, B), 256 threads: 8 warps of 8 blocks, lane l holds qg dims
-// lV .. lV + V - 1.
-template <int V>  // dg / 32
+// grid (ceil(num_blocks / 128), Hkv, B), 256 threads: 8 warps of 16 blocks. T = dg / 8 threads
+// share an entry, each with one 16-byte load of its eight bf16 (dims 8i .. 8i + 7); a warp loads
+// 32 / T entries at once and has all of its 16 in flight before the first sum.
+template <int T>
 __global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecodeParams p, float* scores,
                                                                   int64_t row_stride) {
+  constexpr int kPer = 32 / T, kLoads = 16 / kPer;  // entries per warp-load; loads per thread
+  constexpr int dg = 8 * T;
   const int h = blockIdx.y, b = blockIdx.z, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int dg = p.hidden;
+  const int i = lane % T, sub = lane / T;
   const int nb = (p.kv_lens[b] + p.block_size - 1) / p.block_size;
-  const int j0 = blockIdx.x * 64 + warp * 8;
-  if (j0 >= nb) return;
-  float qv[V];
-  const float* qg = p.qg + (int64_t(b) * p.num_kv_heads + h) * dg + lane * V;
-  for (int v = 0; v < V; ++v) qv[v] = qg[v];
-  const bf16* eh = p.entries + b * p.entries_stride + int64_t(h) * p.max_blocks * dg + lane * V;
-  const float scale = rsqrtf(float(dg));
-  float acc[8];
+  const int j0 = blockIdx.x * 128 + warp * 16 + sub;  // this thread's entries: j0 + kPer u
+  if (j0 - sub >= nb) return;
+  const float4* qg = reinterpret_cast<const float4*>(p.qg + (int64_t(b) * p.num_kv_heads + h) * dg + 8 * i);
+  const float4 qa = qg[0], qb = qg[1];
+  const float qv[8] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
+  const bf16* eh = p.entries + b * p.entries_stride + int64_t(h) * p.max_blocks * dg + 8 * i;
+  uint4 raw[kLoads];
 #pragma unroll
-  for (int u = 0; u < 8; ++u) {
-    acc[u] = 0.0f;
-    if (j0 + u < nb) {
-      const bf16* ej = eh + int64_t(j0 + u) * dg;
+  for (int u = 0; u < kLoads; ++u) {
+    const int j = j0 + kPer * u;
+    raw[u] = j < nb ? __ldg(reinterpret_cast<const uint4*>(eh + int64_t(j) * dg)) : make_uint4(0, 0, 0, 0);
+  }
+  float acc[kLoads];
 #pragma unroll
-      for (int v = 0; v < V; ++v) acc[u] += qv[v] * ld(ej + v);
+  for (int u = 0; u < kLoads; ++u) {
+    const __nv_bfloat162* e2 = reinterpret_cast<const __nv_bfloat162*>(&raw[u]);
+    float a = 0.0f;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float2 f = __bfloat1622float2(e2[e]);
+      a += qv[2 * e] * f.x;
+      a += qv[2 * e + 1] * f.y;
     }
+    acc[u] = a;
   }
 #pragma unroll
-  for (int u = 0; u < 8; ++u)
-    for (int off = 16; off > 0; off >>= 1) acc[u] += __shfl_xor_sync(0xffffffffu, acc[u], off);
+  for (int u = 0; u < kLoads; ++u)
+    for (int off = T / 2; off > 0; off >>= 1) acc[u] += __shfl_xor_sync(0xffffffffu, acc[u], off);
   float* out = scores + (int64_t(b) * p.num_kv_heads + h) * row_stride;
-  if (lane < 8 && j0 + lane < nb) {
-    float v = acc[0];
+  const float scale = rsqrtf(float(dg));
+  if (i == 0) {
 #pragma unroll
-    for (int u = 1; u < 8; ++u) v = lane == u ? acc[u] : v;
-    out[j0 + lane] = v * scale;
+    for (int u = 0; u < kLoads; ++u)
+      if (j0 + kPer * u < nb) out[j0 + kPer * u] = acc[u] * scale;
   }
 }
 
@@ -828,30 +853,52 @@ __global__ void __launch_bounds__(kSelectWarps * 32) gate_select_kernel(const Ga
 // thread t, in register c (kRegs: rows up to 2048 entries) or read from memory.
 constexpr int kCtaThreads = 256, kCtaChunks = 8;
 
-// Exclusive prefix of `flag` over the CTA in thread order; *total gets the count.
-__device__ __forceinline__ int cta_prefix(bool flag, int* tmp, int* total) {
+constexpr int kCtaWarps = kCtaThreads / 32;
+static_assert(kCtaChunks * kCtaWarps == 64, "group_prefix scans two counts per lane");
+
+// Ranks, over the CTA in entry order (chunk-major, then thread), of the flagged entries of a group
+// of kCtaChunks chunks: flag[g] of this thread's entry in chunk g -> rank[g]; returns how many are
+// flagged. buf: shared [kCtaChunks * kCtaWarps + 1]; two barriers. The next call writing the same buf
+// needs a barrier first (a call on another buffer in between is one).
+__device__ __forceinline__ int group_prefix(const bool (&flag)[kCtaChunks], int* buf, int (&rank)[kCtaChunks]) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const uint32_t b = __ballot_sync(0xffffffffu, flag);
-  if (lane == 0) tmp[warp] = __popc(b);
-  __syncthreads();
-  int before = 0, all = 0;
-  for (int w = 0; w < kCtaThreads / 32; ++w) {
-    before += w < warp ? tmp[w] : 0;
-    all += tmp[w];
+  uint32_t bal[kCtaChunks];
+#pragma unroll
+  for (int g = 0; g < kCtaChunks; ++g) {
+    bal[g] = __ballot_sync(0xffffffffu, flag[g]);
+    if (lane == 0) buf[g * kCtaWarps + warp] = __popc(bal[g]);
   }
   __syncthreads();
-  *total = all;
-  return before + __popc(b & ((1u << lane) - 1u));
+  if (warp == 0) {  // exclusive scan of the (chunk, warp) counts in that order; the total at the end
+    const int a = buf[2 * lane], b = buf[2 * lane + 1];
+    int incl = a + b;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int v = __shfl_up_sync(0xffffffffu, incl, o);
+      if (lane >= o) incl += v;
+    }
+    buf[2 * lane] = incl - a - b;
+    buf[2 * lane + 1] = incl - b;
+    if (lane == 31) buf[kCtaChunks * kCtaWarps] = incl;
+  }
+  __syncthreads();
+  const uint32_t lt = (1u << lane) - 1u;
+#pragma unroll
+  for (int g = 0; g < kCtaChunks; ++g) rank[g] = buf[g * kCtaWarps + warp] + __popc(bal[g] & lt);
+  return buf[kCtaChunks * kCtaWarps];
 }
 
 template <bool kRegs>
 __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const GateSelectParams p) {
-  __shared__ int tmp[kCtaThreads / 32];
-  __shared__ double dtmp[kCtaThreads / 32];
-  __shared__ uint32_t bounds[2][kCtaThreads / 32];  // largest and smallest key per warp
-  __shared__ __align__(16) int hist[256];             // the radix passes
-  __shared__ int listed;                              // keys gathered for the last ranking
-  if (threadIdx.x == 0) listed = 0;                   // (read after the barriers of the passes)
+  __shared__ double dtmp[kCtaWarps];
+  __shared__ uint32_t bounds[2][kCtaWarps];             // largest and smallest key per warp
+  __shared__ __align__(16) int hist[256];               // the radix passes
+  __shared__ int prefix[2][kCtaChunks * kCtaWarps + 1];  // group_prefix's buffers
+  __shared__ int listed, forced;  // keys gathered for the last ranking; forced blocks
+  if (threadIdx.x == 0) {         // (both used after barriers)
+    listed = 0;
+    forced = 0;
+  }
   const int t = threadIdx.x;
   const int64_t row = blockIdx.x;
   const int n = (p.kv_lens[row / p.num_heads] + p.block_size - 1) / p.block_size;
@@ -895,7 +942,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
       bounds[1][t >> 5] = lo;
     }
     __syncthreads();
-    for (int w = 0; w < kCtaThreads / 32; ++w) {
+    for (int w = 0; w < kCtaWarps; ++w) {
       hi = max(hi, bounds[0][w]);
       lo = min(lo, bounds[1][w]);
     }
@@ -920,7 +967,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
     if ((t & 31) == 0) dtmp[t >> 5] = mx;
     __syncthreads();
     mx = -INFINITY;
-    for (int w = 0; w < kCtaThreads / 32; ++w) mx = fmax(mx, dtmp[w]);
+    for (int w = 0; w < kCtaWarps; ++w) mx = fmax(mx, dtmp[w]);
     __syncthreads();
     th.mx = mx;
     th.finite = isfinite(mx);
@@ -935,37 +982,53 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
       if ((t & 31) == 0) dtmp[t >> 5] = sum;
       __syncthreads();
       sum = 0.0;
-      for (int w = 0; w < kCtaThreads / 32; ++w) sum += dtmp[w];
+      for (int w = 0; w < kCtaWarps; ++w) sum += dtmp[w];
       __syncthreads();
       th.sum = sum;
     }
   }
-  // Emission in ascending order; fixed-stride rows or in place (CSR: a chunk is read by every
-  // thread before the CTA writes it, and writes stay at or below the chunk).
+  // Emission in ascending order, a group of kCtaChunks chunks at a time (one group up to 2048
+  // entries): fixed-stride rows or in place (CSR: every thread has read the group before the first
+  // barrier, and an entry's output position is at most its index, so no write reaches a later group).
   int32_t* out = p.row_counts ? p.block_indices + row * p.index_stride : reinterpret_cast<int32_t*>(mem);
-  int pos = 0, eq_seen = 0, forced = 0;
-  for_each([&](int c, uint32_t bits) {
-    const int j = c * kCtaThreads + t;
-    const bool valid = j < n;
-    bool pick;
-    if (p.top_k) {
-      const bool eq = valid && !take_all && k > 0 && bits == kth;
-      int eq_total = 0;
-      const int eq_rank = eq_seen + cta_prefix(eq, tmp, &eq_total);
-      pick = valid && (take_all || (k > 0 && (bits > kth || (eq && eq_rank < ties))));
-      eq_seen += eq_total;
-    } else {
-      pick = valid && passes(__uint_as_float(bits), th, p.tau);
+  int pos = 0, eq_seen = 0;
+  for (int c0 = 0; c0 < chunks; c0 += kCtaChunks) {
+    uint32_t bits[kCtaChunks];
+    bool eq[kCtaChunks], pick[kCtaChunks], take[kCtaChunks];
+    int rank[kCtaChunks];
+#pragma unroll
+    for (int g = 0; g < kCtaChunks; ++g) {
+      if constexpr (kRegs)
+        bits[g] = reg[g];
+      else
+        bits[g] = c0 + g < chunks ? bits_at(c0 + g) : 0u;
+      const int j = (c0 + g) * kCtaThreads + t;
+      eq[g] = p.top_k && j < n && !take_all && k > 0 && bits[g] == kth;
     }
-    // SPEC §2.3: the sink block and the current block are always kept.
-    const bool take = pick || (valid && (j == 0 || j == n - 1));
-    int total = 0, forced_here = 0;
-    const int at = cta_prefix(take, tmp, &total);
-    cta_prefix(take && !pick, tmp, &forced_here);
-    if (take) out[pos + at] = j;
+    int eq_total = 0;
+    if (p.top_k && !take_all && k > 0) eq_total = group_prefix(eq, prefix[0], rank);
+    int forced_here = 0;
+#pragma unroll
+    for (int g = 0; g < kCtaChunks; ++g) {
+      const int j = (c0 + g) * kCtaThreads + t;
+      const bool valid = j < n;
+      if (p.top_k)
+        pick[g] = valid && (take_all || (k > 0 && (bits[g] > kth || (eq[g] && eq_seen + rank[g] < ties))));
+      else
+        pick[g] = valid && passes(__uint_as_float(bits[g]), th, p.tau);
+      // SPEC §2.3: the sink block and the current block are always kept.
+      take[g] = pick[g] || (valid && (j == 0 || j == n - 1));
+      forced_here += take[g] && !pick[g];
+    }
+    eq_seen += eq_total;
+    const int total = group_prefix(take, prefix[1], rank);
+#pragma unroll
+    for (int g = 0; g < kCtaChunks; ++g)
+      if (take[g]) out[pos + rank[g]] = (c0 + g) * kCtaThreads + t;
     pos += total;
-    forced += forced_here;
-  });
+    if (forced_here) atomicAdd(&forced, forced_here);  // (after a barrier: zeroed)
+    __syncthreads();  // the buffers are free again; forced complete after the last group
+  }
   if (t == 0) {
     if (p.row_counts)
       p.row_counts[row] = pos;
@@ -1049,7 +1112,7 @@ cudaError_t run_gate_rope_rows(float* x, int64_t rows, int dg, int n, int group,
 cudaError_t run_gate_decode_step(const GateDecodeParams& p, cudaStream_t stream) {
   const int g = p.num_qo_heads / p.num_kv_heads;
   if (p.hidden > kMaxHidden || p.hidden % 4 != 0 || p.head_dim > 128 || p.k_pools.count > 3 || p.slices < 1 ||
-      (g * p.head_dim + p.slices - 1) / p.slices > 2048 || !p.done)
+      p.slices > kMaxSlices || (g * p.head_dim + p.slices - 1) / p.slices > 2048 || !p.done)
     return cudaErrorInvalidValue;
   gate_decode_project_kernel<<<dim3(p.slices, p.num_kv_heads, p.batch_size), 256, 0, stream>>>(p);
   return cudaGetLastError();
@@ -1057,11 +1120,11 @@ cudaError_t run_gate_decode_step(const GateDecodeParams& p, cudaStream_t stream)
 
 cudaError_t run_gate_decode_scores(const GateDecodeParams& p, float* scores, int64_t row_stride, int num_blocks,
                                    cudaStream_t stream) {
-  const dim3 grid((num_blocks + 63) / 64, p.num_kv_heads, p.batch_size);
+  const dim3 grid((num_blocks + 127) / 128, p.num_kv_heads, p.batch_size);
   switch (p.hidden) {
-    case 64: gate_decode_scores_kernel<2><<<grid, 256, 0, stream>>>(p, scores, row_stride); break;
-    case 128: gate_decode_scores_kernel<4><<<grid, 256, 0, stream>>>(p, scores, row_stride); break;
-    case 256: gate_decode_scores_kernel<8><<<grid, 256, 0, stream>>>(p, scores, row_stride); break;
+    case 64: gate_decode_scores_kernel<8><<<grid, 256, 0, stream>>>(p, scores, row_stride); break;
+    case 128: gate_decode_scores_kernel<16><<<grid, 256, 0, stream>>>(p, scores, row_stride); break;
+    case 256: gate_decode_scores_kernel<32><<<grid, 256, 0, stream>>>(p, scores, row_stride); break;
     default: return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
