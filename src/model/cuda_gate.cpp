@@ -260,7 +260,7 @@ struct CudaGates::Impl {
       int device = 0, sms = 0;
       SEER_CUDA_CHECK(cudaGetDevice(&device));
       SEER_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-      slices = std::clamp(sms / std::max(1, batch * m.num_kv_heads), 1, 16);
+      slices = std::clamp(sms / std::max(1, batch * m.num_kv_heads), 1, cuda::kGateMaxSlices);
       const int dg = s.decode->config.hidden_size;
       const size_t n = size_t(batch) * m.num_kv_heads * slices * dg;
       SEER_RETURN_IF_ERROR(q_partial.reserve(n * sizeof(float), "gate workspace"));

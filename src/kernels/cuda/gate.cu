@@ -357,14 +357,13 @@ __global__ void __launch_bounds__(256) gate_rope_rows_kernel(float* __restrict__
 // Decode gate
 
 // sum_{k < slices} part[k * stride], in slice order, with every load in flight at once.
-constexpr int kMaxSlices = 16;
 __device__ __forceinline__ float slice_sum(const float* part, int slices, int stride) {
-  float v[kMaxSlices];
+  float v[kGateMaxSlices];
 #pragma unroll
-  for (int k = 0; k < kMaxSlices; ++k) v[k] = k < slices ? __ldcg(part + k * stride) : 0.0f;
+  for (int k = 0; k < kGateMaxSlices; ++k) v[k] = k < slices ? __ldcg(part + k * stride) : 0.0f;
   float sum = 0.0f;
 #pragma unroll
-  for (int k = 0; k < kMaxSlices; ++k) sum += v[k];
+  for (int k = 0; k < kGateMaxSlices; ++k) sum += v[k];
   return sum;
 }
 
@@ -1112,7 +1111,7 @@ cudaError_t run_gate_rope_rows(float* x, int64_t rows, int dg, int n, int group,
 cudaError_t run_gate_decode_step(const GateDecodeParams& p, cudaStream_t stream) {
   const int g = p.num_qo_heads / p.num_kv_heads;
   if (p.hidden > kMaxHidden || p.hidden % 4 != 0 || p.head_dim > 128 || p.k_pools.count > 3 || p.slices < 1 ||
-      p.slices > kMaxSlices || (g * p.head_dim + p.slices - 1) / p.slices > 2048 || !p.done)
+      p.slices > kGateMaxSlices || (g * p.head_dim + p.slices - 1) / p.slices > 2048 || !p.done)
     return cudaErrorInvalidValue;
   gate_decode_project_kernel<<<dim3(p.slices, p.num_kv_heads, p.batch_size), 256, 0, stream>>>(p);
   return cudaGetLastError();

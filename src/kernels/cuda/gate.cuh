@@ -98,6 +98,8 @@ cudaError_t run_gate_rope_rows(float* x, int64_t rows, int dg, int n, int group,
 //           (qnorm -> RoPE at the token's position)
 //   scores: every KV head's query against its compressed entries
 
+constexpr int kGateMaxSlices = 16;  // GateDecodeParams::slices at most
+
 struct GateDecodeParams {
   int batch_size = 0;
   int num_qo_heads = 0;
@@ -126,7 +128,7 @@ struct GateDecodeParams {
   const float* q_norm = nullptr;     // [dg] or null
   GateRope rope;
   bool scoring = true;               // false: state only (a dense layer)
-  int slices = 8;                    // CTAs per (sequence, KV head) of the projections
+  int slices = 1;                    // CTAs per (sequence, KV head) of the projections, 1 .. kGateMaxSlices
   float* q_partial = nullptr;        // [B, Hkv, slices, dg] workspace
   float* e_partial = nullptr;        // [B, Hkv, slices, dg] workspace
   unsigned* done = nullptr;          // [B, Hkv] slice counters, zero between steps (left zero)
