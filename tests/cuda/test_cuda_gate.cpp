@@ -77,9 +77,14 @@ struct Dev {
 // ---------------------------------------------------------------------------------------------
 // Selection
 
-// Logits with ties (a share rounded to coarse steps), NaN, -inf and +inf sprinkled in.
-// narrow: all within 100 +- 0.01 (keys sharing their high bits: the selection's radix passes start low).
-std::vector<float> random_scores(size_t n, std::mt19937& rng, bool specials, bool narrow = false) {
+// Logits with ties (a share rounded to coarse steps); mode 1 sprinkles NaN, -inf and +inf in; mode 2
+// keeps all within 100 +- 0.01 (keys sharing their high bits: the radix passes start low); mode 3 is
+// mode 2 with a few outliers at +-1e30 (the value bins crowd every other key into one bin, which the
+// radix passes then split).
+enum ScoreMode { kPlain = 0, kSpecials = 1, kNarrow = 2, kOutliers = 3 };
+const char* const kScoreModeName[] = {"", " specials", " narrow", " outliers"};
+
+std::vector<float> random_scores(size_t n, std::mt19937& rng, int mode) {
   std::normal_distribution<float> nd(0.0f, 2.0f);
   std::uniform_real_distribution<float> u(0.0f, 1.0f);
   std::vector<float> s(n);
@@ -87,8 +92,12 @@ std::vector<float> random_scores(size_t n, std::mt19937& rng, bool specials, boo
     x = nd(rng);
     const float r = u(rng);
     if (r < 0.3f) x = std::round(x * 2.0f) / 2.0f;  // ties
-    if (narrow) x = 100.0f + x / 512.0f;
-    if (!specials) continue;
+    if (mode == kNarrow || mode == kOutliers) x = 100.0f + x / 512.0f;
+    if (mode == kOutliers) {
+      if (r > 0.99f) x = 1e30f;
+      else if (r > 0.985f) x = -1e30f;
+    }
+    if (mode != kSpecials) continue;
     if (r > 0.995f) x = std::numeric_limits<float>::quiet_NaN();
     else if (r > 0.99f) x = -std::numeric_limits<float>::infinity();
     else if (r > 0.9895f) x = std::numeric_limits<float>::infinity();
@@ -156,14 +165,13 @@ TEST(CudaGate, PrefillSelectionMatchesCpu) {
       for (const char* method : {"density:0.1", "density:0.5", "density:1", "threshold:0", "threshold:0.02",
                                  "threshold:0.3"})
         for (bool lbd : {false, true})
-          for (int mode : {0, 1, 2}) {  // plain, specials, narrow
-            const bool specials = mode == 1;
+          for (int mode : {kPlain, kSpecials, kNarrow, kOutliers}) {
             auto sp = PrefillSparsity::parse(method);
             ASSERT_TRUE(sp.is_ok());
             PrefillSparsity s = sp.value();
             s.last_block_dense = lbd;
             const int nb = first + rows;
-            const std::vector<float> scores = random_scores(size_t(heads) * rows * nb, rng, specials, mode == 2);
+            const std::vector<float> scores = random_scores(size_t(heads) * rows * nb, rng, mode);
             PrefillSelectArgs a;
             a.num_heads = heads;
             a.first_q_block = first;
@@ -185,8 +193,7 @@ TEST(CudaGate, PrefillSelectionMatchesCpu) {
             const GpuSelection g = gpu_select(p, scores, int64_t(heads) * rows * nb);
             expect_same(g, cpu.offsets, cpu.indices, cc,
                         std::string(method) + " first " + std::to_string(first) + " rows " + std::to_string(rows) +
-                            (lbd ? " last_block_dense" : "") + (specials ? " specials" : "") +
-                            (mode == 2 ? " narrow" : ""));
+                            (lbd ? " last_block_dense" : "") + kScoreModeName[mode]);
           }
 }
 
@@ -199,12 +206,11 @@ TEST(CudaGate, DecodeSelectionMatchesCpu) {
                                               std::vector<int32_t>{1, 65, 4097, 131072 + 100}})
     for (const char* method : {"budget:1", "budget:64", "budget:320", "budget:4096", "budget:1000000", "threshold:0",
                                "threshold:0.001", "threshold:0.2"})
-      for (int mode : {0, 1, 2}) {  // plain, specials, narrow
+      for (int mode : {kPlain, kSpecials, kNarrow, kOutliers}) {
         const int B = int(kv_lens.size());
         const int max_nb = (kv_lens.back() + bs - 1) / bs;
-        const bool specials = mode == 1;
         DecodeSparsity s = DecodeSparsity::parse(method).value();
-        std::vector<float> scores = random_scores(size_t(B) * Hkv * max_nb, rng, specials, mode == 2);
+        std::vector<float> scores = random_scores(size_t(B) * Hkv * max_nb, rng, mode);
         std::vector<int32_t> offsets(1, 0), indices;
         BlockCounts cc;
         for (int b = 0; b < B; ++b) {
@@ -237,7 +243,7 @@ TEST(CudaGate, DecodeSelectionMatchesCpu) {
           const GpuSelection g = gpu_select(p, scores, int64_t(B) * Hkv * max_nb, fixed ? max_nb : 0);
           expect_same(g, offsets, indices, cc,
                       std::string(method) + " longest " + std::to_string(kv_lens.back()) +
-                          (specials ? " specials" : "") + (mode == 2 ? " narrow" : "") +
+                          kScoreModeName[mode] +
                           (fixed ? " fixed-stride" : " CSR"));
         }
       }

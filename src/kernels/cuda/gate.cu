@@ -531,10 +531,11 @@ __global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecod
 
 // Order-preserving key of a score: larger score, larger key; NaN as -inf; -0 as +0.
 __device__ __forceinline__ uint32_t order_key(float f) {
+  // In integers: the build flushes denormals in floating-point arithmetic, and they have keys too.
   uint32_t u = __float_as_uint(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) u = 0xff800000u;  // NaN -> -inf
   if ((u << 1) == 0) u = 0;                             // -0 -> +0
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  return u ^ (uint32_t(int32_t(u) >> 31) | 0x80000000u);  // negative: every bit flipped; else the sign bit
 }
 
 __device__ __forceinline__ bool is_nan(float f) { return (__float_as_uint(f) & 0x7fffffffu) > 0x7f800000u; }
@@ -626,8 +627,9 @@ __device__ __forceinline__ int top_digit(const int* hist, int need, int* above, 
 }
 
 // The need-th largest (1 <= need <= m) of m <= 32 keys list[0..m) in shared memory, ranked by every
-// warp that calls it (lane l takes key l); *greater = how many of them are larger.
-__device__ __forceinline__ uint32_t rank_few(const uint32_t* list, int m, int need, int* greater) {
+// warp that calls it (lane l takes key l); *greater = how many of them are larger, *equal how many
+// equal it.
+__device__ __forceinline__ uint32_t rank_few(const uint32_t* list, int m, int need, int* greater, int* equal) {
   const int lane = threadIdx.x & 31;
   const uint32_t mine = lane < m ? list[lane] : 0u;
   int gt = 0, eq = 0;
@@ -638,63 +640,94 @@ __device__ __forceinline__ uint32_t rank_few(const uint32_t* list, int m, int ne
   }
   const int at = __ffs(__ballot_sync(0xffffffffu, lane < m && gt < need && need <= gt + eq)) - 1;
   *greater = __shfl_sync(0xffffffffu, gt, at);
+  *equal = __shfl_sync(0xffffffffu, eq, at);
   return __shfl_sync(0xffffffffu, mine, at);
 }
 
+// The score of an order key (order_key's inverse; NaN came back as -inf).
+__device__ __forceinline__ float key_value(uint32_t key) {
+  return __uint_as_float(key ^ (uint32_t(int32_t(~key) >> 31) | 0x80000000u));
+}
+
 // The k-th largest of the n keys of a row held by a group of `size` threads (a warp, or the CTA;
-// this thread is `rank`), 1 <= k <= n, by digits of up to 8 bits from the top. hi / lo, the row's
-// largest and smallest key: the answer lies between them, so it shares the bits above the highest one
-// where they differ, and the passes start there. Each pass the group zeroes hist[256],
-// count(prefix, mask, shift, digit_mask) adds every key of this thread with (key & mask) == prefix to
-// hist[(key >> shift) & digit_mask], and every warp reads the digit off the histogram. Once at most 32
-// keys share the bits found so far, gather(prefix, mask, list) writes them to list[0..) (the
-// histogram's storage, any order) and every warp ranks them (rank_few). sync() orders the group's
-// shared-memory writes. *ties: how many keys equal to the answer are taken (k minus those above it),
-// the lowest indices first.
-template <class Count, class Gather, class Sync>
-__device__ uint32_t kth_largest_radix(uint32_t hi, uint32_t lo, int n, int k, int rank, int size, int* hist,
-                                      Count&& count, Gather&& gather, Sync&& sync, int* ties) {
-  if (hi == lo) {  // every key equal: the k first are taken
-    *ties = k;
+// this thread is `rank`), 1 <= k <= n; hi / lo, the row's largest and smallest key (lo >= 1: key 0
+// marks a place past the row's end).
+//   1. With finite extremes, one pass over 256 bins linear in the score from lo to hi: the map is
+//      monotone (a larger key never lands in a lower bin), so the answer lies in the bin where the
+//      counts from the top reach k, and that bin usually holds a handful of keys.
+//   2. Otherwise, or while more than 32 keys remain, 8-bit radix passes over the remaining keys (those
+//      in [lo, hi], lo and hi narrowed to the chosen bin's keys) from the highest bit where lo and hi
+//      differ.
+//   3. Once at most 32 keys remain, every warp ranks them directly (rank_few).
+// Callbacks: count(digit) adds every key of this thread with digit(key) >= 0 to hist[digit(key)];
+// gather(in, list) writes this thread's keys with in(key) to list[0..) (any order; at most 32);
+// bounds(in, &hi, &lo) gives every thread the group's largest and smallest key with in(key);
+// sync() orders the group's shared-memory writes. hist: 256 shared bins (16-byte aligned), also
+// the list's storage. *ties: how many keys equal to the answer are taken (k minus those above it),
+// the lowest indices first; *equal: how many keys equal it.
+template <class Count, class Gather, class Bounds, class Sync>
+__device__ uint32_t kth_largest(uint32_t hi, uint32_t lo, int n, int k, int rank, int size, int* hist, Count&& count,
+                                Gather&& gather, Bounds&& bounds, Sync&& sync, int* ties, int* equal) {
+  int need = k, left = n;  // the answer is the need-th largest of the `left` keys remaining
+  // One counting pass: the digit of the need-th largest counted key; need and left then refer to the keys
+  // of that digit.
+  auto pass = [&](auto&& digit) {
+    for (int i = rank; i < 256; i += size) hist[i] = 0;
+    sync();
+    count(digit);
+    sync();
+    int above;
+    const int d = top_digit(hist, need, &above, &left);
+    need -= above;
+    sync();  // every warp has read the histogram before it is written again
+    return d;
+  };
+  auto rank_left = [&](auto&& in) {
+    uint32_t* list = reinterpret_cast<uint32_t*>(hist);
+    gather(in, list);
+    sync();
+    int greater;
+    const uint32_t key = rank_few(list, left, need, &greater, equal);
+    *ties = need - greater;
+    return key;
+  };
+  if (hi != lo) {
+    const float flo = key_value(lo), scale = 256.0f / (key_value(hi) - flo);
+    if (isfinite(flo) && isfinite(scale) && scale > 0.0f) {
+      auto bin = [=](uint32_t key) { return min(255, int((key_value(key) - flo) * scale)); };
+      const int d = pass([&](uint32_t key) { return key >= lo ? bin(key) : -1; });
+      auto in_bin = [=](uint32_t key) { return key >= lo && bin(key) == d; };
+      if (left <= 32) return rank_left(in_bin);
+      bounds(in_bin, &hi, &lo);
+    }
+  }
+  if (hi == lo) {  // every remaining key equal: the `need` first are taken
+    *ties = need;
+    *equal = left;
     return hi;
   }
   int top = 31 - __clz(hi ^ lo);  // the highest bit not known yet
   uint32_t t = top == 31 ? 0u : hi & (~0u << (top + 1));
-  int need = k, left = n;  // keys that share the bits of t found so far
   for (;;) {
     const uint32_t mask = top == 31 ? 0u : ~0u << (top + 1);
-    if (left <= 32) {
-      uint32_t* list = reinterpret_cast<uint32_t*>(hist);
-      gather(t, mask, list);
-      sync();
-      int greater;
-      const uint32_t key = rank_few(list, left, need, &greater);
-      *ties = need - greater;
-      return key;
-    }
+    auto in_t = [=](uint32_t key) { return key >= lo && key <= hi && (key & mask) == t; };
+    if (left <= 32) return rank_left(in_t);
     const int shift = max(top - 7, 0);
     const uint32_t digit_mask = (2u << (top - shift)) - 1u;
-    for (int i = rank; i < 256; i += size) hist[i] = 0;
-    sync();
-    count(t, mask, shift, digit_mask);
-    sync();
-    int above;
-    t |= uint32_t(top_digit(hist, need, &above, &left)) << shift;
-    need -= above;
+    t |= uint32_t(pass([&](uint32_t key) { return in_t(key) ? int((key >> shift) & digit_mask) : -1; })) << shift;
     if (shift == 0) break;
-    sync();  // every warp has read the histogram before it is written again
     top = shift - 1;
   }
   *ties = need;
+  *equal = left;
   return t;
 }
 
-// One thread's key of a row into the histogram of a radix pass (0: past the row's end, not a key): a
-// predicated shared-memory reduction, no branch.
-__device__ __forceinline__ void count_digit(int* hist, uint32_t key, uint32_t prefix, uint32_t mask, int shift,
-                                            uint32_t digit_mask) {
-  const uint32_t addr = uint32_t(__cvta_generic_to_shared(hist + ((key >> shift) & digit_mask)));
-  const uint32_t on = key != 0 && (key & mask) == prefix;
+// One thread's key into the histogram of a counting pass (digit < 0: not counted): a predicated
+// shared-memory reduction, no branch.
+__device__ __forceinline__ void count_digit(int* hist, int digit) {
+  const uint32_t addr = uint32_t(__cvta_generic_to_shared(hist + max(digit, 0)));
+  const uint32_t on = digit >= 0;
   asm volatile(
       "{\n .reg .pred p;\n setp.ne.u32 p, %1, 0;\n @p red.shared.add.u32 [%0], 1;\n}\n" ::"r"(addr), "r"(on)
       : "memory");
@@ -702,27 +735,33 @@ __device__ __forceinline__ void count_digit(int* hist, uint32_t key, uint32_t pr
 
 // The k-th largest key of a warp's row (1 <= k <= n); hist: the warp's 256 shared bins.
 template <int R>
-__device__ uint32_t kth_largest_key(const RowView<R>& row, int k, int* hist, int* ties) {
-  uint32_t hi = 0, lo = 0xffffffffu;
-  row.for_each([&](int, uint32_t key) {
-    hi = max(hi, key);
-    if (key != 0) lo = min(lo, key);  // 0: past the row's end
-  });
-  auto count = [&](uint32_t prefix, uint32_t mask, int shift, uint32_t digit_mask) {
-    row.for_each([&](int, uint32_t key) { count_digit(hist, key, prefix, mask, shift, digit_mask); });
+__device__ uint32_t kth_largest_key(const RowView<R>& row, int k, int* hist, int* ties, int* equal) {
+  auto bounds = [&](auto&& in, uint32_t* hi, uint32_t* lo) {
+    uint32_t h = 0, l = 0xffffffffu;
+    row.for_each([&](int, uint32_t key) {
+      if (in(key)) {
+        h = max(h, key);
+        l = min(l, key);
+      }
+    });
+    *hi = warp_max(h);
+    *lo = warp_min(l);
   };
-  auto gather = [&](uint32_t prefix, uint32_t mask, uint32_t* list) {  // compacted by ballots
+  auto count = [&](auto&& digit) { row.for_each([&](int, uint32_t key) { count_digit(hist, digit(key)); }); };
+  auto gather = [&](auto&& in, uint32_t* list) {  // compacted by ballots
     const uint32_t lt = (1u << (threadIdx.x & 31)) - 1u;
     int base = 0;
     row.for_each([&](int, uint32_t key) {
-      const bool m = key != 0 && (key & mask) == prefix;
+      const bool m = in(key);
       const uint32_t b = __ballot_sync(0xffffffffu, m);
       if (m) list[base + __popc(b & lt)] = key;
       base += __popc(b);
     });
   };
-  return kth_largest_radix(warp_max(hi), warp_min(lo), row.n, k, threadIdx.x & 31, 32, hist, count, gather,
-                           [] { __syncwarp(); }, ties);
+  uint32_t hi, lo;
+  bounds([](uint32_t key) { return key != 0; }, &hi, &lo);  // 0: past the row's end
+  return kth_largest(hi, lo, row.n, k, threadIdx.x & 31, 32, hist, count, gather, bounds, [] { __syncwarp(); }, ties,
+                     equal);
 }
 
 struct ThresholdState {
@@ -762,15 +801,22 @@ __device__ __forceinline__ bool passes(float v, const ThresholdState& t, double 
 }
 
 // Prefill Top-K rows have a known length (min(k, qb + 1), or qb + 1 for a last_block_dense row),
-// so their CSR offsets have a closed form and the select kernel writes each list in place: no
-// scan, no compaction. Blocks of the rows of one head with query blocks in [a, b):
-__device__ int64_t top_k_blocks(const GateSelectParams& p, int a, int b) {
+// so their CSR offsets and block counts have a closed form and the select kernel writes each list in
+// place: no scan, no compaction, no counting. Of the rows of one head with query blocks in [a, b):
+// the blocks Top-K picks, and those last_block_dense adds (forced).
+__device__ int64_t top_k_picked(const GateSelectParams& p, int a, int b) {
   if (b <= a) return 0;
   const int m = min(b, max(a, p.k));  // rows qb < k keep all qb + 1 blocks, the others k
-  int64_t total = int64_t(m - a) * (a + 1 + m) / 2 + int64_t(b - m) * p.k;
+  return int64_t(m - a) * (a + 1 + m) / 2 + int64_t(b - m) * p.k;
+}
+__device__ int64_t top_k_forced(const GateSelectParams& p, int a, int b) {
+  int64_t total = 0;
   if (p.last_block_dense)
     for (int qb = max(a, p.num_blocks - 2); qb < b; ++qb) total += (qb + 1) - min(p.k, qb + 1);
   return total;
+}
+__device__ int64_t top_k_blocks(const GateSelectParams& p, int a, int b) {
+  return top_k_picked(p, a, b) + top_k_forced(p, a, b);
 }
 
 __host__ __device__ inline bool closed_form(const GateSelectParams& p) { return p.top_k && p.k >= 1; }
@@ -778,16 +824,27 @@ __host__ __device__ inline bool closed_form(const GateSelectParams& p) { return 
 // Prefill rows: one warp per row, the row in registers (R > 0: rows up to 32 R entries) or read
 // from memory.
 template <int R>
-__global__ void __launch_bounds__(kSelectWarps * 32) gate_select_kernel(const GateSelectParams p) {
+__global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select_kernel(const GateSelectParams p) {
   __shared__ unsigned long long cta_counts[3];
   __shared__ __align__(16) int hist[kSelectWarps][256];  // a warp's radix passes
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  if (threadIdx.x < 3) cta_counts[threadIdx.x] = 0;
-  __syncthreads();
-  const int64_t row = int64_t(blockIdx.x) * kSelectWarps + warp;
+  const bool closed = closed_form(p);
+  if (closed) {  // the counts in closed form, added once
+    if (p.counts && blockIdx.x == 0 && threadIdx.x == 0) {
+      const int heads = p.num_rows / p.rows_per_head, a = p.first_q_block, b = a + p.rows_per_head;
+      const int64_t forced = top_k_forced(p, a, b);
+      atomicAdd(&p.counts[0], (unsigned long long)(heads * (top_k_picked(p, a, b) + forced)));
+      atomicAdd(&p.counts[1], (unsigned long long)(heads * (int64_t(b - a) * (a + 1 + b) / 2)));
+      atomicAdd(&p.counts[2], (unsigned long long)(heads * forced));
+    }
+  } else {
+    if (threadIdx.x < 3) cta_counts[threadIdx.x] = 0;
+    __syncthreads();
+  }
+  const int row = blockIdx.x * kSelectWarps + warp;
   if (row < p.num_rows) {
     float* row_scores = p.scores + row * p.row_stride;
-    const int qb = p.first_q_block + int(row % p.rows_per_head);
+    const int qb = p.first_q_block + row % p.rows_per_head;
     const int n = qb + 1;
     const bool all_on = p.last_block_dense && qb >= p.num_blocks - 2;
     RowView<R> view;
@@ -795,10 +852,9 @@ __global__ void __launch_bounds__(kSelectWarps * 32) gate_select_kernel(const Ga
     // Top-K (closed-form offsets): straight to block_indices; threshold rows in place over their
     // scores (compacted after the scan; chunk c is read before anything at or after its first
     // output position is written).
-    const bool closed = closed_form(p);
     int64_t base = 0;
     if (closed) {
-      const int head = int(row / p.rows_per_head);
+      const int head = row / p.rows_per_head;
       base = head * top_k_blocks(p, p.first_q_block, p.first_q_block + p.rows_per_head) +
              top_k_blocks(p, p.first_q_block, qb);
     }
@@ -806,10 +862,13 @@ __global__ void __launch_bounds__(kSelectWarps * 32) gate_select_kernel(const Ga
     const int k = min(p.k, n);
     const bool take_all = p.top_k && k >= n;
     uint32_t kth = 0;
-    int ties = 0;
+    int ties = 0, equal = 0;
     ThresholdState th;
-    if (p.top_k && !take_all && k > 0) kth = kth_largest_key(view, k, hist[warp], &ties);
+    if (p.top_k && !take_all && k > 0) kth = kth_largest_key(view, k, hist[warp], &ties, &equal);
     if (!p.top_k) th = threshold_state(view);
+    // Top-K takes the keys above kth and `ties` of those equal to it: the lowest indices, ranked by
+    // ballots, unless that is all of them (the usual case).
+    const bool rank_ties = ties < equal;
     const uint32_t lt = (1u << lane) - 1u;
     int pos = 0, eq_seen = 0, forced = 0;
     view.for_each([&](int c, uint32_t bits) {
@@ -817,15 +876,18 @@ __global__ void __launch_bounds__(kSelectWarps * 32) gate_select_kernel(const Ga
       const bool valid = j < n;
       bool pick;
       if (p.top_k) {
-        const bool eq = valid && !take_all && k > 0 && bits == kth;
-        const uint32_t eqb = __ballot_sync(0xffffffffu, eq);
-        pick = valid && (take_all || (k > 0 && (bits > kth || (eq && eq_seen + __popc(eqb & lt) < ties))));
-        eq_seen += __popc(eqb);
+        bool eq = valid && !take_all && k > 0 && bits == kth;
+        if (rank_ties) {
+          const uint32_t eqb = __ballot_sync(0xffffffffu, eq);
+          eq = eq && eq_seen + __popc(eqb & lt) < ties;
+          eq_seen += __popc(eqb);
+        }
+        pick = valid && (take_all || (k > 0 && (bits > kth || eq)));
       } else {
         pick = valid && passes(__uint_as_float(bits), th, p.tau);
       }
       const bool take = pick || (valid && all_on);
-      forced += __popc(__ballot_sync(0xffffffffu, take && !pick));
+      if (all_on) forced += __popc(__ballot_sync(0xffffffffu, take && !pick));
       const uint32_t tb = __ballot_sync(0xffffffffu, take);
       __syncwarp();
       if (take) out[pos + __popc(tb & lt)] = j;
@@ -839,11 +901,14 @@ __global__ void __launch_bounds__(kSelectWarps * 32) gate_select_kernel(const Ga
     if (lane == 0) {
       p.row_offsets[row + 1] = int32_t(closed ? base + pos : pos);
       if (closed && row == 0) p.row_offsets[0] = 0;
-      atomicAdd(&cta_counts[0], (unsigned long long)pos);
-      atomicAdd(&cta_counts[1], (unsigned long long)n);
-      atomicAdd(&cta_counts[2], (unsigned long long)forced);
+      if (!closed) {
+        atomicAdd(&cta_counts[0], (unsigned long long)pos);
+        atomicAdd(&cta_counts[1], (unsigned long long)n);
+        atomicAdd(&cta_counts[2], (unsigned long long)forced);
+      }
     }
   }
+  if (closed) return;
   __syncthreads();
   if (p.counts && threadIdx.x < 3) atomicAdd(&p.counts[threadIdx.x], cta_counts[threadIdx.x]);
 }
@@ -890,7 +955,7 @@ __device__ __forceinline__ int group_prefix(const bool (&flag)[kCtaChunks], int*
 template <bool kRegs>
 __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const GateSelectParams p) {
   __shared__ double dtmp[kCtaWarps];
-  __shared__ uint32_t bounds[2][kCtaWarps];             // largest and smallest key per warp
+  __shared__ uint32_t bounds_buf[2][kCtaWarps];         // largest and smallest key per warp
   __shared__ __align__(16) int hist[256];               // the radix passes
   __shared__ int prefix[2][kCtaChunks * kCtaWarps + 1];  // group_prefix's buffers
   __shared__ int listed, forced;  // keys gathered for the last ranking; forced blocks
@@ -926,35 +991,43 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
   const int k = min(p.k, n);
   const bool take_all = p.top_k && k >= n;
   uint32_t kth = 0;
-  int ties = 0;
+  int ties = 0, equal = 0;
   // As kth_largest_key, over the CTA.
   if (p.top_k && !take_all && k > 0) {
-    uint32_t hi = 0, lo = 0xffffffffu;
-    for_each([&](int, uint32_t key) {
-      hi = max(hi, key);
-      if (key != 0) lo = min(lo, key);
-    });
-    hi = warp_max(hi);
-    lo = warp_min(lo);
-    if ((t & 31) == 0) {
-      bounds[0][t >> 5] = hi;
-      bounds[1][t >> 5] = lo;
-    }
-    __syncthreads();
-    for (int w = 0; w < kCtaWarps; ++w) {
-      hi = max(hi, bounds[0][w]);
-      lo = min(lo, bounds[1][w]);
-    }
-    auto count = [&](uint32_t prefix, uint32_t mask, int shift, uint32_t digit_mask) {
-      for_each([&](int, uint32_t key) { count_digit(hist, key, prefix, mask, shift, digit_mask); });
-    };
-    auto gather = [&](uint32_t prefix, uint32_t mask, uint32_t* list) {  // at most 32 keys: one atomic each
+    auto bounds = [&](auto&& in, uint32_t* hi, uint32_t* lo) {
+      uint32_t h = 0, l = 0xffffffffu;
       for_each([&](int, uint32_t key) {
-        if (key != 0 && (key & mask) == prefix) list[atomicAdd(&listed, 1)] = key;
+        if (in(key)) {
+          h = max(h, key);
+          l = min(l, key);
+        }
+      });
+      h = warp_max(h);
+      l = warp_min(l);
+      if ((t & 31) == 0) {
+        bounds_buf[0][t >> 5] = h;
+        bounds_buf[1][t >> 5] = l;
+      }
+      __syncthreads();
+      for (int w = 0; w < kCtaWarps; ++w) {
+        h = max(h, bounds_buf[0][w]);
+        l = min(l, bounds_buf[1][w]);
+      }
+      *hi = h;
+      *lo = l;
+    };
+    auto count = [&](auto&& digit) { for_each([&](int, uint32_t key) { count_digit(hist, digit(key)); }); };
+    auto gather = [&](auto&& in, uint32_t* list) {  // at most 32 keys: one atomic each
+      for_each([&](int, uint32_t key) {
+        if (in(key)) list[atomicAdd(&listed, 1)] = key;
       });
     };
-    kth = kth_largest_radix(hi, lo, n, k, t, kCtaThreads, hist, count, gather, [] { __syncthreads(); }, &ties);
+    uint32_t hi, lo;
+    bounds([](uint32_t key) { return key != 0; }, &hi, &lo);  // 0: past the row's end
+    kth = kth_largest(hi, lo, n, k, t, kCtaThreads, hist, count, gather, bounds, [] { __syncthreads(); }, &ties,
+                      &equal);
   }
+  const bool rank_ties = ties < equal;  // as in gate_select_kernel
   ThresholdState th;
   if (!p.top_k) {
     double mx = -INFINITY;
@@ -1005,14 +1078,14 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
       eq[g] = p.top_k && j < n && !take_all && k > 0 && bits[g] == kth;
     }
     int eq_total = 0;
-    if (p.top_k && !take_all && k > 0) eq_total = group_prefix(eq, prefix[0], rank);
+    if (rank_ties) eq_total = group_prefix(eq, prefix[0], rank);
     int forced_here = 0;
 #pragma unroll
     for (int g = 0; g < kCtaChunks; ++g) {
       const int j = (c0 + g) * kCtaThreads + t;
       const bool valid = j < n;
       if (p.top_k)
-        pick[g] = valid && (take_all || (k > 0 && (bits[g] > kth || (eq[g] && eq_seen + rank[g] < ties))));
+        pick[g] = valid && (take_all || (k > 0 && (bits[g] > kth || (eq[g] && (!rank_ties || eq_seen + rank[g] < ties)))));
       else
         pick[g] = valid && passes(__uint_as_float(bits[g]), th, p.tau);
       // SPEC §2.3: the sink block and the current block are always kept.
