@@ -822,11 +822,11 @@ __device__ int64_t top_k_blocks(const GateSelectParams& p, int a, int b) {
 __host__ __device__ inline bool closed_form(const GateSelectParams& p) { return p.top_k && p.k >= 1; }
 
 // Prefill rows: one warp per row, the row in registers (R > 0: rows up to 32 R entries) or read
-// from memory.
+// from memory. Up to R = 16, four CTAs per SM (64 registers; the compiler would take 76).
 template <int R>
 __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select_kernel(const GateSelectParams p) {
   __shared__ unsigned long long cta_counts[3];
-  __shared__ __align__(16) int hist[kSelectWarps][256];  // a warp's radix passes
+  __shared__ __align__(16) int hist[kSelectWarps][256];  // a warp's counting passes
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const bool closed = closed_form(p);
   if (closed) {  // the counts in closed form, added once
@@ -915,6 +915,8 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
 
 // Decode rows (few and long): one CTA of 256 threads per row; entry j = 256 c + t is chunk c of
 // thread t, in register c (kRegs: rows up to 2048 entries) or read from memory.
+// (512 threads x 4 chunks and 1024 x 2 measured the same on an H200: the row's latency is barriers
+// and loads, not the threads' chains.)
 constexpr int kCtaThreads = 256, kCtaChunks = 8;
 
 constexpr int kCtaWarps = kCtaThreads / 32;
@@ -956,7 +958,7 @@ template <bool kRegs>
 __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const GateSelectParams p) {
   __shared__ double dtmp[kCtaWarps];
   __shared__ uint32_t bounds_buf[2][kCtaWarps];         // largest and smallest key per warp
-  __shared__ __align__(16) int hist[256];               // the radix passes
+  __shared__ __align__(16) int hist[256];               // the counting passes
   __shared__ int prefix[2][kCtaChunks * kCtaWarps + 1];  // group_prefix's buffers
   __shared__ int listed, forced;  // keys gathered for the last ranking; forced blocks
   if (threadIdx.x == 0) {         // (both used after barriers)

@@ -176,12 +176,13 @@ struct GateSelectParams {
   unsigned long long* counts = nullptr;  // [3] selected, dense, forced (added to); may be null
 };
 
-// Prefill rows: one warp per row; Top-K lists have closed-form offsets and go straight to CSR (one
-// kernel), threshold rows are selected in place, then scanned and compacted (three kernels).
-// Decode rows: one CTA per row; fixed-stride output is that kernel alone, CSR adds the scan and
-// compaction. Top-K finds the k-th largest score by 8-bit radix passes (a shared histogram each),
-// starting below the bits the row's largest and smallest keys share, and ranks the last <= 32
-// candidates directly; no sorting.
+// Prefill rows: one warp per row; Top-K lists have closed-form offsets and counts and go straight
+// to CSR (one kernel), threshold rows are selected in place, then scanned and compacted (three
+// kernels). Decode rows: one CTA per row; fixed-stride output is that kernel alone, CSR adds the
+// scan and compaction. Top-K finds the k-th largest score without sorting: one counting pass over
+// 256 bins linear in the score between the row's extremes (a monotone map, so the bin holding the
+// answer is exact), then, only while more than 32 candidates remain, 8-bit radix passes over them;
+// the last <= 32 candidates are ranked directly.
 cudaError_t run_gate_select(const GateSelectParams& p, cudaStream_t stream);
 
 }  // namespace seer::cuda
