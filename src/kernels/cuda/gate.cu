@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <utility>
 
 namespace seer::cuda {
 namespace {
@@ -18,6 +19,50 @@ constexpr int kSelectWarps = 8;    // selection rows per CTA
 constexpr int kMaxHidden = 256;    // dg
 
 __device__ __forceinline__ float ld(const bf16* p) { return __bfloat162float(*p); }
+
+// Programmatic dependent launch (sm_90+; no-ops before): a kernel launched by launch_early may start
+// while the kernel before it on the stream still runs, once every CTA of that kernel has called
+// pdl_allow_next(); pdl_wait() then blocks until that kernel has completed and its writes are visible.
+// Without the launch attribute, pdl_wait() returns at once (the stream already ordered the kernels).
+__device__ __forceinline__ void pdl_allow_next() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
+bool pdl_supported() {
+  static int known[64] = {};  // per device: 0 not asked yet, 1 no, 2 yes
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return false;
+  if (known[dev] == 0) {
+    int major = 0;
+    known[dev] = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9
+                     ? 2
+                     : 1;
+  }
+  return known[dev] == 2;
+}
+
+// kernel<<<grid, block, 0, stream>>>(args...), allowed to start early (see pdl_wait) where the GPU can.
+template <typename... KArgs, typename... Args>
+cudaError_t launch_early(void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t stream, Args&&... args) {
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = 0;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_supported() ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+}
 
 // One feature value: pool `type` of channel c from max / min / sum, avg divided by the count
 // (inv = 1 / count in fp32 first, as write_features).
@@ -376,6 +421,7 @@ __global__ void __launch_bounds__(256) gate_decode_project_kernel(const GateDeco
   __shared__ float out[kMaxHidden], cs[kMaxHidden / 2], sn[kMaxHidden / 2];
   __shared__ double dred[32];
   __shared__ bool last;
+  pdl_allow_next();  // the scores kernel may start streaming the compressed cache (gate_decode_scores_kernel)
   const int s = blockIdx.x, h = blockIdx.y, b = blockIdx.z, t = threadIdx.x;
   const int d = p.head_dim, bs = p.block_size, dg = p.hidden, g = p.num_qo_heads / p.num_kv_heads;
   const int pos = p.kv_lens[b] - 1, j = pos / bs, slot = pos % bs;
@@ -488,19 +534,27 @@ __global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecod
   constexpr int dg = 8 * T;
   const int h = blockIdx.y, b = blockIdx.z, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int i = lane % T, sub = lane / T;
+  pdl_allow_next();  // the selection may launch; it waits for these scores
   const int nb = (p.kv_lens[b] + p.block_size - 1) / p.block_size;
   const int j0 = blockIdx.x * 128 + warp * 16 + sub;  // this thread's entries: j0 + kPer u
   if (j0 - sub >= nb) return;
-  const float4* qg = reinterpret_cast<const float4*>(p.qg + (int64_t(b) * p.num_kv_heads + h) * dg + 8 * i);
-  const float4 qa = qg[0], qb = qg[1];
-  const float qv[8] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
+  // Launched early (launch_early), this kernel streams the entries while the step kernel runs: all but
+  // the row's last, which the step kernel writes (a completed block's entry, or a new block's zeros),
+  // and which is read after pdl_wait through L2, like the query.
   const bf16* eh = p.entries + b * p.entries_stride + int64_t(h) * p.max_blocks * dg + 8 * i;
   uint4 raw[kLoads];
 #pragma unroll
   for (int u = 0; u < kLoads; ++u) {
     const int j = j0 + kPer * u;
-    raw[u] = j < nb ? __ldg(reinterpret_cast<const uint4*>(eh + int64_t(j) * dg)) : make_uint4(0, 0, 0, 0);
+    raw[u] = j < nb - 1 ? __ldg(reinterpret_cast<const uint4*>(eh + int64_t(j) * dg)) : make_uint4(0, 0, 0, 0);
   }
+  pdl_wait();
+#pragma unroll
+  for (int u = 0; u < kLoads; ++u)
+    if (j0 + kPer * u == nb - 1) raw[u] = __ldcg(reinterpret_cast<const uint4*>(eh + int64_t(nb - 1) * dg));
+  const float4* qg = reinterpret_cast<const float4*>(p.qg + (int64_t(b) * p.num_kv_heads + h) * dg + 8 * i);
+  const float4 qa = __ldcg(qg), qb = __ldcg(qg + 1);
+  const float qv[8] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
   float acc[kLoads];
 #pragma unroll
   for (int u = 0; u < kLoads; ++u) {
@@ -965,6 +1019,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
     listed = 0;
     forced = 0;
   }
+  pdl_wait();  // launched early after the scores kernel (run_gate_select): its scores, through L2
   const int t = threadIdx.x;
   const int64_t row = blockIdx.x;
   const int n = (p.kv_lens[row / p.num_heads] + p.block_size - 1) / p.block_size;
@@ -974,7 +1029,8 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
   auto bits_at = [&](int c) -> uint32_t {  // chunk c of this thread (0 past the end)
     const int j = c * kCtaThreads + t;
     if (j >= n) return 0u;
-    return p.top_k ? order_key(mem[j]) : __float_as_uint(mem[j]);
+    const float v = __ldcg(mem + j);
+    return p.top_k ? order_key(v) : __float_as_uint(v);
   };
   if constexpr (kRegs) {
 #pragma unroll
@@ -1195,13 +1251,12 @@ cudaError_t run_gate_decode_step(const GateDecodeParams& p, cudaStream_t stream)
 cudaError_t run_gate_decode_scores(const GateDecodeParams& p, float* scores, int64_t row_stride, int num_blocks,
                                    cudaStream_t stream) {
   const dim3 grid((num_blocks + 127) / 128, p.num_kv_heads, p.batch_size);
-  switch (p.hidden) {
-    case 64: gate_decode_scores_kernel<8><<<grid, 256, 0, stream>>>(p, scores, row_stride); break;
-    case 128: gate_decode_scores_kernel<16><<<grid, 256, 0, stream>>>(p, scores, row_stride); break;
-    case 256: gate_decode_scores_kernel<32><<<grid, 256, 0, stream>>>(p, scores, row_stride); break;
+  switch (p.hidden) {  // early: it streams the cache while the step kernel before it runs
+    case 64: return launch_early(gate_decode_scores_kernel<8>, grid, 256, stream, p, scores, row_stride);
+    case 128: return launch_early(gate_decode_scores_kernel<16>, grid, 256, stream, p, scores, row_stride);
+    case 256: return launch_early(gate_decode_scores_kernel<32>, grid, 256, stream, p, scores, row_stride);
     default: return cudaErrorInvalidValue;
   }
-  return cudaGetLastError();
 }
 
 cudaError_t run_gate_select(const GateSelectParams& p, cudaStream_t stream) {
@@ -1210,10 +1265,11 @@ cudaError_t run_gate_select(const GateSelectParams& p, cudaStream_t stream) {
   if (nb < 1) return cudaErrorInvalidValue;
   cudaError_t err = cudaSuccess;
   if (p.decode) {
-    if (nb <= kCtaThreads * kCtaChunks)
-      gate_select_decode_kernel<true><<<p.num_rows, kCtaThreads, 0, stream>>>(p);
-    else
-      gate_select_decode_kernel<false><<<p.num_rows, kCtaThreads, 0, stream>>>(p);
+    // Early: its CTAs are in place when the scores kernel before it completes.
+    err = nb <= kCtaThreads * kCtaChunks
+              ? launch_early(gate_select_decode_kernel<true>, dim3(p.num_rows), dim3(kCtaThreads), stream, p)
+              : launch_early(gate_select_decode_kernel<false>, dim3(p.num_rows), dim3(kCtaThreads), stream, p);
+    if (err != cudaSuccess) return err;
   } else {
     if (p.row_counts) return cudaErrorInvalidValue;  // fixed-stride rows are a decode form
     const unsigned ctas = unsigned((p.num_rows + kSelectWarps - 1) / kSelectWarps);

@@ -96,7 +96,9 @@ cudaError_t run_gate_rope_rows(float* x, int64_t rows, int dg, int n, int group,
 //           each (sequence, KV head) sums them and writes the state (the block's statistics; the
 //           completed block's entry = knorm -> RoPE, or a new block's zero placeholder) and the query
 //           (qnorm -> RoPE at the token's position)
-//   scores: every KV head's query against its compressed entries
+//   scores: every KV head's query against its compressed entries; on sm_90+ it starts while the step
+//           kernel runs (programmatic dependent launch) and streams the entries the step does not
+//           write, then waits for the query and the row's last entry
 
 constexpr int kGateMaxSlices = 16;  // GateDecodeParams::slices at most
 
@@ -178,11 +180,12 @@ struct GateSelectParams {
 
 // Prefill rows: one warp per row; Top-K lists have closed-form offsets and counts and go straight
 // to CSR (one kernel), threshold rows are selected in place, then scanned and compacted (three
-// kernels). Decode rows: one CTA per row; fixed-stride output is that kernel alone, CSR adds the
-// scan and compaction. Top-K finds the k-th largest score without sorting: one counting pass over
-// 256 bins linear in the score between the row's extremes (a monotone map, so the bin holding the
-// answer is exact), then, only while more than 32 candidates remain, 8-bit radix passes over them;
-// the last <= 32 candidates are ranked directly.
+// kernels). Decode rows: one CTA per row, launched like the scores kernel (early, waiting for what
+// the kernel before it writes); fixed-stride output is that kernel alone, CSR adds the scan and
+// compaction. Top-K finds the k-th largest score without sorting: one counting pass over 256 bins
+// linear in the score between the row's extremes (a monotone map, so the bin holding the answer is
+// exact), then, only while more than 32 candidates remain, 8-bit radix passes over them; the last
+// <= 32 candidates are ranked directly.
 cudaError_t run_gate_select(const GateSelectParams& p, cudaStream_t stream);
 
 }  // namespace seer::cuda
