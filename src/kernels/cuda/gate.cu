@@ -57,7 +57,6 @@ cudaError_t launch_early(void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaSt
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = grid;
   cfg.blockDim = block;
-  cfg.dynamicSmemBytes = 0;
   cfg.stream = stream;
   cfg.attrs = attr;
   cfg.numAttrs = pdl_supported() ? 1 : 0;
@@ -876,7 +875,8 @@ __device__ int64_t top_k_blocks(const GateSelectParams& p, int a, int b) {
 __host__ __device__ inline bool closed_form(const GateSelectParams& p) { return p.top_k && p.k >= 1; }
 
 // Prefill rows: one warp per row, the row in registers (R > 0: rows up to 32 R entries) or read
-// from memory. Up to R = 16, four CTAs per SM (64 registers; the compiler would take 76).
+// from memory. Four CTAs per SM except for R = 64 (at R = 16: 64 registers, where the compiler would
+// take 76).
 template <int R>
 __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select_kernel(const GateSelectParams p) {
   __shared__ unsigned long long cta_counts[3];
