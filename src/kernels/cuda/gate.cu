@@ -65,8 +65,9 @@ cudaError_t launch_early(void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaSt
 
 // One feature value: pool `type` of channel c from max / min / sum, avg divided by the count
 // (inv = 1 / count in fp32 first, as write_features).
+constexpr int kPoolMax = 0, kPoolMin = 1, kPoolAvg = 2;  // GatePools::type (PoolType's values)
 __device__ __forceinline__ float feature(int type, float mx, float mn, float sum, float inv) {
-  return type == 0 ? mx : type == 1 ? mn : sum * inv;
+  return type == kPoolMax ? mx : type == kPoolMin ? mn : sum * inv;
 }
 
 // Block-wide sum in double (blockDim.x <= 1024); every thread gets the result.
@@ -161,10 +162,16 @@ __device__ void matvec(const float* x, int rows, const float* __restrict__ w, in
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pooling: a CTA per (touched block, slice of the heads); a thread per unit of eight channels of one
-// head, c .. c+3 and c + d/2 .. c + d/2 + 3 (the pairs the model's RoPE rotates together), going over
-// the block's new tokens in order with 8-byte loads. Max and min stay packed bf16 pairs (exact: the
-// inputs are bf16); sums are fp32.
+// Pooling: a CTA of 128 threads per (touched block, kPoolHeads heads), taking the heads in turn.
+// Thread = (token lane `sub`, unit): a unit is eight channels of the head, c .. c+3 and
+// c + d/2 .. c + d/2 + 3 (the pairs the model's RoPE rotates together); `units` = d/8 rounded up to a
+// power of two (units past d/8 idle); lane `sub` takes the block's new tokens t0 + sub, t0 + sub +
+// subs, .. with 8-byte loads, a few tokens' loads in flight at a time. Max and min stay packed bf16
+// pairs (exact in any order: the inputs are bf16); sums are fp32, each lane's in token order, then
+// across the lanes in a fixed tree. The CTAs are short (32k tokens: ~10 waves) and the heads of one
+// CTA share their block's RoPE tables in L1. (H200, 32k tokens, gate+rope - rope: 0.121 ms, against
+// 0.128 ms for a CTA per block over 64 units of every head, each going over all the block's tokens
+// through a cp.async ring.)
 
 // The model's RoPE of the four pairs (a[i], b[i]) = (x[c + i], x[c + d/2 + i]) of one token, with its
 // cos / sin at cs / sn, stored as bf16 at p and p + half: the operations of the RoPE kernels of
@@ -184,55 +191,48 @@ __device__ __forceinline__ void model_rope_store(bf16* p, int half, const float 
   *reinterpret_cast<uint2*>(p + half) = *reinterpret_cast<const uint2*>(ob);
 }
 
-constexpr int kPoolThreads = 64, kPoolDepth = 8;  // 4 is as fast; 16 slower (less L1 left for the RoPE tables)
+// kPoolHeads heads per CTA; tokens in flight per lane: 2 with the model's RoPE (more registers would
+// cost occupancy, which that pass needs), 4 without. H200, gate+rope - rope at 8k / 32k tokens:
+// 1 head 0.037 / 0.128 ms, 2 heads 0.037 / 0.121, 4 heads 0.045 / 0.120 (too few CTAs at 8k); 4 or 8
+// tokens with the RoPE: 0.158 / 0.218 ms at 32k.
+constexpr int kPoolThreads = 128, kPoolWarps = kPoolThreads / 32, kPoolHeads = 2;
 
-// 8-byte global -> shared copy (cp.async; the "memory" clobbers keep the compiler from moving plain
-// shared-memory accesses across these).
-__device__ __forceinline__ void cp_async_8(void* dst, const void* src) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(uint32_t(__cvta_generic_to_shared(dst))), "l"(src)
-               : "memory");
-}
+__device__ __forceinline__ uint32_t bits(__nv_bfloat162 v) { return *reinterpret_cast<uint32_t*>(&v); }
+__device__ __forceinline__ __nv_bfloat162 bf2(uint32_t u) { return *reinterpret_cast<__nv_bfloat162*>(&u); }
 
-// grid (touched blocks, slices of the units), 64 threads; units over the K heads, then (with q_feat or
-// the RoPE) the Q heads. Block j's K statistics, merged with what the block held, and, with q_feat, its
-// pooled new queries; with rope.cos, every K and Q row of the block's new tokens is then rotated in
-// place, from the pre-RoPE values just pooled.
+// grid (head groups of kPoolHeads) x touched blocks, group fastest; heads over the K heads, then (with
+// q_feat or the RoPE) the Q heads. Block j's K statistics, merged with what the block held, and, with
+// q_feat, its pooled new queries; with rope.cos, every K and Q row of the block's new tokens is then
+// rotated in place, from the pre-RoPE values just pooled.
 template <bool kRope>
-__global__ void __launch_bounds__(kPoolThreads)
-    gate_pool_kernel(GateKStats s, bf16* k, int64_t k_stride, bf16* q, int64_t q_stride, int num_q_heads,
+__global__ void __launch_bounds__(kPoolThreads, 8)
+    gate_pool_kernel(GateKStats s, bf16* k, int64_t k_stride, bf16* q, int64_t q_stride, int heads,
                      GatePools q_pools, float* __restrict__ q_feat, const float* __restrict__ q_rope, int n,
                      int start, GateModelRope rope) {
-  __shared__ uint2 ring[kPoolDepth][2][kPoolThreads];  // [token slot][pair group][thread]
-  const int bs = s.block_size, d = s.head_dim, half = d / 2, r = blockIdx.x, rows = gridDim.x;
+  constexpr int kChunk = kRope ? 2 : 4;
+  __shared__ uint32_t red[kPoolWarps][16][32];  // [warp][value: 4 max, 4 min, 8 sums][unit]
+  const int bs = s.block_size, d = s.head_dim, half = d / 2, per_head = half / 4, Hkv = s.num_kv_heads;
+  const int units = per_head <= 1 ? 1 : 1 << (32 - __clz(per_head - 1));
+  const int unit = threadIdx.x & (units - 1), sub = threadIdx.x / units, subs = kPoolThreads / units;
+  const int groups = (heads + kPoolHeads - 1) / kPoolHeads;
+  const int g = int(blockIdx.x % unsigned(groups)), r = int(blockIdx.x / unsigned(groups)),
+            rows = int(gridDim.x / unsigned(groups));
   const int j = start / bs + r, first = j * bs;
   const int t0 = max(start, first), t1 = min(start + n, first + bs);
-  const int per_head = half / 4, Hkv = s.num_kv_heads;
-  const int q_heads = q_feat || rope.cos ? num_q_heads : 0;
-  const int u = blockIdx.y * blockDim.x + threadIdx.x;
-  if (u >= (Hkv + q_heads) * per_head) return;
-  const int h = u / per_head, c = (u % per_head) * 4;
-  const bool is_k = h < Hkv;
-  bf16* x = is_k ? k + h * d + c : q + (h - Hkv) * d + c;  // token t at x + (t - start) * stride
-  const int64_t stride = is_k ? k_stride : q_stride;
-  // Pair e of the unit: channels c + 2e, c + 2e + 1 (e < 2), c + half + 2(e - 2) .. (e >= 2). The pools
-  // start empty (max -inf, min +inf, sum 0: the first token then gives the values PrefillGate starts
-  // from, but for a NaN, which max / min skip, and the sign of a zero sum) or, for a block that already
-  // holds tokens of an earlier forward, from its statistics (bf16 values, exact).
-  auto stat_at = [&](int e) { return e < 2 ? 2 * e : half + 2 * (e - 2); };  // channel offset of pair e
-  const int64_t plane = int64_t(Hkv) * s.max_blocks * d;
-  float* st = is_k ? s.stats + (int64_t(h) * s.max_blocks + j) * d + c : nullptr;
-  __nv_bfloat162 mx[4], mn[4];
-  float sm[8];
-  if (is_k && t0 > first) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const float* p = st + stat_at(e);
-      mx[e] = __floats2bfloat162_rn(p[0], p[1]);
-      mn[e] = __floats2bfloat162_rn(p[plane], p[plane + 1]);
-      sm[2 * e] = p[2 * plane];
-      sm[2 * e + 1] = p[2 * plane + 1];
-    }
-  } else {
+  const bool active = unit < per_head;
+  const int c = active ? unit * 4 : 0;
+  auto one_head = [&](int h) {  // head h of this block
+    const bool is_k = h < Hkv;
+    // Max and min, unless these are queries whose pools need only the average (the usual Q pool).
+    bool extremes = is_k;
+    for (int p = 0; p < q_pools.count; ++p) extremes |= q_pools.type[p] != kPoolAvg;
+    bf16* x = is_k ? k + h * d + c : q + (h - Hkv) * d + c;  // token t at x + (t - start) * stride
+    const int64_t stride = is_k ? k_stride : q_stride;
+    // Pair e of the unit: channels c + 2e, c + 2e + 1 (e < 2), c + half + 2(e - 2) .. (e >= 2). The pools
+    // start empty (max -inf, min +inf, sum 0: the first token then gives the values PrefillGate starts
+    // from, but for a NaN, which max / min skip, and the sign of a zero sum).
+    __nv_bfloat162 mx[4], mn[4];
+    float sm[8];
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       mx[e] = __floats2bfloat162_rn(-INFINITY, -INFINITY);
@@ -240,88 +240,136 @@ __global__ void __launch_bounds__(kPoolThreads)
     }
 #pragma unroll
     for (int i = 0; i < 8; ++i) sm[i] = 0.0f;
-  }
-  // The rows stream through a ring in shared memory, kPoolDepth tokens ahead (each thread reads back
-  // only what it copied: no barrier), so that many loads are in flight without holding registers.
-  const bf16* src = x + int64_t(t0 - start) * stride;  // the next row to fetch
-  int fetch = t0;
-  auto issue = [&](int slot) {
-    if (fetch < t1) {
-      cp_async_8(&ring[slot][0][threadIdx.x], src);
-      cp_async_8(&ring[slot][1][threadIdx.x], src + half);
-      src += stride;
-    }
-    ++fetch;
-    asm volatile("cp.async.commit_group;\n" ::: "memory");
-  };
+    for (int tb = t0 + sub; tb < t1; tb += kChunk * subs) {
+      uint2 lo[kChunk], hi[kChunk];  // the chunk's loads first, then its arithmetic
 #pragma unroll
-  for (int i = 0; i < kPoolDepth; ++i) issue(i);
-  bf16* dst = x + int64_t(t0 - start) * stride;  // the next row to rotate
-  const float* cs = kRope ? rope.cos + int64_t(t0 - start) * half + c : nullptr;
-  const float* sn = kRope ? rope.sin + int64_t(t0 - start) * half + c : nullptr;
-  for (int t = t0, slot = 0; t < t1; ++t, slot = (slot + 1) & (kPoolDepth - 1)) {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(kPoolDepth - 1) : "memory");
-    __nv_bfloat162 v[4];
-    *reinterpret_cast<uint2*>(v) = ring[slot][0][threadIdx.x];
-    *reinterpret_cast<uint2*>(v + 2) = ring[slot][1][threadIdx.x];
-    float f[8];
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {  // as PrefillGate::pool_rows: running max / min, running sum in token order
-      mx[e] = __hmax2(mx[e], v[e]);
-      mn[e] = __hmin2(mn[e], v[e]);
-      const float2 g = __bfloat1622float2(v[e]);
-      f[2 * e] = g.x;
-      f[2 * e + 1] = g.y;
-      sm[2 * e] += g.x;
-      sm[2 * e + 1] += g.y;
-    }
-    if constexpr (kRope) {
-      model_rope_store(dst, half, {f[0], f[1], f[2], f[3]}, {f[4], f[5], f[6], f[7]}, cs, sn);
-      dst += stride;
-      cs += half;
-      sn += half;
-    }
-    issue(slot);  // the slot's values are in registers (used above): refill it
-  }
-  if (is_k) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      float* p = st + stat_at(e);
-      const float2 a = __bfloat1622float2(mx[e]), b = __bfloat1622float2(mn[e]);
-      p[0] = a.x;
-      p[1] = a.y;
-      p[plane] = b.x;
-      p[plane + 1] = b.y;
-      p[2 * plane] = sm[2 * e];
-      p[2 * plane + 1] = sm[2 * e + 1];
-    }
-  } else if (q_feat) {
-    const float inv = 1.0f / float(t1 - t0);
-    float* fq = q_feat + (int64_t(h - Hkv) * rows + r) * q_pools.count * d + c;
-    for (int p = 0; p < q_pools.count; ++p) {
-      const int type = q_pools.type[p];
-      float v[8];  // channels c.. c+3, then c + half ..
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float2 a = __bfloat1622float2(mx[e]), b = __bfloat1622float2(mn[e]);
-        v[2 * e] = feature(type, a.x, b.x, sm[2 * e], inv);
-        v[2 * e + 1] = feature(type, a.y, b.y, sm[2 * e + 1], inv);
-      }
-      if (q_rope) {  // one pool, dg == d: the gate RoPE's pairs are this unit's (c + i, c + half + i)
-        const float* cs = q_rope + int64_t(j) * d + c;
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          const float a = v[i], b = v[4 + i], co = cs[i], si = cs[half + i];
-          v[i] = a * co - b * si;
-          v[4 + i] = b * co + a * si;
+      for (int i = 0; i < kChunk; ++i) {
+        const int t = tb + i * subs;
+        lo[i] = hi[i] = make_uint2(0u, 0u);
+        if (active && t < t1) {
+          const bf16* p = x + int64_t(t - start) * stride;
+          lo[i] = *reinterpret_cast<const uint2*>(p);
+          hi[i] = *reinterpret_cast<const uint2*>(p + half);
         }
       }
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        fq[p * d + i] = v[i];
-        fq[p * d + half + i] = v[4 + i];
+      for (int i = 0; i < kChunk; ++i) {
+        const int t = tb + i * subs;
+        if (!active || t >= t1) continue;
+        __nv_bfloat162 v[4];
+        *reinterpret_cast<uint2*>(v) = lo[i];
+        *reinterpret_cast<uint2*>(v + 2) = hi[i];
+        float f[8];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {  // running max / min, this lane's running sum in token order
+          if (extremes) {
+            mx[e] = __hmax2(mx[e], v[e]);
+            mn[e] = __hmin2(mn[e], v[e]);
+          }
+          const float2 g = __bfloat1622float2(v[e]);
+          f[2 * e] = g.x;
+          f[2 * e + 1] = g.y;
+          sm[2 * e] += g.x;
+          sm[2 * e + 1] += g.y;
+        }
+        if constexpr (kRope) {
+          const int64_t o = int64_t(t - start) * half + c;
+          model_rope_store(x + int64_t(t - start) * stride, half, {f[0], f[1], f[2], f[3]}, {f[4], f[5], f[6], f[7]},
+                           rope.cos + o, rope.sin + o);
+        }
       }
     }
+    // Across the lanes of a unit: within the warp (butterfly: every lane gets the same bits), then over
+    // the warps in order.
+    for (int o = units; o < 32; o <<= 1) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        if (extremes) {
+          mx[e] = __hmax2(mx[e], bf2(__shfl_xor_sync(0xffffffffu, bits(mx[e]), o)));
+          mn[e] = __hmin2(mn[e], bf2(__shfl_xor_sync(0xffffffffu, bits(mn[e]), o)));
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < 8; ++i) sm[i] += __shfl_xor_sync(0xffffffffu, sm[i], o);
+    }
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (lane < units) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        red[warp][e][lane] = bits(mx[e]);
+        red[warp][4 + e][lane] = bits(mn[e]);
+      }
+#pragma unroll
+      for (int i = 0; i < 8; ++i) red[warp][8 + i][lane] = __float_as_uint(sm[i]);
+    }
+    __syncthreads();
+    if (warp != 0 || !active) return;
+    for (int w = 1; w < kPoolWarps; ++w) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        mx[e] = __hmax2(mx[e], bf2(red[w][e][lane]));
+        mn[e] = __hmin2(mn[e], bf2(red[w][4 + e][lane]));
+      }
+#pragma unroll
+      for (int i = 0; i < 8; ++i) sm[i] += __uint_as_float(red[w][8 + i][lane]);
+    }
+    auto stat_at = [&](int e) { return e < 2 ? 2 * e : half + 2 * (e - 2); };  // channel offset of pair e
+    if (is_k) {
+      // A block that already held tokens of an earlier forward keeps them (its statistics: bf16 values,
+      // exact; the sums add).
+      const int64_t plane = int64_t(Hkv) * s.max_blocks * d;
+      float* st = s.stats + (int64_t(h) * s.max_blocks + j) * d + c;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float* p = st + stat_at(e);
+        if (t0 > first) {
+          mx[e] = __hmax2(mx[e], __floats2bfloat162_rn(p[0], p[1]));
+          mn[e] = __hmin2(mn[e], __floats2bfloat162_rn(p[plane], p[plane + 1]));
+          sm[2 * e] = p[2 * plane] + sm[2 * e];
+          sm[2 * e + 1] = p[2 * plane + 1] + sm[2 * e + 1];
+        }
+        const float2 a = __bfloat1622float2(mx[e]), b = __bfloat1622float2(mn[e]);
+        p[0] = a.x;
+        p[1] = a.y;
+        p[plane] = b.x;
+        p[plane + 1] = b.y;
+        p[2 * plane] = sm[2 * e];
+        p[2 * plane + 1] = sm[2 * e + 1];
+      }
+    } else if (q_feat) {
+      const float inv = 1.0f / float(t1 - t0);
+      float* fq = q_feat + (int64_t(h - Hkv) * rows + r) * q_pools.count * d + c;
+      for (int p = 0; p < q_pools.count; ++p) {
+        const int type = q_pools.type[p];
+        float v[8];  // channels c.. c+3, then c + half ..
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float2 a = __bfloat1622float2(mx[e]), b = __bfloat1622float2(mn[e]);
+          v[2 * e] = feature(type, a.x, b.x, sm[2 * e], inv);
+          v[2 * e + 1] = feature(type, a.y, b.y, sm[2 * e + 1], inv);
+        }
+        if (q_rope) {  // one pool, dg == d: the gate RoPE's pairs are this unit's (c + i, c + half + i)
+          const float* cs = q_rope + int64_t(j) * d + c;
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            const float a = v[i], b = v[4 + i], co = cs[i], si = cs[half + i];
+            v[i] = a * co - b * si;
+            v[4 + i] = b * co + a * si;
+          }
+        }
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          fq[p * d + i] = v[i];
+          fq[p * d + half + i] = v[4 + i];
+        }
+      }
+    }
+  };
+  for (int i = 0; i < kPoolHeads; ++i) {
+    const int h = g * kPoolHeads + i;
+    if (h >= heads) break;
+    if (i > 0) __syncthreads();  // red is read before it is written again
+    one_head(h);
   }
 }
 
@@ -895,8 +943,12 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
     if (threadIdx.x < 3) cta_counts[threadIdx.x] = 0;
     __syncthreads();
   }
-  const int row = blockIdx.x * kSelectWarps + warp;
-  if (row < p.num_rows) {
+  // Longest rows first: the r-th row in launch order is query block rows_per_head - 1 - r / heads of
+  // head r % heads, so the last wave holds the shortest rows, and a CTA's warps take rows of one length.
+  const int r = blockIdx.x * kSelectWarps + warp;
+  if (r < p.num_rows) {
+    const int heads = p.num_rows / p.rows_per_head;
+    const int row = (r % heads) * p.rows_per_head + (p.rows_per_head - 1 - r / heads);
     float* row_scores = p.scores + row * p.row_stride;
     const int qb = p.first_q_block + row % p.rows_per_head;
     const int n = qb + 1;
@@ -1188,18 +1240,18 @@ cudaError_t run_gate_pool(const GateKStats& s, bf16* k, int64_t k_stride, bf16* 
                           GateModelRope rope, cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
   const auto misaligned = [](const float* p) { return reinterpret_cast<uintptr_t>(p) % 16 != 0; };
-  if ((k_stride | q_stride) % 8 != 0 || s.head_dim % 8 != 0 || ((q_feat || rope.cos) && !q) ||
+  if ((k_stride | q_stride) % 8 != 0 || s.head_dim % 8 != 0 || s.head_dim > 256 || ((q_feat || rope.cos) && !q) ||
       (q_rope && q_pools.count != 1) || (rope.cos && (!rope.sin || misaligned(rope.cos) || misaligned(rope.sin))))
     return cudaErrorInvalidValue;  // (the RoPE tables are read as float4 at multiples of 4 floats)
   const int touched = (start + n - 1) / s.block_size - start / s.block_size + 1;
-  const int units = (s.num_kv_heads + (q_feat || rope.cos ? num_q_heads : 0)) * (s.head_dim / 8);
-  const dim3 grid(touched, (units + kPoolThreads - 1) / kPoolThreads);
+  const int heads = s.num_kv_heads + (q_feat || rope.cos ? num_q_heads : 0);
+  const unsigned ctas = unsigned((heads + kPoolHeads - 1) / kPoolHeads) * unsigned(touched);
   if (rope.cos)
-    gate_pool_kernel<true><<<grid, kPoolThreads, 0, stream>>>(s, k, k_stride, q, q_stride, num_q_heads, q_pools,
-                                                               q_feat, q_rope, n, start, rope);
+    gate_pool_kernel<true><<<ctas, kPoolThreads, 0, stream>>>(s, k, k_stride, q, q_stride, heads, q_pools, q_feat,
+                                                               q_rope, n, start, rope);
   else
-    gate_pool_kernel<false><<<grid, kPoolThreads, 0, stream>>>(s, k, k_stride, q, q_stride, num_q_heads, q_pools,
-                                                                q_feat, q_rope, n, start, rope);
+    gate_pool_kernel<false><<<ctas, kPoolThreads, 0, stream>>>(s, k, k_stride, q, q_stride, heads, q_pools, q_feat,
+                                                                q_rope, n, start, rope);
   return cudaGetLastError();
 }
 
@@ -1271,7 +1323,8 @@ cudaError_t run_gate_select(const GateSelectParams& p, cudaStream_t stream) {
               : launch_early(gate_select_decode_kernel<false>, dim3(p.num_rows), dim3(kCtaThreads), stream, p);
     if (err != cudaSuccess) return err;
   } else {
-    if (p.row_counts) return cudaErrorInvalidValue;  // fixed-stride rows are a decode form
+    // Fixed-stride rows are a decode form; prefill rows are whole heads.
+    if (p.row_counts || p.rows_per_head < 1 || p.num_rows % p.rows_per_head != 0) return cudaErrorInvalidValue;
     const unsigned ctas = unsigned((p.num_rows + kSelectWarps - 1) / kSelectWarps);
     if (nb <= 32)
       gate_select_kernel<1><<<ctas, kSelectWarps * 32, 0, stream>>>(p);

@@ -65,7 +65,7 @@ struct GateModelRope {
 // dg == head_dim) they leave rotated by the gate RoPE at their block's start, q_rope being
 // GateRope::block_table. With rope.cos, k and q leave rotated by the model's RoPE (the bits of
 // run_rope), in the same pass. Rows are read with 8-byte loads: strides and head_dim must be multiples
-// of 8 elements.
+// of 8 elements (head_dim at most 256).
 cudaError_t run_gate_pool(const GateKStats& s, __nv_bfloat16* k, int64_t k_stride, __nv_bfloat16* q, int64_t q_stride,
                           int num_q_heads, GatePools q_pools, float* q_feat, const float* q_rope, int n, int start,
                           GateModelRope rope, cudaStream_t stream);
