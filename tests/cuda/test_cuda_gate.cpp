@@ -397,6 +397,8 @@ TEST(CudaGate, PrefillScoresMatchCpuGate) {
   dbl.hidden_size = 128;
   dbl.force_double = true;
   check_prefill_gate(dbl, 2, 2, 128, "force_double group 1");
+  // An odd number of heads (1 KV + 2 query heads): the pooling pass's last CTA takes one head of two.
+  check_prefill_gate(k_only, 2, 1, 64, "K-only odd head count");
   // Chunks of >= 1024 query blocks (the score GEMM is cut in two, kScoreSplitRows in cuda_gate.cpp),
   // from the start and from inside a block of a sequence already 1000 tokens long.
   check_prefill_gate(k_only, 4, 2, 64, "K-only long chunks", {{0, 1000}, {1000, 66000}}, 67000);
