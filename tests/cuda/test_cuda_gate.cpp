@@ -340,6 +340,7 @@ void check_prefill_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std
   const GateSet gs = random_gate(cfg, m, 5);
   DeviceGateSpec spec;
   spec.prefill = &gs;
+  spec.options.block_size = cfg.block_size;
   GateHarness hx;
   auto made = CudaGates::create(spec, m, max_context, 1, hx.blas, hx.stream);
   ASSERT_TRUE(made.is_ok()) << made.status().message();
@@ -399,6 +400,11 @@ TEST(CudaGate, PrefillScoresMatchCpuGate) {
   check_prefill_gate(dbl, 2, 2, 128, "force_double group 1");
   // An odd number of heads (1 KV + 2 query heads): the pooling pass's last CTA takes one head of two.
   check_prefill_gate(k_only, 2, 1, 64, "K-only odd head count");
+  // Blocks of 128 tokens, head_dim 128 (16 tokens per lane in the pooling pass).
+  GateConfig b128 = k_only;
+  b128.block_size = 128;
+  b128.hidden_size = 128;
+  check_prefill_gate(b128, 4, 2, 128, "K-only block 128");
   // Chunks of >= 1024 query blocks (the score GEMM is cut in two, kScoreSplitRows in cuda_gate.cpp),
   // from the start and from inside a block of a sequence already 1000 tokens long.
   check_prefill_gate(k_only, 4, 2, 64, "K-only long chunks", {{0, 1000}, {1000, 66000}}, 67000);
