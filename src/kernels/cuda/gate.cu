@@ -303,7 +303,8 @@ __global__ void __launch_bounds__(kPoolThreads, 8)
       for (int i = 0; i < 8; ++i) red[warp][8 + i][lane] = __float_as_uint(sm[i]);
     }
     __syncthreads();
-    if (warp != 0 || !active) return;
+    // Lanes 0 .. units - 1 of warp 0 finish (they hold warp 0's part; red holds only those lanes' slots).
+    if (warp != 0 || lane >= units || !active) return;
     for (int w = 1; w < kPoolWarps; ++w) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
