@@ -266,11 +266,11 @@ __global__ void __launch_bounds__(kPoolThreads, 8)
             mx[e] = __hmax2(mx[e], v[e]);
             mn[e] = __hmin2(mn[e], v[e]);
           }
-          const float2 g = __bfloat1622float2(v[e]);
-          f[2 * e] = g.x;
-          f[2 * e + 1] = g.y;
-          sm[2 * e] += g.x;
-          sm[2 * e + 1] += g.y;
+          const float2 fv = __bfloat1622float2(v[e]);
+          f[2 * e] = fv.x;
+          f[2 * e + 1] = fv.y;
+          sm[2 * e] += fv.x;
+          sm[2 * e + 1] += fv.y;
         }
         if constexpr (kRope) {
           const int64_t o = int64_t(t - start) * half + c;
