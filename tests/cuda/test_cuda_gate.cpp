@@ -2,6 +2,7 @@
 // references on fresh random inputs:
 //   * selection: run_gate_select == seer::select_prefill / select_decode, exactly (lists and
 //     counts), on scores with ties, NaN and infinities, every method and forcing rule;
+//   * pooling: run_gate_pool == host max / min / sums of the same bf16 rows;
 //   * prefill gate: CudaGates::prefill_scores == seer::PrefillGate logits over a chunked sequence
 //     with decode steps in between, for the K-only and the two-linear gates;
 //   * decode gate: CudaGates::decode_scores == seer::KCompressionCache + decode_gate_scores for a
@@ -382,6 +383,106 @@ void check_prefill_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std
       t0 += n;
     }
   }
+}
+
+// The pooling pass alone (run_gate_pool) against plain host pooling: the K statistics (max and min
+// exactly: the inputs are bf16; sums to fp32 rounding) and the pooled queries (max exactly, avg), over
+// two chunks (the second merges into the block the first left partial); head_dim 64 and 128 (8 and 16
+// units per head), blocks of 64 and 128, without and with the model's RoPE in the same pass, Q pools
+// max+avg and avg alone. Heads sit around -6 and +6 in turn, so in some heads every block's max is
+// negative and in others every min is positive: a max or min that takes in a stray zero shows. 3 KV + 6
+// query heads: an odd count, the last CTA takes one head.
+TEST(CudaGate, PoolingMatchesHostStatistics) {
+  GPU_OR_SKIP();
+  const int Hkv = 3, Hq = 6, max_blocks = 8;
+  for (int d : {64, 128})
+    for (int bs : {64, 128})
+      for (bool with_rope : {false, true})
+        for (int q_pool_count : {2, 1}) {
+          const std::string what = "d " + std::to_string(d) + " block " + std::to_string(bs) +
+                                   (with_rope ? " with RoPE" : "") + " Q pools " + std::to_string(q_pool_count);
+          std::mt19937 rng(uint32_t(d * 7 + bs + with_rope * 3 + q_pool_count));
+          std::normal_distribution<float> nd(0.0f, 1.0f);
+          std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+          auto acts = [&](int n, int heads) {  // [n][heads][d], head h around -6 or +6
+            std::vector<float> x(size_t(n) * heads * d);
+            for (size_t i = 0; i < x.size(); ++i)
+              x[i] = bf16_to_fp32(fp32_to_bf16(((i / size_t(d)) % size_t(heads) % 2 ? 6.0f : -6.0f) + nd(rng)));
+            return x;
+          };
+          const size_t plane = size_t(Hkv) * max_blocks * d;
+          Dev<float> stats(3 * plane);
+          cuda::GateKStats ks;
+          ks.stats = stats.ptr;
+          ks.num_kv_heads = Hkv;
+          ks.head_dim = d;
+          ks.block_size = bs;
+          ks.max_blocks = max_blocks;
+          cuda::GatePools qp;
+          qp.count = q_pool_count;
+          qp.type[0] = int8_t(q_pool_count == 2 ? PoolType::kMax : PoolType::kAvg);
+          qp.type[1] = int8_t(PoolType::kAvg);
+          std::vector<float> keys;  // every key so far, [t][Hkv][d]
+          for (auto [start, n] : {std::pair{0, 150}, std::pair{150, 100}}) {
+            const std::vector<float> q = acts(n, Hq), k = acts(n, Hkv);
+            keys.insert(keys.end(), k.begin(), k.end());
+            Dev<uint16_t> qd(to_bf16(q)), kd(to_bf16(k));
+            const int first_j = start / bs, rows = (start + n - 1) / bs - first_j + 1, kv = start + n;
+            Dev<float> qfeat(size_t(Hq) * rows * q_pool_count * d);
+            std::vector<float> cs(size_t(n) * d / 2), sn(cs.size());
+            for (size_t i = 0; i < cs.size(); ++i) {
+              cs[i] = u(rng);
+              sn[i] = u(rng);
+            }
+            Dev<float> csd(cs), snd(sn);
+            cuda::GateModelRope rope;
+            if (with_rope) rope = {csd.ptr, snd.ptr};
+            ASSERT_EQ(cuda::run_gate_pool(ks, reinterpret_cast<bf16*>(kd.ptr), int64_t(Hkv) * d,
+                                          reinterpret_cast<bf16*>(qd.ptr), int64_t(Hq) * d, Hq, qp, qfeat.ptr, nullptr,
+                                          n, start, rope, nullptr),
+                      cudaSuccess)
+                << what;
+            ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << what;
+            const std::vector<float> st = stats.download(stats.n), qf = qfeat.download(qfeat.n);
+            for (int r = 0; r < rows; ++r) {
+              const int j = first_j + r;
+              for (int h = 0; h < Hkv; ++h)  // K: every token of the block so far
+                for (int c = 0; c < d; ++c) {
+                  float mx = -INFINITY, mn = INFINITY;
+                  double sum = 0.0, mag = 0.0;
+                  for (int t = j * bs; t < std::min(kv, (j + 1) * bs); ++t) {
+                    const float v = keys[(size_t(t) * Hkv + h) * d + c];
+                    mx = std::max(mx, v);
+                    mn = std::min(mn, v);
+                    sum += v;
+                    mag += std::fabs(v);
+                  }
+                  const size_t o = (size_t(h) * max_blocks + j) * d + c;
+                  const std::string at = what + " chunk at " + std::to_string(start) + " K head " + std::to_string(h) +
+                                         " block " + std::to_string(j) + " channel " + std::to_string(c);
+                  ASSERT_EQ(st[o], mx) << at;
+                  ASSERT_EQ(st[plane + o], mn) << at;
+                  ASSERT_NEAR(st[2 * plane + o], sum, 1e-6 * mag + 1e-6) << at;
+                }
+              const int t0 = std::max(start, j * bs), t1 = std::min(kv, (j + 1) * bs);
+              for (int h = 0; h < Hq; ++h)  // Q: the chunk's tokens of the block
+                for (int c = 0; c < d; ++c) {
+                  float mx = -INFINITY;
+                  double sum = 0.0, mag = 0.0;
+                  for (int t = t0; t < t1; ++t) {
+                    const float v = q[(size_t(t - start) * Hq + h) * d + c];
+                    mx = std::max(mx, v);
+                    sum += v;
+                    mag += std::fabs(v);
+                  }
+                  const float* f = qf.data() + (size_t(h) * rows + r) * q_pool_count * d;
+                  if (q_pool_count == 2) ASSERT_EQ(f[c], mx) << what << " Q head " << h << " block " << j;
+                  ASSERT_NEAR(f[(q_pool_count - 1) * d + c], sum / (t1 - t0), (1e-6 * mag + 1e-6) / (t1 - t0))
+                      << what << " Q head " << h << " block " << j;
+                }
+            }
+          }
+        }
 }
 
 TEST(CudaGate, PrefillScoresMatchCpuGate) {
