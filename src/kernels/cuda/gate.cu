@@ -221,11 +221,10 @@ __global__ void __launch_bounds__(kPoolThreads, 8)
   const int t0 = max(start, first), t1 = min(start + n, first + bs);
   const bool active = unit < per_head;
   const int c = active ? unit * 4 : 0;
+  bool q_extremes = false;  // the Q pools need max or min (not the usual average alone)
+  for (int p = 0; p < q_pools.count; ++p) q_extremes |= q_pools.type[p] != kPoolAvg;
   auto one_head = [&](int h) {  // head h of this block
-    const bool is_k = h < Hkv;
-    // Max and min, unless these are queries whose pools need only the average (the usual Q pool).
-    bool extremes = is_k;
-    for (int p = 0; p < q_pools.count; ++p) extremes |= q_pools.type[p] != kPoolAvg;
+    const bool is_k = h < Hkv, extremes = is_k || q_extremes;  // max and min wanted
     bf16* x = is_k ? k + h * d + c : q + (h - Hkv) * d + c;  // token t at x + (t - start) * stride
     const int64_t stride = is_k ? k_stride : q_stride;
     // Pair e of the unit: channels c + 2e, c + 2e + 1 (e < 2), c + half + 2(e - 2) .. (e >= 2). The pools
