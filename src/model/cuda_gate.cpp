@@ -194,6 +194,7 @@ struct CudaGates::Impl {
   DeviceBuffer counters;              // u64 [num_layers][2][3]
   // Scratch, shared by the layers.
   DeviceBuffer kfeat, kproj, qfeat, qproj, scores, offsets, indices;
+  DeviceBuffer dfeat, dproj;  // the decode gate's compression of the blocks a prefill chunk completes
   std::vector<const void*> score_ptrs;  // the K-only score GEMM's operands: a | b | c per query head
   DeviceBuffer score_ptr_buf;
   DeviceBuffer q_partial, e_partial;  // decode projections: [B, Hkv, slices, dg]
@@ -294,14 +295,20 @@ struct CudaGates::Impl {
     // One pass over the chunk: K statistics, the pooled new queries when scoring, the model's RoPE when
     // asked (q and k are written only then).
     const GateConfig* pc = scoring ? &pre.set->config : nullptr;
-    if (pc) SEER_RETURN_IF_ERROR(qfeat.reserve(size_t(Hq) * rows * pc->q_pools.size() * d * sizeof(float), "gate features"));
+    // When scoring, the pass also leaves the key features of the blocks it touches, kfeat [Hkv, nb, kin].
+    cuda::GateKFeatures kf;
+    if (pc) {
+      SEER_RETURN_IF_ERROR(qfeat.reserve(size_t(Hq) * rows * pc->q_pools.size() * d * sizeof(float), "gate features"));
+      SEER_RETURN_IF_ERROR(kfeat.reserve(size_t(Hkv) * nb * pc->k_pools.size() * d * sizeof(float), "gate features"));
+      kf = {kfeat.as<float>(), device_pools(pc->k_pools), nb};
+    }
     // A K-only gate's single pooled query is rotated in the same pass (its RoPE pairs are the pass's).
     const bool q_roped = pc && !pc->prefill_two_linear(d) && pc->q_pools.size() == 1;
     SEER_CUDA_CHECK(cuda::run_gate_pool(kstats(layer, seq), const_cast<bf16*>(k), int64_t(Hkv) * d,
                                         const_cast<bf16*>(q), int64_t(Hq) * d, Hq,
                                         pc ? device_pools(pc->q_pools) : cuda::GatePools{},
                                         pc ? qfeat.as<float>() : nullptr,
-                                        q_roped ? pre.block_table.as<float>() : nullptr, n, start, rope, stream));
+                                        q_roped ? pre.block_table.as<float>() : nullptr, n, start, rope, kf, stream));
 
     if (has_dec) {  // compress the blocks this chunk completes; the partial last block's entry is zero
       const GateConfig& c = dec.set->config;
@@ -311,14 +318,14 @@ struct CudaGates::Impl {
       bf16* e = entries[size_t(layer)].as<bf16>() + seq * entries_stride();
       if (j1 > j0) {
         const int nblk = j1 - j0;
-        SEER_RETURN_IF_ERROR(kfeat.reserve(size_t(Hkv) * nblk * kin * sizeof(float), "gate features"));
-        SEER_RETURN_IF_ERROR(kproj.reserve(size_t(Hkv) * nblk * dg * sizeof(float), "gate projections"));
+        SEER_RETURN_IF_ERROR(dfeat.reserve(size_t(Hkv) * nblk * kin * sizeof(float), "gate features"));
+        SEER_RETURN_IF_ERROR(dproj.reserve(size_t(Hkv) * nblk * dg * sizeof(float), "gate projections"));
         SEER_CUDA_CHECK(cuda::run_gate_k_features(kstats(layer, seq), device_pools(c.k_pools), kv_len, j0, nblk,
-                                                  kfeat.as<float>(), stream));
-        SEER_RETURN_IF_ERROR(gemm(blas, false, nblk, dg, kin, 1.0f, {kfeat.as<float>(), kin, int64_t(nblk) * kin},
-                                   {W.linear_k.as<float>(), dg, int64_t(kin) * dg}, kproj.as<float>(), dg,
+                                                  dfeat.as<float>(), nblk, stream));
+        SEER_RETURN_IF_ERROR(gemm(blas, false, nblk, dg, kin, 1.0f, {dfeat.as<float>(), kin, int64_t(nblk) * kin},
+                                   {W.linear_k.as<float>(), dg, int64_t(kin) * dg}, dproj.as<float>(), dg,
                                    int64_t(nblk) * dg, Hkv));
-        SEER_CUDA_CHECK(cuda::run_gate_norm_rope(kproj.as<float>(), Hkv, nblk, dg, int64_t(nblk) * dg,
+        SEER_CUDA_CHECK(cuda::run_gate_norm_rope(dproj.as<float>(), Hkv, nblk, dg, int64_t(nblk) * dg,
                                                  W.k_norm.as<float>(), dec.rope(c.use_rope), j0, bs,
                                                  e + int64_t(j0) * dg, int64_t(max_blocks) * dg, stream));
       }
@@ -333,17 +340,17 @@ struct CudaGates::Impl {
     const bool two = c.prefill_two_linear(d);
     const int dg = c.hidden_size, kin = int(c.k_pools.size()) * d, qin = int(c.q_pools.size()) * d;
     const int kg = two ? 1 : g;  // projected keys per KV head and block: kproj [Hkv, nb, kg, dg]
-    SEER_RETURN_IF_ERROR(kfeat.reserve(size_t(Hkv) * nb * kin * sizeof(float), "gate features"));
     SEER_RETURN_IF_ERROR(kproj.reserve(size_t(Hkv) * nb * kg * dg * sizeof(float), "gate projections"));
     SEER_RETURN_IF_ERROR(qproj.reserve(size_t(Hq) * rows * dg * sizeof(float), "gate projections"));
     SEER_RETURN_IF_ERROR(scores.reserve(size_t(Hq) * rows * nb * sizeof(float), "gate scores"));
     SEER_RETURN_IF_ERROR(offsets.reserve((size_t(Hq) * rows + 1) * sizeof(int32_t), "gate selection"));
     SEER_RETURN_IF_ERROR(indices.reserve(size_t(Hq) * rows * nb * sizeof(int32_t), "gate selection"));
 
-    // Keys: features of every block -> projection (K-only: the g query heads' matrices side by side,
-    // one GEMM per KV head) -> RoPE at the block starts.
-    SEER_CUDA_CHECK(cuda::run_gate_k_features(kstats(layer, seq), device_pools(c.k_pools), kv_len, 0, nb,
-                                              kfeat.as<float>(), stream));
+    // Keys: features of every block (the pass above wrote the chunk's blocks; the blocks before them
+    // here) -> projection (K-only: the g query heads' matrices side by side, one GEMM per KV head) ->
+    // RoPE at the block starts.
+    SEER_CUDA_CHECK(cuda::run_gate_k_features(kstats(layer, seq), device_pools(c.k_pools), kv_len, 0, first_qb,
+                                              kfeat.as<float>(), nb, stream));
     float* kp = kproj.as<float>();
     SEER_RETURN_IF_ERROR(gemm(blas, false, nb, kg * dg, kin, 1.0f, {kfeat.as<float>(), kin, int64_t(nb) * kin},
                                {W.linear_k.as<float>(), kg * dg, int64_t(kin) * kg * dg}, kp, kg * dg,

@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -161,7 +162,9 @@ TEST(CudaGate, PrefillSelectionMatchesCpu) {
   GPU_OR_SKIP();
   std::mt19937 rng(11);
   const int heads = 3;
-  for (int first : {0, 7, 2100})  // row lengths in every register tier, and past them (> 2048)
+  // Row lengths first + 1 .. first + rows: in every register tier (<= 128, 256, 512, 2048 entries) and
+  // past them; with 150 rows, from 200, 460 and 1950 on a call's rows span two tiers (two launches).
+  for (int first : {0, 7, 200, 460, 1950, 2100})
     for (int rows : {1, 2, 37, 150})
       for (const char* method : {"density:0.1", "density:0.5", "density:1", "threshold:0", "threshold:0.02",
                                  "threshold:0.3"})
@@ -389,7 +392,9 @@ void check_prefill_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std
 // exactly: the inputs are bf16; sums to fp32 rounding) and the pooled queries (max exactly, avg), over
 // two chunks (the second merges into the block the first left partial); head_dim 64 and 128 (8 and 16
 // units per head), blocks of 64 and 128, without and with the model's RoPE in the same pass, Q pools
-// max+avg and avg alone. Heads sit around -6 and +6 in turn, so in some heads every block's max is
+// max+avg and avg alone; the key features the pass writes for the touched blocks (K pools max|min|avg,
+// or avg|max) against the host's and, bitwise, against run_gate_k_features over the same statistics.
+// Heads sit around -6 and +6 in turn, so in some heads every block's max is
 // negative and in others every min is positive: a max or min that takes in a stray zero shows. 3 KV + 6
 // query heads: an odd count, the last CTA takes one head.
 TEST(CudaGate, PoolingMatchesHostStatistics) {
@@ -422,6 +427,13 @@ TEST(CudaGate, PoolingMatchesHostStatistics) {
           qp.count = q_pool_count;
           qp.type[0] = int8_t(q_pool_count == 2 ? PoolType::kMax : PoolType::kAvg);
           qp.type[1] = int8_t(PoolType::kAvg);
+          cuda::GatePools kp;  // key features: max|min|avg, or avg|max
+          kp.count = q_pool_count == 2 ? 3 : 2;
+          const PoolType k_types[2][3] = {{PoolType::kAvg, PoolType::kMax, PoolType::kAvg},
+                                          {PoolType::kMax, PoolType::kMin, PoolType::kAvg}};
+          for (int i = 0; i < 3; ++i) kp.type[i] = int8_t(k_types[q_pool_count == 2][i]);
+          const size_t kf_head = size_t(max_blocks) * kp.count * d;  // floats per KV head
+          Dev<float> kfeat(Hkv * kf_head), kref(Hkv * kf_head);
           std::vector<float> keys;  // every key so far, [t][Hkv][d]
           for (auto [start, n] : {std::pair{0, 150}, std::pair{150, 100}}) {
             const std::vector<float> q = acts(n, Hq), k = acts(n, Hkv);
@@ -439,11 +451,14 @@ TEST(CudaGate, PoolingMatchesHostStatistics) {
             if (with_rope) rope = {csd.ptr, snd.ptr};
             ASSERT_EQ(cuda::run_gate_pool(ks, reinterpret_cast<bf16*>(kd.ptr), int64_t(Hkv) * d,
                                           reinterpret_cast<bf16*>(qd.ptr), int64_t(Hq) * d, Hq, qp, qfeat.ptr, nullptr,
-                                          n, start, rope, nullptr),
+                                          n, start, rope, {kfeat.ptr, kp, max_blocks}, nullptr),
                       cudaSuccess)
+                << what;
+            ASSERT_EQ(cuda::run_gate_k_features(ks, kp, kv, first_j, rows, kref.ptr, max_blocks, nullptr), cudaSuccess)
                 << what;
             ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << what;
             const std::vector<float> st = stats.download(stats.n), qf = qfeat.download(qfeat.n);
+            const std::vector<float> kf = kfeat.download(kfeat.n), kr = kref.download(kref.n);
             for (int r = 0; r < rows; ++r) {
               const int j = first_j + r;
               for (int h = 0; h < Hkv; ++h)  // K: every token of the block so far
@@ -463,6 +478,16 @@ TEST(CudaGate, PoolingMatchesHostStatistics) {
                   ASSERT_EQ(st[o], mx) << at;
                   ASSERT_EQ(st[plane + o], mn) << at;
                   ASSERT_NEAR(st[2 * plane + o], sum, 1e-6 * mag + 1e-6) << at;
+                  const int count = std::min(kv, (j + 1) * bs) - j * bs;
+                  for (int p = 0; p < kp.count; ++p) {
+                    const float f = kf[h * kf_head + (size_t(j) * kp.count + p) * d + c];
+                    const float ref = kr[h * kf_head + (size_t(r) * kp.count + p) * d + c];
+                    ASSERT_EQ(std::memcmp(&f, &ref, sizeof f), 0) << at << " feature " << p << ": " << f << " vs " << ref;
+                    const auto type = PoolType(kp.type[p]);
+                    if (type == PoolType::kMax) ASSERT_EQ(f, mx) << at;
+                    if (type == PoolType::kMin) ASSERT_EQ(f, mn) << at;
+                    if (type == PoolType::kAvg) ASSERT_NEAR(f, sum / count, (1e-6 * mag + 1e-6) / count) << at;
+                  }
                 }
               const int t0 = std::max(start, j * bs), t1 = std::min(kv, (j + 1) * bs);
               for (int h = 0; h < Hq; ++h)  // Q: the chunk's tokens of the block

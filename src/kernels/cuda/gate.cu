@@ -201,14 +201,14 @@ __device__ __forceinline__ uint32_t bits(__nv_bfloat162 v) { return *reinterpret
 __device__ __forceinline__ __nv_bfloat162 bf2(uint32_t u) { return *reinterpret_cast<__nv_bfloat162*>(&u); }
 
 // grid (head groups of kPoolHeads) x touched blocks, group fastest; heads over the K heads, then (with
-// q_feat or the RoPE) the Q heads. Block j's K statistics, merged with what the block held, and, with
-// q_feat, its pooled new queries; with rope.cos, every K and Q row of the block's new tokens is rotated
+// q_feat or the RoPE) the Q heads. Block j's K statistics, merged with what the block held (with
+// kf.feat, also its key features), and, with q_feat, its pooled new queries; with rope.cos, every K and Q row of the block's new tokens is rotated
 // in place as it is pooled, from its pre-RoPE values. (At most 64 registers: 8 CTAs per SM.)
 template <bool kRope>
 __global__ void __launch_bounds__(kPoolThreads, 8)
     gate_pool_kernel(GateKStats s, bf16* k, int64_t k_stride, bf16* q, int64_t q_stride, int heads,
                      GatePools q_pools, float* __restrict__ q_feat, const float* __restrict__ q_rope, int n,
-                     int start, GateModelRope rope) {
+                     int start, GateModelRope rope, GateKFeatures kf) {
   constexpr int kChunk = kRope ? 2 : 4;
   __shared__ uint32_t red[kPoolWarps][16][32];  // [warp][value: 4 max, 4 min, 8 sums][unit]
   const int bs = s.block_size, d = s.head_dim, half = d / 2, per_head = half / 4, Hkv = s.num_kv_heads;
@@ -336,6 +336,22 @@ __global__ void __launch_bounds__(kPoolThreads, 8)
         p[2 * plane] = sm[2 * e];
         p[2 * plane + 1] = sm[2 * e + 1];
       }
+      if (kf.feat) {  // the block's key features, as gate_k_features_kernel computes them from these stats
+        const float inv = 1.0f / float(t1 - first);
+        float* f = kf.feat + (int64_t(h) * kf.blocks + j) * kf.pools.count * d + c;
+        for (int p = 0; p < kf.pools.count; ++p) {
+          const int type = kf.pools.type[p];
+          float v[8];  // channels c .. c+3, then c + half ..
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const float2 a = __bfloat1622float2(mx[e]), b = __bfloat1622float2(mn[e]);
+            v[2 * e] = feature(type, a.x, b.x, sm[2 * e], inv);
+            v[2 * e + 1] = feature(type, a.y, b.y, sm[2 * e + 1], inv);
+          }
+          *reinterpret_cast<float4*>(f + p * d) = make_float4(v[0], v[1], v[2], v[3]);
+          *reinterpret_cast<float4*>(f + p * d + half) = make_float4(v[4], v[5], v[6], v[7]);
+        }
+      }
     } else if (q_feat) {
       const float inv = 1.0f / float(t1 - t0);
       float* fq = q_feat + (int64_t(h - Hkv) * rows + r) * q_pools.count * d + c;
@@ -374,7 +390,7 @@ __global__ void __launch_bounds__(kPoolThreads, 8)
 }
 
 // grid (nblk, Hkv), block head_dim threads.
-__global__ void gate_k_features_kernel(GateKStats s, GatePools pools, int kv_len, int b0, int nblk,
+__global__ void gate_k_features_kernel(GateKStats s, GatePools pools, int kv_len, int b0, int head_blocks,
                                        float* __restrict__ feat) {
   const int d = s.head_dim, h = blockIdx.y, c = threadIdx.x, j = b0 + blockIdx.x;
   const int64_t plane = int64_t(s.num_kv_heads) * s.max_blocks * d;
@@ -382,7 +398,7 @@ __global__ void gate_k_features_kernel(GateKStats s, GatePools pools, int kv_len
   const int count = min(s.block_size, kv_len - j * s.block_size);
   const float inv = 1.0f / float(count);
   const float mx = s.stats[o], mn = s.stats[plane + o], sm = s.stats[2 * plane + o];
-  float* f = feat + (int64_t(h) * nblk + blockIdx.x) * pools.count * d + c;
+  float* f = feat + (int64_t(h) * head_blocks + blockIdx.x) * pools.count * d + c;
   for (int p = 0; p < pools.count; ++p) f[p * d] = feature(pools.type[p], mx, mn, sm, inv);
 }
 
@@ -1237,28 +1253,33 @@ __global__ void gate_compact_kernel(const GateSelectParams p) {
 
 cudaError_t run_gate_pool(const GateKStats& s, bf16* k, int64_t k_stride, bf16* q, int64_t q_stride,
                           int num_q_heads, GatePools q_pools, float* q_feat, const float* q_rope, int n, int start,
-                          GateModelRope rope, cudaStream_t stream) {
+                          GateModelRope rope, GateKFeatures k_feat, cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
   const auto misaligned = [](const float* p) { return reinterpret_cast<uintptr_t>(p) % 16 != 0; };
   if ((k_stride | q_stride) % 8 != 0 || s.head_dim % 8 != 0 || s.head_dim > 256 || ((q_feat || rope.cos) && !q) ||
       (q_rope && q_pools.count != 1) || (rope.cos && (!rope.sin || misaligned(rope.cos) || misaligned(rope.sin))))
     return cudaErrorInvalidValue;  // (the RoPE tables are read as float4 at multiples of 4 floats)
   const int touched = (start + n - 1) / s.block_size - start / s.block_size + 1;
+  if (k_feat.feat && (misaligned(k_feat.feat) || k_feat.pools.count < 1 || k_feat.pools.count > 3 ||
+                      k_feat.blocks < (start + n - 1) / s.block_size + 1))
+    return cudaErrorInvalidValue;  // (features are written as float4)
   const int heads = s.num_kv_heads + (q_feat || rope.cos ? num_q_heads : 0);
   const unsigned ctas = unsigned((heads + kPoolHeads - 1) / kPoolHeads) * unsigned(touched);
   if (rope.cos)
     gate_pool_kernel<true><<<ctas, kPoolThreads, 0, stream>>>(s, k, k_stride, q, q_stride, heads, q_pools, q_feat,
-                                                               q_rope, n, start, rope);
+                                                               q_rope, n, start, rope, k_feat);
   else
     gate_pool_kernel<false><<<ctas, kPoolThreads, 0, stream>>>(s, k, k_stride, q, q_stride, heads, q_pools, q_feat,
-                                                                q_rope, n, start, rope);
+                                                                q_rope, n, start, rope, k_feat);
   return cudaGetLastError();
 }
 
 cudaError_t run_gate_k_features(const GateKStats& s, GatePools pools, int kv_len, int b0, int nblk, float* feat,
-                                cudaStream_t stream) {
+                                int head_blocks, cudaStream_t stream) {
   if (nblk <= 0) return cudaSuccess;
-  gate_k_features_kernel<<<dim3(nblk, s.num_kv_heads), s.head_dim, 0, stream>>>(s, pools, kv_len, b0, nblk, feat);
+  if (head_blocks < nblk) return cudaErrorInvalidValue;
+  gate_k_features_kernel<<<dim3(nblk, s.num_kv_heads), s.head_dim, 0, stream>>>(s, pools, kv_len, b0, head_blocks,
+                                                                                feat);
   return cudaGetLastError();
 }
 

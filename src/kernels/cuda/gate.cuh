@@ -13,7 +13,7 @@
 //   k stats  [3, Hkv, max_blocks, d]        running max | min | sum of the pre-RoPE K of each block of
 //                                            one sequence (block j: tokens j*bs ..); the token count of a
 //                                            block follows from the sequence length
-//   k feat   [Hkv, nblk, P*d]               pooled key features of blocks b0 .. b0+nblk-1
+//   k feat   [Hkv, head_blocks, P*d]        pooled key features of blocks b0 .. b0+nblk-1 (index i: b0+i)
 //   q feat   [Hq, rows, P*d]                pooled new queries of the query blocks a chunk touches
 //   rows     [heads, n, dg]                 projected features, normed and rotated in place
 //   entries  bf16 [B][Hkv, max_blocks, dg]   the decode K-compression cache (zero for a partial block)
@@ -57,6 +57,15 @@ struct GateModelRope {
   const float* sin = nullptr;
 };
 
+// Optional output of run_gate_pool: the key features (pools `pools`) of every block the chunk touches,
+// from the statistics the pass leaves: feat [Hkv, blocks, P*d], block j at index j (the layout of
+// run_gate_k_features with b0 = 0 and nblk = blocks; blocks > the chunk's last block).
+struct GateKFeatures {
+  float* feat = nullptr;  // null: none
+  GatePools pools;
+  int blocks = 0;
+};
+
 // Pools n new tokens at positions start .. start+n-1 of one sequence, one pass over the rows of each
 // touched block: k [n][num_kv_heads, head_dim] (bf16, `k_stride` elements between tokens) joins the
 // statistics (a block that already held tokens keeps them); with q_feat, the new queries
@@ -64,15 +73,17 @@ struct GateModelRope {
 // are pooled into q_feat [num_q_heads, rows, P*head_dim]; with q_rope (one pool: P = 1, the gate's
 // dg == head_dim) they leave rotated by the gate RoPE at their block's start, q_rope being
 // GateRope::block_table. With rope.cos, k and q leave rotated by the model's RoPE (the bits of
-// run_rope), in the same pass. Rows are read with 8-byte loads: strides and head_dim must be multiples
+// run_rope), in the same pass. With k_feat.feat, the touched blocks' key features too (bitwise those
+// run_gate_k_features gives). Rows are read with 8-byte loads: strides and head_dim must be multiples
 // of 8 elements (head_dim at most 256).
 cudaError_t run_gate_pool(const GateKStats& s, __nv_bfloat16* k, int64_t k_stride, __nv_bfloat16* q, int64_t q_stride,
                           int num_q_heads, GatePools q_pools, float* q_feat, const float* q_rope, int n, int start,
-                          GateModelRope rope, cudaStream_t stream);
+                          GateModelRope rope, GateKFeatures k_feat, cudaStream_t stream);
 
-// Key features of blocks [b0, b0 + nblk) of a sequence of kv_len tokens: feat [Hkv, nblk, P*d].
+// Key features of blocks [b0, b0 + nblk) of a sequence of kv_len tokens: feat [Hkv, head_blocks, P*d],
+// block b0 + i at index i (head_blocks >= nblk).
 cudaError_t run_gate_k_features(const GateKStats& s, GatePools pools, int kv_len, int b0, int nblk, float* feat,
-                                cudaStream_t stream);
+                                int head_blocks, cudaStream_t stream);
 
 // Rows x [heads][n, dg] (head h at x + h * head_stride): optional RMSNorm (weight norm_w [dg], eps
 // 1e-6, as attngate_knorm) then the gate RoPE at position (first_block + i) * block_size for row i.
