@@ -163,6 +163,14 @@ struct CudaForward::Impl {
 
   // Y[n, out] = X[n, in] · W[out, in]ᵀ. bf16 Y (overwritten), or fp32 Y with accumulate (Y += ...).
   Status gemm(const bf16* W, const bf16* X, void* Y, int64_t out, int64_t n, int64_t in, bool accumulate_fp32) {
+    // A few tokens (decode): the warp-per-row kernel; cuBLAS's host cost per call (~16 us on the H200
+    // machine) was most of a decode step.
+    if (n <= cuda::kGemvMaxTokens && in % 8 == 0 && (reinterpret_cast<uintptr_t>(W) | reinterpret_cast<uintptr_t>(X)) % 16 == 0) {
+      SEER_CUDA_CHECK(accumulate_fp32
+                          ? cuda::run_gemv_add(W, X, static_cast<float*>(Y), n, int(out), int(in), stream)
+                          : cuda::run_gemv(W, X, static_cast<bf16*>(Y), n, int(out), int(in), stream));
+      return Status::ok();
+    }
     const float alpha = 1.0f, beta = accumulate_fp32 ? 1.0f : 0.0f;
     SEER_CUBLAS_CHECK(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, int(out), int(n), int(in), &alpha, W, CUDA_R_16BF,
                                    int(in), X, CUDA_R_16BF, int(in), &beta, Y,

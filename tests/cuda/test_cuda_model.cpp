@@ -332,6 +332,72 @@ TEST(CudaModelOps, RopeMatchesHostBitForBit) {
   }
 }
 
+// run_gemv / run_gemv_add (the decode GEMMs) against double sums of the same bf16 values on fresh random
+// rows: 1-4 tokens, row lengths with and without a partial last round of chunks (8 .. 4104), row counts
+// that leave a CTA part-empty; the bf16 form within a rounding of the exact sum, the fp32 form added onto
+// what y held.
+TEST(CudaModelOps, GemvMatchesHostSums) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  std::mt19937 rng(91);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (auto [out, in] : {std::pair{1, 8}, std::pair{37, 72}, std::pair{576, 576}, std::pair{203, 1536},
+                         std::pair{64, 4104}})
+    for (int n = 1; n <= cuda::kGemvMaxTokens; ++n)
+      for (bool add : {false, true}) {
+        const std::string what = "out " + std::to_string(out) + " in " + std::to_string(in) + " tokens " +
+                                 std::to_string(n) + (add ? " (fp32, added)" : " (bf16)");
+        std::vector<uint16_t> w(size_t(out) * in), x(size_t(n) * in);
+        for (auto& e : w) e = fp32_to_bf16(u(rng));
+        for (auto& e : x) e = fp32_to_bf16(u(rng));
+        std::vector<float> y0(size_t(n) * out);
+        for (auto& e : y0) e = 10.0f * u(rng);
+        void *dw, *dx, *dy;
+        ASSERT_EQ(cudaMalloc(&dw, w.size() * 2), cudaSuccess);
+        ASSERT_EQ(cudaMalloc(&dx, x.size() * 2), cudaSuccess);
+        ASSERT_EQ(cudaMalloc(&dy, y0.size() * 4), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(dw, w.data(), w.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(dx, x.data(), x.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(dy, y0.data(), y0.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
+        const auto* wb = static_cast<const __nv_bfloat16*>(dw);
+        const auto* xb = static_cast<const __nv_bfloat16*>(dx);
+        ASSERT_EQ(add ? cuda::run_gemv_add(wb, xb, static_cast<float*>(dy), n, out, in, nullptr)
+                      : cuda::run_gemv(wb, xb, static_cast<__nv_bfloat16*>(dy), n, out, in, nullptr),
+                  cudaSuccess)
+            << what;
+        std::vector<float> got(y0.size());
+        std::vector<uint16_t> got_bf16(y0.size());
+        if (add)
+          ASSERT_EQ(cudaMemcpy(got.data(), dy, got.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+        else
+          ASSERT_EQ(cudaMemcpy(got_bf16.data(), dy, got_bf16.size() * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+        cudaFree(dw);
+        cudaFree(dx);
+        cudaFree(dy);
+        for (int t = 0; t < n; ++t)
+          for (int o = 0; o < out; ++o) {
+            double sum = 0.0, mag = 0.0;
+            for (int i = 0; i < in; ++i) {
+              const double p = double(bf16_to_fp32(w[size_t(o) * in + i])) * bf16_to_fp32(x[size_t(t) * in + i]);
+              sum += p;
+              mag += std::fabs(p);
+            }
+            const size_t at = size_t(t) * out + o;
+            if (add) {
+              const double want = y0[at] + sum;
+              ASSERT_NEAR(got[at], want, 4e-6 * (mag + std::fabs(y0[at])) + 1e-6) << what << " token " << t << " row " << o;
+            } else {
+              ASSERT_NEAR(bf16_to_fp32(got_bf16[at]), sum, std::fabs(sum) / 256 + 1e-6 * mag + 1e-6)
+                  << what << " token " << t << " row " << o;
+            }
+          }
+      }
+  // What the kernel cannot take is refused, not run.
+  EXPECT_EQ(cuda::run_gemv(nullptr, nullptr, nullptr, cuda::kGemvMaxTokens + 1, 8, 8, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(cuda::run_gemv(nullptr, nullptr, nullptr, 1, 8, 12, nullptr), cudaErrorInvalidValue);
+}
+
 TEST(CudaModel, ContextOverflowIsAnError) {
   if (!gpu_present()) {
     GTEST_SKIP() << "no CUDA device";

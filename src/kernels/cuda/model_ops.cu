@@ -2,6 +2,8 @@
 // simple: one CTA per row for the norms, grid-stride loops elsewhere.
 #include "kernels/cuda/model_ops.cuh"
 
+#include <cstdint>
+
 namespace seer::cuda {
 
 namespace {
@@ -148,7 +150,89 @@ __global__ void fill_uniform_kernel(T* x, int64_t n, float scale, uint64_t seed)
   }
 }
 
+// grid ceil(out / 8), 256 threads: warp w of CTA b computes row o = 8 b + w for every token. Lane l
+// takes the row's 16-byte chunks l, l + 32, .. (four loads in flight), each against the same chunk of
+// every token's x (L1-resident); the lanes' sums meet by shuffles.
+template <int N, bool kAdd>
+__global__ void __launch_bounds__(256) gemv_kernel(const __nv_bfloat16* __restrict__ w,
+                                                   const __nv_bfloat16* __restrict__ x, void* y, int out, int in) {
+  constexpr int kUnroll = 4;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int o = blockIdx.x * 8 + warp;
+  if (o >= out) return;
+  const int chunks = in / 8;
+  const uint4* wr = reinterpret_cast<const uint4*>(w + int64_t(o) * in);
+  const uint4* xr = reinterpret_cast<const uint4*>(x);
+  float acc[N];
+#pragma unroll
+  for (int t = 0; t < N; ++t) acc[t] = 0.0f;
+  for (int c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
+    uint4 wv[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int c = c0 + 32 * u;
+      wv[u] = c < chunks ? __ldcs(wr + c) : make_uint4(0u, 0u, 0u, 0u);  // weights: read once, streamed
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int c = c0 + 32 * u;
+      if (c >= chunks) break;
+      const __nv_bfloat162* w2 = reinterpret_cast<const __nv_bfloat162*>(&wv[u]);
+#pragma unroll
+      for (int t = 0; t < N; ++t) {
+        const uint4 xv = __ldg(xr + int64_t(t) * chunks + c);
+        const __nv_bfloat162* x2 = reinterpret_cast<const __nv_bfloat162*>(&xv);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float2 a = __bfloat1622float2(w2[e]), b = __bfloat1622float2(x2[e]);
+          acc[t] = fmaf(a.x, b.x, acc[t]);
+          acc[t] = fmaf(a.y, b.y, acc[t]);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < N; ++t)
+    for (int off = 16; off > 0; off >>= 1) acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], off);
+  if (lane == 0) {
+#pragma unroll
+    for (int t = 0; t < N; ++t) {
+      if constexpr (kAdd)
+        static_cast<float*>(y)[int64_t(t) * out + o] += acc[t];
+      else
+        static_cast<__nv_bfloat16*>(y)[int64_t(t) * out + o] = __float2bfloat16(acc[t]);
+    }
+  }
+}
+
+template <bool kAdd>
+cudaError_t launch_gemv(const __nv_bfloat16* w, const __nv_bfloat16* x, void* y, int64_t n, int out, int in,
+                        cudaStream_t stream) {
+  if (n == 0 || out == 0) return cudaSuccess;
+  const auto misaligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 != 0; };
+  if (n < 0 || n > kGemvMaxTokens || out < 0 || in <= 0 || in % 8 != 0 || misaligned(w) || misaligned(x))
+    return cudaErrorInvalidValue;
+  const unsigned grid = unsigned((out + 7) / 8);
+  switch (n) {
+    case 1: gemv_kernel<1, kAdd><<<grid, 256, 0, stream>>>(w, x, y, out, in); break;
+    case 2: gemv_kernel<2, kAdd><<<grid, 256, 0, stream>>>(w, x, y, out, in); break;
+    case 3: gemv_kernel<3, kAdd><<<grid, 256, 0, stream>>>(w, x, y, out, in); break;
+    default: gemv_kernel<4, kAdd><<<grid, 256, 0, stream>>>(w, x, y, out, in); break;
+  }
+  return cudaGetLastError();
+}
+
 }  // namespace
+
+cudaError_t run_gemv(const __nv_bfloat16* w, const __nv_bfloat16* x, __nv_bfloat16* y, int64_t n, int out, int in,
+                     cudaStream_t stream) {
+  return launch_gemv<false>(w, x, y, n, out, in, stream);
+}
+
+cudaError_t run_gemv_add(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int64_t n, int out, int in,
+                         cudaStream_t stream) {
+  return launch_gemv<true>(w, x, y, n, out, in, stream);
+}
 
 cudaError_t run_embed(const __nv_bfloat16* emb, const int32_t* tokens, float* x, int64_t n, int dim,
                       cudaStream_t stream) {

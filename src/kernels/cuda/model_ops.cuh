@@ -43,6 +43,18 @@ cudaError_t run_kv_append(const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_b
 // g = silu(g) * u, [n, dim] bf16 (fp32 arithmetic)
 cudaError_t run_silu_mul(__nv_bfloat16* g, const __nv_bfloat16* u, int64_t n, int dim, cudaStream_t stream);
 
+// Matrix-vector products for a few tokens (decode): y[t, o] = sum_i w[o, i] * x[t, i] for t < n,
+// o < out; w [out, in] bf16 (a weight in the layout cuBLAS reads transposed), x [n, in] bf16, fp32
+// sums; y [n, out] bf16 (stored), or fp32 and added to (the residual stream, the logits). A warp per
+// output row, 16-byte loads, four per lane in flight. n <= kGemvMaxTokens, in a multiple of 8, w and x
+// 16-byte aligned. (cublasGemmEx at n = 1 costs the host ~16 us a call on the H200 machine, 7 calls a
+// layer: decode was bound by it; this launch costs a few.)
+constexpr int kGemvMaxTokens = 4;
+cudaError_t run_gemv(const __nv_bfloat16* w, const __nv_bfloat16* x, __nv_bfloat16* y, int64_t n, int out, int in,
+                     cudaStream_t stream);
+cudaError_t run_gemv_add(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int64_t n, int out, int in,
+                         cudaStream_t stream);
+
 // Fills x[0..n) with uniform values in [-scale, scale) from a counter hash of (seed, index): random
 // weights for benchmarks and tests, reproducible and independent of the launch shape.
 cudaError_t run_fill_uniform(__nv_bfloat16* x, int64_t n, float scale, uint64_t seed, cudaStream_t stream);
