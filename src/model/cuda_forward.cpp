@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 
 #include "kernels/cpu/ops.h"
 #include "kernels/cuda/check.h"
@@ -162,10 +163,16 @@ struct CudaForward::Impl {
   const bf16* output_weight() const { return (tied ? tok_embd : output).as<bf16>(); }
 
   // Y[n, out] = X[n, in] · W[out, in]ᵀ. bf16 Y (overwritten), or fp32 Y with accumulate (Y += ...).
+  // A few tokens (decode) take the warp-per-row GEMV kernels: cuBLAS's host cost per call (~16 us on
+  // the H200 machine) was most of a decode step.
+  static bool gemv_fits(int64_t n, int64_t in, std::initializer_list<const void*> ptrs) {
+    uintptr_t bits = 0;
+    for (const void* p : ptrs) bits |= reinterpret_cast<uintptr_t>(p);
+    return n <= cuda::kGemvMaxTokens && in % 8 == 0 && bits % 16 == 0;
+  }
+
   Status gemm(const bf16* W, const bf16* X, void* Y, int64_t out, int64_t n, int64_t in, bool accumulate_fp32) {
-    // A few tokens (decode): the warp-per-row kernel; cuBLAS's host cost per call (~16 us on the H200
-    // machine) was most of a decode step.
-    if (n <= cuda::kGemvMaxTokens && in % 8 == 0 && (reinterpret_cast<uintptr_t>(W) | reinterpret_cast<uintptr_t>(X)) % 16 == 0) {
+    if (gemv_fits(n, in, {W, X})) {
       SEER_CUDA_CHECK(accumulate_fp32
                           ? cuda::run_gemv_add(W, X, static_cast<float*>(Y), n, int(out), int(in), stream)
                           : cuda::run_gemv(W, X, static_cast<bf16*>(Y), n, int(out), int(in), stream));
@@ -306,9 +313,21 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
   for (int l = 0; l < cfg.num_layers; ++l) {
     DeviceLayer& L = layers[size_t(l)];
     SEER_CUDA_CHECK(cuda::run_rmsnorm(x.as<float>(), L.attn_norm.as<float>(), hb, n, D, cfg.rms_eps, stream));
-    SEER_RETURN_IF_ERROR(gemm(L.wq.as<bf16>(), hb, qb, qdim, n, D, false));
-    SEER_RETURN_IF_ERROR(gemm(L.wk.as<bf16>(), hb, kb, kvdim, n, D, false));
-    SEER_RETURN_IF_ERROR(gemm(L.wv.as<bf16>(), hb, vb, kvdim, n, D, false));
+    if (gemv_fits(n, D, {hb, L.wq.ptr, L.wk.ptr, L.wv.ptr})) {  // q, k, v in one launch
+      cuda::GemvParams gp;
+      gp.x = hb;
+      gp.n = n;
+      gp.in = D;
+      gp.parts = 3;
+      gp.w[0] = L.wq.as<bf16>(), gp.w[1] = L.wk.as<bf16>(), gp.w[2] = L.wv.as<bf16>();
+      gp.y[0] = qb, gp.y[1] = kb, gp.y[2] = vb;
+      gp.out[0] = qdim, gp.out[1] = kvdim, gp.out[2] = kvdim;
+      SEER_CUDA_CHECK(cuda::run_gemv_parts(gp, stream));
+    } else {
+      SEER_RETURN_IF_ERROR(gemm(L.wq.as<bf16>(), hb, qb, qdim, n, D, false));
+      SEER_RETURN_IF_ERROR(gemm(L.wk.as<bf16>(), hb, kb, kvdim, n, D, false));
+      SEER_RETURN_IF_ERROR(gemm(L.wv.as<bf16>(), hb, vb, kvdim, n, D, false));
+    }
     if (L.bq.ptr) SEER_CUDA_CHECK(cuda::run_add_bias(qb, L.bq.as<float>(), n, qdim, stream));
     if (L.bk.ptr) SEER_CUDA_CHECK(cuda::run_add_bias(kb, L.bk.as<float>(), n, kvdim, stream));
     if (L.bv.ptr) SEER_CUDA_CHECK(cuda::run_add_bias(vb, L.bv.as<float>(), n, kvdim, stream));
@@ -413,9 +432,14 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
     SEER_CUDA_CHECK(cuda::run_rmsnorm(x.as<float>(), L.ffn_norm.as<float>(), hb, n, D, cfg.rms_eps, stream));
     for (int64_t t0 = 0; t0 < n; t0 += kFfnChunk) {
       const int64_t m = std::min(kFfnChunk, n - t0);
-      SEER_RETURN_IF_ERROR(gemm(L.w_gate.as<bf16>(), hb + t0 * D, g.ptr, F, m, D, false));
-      SEER_RETURN_IF_ERROR(gemm(L.w_up.as<bf16>(), hb + t0 * D, u.ptr, F, m, D, false));
-      SEER_CUDA_CHECK(cuda::run_silu_mul(g.as<bf16>(), u.as<bf16>(), m, F, stream));
+      if (gemv_fits(m, D, {hb + t0 * D, L.w_gate.ptr, L.w_up.ptr})) {  // gate, up and SwiGLU in one launch
+        SEER_CUDA_CHECK(cuda::run_gemv_swiglu(L.w_gate.as<bf16>(), L.w_up.as<bf16>(), hb + t0 * D, g.as<bf16>(), m,
+                                              F, D, stream));
+      } else {
+        SEER_RETURN_IF_ERROR(gemm(L.w_gate.as<bf16>(), hb + t0 * D, g.ptr, F, m, D, false));
+        SEER_RETURN_IF_ERROR(gemm(L.w_up.as<bf16>(), hb + t0 * D, u.ptr, F, m, D, false));
+        SEER_CUDA_CHECK(cuda::run_silu_mul(g.as<bf16>(), u.as<bf16>(), m, F, stream));
+      }
       SEER_RETURN_IF_ERROR(gemm(L.w_down.as<bf16>(), g.as<bf16>(), x.as<float>() + t0 * D, D, m, F, true));
     }
   }

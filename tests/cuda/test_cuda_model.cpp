@@ -398,6 +398,70 @@ TEST(CudaModelOps, GemvMatchesHostSums) {
   EXPECT_EQ(cuda::run_gemv(nullptr, nullptr, nullptr, 1, 8, 12, nullptr), cudaErrorInvalidValue);
 }
 
+// The decode's fused launches against the separate ones they replace, bit for bit: q, k and v in one
+// run_gemv_parts == three run_gemv; run_gemv_swiglu == run_gemv (gate), run_gemv (up), run_silu_mul.
+// Parts of different row counts (a CTA part-empty at each part's end), 1-4 tokens, fresh random rows.
+TEST(CudaModelOps, GemvPartsAndSwiGluMatchSeparateLaunches) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  std::mt19937 rng(93);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  auto upload = [&](size_t count) {
+    std::vector<uint16_t> h(count);
+    for (auto& e : h) e = fp32_to_bf16(u(rng));
+    void* d = nullptr;
+    EXPECT_EQ(cudaMalloc(&d, std::max<size_t>(count, 1) * 2), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(d, h.data(), count * 2, cudaMemcpyHostToDevice), cudaSuccess);
+    return static_cast<__nv_bfloat16*>(d);
+  };
+  auto download = [](const __nv_bfloat16* d, size_t count) {
+    std::vector<uint16_t> h(count);
+    EXPECT_EQ(cudaMemcpy(h.data(), d, count * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+    return h;
+  };
+  for (int in : {72, 576})
+    for (int n = 1; n <= cuda::kGemvMaxTokens; ++n) {
+      const std::string what = "in " + std::to_string(in) + " tokens " + std::to_string(n);
+      const int outs[3] = {37, 8, 203};
+      __nv_bfloat16* x = upload(size_t(n) * in);
+      cuda::GemvParams p;
+      p.x = x;
+      p.n = n;
+      p.in = in;
+      p.parts = 3;
+      __nv_bfloat16* sep[3];
+      for (int q = 0; q < 3; ++q) {
+        p.w[q] = upload(size_t(outs[q]) * in);
+        p.y[q] = upload(size_t(n) * outs[q]);  // (random: every element must be written)
+        p.out[q] = outs[q];
+        sep[q] = upload(size_t(n) * outs[q]);
+        ASSERT_EQ(cuda::run_gemv(p.w[q], x, sep[q], n, outs[q], in, nullptr), cudaSuccess) << what;
+      }
+      ASSERT_EQ(cuda::run_gemv_parts(p, nullptr), cudaSuccess) << what;
+      for (int q = 0; q < 3; ++q)
+        EXPECT_EQ(download(static_cast<__nv_bfloat16*>(p.y[q]), size_t(n) * outs[q]), download(sep[q], size_t(n) * outs[q]))
+            << what << " part " << q;
+      // SwiGLU with F = 203 rows
+      const int F = outs[2];
+      __nv_bfloat16* w_up = upload(size_t(F) * in);
+      __nv_bfloat16* g = upload(size_t(n) * F);
+      __nv_bfloat16* up = upload(size_t(n) * F);
+      __nv_bfloat16* fused = upload(size_t(n) * F);
+      ASSERT_EQ(cuda::run_gemv(p.w[2], x, g, n, F, in, nullptr), cudaSuccess) << what;
+      ASSERT_EQ(cuda::run_gemv(w_up, x, up, n, F, in, nullptr), cudaSuccess) << what;
+      ASSERT_EQ(cuda::run_silu_mul(g, up, n, F, nullptr), cudaSuccess) << what;
+      ASSERT_EQ(cuda::run_gemv_swiglu(p.w[2], w_up, x, fused, n, F, in, nullptr), cudaSuccess) << what;
+      EXPECT_EQ(download(fused, size_t(n) * F), download(g, size_t(n) * F)) << what << " SwiGLU";
+      for (__nv_bfloat16* d : {x, w_up, g, up, fused}) cudaFree(d);
+      for (int q = 0; q < 3; ++q) {
+        cudaFree(const_cast<__nv_bfloat16*>(p.w[q]));
+        cudaFree(p.y[q]);
+        cudaFree(sep[q]);
+      }
+    }
+}
+
 TEST(CudaModel, ContextOverflowIsAnError) {
   if (!gpu_present()) {
     GTEST_SKIP() << "no CUDA device";

@@ -150,88 +150,137 @@ __global__ void fill_uniform_kernel(T* x, int64_t n, float scale, uint64_t seed)
   }
 }
 
-// grid ceil(out / 8), 256 threads: warp w of CTA b computes row o = 8 b + w for every token. Lane l
-// takes the row's 16-byte chunks l, l + 32, .. (four loads in flight), each against the same chunk of
-// every token's x (L1-resident); the lanes' sums meet by shuffles.
-template <int N, bool kAdd>
-__global__ void __launch_bounds__(256) gemv_kernel(const __nv_bfloat16* __restrict__ w,
-                                                   const __nv_bfloat16* __restrict__ x, void* y, int out, int in) {
-  constexpr int kUnroll = 4;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int o = blockIdx.x * 8 + warp;
+// grid = the parts' CTAs in order (part q from first_cta[q]), 256 threads: warp w of a CTA of part q
+// computes row o = 8 (b - first_cta[q]) + w of that part for every token. Lane l takes the row's
+// 16-byte chunks l, l + 32, .. (four loads in flight), each against the same chunk of every token's x
+// (L1-resident); the lanes' sums meet by shuffles. kSwiGlu: the warp also computes the row of w_up
+// and stores silu(g) * u from g and u rounded to bf16, the operations of silu_mul_kernel.
+template <int N, bool kAdd, bool kSwiGlu>
+__global__ void __launch_bounds__(256) gemv_kernel(const GemvParams p) {
+  constexpr int kUnroll = 4, M = kSwiGlu ? 2 : 1;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, b = int(blockIdx.x);
+  const int q = p.parts > 1 && b >= p.first_cta[1] ? (p.parts > 2 && b >= p.first_cta[2] ? 2 : 1) : 0;
+  // (selected, not indexed: an indexed parameter array would be copied to local memory)
+  const auto pick = [q](auto a0, auto a1, auto a2) { return q == 0 ? a0 : q == 1 ? a1 : a2; };
+  const int out = pick(p.out[0], p.out[1], p.out[2]);
+  const int o = (b - pick(p.first_cta[0], p.first_cta[1], p.first_cta[2])) * 8 + warp;
   if (o >= out) return;
-  const int chunks = in / 8;
-  const uint4* wr = reinterpret_cast<const uint4*>(w + int64_t(o) * in);
-  const uint4* xr = reinterpret_cast<const uint4*>(x);
-  float acc[N];
+  void* const y = pick(p.y[0], p.y[1], p.y[2]);
+  const int chunks = p.in / 8;
+  const uint4* wr[M];
+  wr[0] = reinterpret_cast<const uint4*>(pick(p.w[0], p.w[1], p.w[2]) + int64_t(o) * p.in);
+  if constexpr (kSwiGlu) wr[M - 1] = reinterpret_cast<const uint4*>(p.w_up + int64_t(o) * p.in);
+  const uint4* xr = reinterpret_cast<const uint4*>(p.x);
+  float acc[M][N];
 #pragma unroll
-  for (int t = 0; t < N; ++t) acc[t] = 0.0f;
+  for (int m = 0; m < M; ++m)
+#pragma unroll
+    for (int t = 0; t < N; ++t) acc[m][t] = 0.0f;
   for (int c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
-    uint4 wv[kUnroll];
+    uint4 wv[M][kUnroll];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int c = c0 + 32 * u;
-      wv[u] = c < chunks ? __ldcs(wr + c) : make_uint4(0u, 0u, 0u, 0u);  // weights: read once, streamed
-    }
+    for (int m = 0; m < M; ++m)
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int c = c0 + 32 * u;
+        wv[m][u] = c < chunks ? __ldcs(wr[m] + c) : make_uint4(0u, 0u, 0u, 0u);  // weights: read once, streamed
+      }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int c = c0 + 32 * u;
       if (c >= chunks) break;
-      const __nv_bfloat162* w2 = reinterpret_cast<const __nv_bfloat162*>(&wv[u]);
 #pragma unroll
       for (int t = 0; t < N; ++t) {
         const uint4 xv = __ldg(xr + int64_t(t) * chunks + c);
         const __nv_bfloat162* x2 = reinterpret_cast<const __nv_bfloat162*>(&xv);
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float2 a = __bfloat1622float2(w2[e]), b = __bfloat1622float2(x2[e]);
-          acc[t] = fmaf(a.x, b.x, acc[t]);
-          acc[t] = fmaf(a.y, b.y, acc[t]);
+        for (int m = 0; m < M; ++m) {
+          const __nv_bfloat162* w2 = reinterpret_cast<const __nv_bfloat162*>(&wv[m][u]);
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const float2 a = __bfloat1622float2(w2[e]), v = __bfloat1622float2(x2[e]);
+            acc[m][t] = fmaf(a.x, v.x, acc[m][t]);
+            acc[m][t] = fmaf(a.y, v.y, acc[m][t]);
+          }
         }
       }
     }
   }
 #pragma unroll
-  for (int t = 0; t < N; ++t)
-    for (int off = 16; off > 0; off >>= 1) acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], off);
+  for (int m = 0; m < M; ++m)
+#pragma unroll
+    for (int t = 0; t < N; ++t)
+      for (int off = 16; off > 0; off >>= 1) acc[m][t] += __shfl_xor_sync(0xffffffffu, acc[m][t], off);
   if (lane == 0) {
 #pragma unroll
     for (int t = 0; t < N; ++t) {
-      if constexpr (kAdd)
-        static_cast<float*>(y)[int64_t(t) * out + o] += acc[t];
-      else
-        static_cast<__nv_bfloat16*>(y)[int64_t(t) * out + o] = __float2bfloat16(acc[t]);
+      const int64_t at = int64_t(t) * out + o;
+      if constexpr (kAdd) {
+        static_cast<float*>(y)[at] += acc[0][t];
+      } else if constexpr (kSwiGlu) {
+        const float a = __bfloat162float(__float2bfloat16(acc[0][t]));
+        const float u = __bfloat162float(__float2bfloat16(acc[M - 1][t]));
+        static_cast<__nv_bfloat16*>(y)[at] = __float2bfloat16(a / (1.0f + __expf(-a)) * u);
+      } else {
+        static_cast<__nv_bfloat16*>(y)[at] = __float2bfloat16(acc[0][t]);
+      }
     }
   }
 }
 
-template <bool kAdd>
-cudaError_t launch_gemv(const __nv_bfloat16* w, const __nv_bfloat16* x, void* y, int64_t n, int out, int in,
-                        cudaStream_t stream) {
-  if (n == 0 || out == 0) return cudaSuccess;
-  const auto misaligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 != 0; };
-  if (n < 0 || n > kGemvMaxTokens || out < 0 || in <= 0 || in % 8 != 0 || misaligned(w) || misaligned(x))
+template <bool kAdd, bool kSwiGlu>
+cudaError_t launch_gemv(GemvParams p, cudaStream_t stream) {
+  const auto misaligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 != 0; };
+  if (p.n < 0 || p.n > kGemvMaxTokens || p.parts < 1 || p.parts > kGemvMaxParts || p.in <= 0 || p.in % 8 != 0 ||
+      misaligned(p.x) || (kSwiGlu && (p.parts != 1 || misaligned(p.w_up))))
     return cudaErrorInvalidValue;
-  const unsigned grid = unsigned((out + 7) / 8);
-  switch (n) {
-    case 1: gemv_kernel<1, kAdd><<<grid, 256, 0, stream>>>(w, x, y, out, in); break;
-    case 2: gemv_kernel<2, kAdd><<<grid, 256, 0, stream>>>(w, x, y, out, in); break;
-    case 3: gemv_kernel<3, kAdd><<<grid, 256, 0, stream>>>(w, x, y, out, in); break;
-    default: gemv_kernel<4, kAdd><<<grid, 256, 0, stream>>>(w, x, y, out, in); break;
+  int ctas = 0;
+  for (int q = 0; q < p.parts; ++q) {
+    if (p.out[q] < 0 || misaligned(p.w[q])) return cudaErrorInvalidValue;
+    p.first_cta[q] = ctas;
+    ctas += (p.out[q] + 7) / 8;
+  }
+  if (p.n == 0 || ctas == 0) return cudaSuccess;
+  switch (p.n) {
+    case 1: gemv_kernel<1, kAdd, kSwiGlu><<<ctas, 256, 0, stream>>>(p); break;
+    case 2: gemv_kernel<2, kAdd, kSwiGlu><<<ctas, 256, 0, stream>>>(p); break;
+    case 3: gemv_kernel<3, kAdd, kSwiGlu><<<ctas, 256, 0, stream>>>(p); break;
+    default: gemv_kernel<4, kAdd, kSwiGlu><<<ctas, 256, 0, stream>>>(p); break;
   }
   return cudaGetLastError();
+}
+
+GemvParams one_part(const __nv_bfloat16* w, const __nv_bfloat16* x, void* y, int64_t n, int out, int in) {
+  GemvParams p;
+  p.x = x;
+  p.n = n;
+  p.in = in;
+  p.parts = 1;
+  p.w[0] = w;
+  p.y[0] = y;
+  p.out[0] = out;
+  return p;
 }
 
 }  // namespace
 
 cudaError_t run_gemv(const __nv_bfloat16* w, const __nv_bfloat16* x, __nv_bfloat16* y, int64_t n, int out, int in,
                      cudaStream_t stream) {
-  return launch_gemv<false>(w, x, y, n, out, in, stream);
+  return launch_gemv<false, false>(one_part(w, x, y, n, out, in), stream);
 }
 
 cudaError_t run_gemv_add(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int64_t n, int out, int in,
                          cudaStream_t stream) {
-  return launch_gemv<true>(w, x, y, n, out, in, stream);
+  return launch_gemv<true, false>(one_part(w, x, y, n, out, in), stream);
+}
+
+cudaError_t run_gemv_parts(const GemvParams& p, cudaStream_t stream) { return launch_gemv<false, false>(p, stream); }
+
+cudaError_t run_gemv_swiglu(const __nv_bfloat16* w_gate, const __nv_bfloat16* w_up, const __nv_bfloat16* x,
+                            __nv_bfloat16* y, int64_t n, int out, int in, cudaStream_t stream) {
+  GemvParams p = one_part(w_gate, x, y, n, out, in);
+  p.w_up = w_up;
+  return launch_gemv<false, true>(p, stream);
 }
 
 cudaError_t run_embed(const __nv_bfloat16* emb, const int32_t* tokens, float* x, int64_t n, int dim,

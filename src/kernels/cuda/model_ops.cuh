@@ -49,11 +49,32 @@ cudaError_t run_silu_mul(__nv_bfloat16* g, const __nv_bfloat16* u, int64_t n, in
 // output row, 16-byte loads, four per lane in flight. n <= kGemvMaxTokens, in a multiple of 8, w and x
 // 16-byte aligned. (cublasGemmEx at n = 1 costs the host ~16 us a call on the H200 machine, 7 calls a
 // layer: decode was bound by it; this launch costs a few.)
-constexpr int kGemvMaxTokens = 4;
+constexpr int kGemvMaxTokens = 4, kGemvMaxParts = 3;
 cudaError_t run_gemv(const __nv_bfloat16* w, const __nv_bfloat16* x, __nv_bfloat16* y, int64_t n, int out, int in,
                      cudaStream_t stream);
 cudaError_t run_gemv_add(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int64_t n, int out, int in,
                          cudaStream_t stream);
+
+// Several products of the same x in one launch (decode's q, k and v): part q < parts is w[q]
+// [out[q], in] -> y[q] [n, out[q]] bf16, exactly as run_gemv would compute it. (first_cta is the
+// launch's; the caller leaves it.)
+struct GemvParams {
+  const __nv_bfloat16* x = nullptr;
+  int64_t n = 0;
+  int in = 0;
+  int parts = 0;
+  const __nv_bfloat16* w[kGemvMaxParts] = {};
+  void* y[kGemvMaxParts] = {};
+  int out[kGemvMaxParts] = {};
+  int first_cta[kGemvMaxParts] = {};
+  const __nv_bfloat16* w_up = nullptr;  // run_gemv_swiglu's second weight
+};
+cudaError_t run_gemv_parts(const GemvParams& p, cudaStream_t stream);
+
+// The SwiGLU of a few tokens in one launch: y[t, o] = silu(g) * u with g = w_gate[o, :] . x[t, :] and
+// u = w_up[o, :] . x[t, :] each rounded to bf16 first: the bits of run_gemv twice, then run_silu_mul.
+cudaError_t run_gemv_swiglu(const __nv_bfloat16* w_gate, const __nv_bfloat16* w_up, const __nv_bfloat16* x,
+                            __nv_bfloat16* y, int64_t n, int out, int in, cudaStream_t stream);
 
 // Fills x[0..n) with uniform values in [-scale, scale) from a counter hash of (seed, index): random
 // weights for benchmarks and tests, reproducible and independent of the launch shape.
