@@ -314,6 +314,15 @@ __global__ void __launch_bounds__(kPoolThreads, 8)
       for (int i = 0; i < 8; ++i) sm[i] += __uint_as_float(red[w][8 + i][lane]);
     }
     auto stat_at = [&](int e) { return e < 2 ? 2 * e : half + 2 * (e - 2); };  // channel offset of pair e
+    // Pool `type` of the unit's channels, v = channels c .. c+3, then c + half .. (inv: 1 / tokens).
+    auto unit_feature = [&](int type, float inv, float (&v)[8]) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float2 a = __bfloat1622float2(mx[e]), b = __bfloat1622float2(mn[e]);
+        v[2 * e] = feature(type, a.x, b.x, sm[2 * e], inv);
+        v[2 * e + 1] = feature(type, a.y, b.y, sm[2 * e + 1], inv);
+      }
+    };
     if (is_k) {
       // A block that already held tokens of an earlier forward keeps them (its statistics: bf16 values,
       // exact; the sums add).
@@ -340,14 +349,8 @@ __global__ void __launch_bounds__(kPoolThreads, 8)
         const float inv = 1.0f / float(t1 - first);
         float* f = kf.feat + (int64_t(h) * kf.blocks + j) * kf.pools.count * d + c;
         for (int p = 0; p < kf.pools.count; ++p) {
-          const int type = kf.pools.type[p];
-          float v[8];  // channels c .. c+3, then c + half ..
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const float2 a = __bfloat1622float2(mx[e]), b = __bfloat1622float2(mn[e]);
-            v[2 * e] = feature(type, a.x, b.x, sm[2 * e], inv);
-            v[2 * e + 1] = feature(type, a.y, b.y, sm[2 * e + 1], inv);
-          }
+          float v[8];
+          unit_feature(kf.pools.type[p], inv, v);
           *reinterpret_cast<float4*>(f + p * d) = make_float4(v[0], v[1], v[2], v[3]);
           *reinterpret_cast<float4*>(f + p * d + half) = make_float4(v[4], v[5], v[6], v[7]);
         }
@@ -356,14 +359,8 @@ __global__ void __launch_bounds__(kPoolThreads, 8)
       const float inv = 1.0f / float(t1 - t0);
       float* fq = q_feat + (int64_t(h - Hkv) * rows + r) * q_pools.count * d + c;
       for (int p = 0; p < q_pools.count; ++p) {
-        const int type = q_pools.type[p];
-        float v[8];  // channels c.. c+3, then c + half ..
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float2 a = __bfloat1622float2(mx[e]), b = __bfloat1622float2(mn[e]);
-          v[2 * e] = feature(type, a.x, b.x, sm[2 * e], inv);
-          v[2 * e + 1] = feature(type, a.y, b.y, sm[2 * e + 1], inv);
-        }
+        float v[8];
+        unit_feature(q_pools.type[p], inv, v);
         if (q_rope) {  // one pool, dg == d: the gate RoPE's pairs are this unit's (c + i, c + half + i)
           const float* cs = q_rope + int64_t(j) * d + c;
 #pragma unroll
