@@ -1,7 +1,9 @@
 // The transformer forward on the GPU (issue 4 §5): the same model as seer::Session's CPU forward
 // (src/model/engine.cpp) with bf16 weights and activations, an fp32 residual stream, cuBLAS GEMMs
-// (bf16 in, fp32 accumulation), the KV cache in GPU memory and attention through the block-sparse
-// kernels (src/kernels/cuda): sparse_prefill for n > 1 tokens, the split-KV sparse_decode for one.
+// (bf16 in, fp32 accumulation; for up to 4 tokens the GEMV kernels of model_ops.cuh, with q/k/v and
+// gate/up/SwiGLU fused into one launch each), the KV cache in GPU memory and attention through the
+// block-sparse kernels (src/kernels/cuda): sparse_prefill for n > 1 tokens, the split-KV sparse_decode
+// for one.
 //
 // Per layer, for n new tokens:
 //   h = rmsnorm(x) ; q,k,v = h·Wqᵀ,h·Wkᵀ,h·Wvᵀ (+bias) ; [q_norm/k_norm] ; (gates on the GPU, or
