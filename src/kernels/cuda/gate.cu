@@ -202,8 +202,9 @@ __device__ __forceinline__ __nv_bfloat162 bf2(uint32_t u) { return *reinterpret_
 
 // grid (head groups of kPoolHeads) x touched blocks, group fastest; heads over the K heads, then (with
 // q_feat or the RoPE) the Q heads. Block j's K statistics, merged with what the block held (with
-// kf.feat, also its key features), and, with q_feat, its pooled new queries; with rope.cos, every K and Q row of the block's new tokens is rotated
-// in place as it is pooled, from its pre-RoPE values. (At most 64 registers: 8 CTAs per SM.)
+// kf.feat, also its key features), and, with q_feat, its pooled new queries; with rope.cos, every K
+// and Q row of the block's new tokens is rotated in place as it is pooled, from its pre-RoPE values.
+// (At most 64 registers: 8 CTAs per SM.)
 template <bool kRope>
 __global__ void __launch_bounds__(kPoolThreads, 8)
     gate_pool_kernel(GateKStats s, bf16* k, int64_t k_stride, bf16* q, int64_t q_stride, int heads,

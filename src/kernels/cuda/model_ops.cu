@@ -123,11 +123,15 @@ __global__ void kv_append_kernel(const uint4* __restrict__ k, const uint4* __res
   }
 }
 
+// silu(g) * u of bf16 g and u, rounded to bf16 (run_silu_mul and run_gemv_swiglu share its bits).
+__device__ __forceinline__ __nv_bfloat16 silu_mul(__nv_bfloat16 g, __nv_bfloat16 u) {
+  const float a = __bfloat162float(g);
+  return __float2bfloat16(a / (1.0f + __expf(-a)) * __bfloat162float(u));
+}
+
 __global__ void silu_mul_kernel(__nv_bfloat16* g, const __nv_bfloat16* __restrict__ u, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const float a = __bfloat162float(g[i]);
-    g[i] = __float2bfloat16(a / (1.0f + __expf(-a)) * __bfloat162float(u[i]));
-  }
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    g[i] = silu_mul(g[i], u[i]);
 }
 
 // splitmix64 of (seed, index) -> uniform [-scale, scale)
@@ -154,7 +158,7 @@ __global__ void fill_uniform_kernel(T* x, int64_t n, float scale, uint64_t seed)
 // computes row o = 8 (b - first_cta[q]) + w of that part for every token. Lane l takes the row's
 // 16-byte chunks l, l + 32, .. (four loads in flight), each against the same chunk of every token's x
 // (L1-resident); the lanes' sums meet by shuffles. kSwiGlu: the warp also computes the row of w_up
-// and stores silu(g) * u from g and u rounded to bf16, the operations of silu_mul_kernel.
+// and stores silu_mul of g and u rounded to bf16, as silu_mul_kernel does.
 template <int N, bool kAdd, bool kSwiGlu>
 __global__ void __launch_bounds__(256) gemv_kernel(const GemvParams p) {
   constexpr int kUnroll = 4, M = kSwiGlu ? 2 : 1;
@@ -218,9 +222,7 @@ __global__ void __launch_bounds__(256) gemv_kernel(const GemvParams p) {
       if constexpr (kAdd) {
         static_cast<float*>(y)[at] += acc[0][t];
       } else if constexpr (kSwiGlu) {
-        const float a = __bfloat162float(__float2bfloat16(acc[0][t]));
-        const float u = __bfloat162float(__float2bfloat16(acc[M - 1][t]));
-        static_cast<__nv_bfloat16*>(y)[at] = __float2bfloat16(a / (1.0f + __expf(-a)) * u);
+        static_cast<__nv_bfloat16*>(y)[at] = silu_mul(__float2bfloat16(acc[0][t]), __float2bfloat16(acc[M - 1][t]));
       } else {
         static_cast<__nv_bfloat16*>(y)[at] = __float2bfloat16(acc[0][t]);
       }
