@@ -2,15 +2,15 @@
 # End-to-end check of `seer --device cuda` with the real default model on a GPU machine that has
 # neither the build's Debian packages nor the model (the device tool's machines): the seer binary is
 # built here (CUDA, sm_90a, no -march=native) and travels with its shared libraries and the dynamic
-# loader, so the GPU machine's own glibc does not matter; the model travels in three parts (a call
+# loader, so the GPU machine's own glibc does not matter; the model travels in four parts (a call
 # carries at most 64 MiB with the working tree).
 #
 #   scripts/gpu-e2e.sh pack            here: build-devpack/seer + libs -> .devcarry/devpack.tar.xz,
-#                                      the model -> .devcarry/model.part.{0,1,2} + model.sha256
+#                                      the model -> .devcarry/model.part.{0,1,2,3} + model.sha256
 #   call 1 (carry .devcarry/model.part.0):  mkdir -p /tmp/m && cp .devcarry/* /tmp/m/
-#   call 2 (carry .devcarry/model.part.1):  cp .devcarry/* /tmp/m/
-#   call 3 (carry .devcarry/model.part.2, .devcarry/devpack.tar.xz, .devcarry/model.sha256,
-#           .devcarry/corpus.tar.xz):  cp .devcarry/* /tmp/m/ && OUT=$OUT bash scripts/gpu-e2e.sh run|train
+#   calls 2, 3 (carry .devcarry/model.part.1, then .2 and .devcarry/corpus.tar.xz):  cp .devcarry/* /tmp/m/
+#   call 4 (carry .devcarry/model.part.3, .devcarry/devpack.tar.xz, .devcarry/model.sha256):
+#           cp .devcarry/* /tmp/m/ && OUT=$OUT bash scripts/gpu-e2e.sh run|train|fullrun
 # (calls within 30 s of each other, so the machine stays warm). `run` joins and checks the model, then
 # compares perplexity on CPU and GPU (dense, gate prefill, gate decode) and generates with the gates.
 # `train` runs `seer train-gates --device cuda` on the corpus (scripts/prepare-corpus.py output) and the
@@ -28,7 +28,7 @@ if [ "$mode" = pack ]; then
   ldd build-devpack/seer | awk '/=>/ {print $3}' | grep -v -E 'libcuda|libcublas|libcudart' | xargs -I{} cp -L {} /tmp/devpack/lib/
   cp -L /lib64/ld-linux-x86-64.so.2 /tmp/devpack/lib/
   tar -C /tmp/devpack -cJf .devcarry/devpack.tar.xz .
-  split -n 3 -d -a 1 "$model" .devcarry/model.part.
+  split -n 4 -d -a 1 "$model" .devcarry/model.part.
   sha256sum "$model" | awk '{print $1}' > .devcarry/model.sha256
   corpus="${SEER_HOME:-$HOME/.cache/seer}/corpus"
   [ -d "$corpus" ] && tar -C "$corpus" -cJf .devcarry/corpus.tar.xz .
@@ -40,11 +40,15 @@ fi
 OUT="${OUT:-$PWD/out-gpu-e2e}"
 mkdir -p "$OUT"
 M=/tmp/m/model.gguf
-cat /tmp/m/model.part.0 /tmp/m/model.part.1 /tmp/m/model.part.2 > "$M"
+cat /tmp/m/model.part.[0-9] > "$M"
 [ "$(sha256sum "$M" | awk '{print $1}')" = "$(cat /tmp/m/model.sha256)" ] || { echo "gpu-e2e: model sha256 mismatch" >&2; exit 1; }
 rm -rf /tmp/dp && mkdir -p /tmp/dp && tar -C /tmp/dp -xJf /tmp/m/devpack.tar.xz
 cublas_dir=$(dirname "$(find / -name 'libcublas.so.13*' -not -path '*/proc/*' 2>/dev/null | head -1)")
 libs="/tmp/dp/lib:$cublas_dir:/usr/local/cuda/lib64:/usr/lib/x86_64-linux-gnu"
+# Through an explicit loader seer cannot start itself again to pick OpenBLAS's kernels for an unknown
+# CPU (src/core/blas_kernels.cpp): name them here.
+if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}
+else export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}; fi
 seer() { /tmp/dp/lib/ld-linux-x86-64.so.2 --library-path "$libs" /tmp/dp/seer "$@"; }
 nvidia-smi --query-gpu=name --format=csv,noheader | tee "$OUT/device.txt"
 G=gates/smollm2-135m-instruct

@@ -31,6 +31,13 @@ if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
   check "version with OPENBLAS_CORETYPE" 0 env OPENBLAS_CORETYPE=Haswell "$seer" --version
   contains "OPENBLAS_CORETYPE kept" "kernels: Haswell)"
 fi
+# Started through an explicit loader (as scripts/gpu-e2e.sh does), /proc/self/exe is the loader:
+# seer must not start that again with its own arguments.
+if [ -x /lib64/ld-linux-x86-64.so.2 ]; then
+  check "through the loader" 0 /lib64/ld-linux-x86-64.so.2 "$seer" --version
+  contains "through the loader runs seer" "seer "
+  lacks "through the loader, not the loader's own --version" "ld.so ("
+fi
 
 check "no subcommand" 2 "$seer"
 check "unknown flag" 2 "$seer" generate --bogus

@@ -44,6 +44,19 @@ void rerun_with_matching_blas_kernels(char** argv) {
   else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     want = "Haswell";
   if (!want) return;  // the CPU itself is that old
+  // Started through an explicit dynamic loader (`ld-linux-x86-64.so.2 seer ...`), /proc/self/exe is
+  // the loader: starting it again with argv would lose the program.
+  char exe[4096];
+  const ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  exe[len > 0 ? len : 0] = '\0';
+  const char* base = std::strrchr(exe, '/');
+  if (len <= 0 || std::strncmp(base ? base + 1 : exe, "ld-", 3) == 0) {
+    std::fprintf(stderr,
+                 "seer: OpenBLAS runs its %s kernels on this CPU and seer was started through a loader (%s), so it "
+                 "cannot start itself again with the faster ones: set OPENBLAS_CORETYPE=%s\n",
+                 core, len > 0 ? exe : "/proc/self/exe unreadable", want);
+    return;
+  }
   if (setenv("OPENBLAS_CORETYPE", want, 1) != 0) return;
   execv("/proc/self/exe", argv);
   const int err = errno;
