@@ -193,6 +193,8 @@ int main(int argc, char** argv) {
     std::printf("| %s | decode @ %d | %.1f | %.1f | %.2fx | %.1f | %.2fx |\n", name.c_str(), decode_depth, dense,
                 sparse, sparse / dense, gated, gated / dense);
     std::fflush(stdout);
+    std::fprintf(stderr, "# %s: %lld one-token forwards ran as CUDA graphs (SEER_CUDA_GRAPHS=0: none)\n",
+                 name.c_str(), static_cast<long long>((*f)->graph_replays()));
   }
   return 0;
 }

@@ -12,7 +12,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <initializer_list>
+#include <string_view>
 
 #include "kernels/cpu/ops.h"
 #include "kernels/cuda/check.h"
@@ -58,6 +60,24 @@ struct CudaForward::Impl {
   std::vector<int> positions;
   int32_t host_kv_len = 0;
   int num_sms = 0, decode_ctas_per_sm = 0;  // the decode split plan's device facts, queried once
+  // One-token forwards as a CUDA graph: a step's launches (about a dozen per layer) depend on the host
+  // only through the block count, the gates, the density and the buffers' addresses (GraphKey); the
+  // token, its position and its RoPE rows reach the kernels through device buffers. The first step of
+  // a key runs eagerly (it sizes the buffers), the second is captured, the others replay it.
+  struct GraphKey {
+    int blocks = -1;
+    const void* gates = nullptr;
+    uint64_t epoch = 0;
+    int which = -1;
+    double density = 0.0;
+    uint64_t seed = 0;
+    bool operator==(const GraphKey&) const = default;
+  };
+  bool use_graphs = true;
+  cudaGraphExec_t graph_exec = nullptr;
+  GraphKey graph_key, seen_key;   // the captured step's; the last eager step's
+  std::vector<char> graph_sparse;  // the captured step's per-layer gate sparsity
+  int64_t graph_replays = 0;
   double fixed_density = 1.0;
   uint64_t fixed_seed = 0;
   BlockSelection dense_sel, sel;
@@ -96,6 +116,7 @@ struct CudaForward::Impl {
   }
 
   ~Impl() {
+    if (graph_exec) cudaGraphExecDestroy(graph_exec);
     if (blas) cublasDestroy(blas);
     if (stream) cudaStreamDestroy(stream);
   }
@@ -103,6 +124,8 @@ struct CudaForward::Impl {
   Status init(const ModelConfig& c, int ctx) {
     cfg = c;
     max_context = ctx;
+    const char* graphs_env = std::getenv("SEER_CUDA_GRAPHS");
+    use_graphs = !(graphs_env && std::string_view(graphs_env) == "0");
     SEER_RETURN_IF_ERROR(available());
     SEER_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     SEER_CUBLAS_CHECK(cublasCreate(&blas));
@@ -212,6 +235,54 @@ struct CudaForward::Impl {
   Status forward(std::span<const int> toks, int start, Logits which, AttentionPolicy* policy, ThreadPool* pool,
                  std::vector<float>* out);
 
+  // Runs `enqueue` (a one-token forward's launches) as the graph of `key`: replays it, or captures it
+  // on the second step of a key (the first runs eagerly). A capture the driver refuses turns graphs off
+  // for the session and the step runs eagerly.
+  template <typename Enqueue>
+  Status run_as_graph(const GraphKey& key, Enqueue&& enqueue, std::vector<char>* gate_sparse) {
+    if (graph_exec && key == graph_key) {
+      SEER_CUDA_CHECK(cudaGraphLaunch(graph_exec, stream));
+      *gate_sparse = graph_sparse;
+      ++graph_replays;
+      return Status::ok();
+    }
+    if (!(key == seen_key)) {  // a new shape: eagerly, sizing the buffers
+      seen_key = key;
+      return enqueue();
+    }
+    cudaGraph_t graph = nullptr;
+    SEER_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
+    const Status st = enqueue();
+    const cudaError_t end = cudaStreamEndCapture(stream, &graph);
+    if (!st.is_ok()) {
+      if (graph) cudaGraphDestroy(graph);
+      return st;
+    }
+    if (end != cudaSuccess || !graph) {  // (nothing ran: the launches were only recorded)
+      cudaGetLastError();
+      use_graphs = false;
+      return enqueue();
+    }
+    // A new key re-instantiates rather than trying cudaGraphExecUpdate: the split count (and with it
+    // the merge launch) changes with the block count, an update then fails, and a failed update is an
+    // API error that compute-sanitizer reports. Instantiation is once per 64 tokens.
+    if (graph_exec) cudaGraphExecDestroy(graph_exec);
+    graph_exec = nullptr;
+    cudaError_t err = cudaGraphInstantiate(&graph_exec, graph, 0);
+    cudaGraphDestroy(graph);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      graph_exec = nullptr;
+      use_graphs = false;
+      return enqueue();
+    }
+    graph_key = key;
+    graph_sparse = *gate_sparse;
+    SEER_CUDA_CHECK(cudaGraphLaunch(graph_exec, stream));
+    ++graph_replays;
+    return Status::ok();
+  }
+
   // set_fixed_density(): sink + own block + random others, ceil(rho * causal) per row.
   void thin_selection(BlockSelection* s) {
     std::vector<int32_t> offsets(1, 0), indices;
@@ -304,154 +375,174 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
   const DeviceSelection dense_dev = device_view(dense_sel, dense_offsets, dense_indices);
   if (policy) policy->begin_forward(start, int(n));
   std::vector<char> gate_sparse(size_t(cfg.num_layers), 0);
+  if (which != Logits::kNone)
+    SEER_RETURN_IF_ERROR(logits.reserve(size_t((which == Logits::kLast ? 1 : n) * V) * sizeof(float), "logits"));
 
-  SEER_CUDA_CHECK(cuda::run_embed(tok_embd.as<bf16>(), tokens.as<int32_t>(), x.as<float>(), n, D, stream));
-  bf16* hb = h.as<bf16>();
-  bf16* qb = q.as<bf16>();
-  bf16* kb = k.as<bf16>();
-  bf16* vb = v.as<bf16>();
-  for (int l = 0; l < cfg.num_layers; ++l) {
-    DeviceLayer& L = layers[size_t(l)];
-    SEER_CUDA_CHECK(cuda::run_rmsnorm(x.as<float>(), L.attn_norm.as<float>(), hb, n, D, cfg.rms_eps, stream));
-    if (gemv_fits(n, D, {hb, L.wq.ptr, L.wk.ptr, L.wv.ptr})) {  // q, k, v in one launch
-      cuda::GemvParams gp;
-      gp.x = hb;
-      gp.n = n;
-      gp.in = D;
-      gp.parts = 3;
-      gp.w[0] = L.wq.as<bf16>(), gp.w[1] = L.wk.as<bf16>(), gp.w[2] = L.wv.as<bf16>();
-      gp.y[0] = qb, gp.y[1] = kb, gp.y[2] = vb;
-      gp.out[0] = qdim, gp.out[1] = kvdim, gp.out[2] = kvdim;
-      SEER_CUDA_CHECK(cuda::run_gemv_parts(gp, stream));
-    } else {
-      SEER_RETURN_IF_ERROR(gemm(L.wq.as<bf16>(), hb, qb, qdim, n, D, false));
-      SEER_RETURN_IF_ERROR(gemm(L.wk.as<bf16>(), hb, kb, kvdim, n, D, false));
-      SEER_RETURN_IF_ERROR(gemm(L.wv.as<bf16>(), hb, vb, kvdim, n, D, false));
-    }
-    if (L.bq.ptr) SEER_CUDA_CHECK(cuda::run_add_bias(qb, L.bq.as<float>(), n, qdim, stream));
-    if (L.bk.ptr) SEER_CUDA_CHECK(cuda::run_add_bias(kb, L.bk.as<float>(), n, kvdim, stream));
-    if (L.bv.ptr) SEER_CUDA_CHECK(cuda::run_add_bias(vb, L.bv.as<float>(), n, kvdim, stream));
-    if (L.q_norm.ptr) SEER_CUDA_CHECK(cuda::run_rmsnorm(qb, L.q_norm.as<float>(), qb, n * Hq, d, cfg.rms_eps, stream));
-    if (L.k_norm.ptr) SEER_CUDA_CHECK(cuda::run_rmsnorm(kb, L.k_norm.as<float>(), kb, n * Hkv, d, cfg.rms_eps, stream));
-
-    DeviceSelection use = dense_dev;
-    bool roped = false;  // the gates' pooling pass applied the RoPE
-    AttentionContext ctx = AttentionContext::shape(l, int(n), kv_len, Hq, Hkv, d, max_context);
-    float* block_max_host = nullptr;  // a training policy's ground-truth buffer (prefill only)
-    if (active) {
-      DeviceSelection gs;
-      bool sparse = false;
-      if (decode)
-        SEER_RETURN_IF_ERROR(active->decode(l, qb, kb, kv_len_dev.as<int32_t>(), kv_len, &gs, &sparse));
-      else
-        SEER_RETURN_IF_ERROR(active->prefill_and_rope(l, 0, qb, kb, int(n), start, cos_t.as<float>(),
-                                                      sin_t.as<float>(), &gs, &sparse));
-      roped = !decode;
-      if (sparse) use = gs;
-      gate_sparse[size_t(l)] = sparse;
-    }
-    if (host_policy) {
-      SEER_RETURN_IF_ERROR(download_f32(qb, size_t(n * qdim), &host_q));
-      SEER_RETURN_IF_ERROR(download_f32(kb, size_t(n * kvdim), &host_k));
-      ctx.q_nope = host_q.data();
-      ctx.k_nope = host_k.data();
-      ctx.pool = pool;
-      sel = dense_sel;
-      SEER_RETURN_IF_ERROR(host_policy->select(ctx, &sel).with_context(fmt::format("layer {}", l)));
-      SEER_RETURN_IF_ERROR(upload_selection(sel, &sel_offsets, &sel_indices));
-      use = device_view(sel, sel_offsets, sel_indices);
-      int bm_block = 0;
-      if (n > 1) block_max_host = host_policy->block_max_output(ctx, &bm_block);
-      if (block_max_host && bm_block != kBlockSize)
-        return Status::error("--device cuda: the attention kernel gives block maxima per {} keys, the policy asks for "
-                             "{} (use --block-size {})", kBlockSize, bm_block, kBlockSize);
-    }
-    const size_t block_max_count = size_t(n) * Hq * ((kv_len + kBlockSize - 1) / kBlockSize);
-    if (block_max_host) SEER_RETURN_IF_ERROR(block_max.reserve(block_max_count * sizeof(float), "block maxima"));
-
-    if (!roped) {
-      SEER_CUDA_CHECK(cuda::run_rope(qb, cos_t.as<float>(), sin_t.as<float>(), n, Hq, d, stream));
-      SEER_CUDA_CHECK(cuda::run_rope(kb, cos_t.as<float>(), sin_t.as<float>(), n, Hkv, d, stream));
-    }
-    SEER_CUDA_CHECK(cuda::run_kv_append(kb, vb, L.k_cache.as<bf16>(), L.v_cache.as<bf16>(), n, Hkv, d, max_context,
-                                        start, stream));
-
-    bf16* ab = attn.as<bf16>();
-    if (decode && use.per_kv_head && Hq / Hkv <= 16) {
-      cuda::SparseDecodeParams p;
-      p.q = qb;
-      p.k_cache = L.k_cache.ptr;
-      p.v_cache = L.v_cache.ptr;
-      p.out = ab;
-      p.kv_len = kv_len_dev.as<int32_t>();
-      p.row_offsets = use.offsets;
-      p.block_indices = use.indices;
-      p.row_counts = use.counts;
-      p.row_stride = use.stride;
-      p.batch_size = 1;
-      p.num_qo_heads = Hq;
-      p.num_kv_heads = Hkv;
-      p.head_dim = d;
-      p.max_context = max_context;
-      p.scale = 1.0f / std::sqrt(float(d));
-      p.num_splits = cuda::choose_decode_splits(Hkv, std::max(1, use.max_row_blocks), num_sms, decode_ctas_per_sm);
-      const int64_t ws = cuda::sparse_decode_workspace_floats(1, Hq, d, p.num_splits);
-      SEER_RETURN_IF_ERROR(partial.reserve(size_t(std::max<int64_t>(ws, 1)) * sizeof(float), "decode workspace"));
-      p.partial_o = partial.as<float>();
-      p.partial_lse = partial.as<float>() + int64_t(Hq) * p.num_splits * d;
-      SEER_RETURN_IF_ERROR(cuda::launch_sparse_decode(p, stream).with_context(fmt::format("layer {}", l)));
-    } else {
-      cuda::SparsePrefillParams p;
-      p.q = qb;
-      p.k_cache = L.k_cache.ptr;
-      p.v_cache = L.v_cache.ptr;
-      p.out = ab;
-      p.row_offsets = use.offsets;
-      p.block_indices = use.indices;
-      p.qo_len = int(n);
-      p.kv_len = kv_len;
-      p.num_qo_heads = Hq;
-      p.num_kv_heads = Hkv;
-      p.head_dim = d;
-      p.max_context = max_context;
-      p.first_q_block = use.first_q_block;
-      p.num_rows = use.num_rows;
-      p.per_kv_head = use.per_kv_head;
-      p.scale = 1.0f / std::sqrt(float(d));
-      p.block_max = block_max_host ? block_max.as<float>() : nullptr;
-      SEER_RETURN_IF_ERROR(cuda::launch_sparse_prefill(p, stream).with_context(fmt::format("layer {}", l)));
-    }
-    if (block_max_host) {
-      SEER_CUDA_CHECK(cudaMemcpyAsync(block_max_host, block_max.ptr, block_max_count * sizeof(float),
-                                      cudaMemcpyDeviceToHost, stream));
-      SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
-      SEER_RETURN_IF_ERROR(host_policy->after_attention(ctx).with_context(fmt::format("layer {}", l)));
-    }
-    SEER_RETURN_IF_ERROR(gemm(L.wo.as<bf16>(), ab, x.ptr, D, n, qdim, true));
-
-    SEER_CUDA_CHECK(cuda::run_rmsnorm(x.as<float>(), L.ffn_norm.as<float>(), hb, n, D, cfg.rms_eps, stream));
-    for (int64_t t0 = 0; t0 < n; t0 += kFfnChunk) {
-      const int64_t m = std::min(kFfnChunk, n - t0);
-      if (gemv_fits(m, D, {hb + t0 * D, L.w_gate.ptr, L.w_up.ptr})) {  // gate, up and SwiGLU in one launch
-        SEER_CUDA_CHECK(cuda::run_gemv_swiglu(L.w_gate.as<bf16>(), L.w_up.as<bf16>(), hb + t0 * D, g.as<bf16>(), m,
-                                              F, D, stream));
+  // Every launch of the forward, on `stream` (captured as a graph for one-token steps).
+  auto enqueue = [&]() -> Status {
+    SEER_CUDA_CHECK(cuda::run_embed(tok_embd.as<bf16>(), tokens.as<int32_t>(), x.as<float>(), n, D, stream));
+    bf16* hb = h.as<bf16>();
+    bf16* qb = q.as<bf16>();
+    bf16* kb = k.as<bf16>();
+    bf16* vb = v.as<bf16>();
+    for (int l = 0; l < cfg.num_layers; ++l) {
+      DeviceLayer& L = layers[size_t(l)];
+      SEER_CUDA_CHECK(cuda::run_rmsnorm(x.as<float>(), L.attn_norm.as<float>(), hb, n, D, cfg.rms_eps, stream));
+      if (gemv_fits(n, D, {hb, L.wq.ptr, L.wk.ptr, L.wv.ptr})) {  // q, k, v in one launch
+        cuda::GemvParams gp;
+        gp.x = hb;
+        gp.n = n;
+        gp.in = D;
+        gp.parts = 3;
+        gp.w[0] = L.wq.as<bf16>(), gp.w[1] = L.wk.as<bf16>(), gp.w[2] = L.wv.as<bf16>();
+        gp.y[0] = qb, gp.y[1] = kb, gp.y[2] = vb;
+        gp.out[0] = qdim, gp.out[1] = kvdim, gp.out[2] = kvdim;
+        SEER_CUDA_CHECK(cuda::run_gemv_parts(gp, stream));
       } else {
-        SEER_RETURN_IF_ERROR(gemm(L.w_gate.as<bf16>(), hb + t0 * D, g.ptr, F, m, D, false));
-        SEER_RETURN_IF_ERROR(gemm(L.w_up.as<bf16>(), hb + t0 * D, u.ptr, F, m, D, false));
-        SEER_CUDA_CHECK(cuda::run_silu_mul(g.as<bf16>(), u.as<bf16>(), m, F, stream));
+        SEER_RETURN_IF_ERROR(gemm(L.wq.as<bf16>(), hb, qb, qdim, n, D, false));
+        SEER_RETURN_IF_ERROR(gemm(L.wk.as<bf16>(), hb, kb, kvdim, n, D, false));
+        SEER_RETURN_IF_ERROR(gemm(L.wv.as<bf16>(), hb, vb, kvdim, n, D, false));
       }
-      SEER_RETURN_IF_ERROR(gemm(L.w_down.as<bf16>(), g.as<bf16>(), x.as<float>() + t0 * D, D, m, F, true));
-    }
-  }
+      if (L.bq.ptr) SEER_CUDA_CHECK(cuda::run_add_bias(qb, L.bq.as<float>(), n, qdim, stream));
+      if (L.bk.ptr) SEER_CUDA_CHECK(cuda::run_add_bias(kb, L.bk.as<float>(), n, kvdim, stream));
+      if (L.bv.ptr) SEER_CUDA_CHECK(cuda::run_add_bias(vb, L.bv.as<float>(), n, kvdim, stream));
+      if (L.q_norm.ptr)
+        SEER_CUDA_CHECK(cuda::run_rmsnorm(qb, L.q_norm.as<float>(), qb, n * Hq, d, cfg.rms_eps, stream));
+      if (L.k_norm.ptr)
+        SEER_CUDA_CHECK(cuda::run_rmsnorm(kb, L.k_norm.as<float>(), kb, n * Hkv, d, cfg.rms_eps, stream));
 
+      DeviceSelection use = dense_dev;
+      bool roped = false;  // the gates' pooling pass applied the RoPE
+      AttentionContext ctx = AttentionContext::shape(l, int(n), kv_len, Hq, Hkv, d, max_context);
+      float* block_max_host = nullptr;  // a training policy's ground-truth buffer (prefill only)
+      if (active) {
+        DeviceSelection gs;
+        bool sparse = false;
+        if (decode)
+          SEER_RETURN_IF_ERROR(active->decode(l, qb, kb, kv_len_dev.as<int32_t>(), kv_len, &gs, &sparse));
+        else
+          SEER_RETURN_IF_ERROR(active->prefill_and_rope(l, 0, qb, kb, int(n), start, cos_t.as<float>(),
+                                                        sin_t.as<float>(), &gs, &sparse));
+        roped = !decode;
+        if (sparse) use = gs;
+        gate_sparse[size_t(l)] = sparse;
+      }
+      if (host_policy) {
+        SEER_RETURN_IF_ERROR(download_f32(qb, size_t(n * qdim), &host_q));
+        SEER_RETURN_IF_ERROR(download_f32(kb, size_t(n * kvdim), &host_k));
+        ctx.q_nope = host_q.data();
+        ctx.k_nope = host_k.data();
+        ctx.pool = pool;
+        sel = dense_sel;
+        SEER_RETURN_IF_ERROR(host_policy->select(ctx, &sel).with_context(fmt::format("layer {}", l)));
+        SEER_RETURN_IF_ERROR(upload_selection(sel, &sel_offsets, &sel_indices));
+        use = device_view(sel, sel_offsets, sel_indices);
+        int bm_block = 0;
+        if (n > 1) block_max_host = host_policy->block_max_output(ctx, &bm_block);
+        if (block_max_host && bm_block != kBlockSize)
+          return Status::error("--device cuda: the attention kernel gives block maxima per {} keys, the policy "
+                               "asks for {} (use --block-size {})",
+                               kBlockSize, bm_block, kBlockSize);
+      }
+      const size_t block_max_count = size_t(n) * Hq * ((kv_len + kBlockSize - 1) / kBlockSize);
+      if (block_max_host) SEER_RETURN_IF_ERROR(block_max.reserve(block_max_count * sizeof(float), "block maxima"));
+
+      if (!roped) {
+        SEER_CUDA_CHECK(cuda::run_rope(qb, cos_t.as<float>(), sin_t.as<float>(), n, Hq, d, stream));
+        SEER_CUDA_CHECK(cuda::run_rope(kb, cos_t.as<float>(), sin_t.as<float>(), n, Hkv, d, stream));
+      }
+      SEER_CUDA_CHECK(cuda::run_kv_append(kb, vb, L.k_cache.as<bf16>(), L.v_cache.as<bf16>(), n, Hkv, d, max_context,
+                                          start, decode ? kv_len_dev.as<int32_t>() : nullptr, stream));
+
+      bf16* ab = attn.as<bf16>();
+      if (decode && use.per_kv_head && Hq / Hkv <= 16) {
+        cuda::SparseDecodeParams p;
+        p.q = qb;
+        p.k_cache = L.k_cache.ptr;
+        p.v_cache = L.v_cache.ptr;
+        p.out = ab;
+        p.kv_len = kv_len_dev.as<int32_t>();
+        p.row_offsets = use.offsets;
+        p.block_indices = use.indices;
+        p.row_counts = use.counts;
+        p.row_stride = use.stride;
+        p.batch_size = 1;
+        p.num_qo_heads = Hq;
+        p.num_kv_heads = Hkv;
+        p.head_dim = d;
+        p.max_context = max_context;
+        p.scale = 1.0f / std::sqrt(float(d));
+        p.num_splits = cuda::choose_decode_splits(Hkv, std::max(1, use.max_row_blocks), num_sms, decode_ctas_per_sm);
+        const int64_t ws = cuda::sparse_decode_workspace_floats(1, Hq, d, p.num_splits);
+        SEER_RETURN_IF_ERROR(partial.reserve(size_t(std::max<int64_t>(ws, 1)) * sizeof(float), "decode workspace"));
+        p.partial_o = partial.as<float>();
+        p.partial_lse = partial.as<float>() + int64_t(Hq) * p.num_splits * d;
+        SEER_RETURN_IF_ERROR(cuda::launch_sparse_decode(p, stream).with_context(fmt::format("layer {}", l)));
+      } else {
+        cuda::SparsePrefillParams p;
+        p.q = qb;
+        p.k_cache = L.k_cache.ptr;
+        p.v_cache = L.v_cache.ptr;
+        p.out = ab;
+        p.row_offsets = use.offsets;
+        p.block_indices = use.indices;
+        p.qo_len = int(n);
+        p.kv_len = kv_len;
+        p.num_qo_heads = Hq;
+        p.num_kv_heads = Hkv;
+        p.head_dim = d;
+        p.max_context = max_context;
+        p.first_q_block = use.first_q_block;
+        p.num_rows = use.num_rows;
+        p.per_kv_head = use.per_kv_head;
+        p.scale = 1.0f / std::sqrt(float(d));
+        p.block_max = block_max_host ? block_max.as<float>() : nullptr;
+        SEER_RETURN_IF_ERROR(cuda::launch_sparse_prefill(p, stream).with_context(fmt::format("layer {}", l)));
+      }
+      if (block_max_host) {
+        SEER_CUDA_CHECK(cudaMemcpyAsync(block_max_host, block_max.ptr, block_max_count * sizeof(float),
+                                        cudaMemcpyDeviceToHost, stream));
+        SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
+        SEER_RETURN_IF_ERROR(host_policy->after_attention(ctx).with_context(fmt::format("layer {}", l)));
+      }
+      SEER_RETURN_IF_ERROR(gemm(L.wo.as<bf16>(), ab, x.ptr, D, n, qdim, true));
+
+      SEER_CUDA_CHECK(cuda::run_rmsnorm(x.as<float>(), L.ffn_norm.as<float>(), hb, n, D, cfg.rms_eps, stream));
+      for (int64_t t0 = 0; t0 < n; t0 += kFfnChunk) {
+        const int64_t m = std::min(kFfnChunk, n - t0);
+        if (gemv_fits(m, D, {hb + t0 * D, L.w_gate.ptr, L.w_up.ptr})) {  // gate, up and SwiGLU in one launch
+          SEER_CUDA_CHECK(cuda::run_gemv_swiglu(L.w_gate.as<bf16>(), L.w_up.as<bf16>(), hb + t0 * D, g.as<bf16>(), m,
+                                                F, D, stream));
+        } else {
+          SEER_RETURN_IF_ERROR(gemm(L.w_gate.as<bf16>(), hb + t0 * D, g.ptr, F, m, D, false));
+          SEER_RETURN_IF_ERROR(gemm(L.w_up.as<bf16>(), hb + t0 * D, u.ptr, F, m, D, false));
+          SEER_CUDA_CHECK(cuda::run_silu_mul(g.as<bf16>(), u.as<bf16>(), m, F, stream));
+        }
+        SEER_RETURN_IF_ERROR(gemm(L.w_down.as<bf16>(), g.as<bf16>(), x.as<float>() + t0 * D, D, m, F, true));
+      }
+    }
+
+    if (which != Logits::kNone) {
+      const int64_t first = which == Logits::kLast ? n - 1 : 0;
+      const int64_t rows = n - first;
+      SEER_CUDA_CHECK(
+          cuda::run_rmsnorm(x.as<float>() + first * D, out_norm.as<float>(), hb, rows, D, cfg.rms_eps, stream));
+      // fp32 logits: accumulate into zeros.
+      SEER_CUDA_CHECK(cudaMemsetAsync(logits.ptr, 0, size_t(rows * V) * sizeof(float), stream));
+      SEER_RETURN_IF_ERROR(gemm(output_weight(), hb, logits.ptr, V, rows, D, true));
+    }
+    return Status::ok();
+  };  // enqueue
+
+  if (use_graphs && decode && !host_policy && !cuda::sync_debug_enabled()) {
+    const GraphKey key{(kv_len + kBlockSize - 1) / kBlockSize, active, device_buffer_epoch, int(which),
+                       fixed_density, fixed_seed};
+    SEER_RETURN_IF_ERROR(run_as_graph(key, enqueue, &gate_sparse));
+  } else {
+    SEER_RETURN_IF_ERROR(enqueue());
+  }
   if (which != Logits::kNone) {
-    const int64_t first = which == Logits::kLast ? n - 1 : 0;
-    const int64_t rows = n - first;
-    SEER_RETURN_IF_ERROR(logits.reserve(size_t(rows * V) * sizeof(float), "logits"));
-    SEER_CUDA_CHECK(cuda::run_rmsnorm(x.as<float>() + first * D, out_norm.as<float>(), hb, rows, D, cfg.rms_eps, stream));
-    // fp32 logits: accumulate into zeros.
-    SEER_CUDA_CHECK(cudaMemsetAsync(logits.ptr, 0, size_t(rows * V) * sizeof(float), stream));
-    SEER_RETURN_IF_ERROR(gemm(output_weight(), hb, logits.ptr, V, rows, D, true));
+    const int64_t rows = which == Logits::kLast ? 1 : n;
     if (out) {
       out->resize(size_t(rows * V));
       SEER_CUDA_CHECK(cudaMemcpyAsync(out->data(), logits.ptr, out->size() * sizeof(float), cudaMemcpyDeviceToHost,
@@ -502,6 +593,8 @@ Status CudaForward::sample_last(float temperature, int top_k, float top_p, doubl
 
 CudaForward::CudaForward() : impl_(std::make_unique<Impl>()) {}
 CudaForward::~CudaForward() = default;
+void CudaForward::set_graphs(bool on) { impl_->use_graphs = on; }
+int64_t CudaForward::graph_replays() const { return impl_->graph_replays; }
 int CudaForward::max_context() const { return impl_->max_context; }
 void CudaForward::set_fixed_density(double rho, uint64_t seed) {
   impl_->fixed_density = rho;
@@ -595,6 +688,8 @@ namespace seer {
 
 struct CudaForward::Impl {};
 CudaForward::CudaForward() = default;
+void CudaForward::set_graphs(bool) {}
+int64_t CudaForward::graph_replays() const { return 0; }
 void CudaForward::set_fixed_density(double, uint64_t) {}
 CudaForward::~CudaForward() = default;
 int CudaForward::max_context() const { return 0; }

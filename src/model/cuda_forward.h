@@ -20,7 +20,8 @@
 // counts go back to the policy once per forward (add_device_counts). Any other policy sees each
 // layer's pre-RoPE q/k, copied to the host as fp32 (one copy per layer); its selection goes back as
 // the CSR lists the kernels read. The dense selection is uploaded once per forward and shared by
-// every layer. Policies that read the post-RoPE KV cache on the host
+// every layer. A one-token forward without a host policy runs as a CUDA graph (set_graphs). Policies
+// that read the post-RoPE KV cache on the host
 // (AttentionPolicy::needs_kv_cache(): oracle, quest) are refused. A policy that asks for block maxima
 // (AttentionPolicy::block_max_output, gate training) gets them from the prefill kernel
 // (SparsePrefillParams::block_max), copied into its buffer before after_attention().
@@ -65,6 +66,11 @@ class CudaForward {
   // other causal blocks, ceil(rho * causal blocks) in all; one selection per forward, shared by
   // every layer (the plan-once-per-forward path). rho >= 1: dense.
   void set_fixed_density(double rho, uint64_t seed);
+  // One-token forwards run as a CUDA graph, captured once per block count (and gates, density and
+  // buffer addresses) and replayed: on by default; off, or with SEER_CUDA_GRAPHS=0 in the environment,
+  // every step launches its kernels one by one (the same kernels, the same bits).
+  void set_graphs(bool on);
+  int64_t graph_replays() const;  // one-token forwards that ran as a graph so far
   int max_context() const;
   size_t weight_bytes() const;  // device memory held by the weights
   size_t cache_bytes() const;   // device memory held by the KV cache

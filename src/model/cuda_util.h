@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace seer {
 
@@ -31,6 +32,10 @@ inline const char* cublas_name(cublasStatus_t s) {
       return Status::error("{}:{}: {} failed: {}", __FILE__, __LINE__, #expr, cublas_name(seer_cublas_st_)); \
   } while (0)
 
+// Bumped whenever a DeviceBuffer moves (grows): work captured with the old addresses (a CUDA graph of
+// a decode step) is stale from then on.
+inline uint64_t device_buffer_epoch = 0;
+
 // A device allocation that grows on demand and frees itself.
 struct DeviceBuffer {
   void* ptr = nullptr;
@@ -43,6 +48,7 @@ struct DeviceBuffer {
   }
   Status reserve(size_t want, const char* what) {
     if (want <= bytes) return Status::ok();
+    ++device_buffer_epoch;
     if (ptr) cudaFree(ptr);
     ptr = nullptr;
     bytes = 0;

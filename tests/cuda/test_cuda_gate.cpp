@@ -812,4 +812,72 @@ TEST(CudaGate, ModelForwardWithDeviceGates) {
                                    &logits).is_ok());
 }
 
+// Decode steps as CUDA graphs (the default) against the same steps launched one by one, with the
+// learned gates sparse from layer 1 on: the logits of every step bit for bit, and the same block
+// counts. 150 steps from position 100 cross three block boundaries (the graph is captured anew for
+// each block count; the decode gate's K-compression cache completes a block at each).
+TEST(CudaGate, DecodeGraphWithGatesMatchesEager) {
+  GPU_OR_SKIP();
+  ModelConfig m = gate_model(4, 2, 64);
+  m.vocab_size = 256;
+  m.hidden_size = 128;
+  m.intermediate_size = 256;
+  GateConfig pc;
+  pc.hidden_size = 64;
+  GateConfig dc;
+  dc.kind = GateKind::kDecode;
+  dc.hidden_size = 64;
+  dc.use_qk_norm = true;
+  const GateSet pre = random_gate(pc, m, 3), dec = random_gate(dc, m, 4);
+  DeviceGateSpec spec;
+  spec.prefill = &pre;
+  spec.decode = &dec;
+  spec.options.prefill = PrefillSparsity::parse("density:0.3").value();
+  spec.options.decode = DecodeSparsity::parse("budget:128").value();
+  spec.options.start_layer = 1;
+  const int ctx = 512, prompt = 100, steps = 150;
+  std::mt19937 rng(43);
+  std::vector<int> tokens(size_t(prompt + steps));
+  for (int& t : tokens) t = int(rng() % 256);
+  struct Run {
+    std::vector<std::vector<float>> logits;
+    std::vector<LayerDensity> stats;
+    int64_t replays = 0;
+  };
+  auto run = [&](bool graphs, Run* out) {
+    auto fwd = CudaForward::create_random(m, ctx, 77);
+    ASSERT_TRUE(fwd.is_ok()) << fwd.status().message();
+    fwd.value()->set_graphs(graphs);
+    DeviceGatePolicy policy(spec);
+    std::vector<float> logits;
+    Status st = fwd.value()->forward(std::span<const int>(tokens.data(), prompt), 0, Logits::kLast, &policy, nullptr,
+                                     &logits);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    for (int s = 0; s < steps; ++s) {
+      st = fwd.value()->forward(std::span<const int>(tokens.data() + prompt + s, 1), prompt + s, Logits::kLast,
+                                &policy, nullptr, &logits);
+      ASSERT_TRUE(st.is_ok()) << st.message();
+      out->logits.push_back(logits);
+    }
+    out->stats = policy.stats;
+    out->replays = fwd.value()->graph_replays();
+  };
+  Run eager, graph;
+  run(false, &eager);
+  run(true, &graph);
+  EXPECT_EQ(eager.replays, 0);
+  EXPECT_GE(graph.replays, steps - 20);  // all but two or three eager steps per block count
+  ASSERT_EQ(graph.logits.size(), eager.logits.size());
+  for (size_t i = 0; i < eager.logits.size(); ++i) {
+    ASSERT_EQ(graph.logits[i].size(), eager.logits[i].size());
+    ASSERT_EQ(std::memcmp(graph.logits[i].data(), eager.logits[i].data(), eager.logits[i].size() * sizeof(float)), 0)
+        << "decode step " << i;
+  }
+  for (int l = 0; l < m.num_layers; ++l) {
+    EXPECT_EQ(graph.stats[size_t(l)].decode.selected, eager.stats[size_t(l)].decode.selected) << "layer " << l;
+    EXPECT_EQ(graph.stats[size_t(l)].decode.dense, eager.stats[size_t(l)].decode.dense) << "layer " << l;
+  }
+  EXPECT_LT(graph.stats[1].decode.selected, graph.stats[1].decode.dense);  // the gates did select
+}
+
 }  // namespace

@@ -110,7 +110,9 @@ __global__ void rope8_kernel(__nv_bfloat16* x, const float* __restrict__ cos_t,
 
 // One thread per 16-byte chunk (8 values) of a (token, head) row, K and V both.
 __global__ void kv_append_kernel(const uint4* __restrict__ k, const uint4* __restrict__ v, uint4* k_cache,
-                                 uint4* v_cache, int64_t n, int num_kv_heads, int chunks, int max_context, int start) {
+                                 uint4* v_cache, int64_t n, int num_kv_heads, int chunks, int max_context, int start,
+                                 const int32_t* __restrict__ kv_len) {
+  if (kv_len) start = *kv_len - int(n);
   const int64_t total = n * num_kv_heads * chunks;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     const int c = int(i % chunks);
@@ -326,13 +328,13 @@ cudaError_t run_rope(__nv_bfloat16* x, const float* cos_t, const float* sin_t, i
 
 cudaError_t run_kv_append(const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* k_cache,
                           __nv_bfloat16* v_cache, int64_t n, int num_kv_heads, int head_dim, int max_context,
-                          int start, cudaStream_t stream) {
+                          int start, const int32_t* kv_len, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   if (head_dim % 8 != 0) return cudaErrorInvalidValue;
   const int chunks = head_dim / 8;
   kv_append_kernel<<<grid_for(n * num_kv_heads * chunks), kThreads, 0, stream>>>(
       reinterpret_cast<const uint4*>(k), reinterpret_cast<const uint4*>(v), reinterpret_cast<uint4*>(k_cache),
-      reinterpret_cast<uint4*>(v_cache), n, num_kv_heads, chunks, max_context, start);
+      reinterpret_cast<uint4*>(v_cache), n, num_kv_heads, chunks, max_context, start, kv_len);
   return cudaGetLastError();
 }
 

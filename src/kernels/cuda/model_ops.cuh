@@ -35,10 +35,12 @@ cudaError_t run_rope(__nv_bfloat16* x, const float* cos_t, const float* sin_t, i
                      int head_dim, cudaStream_t stream);
 
 // k, v [n, num_kv_heads, head_dim] -> k_cache, v_cache [num_kv_heads, max_context, head_dim] at
-// positions start .. start+n-1 (one launch for both, 16-byte copies; head_dim a multiple of 8).
+// positions start .. start+n-1 (one launch for both, 16-byte copies; head_dim a multiple of 8). With
+// kv_len (on the GPU, the sequence length after these tokens), start = *kv_len - n, read by the kernel:
+// a captured decode step then writes where each replay's token goes.
 cudaError_t run_kv_append(const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* k_cache,
                           __nv_bfloat16* v_cache, int64_t n, int num_kv_heads, int head_dim, int max_context,
-                          int start, cudaStream_t stream);
+                          int start, const int32_t* kv_len, cudaStream_t stream);
 
 // g = silu(g) * u, [n, dim] bf16 (fp32 arithmetic)
 cudaError_t run_silu_mul(__nv_bfloat16* g, const __nv_bfloat16* u, int64_t n, int dim, cudaStream_t stream);
