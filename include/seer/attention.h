@@ -17,6 +17,7 @@
 #include <seer/status.h>
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace seer {
@@ -70,6 +71,22 @@ struct AttentionContext {
   }
 };
 
+// What a training policy asks of a prefill layer's attention (AttentionPolicy::ground_truth). The
+// block maxima are, per query row and qo head, the largest attention probability inside each key
+// block of `block_size` tokens (0 for blocks the row did not reach); nb = ceil(kv_len / block_size).
+// Buffers are the policy's, on the host; a null one is not computed. The GPU reduces on the device
+// and copies back only these (the full maxima of an 8k row of SmolLM2 are 38 MB a layer).
+struct GroundTruthRequest {
+  int block_size = 64;  // a multiple of 64 (the GPU: 64)
+  // [num_qo_heads, q_blocks, nb], SPEC §4.1: per query block the forward's queries touch (q_blocks
+  // of them, the first start_pos / block_size), the max over its query rows in this forward.
+  float* pool_2d = nullptr;
+  // [rows.size(), num_kv_heads, nb], SPEC §4.2: at each query row (an index into this forward's
+  // queries), the max over the qo heads of each KV head's group.
+  float* group_max = nullptr;
+  std::span<const int> rows;
+};
+
 struct BlockCounts;     // seer/sparsity.h
 struct DeviceGateSpec;  // seer/policies.h
 
@@ -85,11 +102,10 @@ class AttentionPolicy {
   virtual bool needs_kv_cache() const { return false; }
   // Fills `sel` for this layer. `sel` arrives pre-sized as dense; a policy may rewrite it.
   virtual Status select(const AttentionContext& ctx, BlockSelection* sel) = 0;
-  // Gate training (SPEC §4): a policy that wants this layer's attention probabilities reduced to
-  // block maxima returns a buffer [qo_len, num_qo_heads, ceil(kv_len / *block_size)] here (block
-  // size a multiple of 64); the attention kernel fills it (the largest probability inside each key
-  // block per query row and head, 0 where not visited) and after_attention() follows. Prefill only.
-  virtual float* block_max_output(const AttentionContext& ctx, int* block_size) { return nullptr; }
+  // Gate training (SPEC §4): a policy that wants this layer's attention probabilities as ground
+  // truth fills `req` and returns true; the attention kernel reduces them to block maxima, these are
+  // reduced as `req` asks into the policy's buffers, and after_attention() follows. Prefill only.
+  virtual bool ground_truth(const AttentionContext& ctx, GroundTruthRequest* req) { return false; }
   virtual Status after_attention(const AttentionContext& ctx) { return Status::ok(); }
   // A policy whose scoring and selection a GPU session runs on the device itself (the learned
   // gates, issue 4 §3) describes them here; the session then never calls select() and reports each

@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "kernels/cpu/ops.h"
+#include "kernels/cuda/block_max_pool.cuh"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/model_ops.cuh"
 #include "kernels/cuda/plan.cuh"
@@ -54,7 +55,8 @@ struct CudaForward::Impl {
   float rope_scale = 1.0f;
   // Scratch
   DeviceBuffer x, h, q, k, v, attn, g, u, cos_t, sin_t, tokens, logits, kv_len_dev;
-  DeviceBuffer dense_offsets, dense_indices, sel_offsets, sel_indices, partial, block_max;
+  DeviceBuffer dense_offsets, dense_indices, sel_offsets, sel_indices, partial;
+  DeviceBuffer block_max, gt_pool, gt_group, gt_rows;  // gate training's ground truth (reduce_ground_truth)
   std::vector<float> host_cos, host_sin, host_q, host_k;
   std::vector<uint16_t> host_bf16;
   std::vector<int> positions;
@@ -229,6 +231,54 @@ struct CudaForward::Impl {
     SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
     dst->resize(count);
     for (size_t i = 0; i < count; ++i) (*dst)[i] = bf16_to_fp32(host_bf16[i]);
+    return Status::ok();
+  }
+
+  // Gate training's ground truth (GroundTruthRequest): the prefill kernel's block maxima stay on the
+  // device ([n, Hq, nb] fp32, `block_max`); the pooling kernels reduce them into `gt_pool` / `gt_group`
+  // and only those go back to the policy's buffers (an 8k row of SmolLM2: 0.6 + 1.5 MB a layer
+  // instead of 38 MB).
+  Status reserve_ground_truth(const GroundTruthRequest& gt, int n, int kv_len) {
+    const size_t nb = size_t(kv_len + kBlockSize - 1) / kBlockSize;
+    SEER_RETURN_IF_ERROR(block_max.reserve(size_t(n) * cfg.num_qo_heads * nb * sizeof(float), "block maxima"));
+    if (gt.pool_2d)
+      SEER_RETURN_IF_ERROR(gt_pool.reserve(size_t(cfg.num_qo_heads) * nb * nb * sizeof(float), "2-D ground truth"));
+    if (gt.group_max) {
+      SEER_RETURN_IF_ERROR(gt_group.reserve(std::max<size_t>(gt.rows.size(), 1) * cfg.num_kv_heads * nb * sizeof(float),
+                                            "1-D ground truth"));
+      SEER_RETURN_IF_ERROR(gt_rows.reserve(std::max<size_t>(gt.rows.size(), 1) * sizeof(int32_t), "ground-truth rows"));
+    }
+    return Status::ok();
+  }
+
+  Status reduce_ground_truth(const GroundTruthRequest& gt, int n, int kv_len) {
+    const size_t nb = size_t(kv_len + kBlockSize - 1) / kBlockSize;
+    const size_t q_blocks = size_t((kv_len - 1) / kBlockSize - (kv_len - n) / kBlockSize + 1);
+    cuda::BlockMaxPoolParams p;
+    p.in = block_max.as<float>();
+    p.qo_len = n;
+    p.kv_len = kv_len;
+    p.num_qo_heads = cfg.num_qo_heads;
+    p.num_kv_heads = cfg.num_kv_heads;
+    if (gt.pool_2d) {
+      p.out = gt_pool.as<float>();
+      SEER_RETURN_IF_ERROR(cuda::launch_block_max_pool_2d(p, stream));
+      SEER_CUDA_CHECK(cudaMemcpyAsync(gt.pool_2d, gt_pool.ptr, size_t(cfg.num_qo_heads) * q_blocks * nb * sizeof(float),
+                                      cudaMemcpyDeviceToHost, stream));
+    }
+    if (gt.group_max && !gt.rows.empty()) {
+      for (const int r : gt.rows)
+        if (r < 0 || r >= n) return Status::error("ground truth: row {} is outside the forward's {} queries", r, n);
+      SEER_CUDA_CHECK(cudaMemcpyAsync(gt_rows.ptr, gt.rows.data(), gt.rows.size() * sizeof(int32_t),
+                                      cudaMemcpyHostToDevice, stream));
+      p.out = gt_group.as<float>();
+      p.rows = gt_rows.as<int32_t>();
+      p.num_rows = int(gt.rows.size());
+      SEER_RETURN_IF_ERROR(cuda::launch_block_max_group_max(p, stream));
+      SEER_CUDA_CHECK(cudaMemcpyAsync(gt.group_max, gt_group.ptr, gt.rows.size() * cfg.num_kv_heads * nb * sizeof(float),
+                                      cudaMemcpyDeviceToHost, stream));
+    }
+    SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
     return Status::ok();
   }
 
@@ -414,7 +464,8 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
       DeviceSelection use = dense_dev;
       bool roped = false;  // the gates' pooling pass applied the RoPE
       AttentionContext ctx = AttentionContext::shape(l, int(n), kv_len, Hq, Hkv, d, max_context);
-      float* block_max_host = nullptr;  // a training policy's ground-truth buffer (prefill only)
+      GroundTruthRequest gt;  // a training policy's ground truth (prefill only)
+      bool want_gt = false;
       if (active) {
         DeviceSelection gs;
         bool sparse = false;
@@ -437,15 +488,13 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
         SEER_RETURN_IF_ERROR(host_policy->select(ctx, &sel).with_context(fmt::format("layer {}", l)));
         SEER_RETURN_IF_ERROR(upload_selection(sel, &sel_offsets, &sel_indices));
         use = device_view(sel, sel_offsets, sel_indices);
-        int bm_block = 0;
-        if (n > 1) block_max_host = host_policy->block_max_output(ctx, &bm_block);
-        if (block_max_host && bm_block != kBlockSize)
+        want_gt = n > 1 && host_policy->ground_truth(ctx, &gt);
+        if (want_gt && gt.block_size != kBlockSize)
           return Status::error("--device cuda: the attention kernel gives block maxima per {} keys, the policy "
                                "asks for {} (use --block-size {})",
-                               kBlockSize, bm_block, kBlockSize);
+                               kBlockSize, gt.block_size, kBlockSize);
       }
-      const size_t block_max_count = size_t(n) * Hq * ((kv_len + kBlockSize - 1) / kBlockSize);
-      if (block_max_host) SEER_RETURN_IF_ERROR(block_max.reserve(block_max_count * sizeof(float), "block maxima"));
+      if (want_gt) SEER_RETURN_IF_ERROR(reserve_ground_truth(gt, int(n), kv_len));
 
       if (!roped) {
         SEER_CUDA_CHECK(cuda::run_rope(qb, cos_t.as<float>(), sin_t.as<float>(), n, Hq, d, stream));
@@ -496,13 +545,11 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
         p.num_rows = use.num_rows;
         p.per_kv_head = use.per_kv_head;
         p.scale = 1.0f / std::sqrt(float(d));
-        p.block_max = block_max_host ? block_max.as<float>() : nullptr;
+        p.block_max = want_gt ? block_max.as<float>() : nullptr;
         SEER_RETURN_IF_ERROR(cuda::launch_sparse_prefill(p, stream).with_context(fmt::format("layer {}", l)));
       }
-      if (block_max_host) {
-        SEER_CUDA_CHECK(cudaMemcpyAsync(block_max_host, block_max.ptr, block_max_count * sizeof(float),
-                                        cudaMemcpyDeviceToHost, stream));
-        SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
+      if (want_gt) {
+        SEER_RETURN_IF_ERROR(reduce_ground_truth(gt, int(n), kv_len));
         SEER_RETURN_IF_ERROR(host_policy->after_attention(ctx).with_context(fmt::format("layer {}", l)));
       }
       SEER_RETURN_IF_ERROR(gemm(L.wo.as<bf16>(), ab, x.ptr, D, n, qdim, true));

@@ -22,9 +22,10 @@
 // the CSR lists the kernels read. The dense selection is uploaded once per forward and shared by
 // every layer. A one-token forward without a host policy runs as a CUDA graph (set_graphs). Policies
 // that read the post-RoPE KV cache on the host
-// (AttentionPolicy::needs_kv_cache(): oracle, quest) are refused. A policy that asks for block maxima
-// (AttentionPolicy::block_max_output, gate training) gets them from the prefill kernel
-// (SparsePrefillParams::block_max), copied into its buffer before after_attention().
+// (AttentionPolicy::needs_kv_cache(): oracle, quest) are refused. A policy that asks for ground truth
+// (AttentionPolicy::ground_truth, gate training) gets it from the prefill kernel's block maxima
+// (SparsePrefillParams::block_max), reduced on the device (kernels/cuda/block_max_pool) and copied
+// into its buffers before after_attention().
 #pragma once
 
 #include <seer/engine.h>

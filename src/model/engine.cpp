@@ -40,6 +40,7 @@ struct Session::Impl {
   std::vector<std::vector<float>> k_cache, v_cache;
   // Scratch (token-major)
   std::vector<float> x, h, q, k, v, q_nope, k_nope, attn, g, u, ffn_out, cos_t, sin_t, logits;
+  std::vector<float> block_max;  // [n, Hq, nb] a training policy's ground truth (GroundTruthRequest)
   std::vector<int> positions;
   BlockSelection dense_sel, sel;  // every causal block (built once per forward); a policy's choice
   double attention_seconds = 0.0;
@@ -236,6 +237,7 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
 
     const BlockSelection* use = &dense_sel;
     AttentionContext ctx;
+    GroundTruthRequest gt;
     ap.block_max = nullptr;
     if (policy) {
       sel = dense_sel;
@@ -248,15 +250,21 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
       ctx.pool = &tp;
       SEER_RETURN_IF_ERROR(policy->select(ctx, &sel).with_context(fmt::format("layer {}", l)));
       use = &sel;
-      if (n > 1) ap.block_max = policy->block_max_output(ctx, &ap.block_max_size);
+      if (n > 1 && policy->ground_truth(ctx, &gt)) {
+        block_max.resize(size_t(n) * Hq * ((kv_len + gt.block_size - 1) / gt.block_size));
+        ap.block_max = block_max.data();
+        ap.block_max_size = gt.block_size;
+      }
     }
     ap.k_cache = kc;
     ap.v_cache = vc;
     const double t_attn = now_seconds();
     attention(ap, *use, tp);
     attention_seconds += now_seconds() - t_attn;
-    if (ap.block_max)
+    if (ap.block_max) {
+      reduce_block_max(ap.block_max, int(n), kv_len, Hq, Hkv, gt);
       SEER_RETURN_IF_ERROR(policy->after_attention(ctx).with_context(fmt::format("layer {}", l)));
+    }
     mm(L.wo, attn.data(), h.data(), n);
     for (int64_t i = 0; i < n * D; ++i) x[size_t(i)] += h[size_t(i)];
 

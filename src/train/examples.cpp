@@ -17,8 +17,9 @@
 namespace seer {
 namespace {
 
-// select() stores the gate inputs; the layer's dense attention kernel fills the block maxima
-// (AttentionParams::block_max, the fused ground truth); after_attention() turns them into targets.
+// select() stores the gate inputs; the layer's dense attention reduces its probabilities to block
+// maxima and these to what ground_truth() asks (the fused ground truth); after_attention() turns
+// them into targets.
 class ExampleCollector : public AttentionPolicy {
  public:
   ExampleCollector(const ExampleOptions& opts, int num_layers,
@@ -55,10 +56,20 @@ class ExampleCollector : public AttentionPolicy {
     return Status::ok();  // `sel` stays dense
   }
 
-  float* block_max_output(const AttentionContext& ctx, int* block_size) override {
-    *block_size = bs_;
-    block_max_.resize(size_t(ctx.qo_len) * ctx.num_qo_heads * ((ctx.kv_len + bs_ - 1) / bs_));
-    return block_max_.data();
+  bool ground_truth(const AttentionContext& ctx, GroundTruthRequest* req) override {
+    const size_t nb = size_t(ctx.kv_len + bs_ - 1) / bs_;  // start_pos 0: nb query blocks
+    req->block_size = bs_;
+    if (prefill_) {
+      pool_2d_.resize(size_t(ctx.num_qo_heads) * nb * nb);
+      req->pool_2d = pool_2d_.data();
+    }
+    if (decode_) {
+      const std::vector<int>& pos = (*decode_)[size_t(ctx.layer)].pos;
+      group_max_.resize(pos.size() * ctx.num_kv_heads * nb);
+      req->group_max = group_max_.data();
+      req->rows = pos;
+    }
+    return true;
   }
 
   Status after_attention(const AttentionContext& ctx) override {
@@ -71,16 +82,13 @@ class ExampleCollector : public AttentionPolicy {
   // SPEC §4.1: the 2-D block max (over the query block's rows) per qo head, rows normalised, the
   // first quarter of rows dropped.
   void prefill_targets(const AttentionContext& ctx, PrefillGateExample* ex) const {
-    const int T = ctx.kv_len, Hq = ctx.num_qo_heads, nb = ex->num_blocks, rows = nb - ex->first_row;
+    const int Hq = ctx.num_qo_heads, nb = ex->num_blocks, rows = nb - ex->first_row;
     ex->gt.assign(size_t(Hq) * rows * nb, 0.0f);
     for (int h = 0; h < Hq; ++h)
       for (int r = 0; r < rows; ++r) {
         const int qb = ex->first_row + r;
         float* dst = ex->gt.data() + (size_t(h) * rows + r) * nb;
-        for (int t = qb * bs_; t < std::min(T, (qb + 1) * bs_); ++t) {
-          const float* src = block_max_.data() + (size_t(t) * Hq + h) * nb;
-          for (int j = 0; j <= qb; ++j) dst[j] = std::max(dst[j], src[j]);
-        }
+        std::copy_n(pool_2d_.data() + (size_t(h) * nb + qb) * nb, qb + 1, dst);
         double sum = 0.0;
         for (int j = 0; j <= qb; ++j) sum += dst[j];
         for (int j = 0; j <= qb; ++j) dst[j] = float(dst[j] / sum);
@@ -90,7 +98,7 @@ class ExampleCollector : public AttentionPolicy {
   // SPEC §4.2: per-token 1-D block max, max over the GQA group, strictly previous blocks,
   // normalised (sum + 1e-9), on the sampled tokens of the second half.
   void decode_targets(const AttentionContext& ctx, DecodeGateExample* ex) const {
-    const int Hq = ctx.num_qo_heads, Hkv = ctx.num_kv_heads, group = Hq / Hkv, nb = ex->num_blocks;
+    const int Hkv = ctx.num_kv_heads, nb = ex->num_blocks;
     const int n = int(ex->pos.size());
     ex->gt.assign(size_t(n) * Hkv * nb, 0.0f);
     for (int i = 0; i < n; ++i) {
@@ -98,11 +106,10 @@ class ExampleCollector : public AttentionPolicy {
       for (int hk = 0; hk < Hkv; ++hk) {
         float* dst = ex->gt.data() + (size_t(i) * Hkv + hk) * nb;
         double sum = 0.0;
+        const float* src = group_max_.data() + (size_t(i) * Hkv + hk) * nb;
         for (int j = 0; j < valid; ++j) {
-          float m = 0.0f;
-          for (int g = 0; g < group; ++g) m = std::max(m, block_max_[(size_t(t) * Hq + hk * group + g) * nb + j]);
-          dst[j] = m;
-          sum += m;
+          dst[j] = src[j];
+          sum += src[j];
         }
         for (int j = 0; j < valid; ++j) dst[j] = float(dst[j] / (sum + 1e-9));
       }
@@ -113,7 +120,8 @@ class ExampleCollector : public AttentionPolicy {
   std::vector<PrefillGateExample>* prefill_;
   std::vector<DecodeGateExample>* decode_;
   int bs_ = 64;
-  std::vector<float> block_max_;  // [T, num_qo_heads, nb]
+  std::vector<float> pool_2d_;    // [num_qo_heads, nb, nb]
+  std::vector<float> group_max_;  // [pos.size(), num_kv_heads, nb]
 };
 
 }  // namespace

@@ -523,6 +523,38 @@ std::string run_block_max_case(int kv_len, int qo_len, int num_kv_heads, int gro
   if (!(e2 <= 2e-4)) return "2-D pool error " + std::to_string(e2) + " at " + where;
   const double e1 = max_err(d1.download(), want1, &where);
   if (!(e1 <= 2e-4)) return "group max error " + std::to_string(e1) + " at " + where;
+
+  // The training path: the group max at a subset of rows (every third, the last) on the device, and
+  // the host reduction (the CPU engine's, kernels/cpu/attention.h) against the loops above.
+  std::vector<int> some;
+  for (int i = 0; i < qo_len; i += 3) some.push_back(i);
+  if (some.back() != qo_len - 1) some.push_back(qo_len - 1);
+  DeviceBuffer<int32_t> drows(some.size());
+  DeviceBuffer<float> dsome(some.size() * num_kv_heads * nb);
+  if (!drows.ptr || !dsome.ptr) return "cudaMalloc failed";
+  drows.upload(some);
+  bp.out = dsome.ptr;
+  bp.rows = drows.ptr;
+  bp.num_rows = int(some.size());
+  st = seer::cuda::launch_block_max_group_max(bp, nullptr);
+  if (!st.is_ok()) return "launch_block_max_group_max (rows): " + st.message();
+  if (cudaDeviceSynchronize() != cudaSuccess) return "kernel fault";
+  std::vector<float> want_some;
+  for (int i : some)
+    want_some.insert(want_some.end(), want1.begin() + ptrdiff_t(size_t(i) * num_kv_heads * nb),
+                     want1.begin() + ptrdiff_t(size_t(i + 1) * num_kv_heads * nb));
+  const double es = max_err(dsome.download(), want_some, &where);
+  if (!(es <= 2e-4)) return "group max (rows) error " + std::to_string(es) + " at " + where;
+  seer::GroundTruthRequest req;
+  std::vector<float> host2(want2.size(), -1.0f), host1(want_some.size(), -1.0f);
+  req.pool_2d = host2.data();
+  req.group_max = host1.data();
+  req.rows = some;
+  seer::reduce_block_max(ref.data(), qo_len, kv_len, hq, num_kv_heads, req);
+  if (host2 != want2) return "reduce_block_max: 2-D pool differs from the loop";
+  if (host1 != want_some) return "reduce_block_max: group max differs from the loop";
+  bp.num_rows = qo_len + 1;
+  if (seer::cuda::launch_block_max_group_max(bp, nullptr).is_ok()) return "num_rows > qo_len was accepted";
   return "";
 }
 

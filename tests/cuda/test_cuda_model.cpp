@@ -130,8 +130,14 @@ class SinkRecentPolicy : public AttentionPolicy {
   int calls = 0;
 };
 
-// Plain fp32 forward over tokens[0..T), logits for every position [T, vocab].
-std::vector<float> reference_logits(const TinyModel& m, const std::vector<int>& tokens, bool sink_recent) {
+// Post-RoPE q [T, Hq, d] and K cache [Hkv, T, d] of one layer of the reference forward.
+struct LayerQK {
+  std::vector<float> q, k;
+};
+
+// Plain fp32 forward over tokens[0..T), logits for every position [T, vocab]; `qk`: each layer's q/K.
+std::vector<float> reference_logits(const TinyModel& m, const std::vector<int>& tokens, bool sink_recent,
+                                    std::vector<LayerQK>* qk = nullptr) {
   const ModelConfig& c = m.cfg;
   const int T = int(tokens.size()), D = c.hidden_size, Hq = c.num_qo_heads, Hkv = c.num_kv_heads, d = c.head_dim;
   const int qdim = Hq * d, kvdim = Hkv * d, F = c.intermediate_size;
@@ -178,6 +184,7 @@ std::vector<float> reference_logits(const TinyModel& m, const std::vector<int>& 
         std::copy_n(k.data() + (size_t(t) * Hkv + hh) * d, d, kc.data() + (size_t(hh) * T + t) * d);
         std::copy_n(v.data() + (size_t(t) * Hkv + hh) * d, d, vc.data() + (size_t(hh) * T + t) * d);
       }
+    if (qk) qk->push_back({q, kc});
     AttentionParams ap;
     ap.q = q.data();
     ap.k_cache = kc.data();
@@ -499,6 +506,98 @@ TEST(CudaModel, DecodeGraphMatchesEager) {
     for (int s = 0; s < steps; ++s)
       ASSERT_EQ(out[1][size_t(s)], out[0][size_t(s)]) << "density " << density << " decode step " << s;
   }
+}
+
+// Asks every prefill layer for gate training's ground truth (the 2-D pool, and the group max at every
+// fifth query row and the last) and keeps it per layer.
+class GroundTruthPolicy : public AttentionPolicy {
+ public:
+  struct Layer {
+    std::vector<int> rows;
+    std::vector<float> pool, group;
+  };
+  explicit GroundTruthPolicy(int num_layers) : layers(size_t(num_layers)) {}
+  const char* name() const override { return "ground-truth"; }
+  Status select(const AttentionContext&, BlockSelection*) override { return Status::ok(); }
+  bool ground_truth(const AttentionContext& ctx, GroundTruthRequest* req) override {
+    const int nb = (ctx.kv_len + 63) / 64, q_blocks = (ctx.kv_len - 1) / 64 - ctx.start_pos / 64 + 1;
+    Layer& L = layers[size_t(ctx.layer)];
+    L.rows.clear();
+    for (int i = 0; i < ctx.qo_len; i += 5) L.rows.push_back(i);
+    L.rows.push_back(ctx.qo_len - 1);
+    L.pool.assign(size_t(ctx.num_qo_heads) * q_blocks * nb, -1.0f);  // -1: must be overwritten
+    L.group.assign(L.rows.size() * ctx.num_kv_heads * nb, -1.0f);
+    req->block_size = 64;
+    req->pool_2d = L.pool.data();
+    req->group_max = L.group.data();
+    req->rows = L.rows;
+    return true;
+  }
+  Status after_attention(const AttentionContext&) override {
+    ++after;
+    return Status::ok();
+  }
+  std::vector<Layer> layers;
+  int after = 0;
+};
+
+// Gate training on the GPU: the prefill kernel's block maxima, reduced on the device and copied back
+// (CudaForward's ground-truth path), against the host reduction (reduce_block_max) of the fp32
+// reference's probabilities. Two chunks, the second starting mid-block.
+TEST(CudaModel, GroundTruthMatchesReference) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  const TinyModel m = make_model(Arch::kLlama, 6, 2, 64);
+  const ModelConfig& c = m.cfg;
+  const int T = 260, Hq = c.num_qo_heads, Hkv = c.num_kv_heads, d = c.head_dim;
+  std::mt19937 rng(21);
+  std::vector<int> tokens(static_cast<size_t>(T));
+  for (int& t : tokens) t = int(rng() % uint32_t(c.vocab_size));
+  std::vector<LayerQK> qk;
+  (void)reference_logits(m, tokens, false, &qk);
+  ASSERT_EQ(int(qk.size()), c.num_layers);
+  auto f = CudaForward::create(c, m.w, 512);
+  ASSERT_TRUE(f.is_ok()) << f.status().message();
+  GroundTruthPolicy policy(c.num_layers);
+  int pieces = 0;
+  for (auto [start, n] : {std::pair{0, 150}, std::pair{150, 110}}) {
+    const Status st = (*f)->forward(std::span<const int>(tokens.data() + start, size_t(n)), start, Logits::kNone,
+                                    &policy, nullptr, nullptr);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    EXPECT_EQ(policy.after, ++pieces * c.num_layers);
+    const int kv = start + n, nb = (kv + 63) / 64;
+    for (int l = 0; l < c.num_layers; ++l) {
+      AttentionParams ap;
+      ap.q = qk[size_t(l)].q.data() + size_t(start) * Hq * d;
+      ap.k_cache = qk[size_t(l)].k.data();
+      ap.qo_len = n;
+      ap.kv_len = kv;
+      ap.num_qo_heads = Hq;
+      ap.num_kv_heads = Hkv;
+      ap.head_dim = d;
+      ap.max_context = T;
+      ap.scale = 1.0f / std::sqrt(float(d));
+      std::vector<float> bm(size_t(n) * Hq * nb);
+      ref_attention_block_max(ap, 64, bm.data());
+      const GroundTruthPolicy::Layer& got = policy.layers[size_t(l)];
+      std::vector<float> pool(got.pool.size()), group(got.group.size());
+      GroundTruthRequest want;
+      want.pool_2d = pool.data();
+      want.group_max = group.data();
+      want.rows = got.rows;
+      reduce_block_max(bm.data(), n, kv, Hq, Hkv, want);
+      for (auto [g, w, what] : {std::tuple{&got.pool, &pool, "2-D pool"}, std::tuple{&got.group, &group, "group max"}})
+        for (size_t i = 0; i < w->size(); ++i) {
+          // Blocks a row does not reach are exactly 0 on both sides; the rest within the bf16 forward's error.
+          if ((*w)[i] == 0.0f) ASSERT_EQ((*g)[i], 0.0f) << what << " layer " << l << " chunk at " << start << " i " << i;
+          ASSERT_NEAR((*g)[i], (*w)[i], 0.02) << what << " layer " << l << " chunk at " << start << " i " << i;
+        }
+      if (start == 0)  // the first query sees one key: its probability is exactly 1
+        for (int h = 0; h < Hq; ++h) ASSERT_EQ(got.pool[size_t(h) * 3 * nb], 1.0f) << "layer " << l << " head " << h;
+    }
+  }
+  EXPECT_EQ(policy.layers[0].pool.size(), size_t(Hq) * 3 * 5);  // second chunk: query blocks 2..4 of 5
 }
 
 TEST(CudaModel, ContextOverflowIsAnError) {

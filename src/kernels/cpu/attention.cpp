@@ -450,4 +450,29 @@ void ref_attention_block_max(const AttentionParams& p, int bs, float* out) {
     }
 }
 
+void reduce_block_max(const float* block_max, int qo_len, int kv_len, int Hq, int Hkv, const GroundTruthRequest& req) {
+  const int bs = req.block_size, nb = (kv_len + bs - 1) / bs, start = kv_len - qo_len;
+  const int first_qb = start / bs, q_blocks = (kv_len - 1) / bs - first_qb + 1, group = Hq / Hkv;
+  auto at = [&](int t, int h) { return block_max + (size_t(t) * Hq + h) * nb; };
+  if (req.pool_2d) {
+    std::fill_n(req.pool_2d, size_t(Hq) * q_blocks * nb, 0.0f);
+    for (int t = 0; t < qo_len; ++t)
+      for (int h = 0; h < Hq; ++h) {
+        float* dst = req.pool_2d + (size_t(h) * q_blocks + (start + t) / bs - first_qb) * nb;
+        const float* src = at(t, h);
+        for (int j = 0; j < nb; ++j) dst[j] = std::max(dst[j], src[j]);
+      }
+  }
+  if (req.group_max)
+    for (size_t i = 0; i < req.rows.size(); ++i)
+      for (int hk = 0; hk < Hkv; ++hk) {
+        float* dst = req.group_max + (i * Hkv + hk) * nb;
+        for (int j = 0; j < nb; ++j) {
+          float m = 0.0f;
+          for (int g = 0; g < group; ++g) m = std::max(m, at(req.rows[i], hk * group + g)[j]);
+          dst[j] = m;
+        }
+      }
+}
+
 }  // namespace seer

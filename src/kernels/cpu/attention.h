@@ -53,4 +53,10 @@ void ref_attention(const AttentionParams& p, const BlockSelection& sel);
 // out [qo_len, num_qo_heads, ceil(kv_len / block_size)].
 void ref_attention_block_max(const AttentionParams& p, int block_size, float* out);
 
+// Gate training's reductions of AttentionParams::block_max (block size req.block_size) as a
+// GroundTruthRequest (seer/attention.h) asks: the 2-D pool per query block and the group max at
+// req.rows. The CPU engine's path, and the reference of the GPU's kernels/cuda/block_max_pool.
+void reduce_block_max(const float* block_max, int qo_len, int kv_len, int num_qo_heads, int num_kv_heads,
+                      const GroundTruthRequest& req);
+
 }  // namespace seer

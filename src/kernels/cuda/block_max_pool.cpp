@@ -27,6 +27,8 @@ Status launch_block_max_pool_2d(const BlockMaxPoolParams& p, cudaStream_t stream
 
 Status launch_block_max_group_max(const BlockMaxPoolParams& p, cudaStream_t stream) {
   SEER_RETURN_IF_ERROR(check(p, "block_max_group_max"));
+  if (p.rows && (p.num_rows < 0 || p.num_rows > p.qo_len))
+    return Status::error("block_max_group_max: num_rows {} is outside [0, qo_len {}]", p.num_rows, p.qo_len);
   SEER_CUDA_CHECK(run_block_max_group_max(p, stream));
   SEER_CUDA_CHECK_LAUNCH("block_max_group_max", stream);
   return Status::ok();

@@ -21,9 +21,10 @@ __global__ void pool_2d_kernel(const BlockMaxPoolParams p, int nb, int first_qb,
 
 __global__ void group_max_kernel(const BlockMaxPoolParams p, int nb) {
   const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t total = int64_t(p.qo_len) * p.num_kv_heads * nb;
+  const int64_t total = int64_t(p.rows ? p.num_rows : p.qo_len) * p.num_kv_heads * nb;
   if (idx >= total) return;
-  const int j = int(idx % nb), hk = int(idx / nb % p.num_kv_heads), t = int(idx / nb / p.num_kv_heads);
+  const int j = int(idx % nb), hk = int(idx / nb % p.num_kv_heads), i = int(idx / nb / p.num_kv_heads);
+  const int t = p.rows ? p.rows[i] : i;
   const int group = p.num_qo_heads / p.num_kv_heads;
   float m = 0.0f;
   for (int g = 0; g < group; ++g) m = fmaxf(m, p.in[(int64_t(t) * p.num_qo_heads + hk * group + g) * nb + j]);
@@ -42,7 +43,8 @@ cudaError_t run_block_max_pool_2d(const BlockMaxPoolParams& p, cudaStream_t stre
 
 cudaError_t run_block_max_group_max(const BlockMaxPoolParams& p, cudaStream_t stream) {
   const int nb = (p.kv_len + kBlock - 1) / kBlock;
-  const int64_t total = int64_t(p.qo_len) * p.num_kv_heads * nb;
+  const int64_t total = int64_t(p.rows ? p.num_rows : p.qo_len) * p.num_kv_heads * nb;
+  if (total == 0) return cudaSuccess;
   group_max_kernel<<<unsigned((total + 255) / 256), 256, 0, stream>>>(p, nb);
   return cudaGetLastError();
 }
