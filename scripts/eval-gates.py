@@ -3,12 +3,15 @@
 
   eval-gates.py --gates DIR --text FILE [--windows N] [--ctx 8192] [--decode-prefill 6144]
                 [--densities 0.5,0.2,0.1] [--budgets 2048,1024,512] [--policies gate,oracle,quest,streaming,random]
-                [--phase prefill|decode|both] [--seer build/seer] [--threads T] [--jsonl OUT]
+                [--phase prefill|decode|both] [--seer build/seer] [-m MODEL] [--threads T]
+                [--device cpu|cuda] [--jsonl OUT]
 
 Prefill: perplexity over --windows windows of --ctx tokens with --prefill-sparsity density:RHO.
 Decode: teacher-forced decode (`seer ppl --prefill-len`) over the last ctx - decode-prefill tokens of each
 window after a dense prefill, with --decode-sparsity budget:N. Each row is compared with dense attention
 on the same windows. Prints a Markdown table per phase; --jsonl appends every run's JSON.
+--device cuda runs every `seer ppl` on the GPU (bf16; the policies that read the KV cache on the host,
+oracle and quest, are refused there: leave them out of --policies).
 
 `make-eval-text` mode writes the held-out documents of a training run as one text:
   eval-gates.py make-eval-text (--run OUT | --list FILE) --corpus DIR [--prefix tdavid/] -o FILE
@@ -37,6 +40,10 @@ def run_ppl(args, extra):
     cmd = [args.seer, "ppl", args.text, "-c", str(args.ctx), "--max-windows", str(args.windows), "--json"]
     if args.threads:
         cmd += ["-t", str(args.threads)]
+    if args.model:
+        cmd += ["-m", args.model]
+    if args.device != "cpu":
+        cmd += ["--device", args.device]
     cmd += extra
     t0 = time.time()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -85,6 +92,8 @@ def main():
     ap.add_argument("--phase", default="both", choices=["prefill", "decode", "both"])
     ap.add_argument("--seer", default="build/seer")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("-m", "--model", help="passed to seer ppl (default: seer's default model)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--jsonl")
     args = ap.parse_args()
     policies = args.policies.split(",")

@@ -7,6 +7,7 @@
 #include <seer/engine.h>
 #include <seer/model.h>
 #include <seer/gates.h>
+#include <seer/perplexity.h>
 #include <seer/policies.h>
 
 #include "core/thread_pool.h"
@@ -355,6 +356,44 @@ RunOut run_model(const Model& model, std::shared_ptr<AttentionPolicy> policy, in
     out.decode.insert(out.decode.end(), d->begin(), d->end());
   }
   return out;
+}
+
+// Session::forward_nll (perplexity's path): the rows it scores, against token_nll on the logits of
+// the same forwards, and its argument checks.
+TEST(Policies, SessionForwardNllMatchesLogits) {
+  auto m = load_hf_model(kTinyModel);
+  ASSERT_TRUE(m.is_ok()) << m.status().message();
+  const RunOut ref = run_model(*m, nullptr, 70, 0);  // the prompt run_model draws
+  ASSERT_FALSE(ref.prefill.empty());
+  const int V = m->config.vocab_size;
+  std::mt19937 rng(1234);
+  std::vector<int> prompt(70);
+  for (int& t : prompt) t = int(rng() % uint32_t(V));
+  SessionOptions so;
+  so.max_context = 512;
+  so.num_threads = 2;
+  auto s = Session::create(*m, so);
+  ASSERT_TRUE(s.is_ok());
+  const std::span<const int> all(prompt);
+  for (auto [first, k] : {std::pair{0, 69}, std::pair{5, 20}, std::pair{69, 1}, std::pair{30, 0}}) {
+    (*s)->reset();
+    auto got = (*s)->forward_nll(all, first, all.subspan(size_t(first) + 1 == all.size() ? 0 : size_t(first) + 1, size_t(k)));
+    ASSERT_TRUE(got.is_ok()) << got.status().message();
+    double want = 0.0;
+    for (int i = 0; i < k; ++i) {
+      const size_t target = size_t(first) + 1 == all.size() ? size_t(i) : size_t(first + 1 + i);
+      want += token_nll(ref.prefill.data() + size_t(first + i) * size_t(V), V, prompt[target]);
+    }
+    // (the last row alone comes from a one-row output GEMM: float rounding differs slightly)
+    EXPECT_NEAR(*got, want, 1e-6 * std::max(1.0, std::fabs(want))) << "first " << first << " k " << k;
+    EXPECT_EQ((*s)->pos(), 70);
+  }
+  (*s)->reset();
+  EXPECT_FALSE((*s)->forward_nll(all.first(10), 5, all.first(6)).is_ok());  // rows past the tokens
+  EXPECT_FALSE((*s)->forward_nll(all.first(10), -1, all.first(1)).is_ok());
+  const int bad = V;
+  EXPECT_FALSE((*s)->forward_nll(all.first(10), 0, std::span<const int>(&bad, 1)).is_ok());
+  EXPECT_EQ((*s)->pos(), 0);  // refused before the forward
 }
 
 TEST(Policies, SessionDensityOneIsDense) {

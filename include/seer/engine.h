@@ -48,6 +48,11 @@ class Session {
   // logits. A GPU session samples on the device when Sampler::device_ok() (only the token comes
   // back); otherwise the logits are sampled on the host. Either way: sampler.sample(logits).
   Result<int> forward_sample(std::span<const int> tokens, Sampler& sampler);
+  // Appends `tokens` and scores targets.size() of the new positions from `first`: the sum over i of
+  // -log softmax(logits of new position first + i)[targets[i]], in double, the rows spread over the
+  // session's threads and summed in order (perplexity; a full-vocabulary log-softmax per row is too
+  // slow on one thread when the forward runs on a GPU).
+  Result<double> forward_nll(std::span<const int> tokens, int first, std::span<const int> targets);
 
   // Wall time spent in the attention kernels since the session was created (or since
   // reset_attention_seconds()), to put a policy's own cost next to the attention it saves.

@@ -7,6 +7,7 @@
 #include <seer/attention.h>
 #include <seer/engine.h>
 #include <seer/generate.h>
+#include <seer/perplexity.h>
 
 #include <algorithm>
 #include <cmath>
@@ -137,6 +138,27 @@ Result<int> Session::forward_sample(std::span<const int> tokens, Sampler& sample
   SEER_ASSIGN_OR_RETURN(auto logits, forward(tokens, Logits::kLast));
   if (logits.empty()) return Status::error("forward_sample: no tokens to sample after");
   return sampler.sample(logits);
+}
+
+Result<double> Session::forward_nll(std::span<const int> tokens, int first, std::span<const int> targets) {
+  Impl& m = *impl_;
+  const size_t n = tokens.size(), k = targets.size();
+  if (first < 0 || size_t(first) + k > n)
+    return Status::error("forward_nll: positions [{}, {}) of {} new tokens", first, size_t(first) + k, n);
+  const int V = m.cfg.vocab_size;
+  for (const int t : targets)
+    if (t < 0 || t >= V) return Status::error("forward_nll: target token {} is outside the vocabulary of {}", t, V);
+  const bool last_only = k == 1 && size_t(first) + 1 == n;
+  SEER_ASSIGN_OR_RETURN(auto logits, forward(tokens, k == 0 ? Logits::kNone : last_only ? Logits::kLast : Logits::kAll));
+  if (k == 0) return 0.0;
+  if (last_only) first = 0;  // the one row returned
+  std::vector<double> nll(k);
+  m.pool->parallel_for(int64_t(targets.size()), [&](int64_t i, int) {
+    nll[size_t(i)] = token_nll(logits.data() + (size_t(first) + size_t(i)) * size_t(V), V, targets[size_t(i)]);
+  });
+  double sum = 0.0;
+  for (const double x : nll) sum += x;
+  return sum;
 }
 
 Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::span<const float>* out,

@@ -34,7 +34,6 @@ Result<PerplexityResult> perplexity(Session& session, const std::vector<int>& to
     window_len = int(n);
   }
   if (opts.max_windows > 0) windows = std::min(windows, opts.max_windows);
-  const int vocab = session.model().config.vocab_size;
 
   PerplexityResult r;
   r.ctx = opts.ctx;
@@ -48,21 +47,19 @@ Result<PerplexityResult> perplexity(Session& session, const std::vector<int>& to
                tokens.begin() + int64_t(w) * text_per_window + window_len);
     session.reset();
     const size_t split = opts.prefill_len > 0 ? size_t(opts.prefill_len) : win.size();
-    if (split >= win.size()) {
-      SEER_ASSIGN_OR_RETURN(auto logits, session.forward(win, Logits::kAll));
-      // logits row i predicts win[i + 1]
-      for (size_t i = 0; i + 1 < win.size(); ++i) {
-        nll_sum += token_nll(logits.data() + i * size_t(vocab), vocab, win[i + 1]);
+    const std::span<const int> all(win);
+    if (split >= win.size()) {  // position i predicts win[i + 1]
+      SEER_ASSIGN_OR_RETURN(const double nll, session.forward_nll(all, 0, all.subspan(1)));
+      nll_sum += nll;
+      r.tokens += int64_t(win.size()) - 1;
+    } else {  // the prefill's last position predicts win[split], then one token at a time
+      SEER_ASSIGN_OR_RETURN(double nll, session.forward_nll(all.first(split), int(split) - 1, all.subspan(split, 1)));
+      nll_sum += nll;
+      ++r.tokens;
+      for (size_t i = split; i + 1 < win.size(); ++i) {
+        SEER_ASSIGN_OR_RETURN(nll, session.forward_nll(all.subspan(i, 1), 0, all.subspan(i + 1, 1)));
+        nll_sum += nll;
         ++r.tokens;
-      }
-    } else {
-      SEER_ASSIGN_OR_RETURN(auto logits,
-                            session.forward(std::span<const int>(win.data(), split), Logits::kLast));
-      for (size_t i = split; i < win.size(); ++i) {
-        nll_sum += token_nll(logits.data(), vocab, win[i]);
-        ++r.tokens;
-        if (i + 1 == win.size()) break;
-        SEER_ASSIGN_OR_RETURN(logits, session.forward(std::span<const int>(&win[i], 1), Logits::kLast));
       }
     }
     ++r.windows;
