@@ -721,19 +721,35 @@ class DeviceGatePolicy : public AttentionPolicy {
   DeviceGateSpec spec_;
 };
 
-TEST(CudaGate, ModelForwardWithDeviceGates) {
-  GPU_OR_SKIP();
-  ModelConfig m = gate_model(4, 2, 64);
-  m.vocab_size = 256;
-  m.hidden_size = 128;
-  m.intermediate_size = 256;
+// A small model (4 qo / 2 KV heads, head_dim 64) with random gates: prefill K-only dg 64, decode
+// Qproj dg 64 with q/k norm.
+struct GatedModel {
+  ModelConfig cfg;
+  GateSet pre, dec;
+};
+
+GatedModel gated_model() {
+  GatedModel g;
+  g.cfg = gate_model(4, 2, 64);
+  g.cfg.vocab_size = 256;
+  g.cfg.hidden_size = 128;
+  g.cfg.intermediate_size = 256;
   GateConfig pc;
   pc.hidden_size = 64;
   GateConfig dc;
   dc.kind = GateKind::kDecode;
   dc.hidden_size = 64;
   dc.use_qk_norm = true;
-  const GateSet pre = random_gate(pc, m, 3), dec = random_gate(dc, m, 4);
+  g.pre = random_gate(pc, g.cfg, 3);
+  g.dec = random_gate(dc, g.cfg, 4);
+  return g;
+}
+
+TEST(CudaGate, ModelForwardWithDeviceGates) {
+  GPU_OR_SKIP();
+  const GatedModel g = gated_model();
+  const ModelConfig& m = g.cfg;
+  const GateSet &pre = g.pre, &dec = g.dec;
   const int ctx = 1024, prompt = 700, steps = 6;
   std::mt19937 rng(41);
   std::vector<int> tokens(size_t(prompt + steps));
@@ -818,17 +834,9 @@ TEST(CudaGate, ModelForwardWithDeviceGates) {
 // each block count; the decode gate's K-compression cache completes a block at each).
 TEST(CudaGate, DecodeGraphWithGatesMatchesEager) {
   GPU_OR_SKIP();
-  ModelConfig m = gate_model(4, 2, 64);
-  m.vocab_size = 256;
-  m.hidden_size = 128;
-  m.intermediate_size = 256;
-  GateConfig pc;
-  pc.hidden_size = 64;
-  GateConfig dc;
-  dc.kind = GateKind::kDecode;
-  dc.hidden_size = 64;
-  dc.use_qk_norm = true;
-  const GateSet pre = random_gate(pc, m, 3), dec = random_gate(dc, m, 4);
+  const GatedModel g = gated_model();
+  const ModelConfig& m = g.cfg;
+  const GateSet &pre = g.pre, &dec = g.dec;
   DeviceGateSpec spec;
   spec.prefill = &pre;
   spec.decode = &dec;
