@@ -46,7 +46,13 @@ def run_ppl(args, extra):
         cmd += ["--device", args.device]
     cmd += extra
     t0 = time.time()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    try:
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    except FileNotFoundError:
+        sys.exit(f"eval-gates: {args.seer}: no such program (build seer first, or pass --seer)")
+    except subprocess.CalledProcessError as e:
+        tail = "\n".join(e.stderr.strip().splitlines()[-3:])
+        sys.exit(f"eval-gates: `{' '.join(cmd)}` failed (exit {e.returncode}):\n{tail}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
     r["cmd"] = " ".join(cmd)
     r["wall_s"] = round(time.time() - t0, 1)
@@ -97,6 +103,10 @@ def main():
     ap.add_argument("--jsonl")
     args = ap.parse_args()
     policies = args.policies.split(",")
+    host_only = [p for p in policies if p in ("oracle", "quest")]
+    if args.device == "cuda" and host_only:
+        sys.exit(f"eval-gates: --device cuda refuses {', '.join(host_only)} (they read the KV cache on the host); "
+                 f"leave them out of --policies or use --device cpu")
     g = ["--gates", args.gates]
     if args.phase in ("prefill", "both"):
         print("prefill:", file=sys.stderr)
