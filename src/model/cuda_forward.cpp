@@ -16,6 +16,7 @@
 #include <initializer_list>
 #include <string_view>
 
+#include "core/thread_pool.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cuda/block_max_pool.cuh"
 #include "kernels/cuda/check.h"
@@ -86,6 +87,7 @@ struct CudaForward::Impl {
   // The learned gates on the device, for the policy that offers them (AttentionPolicy::device_gates).
   int last_logits_rows = 0;  // rows of `logits` the last forward left (sample_last reads the last)
   DeviceBuffer sampled;       // int32 [1]
+  DeviceBuffer nll_targets, nll_out;  // token_nll: int32 [k] targets, fp64 [k] values
   int32_t host_token = 0;
   std::unique_ptr<CudaGates> gates;
   const DeviceGateSpec* gates_spec = nullptr;
@@ -224,13 +226,23 @@ struct CudaForward::Impl {
     return Status::ok();
   }
 
-  // bf16 [rows, dim] on the device -> fp32 on the host.
-  Status download_f32(const bf16* src, size_t count, std::vector<float>* dst) {
+  // bf16 [rows, dim] on the device -> fp32 on the host, converted on `pool`'s threads when given (a
+  // prefill's q of SmolLM2 at 8k is 4.7M values a layer).
+  Status download_f32(const bf16* src, size_t count, std::vector<float>* dst, ThreadPool* pool) {
     host_bf16.resize(count);
     SEER_CUDA_CHECK(cudaMemcpyAsync(host_bf16.data(), src, count * sizeof(bf16), cudaMemcpyDeviceToHost, stream));
     SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
     dst->resize(count);
-    for (size_t i = 0; i < count; ++i) (*dst)[i] = bf16_to_fp32(host_bf16[i]);
+    constexpr size_t kChunk = size_t(1) << 16;
+    const auto convert = [&](int64_t c, int) {
+      const size_t end = std::min(count, size_t(c + 1) * kChunk);
+      for (size_t i = size_t(c) * kChunk; i < end; ++i) (*dst)[i] = bf16_to_fp32(host_bf16[i]);
+    };
+    const int64_t chunks = int64_t((count + kChunk - 1) / kChunk);
+    if (pool && chunks > 1)
+      pool->parallel_for(chunks, convert);
+    else
+      for (int64_t c = 0; c < chunks; ++c) convert(c, 0);
     return Status::ok();
   }
 
@@ -238,22 +250,12 @@ struct CudaForward::Impl {
   // device ([n, Hq, nb] fp32, `block_max`); the pooling kernels reduce them into `gt_pool` / `gt_group`
   // and only those go back to the policy's buffers (an 8k row of SmolLM2 with 512 sampled decode rows:
   // 0.6 + 0.8 MB a layer instead of 38 MB).
-  Status reserve_ground_truth(const GroundTruthRequest& gt, int n, int kv_len) {
-    const size_t nb = size_t(kv_len + kBlockSize - 1) / kBlockSize;
-    SEER_RETURN_IF_ERROR(block_max.reserve(size_t(n) * cfg.num_qo_heads * nb * sizeof(float), "block maxima"));
-    if (gt.pool_2d)
-      SEER_RETURN_IF_ERROR(gt_pool.reserve(size_t(cfg.num_qo_heads) * nb * nb * sizeof(float), "2-D ground truth"));
-    if (gt.group_max) {
-      SEER_RETURN_IF_ERROR(gt_group.reserve(std::max<size_t>(gt.rows.size(), 1) * cfg.num_kv_heads * nb * sizeof(float),
-                                            "1-D ground truth"));
-      SEER_RETURN_IF_ERROR(gt_rows.reserve(std::max<size_t>(gt.rows.size(), 1) * sizeof(int32_t), "ground-truth rows"));
-    }
-    return Status::ok();
-  }
-
+  // (`block_max` is sized before the attention kernel writes it.)
   Status reduce_ground_truth(const GroundTruthRequest& gt, int n, int kv_len) {
     const size_t nb = size_t(kv_len + kBlockSize - 1) / kBlockSize;
     const size_t q_blocks = size_t((kv_len - 1) / kBlockSize - (kv_len - n) / kBlockSize + 1);
+    const size_t pool_bytes = size_t(cfg.num_qo_heads) * q_blocks * nb * sizeof(float);
+    const size_t group_bytes = gt.rows.size() * cfg.num_kv_heads * nb * sizeof(float);
     cuda::BlockMaxPoolParams p;
     p.in = block_max.as<float>();
     p.qo_len = n;
@@ -261,22 +263,23 @@ struct CudaForward::Impl {
     p.num_qo_heads = cfg.num_qo_heads;
     p.num_kv_heads = cfg.num_kv_heads;
     if (gt.pool_2d) {
+      SEER_RETURN_IF_ERROR(gt_pool.reserve(pool_bytes, "2-D ground truth"));
       p.out = gt_pool.as<float>();
       SEER_RETURN_IF_ERROR(cuda::launch_block_max_pool_2d(p, stream));
-      SEER_CUDA_CHECK(cudaMemcpyAsync(gt.pool_2d, gt_pool.ptr, size_t(cfg.num_qo_heads) * q_blocks * nb * sizeof(float),
-                                      cudaMemcpyDeviceToHost, stream));
+      SEER_CUDA_CHECK(cudaMemcpyAsync(gt.pool_2d, gt_pool.ptr, pool_bytes, cudaMemcpyDeviceToHost, stream));
     }
     if (gt.group_max && !gt.rows.empty()) {
       for (const int r : gt.rows)
         if (r < 0 || r >= n) return Status::error("ground truth: row {} is outside the forward's {} queries", r, n);
+      SEER_RETURN_IF_ERROR(gt_group.reserve(group_bytes, "1-D ground truth"));
+      SEER_RETURN_IF_ERROR(gt_rows.reserve(gt.rows.size() * sizeof(int32_t), "ground-truth rows"));
       SEER_CUDA_CHECK(cudaMemcpyAsync(gt_rows.ptr, gt.rows.data(), gt.rows.size() * sizeof(int32_t),
                                       cudaMemcpyHostToDevice, stream));
       p.out = gt_group.as<float>();
       p.rows = gt_rows.as<int32_t>();
       p.num_rows = int(gt.rows.size());
       SEER_RETURN_IF_ERROR(cuda::launch_block_max_group_max(p, stream));
-      SEER_CUDA_CHECK(cudaMemcpyAsync(gt.group_max, gt_group.ptr, gt.rows.size() * cfg.num_kv_heads * nb * sizeof(float),
-                                      cudaMemcpyDeviceToHost, stream));
+      SEER_CUDA_CHECK(cudaMemcpyAsync(gt.group_max, gt_group.ptr, group_bytes, cudaMemcpyDeviceToHost, stream));
     }
     SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
     return Status::ok();
@@ -479,8 +482,8 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
         gate_sparse[size_t(l)] = sparse;
       }
       if (host_policy) {
-        SEER_RETURN_IF_ERROR(download_f32(qb, size_t(n * qdim), &host_q));
-        SEER_RETURN_IF_ERROR(download_f32(kb, size_t(n * kvdim), &host_k));
+        SEER_RETURN_IF_ERROR(download_f32(qb, size_t(n * qdim), &host_q, pool));
+        SEER_RETURN_IF_ERROR(download_f32(kb, size_t(n * kvdim), &host_k, pool));
         ctx.q_nope = host_q.data();
         ctx.k_nope = host_k.data();
         ctx.pool = pool;
@@ -494,7 +497,9 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
                                "asks for {} (use --block-size {})",
                                kBlockSize, gt.block_size, kBlockSize);
       }
-      if (want_gt) SEER_RETURN_IF_ERROR(reserve_ground_truth(gt, int(n), kv_len));
+      if (want_gt)
+        SEER_RETURN_IF_ERROR(block_max.reserve(
+            size_t(n) * Hq * ((kv_len + kBlockSize - 1) / kBlockSize) * sizeof(float), "block maxima"));
 
       if (!roped) {
         SEER_CUDA_CHECK(cuda::run_rope(qb, cos_t.as<float>(), sin_t.as<float>(), n, Hq, d, stream));
@@ -638,6 +643,33 @@ Status CudaForward::sample_last(float temperature, int top_k, float top_p, doubl
   return Status::ok();
 }
 
+Status CudaForward::token_nll(int first, std::span<const int> targets, std::vector<double>* nll) {
+  Impl& m = *impl_;
+  const int k = int(targets.size()), V = m.cfg.vocab_size;
+  if (first < 0 || first + k > m.last_logits_rows)
+    return Status::error("token_nll: rows [{}, {}) of the last forward's {} logits rows", first, first + k,
+                         m.last_logits_rows);
+  for (const int t : targets)
+    if (t < 0 || t >= V) return Status::error("token_nll: target token {} is outside the vocabulary of {}", t, V);
+  nll->assign(size_t(k), 0.0);
+  if (k == 0) return Status::ok();
+  SEER_RETURN_IF_ERROR(m.nll_targets.reserve(size_t(k) * sizeof(int32_t), "perplexity targets"));
+  SEER_RETURN_IF_ERROR(m.nll_out.reserve(size_t(k) * sizeof(double), "perplexity values"));
+  SEER_CUDA_CHECK(cudaMemcpyAsync(m.nll_targets.ptr, targets.data(), size_t(k) * sizeof(int32_t),
+                                  cudaMemcpyHostToDevice, m.stream));
+  cuda::NllParams p;
+  p.logits = m.logits.as<float>() + int64_t(first) * V;
+  p.vocab = V;
+  p.targets = m.nll_targets.as<int32_t>();
+  p.rows = k;
+  p.nll = m.nll_out.as<double>();
+  SEER_CUDA_CHECK(cuda::run_token_nll(p, m.stream));
+  SEER_CUDA_CHECK(cudaMemcpyAsync(nll->data(), m.nll_out.ptr, size_t(k) * sizeof(double), cudaMemcpyDeviceToHost,
+                                  m.stream));
+  SEER_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  return Status::ok();
+}
+
 CudaForward::CudaForward() : impl_(std::make_unique<Impl>()) {}
 CudaForward::~CudaForward() = default;
 void CudaForward::set_graphs(bool on) { impl_->use_graphs = on; }
@@ -755,6 +787,7 @@ Status CudaForward::forward(std::span<const int>, int, Logits, AttentionPolicy*,
   return available();
 }
 Status CudaForward::sample_last(float, int, float, double, int*) { return available(); }
+Status CudaForward::token_nll(int, std::span<const int>, std::vector<double>*) { return available(); }
 
 }  // namespace seer
 

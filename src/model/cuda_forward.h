@@ -62,6 +62,10 @@ class CudaForward {
   // (src/kernels/cuda/sample.cuh; seer::Sampler's rule, `u` its uniform draw). Only the token comes
   // back. Needs a forward with Logits::kLast just before.
   Status sample_last(float temperature, int top_k, float top_p, double u, int* token);
+  // Perplexity without copying logits back: nll[i] = -log softmax(row first + i of the last forward's
+  // logits)[targets[i]], computed on the GPU in double (kernels/cuda/sample.cuh); only the k values
+  // come back. Needs a forward with logits left on the device (a null `logits` argument) just before.
+  Status token_nll(int first, std::span<const int> targets, std::vector<double>* nll);
   // Benchmarks of a density without a policy: when rho < 1 (and no policy is given), every forward
   // keeps, per selection row (one per KV head and query block), the sink block, the row's own block and a seeded random subset of the
   // other causal blocks, ceil(rho * causal blocks) in all; one selection per forward, shared by

@@ -600,6 +600,49 @@ TEST(CudaModel, GroundTruthMatchesReference) {
   EXPECT_EQ(policy.layers[0].pool.size(), size_t(Hq) * 3 * 5);  // second chunk: query blocks 2..4 of 5
 }
 
+// Perplexity on the GPU (CudaForward::token_nll): -log softmax on the device against the same
+// formula in double on the host, over the logits the same forwards copied back.
+TEST(CudaModel, TokenNllMatchesHostLogits) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  const TinyModel m = make_model(Arch::kQwen3, 4, 2, 64);
+  const int V = m.cfg.vocab_size;
+  std::mt19937 rng(31);
+  std::vector<int> tokens(160);
+  for (int& t : tokens) t = int(rng() % uint32_t(V));
+  auto f = CudaForward::create(m.cfg, m.w, 512);
+  ASSERT_TRUE(f.is_ok()) << f.status().message();
+  auto host_nll = [V](const float* row, int target) {
+    double mx = row[0];
+    for (int i = 1; i < V; ++i) mx = std::max(mx, double(row[i]));
+    double sum = 0.0;
+    for (int i = 0; i < V; ++i) sum += std::exp(double(row[i]) - mx);
+    return std::log(sum) + mx - double(row[target]);
+  };
+  std::vector<float> logits;
+  const std::span<const int> all(tokens);
+  ASSERT_TRUE((*f)->forward(all.first(150), 0, Logits::kAll, nullptr, nullptr, &logits).is_ok());
+  std::vector<double> nll;
+  for (auto [first, k] : {std::pair{0, 149}, std::pair{37, 50}, std::pair{149, 1}, std::pair{5, 0}}) {
+    const std::span<const int> targets = all.subspan(size_t(first) + 1, size_t(k));
+    const Status st = (*f)->token_nll(first, targets, &nll);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    ASSERT_EQ(nll.size(), size_t(k));
+    for (int i = 0; i < k; ++i)
+      ASSERT_NEAR(nll[size_t(i)], host_nll(logits.data() + size_t(first + i) * V, targets[size_t(i)]), 1e-9)
+          << "first " << first << " row " << i;
+  }
+  EXPECT_FALSE((*f)->token_nll(100, all.first(51), &nll).is_ok());  // past the 150 rows
+  const int bad = V;
+  EXPECT_FALSE((*f)->token_nll(0, std::span<const int>(&bad, 1), &nll).is_ok());
+  // A decode step's one row.
+  ASSERT_TRUE((*f)->forward(all.subspan(150, 1), 150, Logits::kLast, nullptr, nullptr, &logits).is_ok());
+  ASSERT_TRUE((*f)->token_nll(0, all.subspan(151, 1), &nll).is_ok());
+  ASSERT_NEAR(nll[0], host_nll(logits.data(), tokens[151]), 1e-9);
+  EXPECT_FALSE((*f)->token_nll(1, all.subspan(151, 1), &nll).is_ok());
+}
+
 TEST(CudaModel, ContextOverflowIsAnError) {
   if (!gpu_present()) {
     GTEST_SKIP() << "no CUDA device";

@@ -174,4 +174,41 @@ cudaError_t run_sample(const SampleParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
+namespace {
+
+constexpr int kNllThreads = 256;
+
+__global__ void __launch_bounds__(kNllThreads) token_nll_kernel(const NllParams p) {
+  __shared__ float wmax[kNllThreads / 32];
+  __shared__ double wsum[kNllThreads / 32];
+  const float* l = p.logits + int64_t(blockIdx.x) * p.vocab;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  float m = -INFINITY;
+  for (int i = threadIdx.x; i < p.vocab; i += kNllThreads) m = fmaxf(m, l[i]);
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  if (lane == 0) wmax[warp] = m;
+  __syncthreads();
+  m = wmax[0];
+  for (int w = 1; w < kNllThreads / 32; ++w) m = fmaxf(m, wmax[w]);
+  double s = 0.0;
+  for (int i = threadIdx.x; i < p.vocab; i += kNllThreads) s += exp(double(l[i]) - double(m));
+  for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+  if (lane == 0) wsum[warp] = s;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double t = 0.0;
+    for (int w = 0; w < kNllThreads / 32; ++w) t += wsum[w];
+    p.nll[blockIdx.x] = log(t) + double(m) - double(l[p.targets[blockIdx.x]]);
+  }
+}
+
+}  // namespace
+
+cudaError_t run_token_nll(const NllParams& p, cudaStream_t stream) {
+  if (p.vocab < 1 || p.rows < 0 || !p.logits || !p.targets || !p.nll) return cudaErrorInvalidValue;
+  if (p.rows == 0) return cudaSuccess;
+  token_nll_kernel<<<p.rows, kNllThreads, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
 }  // namespace seer::cuda
