@@ -4,12 +4,16 @@
   eval-gates.py --gates DIR --text FILE [--windows N] [--ctx 8192] [--decode-prefill 6144]
                 [--densities 0.5,0.2,0.1] [--budgets 2048,1024,512] [--policies gate,oracle,quest,streaming,random]
                 [--phase prefill|decode|both] [--seer build/seer] [-m MODEL] [--threads T]
-                [--device cpu|cuda] [--jsonl OUT]
+                [--device cpu|cuda] [--jsonl OUT] [--thresholds 0.01,0.02]
 
 Prefill: perplexity over --windows windows of --ctx tokens with --prefill-sparsity density:RHO.
 Decode: teacher-forced decode (`seer ppl --prefill-len`) over the last ctx - decode-prefill tokens of each
 window after a dense prefill, with --decode-sparsity budget:N. Each row is compared with dense attention
 on the same windows. Prints a Markdown table per phase; --jsonl appends every run's JSON.
+--thresholds adds a prefill table for the gate with --prefill-sparsity threshold:TAU (upstream's default rule:
+a block is kept where the gate's softmax probability exceeds TAU, so density varies by row, head and layer).
+Each TAU's measured density d is matched for the other policies by the Top-K row count whose density over the
+same windows is the smallest at or above d: they get at least as many blocks as the gate did.
 --device cuda runs every `seer ppl` on the GPU (bf16; the policies that read the KV cache on the host,
 oracle and quest, are refused there: leave them out of --policies).
 
@@ -18,6 +22,7 @@ oracle and quest, are refused there: leave them out of --policies).
 """
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -63,6 +68,31 @@ def run_ppl(args, extra):
     return r
 
 
+def topk_density(k, nb):
+    """Density of the causal triangle when every row of nb query blocks keeps min(k, its causal blocks)."""
+    return sum(min(k, i + 1) for i in range(nb)) / (nb * (nb + 1) / 2)
+
+
+def density_at_least(d, ctx, block):
+    """--prefill-sparsity density:RHO whose rows (seer's density_top_k: k = int((1 - sqrt(1 - RHO)) nb))
+    reach a density of at least d over a window of ctx tokens; returns (RHO, that density)."""
+    nb = (ctx + block - 1) // block
+    k = next((k for k in range(1, nb + 1) if topk_density(k, nb) >= d - 1e-9), nb)
+    rho = min(1.0, 1.0 - (1.0 - (k + 0.5) / nb) ** 2)
+    return round(rho, 6), topk_density(k, nb)
+
+
+def threshold_table(args, policies, dense, rows):
+    print(f"\nPrefill, {args.windows} x {args.ctx}-token windows: the gate with threshold:TAU, the others at the "
+          f"Top-K density at or above the gate's (dense ppl {dense['ppl']:.4f}, {dense['tokens']} scored tokens)\n")
+    print("| TAU | gate density | gate | " + " | ".join(f"{p} (density)" for p in policies) + " |")
+    print("|---|---:|---:|" + "---:|" * len(policies))
+    pct = lambda r: f"{r['ppl']:.3f} ({100 * (r['ppl'] / dense['ppl'] - 1):+.2f}%)"
+    for tau, g, others in rows:
+        cells = [f"{pct(others[p])} ({others[p].get('density', 1.0):.3f})" for p in policies]
+        print(f"| {tau} | {g.get('density', 1.0):.3f} | {pct(g)} | " + " | ".join(cells) + " |")
+
+
 def table(title, levels, label, policies, dense, results):
     print(f"\n{title} (dense ppl {dense['ppl']:.4f}, {dense['tokens']} scored tokens)\n")
     print(f"| {label} | " + " | ".join(policies) + " |")
@@ -101,6 +131,8 @@ def main():
     ap.add_argument("-m", "--model", help="passed to seer ppl (default: seer's default model)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--jsonl")
+    ap.add_argument("--thresholds", default="", help="prefill: also the gate with threshold:TAU, the others matched")
+    ap.add_argument("--block-size", type=int, default=64, help="the gates' block size (for --thresholds)")
     args = ap.parse_args()
     policies = args.policies.split(",")
     host_only = [p for p in policies if p in ("oracle", "quest")]
@@ -112,22 +144,33 @@ def main():
         print("prefill:", file=sys.stderr)
         dense = run_ppl(args, ["--policy", "dense"])
         res = {}
-        for rho in args.densities.split(","):
+        densities = [d for d in args.densities.split(",") if d]
+        for rho in densities:
             for p in policies:
                 res[(rho, p)] = run_ppl(args, g + ["--policy", p, "--prefill-sparsity", f"density:{rho}"])
-        table(f"Prefill, {args.windows} x {args.ctx}-token windows, perplexity (vs dense)",
-              args.densities.split(","), "density", policies, dense, res)
+        if densities:
+            table(f"Prefill, {args.windows} x {args.ctx}-token windows, perplexity (vs dense)",
+                  densities, "density", policies, dense, res)
+        rows = []
+        for tau in [t for t in args.thresholds.split(",") if t]:
+            gr = run_ppl(args, g + ["--policy", "gate", "--prefill-sparsity", f"threshold:{tau}"])
+            rho, _ = density_at_least(gr.get("density", 1.0), args.ctx, args.block_size)
+            others = {p: run_ppl(args, g + ["--policy", p, "--prefill-sparsity", f"density:{rho}"])
+                      for p in policies if p != "gate"}
+            rows.append((tau, gr, others))
+        if rows:
+            threshold_table(args, [p for p in policies if p != "gate"], dense, rows)
     if args.phase in ("decode", "both"):
         print("decode:", file=sys.stderr)
         pl = ["--prefill-len", str(args.decode_prefill)]
         dense = run_ppl(args, pl + ["--policy", "dense"])
         res = {}
-        for b in args.budgets.split(","):
+        for b in [b for b in args.budgets.split(",") if b]:
             for p in policies:
                 res[(b, p)] = run_ppl(args, g + pl + ["--policy", p, "--decode-sparsity", f"budget:{b}"])
         table(f"Decode, teacher-forced over the last {args.ctx - args.decode_prefill} tokens of {args.windows} x "
               f"{args.ctx}-token windows after a dense prefill, perplexity (vs dense)",
-              args.budgets.split(","), "budget", policies, dense, res)
+              [b for b in args.budgets.split(",") if b], "budget", policies, dense, res)
     return 0
 
 
