@@ -14,8 +14,8 @@ on the same windows. Prints a Markdown table per phase; --jsonl appends every ru
 a block is kept where the gate's softmax probability exceeds TAU, so density varies by row, head and layer).
 Each TAU's measured density d is matched for the other policies by the Top-K row count whose density over the
 same windows is the smallest at or above d: they get at least as many blocks as the gate did.
---device cuda runs every `seer ppl` on the GPU (bf16; the policies that read the KV cache on the host,
-oracle and quest, are refused there: leave them out of --policies).
+--device cuda runs every `seer ppl` on the GPU (bf16 weights; oracle and quest read a host copy of the
+K cache there, which costs a copy per layer and forward).
 
 `make-eval-text` mode writes the held-out documents of a training run as one text:
   eval-gates.py make-eval-text (--run OUT | --list FILE) --corpus DIR [--prefix tdavid/] -o FILE
@@ -135,10 +135,6 @@ def main():
     ap.add_argument("--block-size", type=int, default=64, help="the gates' block size (for --thresholds)")
     args = ap.parse_args()
     policies = args.policies.split(",")
-    host_only = [p for p in policies if p in ("oracle", "quest")]
-    if args.device == "cuda" and host_only:
-        sys.exit(f"eval-gates: --device cuda refuses {', '.join(host_only)} (they read the KV cache on the host); "
-                 f"leave them out of --policies or use --device cpu")
     g = ["--gates", args.gates]
     if args.phase in ("prefill", "both"):
         print("prefill:", file=sys.stderr)

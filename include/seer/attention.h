@@ -96,9 +96,9 @@ class AttentionPolicy {
   virtual const char* name() const = 0;
   // Called before each forward (new sequence when start_pos == 0).
   virtual void begin_forward(int start_pos, int qo_len) {}
-  // True when select() reads the post-RoPE q or the KV cache (AttentionContext::q, k_cache,
-  // v_cache). A GPU session keeps those on the device and gives such a policy only q_nope/k_nope,
-  // so it refuses it.
+  // True when select() reads the post-RoPE q or the K cache (AttentionContext::q, k_cache). A GPU
+  // session keeps those on the device; for such a policy it mirrors them on the host (fp32 from the
+  // bf16 cache; v_cache stays null there).
   virtual bool needs_kv_cache() const { return false; }
   // Fills `sel` for this layer. `sel` arrives pre-sized as dense; a policy may rewrite it.
   virtual Status select(const AttentionContext& ctx, BlockSelection* sel) = 0;

@@ -60,6 +60,12 @@ struct CudaForward::Impl {
   DeviceBuffer block_max, gt_pool, gt_group, gt_rows;  // gate training's ground truth (reduce_ground_truth)
   std::vector<float> host_cos, host_sin, host_q, host_k;
   std::vector<uint16_t> host_bf16;
+  // For policies that read the KV cache (oracle, quest: AttentionPolicy::needs_kv_cache): each layer's
+  // post-RoPE K cache mirrored on the host, fp32 [Hkv, max_context, d] (allocated on first use), valid
+  // for positions [0, host_kc_len[l]); and this layer's post-RoPE q, fp32 [n, Hq, d].
+  std::vector<std::vector<float>> host_kc;
+  std::vector<int> host_kc_len;
+  std::vector<float> host_q_rope;
   std::vector<int> positions;
   int32_t host_kv_len = 0;
   int num_sms = 0, decode_ctas_per_sm = 0;  // the decode split plan's device facts, queried once
@@ -246,6 +252,31 @@ struct CudaForward::Impl {
     return Status::ok();
   }
 
+  // Brings layer l's host mirror of the K cache up to kv_len: the rows from min(start, what it held) are
+  // copied from the device cache (bf16 [Hkv, max_context, d]) and widened on `pool`'s threads.
+  Status mirror_k_cache(int l, const DeviceBuffer& k_cache, int start, int kv_len, ThreadPool* pool) {
+    const int Hkv = cfg.num_kv_heads, d = cfg.head_dim;
+    std::vector<float>& kc = host_kc[size_t(l)];
+    if (kc.empty()) kc.resize(size_t(Hkv) * max_context * d);
+    const int lo = std::min(start, host_kc_len[size_t(l)]), rows = kv_len - lo;
+    host_bf16.resize(size_t(Hkv) * rows * d);
+    SEER_CUDA_CHECK(cudaMemcpy2DAsync(host_bf16.data(), size_t(rows) * d * sizeof(bf16),
+                                      k_cache.as<bf16>() + int64_t(lo) * d, size_t(max_context) * d * sizeof(bf16),
+                                      size_t(rows) * d * sizeof(bf16), size_t(Hkv), cudaMemcpyDeviceToHost, stream));
+    SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
+    const auto widen = [&](int64_t h, int) {
+      const uint16_t* src = host_bf16.data() + size_t(h) * rows * d;
+      float* dst = kc.data() + (size_t(h) * max_context + lo) * d;
+      for (size_t i = 0; i < size_t(rows) * d; ++i) dst[i] = bf16_to_fp32(src[i]);
+    };
+    if (pool)
+      pool->parallel_for(Hkv, widen);
+    else
+      for (int h = 0; h < Hkv; ++h) widen(h, 0);
+    host_kc_len[size_t(l)] = kv_len;
+    return Status::ok();
+  }
+
   // Gate training's ground truth (GroundTruthRequest): the prefill kernel's block maxima stay on the
   // device ([n, Hq, nb] fp32, `block_max`); the pooling kernels reduce them into `gt_pool` / `gt_group`
   // and only those go back to the policy's buffers (an 8k row of SmolLM2 with 512 sampled decode rows:
@@ -372,9 +403,6 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
   if (start < 0 || start + n > max_context)
     return Status::error("context is full: {} tokens in the cache + {} new > {} (the session's context)", start, n,
                          max_context);
-  if (policy && policy->needs_kv_cache())
-    return Status::error("policy '{}' reads the KV cache on the host, which --device cuda keeps on the GPU; use "
-                         "dense, gate, streaming or random", policy->name());
   const int D = cfg.hidden_size, Hq = cfg.num_qo_heads, Hkv = cfg.num_kv_heads, d = cfg.head_dim;
   const int qdim = Hq * d, kvdim = Hkv * d, F = cfg.intermediate_size, V = cfg.vocab_size;
   const int kv_len = start + int(n);
@@ -419,6 +447,15 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
   CudaGates* active = spec ? gates.get() : nullptr;  // this forward's gates
   gates_len = -1;  // until this forward has completed with them
   AttentionPolicy* host_policy = spec ? nullptr : policy;  // select() on the host
+  // A policy that reads the KV cache gets a host mirror of it (mirror_k_cache); any other forward
+  // rewrites the device cache from `start` on, which the mirrors no longer hold.
+  const bool mirror_kv = host_policy && host_policy->needs_kv_cache();
+  if (host_kc.size() != size_t(cfg.num_layers)) {
+    host_kc.assign(size_t(cfg.num_layers), {});
+    host_kc_len.assign(size_t(cfg.num_layers), 0);
+  }
+  if (!mirror_kv)
+    for (int& len : host_kc_len) len = std::min(len, start);
   if (decode || !host_policy)
     dense_sel.set_dense(Hkv, true, first_qb, q_rows, kBlockSize);
   else
@@ -481,12 +518,26 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
         if (sparse) use = gs;
         gate_sparse[size_t(l)] = sparse;
       }
-      if (host_policy) {
+      if (host_policy) {  // its pre-RoPE q / k; the RoPE and the cache update below do not depend on it
         SEER_RETURN_IF_ERROR(download_f32(qb, size_t(n * qdim), &host_q, pool));
         SEER_RETURN_IF_ERROR(download_f32(kb, size_t(n * kvdim), &host_k, pool));
         ctx.q_nope = host_q.data();
         ctx.k_nope = host_k.data();
         ctx.pool = pool;
+      }
+      if (!roped) {
+        SEER_CUDA_CHECK(cuda::run_rope(qb, cos_t.as<float>(), sin_t.as<float>(), n, Hq, d, stream));
+        SEER_CUDA_CHECK(cuda::run_rope(kb, cos_t.as<float>(), sin_t.as<float>(), n, Hkv, d, stream));
+      }
+      SEER_CUDA_CHECK(cuda::run_kv_append(kb, vb, L.k_cache.as<bf16>(), L.v_cache.as<bf16>(), n, Hkv, d, max_context,
+                                          start, decode ? kv_len_dev.as<int32_t>() : nullptr, stream));
+      if (host_policy) {
+        if (mirror_kv) {  // post-RoPE q and the K cache through this forward's tokens (V is not read)
+          SEER_RETURN_IF_ERROR(download_f32(qb, size_t(n * qdim), &host_q_rope, pool));
+          SEER_RETURN_IF_ERROR(mirror_k_cache(l, L.k_cache, start, kv_len, pool));
+          ctx.q = host_q_rope.data();
+          ctx.k_cache = host_kc[size_t(l)].data();
+        }
         sel = dense_sel;
         SEER_RETURN_IF_ERROR(host_policy->select(ctx, &sel).with_context(fmt::format("layer {}", l)));
         SEER_RETURN_IF_ERROR(upload_selection(sel, &sel_offsets, &sel_indices));
@@ -501,12 +552,6 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
         SEER_RETURN_IF_ERROR(block_max.reserve(
             size_t(n) * Hq * ((kv_len + kBlockSize - 1) / kBlockSize) * sizeof(float), "block maxima"));
 
-      if (!roped) {
-        SEER_CUDA_CHECK(cuda::run_rope(qb, cos_t.as<float>(), sin_t.as<float>(), n, Hq, d, stream));
-        SEER_CUDA_CHECK(cuda::run_rope(kb, cos_t.as<float>(), sin_t.as<float>(), n, Hkv, d, stream));
-      }
-      SEER_CUDA_CHECK(cuda::run_kv_append(kb, vb, L.k_cache.as<bf16>(), L.v_cache.as<bf16>(), n, Hkv, d, max_context,
-                                          start, decode ? kv_len_dev.as<int32_t>() : nullptr, stream));
 
       bf16* ab = attn.as<bf16>();
       if (decode && use.per_kv_head && Hq / Hkv <= 16) {

@@ -84,9 +84,6 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionOpti
   m.policy = std::move(opts.policy);
   m.inv_freq = rope_inv_freq(c, &m.rope_scale);
   if (opts.device == Device::kCuda) {
-    if (m.policy && m.policy->needs_kv_cache())
-      return Status::error("--device cuda: policy '{}' reads the KV cache on the host; use dense, gate, streaming "
-                           "or random", m.policy->name());
     SEER_ASSIGN_OR_RETURN(m.gpu, CudaForward::create(c, model.weights, ctx));
     return s;
   }

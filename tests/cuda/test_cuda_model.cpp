@@ -600,6 +600,98 @@ TEST(CudaModel, GroundTruthMatchesReference) {
   EXPECT_EQ(policy.layers[0].pool.size(), size_t(Hq) * 3 * 5);  // second chunk: query blocks 2..4 of 5
 }
 
+// A policy that reads the KV cache (oracle, quest) under --device cuda: what select() sees as the
+// post-RoPE q and the K cache (the session's host mirror, AttentionContext::q / k_cache) against the
+// fp32 reference's, over chunks, decode steps, a new sequence, and a forward without the policy in
+// between (which rewrites the device cache behind the mirror).
+class KvRecordingPolicy : public AttentionPolicy {
+ public:
+  struct Seen {
+    int layer = 0, start = 0, n = 0, kv_len = 0;
+    std::vector<float> q, k;  // [n, Hq, d]; [Hkv, kv_len, d]
+    bool v_null = false;
+  };
+  const char* name() const override { return "kv-recording"; }
+  bool needs_kv_cache() const override { return true; }
+  Status select(const AttentionContext& ctx, BlockSelection*) override {
+    if (!ctx.q || !ctx.k_cache) return Status::error("no q / k_cache");
+    Seen s;
+    s.layer = ctx.layer;
+    s.start = ctx.start_pos;
+    s.n = ctx.qo_len;
+    s.kv_len = ctx.kv_len;
+    const int Hq = ctx.num_qo_heads, Hkv = ctx.num_kv_heads, d = ctx.head_dim;
+    s.q.assign(ctx.q, ctx.q + size_t(ctx.qo_len) * Hq * d);
+    for (int h = 0; h < Hkv; ++h) {
+      const float* kh = ctx.k_cache + size_t(h) * ctx.max_context * d;
+      s.k.insert(s.k.end(), kh, kh + size_t(ctx.kv_len) * d);
+    }
+    s.v_null = ctx.v_cache == nullptr;
+    seen.push_back(std::move(s));
+    return Status::ok();
+  }
+  std::vector<Seen> seen;
+};
+
+TEST(CudaModel, KvCachePolicySeesTheCache) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  const TinyModel m = make_model(Arch::kQwen3, 4, 2, 64);
+  const ModelConfig& c = m.cfg;
+  const int Hq = c.num_qo_heads, Hkv = c.num_kv_heads, d = c.head_dim;
+  std::mt19937 rng(8);
+  std::vector<int> a(210), b(130);
+  for (int& t : a) t = int(rng() % uint32_t(c.vocab_size));
+  for (int& t : b) t = int(rng() % uint32_t(c.vocab_size));
+  std::vector<LayerQK> qa, qb;
+  (void)reference_logits(m, a, false, &qa);
+  (void)reference_logits(m, b, false, &qb);
+  auto f = CudaForward::create(c, m.w, 512);
+  ASSERT_TRUE(f.is_ok()) << f.status().message();
+  KvRecordingPolicy rec;
+  // (tokens, reference, start, n, with the policy): two chunks (the second mid-block), ten decode steps,
+  // a new sequence begun without the policy and continued with it.
+  struct Piece {
+    const std::vector<int>* tokens;
+    const std::vector<LayerQK>* ref;
+    int start, n;
+    bool policy;
+  };
+  std::vector<Piece> pieces = {{&a, &qa, 0, 150, true}, {&a, &qa, 150, 50, true}};
+  for (int t = 200; t < 210; ++t) pieces.push_back({&a, &qa, t, 1, true});
+  pieces.push_back({&b, &qb, 0, 100, false});
+  pieces.push_back({&b, &qb, 100, 30, true});
+  for (const Piece& p : pieces) {
+    const size_t before = rec.seen.size();
+    const Status st = (*f)->forward(std::span<const int>(p.tokens->data() + p.start, size_t(p.n)), p.start,
+                                    p.n == 1 ? Logits::kLast : Logits::kNone, p.policy ? &rec : nullptr, nullptr, nullptr);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    ASSERT_EQ(rec.seen.size(), before + (p.policy ? size_t(c.num_layers) : 0));
+    for (size_t i = before; i < rec.seen.size(); ++i) {
+      const KvRecordingPolicy::Seen& s = rec.seen[i];
+      const std::string what = "piece at " + std::to_string(p.start) + " layer " + std::to_string(s.layer);
+      ASSERT_EQ(s.start, p.start) << what;
+      ASSERT_EQ(s.kv_len, p.start + p.n) << what;
+      EXPECT_TRUE(s.v_null) << what;
+      const LayerQK& r = (*p.ref)[size_t(s.layer)];
+      const int T = int(p.tokens->size());
+      // The bf16 forward against fp32: within 4% of the layer's largest value.
+      auto check = [&](const float* got, auto&& want_at, size_t count, const char* name) {
+        float mx = 0.0f;
+        for (size_t j = 0; j < count; ++j) mx = std::max(mx, std::fabs(want_at(j)));
+        for (size_t j = 0; j < count; ++j)
+          ASSERT_NEAR(got[j], want_at(j), 0.04f * mx) << what << " " << name << " " << j;
+      };
+      check(s.q.data(), [&](size_t j) { return r.q[size_t(p.start) * Hq * d + j]; }, s.q.size(), "q");
+      check(s.k.data(), [&](size_t j) {
+        const size_t h = j / (size_t(s.kv_len) * d), rest = j % (size_t(s.kv_len) * d);
+        return r.k[h * size_t(T) * d + rest];
+      }, s.k.size(), "k");
+    }
+  }
+}
+
 // Perplexity on the GPU (CudaForward::token_nll): -log softmax on the device against the same
 // formula in double on the host, over the logits the same forwards copied back.
 TEST(CudaModel, TokenNllMatchesHostLogits) {
