@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <initializer_list>
+#include <new>
 #include <string_view>
 
 #include "core/thread_pool.h"
@@ -257,7 +258,16 @@ struct CudaForward::Impl {
   Status mirror_k_cache(int l, const DeviceBuffer& k_cache, int start, int kv_len, ThreadPool* pool) {
     const int Hkv = cfg.num_kv_heads, d = cfg.head_dim;
     std::vector<float>& kc = host_kc[size_t(l)];
-    if (kc.empty()) kc.resize(size_t(Hkv) * max_context * d);
+    if (kc.empty()) {
+      const size_t count = size_t(Hkv) * max_context * d;
+      try {
+        kc.resize(count);
+      } catch (const std::bad_alloc&) {
+        return Status::error("out of host memory for layer {}'s copy of the K cache ({:.1f} GB a layer at context {}) "
+                             "that the attention policy reads; use a shorter context",
+                             l, double(count) * sizeof(float) / 1e9, max_context);
+      }
+    }
     const int lo = std::min(start, host_kc_len[size_t(l)]), rows = kv_len - lo;
     host_bf16.resize(size_t(Hkv) * rows * d);
     SEER_CUDA_CHECK(cudaMemcpy2DAsync(host_bf16.data(), size_t(rows) * d * sizeof(bf16),
