@@ -13,7 +13,8 @@ on the same windows. Prints a Markdown table per phase; --jsonl appends every ru
 --thresholds adds a prefill table for the gate with --prefill-sparsity threshold:TAU (upstream's default rule:
 a block is kept where the gate's softmax probability exceeds TAU, so density varies by row, head and layer).
 Each TAU's measured density d is matched for the other policies by the Top-K row count whose density over the
-same windows is the smallest at or above d: they get at least as many blocks as the gate did.
+same windows is the smallest at or above d: they get at least as many blocks as the gate did (the match
+assumes full windows of --ctx tokens).
 --device cuda runs every `seer ppl` on the GPU (bf16 weights; oracle and quest read a host copy of the
 K cache there, which costs a copy per layer and forward).
 
@@ -22,7 +23,6 @@ K cache there, which costs a copy per layer and forward).
 """
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -161,12 +161,13 @@ def main():
         pl = ["--prefill-len", str(args.decode_prefill)]
         dense = run_ppl(args, pl + ["--policy", "dense"])
         res = {}
-        for b in [b for b in args.budgets.split(",") if b]:
+        budgets = [b for b in args.budgets.split(",") if b]
+        for b in budgets:
             for p in policies:
                 res[(b, p)] = run_ppl(args, g + pl + ["--policy", p, "--decode-sparsity", f"budget:{b}"])
         table(f"Decode, teacher-forced over the last {args.ctx - args.decode_prefill} tokens of {args.windows} x "
               f"{args.ctx}-token windows after a dense prefill, perplexity (vs dense)",
-              [b for b in args.budgets.split(",") if b], "budget", policies, dense, res)
+              budgets, "budget", policies, dense, res)
     return 0
 
 
