@@ -147,22 +147,18 @@ Result<double> Session::forward_nll(std::span<const int> tokens, int first, std:
     if (t < 0 || t >= V) return Status::error("forward_nll: target token {} is outside the vocabulary of {}", t, V);
   const bool last_only = k == 1 && size_t(first) + 1 == n;
   const Logits which = k == 0 ? Logits::kNone : last_only ? Logits::kLast : Logits::kAll;
+  if (last_only) first = 0;  // the one row the forward leaves
   std::vector<double> nll(k);
   if (m.gpu) {  // the logits stay on the GPU, which scores them
     std::span<const float> none;
     SEER_RETURN_IF_ERROR(m.forward(tokens, which, &none, /*logits_on_device=*/true));
-    if (k == 0) return 0.0;
-    SEER_RETURN_IF_ERROR(m.gpu->token_nll(last_only ? 0 : first, targets, &nll));
-    double sum = 0.0;
-    for (const double x : nll) sum += x;
-    return sum;
+    if (k > 0) SEER_RETURN_IF_ERROR(m.gpu->token_nll(first, targets, &nll));
+  } else {
+    SEER_ASSIGN_OR_RETURN(auto logits, forward(tokens, which));
+    m.pool->parallel_for(int64_t(k), [&](int64_t i, int) {
+      nll[size_t(i)] = token_nll(logits.data() + (size_t(first) + size_t(i)) * size_t(V), V, targets[size_t(i)]);
+    });
   }
-  SEER_ASSIGN_OR_RETURN(auto logits, forward(tokens, which));
-  if (k == 0) return 0.0;
-  if (last_only) first = 0;  // the one row returned
-  m.pool->parallel_for(int64_t(targets.size()), [&](int64_t i, int) {
-    nll[size_t(i)] = token_nll(logits.data() + (size_t(first) + size_t(i)) * size_t(V), V, targets[size_t(i)]);
-  });
   double sum = 0.0;
   for (const double x : nll) sum += x;
   return sum;
