@@ -1,6 +1,8 @@
 // Gate training: the ground-truth kernel against the full attention matrix, the examples a frozen
 // forward yields, the data pipeline, the schedule, and whole training runs on a tiny model (the
 // loss falls; an interrupted and resumed run equals an uninterrupted one; bad input is refused).
+#include <array>
+#include <nlohmann/json.hpp>
 #include <seer/gate_train.h>
 #include <seer/engine.h>
 #include <seer/gates.h>
@@ -279,11 +281,24 @@ TEST(TrainData, DocumentsSplitRowsAndOrder) {
   EXPECT_FALSE(is_eval_document("x", 0.0, 5));
 
   std::vector<Document> d{{"a", std::vector<int>(250)}, {"b", std::vector<int>(90)}, {"c", std::vector<int>(40)}};
-  auto rows = make_rows(d, 100, 45);
+  auto rows = make_rows(d, {100}, 45);
   ASSERT_EQ(rows.size(), 4u);  // a: 100, 100, 50; b: 90; c too short
   EXPECT_EQ(rows[2].begin, 200);
   EXPECT_EQ(rows[2].len, 50);
   EXPECT_EQ(rows[3].doc, 1);
+  // Several lengths are taken in turn along a document, the first one shifted by the document's index;
+  // the pieces tile the document and a short last piece is kept only from min_row_len up.
+  std::vector<Document> m{{"a", std::vector<int>(300)}, {"b", std::vector<int>(300)}};
+  auto mixed = make_rows(m, {40, 100}, 30);
+  const std::vector<std::array<int, 3>> want = {{0, 0, 40},   {0, 40, 100},  {0, 140, 40},  {0, 180, 100},
+                                                {0, 280, 20 /* dropped */},  {1, 0, 100},   {1, 100, 40},
+                                                {1, 140, 100}, {1, 240, 40},  {1, 280, 20 /* dropped */}};
+  std::vector<std::array<int, 3>> got;
+  for (const TrainRow& r : mixed) got.push_back({r.doc, r.begin, r.len});
+  std::vector<std::array<int, 3>> kept;
+  for (const auto& w : want)
+    if (w[2] >= 30) kept.push_back(w);
+  EXPECT_EQ(got, kept);
 
   std::vector<int> o0 = epoch_order(50, 3, 0), o1 = epoch_order(50, 3, 1);
   EXPECT_NE(o0, o1);
@@ -320,7 +335,7 @@ struct TinyRun {
     o.data = {data.str()};
     o.out = out;
     o.steps = 6;
-    o.seq_len = 256;
+    o.seq_lens = {256};
     o.batch = 2;
     o.lr = 2e-3;
     o.warmup = 1;
@@ -440,11 +455,36 @@ TEST(TrainRun, LossFallsAndResumeMatchesUninterrupted) {
   ASSERT_TRUE(rc) << rc.status().message();
   EXPECT_EQ(rc->steps_done, 6);
   expect_same_gates(a.str(), b.str(), run.model->config);
-  // A changed option is named on resume.
+  // A changed option is named on resume: the row lengths too.
+  ob.seq_lens = {128, 256};
+  auto lens_changed = train_gates(*run.model, ob);
+  ASSERT_FALSE(lens_changed);
+  EXPECT_NE(lens_changed.status().message().find("seq_len"), std::string::npos) << lens_changed.status().message();
+  ob.seq_lens = {256};
   ob.lr = 3e-3;
   auto changed = train_gates(*run.model, ob);
   ASSERT_FALSE(changed);
   EXPECT_NE(changed.status().message().find("lr"), std::string::npos);
+}
+
+TEST(TrainRun, SeveralRowLengths) {
+  TinyRun run;
+  ASSERT_TRUE(run.model);
+  TempDir out("train_mixed");
+  TrainOptions o = run.options(out.str());
+  o.seq_lens = {128, 256};
+  o.steps = 2;
+  std::vector<std::string> lines;
+  o.log = [&](const std::string& s) { lines.push_back(s); };
+  auto r = train_gates(*run.model, o);
+  ASSERT_TRUE(r) << r.status().message();
+  EXPECT_EQ(r->steps_done, 2);
+  bool named = false;
+  for (const auto& l : lines) named |= l.find("lengths 128/256 tokens") != std::string::npos;
+  EXPECT_TRUE(named);
+  std::ifstream st(out.str() + "/checkpoint/state.json");
+  const nlohmann::json j = nlohmann::json::parse(st);
+  EXPECT_EQ(j["options"]["seq_len"], nlohmann::json({128, 256}));
 }
 
 TEST(TrainRun, BadInputIsRefused) {
@@ -452,10 +492,11 @@ TEST(TrainRun, BadInputIsRefused) {
   ASSERT_TRUE(run.model);
   TempDir out("train_bad");
   TrainOptions o = run.options(out.str() + "/x");
-  o.seq_len = 4096;  // the tiny model's context is 512
+  o.seq_lens = {256, 4096};  // the tiny model's context is 512
   auto r = train_gates(*run.model, o);
   ASSERT_FALSE(r);
-  EXPECT_NE(r.status().message().find("context"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("--seq-len 4096 is above the model's context"), std::string::npos)
+      << r.status().message();
   o = run.options(out.str() + "/y");
   o.data = {out.str() + "/nowhere"};
   r = train_gates(*run.model, o);

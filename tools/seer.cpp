@@ -509,7 +509,11 @@ int main(int argc, char** argv) {
   train->add_option("--data", ta.data, "text files or directories of .txt files, one document per file")->required();
   train->add_option("-o,--out", ta.t.out, "output directory: gates, checkpoint, loss log")->required();
   train->add_option("--steps", ta.t.steps, "optimiser steps (default 100)")->check(CLI::PositiveNumber);
-  train->add_option("--seq-len", ta.t.seq_len, "tokens per training row (default 8192)")->check(CLI::PositiveNumber);
+  train->add_option("--seq-len", ta.t.seq_lens,
+                    "tokens per training row (default 8192); several, e.g. 1024,2048,4096,8192, are taken in turn "
+                    "along each document so that the gates also learn short contexts")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
   train->add_option("--batch", ta.t.batch, "rows per step (default 1)")->check(CLI::PositiveNumber);
   train->add_option("--lr", ta.t.lr, "peak learning rate (default 1e-3)")->check(CLI::PositiveNumber);
   train->add_option("--min-lr", ta.min_lr, "cosine floor (default 0 for prefill, 1e-5 for decode)")->check(CLI::NonNegativeNumber);

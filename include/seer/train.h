@@ -5,7 +5,8 @@
 // order); one file is one document. Documents are split into train and eval by a hash of their
 // name (the directory's own name, then the path inside it: "web/01-Genesis.txt") and the seed, so a document's side never depends on which
 // other documents exist; the eval list is written next to the checkpoint. Each document is
-// tokenised (no BOS) and cut into rows of seq_len tokens; a document's last piece becomes a shorter
+// tokenised (no BOS) and cut into rows of seq_lens tokens (one length, or several taken in turn so
+// that the gates also learn the rows of short contexts); a document's last piece becomes a shorter
 // row when it has at least min_row_len tokens. Rows never cross documents (SPEC §4.2 keeps
 // document boundaries for the decode gate; we keep them for both gates, so one frozen forward
 // serves both). Row order: a fresh seeded permutation every epoch.
@@ -58,8 +59,9 @@ struct TrainRow {
   int begin = 0;  // first token
   int len = 0;
 };
-// Rows of at most seq_len tokens (see above).
-std::vector<TrainRow> make_rows(const std::vector<Document>& docs, int seq_len, int min_row_len);
+// Rows of at most max(seq_lens) tokens (see above): document d is cut into pieces of
+// seq_lens[(d + i) % n] tokens, i = 0, 1, ..., so every length starts some documents.
+std::vector<TrainRow> make_rows(const std::vector<Document>& docs, const std::vector<int>& seq_lens, int min_row_len);
 // Row order of `epoch`: a permutation of [0, n) from the seed (own Fisher-Yates over splitmix64,
 // identical on every platform).
 std::vector<int> epoch_order(int n, uint64_t seed, int epoch);
@@ -74,7 +76,7 @@ struct TrainOptions {
   std::vector<std::string> data;
   std::string out;
   int steps = 100;
-  int seq_len = 8192;
+  std::vector<int> seq_lens = {8192};  // row lengths, taken in turn along each document (make_rows)
   int batch = 1;            // rows per optimiser step (gradient accumulation)
   double lr = 1e-3;
   double min_lr_prefill = 0.0;   // upstream cosine to 0 (SPEC §4.1)
@@ -88,7 +90,7 @@ struct TrainOptions {
                             // different seeds share one held-out set)
   std::string init;         // start from these gates (a --gates directory) instead of N(0, 0.02)
   double eval_fraction = 0.1;
-  int min_row_len = 0;      // 0: max(4 * block_size, seq_len / 8)
+  int min_row_len = 0;      // 0: max(4 * block_size, min(seq_lens) / 8)
   int max_rows = 0;         // > 0: train on this many rows only (a seeded sample), to reuse cached examples
   int decode_tokens = 512;  // decode loss tokens sampled per row from its second half; 0: all of them
   int eval_rows = 2;        // held-out rows scored for the eval loss (0: none)

@@ -233,23 +233,28 @@ struct CudaForward::Impl {
     return Status::ok();
   }
 
-  // bf16 [rows, dim] on the device -> fp32 on the host, converted on `pool`'s threads when given (a
+  // bf16 -> fp32 of `count` contiguous values on the host, in chunks on `pool`'s threads when given (a
   // prefill's q of SmolLM2 at 8k is 4.7M values a layer).
-  Status download_f32(const bf16* src, size_t count, std::vector<float>* dst, ThreadPool* pool) {
-    host_bf16.resize(count);
-    SEER_CUDA_CHECK(cudaMemcpyAsync(host_bf16.data(), src, count * sizeof(bf16), cudaMemcpyDeviceToHost, stream));
-    SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
-    dst->resize(count);
+  static void widen(const uint16_t* src, float* dst, size_t count, ThreadPool* pool) {
     constexpr size_t kChunk = size_t(1) << 16;
     const auto convert = [&](int64_t c, int) {
       const size_t end = std::min(count, size_t(c + 1) * kChunk);
-      for (size_t i = size_t(c) * kChunk; i < end; ++i) (*dst)[i] = bf16_to_fp32(host_bf16[i]);
+      for (size_t i = size_t(c) * kChunk; i < end; ++i) dst[i] = bf16_to_fp32(src[i]);
     };
     const int64_t chunks = int64_t((count + kChunk - 1) / kChunk);
     if (pool && chunks > 1)
       pool->parallel_for(chunks, convert);
     else
       for (int64_t c = 0; c < chunks; ++c) convert(c, 0);
+  }
+
+  // bf16 [rows, dim] on the device -> fp32 on the host.
+  Status download_f32(const bf16* src, size_t count, std::vector<float>* dst, ThreadPool* pool) {
+    host_bf16.resize(count);
+    SEER_CUDA_CHECK(cudaMemcpyAsync(host_bf16.data(), src, count * sizeof(bf16), cudaMemcpyDeviceToHost, stream));
+    SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
+    dst->resize(count);
+    widen(host_bf16.data(), dst->data(), count, pool);
     return Status::ok();
   }
 
@@ -274,15 +279,9 @@ struct CudaForward::Impl {
                                       k_cache.as<bf16>() + int64_t(lo) * d, size_t(max_context) * d * sizeof(bf16),
                                       size_t(rows) * d * sizeof(bf16), size_t(Hkv), cudaMemcpyDeviceToHost, stream));
     SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
-    const auto widen = [&](int64_t h, int) {
-      const uint16_t* src = host_bf16.data() + size_t(h) * rows * d;
-      float* dst = kc.data() + (size_t(h) * max_context + lo) * d;
-      for (size_t i = 0; i < size_t(rows) * d; ++i) dst[i] = bf16_to_fp32(src[i]);
-    };
-    if (pool)
-      pool->parallel_for(Hkv, widen);
-    else
-      for (int h = 0; h < Hkv; ++h) widen(h, 0);
+    for (int h = 0; h < Hkv; ++h)
+      widen(host_bf16.data() + size_t(h) * rows * d, kc.data() + (size_t(h) * max_context + lo) * d,
+            size_t(rows) * d, pool);
     host_kc_len[size_t(l)] = kv_len;
     return Status::ok();
   }

@@ -72,13 +72,16 @@ bool is_eval_document(const std::string& name, double eval_fraction, uint64_t se
   return u < eval_fraction;
 }
 
-std::vector<TrainRow> make_rows(const std::vector<Document>& docs, int seq_len, int min_row_len) {
+std::vector<TrainRow> make_rows(const std::vector<Document>& docs, const std::vector<int>& seq_lens, int min_row_len) {
   std::vector<TrainRow> rows;
+  const size_t nl = seq_lens.size();
   for (int d = 0; d < int(docs.size()); ++d) {
     const int n = int(docs[size_t(d)].tokens.size());
-    for (int b = 0; b < n; b += seq_len) {
-      const int len = std::min(seq_len, n - b);
+    size_t i = size_t(d) % nl;
+    for (int b = 0; b < n;) {
+      const int len = std::min(seq_lens[i++ % nl], n - b);
       if (len >= min_row_len) rows.push_back({d, b, len});
+      b += len;
     }
   }
   return rows;
@@ -178,10 +181,13 @@ Status Trainer::check_options() const {
   if (o_.device == Device::kCuda) SEER_RETURN_IF_ERROR(CudaForward::available());
   if (o_.steps < 1) return Status::error("--steps {}: must be at least 1", o_.steps);
   if (o_.batch < 1) return Status::error("--batch {}: must be at least 1", o_.batch);
-  if (o_.seq_len < 1) return Status::error("--seq-len {}: must be positive", o_.seq_len);
-  if (c.max_position > 0 && o_.seq_len > c.max_position)
-    return Status::error("--seq-len {} is above the model's context of {} tokens ({})", o_.seq_len,
-                         c.max_position, model_.path);
+  if (o_.seq_lens.empty()) return Status::error("--seq-len: give at least one row length");
+  for (int len : o_.seq_lens) {
+    if (len < 1) return Status::error("--seq-len {}: must be positive", len);
+    if (c.max_position > 0 && len > c.max_position)
+      return Status::error("--seq-len {} is above the model's context of {} tokens ({})", len, c.max_position,
+                           model_.path);
+  }
   if (!(o_.lr > 0.0)) return Status::error("--lr {}: must be positive", o_.lr);
   if (o_.warmup < 0) return Status::error("--warmup {}: must be >= 0", o_.warmup);
   if (!(o_.eval_fraction >= 0.0 && o_.eval_fraction < 1.0))
@@ -220,8 +226,9 @@ Status Trainer::load_data() {
     return Status::error("the corpus ({}) has no training text: {} documents, all empty or held out",
                          fmt::join(o_.data, ", "), files.size());
   const int bs = gates_.front().w.config.block_size;
-  const int min_len = o_.min_row_len > 0 ? o_.min_row_len : std::max(4 * bs, o_.seq_len / 8);
-  rows_ = make_rows(train_docs_, o_.seq_len, min_len);
+  const int shortest = *std::min_element(o_.seq_lens.begin(), o_.seq_lens.end());
+  const int min_len = o_.min_row_len > 0 ? o_.min_row_len : std::max(4 * bs, shortest / 8);
+  rows_ = make_rows(train_docs_, o_.seq_lens, min_len);
   if (rows_.empty())
     return Status::error("no training row of at least {} tokens: the {} training documents are too short "
                          "(lower --min-row-len or --seq-len)", min_len, train_docs_.size());
@@ -234,13 +241,13 @@ Status Trainer::load_data() {
     for (int i : pick) kept.push_back(rows_[size_t(i)]);
     rows_ = std::move(kept);
   }
-  std::vector<TrainRow> ev = make_rows(eval_docs_, o_.seq_len, min_len);
+  std::vector<TrainRow> ev = make_rows(eval_docs_, o_.seq_lens, min_len);
   for (int i = 0; i < int(ev.size()) && i < o_.eval_rows; ++i) eval_rows_.push_back(ev[size_t(i)]);
   cache_.assign(rows_.size() + eval_rows_.size(), nullptr);
   log(fmt::format("data: {} documents ({} train, {} eval), {} train tokens, {} eval tokens, tokenised in {:.1f} s; "
-                  "{} training rows of <= {} tokens{}, {} eval rows",
+                  "{} training rows (lengths {} tokens){}, {} eval rows",
                   files.size(), train_docs_.size(), eval_docs_.size(), train_tokens_, eval_tokens,
-                  now_seconds() - t0, rows_.size(), o_.seq_len,
+                  now_seconds() - t0, rows_.size(), fmt::join(o_.seq_lens, "/"),
                   int(rows_.size()) < all_rows ? fmt::format(" (a sample of {})", all_rows) : "",
                   eval_rows_.size()));
   return Status::ok();
@@ -251,7 +258,8 @@ json Trainer::options_json() const {
   j["prefill"] = o_.prefill;
   j["decode"] = o_.decode;
   j["steps"] = o_.steps;
-  j["seq_len"] = o_.seq_len;
+  // One length is stored as a number, as before several lengths existed (older checkpoints resume).
+  j["seq_len"] = o_.seq_lens.size() == 1 ? json(o_.seq_lens[0]) : json(o_.seq_lens);
   j["batch"] = o_.batch;
   j["lr"] = o_.lr;
   j["min_lr_prefill"] = o_.min_lr_prefill;
@@ -409,7 +417,7 @@ Result<std::shared_ptr<const RowExamples>> Trainer::examples(int id) {
   if (o_.device == Device::kCuda) {  // one GPU session for the run: the weights are uploaded once
     if (!gpu_session_) {
       SessionOptions so;
-      so.max_context = o_.seq_len;
+      so.max_context = *std::max_element(o_.seq_lens.begin(), o_.seq_lens.end());
       so.num_threads = o_.num_threads;
       so.device = Device::kCuda;
       SEER_ASSIGN_OR_RETURN(gpu_session_, Session::create(model_, so));
