@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, fetches the default model, builds, and generates text with
 # SeerAttention: the trained AttnGates in gates/smollm2-135m-instruct choose the key blocks, in the
-# prefill (SeerAttention, density 0.3 of the causal blocks) and in every decode step (SeerAttention-R,
-# a 1024-token budget). The default prompt is a ~3,300-token public-domain passage with a question, so
+# prefill (SeerAttention, upstream's threshold rule: the blocks whose gate probability exceeds 0.01,
+# about 0.4 of the causal blocks of this prompt) and in every decode step (SeerAttention-R, a 1024-token
+# budget). The default prompt is a ~3,300-token public-domain passage with a question, so
 # that both phases are sparse; the achieved density is printed at the end.
 # Arguments replace the default prompt and options and go to `seer generate` as they are.
 set -euo pipefail
@@ -16,7 +17,7 @@ if [ $# -eq 0 ]; then
   trap 'rm -f "$prompt"' EXIT
   { cat tests/data/tdavid_excerpt.txt; printf '\nIn three sentences: what does this commentary say about the man who is blessed?\n'; } > "$prompt"
   build/seer generate --chat -f "$prompt" -n 128 --temp 0.7 --seed 42 \
-    --gates "$gates" --prefill-sparsity density:0.3 --decode-sparsity budget:1024
+    --gates "$gates" --prefill-sparsity threshold:0.01 --decode-sparsity budget:1024
   exit
 fi
 exec build/seer generate "$@"
