@@ -43,6 +43,9 @@ check "no subcommand" 2 "$seer"
 check "unknown flag" 2 "$seer" generate --bogus
 contains "unknown flag message" "--bogus"
 check "bad value" 2 "$seer" generate -p hi --temp -1
+contains "bad value says what is wrong" "--temp: must be >= 0, got -1"
+check "bad list value" 2 "$seer" train-gates -m /nowhere --data x -o y --seq-len 1024,0
+contains "bad list value names the element" "--seq-len: must be positive, got 0"
 check "bad sparsity" 2 "$seer" ppl /dev/null --prefill-sparsity density:2
 contains "bad sparsity names flag and value" "density:2"
 check "help" 0 "$seer" generate --help

@@ -166,7 +166,9 @@ TEST(TrainExamples, GroundTruthIsNormalisedAndCausal) {
         double sum = 0.0;
         for (int j = 0; j < nb; ++j) {
           const float g = p.gt[(size_t(h) * rows + r) * nb + j];
-          if (j > p.first_row + r) EXPECT_EQ(g, 0.0f);
+          if (j > p.first_row + r) {
+            EXPECT_EQ(g, 0.0f);
+          }
           EXPECT_GE(g, 0.0f);
           sum += g;
         }
@@ -184,7 +186,9 @@ TEST(TrainExamples, GroundTruthIsNormalisedAndCausal) {
         double sum = 0.0;
         for (int j = 0; j < nb; ++j) {
           const float g = d.gt[(i * Hkv + hk) * nb + j];
-          if (j >= d.pos[i] / bs) EXPECT_EQ(g, 0.0f);
+          if (j >= d.pos[i] / bs) {
+            EXPECT_EQ(g, 0.0f);
+          }
           sum += g;
         }
         EXPECT_NEAR(sum, 1.0, 1e-5);

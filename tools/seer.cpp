@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +23,7 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <string>
 
 #include "core/blas_kernels.h"
 #include "core/timer.h"
@@ -32,6 +34,22 @@ using seer::Status;
 
 constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;
+
+// Number checks whose messages say what is wrong ("--steps: must be positive, got 0"); CLI11's own
+// PositiveNumber names a range up to 1.8e308.
+CLI::Validator number_check(bool allow_zero) {
+  return CLI::Validator(
+      [allow_zero](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || end != s.c_str() + s.size()) return "expects a number, got '" + s + "'";
+        if (allow_zero ? v < 0.0 : !(v > 0.0)) return std::string(allow_zero ? "must be >= 0" : "must be positive") + ", got " + s;
+        return "";
+      },
+      allow_zero ? "NUMBER >= 0" : "NUMBER > 0");
+}
+const CLI::Validator kPositive = number_check(false);
+const CLI::Validator kNonNegative = number_check(true);
 
 struct CommonOpts {
   std::string model;
@@ -44,7 +62,7 @@ struct CommonOpts {
 void add_common(CLI::App* app, CommonOpts* c, bool with_device = false) {
   app->add_option("-m,--model", c->model,
                   "GGUF file or Hugging Face directory (default: the cached SmolLM2-135M-Instruct)");
-  app->add_option("-t,--threads", c->threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app->add_option("-t,--threads", c->threads, "threads (default: all cores)")->check(kNonNegative);
   if (with_device)
     app->add_option("--device", c->device,
                   "cpu (default) or cuda: the whole model on the GPU in bf16 (builds with -DSEER_CUDA=ON; policies "
@@ -110,9 +128,9 @@ void add_attention(CLI::App* app, AttnOpts* a) {
   app->add_option("--block-size", a->block_size, "attention block size in tokens (default: the gates', else 64)")
       ->check(CLI::Range(1, 1024));
   app->add_option("--start-layer", a->start_layer, "layers below this index stay dense (default 0)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app->add_option("--policy-seed", a->policy_seed, "seed of the random policy (default 0)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
 }
 
 // Builds the policy, or null for plain dense attention. Bad values are usage errors (exit 2).
@@ -322,7 +340,7 @@ void add_gate_arch(CLI::App* app, GateArchOpts* g) {
       ->check(CLI::IsMember({"Qproj", "Qavgproj", "Qavg"}));
   app->add_option("--block-size", g->block_size, "gate block size (default 64)")->check(CLI::IsMember({64, 128}));
   app->add_option("--hidden-size", g->hidden_size, "gate hidden size dg (default: head_dim)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   app->add_flag("--no-qk-norm", g->no_qk_norm, "decode gates without q/k RMSNorm");
   app->add_flag("--force-double", g->force_double, "prefill gates with both Q and K linears");
 }
@@ -466,13 +484,13 @@ int main(int argc, char** argv) {
   gen->add_option("-f,--prompt-file", ga.prompt_file, "read the prompt from a file")->check(CLI::ExistingFile);
   gen->add_flag("--chat", ga.chat, "wrap the prompt in the model's chat template (ChatML)");
   gen->add_option("--system", ga.system, "system message for --chat");
-  gen->add_option("-n,--n-predict", ga.n, "tokens to generate (default 128)")->check(CLI::PositiveNumber);
-  gen->add_option("--temp", ga.temp, "temperature; 0 = greedy (default 0.7)")->check(CLI::NonNegativeNumber);
-  gen->add_option("--top-k", ga.top_k, "top-k; 0 = off (default 40)")->check(CLI::NonNegativeNumber);
+  gen->add_option("-n,--n-predict", ga.n, "tokens to generate (default 128)")->check(kPositive);
+  gen->add_option("--temp", ga.temp, "temperature; 0 = greedy (default 0.7)")->check(kNonNegative);
+  gen->add_option("--top-k", ga.top_k, "top-k; 0 = off (default 40)")->check(kNonNegative);
   gen->add_option("--top-p", ga.top_p, "top-p; 1 = off (default 0.95)")->check(CLI::Range(0.0, 1.0));
   gen->add_option("-s,--seed", ga.seed, "random seed (default: random, printed at the end)")
-      ->check(CLI::NonNegativeNumber);
-  gen->add_option("-c,--ctx", ga.common.ctx, "context size (default: the model's)")->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
+  gen->add_option("-c,--ctx", ga.common.ctx, "context size (default: the model's)")->check(kNonNegative);
   gen->add_flag("-q,--quiet", ga.quiet, "print only the generated text");
   add_attention(gen, &ga.attn);
 
@@ -482,14 +500,14 @@ int main(int argc, char** argv) {
   ppl->add_option("file", pa.file, "text file")->required()->check(CLI::ExistingFile);
   ppl->add_option("-c,--ctx", pa.ctx, "window length in tokens (default 512)")->check(CLI::Range(2, 1 << 20));
   ppl->add_option("--max-windows", pa.max_windows, "evaluate at most this many windows (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   ppl->add_option("--bos", pa.bos, "prepend BOS to each window: auto (tokenizer's add_bos), on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   ppl->add_flag("--json", pa.json, "print one JSON object");
   ppl->add_option("--prefill-len", pa.prefill_len,
                   "teacher-forced decode: prefill this many tokens of each window, then feed the rest one at a "
                   "time through the decode path and score only those")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   add_attention(ppl, &pa.attn);
 
   InitGatesArgs ig;
@@ -498,7 +516,7 @@ int main(int argc, char** argv) {
   init->add_option("--kind", ig.kind, "prefill (SeerAttention) or decode (SeerAttention-R)")
       ->check(CLI::IsMember({"prefill", "decode"}));
   init->add_option("-o,--out", ig.out, "output directory")->required();
-  init->add_option("-s,--seed", ig.seed, "random seed (default 0)")->check(CLI::NonNegativeNumber);
+  init->add_option("-s,--seed", ig.seed, "random seed (default 0)")->check(kNonNegative);
   add_gate_arch(init, &ig.arch);
 
   TrainArgs ta;
@@ -508,18 +526,18 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"prefill", "decode", "both"}));
   train->add_option("--data", ta.data, "text files or directories of .txt files, one document per file")->required();
   train->add_option("-o,--out", ta.t.out, "output directory: gates, checkpoint, loss log")->required();
-  train->add_option("--steps", ta.t.steps, "optimiser steps (default 100)")->check(CLI::PositiveNumber);
+  train->add_option("--steps", ta.t.steps, "optimiser steps (default 100)")->check(kPositive);
   train->add_option("--seq-len", ta.t.seq_lens,
                     "tokens per training row (default 8192); several, e.g. 1024,2048,4096,8192, are taken in turn "
                     "along each document so that the gates also learn short contexts")
       ->delimiter(',')
-      ->check(CLI::PositiveNumber);
-  train->add_option("--batch", ta.t.batch, "rows per step (default 1)")->check(CLI::PositiveNumber);
-  train->add_option("--lr", ta.t.lr, "peak learning rate (default 1e-3)")->check(CLI::PositiveNumber);
-  train->add_option("--min-lr", ta.min_lr, "cosine floor (default 0 for prefill, 1e-5 for decode)")->check(CLI::NonNegativeNumber);
-  train->add_option("--warmup", ta.t.warmup, "warmup steps (default 20)")->check(CLI::NonNegativeNumber);
-  train->add_option("--weight-decay", ta.t.weight_decay, "AdamW weight decay (default 0)")->check(CLI::NonNegativeNumber);
-  train->add_option("--clip", ta.t.clip, "gradient L2-norm clip, 0 for none (default 1.0)")->check(CLI::NonNegativeNumber);
+      ->check(kPositive);
+  train->add_option("--batch", ta.t.batch, "rows per step (default 1)")->check(kPositive);
+  train->add_option("--lr", ta.t.lr, "peak learning rate (default 1e-3)")->check(kPositive);
+  train->add_option("--min-lr", ta.min_lr, "cosine floor (default 0 for prefill, 1e-5 for decode)")->check(kNonNegative);
+  train->add_option("--warmup", ta.t.warmup, "warmup steps (default 20)")->check(kNonNegative);
+  train->add_option("--weight-decay", ta.t.weight_decay, "AdamW weight decay (default 0)")->check(kNonNegative);
+  train->add_option("--clip", ta.t.clip, "gradient L2-norm clip, 0 for none (default 1.0)")->check(kNonNegative);
   train->add_option("-s,--seed", ta.t.seed, "seed of the init, row order, row sample and token sample (default 0)");
   train->add_option("--split-seed", ta.t.split_seed, "seed of the train/eval split by document (default 0)");
   train->add_option("--init", ta.t.init, "start from these trained gates (a --gates directory) instead of N(0, 0.02)");
@@ -527,14 +545,14 @@ int main(int argc, char** argv) {
                     "cpu (default) or cuda: the frozen forwards (and the ground truth) on the GPU; the gate losses "
                     "and gradients stay on the CPU")->check(CLI::IsMember({"cpu", "cuda"}));
   train->add_flag("--resume", ta.t.resume, "continue the run in --out from its last checkpoint");
-  train->add_option("--checkpoint-every", ta.t.checkpoint_every, "steps between checkpoints (default 10)")->check(CLI::PositiveNumber);
+  train->add_option("--checkpoint-every", ta.t.checkpoint_every, "steps between checkpoints (default 10)")->check(kPositive);
   train->add_option("--eval-fraction", ta.t.eval_fraction, "share of documents held out (default 0.1)")->check(CLI::Range(0.0, 0.99));
-  train->add_option("--eval-rows", ta.t.eval_rows, "held-out rows for the eval loss (default 2)")->check(CLI::NonNegativeNumber);
-  train->add_option("--eval-every", ta.t.eval_every, "steps between eval losses, 0: at the end only (default 0)")->check(CLI::NonNegativeNumber);
-  train->add_option("--max-rows", ta.t.max_rows, "train on a seeded sample of this many rows, 0: all (default 0)")->check(CLI::NonNegativeNumber);
-  train->add_option("--min-row-len", ta.t.min_row_len, "shortest row kept (default max(4 blocks, seq-len/8))")->check(CLI::NonNegativeNumber);
-  train->add_option("--decode-tokens", ta.t.decode_tokens, "decode loss tokens sampled per row from its second half, 0: all (default 512)")->check(CLI::NonNegativeNumber);
-  train->add_option("--cache-mb", ta.t.cache_mb, "memory for cached training examples in MiB (default 8192)")->check(CLI::NonNegativeNumber);
+  train->add_option("--eval-rows", ta.t.eval_rows, "held-out rows for the eval loss (default 2)")->check(kNonNegative);
+  train->add_option("--eval-every", ta.t.eval_every, "steps between eval losses, 0: at the end only (default 0)")->check(kNonNegative);
+  train->add_option("--max-rows", ta.t.max_rows, "train on a seeded sample of this many rows, 0: all (default 0)")->check(kNonNegative);
+  train->add_option("--min-row-len", ta.t.min_row_len, "shortest row kept (default max(4 blocks, seq-len/8))")->check(kNonNegative);
+  train->add_option("--decode-tokens", ta.t.decode_tokens, "decode loss tokens sampled per row from its second half, 0: all (default 512)")->check(kNonNegative);
+  train->add_option("--cache-mb", ta.t.cache_mb, "memory for cached training examples in MiB (default 8192)")->check(kNonNegative);
   add_gate_arch(train, &ta.arch);
 
   CommonOpts ia;
