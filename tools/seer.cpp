@@ -46,7 +46,7 @@ CLI::Validator number_check(bool allow_zero) {
         if (allow_zero ? v < 0.0 : !(v > 0.0)) return std::string(allow_zero ? "must be >= 0" : "must be positive") + ", got " + s;
         return "";
       },
-      allow_zero ? "NUMBER >= 0" : "NUMBER > 0");
+      allow_zero ? "NONNEGATIVE" : "POSITIVE");
 }
 const CLI::Validator kPositive = number_check(false);
 const CLI::Validator kNonNegative = number_check(true);
@@ -528,8 +528,8 @@ int main(int argc, char** argv) {
   train->add_option("-o,--out", ta.t.out, "output directory: gates, checkpoint, loss log")->required();
   train->add_option("--steps", ta.t.steps, "optimiser steps (default 100)")->check(kPositive);
   train->add_option("--seq-len", ta.t.seq_lens,
-                    "tokens per training row (default 8192); several, e.g. 1024,2048,4096,8192, are taken in turn "
-                    "along each document so that the gates also learn short contexts")
+                    "tokens per training row (default 8192); several (e.g. 1024,2048,4096,8192) are taken in turn "
+                    "along each document")
       ->delimiter(',')
       ->check(kPositive);
   train->add_option("--batch", ta.t.batch, "rows per step (default 1)")->check(kPositive);
@@ -550,7 +550,7 @@ int main(int argc, char** argv) {
   train->add_option("--eval-rows", ta.t.eval_rows, "held-out rows for the eval loss (default 2)")->check(kNonNegative);
   train->add_option("--eval-every", ta.t.eval_every, "steps between eval losses, 0: at the end only (default 0)")->check(kNonNegative);
   train->add_option("--max-rows", ta.t.max_rows, "train on a seeded sample of this many rows, 0: all (default 0)")->check(kNonNegative);
-  train->add_option("--min-row-len", ta.t.min_row_len, "shortest row kept (default max(4 blocks, seq-len/8))")->check(kNonNegative);
+  train->add_option("--min-row-len", ta.t.min_row_len, "shortest row kept (default max(4 blocks, shortest --seq-len / 8))")->check(kNonNegative);
   train->add_option("--decode-tokens", ta.t.decode_tokens, "decode loss tokens sampled per row from its second half, 0: all (default 512)")->check(kNonNegative);
   train->add_option("--cache-mb", ta.t.cache_mb, "memory for cached training examples in MiB (default 8192)")->check(kNonNegative);
   add_gate_arch(train, &ta.arch);

@@ -5,8 +5,8 @@
 // order); one file is one document. Documents are split into train and eval by a hash of their
 // name (the directory's own name, then the path inside it: "web/01-Genesis.txt") and the seed, so a document's side never depends on which
 // other documents exist; the eval list is written next to the checkpoint. Each document is
-// tokenised (no BOS) and cut into rows of seq_lens tokens (one length, or several taken in turn so
-// that the gates also learn the rows of short contexts); a document's last piece becomes a shorter
+// tokenised (no BOS) and cut into rows of seq_lens tokens (one length, or several taken in turn: a
+// mix of context lengths, docs/TRAINING.md); a document's last piece becomes a shorter
 // row when it has at least min_row_len tokens. Rows never cross documents (SPEC §4.2 keeps
 // document boundaries for the decode gate; we keep them for both gates, so one frozen forward
 // serves both). Row order: a fresh seeded permutation every epoch.
