@@ -65,8 +65,8 @@ void add_common(CLI::App* app, CommonOpts* c, bool with_device = false) {
   app->add_option("-t,--threads", c->threads, "threads (default: all cores)")->check(kNonNegative);
   if (with_device)
     app->add_option("--device", c->device,
-                  "cpu (default) or cuda: the whole model on the GPU in bf16 (builds with -DSEER_CUDA=ON; policies "
-                  "dense, gate, streaming, random)")
+                  "cpu (default) or cuda: the whole model on the GPU in bf16 (builds with -DSEER_CUDA=ON; every policy, "
+                  "oracle and quest reading a host copy of the K cache)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
 }
 
