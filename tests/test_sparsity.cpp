@@ -1,6 +1,7 @@
 // Sparsity selection (SPEC §3) against goldens from an independent numpy implementation
 // (scripts/golden/make_sparsity_golden.py -> tests/golden/sparsity.json): prefill threshold / density
-// (the k formula at several nb, odd ones included) / last_block_dense / chunks / ties, decode budget /
+// (the k formula at several nb, odd ones included) / last_block_dense / chunks / ties, each also with
+// the sink rule (keep_sink), decode budget /
 // threshold / forced sink and current blocks, with the block counts. Also: flag parsing and its
 // errors, the no-empty-row rule over random scores and densities 0.01..1, DensityStats sums.
 #include <seer/sparsity.h>
@@ -39,7 +40,7 @@ std::vector<std::vector<int>> rows_of(const BlockSelection& sel) {
 
 TEST(Sparsity, Golden) {
   const json g = load_golden();
-  int n_prefill = 0, n_decode = 0;
+  int n_prefill = 0, n_decode = 0, n_sink = 0;
   for (const json& c : g.at("cases")) {
     SCOPED_TRACE(c.at("name").get<std::string>());
     std::vector<float> scores;
@@ -53,6 +54,8 @@ TEST(Sparsity, Golden) {
       sp.kind = kind == "density" ? PrefillSparsity::Kind::kDensity : PrefillSparsity::Kind::kThreshold;
       sp.value = c.at("value");
       sp.last_block_dense = c.at("last_block_dense");
+      sp.keep_sink = c.value("keep_sink", false);  // upstream's rule unless the case says otherwise
+      n_sink += sp.keep_sink ? 1 : 0;
       PrefillSelectArgs a;
       a.num_heads = c.at("num_heads");
       a.first_q_block = c.at("first_q_block");
@@ -87,6 +90,7 @@ TEST(Sparsity, Golden) {
   }
   EXPECT_GT(n_prefill, 50);
   EXPECT_GT(n_decode, 30);
+  EXPECT_GT(n_sink, 40);
 }
 
 TEST(Sparsity, DensityTopK) {
@@ -112,6 +116,15 @@ TEST(Sparsity, ParsePrefill) {
   EXPECT_EQ(r->to_string(), "density:0.25");
   EXPECT_EQ(PrefillSparsity::parse(r->to_string())->value, 0.25);
   EXPECT_TRUE(PrefillSparsity::parse("density:1").is_ok());
+  // The sink rule is on unless ",nosink" says otherwise, and to_string keeps it.
+  EXPECT_TRUE(r->keep_sink && t->keep_sink);
+  auto ns = PrefillSparsity::parse("threshold:0.01,nosink");
+  ASSERT_TRUE(ns.is_ok()) << ns.status().message();
+  EXPECT_EQ(ns->kind, PrefillSparsity::Kind::kThreshold);
+  EXPECT_DOUBLE_EQ(ns->value, 0.01);
+  EXPECT_FALSE(ns->keep_sink);
+  EXPECT_EQ(ns->to_string(), "threshold:0.01,nosink");
+  EXPECT_FALSE(PrefillSparsity::parse(ns->to_string())->keep_sink);
 
   struct Bad {
     const char* text;
@@ -123,6 +136,8 @@ TEST(Sparsity, ParsePrefill) {
                        Bad{"density:nan", "needs a number"}, Bad{"threshold:1", "threshold must be in [0, 1)"},
                        Bad{"threshold:-1e-3", "threshold must be in [0, 1)"}, Bad{"topk:3", "unknown method 'topk'"},
                        Bad{"", "unknown method"}, Bad{"dense:1", "takes no value"},
+                       Bad{"dense,nosink", "takes no value"}, Bad{"density:0.2,sink", "needs a number"},
+                       Bad{",nosink", "unknown method"},
                        Bad{"budget:64", "unknown method 'budget'"}}) {
     auto p = PrefillSparsity::parse(b.text);
     ASSERT_FALSE(p.is_ok()) << b.text;

@@ -460,6 +460,7 @@ void bench_gate_prefill(int T) {
   sp.rows_per_head = nb;
   sp.num_blocks = nb;
   sp.k = seer::density_top_k(0.1, nb);
+  sp.keep_sink = true;  // the model's default rule
   sp.row_offsets = off;
   sp.block_indices = idx;
   const Timing tc = time_it([&] { BENCH_CHECK(cudaMemcpyAsync(work, orig, ns * 4, cudaMemcpyDeviceToDevice)); });

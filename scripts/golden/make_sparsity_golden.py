@@ -5,6 +5,8 @@ Prefill (SPEC §3.1), per (head, query block qb) row over the causal key blocks 
   threshold:tau   prob > tau, prob = softmax over the causal blocks (logits) or the score (probs)
   density:rho     Top-K, k = max(1, int((1 - sqrt(1 - rho)) * nb)), nb = key blocks of the sequence
   last_block_dense: rows qb >= nb - 2 fully on
+  keep_sink (project rule, cases that set it): block 0 in every row; Top-K ranks it first (one of
+                  its k slots), a threshold row without it gets it added (counted as forced)
   project rule:   a row left empty gets its diagonal block (counted as forced)
 Decode (SPEC §3.2, §2.3), per KV head over blocks 0..nb-1:
   budget:N        Top-K, k = N // block_size (all blocks if nb <= k)
@@ -52,7 +54,19 @@ def density_k(rho, nb):
     return max(1, int((1.0 - math.sqrt(1.0 - rho)) * nb))
 
 
-def prefill(kind, value, last_block_dense, scores, first_q_block, are_probs):
+def sink_top_k_mask(s, k):
+    """Block 0 first, then the top k - 1 of the others (ties to the lower index)."""
+    n = s.shape[0]
+    keep = np.zeros(n, dtype=bool)
+    if k >= n:
+        keep[:] = True
+        return keep
+    keep[0] = True
+    keep[1:] = top_k_mask(s[1:], k - 1)
+    return keep
+
+
+def prefill(kind, value, last_block_dense, scores, first_q_block, are_probs, keep_sink=False):
     heads, rows, nb = scores.shape
     out_rows, selected, dense, forced = [], 0, 0, 0
     for h in range(heads):
@@ -60,7 +74,8 @@ def prefill(kind, value, last_block_dense, scores, first_q_block, are_probs):
             qb = first_q_block + r
             s = scores[h, r, : qb + 1]
             if kind == "density":
-                picked = top_k_mask(s, density_k(value, nb))
+                k = density_k(value, nb)
+                picked = sink_top_k_mask(s, k) if keep_sink else top_k_mask(s, k)
             else:
                 picked = threshold_mask(s, value, are_probs)
             if last_block_dense and qb >= nb - 2:
@@ -68,6 +83,9 @@ def prefill(kind, value, last_block_dense, scores, first_q_block, are_probs):
                 forced += int((~picked).sum())
             else:
                 keep = picked.copy()
+                if keep_sink and not keep[0]:
+                    keep[0] = True
+                    forced += 1
                 if not keep.any():
                     keep[qb] = True
                     forced += 1
@@ -108,7 +126,7 @@ def main():
     rng = np.random.default_rng(20250704)
     cases = []
 
-    def add_prefill(name, kind, value, lbd, heads, nb, first_q_block, are_probs, scores=None):
+    def add_prefill(name, kind, value, lbd, heads, nb, first_q_block, are_probs, scores=None, keep_sink=False):
         rows = nb - first_q_block
         if scores is None:
             if are_probs:
@@ -116,9 +134,9 @@ def main():
             else:
                 scores = rng.normal(0.0, 2.0, size=(heads, rows, nb))
         scores = np.asarray(scores, dtype=np.float32).reshape(heads, rows, nb)
-        sel, counts = prefill(kind, value, lbd, scores, first_q_block, are_probs)
+        sel, counts = prefill(kind, value, lbd, scores, first_q_block, are_probs, keep_sink)
         cases.append({"name": name, "phase": "prefill", "kind": kind, "value": value,
-                      "last_block_dense": lbd, "num_heads": heads, "num_blocks": nb,
+                      "last_block_dense": lbd, "keep_sink": keep_sink, "num_heads": heads, "num_blocks": nb,
                       "first_q_block": first_q_block, "num_rows": rows, "block_size": 64,
                       "are_probs": are_probs, "scores": f32_list(scores), "rows": sel,
                       "counts": counts})
@@ -169,6 +187,23 @@ def main():
         add_decode(f"decode threshold probs nb={nb}", "threshold", 0.03, 2, nb, 64, True)
     dties = rng.integers(0, 2, size=(2, 20)).astype(np.float32)
     add_decode("budget ties", "budget", 320, 2, 20, 64, False, dties)
+
+    # The sink rule (appended, so the cases above keep their random scores): Top-K at several nb and
+    # densities, thresholds on logits and probabilities, last_block_dense, a chunk, ties.
+    for nb in (1, 2, 3, 7, 13, 40):
+        for rho in (0.05, 0.2, 0.5, 1.0):
+            add_prefill(f"sink density nb={nb} rho={rho}", "density", rho, False, 2, nb, 0, False, keep_sink=True)
+        for tau in (0.0, 0.05, 0.3):
+            add_prefill(f"sink threshold logits nb={nb} tau={tau}", "threshold", tau, False, 2, nb, 0, False,
+                        keep_sink=True)
+        add_prefill(f"sink threshold probs nb={nb}", "threshold", 0.03, False, 2, nb, 0, True, keep_sink=True)
+    for nb in (2, 3, 10):
+        add_prefill(f"sink last_block_dense density nb={nb}", "density", 0.2, True, 2, nb, 0, False, keep_sink=True)
+        add_prefill(f"sink last_block_dense threshold nb={nb}", "threshold", 0.3, True, 2, nb, 0, False,
+                    keep_sink=True)
+    add_prefill("sink chunk density", "density", 0.3, False, 2, 11, 6, False, keep_sink=True)
+    sties = rng.integers(0, 3, size=(2, 12, 12)).astype(np.float32)
+    add_prefill("sink density ties", "density", 0.5, False, 2, 12, 0, False, sties, keep_sink=True)
 
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:

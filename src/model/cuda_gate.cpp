@@ -411,6 +411,7 @@ struct CudaGates::Impl {
     sp.first_q_block = first_qb;
     sp.num_blocks = nb;
     sp.last_block_dense = spec.options.prefill.last_block_dense;
+    sp.keep_sink = spec.options.prefill.keep_sink;
     sp.block_size = bs;
     sp.top_k = spec.options.prefill.kind == PrefillSparsity::Kind::kDensity;
     sp.k = sp.top_k ? density_top_k(spec.options.prefill.value, nb) : 0;

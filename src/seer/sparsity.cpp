@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <numeric>
 
 namespace seer {
@@ -105,16 +106,23 @@ void threshold(const float* s, int n, double tau, bool are_probs, std::vector<ch
 
 Result<PrefillSparsity> PrefillSparsity::parse(const std::string& text) {
   const std::string flag = fmt::format("--prefill-sparsity '{}'", text);
+  static const std::string kNoSink = ",nosink";
+  std::string spec = text;
+  PrefillSparsity sp;
+  if (spec.size() > kNoSink.size() && spec.compare(spec.size() - kNoSink.size(), kNoSink.size(), kNoSink) == 0) {
+    spec.resize(spec.size() - kNoSink.size());
+    sp.keep_sink = false;
+  }
   std::string kind, value;
   bool has_value = false;
-  split_spec(text, &kind, &value, &has_value);
-  PrefillSparsity sp;
+  split_spec(spec, &kind, &value, &has_value);
   if (kind == "dense") {
-    if (has_value) return Status::error("{}: 'dense' takes no value", flag);
+    if (has_value || !sp.keep_sink) return Status::error("{}: 'dense' takes no value", flag);
     return sp;
   }
   if (kind != "threshold" && kind != "density")
-    return Status::error("{}: unknown method '{}' (expected dense, threshold:τ or density:ρ)", flag, kind);
+    return Status::error("{}: unknown method '{}' (expected dense, threshold:τ or density:ρ, optionally with ,nosink)",
+                         flag, kind);
   double v = 0.0;
   if (!has_value || !parse_double(value, &v))
     return Status::error("{}: {} needs a number after ':' (got '{}')", flag, kind, value);
@@ -130,10 +138,11 @@ Result<PrefillSparsity> PrefillSparsity::parse(const std::string& text) {
 }
 
 std::string PrefillSparsity::to_string() const {
+  const std::string sink = keep_sink ? "" : ",nosink";
   switch (kind) {
     case Kind::kDense: return "dense";
-    case Kind::kThreshold: return "threshold:" + format_value(value);
-    case Kind::kDensity: return "density:" + format_value(value);
+    case Kind::kThreshold: return "threshold:" + format_value(value) + sink;
+    case Kind::kDensity: return "density:" + format_value(value) + sink;
   }
   return "dense";
 }
@@ -211,8 +220,23 @@ Status select_prefill(const PrefillSparsity& sp, const PrefillSelectArgs& a, con
   sel->indices.clear();
 
   const int nb = a.num_blocks;
-  const int k = sp.kind == PrefillSparsity::Kind::kDensity ? density_top_k(sp.value, nb) : 0;
+  const bool by_density = sp.kind == PrefillSparsity::Kind::kDensity;
+  const int k = by_density ? density_top_k(sp.value, nb) : 0;
   std::vector<char> keep(static_cast<size_t>(nb));
+  std::vector<float> sink_row;  // a Top-K row with block 0 ranked first (keep_sink)
+  // The method on one row: Top-K (the sink in one of its k slots) or the threshold alone; the
+  // sink rule's block a threshold leaves out is added by the caller, as forced.
+  const auto method = [&](const float* s, int n, std::vector<char>& out) {
+    if (!by_density) {
+      threshold(s, n, sp.value, a.scores_are_probs, out);
+    } else if (sp.keep_sink && k < n) {
+      sink_row.assign(s, s + n);
+      sink_row[0] = std::numeric_limits<float>::infinity();
+      top_k(sink_row.data(), n, k, out);
+    } else {
+      top_k(s, n, k, out);
+    }
+  };
   BlockCounts c;
   for (int h = 0; h < a.num_heads; ++h) {
     for (int r = 0; r < a.num_rows; ++r) {
@@ -223,17 +247,15 @@ Status select_prefill(const PrefillSparsity& sp, const PrefillSelectArgs& a, con
       if (sp.last_block_dense && qb >= nb - 2) {
         // Count as forced what the method itself would not have picked.
         std::vector<char> picked(static_cast<size_t>(n), 0);
-        if (sp.kind == PrefillSparsity::Kind::kDensity)
-          top_k(s, n, k, picked);
-        else
-          threshold(s, n, sp.value, a.scores_are_probs, picked);
+        method(s, n, picked);
         for (int j = 0; j < n; ++j) c.forced += picked[size_t(j)] ? 0 : 1;
         std::fill(keep.begin(), keep.begin() + n, char(1));
       } else {
-        if (sp.kind == PrefillSparsity::Kind::kDensity)
-          top_k(s, n, k, keep);
-        else
-          threshold(s, n, sp.value, a.scores_are_probs, keep);
+        method(s, n, keep);
+        if (sp.keep_sink && !keep[0]) {
+          keep[0] = 1;  // a threshold's row without the sink
+          c.forced += 1;
+        }
         if (std::find(keep.begin(), keep.begin() + n, char(1)) == keep.begin() + n) {
           keep[size_t(qb)] = 1;  // no empty row: the diagonal block
           c.forced += 1;

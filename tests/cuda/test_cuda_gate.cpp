@@ -166,8 +166,8 @@ TEST(CudaGate, PrefillSelectionMatchesCpu) {
   // past them; with 150 rows, from 200, 460 and 1950 on a call's rows span two tiers (two launches).
   for (int first : {0, 7, 200, 460, 1950, 2100})
     for (int rows : {1, 2, 37, 150})
-      for (const char* method : {"density:0.1", "density:0.5", "density:1", "threshold:0", "threshold:0.02",
-                                 "threshold:0.3"})
+      for (const char* method : {"density:0.1", "density:0.1,nosink", "density:0.5", "density:1", "threshold:0",
+                                 "threshold:0.02", "threshold:0.3", "threshold:0.3,nosink"})
         for (bool lbd : {false, true})
           for (int mode : {kPlain, kSpecials, kNarrow, kOutliers}) {
             auto sp = PrefillSparsity::parse(method);
@@ -191,6 +191,7 @@ TEST(CudaGate, PrefillSelectionMatchesCpu) {
             p.first_q_block = first;
             p.num_blocks = nb;
             p.last_block_dense = lbd;
+            p.keep_sink = s.keep_sink;
             p.top_k = s.kind == PrefillSparsity::Kind::kDensity;
             p.k = p.top_k ? density_top_k(s.value, nb) : 0;
             p.tau = s.value;

@@ -655,6 +655,15 @@ __device__ __forceinline__ uint32_t order_key(float f) {
 
 __device__ __forceinline__ bool is_nan(float f) { return (__float_as_uint(f) & 0x7fffffffu) > 0x7f800000u; }
 
+__device__ __forceinline__ uint32_t warp_max(uint32_t v) {
+  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ __forceinline__ uint32_t warp_min(uint32_t v) {
+  for (int o = 16; o > 0; o >>= 1) v = min(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
 // A selection row held by one warp: entry j = 32 c + lane is chunk c of the lane, in register c
 // (R registers: rows up to 32 R entries; indexed only with compile-time c so that they stay
 // registers) or, with R = 0, read from memory. Chunks hold raw score bits, or, for Top-K, order
@@ -679,6 +688,21 @@ struct RowView {
       }
     }
   }
+  // Entry 0 takes the row's largest key (the sink rule under Top-K: ties go to the lowest index, so
+  // entry 0 ranks first and the other k - 1 slots go to the rest as before). A row read from memory
+  // gets the key's float written back to s[0] (scratch: Top-K writes its lists elsewhere). Keys only.
+  __device__ void raise_first(float* s) {
+    uint32_t mx = 0;  // below every key (past-the-end entries read as 0)
+    for_each([&](int, uint32_t bits) { mx = max(mx, bits); });
+    mx = warp_max(mx);
+    if constexpr (R > 0) {
+      if ((threadIdx.x & 31) == 0) reg[0] = mx;
+    } else {
+      // order_key's inverse: a non-negative float's key has the sign bit set, a negative one's is ~bits.
+      if ((threadIdx.x & 31) == 0) s[0] = __uint_as_float((mx & 0x80000000u) ? (mx ^ 0x80000000u) : ~mx);
+      __syncwarp();
+    }
+  }
   // fn(c, bits) for every chunk in order (bits of lane's entry 32 c + lane; 0 past the end).
   template <typename Fn>
   __device__ __forceinline__ void for_each(Fn&& fn) const {
@@ -698,15 +722,6 @@ struct RowView {
     }
   }
 };
-
-__device__ __forceinline__ uint32_t warp_max(uint32_t v) {
-  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-__device__ __forceinline__ uint32_t warp_min(uint32_t v) {
-  for (int o = 16; o > 0; o >>= 1) v = min(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
 
 // The largest digit D such that at least `need` (>= 1) of the keys counted in hist[256] (shared
 // memory, 16-byte aligned; every lane of the calling warp reads it) have a digit >= D; *above = how
@@ -984,11 +999,13 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
     uint32_t kth = 0;
     int ties = 0, equal = 0;
     ThresholdState th;
+    if (p.keep_sink && p.top_k && !take_all && k > 0) view.raise_first(row_scores);
     if (p.top_k && !take_all && k > 0) kth = kth_largest_key(view, k, hist[warp], &ties, &equal);
     if (!p.top_k) th = threshold_state(view);
     // Top-K takes the keys above kth and `ties` of those equal to it: the lowest indices, ranked by
     // ballots, unless that is all of them (the usual case).
     const bool rank_ties = ties < equal;
+    const bool sink_added = p.keep_sink && !p.top_k;  // Top-K has the sink among its picks already
     const uint32_t lt = (1u << lane) - 1u;
     int pos = 0, eq_seen = 0, forced = 0;
     view.for_each([&](int c, uint32_t bits) {
@@ -1006,8 +1023,9 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
       } else {
         pick = valid && passes(__uint_as_float(bits), th, p.tau);
       }
-      const bool take = pick || (valid && all_on);
-      if (all_on) forced += __popc(__ballot_sync(0xffffffffu, take && !pick));
+      // Forced: the whole row (last_block_dense) or a threshold row's sink.
+      const bool take = pick || (valid && (all_on || (sink_added && j == 0)));
+      if (all_on || sink_added) forced += __popc(__ballot_sync(0xffffffffu, take && !pick));
       const uint32_t tb = __ballot_sync(0xffffffffu, take);
       __syncwarp();
       if (take) out[pos + __popc(tb & lt)] = j;
