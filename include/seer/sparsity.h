@@ -10,8 +10,10 @@
 //                  triangle and ρ = 1 gives k = nb (dense);
 //   * keep_sink:   block 0 (the attention sink) is kept in every row, as in every decode step
 //                  (SPEC §2.3). A project rule, on by default; ",nosink" gives upstream's selection.
-//                  Top-K gives it one of the row's k slots (block 0 ranks first; the counts do
-//                  not change); a threshold adds it when the gate leaves it out (counted as forced).
+//                  Top-K with k >= 2 gives it one of the row's k slots (block 0 ranks first; the
+//                  counts do not change; with k = 1 the one slot stays the method's own pick, which
+//                  is usually the diagonal); a threshold adds it when the gate leaves it out
+//                  (counted as forced).
 //                  Measured: with the shipped gates at 8k, density:0.1 +12.2% -> +10.1% perplexity,
 //                  and at 2k density:0.2 +34% -> +14% (docs/TRAINING.md);
 //   * last_block_dense: rows qb >= nb - 2 (the last two query blocks of the sequence so far; in a

@@ -5,8 +5,8 @@ Prefill (SPEC §3.1), per (head, query block qb) row over the causal key blocks 
   threshold:tau   prob > tau, prob = softmax over the causal blocks (logits) or the score (probs)
   density:rho     Top-K, k = max(1, int((1 - sqrt(1 - rho)) * nb)), nb = key blocks of the sequence
   last_block_dense: rows qb >= nb - 2 fully on
-  keep_sink (project rule, cases that set it): block 0 in every row; Top-K ranks it first (one of
-                  its k slots), a threshold row without it gets it added (counted as forced)
+  keep_sink (project rule, cases that set it): block 0 in every row; Top-K with k >= 2 ranks it first
+                  (one of its k slots), a threshold row without it gets it added (counted as forced)
   project rule:   a row left empty gets its diagonal block (counted as forced)
 Decode (SPEC §3.2, §2.3), per KV head over blocks 0..nb-1:
   budget:N        Top-K, k = N // block_size (all blocks if nb <= k)
@@ -55,9 +55,11 @@ def density_k(rho, nb):
 
 
 def sink_top_k_mask(s, k):
-    """Block 0 first, then the top k - 1 of the others (ties to the lower index)."""
+    """Block 0 first, then the top k - 1 of the others (ties to the lower index); k = 1: plain Top-1."""
     n = s.shape[0]
     keep = np.zeros(n, dtype=bool)
+    if k >= n or k < 2:
+        return top_k_mask(s, k)
     if k >= n:
         keep[:] = True
         return keep
@@ -83,7 +85,7 @@ def prefill(kind, value, last_block_dense, scores, first_q_block, are_probs, kee
                 forced += int((~picked).sum())
             else:
                 keep = picked.copy()
-                if keep_sink and not keep[0]:
+                if keep_sink and kind == "threshold" and not keep[0]:
                     keep[0] = True
                     forced += 1
                 if not keep.any():

@@ -229,7 +229,7 @@ Status select_prefill(const PrefillSparsity& sp, const PrefillSelectArgs& a, con
   const auto method = [&](const float* s, int n, std::vector<char>& out) {
     if (!by_density) {
       threshold(s, n, sp.value, a.scores_are_probs, out);
-    } else if (sp.keep_sink && k < n) {
+    } else if (sp.keep_sink && k >= 2 && k < n) {  // one slot: the gate's own pick
       sink_row.assign(s, s + n);
       sink_row[0] = std::numeric_limits<float>::infinity();
       top_k(sink_row.data(), n, k, out);
@@ -252,7 +252,7 @@ Status select_prefill(const PrefillSparsity& sp, const PrefillSelectArgs& a, con
         std::fill(keep.begin(), keep.begin() + n, char(1));
       } else {
         method(s, n, keep);
-        if (sp.keep_sink && !keep[0]) {
+        if (!by_density && sp.keep_sink && !keep[0]) {
           keep[0] = 1;  // a threshold's row without the sink
           c.forced += 1;
         }

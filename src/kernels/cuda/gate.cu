@@ -999,7 +999,7 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
     uint32_t kth = 0;
     int ties = 0, equal = 0;
     ThresholdState th;
-    if (p.keep_sink && p.top_k && !take_all && k > 0) view.raise_first(row_scores);
+    if (p.keep_sink && p.top_k && !take_all && k >= 2) view.raise_first(row_scores);  // one slot: the gate's pick
     if (p.top_k && !take_all && k > 0) kth = kth_largest_key(view, k, hist[warp], &ties, &equal);
     if (!p.top_k) th = threshold_state(view);
     // Top-K takes the keys above kth and `ties` of those equal to it: the lowest indices, ranked by

@@ -171,9 +171,9 @@ struct GateSelectParams {
   int first_q_block = 0;
   int num_blocks = 0;
   bool last_block_dense = false;
-  // The sink rule (seer::PrefillSparsity::keep_sink): block 0 in every prefill row; Top-K ranks it
-  // first (one of its k slots; the row's entry 0 in `scores` is overwritten), a threshold row gets
-  // it added when it is left out (counted as forced).
+  // The sink rule (seer::PrefillSparsity::keep_sink): block 0 in every prefill row; Top-K with k >= 2
+  // ranks it first (one of its k slots; the row's entry 0 in `scores` is overwritten), a threshold
+  // row gets it added when it is left out (counted as forced).
   bool keep_sink = false;
   // Decode rows: R = b * num_heads + h, entries 0 .. ceil(kv_lens[b] / block_size) - 1; the sink
   // block 0 and the current block are always kept. num_blocks bounds every row's length.
