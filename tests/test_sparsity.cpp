@@ -136,7 +136,8 @@ TEST(Sparsity, ParsePrefill) {
                        Bad{"density:nan", "needs a number"}, Bad{"threshold:1", "threshold must be in [0, 1)"},
                        Bad{"threshold:-1e-3", "threshold must be in [0, 1)"}, Bad{"topk:3", "unknown method 'topk'"},
                        Bad{"", "unknown method"}, Bad{"dense:1", "takes no value"},
-                       Bad{"dense,nosink", "takes no value"}, Bad{"density:0.2,sink", "needs a number"},
+                       Bad{"dense,nosink", "takes no value"}, Bad{"density:0.2,sink", "unknown suffix ',sink'"},
+                       Bad{"density:0.2,nosink,nosink", "unknown suffix ',nosink'"},
                        Bad{",nosink", "unknown method"},
                        Bad{"budget:64", "unknown method 'budget'"}}) {
     auto p = PrefillSparsity::parse(b.text);

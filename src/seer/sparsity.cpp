@@ -109,10 +109,12 @@ Result<PrefillSparsity> PrefillSparsity::parse(const std::string& text) {
   static const std::string kNoSink = ",nosink";
   std::string spec = text;
   PrefillSparsity sp;
-  if (spec.size() > kNoSink.size() && spec.compare(spec.size() - kNoSink.size(), kNoSink.size(), kNoSink) == 0) {
+  if (spec.size() >= kNoSink.size() && spec.compare(spec.size() - kNoSink.size(), kNoSink.size(), kNoSink) == 0) {
     spec.resize(spec.size() - kNoSink.size());
     sp.keep_sink = false;
   }
+  if (const size_t comma = spec.find(','); comma != std::string::npos)
+    return Status::error("{}: unknown suffix '{}' (the only one is ',nosink')", flag, spec.substr(comma));
   std::string kind, value;
   bool has_value = false;
   split_spec(spec, &kind, &value, &has_value);
