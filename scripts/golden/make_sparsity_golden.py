@@ -57,12 +57,9 @@ def density_k(rho, nb):
 def sink_top_k_mask(s, k):
     """Block 0 first, then the top k - 1 of the others (ties to the lower index); k = 1: plain Top-1."""
     n = s.shape[0]
-    keep = np.zeros(n, dtype=bool)
     if k >= n or k < 2:
         return top_k_mask(s, k)
-    if k >= n:
-        keep[:] = True
-        return keep
+    keep = np.zeros(n, dtype=bool)
     keep[0] = True
     keep[1:] = top_k_mask(s[1:], k - 1)
     return keep
