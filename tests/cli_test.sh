@@ -65,6 +65,8 @@ rm -rf "$tmp" && mkdir -p "$tmp/corpus"
 for i in 0 1 2 3 4 5; do cut -c $((i * 1500 + 1))-$((i * 1500 + 1500)) "$src/tests/data/tdavid_excerpt.txt" > "$tmp/corpus/d$i.txt"; done
 check "train-gates missing --data" 2 "$seer" train-gates -m "$tiny" -o "$tmp/out"
 check "train-gates bad kind" 2 "$seer" train-gates -m "$tiny" --kind both2 --data "$tmp/corpus" -o "$tmp/out"
+check "train-gates bad ground truth" 2 "$seer" train-gates -m "$tiny" --ground-truth sum --data "$tmp/corpus" -o "$tmp/out"
+contains "train-gates names the ground truths" "mass"
 check "train-gates missing data path" 1 "$seer" train-gates -m "$tiny" --data "$tmp/nowhere" -o "$tmp/out" --seq-len 256
 contains "train-gates names the data path" "$tmp/nowhere"
 check "train-gates seq-len above context" 1 "$seer" train-gates -m "$tiny" --data "$tmp/corpus" -o "$tmp/out" --seq-len 100000
@@ -86,6 +88,11 @@ check "train-gates refuses to overwrite" 1 "$seer" train-gates -m "$tiny" --kind
 contains "train-gates suggests --resume" "--resume"
 check "train-gates --init from a run" 0 "$seer" train-gates -m "$tiny" --kind both --data "$tmp/corpus" -o "$tmp/out2" \
   --steps 2 --seq-len 256 --decode-tokens 16 --eval-fraction 0 --init "$tmp/out" --seed 5
+check "train-gates --ground-truth mass" 0 "$seer" train-gates -m "$tiny" --kind prefill --data "$tmp/corpus" \
+  -o "$tmp/out-mass" --steps 2 --seq-len 256 --eval-fraction 0 --ground-truth mass
+check "train-gates resume without --ground-truth mass" 1 "$seer" train-gates -m "$tiny" --kind prefill \
+  --data "$tmp/corpus" -o "$tmp/out-mass" --steps 2 --seq-len 256 --eval-fraction 0 --resume
+contains "train-gates names the changed ground truth" "ground_truth"
 check "train-gates --init without gates" 1 "$seer" train-gates -m "$tiny" --data "$tmp/corpus" -o "$tmp/out3" \
   --steps 2 --seq-len 256 --init "$tmp/corpus"
 check "trained gates load" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 --max-windows 1 \

@@ -98,6 +98,26 @@ void check_block_max(const BlockMaxCase& c, uint64_t seed) {
   attention(p, sel, pool);
   EXPECT_LT(test::max_abs_diff(fused.data(), ref.data(), ref.size()), 2e-6);
   EXPECT_LT(test::max_abs_diff(o.data(), o_ref.data(), o.size()), 1e-5);
+
+  // The blocks' masses (GroundTruthRequest::stat = kMass): the reference's rows sum to 1 and hold at
+  // least the block maxima (a block of bs > 64 sums several of the kernel's key tiles).
+  p.block_mass = true;
+  std::vector<float> ref_mass(ref.size());
+  ref_attention_block_max(p, c.bs, ref_mass.data());
+  for (int i = 0; i < c.qo_len; ++i)
+    for (int h = 0; h < c.Hq; ++h) {
+      const size_t row = (size_t(i) * c.Hq + h) * nb;
+      double sum = 0.0;
+      for (int j = 0; j < nb; ++j) {
+        sum += ref_mass[row + j];
+        EXPECT_GE(ref_mass[row + j], ref[row + j] * (1.0f - 1e-6f)) << "row " << i << " head " << h << " block " << j;
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-5) << "row " << i << " head " << h;
+    }
+  test::poison(fused);
+  attention(p, sel, pool);
+  EXPECT_LT(test::max_abs_diff(fused.data(), ref_mass.data(), ref.size()), 2e-6);
+  EXPECT_LT(test::max_abs_diff(o.data(), o_ref.data(), o.size()), 1e-5);
 }
 
 TEST(BlockMax, MatchesFullAttentionMatrix) {
@@ -136,7 +156,9 @@ struct RecordLayer0 : AttentionPolicy {
   }
 };
 
-TEST(TrainExamples, GroundTruthIsNormalisedAndCausal) {
+// Every layer's targets are causal and normalised; layer 0's equal the naive ones from the full
+// probability rows, with each block's max probability (SPEC) or its mass.
+void check_examples_ground_truth(BlockStat stat) {
   auto model = load_model(kTinyModel);
   ASSERT_TRUE(model) << model.status().message();
   const ModelConfig& c = model->config;
@@ -150,6 +172,7 @@ TEST(TrainExamples, GroundTruthIsNormalisedAndCausal) {
   eo.decode_tokens = 40;
   eo.sample_seed = 9;
   eo.num_threads = 2;
+  eo.ground_truth = stat;
   std::vector<PrefillGateExample> pe;
   std::vector<DecodeGateExample> de;
   ASSERT_TRUE(collect_examples(*model, tiny_tokens(*model, T), eo, &pe, &de).is_ok());
@@ -212,6 +235,7 @@ TEST(TrainExamples, GroundTruthIsNormalisedAndCausal) {
   ap.head_dim = c.head_dim;
   ap.max_context = rec->max_context;
   ap.scale = 1.0f / std::sqrt(float(c.head_dim));
+  ap.block_mass = stat == BlockStat::kMass;
   std::vector<float> full(size_t(T) * Hq * nb);  // [T, Hq, nb]
   ref_attention_block_max(ap, bs, full.data());
   const PrefillGateExample& p0 = pe[0];
@@ -239,6 +263,26 @@ TEST(TrainExamples, GroundTruthIsNormalisedAndCausal) {
   // The decode sample is reproducible and covers the whole second half when not sampled.
   EXPECT_EQ(decode_sample_positions(300, 40, 9), de[0].pos);
   EXPECT_EQ(decode_sample_positions(301, 0, 9).size(), size_t(301 - 150));
+}
+
+TEST(TrainExamples, GroundTruthIsNormalisedAndCausal) { check_examples_ground_truth(BlockStat::kMax); }
+
+TEST(TrainExamples, MassGroundTruthIsNormalisedAndCausal) {
+  check_examples_ground_truth(BlockStat::kMass);
+  // The two differ: a block's mass is at least its max, and more for every block of several keys.
+  auto model = load_model(kTinyModel);
+  ASSERT_TRUE(model);
+  auto pre = init_gates(GateKind::kPrefill, model->config, {}, 1);
+  ASSERT_TRUE(pre);
+  ExampleOptions eo;
+  eo.prefill = &*pre;
+  eo.num_threads = 2;
+  std::vector<PrefillGateExample> max_ex, mass_ex;
+  ASSERT_TRUE(collect_examples(*model, tiny_tokens(*model, 300), eo, &max_ex, nullptr).is_ok());
+  eo.ground_truth = BlockStat::kMass;
+  ASSERT_TRUE(collect_examples(*model, tiny_tokens(*model, 300), eo, &mass_ex, nullptr).is_ok());
+  ASSERT_EQ(max_ex[0].gt.size(), mass_ex[0].gt.size());
+  EXPECT_GT(test::max_abs_diff(max_ex[0].gt.data(), mass_ex[0].gt.data(), max_ex[0].gt.size()), 1e-3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,6 +513,38 @@ TEST(TrainRun, LossFallsAndResumeMatchesUninterrupted) {
   auto changed = train_gates(*run.model, ob);
   ASSERT_FALSE(changed);
   EXPECT_NE(changed.status().message().find("lr"), std::string::npos);
+  // The ground truth is checked both ways: set now and not in the checkpoint (stored only when set).
+  ob.lr = oa.lr;
+  ob.ground_truth = BlockStat::kMass;
+  auto gt_changed = train_gates(*run.model, ob);
+  ASSERT_FALSE(gt_changed);
+  EXPECT_NE(gt_changed.status().message().find("ground_truth"), std::string::npos) << gt_changed.status().message();
+}
+
+// A run on the blocks' masses trains, stops and resumes under the same option, and refuses to resume
+// without it.
+TEST(TrainRun, MassGroundTruthResumes) {
+  TinyRun run;
+  ASSERT_TRUE(run.model);
+  TempDir out("train_mass");
+  TrainOptions o = run.options(out.str());
+  o.ground_truth = BlockStat::kMass;
+  o.steps = 4;
+  o.stop_after = 2;
+  auto r = train_gates(*run.model, o);
+  ASSERT_TRUE(r) << r.status().message();
+  EXPECT_EQ(r->steps_done, 2);
+  o.stop_after = 0;
+  o.resume = true;
+  o.ground_truth = BlockStat::kMax;
+  auto refused = train_gates(*run.model, o);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.status().message().find("ground_truth"), std::string::npos) << refused.status().message();
+  o.ground_truth = BlockStat::kMass;
+  auto resumed = train_gates(*run.model, o);
+  ASSERT_TRUE(resumed) << resumed.status().message();
+  EXPECT_EQ(resumed->steps_done, 4);
+  EXPECT_TRUE(std::isfinite(resumed->last_loss) && resumed->last_loss > 0.0);
 }
 
 TEST(TrainRun, SeveralRowLengths) {

@@ -388,6 +388,7 @@ struct TrainArgs {
   CommonOpts common;
   std::string kind = "prefill";
   std::string device = "cpu";
+  std::string ground_truth = "max";
   std::vector<std::string> data;
   seer::TrainOptions t;
   GateArchOpts arch;
@@ -405,6 +406,7 @@ int run_train_gates(TrainArgs& a) {
   t.data = a.data;
   t.num_threads = a.common.threads;
   t.device = a.device == "cuda" ? seer::Device::kCuda : seer::Device::kCpu;
+  t.ground_truth = a.ground_truth == "mass" ? seer::BlockStat::kMass : seer::BlockStat::kMax;
   if (a.min_lr >= 0.0) t.min_lr_prefill = t.min_lr_decode = a.min_lr;
   t.prefill_gate = t.decode_gate = gate_options(a.arch, model->path);
   std::signal(SIGINT, [](int) { g_interrupted = true; });
@@ -545,6 +547,10 @@ int main(int argc, char** argv) {
   train->add_option("--device", ta.device,
                     "cpu (default) or cuda: the frozen forwards (and the ground truth) on the GPU; the gate losses "
                     "and gradients stay on the CPU")->check(CLI::IsMember({"cpu", "cuda"}));
+  train->add_option("--ground-truth", ta.ground_truth,
+                    "what the targets take of each key block: max, its largest attention probability (SPEC, "
+                    "upstream; default), or mass, the sum of its probabilities")
+      ->check(CLI::IsMember({"max", "mass"}));
   train->add_flag("--resume", ta.t.resume, "continue the run in --out from its last checkpoint");
   train->add_option("--checkpoint-every", ta.t.checkpoint_every, "steps between checkpoints (default 10)")->check(kPositive);
   train->add_option("--eval-fraction", ta.t.eval_fraction, "share of documents held out (default 0.1)")->check(CLI::Range(0.0, 0.99));

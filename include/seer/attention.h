@@ -76,8 +76,15 @@ struct AttentionContext {
 // block of `block_size` tokens (0 for blocks the row did not reach); nb = ceil(kv_len / block_size).
 // Buffers are the policy's, on the host; a null one is not computed. The GPU reduces on the device
 // and copies back only these (the full maxima of an 8k row of SmolLM2 are 38 MB a layer).
+// What gate training's ground truth takes of each key block, per query row and qo head: the largest
+// attention probability in the block (kMax, SPEC §4.1, §4.2), or the block's share of the row's
+// attention, the sum of its probabilities (kMass, a project option: `train-gates --ground-truth mass`).
+// The pools over a query block's rows and over a GQA group take the max of either.
+enum class BlockStat { kMax, kMass };
+
 struct GroundTruthRequest {
   int block_size = 64;  // a multiple of 64 (the GPU: 64)
+  BlockStat stat = BlockStat::kMax;
   // [num_qo_heads, q_blocks, nb], SPEC §4.1: per query block the forward's queries touch (q_blocks
   // of them, the first start_pos / block_size), the max over its query rows in this forward.
   float* pool_2d = nullptr;

@@ -93,6 +93,9 @@ struct TrainOptions {
   int min_row_len = 0;      // 0: max(4 * block_size, min(seq_lens) / 8)
   int max_rows = 0;         // > 0: train on this many rows only (a seeded sample), to reuse cached examples
   int decode_tokens = 512;  // decode loss tokens sampled per row from its second half; 0: all of them
+  // What the targets take of each key block (GroundTruthRequest::stat): its largest probability
+  // (SPEC §4, upstream) or its probability mass; both gates of a run share it.
+  BlockStat ground_truth = BlockStat::kMax;
   int eval_rows = 2;        // held-out rows scored for the eval loss (0: none)
   int eval_every = 0;       // steps between eval losses; 0: only at the end
   int checkpoint_every = 10;
@@ -132,6 +135,7 @@ struct ExampleOptions {
   const GateSet* prefill = nullptr;  // its config gives pools and block size; null: no prefill examples
   const GateSet* decode = nullptr;
   int decode_tokens = 0;   // 0: every token of the second half
+  BlockStat ground_truth = BlockStat::kMax;  // each block's max probability (SPEC §4) or its mass
   uint64_t sample_seed = 0;
   int num_threads = 0;
   Device device = Device::kCpu;

@@ -605,6 +605,7 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
         p.per_kv_head = use.per_kv_head;
         p.scale = 1.0f / std::sqrt(float(d));
         p.block_max = want_gt ? block_max.as<float>() : nullptr;
+        p.block_mass = want_gt && gt.stat == BlockStat::kMass;
         SEER_RETURN_IF_ERROR(cuda::launch_sparse_prefill(p, stream).with_context(fmt::format("layer {}", l)));
       }
       if (want_gt) {

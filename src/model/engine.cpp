@@ -279,6 +279,7 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
         block_max.resize(size_t(n) * Hq * ((kv_len + gt.block_size - 1) / gt.block_size));
         ap.block_max = block_max.data();
         ap.block_max_size = gt.block_size;
+        ap.block_mass = gt.stat == BlockStat::kMass;
       }
     }
     ap.k_cache = kc;

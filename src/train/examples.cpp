@@ -59,6 +59,7 @@ class ExampleCollector : public AttentionPolicy {
   bool ground_truth(const AttentionContext& ctx, GroundTruthRequest* req) override {
     const size_t nb = size_t(ctx.kv_len + bs_ - 1) / bs_;  // start_pos 0: nb query blocks
     req->block_size = bs_;
+    req->stat = opts_.ground_truth;
     if (prefill_) {
       pool_2d_.resize(size_t(ctx.num_qo_heads) * nb * nb);
       req->pool_2d = pool_2d_.data();

@@ -276,6 +276,8 @@ json Trainer::options_json() const {
   j["max_rows"] = o_.max_rows;
   j["decode_tokens"] = o_.decode_tokens;
   j["eval_rows"] = o_.eval_rows;
+  // Stored only when it is not SPEC's block max, so that older checkpoints (without the key) resume.
+  if (o_.ground_truth == BlockStat::kMass) j["ground_truth"] = "mass";
   return j;
 }
 
@@ -327,6 +329,11 @@ Status Trainer::init_or_resume() {
     if (!st["options"].contains(it.key()) || st["options"][it.key()] != it.value())
       return Status::error("--resume: option {} is {} now but {} in {}/state.json; resume with the same options",
                            it.key(), it.value().dump(), st["options"].value(it.key(), json()).dump(), dir);
+  if (st["options"].is_object())  // an option stored only when set (ground_truth) and not set now
+    for (auto it = st["options"].begin(); it != st["options"].end(); ++it)
+      if (!now.contains(it.key()))
+        return Status::error("--resume: option {} is {} in {}/state.json but not set now; resume with the same "
+                             "options", it.key(), it.value().dump(), dir);
   if (st.value("data_fingerprint", "") != fingerprint_)
     return Status::error("--resume: the data under {} differs from the checkpoint's (fingerprint {} vs {})",
                          fmt::join(o_.data, ", "), fingerprint_, st.value("data_fingerprint", ""));
@@ -410,6 +417,7 @@ Result<std::shared_ptr<const RowExamples>> Trainer::examples(int id) {
   ExampleOptions eo;
   for (const auto& g : gates_) (g.kind == GateKind::kPrefill ? eo.prefill : eo.decode) = &g.w;
   eo.decode_tokens = o_.decode_tokens;
+  eo.ground_truth = o_.ground_truth;
   uint64_t s = o_.seed ^ (uint64_t(id + 1) * 0xd1342543de82ef95ULL);
   eo.sample_seed = splitmix64_next(s);
   eo.num_threads = o_.num_threads;

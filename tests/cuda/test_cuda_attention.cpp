@@ -440,7 +440,8 @@ std::string run_batched_case(const std::vector<std::pair<int, int>>& kv_qo, int 
 // Gate-training ground truth (SPEC §4, §5.3): the prefill kernel's block_max output for a dense
 // selection against seer::ref_attention_block_max (fp64 from the full probability rows), then the
 // 2-D and group-max reductions against the same reductions on the host.
-std::string run_block_max_case(int kv_len, int qo_len, int num_kv_heads, int group, int d, uint64_t seed) {
+std::string run_block_max_case(int kv_len, int qo_len, int num_kv_heads, int group, int d, uint64_t seed,
+                               bool mass) {
   const DType t = DType::kBF16;
   const int hq = num_kv_heads * group, max_context = kv_len + 3, start = kv_len - qo_len;
   const int first_qb = start / 64, rows = (kv_len - 1) / 64 - first_qb + 1, nb = (kv_len + 63) / 64;
@@ -459,6 +460,7 @@ std::string run_block_max_case(int kv_len, int qo_len, int num_kv_heads, int gro
   ap.head_dim = d;
   ap.max_context = max_context;
   ap.scale = 1.0f / std::sqrt(float(d));
+  ap.block_mass = mass;
   std::vector<float> ref(size_t(qo_len) * hq * nb);
   seer::ref_attention_block_max(ap, 64, ref.data());
 
@@ -491,6 +493,7 @@ std::string run_block_max_case(int kv_len, int qo_len, int num_kv_heads, int gro
   pp.num_rows = rows;
   pp.scale = ap.scale;
   pp.block_max = dbm.ptr;
+  pp.block_mass = mass;
   seer::Status st = seer::cuda::launch_sparse_prefill(pp, nullptr);
   if (!st.is_ok()) return "launch_sparse_prefill: " + st.message();
   seer::cuda::BlockMaxPoolParams bp;
@@ -564,8 +567,11 @@ TEST(CudaGroundTruth, BlockMaxMatchesFullAttention) {
   uint64_t seed = 900;
   for (const C& c : {C{1, 1, 1, 1, 64}, C{63, 63, 2, 3, 64}, C{300, 300, 2, 4, 128}, C{300, 70, 1, 3, 64},
                      C{1000, 1000, 3, 3, 64}, C{257, 257, 8, 1, 128}}) {
-    const std::string err = run_block_max_case(c.kv, c.qo, c.hkv, c.group, c.d, seed += 11);
-    EXPECT_TRUE(err.empty()) << "kv " << c.kv << " qo " << c.qo << " group " << c.group << " d " << c.d << ": " << err;
+    for (bool mass : {false, true}) {
+      const std::string err = run_block_max_case(c.kv, c.qo, c.hkv, c.group, c.d, seed += 11, mass);
+      EXPECT_TRUE(err.empty()) << "kv " << c.kv << " qo " << c.qo << " group " << c.group << " d " << c.d
+                               << (mass ? " mass" : " max") << ": " << err;
+    }
   }
 }
 

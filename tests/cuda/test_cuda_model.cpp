@@ -516,7 +516,7 @@ class GroundTruthPolicy : public AttentionPolicy {
     std::vector<int> rows;
     std::vector<float> pool, group;
   };
-  explicit GroundTruthPolicy(int num_layers) : layers(size_t(num_layers)) {}
+  GroundTruthPolicy(int num_layers, BlockStat stat) : layers(size_t(num_layers)), stat(stat) {}
   const char* name() const override { return "ground-truth"; }
   Status select(const AttentionContext&, BlockSelection*) override { return Status::ok(); }
   bool ground_truth(const AttentionContext& ctx, GroundTruthRequest* req) override {
@@ -528,6 +528,7 @@ class GroundTruthPolicy : public AttentionPolicy {
     L.pool.assign(size_t(ctx.num_qo_heads) * q_blocks * nb, -1.0f);  // -1: must be overwritten
     L.group.assign(L.rows.size() * ctx.num_kv_heads * nb, -1.0f);
     req->block_size = 64;
+    req->stat = stat;
     req->pool_2d = L.pool.data();
     req->group_max = L.group.data();
     req->rows = L.rows;
@@ -538,16 +539,15 @@ class GroundTruthPolicy : public AttentionPolicy {
     return Status::ok();
   }
   std::vector<Layer> layers;
+  BlockStat stat;
   int after = 0;
 };
 
 // Gate training on the GPU: the prefill kernel's block maxima, reduced on the device and copied back
 // (CudaForward's ground-truth path), against the host reduction (reduce_block_max) of the fp32
-// reference's probabilities. Two chunks, the second starting mid-block.
-TEST(CudaModel, GroundTruthMatchesReference) {
-  if (!gpu_present()) {
-    GTEST_SKIP() << "no CUDA device";
-  }
+// reference's probabilities. Two chunks, the second starting mid-block; each block's max probability
+// (SPEC) and its mass.
+void check_ground_truth(BlockStat stat) {
   const TinyModel m = make_model(Arch::kLlama, 6, 2, 64);
   const ModelConfig& c = m.cfg;
   const int T = 260, Hq = c.num_qo_heads, Hkv = c.num_kv_heads, d = c.head_dim;
@@ -559,7 +559,7 @@ TEST(CudaModel, GroundTruthMatchesReference) {
   ASSERT_EQ(int(qk.size()), c.num_layers);
   auto f = CudaForward::create(c, m.w, 512);
   ASSERT_TRUE(f.is_ok()) << f.status().message();
-  GroundTruthPolicy policy(c.num_layers);
+  GroundTruthPolicy policy(c.num_layers, stat);
   int pieces = 0;
   for (auto [start, n] : {std::pair{0, 150}, std::pair{150, 110}}) {
     const Status st = (*f)->forward(std::span<const int>(tokens.data() + start, size_t(n)), start, Logits::kNone,
@@ -578,6 +578,7 @@ TEST(CudaModel, GroundTruthMatchesReference) {
       ap.head_dim = d;
       ap.max_context = T;
       ap.scale = 1.0f / std::sqrt(float(d));
+      ap.block_mass = stat == BlockStat::kMass;
       std::vector<float> bm(size_t(n) * Hq * nb);
       ref_attention_block_max(ap, 64, bm.data());
       const GroundTruthPolicy::Layer& got = policy.layers[size_t(l)];
@@ -593,11 +594,28 @@ TEST(CudaModel, GroundTruthMatchesReference) {
           if ((*w)[i] == 0.0f) ASSERT_EQ((*g)[i], 0.0f) << what << " layer " << l << " chunk at " << start << " i " << i;
           ASSERT_NEAR((*g)[i], (*w)[i], 0.02) << what << " layer " << l << " chunk at " << start << " i " << i;
         }
-      if (start == 0)  // the first query sees one key: its probability is exactly 1
+      if (start == 0 && stat == BlockStat::kMax)  // the first query sees one key: its probability is exactly 1
         for (int h = 0; h < Hq; ++h) ASSERT_EQ(got.pool[size_t(h) * 3 * nb], 1.0f) << "layer " << l << " head " << h;
+      if (start == 0 && stat == BlockStat::kMass)  // block 0 holds all of every first-block query's attention
+        for (int h = 0; h < Hq; ++h)
+          ASSERT_NEAR(got.pool[size_t(h) * 3 * nb], 1.0f, 1e-5) << "layer " << l << " head " << h;
     }
   }
   EXPECT_EQ(policy.layers[0].pool.size(), size_t(Hq) * 3 * 5);  // second chunk: query blocks 2..4 of 5
+}
+
+TEST(CudaModel, GroundTruthMatchesReference) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  check_ground_truth(BlockStat::kMax);
+}
+
+TEST(CudaModel, MassGroundTruthMatchesReference) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  check_ground_truth(BlockStat::kMass);
 }
 
 // A policy that reads the KV cache (oracle, quest) under --device cuda: what select() sees as the

@@ -55,9 +55,11 @@ struct TileState {
   std::vector<float> kt;   // [head_dim, kKeyTile] transposed keys
   std::vector<float> s;    // [kTileRows, kKeyTile] scores, then probabilities
   std::vector<int> qpos;   // [kTileRows]
-  // Block maxima (AttentionParams::block_max): [kTileRows, bm_blocks] max base-2 logit per block.
+  // Block maxima (AttentionParams::block_max): [kTileRows, bm_blocks] max base-2 logit per block,
+  // or with bm_mass log2 of the block's sum of 2^logit.
   std::vector<float> bmax;
   int bm_blocks = 0, bm_size = 0;  // bm_blocks == 0: not tracked
+  bool bm_mass = false;
   void resize(int d) {
     o.resize(size_t(kTileRows) * d);
     m.resize(kTileRows);
@@ -164,10 +166,6 @@ void attend_keys(TileState& st, int rows, int d, const float* k, const float* v,
     for (int j = visible; j < kKeyTile; ++j) si[j] = kNegInf;
     float mx = kNegInf;
     for (int j = 0; j < visible; ++j) mx = std::max(mx, si[j]);
-    if (st.bm_blocks > 0) {
-      float& b = st.bmax[size_t(i) * st.bm_blocks + kstart / st.bm_size];
-      b = std::max(b, mx);
-    }
     const float m_new = std::max(st.m[i], mx);
     const float alpha = std::exp2(st.m[i] - m_new);  // 0 when the old max is -inf
     f32x16 sum = splat(0.0f);
@@ -177,7 +175,18 @@ void attend_keys(TileState& st, int rows, int d, const float* k, const float* v,
       store(si + j, pj);
       sum += pj;
     }
-    st.l[i] = st.l[i] * alpha + hsum(sum);
+    const float tile_sum = hsum(sum);
+    if (st.bm_blocks > 0) {
+      float& b = st.bmax[size_t(i) * st.bm_blocks + kstart / st.bm_size];
+      if (!st.bm_mass) {
+        b = std::max(b, mx);
+      } else {  // b = log2(2^b + 2^(m_new + log2 tile_sum)): a block of several tiles adds them up
+        const float t = m_new + std::log2(tile_sum);
+        const float hi = std::max(b, t), lo = std::min(b, t);
+        b = hi + std::log2(1.0f + std::exp2(lo - hi));  // lo = -inf on the block's first tile: hi
+      }
+    }
+    st.l[i] = st.l[i] * alpha + tile_sum;
     st.m[i] = m_new;
     if (alpha != 1.0f) {
       float* oi = st.o.data() + size_t(i) * d;
@@ -255,7 +264,7 @@ void write_normalised(const AttentionParams& p, const RowRef* rows, int n, const
     float* oi = p.out + (size_t(rows[i].token) * p.num_qo_heads + rows[i].head) * d;
     const float inv = st.l[i] > 0.0f ? 1.0f / st.l[i] : 0.0f;
     for (int c = 0; c < d; ++c) oi[c] = st.o[size_t(i) * d + c] * inv;
-    if (st.bm_blocks > 0) {  // probability of the block's best key: 2^(max - m) / l
+    if (st.bm_blocks > 0) {  // the block's best key's probability (or the block's mass): 2^(b - m) / l
       float* bo = p.block_max + (size_t(rows[i].token) * p.num_qo_heads + rows[i].head) * st.bm_blocks;
       const float* bm = st.bmax.data() + size_t(i) * st.bm_blocks;
       for (int j = 0; j < st.bm_blocks; ++j) bo[j] = std::exp2(bm[j] - st.m[i]) * inv;
@@ -313,6 +322,7 @@ void attention(const AttentionParams& p, const BlockSelection& sel, ThreadPool& 
       st.resize(d);
       st.bm_blocks = p.block_max ? (p.kv_len + p.block_max_size - 1) / p.block_max_size : 0;
       st.bm_size = p.block_max_size;
+      st.bm_mass = p.block_mass;
       if (st.bm_blocks > 0 && st.bmax.size() < size_t(kTileRows) * st.bm_blocks)
         st.bmax.resize(size_t(kTileRows) * st.bm_blocks);
       gather_rows(p, sel, h, r, &rows);
@@ -446,7 +456,13 @@ void ref_attention_block_max(const AttentionParams& p, int bs, float* out) {
       for (int c = 0; c <= pos; ++c) sum += (prob[size_t(c)] = std::exp(prob[size_t(c)] - mx));
       float* o = out + (size_t(i) * Hq + h) * nb;
       std::fill_n(o, nb, 0.0f);
-      for (int c = 0; c <= pos; ++c) o[c / bs] = std::max(o[c / bs], float(prob[size_t(c)] / sum));
+      if (p.block_mass) {
+        std::vector<double> mass(static_cast<size_t>(nb), 0.0);
+        for (int c = 0; c <= pos; ++c) mass[size_t(c / bs)] += prob[size_t(c)] / sum;
+        for (int j = 0; j < nb; ++j) o[j] = float(mass[size_t(j)]);
+      } else {
+        for (int c = 0; c <= pos; ++c) o[c / bs] = std::max(o[c / bs], float(prob[size_t(c)] / sum));
+      }
     }
 }
 

@@ -38,6 +38,9 @@ struct AttentionParams {
   // rows only (the split decode path does not fill it).
   float* block_max = nullptr;
   int block_max_size = 64;
+  // With block_mass, block_max holds each block's share of the row's attention (the sum of its
+  // probabilities) instead of its largest probability (GroundTruthRequest::stat).
+  bool block_mass = false;
   int start_pos() const { return kv_len - qo_len; }
 };
 
@@ -49,7 +52,8 @@ void attention(const AttentionParams& p, const BlockSelection& sel, ThreadPool& 
 void ref_attention(const AttentionParams& p, const BlockSelection& sel);
 
 // Reference of AttentionParams::block_max for a dense selection (and of kernels/cpu/block_max.h):
-// every query row and qo head from the full causal probability row, double precision.
+// every query row and qo head from the full causal probability row, double precision; the largest
+// probability in each block, or with p.block_mass their sum.
 // out [qo_len, num_qo_heads, ceil(kv_len / block_size)].
 void ref_attention_block_max(const AttentionParams& p, int block_size, float* out);
 

@@ -120,13 +120,23 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
       }
     }
 
-    if (p.block_max) {  // the row's max base-2 logit in this block; turned into a probability below
+    // The row's max base-2 logit in this block (block_mass: log2 of its sum of 2^logit); turned into
+    // a probability below.
+    if (p.block_max) {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         float mx = -INFINITY;
 #pragma unroll
         for (int nt = 0; nt < kBlockN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
         mx = quad_max(mx);
+        if (p.block_mass) {  // uniform over the warp: the quad's shuffles run on every lane
+          const float ref = mx == -INFINITY ? 0.0f : mx;  // a row with no causal key here sums to 0
+          float sum = 0.0f;
+#pragma unroll
+          for (int nt = 0; nt < kBlockN / 8; ++nt) sum += exp2f(s[nt][2 * i] - ref) + exp2f(s[nt][2 * i + 1] - ref);
+          sum = quad_sum(sum);
+          if (mx != -INFINITY) mx += log2f(sum);
+        }
         const int row = qpos_lo + i * 8 - pos0;
         if ((lane & 3) == 0 && row < n_q)
           p.block_max[((tile.q_row0 + row) * p.num_qo_heads + h) * bm_blocks + tile_block(tile, it)] = mx;
@@ -139,7 +149,7 @@ __global__ void __launch_bounds__(kThreads) sparse_prefill_kernel(const SparsePr
     __syncthreads();  // this stage is overwritten by the next iteration's prefetch
   }
 
-  if (p.block_max) {  // block max probability = 2^(max logit - m) / l, by the quad's first lane
+  if (p.block_max) {  // block max probability (or mass) = 2^(stored - m) / l, by the quad's first lane
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const float lsum = quad_sum(l[i]);

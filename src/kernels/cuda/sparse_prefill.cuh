@@ -73,7 +73,10 @@ struct SparsePrefillParams {
   // per query row and qo head, the largest attention probability inside each visited key block
   // (0 for blocks the row does not visit), as seer::ref_attention_block_max computes for a dense
   // selection. The launcher zeroes it first. Costs one fp32 write per row and visited block.
+  // With block_mass, each block's share of the row's attention (the sum of its probabilities)
+  // instead of its largest probability (seer::GroundTruthRequest::stat).
   float* block_max = nullptr;
+  bool block_mass = false;
   // Element strides; 0 means "contiguous in the layout above".
   int64_t q_stride_token = 0, q_stride_head = 0;
   int64_t kv_stride_head = 0, kv_stride_token = 0;
