@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# (out/common.sh: docs/runs/h200-train-mixed-lengths/common.sh)
 set -u
 t0=$(date +%s)
 source out/common.sh
