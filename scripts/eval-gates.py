@@ -9,13 +9,14 @@
 Prefill: perplexity over --windows windows of --ctx tokens with --prefill-sparsity density:RHO.
 Decode: teacher-forced decode (`seer ppl --prefill-len`) over the last ctx - decode-prefill tokens of each
 window after a dense prefill, with --decode-sparsity budget:N. Each row is compared with dense attention
-on the same windows. Prints a Markdown table per phase; --jsonl appends every run's JSON.
+on the same windows. Prints a Markdown table per phase; --jsonl appends every run's JSON. --policies takes
+any of seer's policies (`oracle-mass`: the oracle ranking blocks by probability mass instead of the maximum).
 --thresholds adds a prefill table for the gate with --prefill-sparsity threshold:TAU (upstream's default rule:
 a block is kept where the gate's softmax probability exceeds TAU, so density varies by row, head and layer).
 Each TAU's measured density d is matched for the other policies by the Top-K row count whose density over the
 same windows is the smallest at or above d: they get at least as many blocks as the gate did (the match
 assumes full windows of --ctx tokens).
---device cuda runs every `seer ppl` on the GPU (bf16 weights; oracle and quest read a host copy of the
+--device cuda runs every `seer ppl` on the GPU (bf16 weights; the oracles and quest read a host copy of the
 K cache there, which costs a copy per layer and forward).
 
 `make-eval-text` mode writes the held-out documents of a training run as one text:

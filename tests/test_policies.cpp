@@ -66,53 +66,66 @@ std::vector<double> naive_probs(const Synthetic& s, int t, int h) {
   return logit;
 }
 
+// `oracle` ranks by each block's largest probability, `oracle-mass` by its mass; both then take the
+// max over the query block's rows (prefill) or over the GQA group (decode).
 TEST(Policies, OraclePrefillMatchesNaive) {
-  for (int bs : {16, 32, 64}) {
-    Synthetic s(6, 2, 16, 150, 110, 100 + bs);  // starts at position 40, mid-block
-    const int first = (s.kv_len - s.qo_len) / bs, nb = (s.kv_len + bs - 1) / bs, rows = nb - first;
-    std::vector<float> got(size_t(s.num_qo_heads) * rows * nb), got_mt(got.size());
-    test::poison(got);
-    oracle_prefill_scores(s.ctx(), bs, got.data(), nullptr);
-    ThreadPool pool(2);
-    oracle_prefill_scores(s.ctx(), bs, got_mt.data(), &pool);
-    EXPECT_EQ(got, got_mt);
-    std::vector<double> want(got.size(), 0.0);
-    for (int h = 0; h < s.num_qo_heads; ++h)
-      for (int t = 0; t < s.qo_len; ++t) {
-        const int p = s.kv_len - s.qo_len + t, r = p / bs - first;
-        const std::vector<double> pr = naive_probs(s, t, h);
-        for (int j = 0; j <= p; ++j) {
-          double& w = want[(size_t(h) * rows + r) * nb + j / bs];
-          w = std::max(w, pr[size_t(j)]);
+  for (BlockStat stat : {BlockStat::kMax, BlockStat::kMass})
+    for (int bs : {16, 32, 64}) {
+      Synthetic s(6, 2, 16, 150, 110, 100 + bs);  // starts at position 40, mid-block
+      const int first = (s.kv_len - s.qo_len) / bs, nb = (s.kv_len + bs - 1) / bs, rows = nb - first;
+      std::vector<float> got(size_t(s.num_qo_heads) * rows * nb), got_mt(got.size());
+      test::poison(got);
+      oracle_prefill_scores(s.ctx(), bs, got.data(), nullptr, stat);
+      ThreadPool pool(2);
+      oracle_prefill_scores(s.ctx(), bs, got_mt.data(), &pool, stat);
+      EXPECT_EQ(got, got_mt);
+      std::vector<double> want(got.size(), 0.0);
+      for (int h = 0; h < s.num_qo_heads; ++h)
+        for (int t = 0; t < s.qo_len; ++t) {
+          const int p = s.kv_len - s.qo_len + t, r = p / bs - first;
+          const std::vector<double> pr = naive_probs(s, t, h);
+          std::vector<double> row(size_t(nb), 0.0);
+          for (int j = 0; j <= p; ++j)
+            row[size_t(j / bs)] = stat == BlockStat::kMass ? row[size_t(j / bs)] + pr[size_t(j)]
+                                                           : std::max(row[size_t(j / bs)], pr[size_t(j)]);
+          for (int b = 0; b < nb; ++b) {
+            double& w = want[(size_t(h) * rows + r) * nb + b];
+            w = std::max(w, row[size_t(b)]);
+          }
         }
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_TRUE(std::isfinite(got[i])) << i;
+        ASSERT_NEAR(got[i], want[i], 1e-6 + 1e-5 * want[i])
+            << (stat == BlockStat::kMass ? "mass" : "max") << " bs " << bs << " index " << i;
       }
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_TRUE(std::isfinite(got[i])) << i;
-      ASSERT_NEAR(got[i], want[i], 1e-6 + 1e-5 * want[i]) << "bs " << bs << " index " << i;
     }
-  }
 }
 
 TEST(Policies, OracleDecodeMatchesNaive) {
-  for (int group : {1, 3, 4}) {
-    Synthetic s(2 * group, 2, 32, 333, 1, 7 + group);
-    const int bs = 64, nb = (s.kv_len + bs - 1) / bs;
-    std::vector<float> got(size_t(s.num_kv_heads) * nb), got_mt(got.size());
-    test::poison(got);
-    oracle_decode_scores(s.ctx(), bs, got.data(), nullptr);
-    ThreadPool pool(2);
-    oracle_decode_scores(s.ctx(), bs, got_mt.data(), &pool);
-    EXPECT_EQ(got, got_mt);
-    for (int hk = 0; hk < s.num_kv_heads; ++hk)
-      for (int j = 0; j < nb; ++j) {
-        double want = 0.0;  // max over the group and the block, not renormalised
-        for (int g = 0; g < group; ++g) {
-          const std::vector<double> pr = naive_probs(s, 0, hk * group + g);
-          for (int t = j * bs; t < std::min(s.kv_len, (j + 1) * bs); ++t) want = std::max(want, pr[size_t(t)]);
+  for (BlockStat stat : {BlockStat::kMax, BlockStat::kMass})
+    for (int group : {1, 3, 4}) {
+      Synthetic s(2 * group, 2, 32, 333, 1, 7 + group);
+      const int bs = 64, nb = (s.kv_len + bs - 1) / bs;
+      std::vector<float> got(size_t(s.num_kv_heads) * nb), got_mt(got.size());
+      test::poison(got);
+      oracle_decode_scores(s.ctx(), bs, got.data(), nullptr, stat);
+      ThreadPool pool(2);
+      oracle_decode_scores(s.ctx(), bs, got_mt.data(), &pool, stat);
+      EXPECT_EQ(got, got_mt);
+      for (int hk = 0; hk < s.num_kv_heads; ++hk)
+        for (int j = 0; j < nb; ++j) {
+          double want = 0.0;  // max over the group of the block's max (or mass), not renormalised
+          for (int g = 0; g < group; ++g) {
+            const std::vector<double> pr = naive_probs(s, 0, hk * group + g);
+            double blk = 0.0;
+            for (int t = j * bs; t < std::min(s.kv_len, (j + 1) * bs); ++t)
+              blk = stat == BlockStat::kMass ? blk + pr[size_t(t)] : std::max(blk, pr[size_t(t)]);
+            want = std::max(want, blk);
+          }
+          ASSERT_NEAR(got[size_t(hk) * nb + j], want, 1e-6 + 1e-5 * want)
+              << (stat == BlockStat::kMass ? "mass" : "max") << " group " << group << " block " << j;
         }
-        ASSERT_NEAR(got[size_t(hk) * nb + j], want, 1e-6 + 1e-5 * want) << "group " << group << " block " << j;
-      }
-  }
+    }
 }
 
 ModelConfig tiny_config(int layers = 2, int hq = 4, int hkv = 2, int d = 16) {

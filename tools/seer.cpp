@@ -66,7 +66,7 @@ void add_common(CLI::App* app, CommonOpts* c, bool with_device = false) {
   if (with_device)
     app->add_option("--device", c->device,
                   "cpu (default) or cuda: the whole model on the GPU in bf16 (builds with -DSEER_CUDA=ON; every policy, "
-                  "oracle and quest reading a host copy of the K cache)")
+                  "oracle, oracle-mass and quest reading a host copy of the K cache)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
 }
 
@@ -121,7 +121,8 @@ struct AttnOpts {
 
 void add_attention(CLI::App* app, AttnOpts* a) {
   app->add_option("--policy", a->policy,
-                  "block selection: dense, gate, oracle, quest, streaming, random (default: gate with --gates, else dense)");
+                  "block selection: dense, gate, oracle, oracle-mass, quest, streaming, random (default: gate with --gates, "
+                  "else dense)");
   app->add_option("--gates", a->gates, "directory with trained AttnGates (config.json + safetensors)");
   app->add_option("--prefill-sparsity", a->prefill, "dense | threshold:TAU | density:RHO (default dense); block 0, the attention sink, is kept in "
                   "every row unless ',nosink' follows (density:0.2,nosink)");

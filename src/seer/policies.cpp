@@ -42,8 +42,9 @@ float hash_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t d
 // 64 query rows x 512 keys of logits per thread at a time.
 
 namespace {
-AttentionParams oracle_params(const AttentionContext& ctx) {
+AttentionParams oracle_params(const AttentionContext& ctx, BlockStat stat) {
   AttentionParams p;
+  p.block_mass = stat == BlockStat::kMass;
   p.q = ctx.q;
   p.k_cache = ctx.k_cache;
   p.v_cache = ctx.v_cache;
@@ -58,20 +59,20 @@ AttentionParams oracle_params(const AttentionContext& ctx) {
 }
 }  // namespace
 
-void oracle_prefill_scores(const AttentionContext& ctx, int bs, float* scores, ThreadPool* pool) {
+void oracle_prefill_scores(const AttentionContext& ctx, int bs, float* scores, ThreadPool* pool, BlockStat stat) {
   std::unique_ptr<ThreadPool> own;
   if (!pool) pool = (own = std::make_unique<ThreadPool>(1)).get();
-  attention_block_max_2d(oracle_params(ctx), bs, scores, *pool);
+  attention_block_max_2d(oracle_params(ctx, stat), bs, scores, *pool);
 }
 
-void oracle_decode_scores(const AttentionContext& ctx, int bs, float* scores, ThreadPool* pool) {
+void oracle_decode_scores(const AttentionContext& ctx, int bs, float* scores, ThreadPool* pool, BlockStat stat) {
   std::unique_ptr<ThreadPool> own;
   if (!pool) pool = (own = std::make_unique<ThreadPool>(1)).get();
   const int Hq = ctx.num_qo_heads, group = ctx.num_qo_heads / ctx.num_kv_heads;
   const int nb = (ctx.kv_len + bs - 1) / bs;
   std::vector<float> per_head(size_t(Hq) * nb);  // [num_qo_heads, num_blocks]
   const int row = ctx.qo_len - 1;
-  attention_block_max_1d(oracle_params(ctx), bs, &row, 1, per_head.data(), *pool);
+  attention_block_max_1d(oracle_params(ctx, stat), bs, &row, 1, per_head.data(), *pool);
   // Max over the GQA group, not renormalised (SPEC §6.6).
   for (int hk = 0; hk < ctx.num_kv_heads; ++hk)
     for (int j = 0; j < nb; ++j) {
@@ -211,21 +212,25 @@ class DensePolicy final : public ScoredPolicy {
 
 class OraclePolicy final : public ScoredPolicy {
  public:
-  using ScoredPolicy::ScoredPolicy;
-  const char* name() const override { return "oracle"; }
+  OraclePolicy(const PolicyOptions& opts, const ModelConfig& cfg, BlockStat stat)
+      : ScoredPolicy(opts, cfg), stat_(stat) {}
+  const char* name() const override { return stat_ == BlockStat::kMass ? "oracle-mass" : "oracle"; }
   bool needs_kv_cache() const override { return true; }
 
  protected:
   Status score_prefill(const AttentionContext& ctx, float* scores, bool* are_probs) override {
-    oracle_prefill_scores(ctx, opts_.block_size, scores, &pool());
+    oracle_prefill_scores(ctx, opts_.block_size, scores, &pool(), stat_);
     *are_probs = true;
     return Status::ok();
   }
   Status score_decode(const AttentionContext& ctx, float* scores, bool* are_probs) override {
-    oracle_decode_scores(ctx, opts_.block_size, scores, &pool());
+    oracle_decode_scores(ctx, opts_.block_size, scores, &pool(), stat_);
     *are_probs = true;
     return Status::ok();
   }
+
+ private:
+  BlockStat stat_;
 };
 
 class QuestPolicy final : public ScoredPolicy {
@@ -386,7 +391,7 @@ class RandomPolicy final : public ScoredPolicy {
 }  // namespace
 
 const std::vector<std::string>& policy_names() {
-  static const std::vector<std::string> kNames = {"dense", "gate", "oracle", "quest", "streaming", "random"};
+  static const std::vector<std::string> kNames = {"dense", "gate", "oracle", "oracle-mass", "quest", "streaming", "random"};
   return kNames;
 }
 
@@ -415,7 +420,9 @@ Result<std::shared_ptr<ScoredPolicy>> make_policy(const std::string& name, const
     return std::shared_ptr<ScoredPolicy>(std::make_shared<DensePolicy>(o, cfg));
   }
   if (name == "gate") return make_gate_policy(opts, cfg, gates);
-  if (name == "oracle") return std::shared_ptr<ScoredPolicy>(std::make_shared<OraclePolicy>(opts, cfg));
+  if (name == "oracle" || name == "oracle-mass")
+    return std::shared_ptr<ScoredPolicy>(std::make_shared<OraclePolicy>(
+        opts, cfg, name == "oracle-mass" ? BlockStat::kMass : BlockStat::kMax));
   if (name == "quest") return std::shared_ptr<ScoredPolicy>(std::make_shared<QuestPolicy>(opts, cfg));
   if (name == "streaming") {
     if (opts.prefill.kind == PrefillSparsity::Kind::kThreshold ||

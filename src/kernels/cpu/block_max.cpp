@@ -32,9 +32,10 @@ struct Scratch {
 
 int chunk_keys(int bs) { return bs * std::max(1, kChunkKeys / bs); }
 
-// Rows rows[0..m) of qo head h (ascending): out_rows [m, nb] block maxima of the probabilities.
-// Keys go by chunks of whole blocks; each row keeps its running max and its sum of 2^(s - max)
-// (rescaled when the max grows), as a flash-attention forward does, and the max logit of each block.
+// Rows rows[0..m) of qo head h (ascending): out_rows [m, nb] block maxima of the probabilities
+// (p.block_mass: the blocks' masses). Keys go by chunks of whole blocks; each row keeps its running
+// max and its sum of 2^(s - max) (rescaled when the max grows), as a flash-attention forward does, and
+// the max logit of each block (or log2 of its sum of 2^logit; a block never spans two chunks).
 void tile(const AttentionParams& p, int bs, int h, const int* rows, int m, Scratch& sc,
           float* out_rows, int64_t out_stride) {
   using namespace simd;
@@ -70,6 +71,11 @@ void tile(const AttentionParams& p, int bs, int h, const int* rows, int m, Scrat
           m_j = hmax(acc);
         }
         for (; c < b; ++c) m_j = std::max(m_j, s[c]);
+        if (p.block_mass && m_j != -INFINITY) {  // log2 of the block's sum of 2^logit
+          float sum = 0.0f;
+          for (c = a; c < b; ++c) sum += std::exp2(s[c] - m_j);
+          m_j += std::log2(sum);
+        }
         bmax[j] = m_j;
         chunk_max = std::max(chunk_max, m_j);
       }

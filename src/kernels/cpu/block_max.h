@@ -7,7 +7,8 @@
 //
 // For query row p (absolute position) and key block j the value is
 //   max_{c in block j, c <= p} P[p, c],  P = softmax_c(q_p . k_c * scale) over c <= p,
-// and 0 for blocks that start after p. No normalisation over blocks happens here.
+// or with AttentionParams::block_mass the block's mass sum_{c in block j, c <= p} P[p, c], and 0 for
+// blocks that start after p. No normalisation over blocks happens here.
 //
 // Layouts: q [qo_len, num_qo_heads, head_dim], k_cache [num_kv_heads, max_context, head_dim]
 // (AttentionParams; v_cache and out are not used). nb = ceil(kv_len / block_size).
