@@ -324,16 +324,16 @@ Status Trainer::init_or_resume() {
   } catch (const std::exception& e) {
     return Status::error("{}/state.json: not valid JSON: {}", dir, e.what());
   }
+  // Every option either side holds (one stored only when set, ground_truth, is null on the other).
   const json now = options_json();
-  for (auto it = now.begin(); it != now.end(); ++it)
-    if (!st["options"].contains(it.key()) || st["options"][it.key()] != it.value())
+  json was = st["options"].is_object() ? st["options"] : json::object();
+  json keys = now;
+  keys.update(was);
+  const auto show = [](const json& v) { return v.is_null() ? std::string("unset") : v.dump(); };
+  for (auto it = keys.begin(); it != keys.end(); ++it)
+    if (now.value(it.key(), json()) != was.value(it.key(), json()))
       return Status::error("--resume: option {} is {} now but {} in {}/state.json; resume with the same options",
-                           it.key(), it.value().dump(), st["options"].value(it.key(), json()).dump(), dir);
-  if (st["options"].is_object())  // an option stored only when set (ground_truth) and not set now
-    for (auto it = st["options"].begin(); it != st["options"].end(); ++it)
-      if (!now.contains(it.key()))
-        return Status::error("--resume: option {} is {} in {}/state.json but not set now; resume with the same "
-                             "options", it.key(), it.value().dump(), dir);
+                           it.key(), show(now.value(it.key(), json())), show(was.value(it.key(), json())), dir);
   if (st.value("data_fingerprint", "") != fingerprint_)
     return Status::error("--resume: the data under {} differs from the checkpoint's (fingerprint {} vs {})",
                          fmt::join(o_.data, ", "), fingerprint_, st.value("data_fingerprint", ""));

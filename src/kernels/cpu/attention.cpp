@@ -439,7 +439,7 @@ void ref_attention(const AttentionParams& p, const BlockSelection& sel) {
 void ref_attention_block_max(const AttentionParams& p, int bs, float* out) {
   const int d = p.head_dim, Hq = p.num_qo_heads, group = Hq / p.num_kv_heads, start = p.start_pos();
   const int nb = (p.kv_len + bs - 1) / bs;
-  std::vector<double> prob(static_cast<size_t>(p.kv_len));
+  std::vector<double> prob(static_cast<size_t>(p.kv_len)), mass(static_cast<size_t>(nb));
   for (int i = 0; i < p.qo_len; ++i)
     for (int h = 0; h < Hq; ++h) {
       const int pos = start + i;
@@ -457,7 +457,7 @@ void ref_attention_block_max(const AttentionParams& p, int bs, float* out) {
       float* o = out + (size_t(i) * Hq + h) * nb;
       std::fill_n(o, nb, 0.0f);
       if (p.block_mass) {
-        std::vector<double> mass(static_cast<size_t>(nb), 0.0);
+        std::fill(mass.begin(), mass.end(), 0.0);
         for (int c = 0; c <= pos; ++c) mass[size_t(c / bs)] += prob[size_t(c)] / sum;
         for (int j = 0; j < nb; ++j) o[j] = float(mass[size_t(j)]);
       } else {
