@@ -653,6 +653,11 @@ __device__ __forceinline__ uint32_t order_key(float f) {
   return u ^ (uint32_t(int32_t(u) >> 31) | 0x80000000u);  // negative: every bit flipped; else the sign bit
 }
 
+// The score of an order key (order_key's inverse; NaN came back as -inf).
+__device__ __forceinline__ float key_value(uint32_t key) {
+  return __uint_as_float(key ^ (uint32_t(int32_t(~key) >> 31) | 0x80000000u));
+}
+
 __device__ __forceinline__ bool is_nan(float f) { return (__float_as_uint(f) & 0x7fffffffu) > 0x7f800000u; }
 
 __device__ __forceinline__ uint32_t warp_max(uint32_t v) {
@@ -698,8 +703,7 @@ struct RowView {
     if constexpr (R > 0) {
       if ((threadIdx.x & 31) == 0) reg[0] = mx;
     } else {
-      // order_key's inverse: a non-negative float's key has the sign bit set, a negative one's is ~bits.
-      if ((threadIdx.x & 31) == 0) s[0] = __uint_as_float((mx & 0x80000000u) ? (mx ^ 0x80000000u) : ~mx);
+      if ((threadIdx.x & 31) == 0) s[0] = key_value(mx);
       __syncwarp();
     }
   }
@@ -772,11 +776,6 @@ __device__ __forceinline__ uint32_t rank_few(const uint32_t* list, int m, int ne
   *greater = __shfl_sync(0xffffffffu, gt, at);
   *equal = __shfl_sync(0xffffffffu, eq, at);
   return __shfl_sync(0xffffffffu, mine, at);
-}
-
-// The score of an order key (order_key's inverse; NaN came back as -inf).
-__device__ __forceinline__ float key_value(uint32_t key) {
-  return __uint_as_float(key ^ (uint32_t(int32_t(~key) >> 31) | 0x80000000u));
 }
 
 // The k-th largest of the n keys of a row held by a group of `size` threads (a warp, or the CTA;
