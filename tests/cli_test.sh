@@ -93,6 +93,11 @@ check "train-gates --ground-truth mass" 0 "$seer" train-gates -m "$tiny" --kind 
 check "train-gates resume without --ground-truth mass" 1 "$seer" train-gates -m "$tiny" --kind prefill \
   --data "$tmp/corpus" -o "$tmp/out-mass" --steps 2 --seq-len 256 --eval-fraction 0 --resume
 contains "train-gates names the changed ground truth" "ground_truth"
+check "train-gates --exclude-sink" 0 "$seer" train-gates -m "$tiny" --kind both --data "$tmp/corpus" \
+  -o "$tmp/out-nosink" --steps 2 --seq-len 256 --decode-tokens 16 --eval-fraction 0 --exclude-sink
+check "--exclude-sink is in the decode gate's config" 0 grep -q '"seer_gate_sink_excluded": true' "$tmp/out-nosink/decode/config.json"
+check "gates without block 0 load on the CPU" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 \
+  --max-windows 1 --gates "$tmp/out-nosink" --prefill-sparsity threshold:0.05 --decode-sparsity budget:64
 check "train-gates --init without gates" 1 "$seer" train-gates -m "$tiny" --data "$tmp/corpus" -o "$tmp/out3" \
   --steps 2 --seq-len 256 --init "$tmp/corpus"
 check "trained gates load" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 --max-windows 1 \

@@ -335,18 +335,21 @@ TEST(GateTrain, PrefillGradientMatchesFiniteDifferences) {
   struct Case {
     std::string type;
     int hidden, T;
+    bool sink_excluded = false;
   };
   // T = 201: 51 blocks, 38 kept rows, more than one tile of query rows.
   for (const Case& c : {Case{"Qavg_Kmaxminavg", 0, kT}, Case{"Qmaxavg_Kmaxmin", 0, kT}, Case{"Qavg_Kmaxminavg", 12, kT},
-                        Case{"Qmaxavg_Kmaxmin", 0, 201}}) {
+                        Case{"Qmaxavg_Kmaxmin", 0, 201}, Case{"Qavg_Kmaxminavg", 0, kT, true},
+                        Case{"Qavg_Kmaxminavg", 12, kT, true}}) {
     GateSet gs = make_gates(GateKind::kPrefill, prefill_options(c.type, c.hidden), 21, kBs);
+    gs.config.sink_excluded = c.sink_excluded;
     PrefillCase pc = make_prefill_case(gs, c.T, 31);
     ASSERT_EQ(pc.ex.num_blocks, (c.T + kBs - 1) / kBs);
     ASSERT_EQ(pc.ex.first_row, pc.ex.num_blocks / 4);
     check_gradient(
         gs, kLayer, [&](const GateSet& g, GateLayerWeights* grad) { return prefill_gate_loss(g, kLayer, pc.ex, grad); },
         c.type + " dg " + std::to_string(gs.config.hidden_size) + " T " + std::to_string(c.T) +
-            (gs.config.prefill_two_linear(kD) ? " two-linear" : " K-only"));
+            (gs.config.prefill_two_linear(kD) ? " two-linear" : " K-only") + (c.sink_excluded ? " sink excluded" : ""));
   }
 }
 
@@ -355,6 +358,7 @@ TEST(GateTrain, DecodeGradientMatchesFiniteDifferences) {
     QHeadPooling qp;
     bool norm, rope;
     int T = kT;
+    bool sink_excluded = false;
   };
   std::vector<Case> cases;
   for (QHeadPooling qp : {QHeadPooling::kQproj, QHeadPooling::kQavgproj, QHeadPooling::kQavg})
@@ -362,8 +366,11 @@ TEST(GateTrain, DecodeGradientMatchesFiniteDifferences) {
   cases.push_back({QHeadPooling::kQproj, true, false});
   cases.push_back({QHeadPooling::kQavgproj, false, false});
   cases.push_back({QHeadPooling::kQproj, true, true, 201});  // 51 blocks, 50 tokens: several row tiles
+  cases.push_back({QHeadPooling::kQproj, true, true, kT, true});
+  cases.push_back({QHeadPooling::kQavgproj, false, true, kT, true});
   for (const Case& c : cases) {
     GateSet gs = make_gates(GateKind::kDecode, decode_options(c.qp, c.norm, c.rope), 41, kBs);
+    gs.config.sink_excluded = c.sink_excluded;
     std::vector<int> positions = {1, 3, 4, 9, 14, 18, 19, 22, 27, 30, 33, 36};
     if (c.T > kT) {
       positions.clear();
@@ -373,7 +380,7 @@ TEST(GateTrain, DecodeGradientMatchesFiniteDifferences) {
     check_gradient(
         gs, kLayer, [&](const GateSet& g, GateLayerWeights* grad) { return decode_gate_loss(g, kLayer, dc.ex, grad); },
         std::string(q_head_pooling_name(c.qp)) + (c.norm ? " qk-norm" : "") + (c.rope ? " rope" : " no-rope") +
-            " n " + std::to_string(positions.size()));
+            " n " + std::to_string(positions.size()) + (c.sink_excluded ? " sink excluded" : ""));
   }
 }
 
@@ -404,6 +411,50 @@ TEST(GateTrain, GradientIsScaledAndAdded) {
 }
 
 // The loss is a KL: >= 0, ~0 when the ground truth is the gate's own softmax; descent lowers it.
+// --exclude-sink: the loss is the mean KL over blocks 1.. of each row, the target renormalised
+// there; block 0's target does not enter it, and it differs from SPEC's loss on the same example.
+TEST(GateTrain, SinkExcludedLossIsKlOverLaterBlocks) {
+  for (bool prefill : {true, false}) {
+    SCOPED_TRACE(prefill ? "prefill" : "decode");
+    GateSet gs = prefill ? make_gates(GateKind::kPrefill, prefill_options("Qavg_Kmaxminavg"), 85, kBs)
+                         : make_gates(GateKind::kDecode, decode_options(QHeadPooling::kQproj, true), 86, kBs);
+    const std::vector<int> positions = {4, 9, 13, 20, 25, 28, 31, 36};
+    PrefillCase pc = prefill ? make_prefill_case(gs, kT, 87) : PrefillCase{};
+    DecodeCase dc = prefill ? DecodeCase{} : make_decode_case(gs, kT, positions, 88);
+    auto loss = [&](const GateSet& g) {
+      return prefill ? prefill_gate_loss(g, kLayer, pc.ex, nullptr) : decode_gate_loss(g, kLayer, dc.ex, nullptr);
+    };
+    const double l_spec = loss(gs);
+    gs.config.sink_excluded = true;
+    const double l = loss(gs);
+
+    const int nb = prefill ? pc.ex.num_blocks : dc.ex.num_blocks;
+    const std::vector<double> logits = prefill ? prefill_gate_logits(gs, kLayer, pc.ex) : decode_gate_logits(gs, kLayer, dc.ex);
+    std::vector<float>& gt = prefill ? pc.ex.gt : dc.ex.gt;
+    const int rows = int(gt.size()) / nb, kept = nb - pc.ex.first_row;
+    double naive = 0.0;
+    for (int r = 0; r < rows; ++r) {
+      const size_t lrow = prefill ? size_t(r / kept) * nb + pc.ex.first_row + r % kept : size_t(r);
+      const double* lg = logits.data() + lrow * nb;
+      const float* t = gt.data() + size_t(r) * nb;
+      int v = 0;
+      while (v < nb && !std::isinf(lg[v])) ++v;
+      if (v < 2) continue;
+      double m = -std::numeric_limits<double>::infinity(), z = 0.0, tsum = 0.0;
+      for (int j = 1; j < v; ++j) m = std::max(m, lg[j]), tsum += t[j];
+      for (int j = 1; j < v; ++j) z += std::exp(lg[j] - m);
+      for (int j = 1; j < v; ++j)
+        if (t[j] > 0) naive += t[j] / tsum * (std::log(t[j] / tsum) - (lg[j] - m - std::log(z)));
+    }
+    const int heads = prefill ? gs.model.num_qo_heads : gs.model.num_kv_heads;
+    naive /= double(heads) * (prefill ? kept : int(positions.size())) * nb;  // the upstream reduction
+    EXPECT_NEAR(l, naive, 1e-6 * std::fabs(naive));  // the renormalised target is rounded to float
+    EXPECT_GT(std::fabs(l - l_spec), 1e-3 * l_spec);
+    for (int r = 0; r < rows; ++r) gt[size_t(r) * nb] *= 7.0f;  // block 0's target: no effect
+    EXPECT_DOUBLE_EQ(loss(gs), l);
+  }
+}
+
 TEST(GateTrain, LossIsKlAndDescends) {
   for (bool prefill : {true, false}) {
     SCOPED_TRACE(prefill ? "prefill" : "decode");

@@ -264,6 +264,26 @@ TEST(GateGolden, Decode) {
 // ---------------------------------------------------------------------------------------------
 // Consistency
 
+// A gate trained without block 0 (seer_gate_sink_excluded) scores it +inf; its other scores are the
+// same gate's logits, and its probabilities their softmax over blocks 1.. of the row.
+void expect_sink_excluded_row(const float* raw, const float* logits, const float* probs, int valid, int n,
+                              const std::string& what) {
+  SCOPED_TRACE(what);
+  EXPECT_EQ(logits[0], std::numeric_limits<float>::infinity());
+  EXPECT_EQ(probs[0], std::numeric_limits<float>::infinity());
+  double m = -std::numeric_limits<double>::infinity(), z = 0.0;
+  for (int j = 1; j < valid; ++j) m = std::max(m, double(raw[j]));
+  for (int j = 1; j < valid; ++j) z += std::exp(double(raw[j]) - m);
+  for (int j = 1; j < n; ++j) {
+    if (j < valid) {
+      EXPECT_EQ(logits[j], raw[j]) << "block " << j;
+      EXPECT_NEAR(probs[j], std::exp(double(raw[j]) - m) / z, 1e-6) << "block " << j;
+    } else {
+      EXPECT_EQ(probs[j], 0.0f) << "block " << j;
+    }
+  }
+}
+
 GateSet random_decode_gates(int layers, int Hq, int Hkv, int d, QHeadPooling qp, uint64_t seed) {
   GateOptions o;
   o.q_head_pooling = qp;
@@ -324,6 +344,25 @@ TEST(KCompressionCache, IncrementalEqualsFromScratch) {
 // bf16 scoring over many 16-entry tiles (the golden test's short sequences fit in one): every
 // score agrees with the exact fp32 path to bf16 rounding, for gate widths that use the vector
 // path (64) and the remainder loop (40), with a partial last tile.
+TEST(KCompressionCache, SinkExcludedScoresKeepBlockZero) {
+  const int Hq = 6, Hkv = 2, d = 16, T = 300;
+  GateSet gs = random_decode_gates(1, Hq, Hkv, d, QHeadPooling::kQproj, 13);
+  GateSet ex = gs;
+  ex.config.sink_excluded = true;
+  auto k = test::random_vector(size_t(T) * Hkv * d, 3), q = test::random_vector(size_t(T) * Hq * d, 4);
+  KCompressionCache a(gs), b(ex);
+  ASSERT_TRUE(a.update(0, k.data(), T, 0).is_ok());
+  ASSERT_TRUE(b.update(0, k.data(), T, 0).is_ok());
+  DecodeGateScores raw, logits, probs;
+  ASSERT_TRUE(decode_gate_scores(a, 0, q.data(), T - 1, false, &raw).is_ok());
+  ASSERT_TRUE(decode_gate_scores(b, 0, q.data(), T - 1, false, &logits).is_ok());
+  ASSERT_TRUE(decode_gate_scores(b, 0, q.data(), T - 1, true, &probs).is_ok());
+  const int n = raw.num_blocks;
+  for (int h = 0; h < Hkv; ++h)
+    expect_sink_excluded_row(raw.scores.data() + size_t(h) * n, logits.scores.data() + size_t(h) * n,
+                             probs.scores.data() + size_t(h) * n, n, n, "kv head " + std::to_string(h));
+}
+
 TEST(KCompressionCache, Bf16ScoresMatchFp32AcrossTiles) {
   const int Hq = 9, Hkv = 3, d = 64;
   for (int dg : {64, 40}) {
@@ -457,6 +496,27 @@ TEST(PrefillGate, ProbabilitiesAreCausalSoftmax) {
     }
 }
 
+TEST(PrefillGate, SinkExcludedScoresKeepBlockZero) {
+  auto r = init_gates(GateKind::kPrefill, small_model(1, 3, 1, 16), {}, 9);
+  ASSERT_TRUE(r.is_ok());
+  GateSet ex = *r;
+  ex.config.sink_excluded = true;
+  PrefillGate spec(*r), gate(ex);
+  const int T = 300;
+  auto q = test::random_vector(size_t(T) * 3 * 16, 1), k = test::random_vector(size_t(T) * 16, 2);
+  PrefillGateScores raw, logits, probs;
+  ASSERT_TRUE(spec.forward(0, q.data(), k.data(), T, 0, false, &raw).is_ok());
+  ASSERT_TRUE(gate.forward(0, q.data(), k.data(), T, 0, false, &logits).is_ok());
+  ASSERT_TRUE(gate.forward(0, q.data(), k.data(), T, 0, true, &probs).is_ok());
+  const int n = raw.num_key_blocks;
+  for (int h = 0; h < 3; ++h)
+    for (int row = 0; row < raw.num_rows; ++row) {
+      const size_t at = (size_t(h) * raw.num_rows + row) * n;
+      expect_sink_excluded_row(raw.scores.data() + at, logits.scores.data() + at, probs.scores.data() + at, row + 1,
+                               n, "head " + std::to_string(h) + " row " + std::to_string(row));
+    }
+}
+
 TEST(GateErrors, WrongKindAndLayer) {
   auto r = init_gates(GateKind::kPrefill, small_model(2, 4, 2, 16), {}, 1);
   ASSERT_TRUE(r.is_ok());
@@ -515,6 +575,7 @@ TEST(GateCheckpoint, RoundTrip) {
         ASSERT_TRUE(g.is_ok()) << g.status().message();
         g->config.threshold = 2e-3;
         g->config.token_budget = 2048;
+        g->config.sink_excluded = dt == DType::kBF16;  // both values round-trip
         TempDir dir;
         Status s = save_gates(dir.str(), *g, m, dt);
         ASSERT_TRUE(s.is_ok()) << s.message();
@@ -527,6 +588,7 @@ TEST(GateCheckpoint, RoundTrip) {
         EXPECT_EQ(a.k_pools, b.k_pools);
         EXPECT_EQ(a.block_size, b.block_size);
         EXPECT_EQ(a.hidden_size, b.hidden_size);
+        EXPECT_EQ(a.sink_excluded, b.sink_excluded);
         EXPECT_EQ(a.q_head_pooling, b.q_head_pooling);
         EXPECT_EQ(a.use_qk_norm, b.use_qk_norm);
         EXPECT_EQ(a.threshold, b.threshold);

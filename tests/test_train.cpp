@@ -547,6 +547,37 @@ TEST(TrainRun, MassGroundTruthResumes) {
   EXPECT_TRUE(std::isfinite(resumed->last_loss) && resumed->last_loss > 0.0);
 }
 
+// --exclude-sink: recorded in both gates' configs, and a resume must keep it.
+TEST(TrainRun, SinkExcludedIsRecordedAndResumes) {
+  TinyRun run;
+  ASSERT_TRUE(run.model);
+  TempDir out("train_nosink");
+  TrainOptions o = run.options(out.str());
+  o.prefill_gate.sink_excluded = o.decode_gate.sink_excluded = true;
+  o.steps = 4;
+  o.stop_after = 2;
+  auto r = train_gates(*run.model, o);
+  ASSERT_TRUE(r) << r.status().message();
+  for (const char* kind : {"prefill", "decode"}) {
+    auto g = load_gates(out.str() + "/checkpoint/" + kind, run.model->config);
+    ASSERT_TRUE(g) << g.status().message();
+    EXPECT_TRUE(g->config.sink_excluded) << kind;
+  }
+  o.stop_after = 0;
+  o.resume = true;
+  o.prefill_gate.sink_excluded = o.decode_gate.sink_excluded = false;
+  auto refused = train_gates(*run.model, o);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.status().message().find("exclude_sink"), std::string::npos) << refused.status().message();
+  o.prefill_gate.sink_excluded = o.decode_gate.sink_excluded = true;
+  auto resumed = train_gates(*run.model, o);
+  ASSERT_TRUE(resumed) << resumed.status().message();
+  EXPECT_EQ(resumed->steps_done, 4);
+  auto fin = load_gates(out.str() + "/decode", run.model->config);
+  ASSERT_TRUE(fin) << fin.status().message();
+  EXPECT_TRUE(fin->config.sink_excluded);
+}
+
 TEST(TrainRun, SeveralRowLengths) {
   TinyRun run;
   ASSERT_TRUE(run.model);

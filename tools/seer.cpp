@@ -390,6 +390,7 @@ struct TrainArgs {
   std::string kind = "prefill";
   std::string device = "cpu";
   std::string ground_truth = "max";
+  bool exclude_sink = false;
   std::vector<std::string> data;
   seer::TrainOptions t;
   GateArchOpts arch;
@@ -410,6 +411,7 @@ int run_train_gates(TrainArgs& a) {
   t.ground_truth = a.ground_truth == "mass" ? seer::BlockStat::kMass : seer::BlockStat::kMax;
   if (a.min_lr >= 0.0) t.min_lr_prefill = t.min_lr_decode = a.min_lr;
   t.prefill_gate = t.decode_gate = gate_options(a.arch, model->path);
+  t.prefill_gate.sink_excluded = t.decode_gate.sink_excluded = a.exclude_sink;
   std::signal(SIGINT, [](int) { g_interrupted = true; });
   std::signal(SIGTERM, [](int) { g_interrupted = true; });
   t.should_stop = [] { return g_interrupted.load(); };
@@ -552,6 +554,9 @@ int main(int argc, char** argv) {
                     "what the targets take of each key block: max, its largest attention probability (SPEC, "
                     "upstream; default), or mass, the sum of its probabilities")
       ->check(CLI::IsMember({"max", "mass"}));
+  train->add_flag("--exclude-sink", ta.exclude_sink,
+                  "leave block 0, which every selection keeps anyway, out of the targets and the gates' softmax "
+                  "(recorded in the gates' config; such gates score block 0 +inf; CPU selection only for now)");
   train->add_flag("--resume", ta.t.resume, "continue the run in --out from its last checkpoint");
   train->add_option("--checkpoint-every", ta.t.checkpoint_every, "steps between checkpoints (default 10)")->check(kPositive);
   train->add_option("--eval-fraction", ta.t.eval_fraction, "share of documents held out (default 0.1)")->check(CLI::Range(0.0, 0.99));

@@ -55,6 +55,11 @@ struct GateConfig {
   int block_size = 64;     // seerattn_gate_block_size (64 or 128)
   int hidden_size = 128;   // seerattn_gate_hidden_size, dg
   bool force_double = false;  // seerattn_gate_force_double (prefill)
+  // seer_gate_sink_excluded (seer's own key, not upstream's): trained with block 0 left out of the
+  // targets and of the softmax (train-gates --exclude-sink). Such a gate has no score of its own for
+  // block 0: it scores it +inf (after the softmax over the other blocks, when probabilities), so every
+  // selection keeps it, a Top-K or budget in one of its slots.
+  bool sink_excluded = false;
   // decode
   QHeadPooling q_head_pooling = QHeadPooling::kQproj;  // seerattn_q_head_pooling_type
   bool use_qk_norm = false;  // seerattn_use_qk_norm
@@ -134,6 +139,7 @@ struct GateOptions {
   int block_size = 64;
   int hidden_size = 0;  // 0: head_dim
   bool force_double = false;
+  bool sink_excluded = false;  // GateConfig::sink_excluded
   bool use_qk_norm = true;  // decode (the training-script default, SPEC §2.1)
   bool use_rope = true;
   std::string base_model;

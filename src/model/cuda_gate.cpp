@@ -104,6 +104,9 @@ Status check_sizes(const GateSet& g, const ModelConfig& m) {
   if (int(g.layers.size()) != m.num_layers)
     return Status::error("GPU gates: the {} gate has {} layers, the model {}", kind_name(c.kind), g.layers.size(),
                          m.num_layers);
+  if (c.sink_excluded)
+    return Status::error("GPU gates: the {} gate was trained without block 0 (seer_gate_sink_excluded); the GPU "
+                         "selection does not support that yet: use --device cpu", kind_name(c.kind));
   const bool two = c.prefill_two_linear(d);
   const size_t kin = c.k_pools.size() * size_t(d);
   size_t want_k = 0, want_q = 0;

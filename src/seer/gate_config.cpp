@@ -168,6 +168,7 @@ Result<GateSet> init_gates(GateKind kind, const ModelConfig& model, const GateOp
   c.block_size = o.block_size;
   c.hidden_size = o.hidden_size > 0 ? o.hidden_size : model.head_dim;
   c.force_double = o.force_double;
+  c.sink_excluded = o.sink_excluded;
   c.base_model = o.base_model;
   if (kind == GateKind::kPrefill) {
     c.gate_type = o.gate_type;

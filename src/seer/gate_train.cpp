@@ -160,6 +160,26 @@ double row_kl(double* s, const float* gt, int nv, bool grad, double coef) {
   return acc + sum_gt * std::log(z);
 }
 
+// The row loss of a gate: row_kl over the v causal blocks, or, for a gate trained without block 0
+// (GateConfig::sink_excluded), over blocks 1.. with the target renormalised there and no gradient
+// on block 0's score. `tmp` is scratch.
+double gate_row_kl(double* s, const float* gt, int v, bool sink_excluded, bool grad, double coef,
+                   std::vector<float>& tmp) {
+  if (!sink_excluded) return v > 0 ? row_kl(s, gt, v, grad, coef) : 0.0;
+  if (v < 2) {  // nothing but block 0
+    if (v == 1) s[0] = 0.0;
+    return 0.0;
+  }
+  tmp.assign(gt + 1, gt + v);
+  double sum = 0.0;
+  for (float x : tmp) sum += x;
+  if (sum > 0.0)
+    for (float& x : tmp) x = float(x / sum);
+  const double loss = row_kl(s + 1, tmp.data(), v - 1, grad, coef);
+  s[0] = 0.0;
+  return loss;
+}
+
 // One key head's keys as the scores use them.
 struct Keys {
   int nb = 0, dg = 0;
@@ -238,6 +258,7 @@ double prefill_pass(const GateSet& g, int layer, const PrefillGateExample& ex, d
   std::vector<double> dk(want_grad ? size_t(nb) * dg : 0);            // [nb, dg]
   std::vector<double> qg(size_t(kept) * dg), dq(want_grad ? qg.size() : 0);  // [kept, dg]
   std::vector<double> s_buf(size_t(kRowTile) * nb);
+  std::vector<float> renorm;  // gate_row_kl scratch
   double loss = 0.0;
   // Key heads: KV heads (two-linear) or query heads (K-only: W_k per query head, K head h/g).
   const int kheads = two ? Hkv : Hq;
@@ -270,7 +291,8 @@ double prefill_pass(const GateSet& g, int layer, const PrefillGateExample& ex, d
         continue;
       }
       score_rows(qg.data(), kept, keys, nv, [&](int r, double* s, int v) {
-        loss += row_kl(s, ex.gt.data() + (size_t(h) * kept + r) * nb, v, want_grad, coef_ds);
+        loss += gate_row_kl(s, ex.gt.data() + (size_t(h) * kept + r) * nb, v, cfg.sink_excluded, want_grad,
+                            coef_ds, renorm);
       }, s_buf.data(), want_grad ? dq.data() : nullptr, want_grad ? dk.data() : nullptr);
       if (want_grad && two) {
         for (int r = 0; r < kept; ++r) rope.apply_transpose(first_row + r, dq.data() + size_t(r) * dg);
@@ -330,6 +352,7 @@ double decode_pass(const GateSet& g, int layer, const DecodeGateExample& ex, dou
   std::vector<double> qu(size_t(n) * dg), qg(qu.size()), dq(want_grad ? qu.size() : 0);  // [n, dg]
   std::vector<double> qr(static_cast<size_t>(n));                         // 1/rms per token
   std::vector<double> s_buf(size_t(kRowTile) * nb);
+  std::vector<float> renorm;  // gate_row_kl scratch
   auto nv = [&](int t) { return std::min(nb, ex.pos[size_t(t)] / bs); };  // strictly previous blocks
   double loss = 0.0;
   for (int h = 0; h < Hkv; ++h) {
@@ -394,7 +417,8 @@ double decode_pass(const GateSet& g, int layer, const DecodeGateExample& ex, dou
     std::fill(dk.begin(), dk.end(), 0.0);
     std::fill(dq.begin(), dq.end(), 0.0);
     score_rows(qg.data(), n, keys, nv, [&](int t, double* s, int v) {
-      if (v > 0) loss += row_kl(s, ex.gt.data() + (size_t(t) * Hkv + h) * nb, v, want_grad, coef_ds);
+      loss += gate_row_kl(s, ex.gt.data() + (size_t(t) * Hkv + h) * nb, v, cfg.sink_excluded, want_grad, coef_ds,
+                          renorm);
     }, s_buf.data(), want_grad ? dq.data() : nullptr, want_grad ? dk.data() : nullptr);
     if (!want_grad) continue;
 

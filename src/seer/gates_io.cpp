@@ -123,6 +123,7 @@ Result<GateConfig> parse_config(const Keys& k) {
     c.start_layer = int(sl);
     c.token_budget = int(tb);
   }
+  SEER_ASSIGN_OR_RETURN(c.sink_excluded, k.boolean("seer_gate_sink_excluded", false));
   SEER_ASSIGN_OR_RETURN(int64_t bs, k.integer("seerattn_gate_block_size", nullptr));
   SEER_ASSIGN_OR_RETURN(int64_t dg, k.integer("seerattn_gate_hidden_size", nullptr));
   if (bs != 64 && bs != 128)
@@ -313,6 +314,7 @@ Status save_gates(const std::string& dir, const GateSet& gs, const ModelConfig& 
   cfg["seerattn_sparsity_method"] = c.sparsity_method;
   cfg["seerattn_threshold"] = c.threshold;
   cfg["seerattn_token_budget"] = c.token_budget;
+  if (c.sink_excluded) cfg["seer_gate_sink_excluded"] = true;  // only when set: upstream's keys otherwise
   if (c.kind == GateKind::kPrefill) {
     cfg["seerattn_gate_type"] = pool_list_name(c.q_pools, 'Q') + "_" + pool_list_name(c.k_pools, 'K');
     cfg["seerattn_gate_force_double"] = c.force_double;

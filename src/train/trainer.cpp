@@ -278,6 +278,7 @@ json Trainer::options_json() const {
   j["eval_rows"] = o_.eval_rows;
   // Stored only when it is not SPEC's block max, so that older checkpoints (without the key) resume.
   if (o_.ground_truth == BlockStat::kMass) j["ground_truth"] = "mass";
+  if (o_.prefill_gate.sink_excluded || o_.decode_gate.sink_excluded) j["exclude_sink"] = true;  // likewise
   return j;
 }
 
@@ -308,6 +309,7 @@ Status Trainer::init_or_resume() {
           return Status::error("--init {}: the {} gate has block size {}, the run uses {}", o_.init, g.name(),
                                from->config.block_size, go.block_size);
         g.w = *from;
+        g.w.config.sink_excluded = go.sink_excluded;  // the run's loss decides, not the starting gates'
       } else {
         SEER_ASSIGN_OR_RETURN(g.w, init_gates(g.kind, model_.config, go,
                                               o_.seed + (g.kind == GateKind::kPrefill ? 0 : 1)));
