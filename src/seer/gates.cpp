@@ -80,15 +80,16 @@ void gemm_nt(int m, int n, int k, float alpha, const float* a, const float* b, f
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, alpha, a, k, b, k, 0.0f, c, n);
 }
 
-// A gate trained without block 0 (GateConfig::sink_excluded): the softmax over blocks 1.. of each
-// row, then block 0 at +inf, so that every selection keeps it.
-void score_rows_without_sink(float* x /*[rows, n]*/, int64_t rows, int n, bool probabilities) {
+// The last step of both gates' scoring: the softmax of each row when the rule wants probabilities;
+// for a gate trained without block 0 (GateConfig::sink_excluded) over blocks 1.., and block 0 then
+// scored +inf, so that every selection keeps it.
+void finish_scores(const GateConfig& c, bool probabilities, float* x /*[rows, n]*/, int64_t rows, int n) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
-  for (int64_t r = 0; r < rows; ++r) {
-    float* v = x + r * n;
-    if (probabilities && n > 1) softmax_rows(v + 1, 1, n - 1);
-    v[0] = kInf;
-  }
+  if (c.sink_excluded)
+    for (int64_t r = 0; r < rows; ++r) x[r * n] = -kInf;  // out of the softmax
+  if (probabilities) softmax_rows(x, rows, n);
+  if (c.sink_excluded)
+    for (int64_t r = 0; r < rows; ++r) x[r * n] = kInf;
 }
 
 }  // namespace
@@ -301,10 +302,7 @@ Status PrefillGate::forward(int layer, const float* q_nope, const float* k_nope,
     for (int r = 0; r < rows; ++r)
       for (int j = first_qb + r + 1; j < num_blocks; ++j)
         s[size_t(r) * num_blocks + j] = -std::numeric_limits<float>::infinity();
-    if (cfg.sink_excluded)
-      score_rows_without_sink(s, rows, num_blocks, probabilities);
-    else if (probabilities)
-      softmax_rows(s, rows, num_blocks);
+    finish_scores(cfg, probabilities, s, rows, num_blocks);
   });
   return Status::ok();
 }
@@ -588,10 +586,7 @@ Status decode_gate_scores(const KCompressionCache& cache, int layer, const float
     pool->parallel_for(Hkv, head);
   else
     for (int h = 0; h < Hkv; ++h) head(h, 0);
-  if (g.config.sink_excluded)
-    score_rows_without_sink(out->scores.data(), Hkv, nb, probabilities);
-  else if (probabilities)
-    softmax_rows(out->scores.data(), Hkv, nb);
+  finish_scores(g.config, probabilities, out->scores.data(), Hkv, nb);
   return Status::ok();
 }
 
