@@ -104,9 +104,6 @@ Status check_sizes(const GateSet& g, const ModelConfig& m) {
   if (int(g.layers.size()) != m.num_layers)
     return Status::error("GPU gates: the {} gate has {} layers, the model {}", kind_name(c.kind), g.layers.size(),
                          m.num_layers);
-  if (c.sink_excluded)
-    return Status::error("GPU gates: the {} gate was trained without block 0 (seer_gate_sink_excluded); the GPU "
-                         "selection does not support that yet: use --device cpu", kind_name(c.kind));
   const bool two = c.prefill_two_linear(d);
   const size_t kin = c.k_pools.size() * size_t(d);
   size_t want_k = 0, want_q = 0;
@@ -415,6 +412,7 @@ struct CudaGates::Impl {
     sp.num_blocks = nb;
     sp.last_block_dense = spec.options.prefill.last_block_dense;
     sp.keep_sink = spec.options.prefill.keep_sink;
+    sp.sink_excluded = pre.set->config.sink_excluded;
     sp.block_size = bs;
     sp.top_k = spec.options.prefill.kind == PrefillSparsity::Kind::kDensity;
     sp.k = sp.top_k ? density_top_k(spec.options.prefill.value, nb) : 0;
@@ -504,6 +502,7 @@ struct CudaGates::Impl {
     sp.top_k = ds.kind == DecodeSparsity::Kind::kBudget;
     sp.k = sp.top_k ? int(std::min<int64_t>(int64_t(ds.value) / bs, nb)) : 0;
     sp.tau = ds.value;
+    sp.sink_excluded = dec.set->config.sink_excluded;
     sp.block_indices = indices.as<int32_t>();
     sp.row_counts = offsets.as<int32_t>();
     sp.index_stride = nb;

@@ -1,7 +1,9 @@
 // The learned gates on the GPU (src/model/cuda_gate.h, src/kernels/cuda/gate.cuh) against the CPU
 // references on fresh random inputs:
 //   * selection: run_gate_select == seer::select_prefill / select_decode, exactly (lists and
-//     counts), on scores with ties, NaN and infinities, every method and forcing rule;
+//     counts), on scores with ties, NaN and infinities, every method and forcing rule, and for a
+//     gate trained without block 0 (sink_excluded) against the scores the CPU gates hand the
+//     selection then;
 //   * pooling: run_gate_pool == host max / min / sums of the same bf16 rows;
 //   * prefill gate: CudaGates::prefill_scores == seer::PrefillGate logits over a chunked sequence
 //     with decode steps in between, for the K-only and the two-linear gates;
@@ -158,6 +160,17 @@ void expect_same(const GpuSelection& g, const std::vector<int32_t>& offsets, con
   EXPECT_EQ(g.counts.forced, c.forced) << what;
 }
 
+// The CPU reference of a gate trained without block 0 (GateConfig::sink_excluded), on scores whose
+// entry 0 the GPU must ignore: the CPU gates give block 0 +inf, so Top-K ranks it first (here: the
+// same logits with entry 0 = +inf). A threshold takes the softmax over blocks 1.. and passes block 0;
+// here: entry 0 = -inf, which leaves the softmax over the others as it is and block 0 out, and the
+// rule's forced sink (prefill keep_sink, decode always) puts it back, so the lists are the same and
+// block 0 is one forced block per row more than the GPU's pick.
+void sink_excluded_reference(std::vector<float>& rows, int64_t num_rows, int64_t stride, bool top_k) {
+  for (int64_t r = 0; r < num_rows; ++r)
+    rows[size_t(r * stride)] = top_k ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+}
+
 TEST(CudaGate, PrefillSelectionMatchesCpu) {
   GPU_OR_SKIP();
   std::mt19937 rng(11);
@@ -169,13 +182,21 @@ TEST(CudaGate, PrefillSelectionMatchesCpu) {
       for (const char* method : {"density:0.1", "density:0.1,nosink", "density:0.5", "density:1", "threshold:0",
                                  "threshold:0.02", "threshold:0.3", "threshold:0.3,nosink"})
         for (bool lbd : {false, true})
-          for (int mode : {kPlain, kSpecials, kNarrow, kOutliers}) {
+          for (int mode : {kPlain, kSpecials, kNarrow, kOutliers})
+          for (bool excluded : {false, true}) {
             auto sp = PrefillSparsity::parse(method);
             ASSERT_TRUE(sp.is_ok());
             PrefillSparsity s = sp.value();
             s.last_block_dense = lbd;
             const int nb = first + rows;
             const std::vector<float> scores = random_scores(size_t(heads) * rows * nb, rng, mode);
+            const bool top_k = s.kind == PrefillSparsity::Kind::kDensity;
+            std::vector<float> ref = scores;
+            PrefillSparsity rs = s;
+            if (excluded) {
+              sink_excluded_reference(ref, int64_t(heads) * rows, nb, top_k);
+              if (!top_k) rs.keep_sink = true;
+            }
             PrefillSelectArgs a;
             a.num_heads = heads;
             a.first_q_block = first;
@@ -183,7 +204,8 @@ TEST(CudaGate, PrefillSelectionMatchesCpu) {
             a.num_blocks = nb;
             BlockSelection cpu;
             BlockCounts cc;
-            ASSERT_TRUE(select_prefill(s, a, scores.data(), &cpu, &cc).is_ok());
+            ASSERT_TRUE(select_prefill(rs, a, ref.data(), &cpu, &cc).is_ok());
+            if (excluded && !top_k) cc.forced -= int64_t(heads) * rows;  // block 0: the GPU's pick
             cuda::GateSelectParams p;
             p.row_stride = nb;
             p.num_rows = heads * rows;
@@ -192,13 +214,15 @@ TEST(CudaGate, PrefillSelectionMatchesCpu) {
             p.num_blocks = nb;
             p.last_block_dense = lbd;
             p.keep_sink = s.keep_sink;
-            p.top_k = s.kind == PrefillSparsity::Kind::kDensity;
+            p.sink_excluded = excluded;
+            p.top_k = top_k;
             p.k = p.top_k ? density_top_k(s.value, nb) : 0;
             p.tau = s.value;
             const GpuSelection g = gpu_select(p, scores, int64_t(heads) * rows * nb);
             expect_same(g, cpu.offsets, cpu.indices, cc,
                         std::string(method) + " first " + std::to_string(first) + " rows " + std::to_string(rows) +
-                            (lbd ? " last_block_dense" : "") + kScoreModeName[mode]);
+                            (lbd ? " last_block_dense" : "") + kScoreModeName[mode] +
+                            (excluded ? " sink excluded" : ""));
           }
 }
 
@@ -211,10 +235,12 @@ TEST(CudaGate, DecodeSelectionMatchesCpu) {
                                               std::vector<int32_t>{1, 65, 4097, 131072 + 100}})
     for (const char* method : {"budget:1", "budget:64", "budget:320", "budget:4096", "budget:1000000", "threshold:0",
                                "threshold:0.001", "threshold:0.2"})
-      for (int mode : {kPlain, kSpecials, kNarrow, kOutliers}) {
+      for (int mode : {kPlain, kSpecials, kNarrow, kOutliers})
+      for (bool excluded : {false, true}) {
         const int B = int(kv_lens.size());
         const int max_nb = (kv_lens.back() + bs - 1) / bs;
         DecodeSparsity s = DecodeSparsity::parse(method).value();
+        const bool top_k = s.kind == DecodeSparsity::Kind::kBudget;
         std::vector<float> scores = random_scores(size_t(B) * Hkv * max_nb, rng, mode);
         std::vector<int32_t> offsets(1, 0), indices;
         BlockCounts cc;
@@ -223,6 +249,7 @@ TEST(CudaGate, DecodeSelectionMatchesCpu) {
           std::vector<float> rows(size_t(Hkv) * nb);
           for (int h = 0; h < Hkv; ++h)
             std::copy_n(scores.begin() + (int64_t(b) * Hkv + h) * max_nb, nb, rows.begin() + int64_t(h) * nb);
+          if (excluded) sink_excluded_reference(rows, Hkv, nb, top_k);
           DecodeSelectArgs a;
           a.num_heads = Hkv;
           a.num_blocks = nb;
@@ -232,6 +259,7 @@ TEST(CudaGate, DecodeSelectionMatchesCpu) {
             offsets.push_back(offsets.back() + cpu.offsets[r] - cpu.offsets[r - 1]);
           indices.insert(indices.end(), cpu.indices.begin(), cpu.indices.end());
         }
+        if (excluded && !top_k) cc.forced -= int64_t(B) * Hkv;  // block 0: the GPU's pick
         Dev<int32_t> lens(kv_lens);
         cuda::GateSelectParams p;
         p.row_stride = max_nb;
@@ -241,14 +269,15 @@ TEST(CudaGate, DecodeSelectionMatchesCpu) {
         p.num_heads = Hkv;
         p.num_blocks = max_nb;
         p.block_size = bs;
-        p.top_k = s.kind == DecodeSparsity::Kind::kBudget;
+        p.top_k = top_k;
         p.k = p.top_k ? int(std::min<int64_t>(int64_t(s.value) / bs, max_nb)) : 0;
         p.tau = s.value;
+        p.sink_excluded = excluded;
         for (bool fixed : {false, true}) {  // CSR, and the fixed-stride rows sparse_decode reads
           const GpuSelection g = gpu_select(p, scores, int64_t(B) * Hkv * max_nb, fixed ? max_nb : 0);
           expect_same(g, offsets, indices, cc,
                       std::string(method) + " longest " + std::to_string(kv_lens.back()) +
-                          kScoreModeName[mode] +
+                          kScoreModeName[mode] + (excluded ? " sink excluded" : "") +
                           (fixed ? " fixed-stride" : " CSR"));
         }
       }

@@ -699,11 +699,14 @@ struct RowView {
   __device__ void raise_first(float* s) {
     uint32_t mx = 0;  // below every key (past-the-end entries read as 0)
     for_each([&](int, uint32_t bits) { mx = max(mx, bits); });
-    mx = warp_max(mx);
+    set_first(warp_max(mx), s);
+  }
+  // Entry 0 takes `key` (every lane passes the same); as raise_first for a row read from memory.
+  __device__ void set_first(uint32_t key, float* s) {
     if constexpr (R > 0) {
-      if ((threadIdx.x & 31) == 0) reg[0] = mx;
+      if ((threadIdx.x & 31) == 0) reg[0] = key;
     } else {
-      if ((threadIdx.x & 31) == 0) s[0] = key_value(mx);
+      if ((threadIdx.x & 31) == 0) s[0] = key_value(key);
       __syncwarp();
     }
   }
@@ -898,14 +901,16 @@ struct ThresholdState {
   bool finite = true, pos_inf = false;
 };
 
-// The softmax normaliser of the row over non-NaN entries (as seer::threshold on logits).
+// The softmax normaliser of the row over non-NaN entries (as seer::threshold on logits), from entry
+// `first` on.
 template <int R>
-__device__ ThresholdState threshold_state(const RowView<R>& row) {
+__device__ ThresholdState threshold_state(const RowView<R>& row, int first) {
   const int lane = threadIdx.x & 31;
   double mx = -INFINITY;
   row.for_each([&](int c, uint32_t bits) {
     const float v = __uint_as_float(bits);
-    if (32 * c + lane < row.n && !is_nan(v)) mx = fmax(mx, double(v));
+    const int j = 32 * c + lane;
+    if (j >= first && j < row.n && !is_nan(v)) mx = fmax(mx, double(v));
   });
   for (int o = 16; o > 0; o >>= 1) mx = fmax(mx, __shfl_xor_sync(0xffffffffu, mx, o));
   ThresholdState t;
@@ -916,7 +921,8 @@ __device__ ThresholdState threshold_state(const RowView<R>& row) {
   double sum = 0.0;
   row.for_each([&](int c, uint32_t bits) {
     const float v = __uint_as_float(bits);
-    if (32 * c + lane < row.n && !is_nan(v)) sum += exp(double(v) - mx);
+    const int j = 32 * c + lane;
+    if (j >= first && j < row.n && !is_nan(v)) sum += exp(double(v) - mx);
   });
   for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
   t.sum = sum;
@@ -998,9 +1004,12 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
     uint32_t kth = 0;
     int ties = 0, equal = 0;
     ThresholdState th;
-    if (p.keep_sink && p.top_k && !take_all && k >= 2) view.raise_first(row_scores);  // one slot: the gate's pick
+    if (p.sink_excluded && p.top_k && !take_all && k >= 1)
+      view.set_first(order_key(INFINITY), row_scores);  // the gate has no score for it: ranked first
+    else if (p.keep_sink && p.top_k && !take_all && k >= 2)
+      view.raise_first(row_scores);  // one slot: the gate's pick
     if (p.top_k && !take_all && k > 0) kth = kth_largest_key(view, k, hist[warp], &ties, &equal);
-    if (!p.top_k) th = threshold_state(view);
+    if (!p.top_k) th = threshold_state(view, p.sink_excluded ? 1 : 0);
     // Top-K takes the keys above kth and `ties` of those equal to it: the lowest indices, ranked by
     // ballots, unless that is all of them (the usual case).
     const bool rank_ties = ties < equal;
@@ -1020,7 +1029,7 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
         }
         pick = valid && (take_all || (k > 0 && (bits > kth || eq)));
       } else {
-        pick = valid && passes(__uint_as_float(bits), th, p.tau);
+        pick = valid && ((p.sink_excluded && j == 0) || passes(__uint_as_float(bits), th, p.tau));
       }
       // Forced: the whole row (last_block_dense) or a threshold row's sink.
       const bool take = pick || (valid && (all_on || (sink_added && j == 0)));
@@ -1112,9 +1121,10 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
   auto bits_at = [&](int c) -> uint32_t {  // chunk c of this thread (0 past the end)
     const int j = c * kCtaThreads + t;
     if (j >= n) return 0u;
-    const float v = __ldcg(mem + j);
+    const float v = p.sink_excluded && j == 0 ? INFINITY : __ldcg(mem + j);  // (not a score: ranked first)
     return p.top_k ? order_key(v) : __float_as_uint(v);
   };
+  const int first = p.sink_excluded ? 1 : 0;  // a threshold's softmax: entries first..n-1
   if constexpr (kRegs) {
 #pragma unroll
     for (int c = 0; c < kCtaChunks; ++c) reg[c] = bits_at(c);
@@ -1174,7 +1184,8 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
     double mx = -INFINITY;
     for_each([&](int c, uint32_t b) {
       const float v = __uint_as_float(b);
-      if (c * kCtaThreads + t < n && !is_nan(v)) mx = fmax(mx, double(v));
+      const int j = c * kCtaThreads + t;
+      if (j >= first && j < n && !is_nan(v)) mx = fmax(mx, double(v));
     });
     for (int o = 16; o > 0; o >>= 1) mx = fmax(mx, __shfl_xor_sync(0xffffffffu, mx, o));
     if ((t & 31) == 0) dtmp[t >> 5] = mx;
@@ -1189,7 +1200,8 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
       double sum = 0.0;
       for_each([&](int c, uint32_t b) {
         const float v = __uint_as_float(b);
-        if (c * kCtaThreads + t < n && !is_nan(v)) sum += exp(double(v) - mx);
+        const int j = c * kCtaThreads + t;
+        if (j >= first && j < n && !is_nan(v)) sum += exp(double(v) - mx);
       });
       for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
       if ((t & 31) == 0) dtmp[t >> 5] = sum;
@@ -1228,7 +1240,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
       if (p.top_k)
         pick[g] = valid && (take_all || (k > 0 && (bits[g] > kth || (eq[g] && (!rank_ties || eq_seen + rank[g] < ties)))));
       else
-        pick[g] = valid && passes(__uint_as_float(bits[g]), th, p.tau);
+        pick[g] = valid && (j < first || passes(__uint_as_float(bits[g]), th, p.tau));
       // SPEC §2.3: the sink block and the current block are always kept.
       take[g] = pick[g] || (valid && (j == 0 || j == n - 1));
       forced_here += take[g] && !pick[g];

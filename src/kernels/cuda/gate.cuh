@@ -175,6 +175,11 @@ struct GateSelectParams {
   // ranks it first (one of its k slots; the row's entry 0 in `scores` is overwritten), a threshold
   // row gets it added when it is left out (counted as forced).
   bool keep_sink = false;
+  // A gate trained without block 0 (GateConfig::sink_excluded; both kinds of row): entry 0 is not a
+  // score. Every row keeps block 0 as one of its picks (what the CPU gates' +inf there does): Top-K
+  // ranks it first (one of its k slots; entry 0 in `scores` is overwritten), a threshold takes the
+  // softmax over entries 1.. and passes block 0 (never forced).
+  bool sink_excluded = false;
   // Decode rows: R = b * num_heads + h, entries 0 .. ceil(kv_lens[b] / block_size) - 1; the sink
   // block 0 and the current block are always kept. num_blocks bounds every row's length.
   const int32_t* kv_lens = nullptr;
