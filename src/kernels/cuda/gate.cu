@@ -1009,7 +1009,8 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
     else if (p.keep_sink && p.top_k && !take_all && k >= 2)
       view.raise_first(row_scores);  // one slot: the gate's pick
     if (p.top_k && !take_all && k > 0) kth = kth_largest_key(view, k, hist[warp], &ties, &equal);
-    if (!p.top_k) th = threshold_state(view, p.sink_excluded ? 1 : 0);
+    const int first = p.sink_excluded ? 1 : 0;  // a threshold's softmax: entries first..n-1
+    if (!p.top_k) th = threshold_state(view, first);
     // Top-K takes the keys above kth and `ties` of those equal to it: the lowest indices, ranked by
     // ballots, unless that is all of them (the usual case).
     const bool rank_ties = ties < equal;
@@ -1029,7 +1030,7 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
         }
         pick = valid && (take_all || (k > 0 && (bits > kth || eq)));
       } else {
-        pick = valid && ((p.sink_excluded && j == 0) || passes(__uint_as_float(bits), th, p.tau));
+        pick = valid && (j < first || passes(__uint_as_float(bits), th, p.tau));
       }
       // Forced: the whole row (last_block_dense) or a threshold row's sink.
       const bool take = pick || (valid && (all_on || (sink_added && j == 0)));
