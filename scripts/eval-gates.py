@@ -4,7 +4,7 @@
   eval-gates.py --gates DIR --text FILE [--windows N] [--ctx 8192] [--decode-prefill 6144]
                 [--densities 0.5,0.2,0.1] [--budgets 2048,1024,512] [--policies gate,oracle,quest,streaming,random]
                 [--phase prefill|decode|both] [--seer build/seer] [-m MODEL] [--threads T]
-                [--device cpu|cuda] [--jsonl OUT] [--thresholds 0.01,0.02]
+                [--device cpu|cuda] [--jsonl OUT] [--thresholds 0.01,0.02] [--masses 0.9,0.95]
 
 Prefill: perplexity over --windows windows of --ctx tokens with --prefill-sparsity density:RHO.
 Decode: teacher-forced decode (`seer ppl --prefill-len`) over the last ctx - decode-prefill tokens of each
@@ -13,7 +13,8 @@ on the same windows. Prints a Markdown table per phase; --jsonl appends every ru
 any of seer's policies (`oracle-mass`: the oracle ranking blocks by probability mass instead of the maximum).
 --thresholds adds a prefill table for the gate with --prefill-sparsity threshold:TAU (upstream's default rule:
 a block is kept where the gate's softmax probability exceeds TAU, so density varies by row, head and layer).
-Each TAU's measured density d is matched for the other policies by the Top-K row count whose density over the
+--masses does the same with --prefill-sparsity mass:P (a row keeps its highest blocks until they hold a share P
+of its softmax). Each TAU's or P's measured density d is matched for the other policies by the Top-K row count whose density over the
 same windows is the smallest at or above d: they get at least as many blocks as the gate did (the match
 assumes full windows of --ctx tokens).
 --device cuda runs every `seer ppl` on the GPU (bf16 weights; the oracles and quest read a host copy of the
@@ -83,10 +84,10 @@ def density_at_least(d, ctx, block):
     return round(rho, 6), topk_density(k, nb)
 
 
-def threshold_table(args, policies, dense, rows):
-    print(f"\nPrefill, {args.windows} x {args.ctx}-token windows: the gate with threshold:TAU, the others at the "
+def threshold_table(args, policies, dense, rows, rule="threshold", label="TAU"):
+    print(f"\nPrefill, {args.windows} x {args.ctx}-token windows: the gate with {rule}:{label}, the others at the "
           f"Top-K density at or above the gate's (dense ppl {dense['ppl']:.4f}, {dense['tokens']} scored tokens)\n")
-    print("| TAU | gate density | gate | " + " | ".join(f"{p} (density)" for p in policies) + " |")
+    print(f"| {label} | gate density | gate | " + " | ".join(f"{p} (density)" for p in policies) + " |")
     print("|---|---:|---:|" + "---:|" * len(policies))
     pct = lambda r: f"{r['ppl']:.3f} ({100 * (r['ppl'] / dense['ppl'] - 1):+.2f}%)"
     for tau, g, others in rows:
@@ -133,7 +134,8 @@ def main():
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--jsonl")
     ap.add_argument("--thresholds", default="", help="prefill: also the gate with threshold:TAU, the others matched")
-    ap.add_argument("--block-size", type=int, default=64, help="the gates' block size (for --thresholds)")
+    ap.add_argument("--masses", default="", help="prefill: also the gate with mass:P (top-p), the others matched")
+    ap.add_argument("--block-size", type=int, default=64, help="the gates' block size (for --thresholds, --masses)")
     args = ap.parse_args()
     policies = args.policies.split(",")
     g = ["--gates", args.gates]
@@ -148,15 +150,16 @@ def main():
         if densities:
             table(f"Prefill, {args.windows} x {args.ctx}-token windows, perplexity (vs dense)",
                   densities, "density", policies, dense, res)
-        rows = []
-        for tau in [t for t in args.thresholds.split(",") if t]:
-            gr = run_ppl(args, g + ["--policy", "gate", "--prefill-sparsity", f"threshold:{tau}"])
-            rho, _ = density_at_least(gr.get("density", 1.0), args.ctx, args.block_size)
-            others = {p: run_ppl(args, g + ["--policy", p, "--prefill-sparsity", f"density:{rho}"])
-                      for p in policies if p != "gate"}
-            rows.append((tau, gr, others))
-        if rows:
-            threshold_table(args, [p for p in policies if p != "gate"], dense, rows)
+        for rule, label, values in (("threshold", "TAU", args.thresholds), ("mass", "P", args.masses)):
+            rows = []
+            for v in [t for t in values.split(",") if t]:
+                gr = run_ppl(args, g + ["--policy", "gate", "--prefill-sparsity", f"{rule}:{v}"])
+                rho, _ = density_at_least(gr.get("density", 1.0), args.ctx, args.block_size)
+                others = {p: run_ppl(args, g + ["--policy", p, "--prefill-sparsity", f"density:{rho}"])
+                          for p in policies if p != "gate"}
+                rows.append((v, gr, others))
+            if rows:
+                threshold_table(args, [p for p in policies if p != "gate"], dense, rows, rule, label)
     if args.phase in ("decode", "both"):
         print("decode:", file=sys.stderr)
         pl = ["--prefill-len", str(args.decode_prefill)]

@@ -1,6 +1,6 @@
 // Sparsity selection (SPEC §3) against goldens from an independent numpy implementation
 // (scripts/golden/make_sparsity_golden.py -> tests/golden/sparsity.json): prefill threshold / density
-// (the k formula at several nb, odd ones included) / last_block_dense / chunks / ties, each also with
+// (the k formula at several nb, odd ones included) / mass:P / last_block_dense / chunks / ties, each also with
 // the sink rule (keep_sink), decode budget /
 // threshold / forced sink and current blocks, with the block counts. Also: flag parsing and its
 // errors, the no-empty-row rule over random scores and densities 0.01..1, DensityStats sums.
@@ -40,7 +40,7 @@ std::vector<std::vector<int>> rows_of(const BlockSelection& sel) {
 
 TEST(Sparsity, Golden) {
   const json g = load_golden();
-  int n_prefill = 0, n_decode = 0, n_sink = 0;
+  int n_prefill = 0, n_decode = 0, n_sink = 0, n_mass = 0;
   for (const json& c : g.at("cases")) {
     SCOPED_TRACE(c.at("name").get<std::string>());
     std::vector<float> scores;
@@ -51,7 +51,10 @@ TEST(Sparsity, Golden) {
     if (c.at("phase") == "prefill") {
       ++n_prefill;
       PrefillSparsity sp;
-      sp.kind = kind == "density" ? PrefillSparsity::Kind::kDensity : PrefillSparsity::Kind::kThreshold;
+      sp.kind = kind == "density" ? PrefillSparsity::Kind::kDensity
+                : kind == "mass"  ? PrefillSparsity::Kind::kMass
+                                  : PrefillSparsity::Kind::kThreshold;
+      n_mass += kind == "mass" ? 1 : 0;
       sp.value = c.at("value");
       sp.last_block_dense = c.at("last_block_dense");
       sp.keep_sink = c.value("keep_sink", false);  // upstream's rule unless the case says otherwise
@@ -91,6 +94,7 @@ TEST(Sparsity, Golden) {
   EXPECT_GT(n_prefill, 50);
   EXPECT_GT(n_decode, 30);
   EXPECT_GT(n_sink, 40);
+  EXPECT_GT(n_mass, 60);
 }
 
 TEST(Sparsity, DensityTopK) {
@@ -116,6 +120,13 @@ TEST(Sparsity, ParsePrefill) {
   EXPECT_EQ(r->to_string(), "density:0.25");
   EXPECT_EQ(PrefillSparsity::parse(r->to_string())->value, 0.25);
   EXPECT_TRUE(PrefillSparsity::parse("density:1").is_ok());
+  auto m = PrefillSparsity::parse("mass:0.9,nosink");
+  ASSERT_TRUE(m.is_ok()) << m.status().message();
+  EXPECT_EQ(m->kind, PrefillSparsity::Kind::kMass);
+  EXPECT_DOUBLE_EQ(m->value, 0.9);
+  EXPECT_FALSE(m->keep_sink);
+  EXPECT_EQ(m->to_string(), "mass:0.9,nosink");
+  EXPECT_TRUE(PrefillSparsity::parse("mass:1").is_ok());
   // The sink rule is on unless ",nosink" says otherwise, and to_string keeps it.
   EXPECT_TRUE(r->keep_sink && t->keep_sink);
   auto ns = PrefillSparsity::parse("threshold:0.01,nosink");
@@ -139,7 +150,8 @@ TEST(Sparsity, ParsePrefill) {
                        Bad{"dense,nosink", "takes no value"}, Bad{"density:0.2,sink", "unknown suffix ',sink'"},
                        Bad{"density:0.2,nosink,nosink", "unknown suffix ',nosink'"},
                        Bad{",nosink", "unknown method"},
-                       Bad{"budget:64", "unknown method 'budget'"}}) {
+                       Bad{"budget:64", "unknown method 'budget'"}, Bad{"mass:0", "mass must be in (0, 1]"},
+                       Bad{"mass:1.01", "mass must be in (0, 1]"}, Bad{"mass", "needs a number"}}) {
     auto p = PrefillSparsity::parse(b.text);
     ASSERT_FALSE(p.is_ok()) << b.text;
     const std::string& m = p.status().message();

@@ -124,7 +124,7 @@ void add_attention(CLI::App* app, AttnOpts* a) {
                   "block selection: dense, gate, oracle, oracle-mass, quest, streaming, random (default: gate with --gates, "
                   "else dense)");
   app->add_option("--gates", a->gates, "directory with trained AttnGates (config.json + safetensors)");
-  app->add_option("--prefill-sparsity", a->prefill, "dense | threshold:TAU | density:RHO (default dense); block 0, the attention sink, is kept in "
+  app->add_option("--prefill-sparsity", a->prefill, "dense | threshold:TAU | density:RHO | mass:P (default dense); block 0, the attention sink, is kept in "
                   "every row unless ',nosink' follows (density:0.2,nosink)");
   app->add_option("--decode-sparsity", a->decode, "dense | budget:TOKENS | threshold:TAU (default dense)");
   app->add_option("--block-size", a->block_size, "attention block size in tokens (default: the gates', else 64)")

@@ -8,11 +8,18 @@
 //   * density:ρ    Top-K with k = max(1, int((1 - sqrt(1 - ρ)) * nb)), nb = num_blocks, the query
 //                  blocks of the whole sequence so far; ρ is the density relative to the causal
 //                  triangle and ρ = 1 gives k = nb (dense);
+//   * mass:P       the fewest highest-scoring blocks that hold a share P of the row's weight (top-p,
+//                  a project rule): weights w = float(exp(s - max)) for logits (NaN: 0), the scores
+//                  themselves for probabilities (a +inf one is kept and weighs nothing); the cut c is
+//                  the largest weight with Σ_{w_j >= c} w_j >= P Σ w_j (sums in double, index order),
+//                  and the row keeps every w_j >= c, ties included. Like a threshold it spends more
+//                  blocks on flat rows; unlike one, it never leaves a row with less than P of its
+//                  weight. Logits with a +inf entry keep the +inf entries; all -inf or NaN keeps none;
 //   * keep_sink:   block 0 (the attention sink) is kept in every row, as in every decode step
 //                  (SPEC §2.3). A project rule, on by default; ",nosink" gives upstream's selection.
 //                  Top-K with k >= 2 gives it one of the row's k slots (block 0 ranks first; the
 //                  counts do not change; with k = 1 the one slot stays the method's own pick, which
-//                  is usually the diagonal); a threshold adds it when the gate leaves it out
+//                  is usually the diagonal); a threshold or mass:P adds it when the gate leaves it out
 //                  (counted as forced).
 //                  Measured: with the shipped gates at 8k, density:0.1 +12.2% -> +10.1% perplexity,
 //                  and at 2k density:0.2 +34% -> +14% (docs/TRAINING.md);
@@ -48,14 +55,14 @@
 namespace seer {
 
 struct PrefillSparsity {
-  enum class Kind { kDense, kThreshold, kDensity };
+  enum class Kind { kDense, kThreshold, kDensity, kMass };
   Kind kind = Kind::kDense;
-  double value = 0.0;             // τ for kThreshold, ρ for kDensity
+  double value = 0.0;             // τ for kThreshold, ρ for kDensity, P for kMass
   bool last_block_dense = false;  // the last two query-block rows fully on
   bool keep_sink = true;          // block 0 in every row (see above); ",nosink" turns it off
 
-  // "dense", "threshold:τ" (τ in [0, 1)), "density:ρ" (ρ in (0, 1]), either of the last two with
-  // ",nosink". Errors name the flag value.
+  // "dense", "threshold:τ" (τ in [0, 1)), "density:ρ" (ρ in (0, 1]), "mass:P" (P in (0, 1]), any
+  // but the first with ",nosink". Errors name the flag value.
   static Result<PrefillSparsity> parse(const std::string& text);
   std::string to_string() const;  // parse(to_string()) gives back the same kind, value and keep_sink
 };

@@ -5,8 +5,11 @@ Prefill (SPEC §3.1), per (head, query block qb) row over the causal key blocks 
   threshold:tau   prob > tau, prob = softmax over the causal blocks (logits) or the score (probs)
   density:rho     Top-K, k = max(1, int((1 - sqrt(1 - rho)) * nb)), nb = key blocks of the sequence
   last_block_dense: rows qb >= nb - 2 fully on
+  mass:P          (project rule) weights w = float32(exp(s - max)) (logits) or the scores (probs); the
+                  highest ones, in order, until their sum reaches P * sum(w), and every entry equal to
+                  the last of them
   keep_sink (project rule, cases that set it): block 0 in every row; Top-K with k >= 2 ranks it first
-                  (one of its k slots), a threshold row without it gets it added (counted as forced)
+                  (one of its k slots), a threshold or mass row without it gets it added (forced)
   project rule:   a row left empty gets its diagonal block (counted as forced)
 Decode (SPEC §3.2, §2.3), per KV head over blocks 0..nb-1:
   budget:N        Top-K, k = N // block_size (all blocks if nb <= k)
@@ -50,6 +53,16 @@ def threshold_mask(s, tau, are_probs):
     return e / e.sum() > tau
 
 
+def mass_mask(s, p, are_probs):
+    s = s.astype(np.float64)
+    w = np.where(s > 0, s, 0.0).astype(np.float32) if are_probs else np.exp(s - s.max()).astype(np.float32)
+    w = w.astype(np.float64)
+    order = np.argsort(-w, kind="stable")
+    csum = np.cumsum(w[order])
+    i = int(np.argmax(csum >= p * w.sum()))
+    return (w >= w[order[i]]) & (w > 0)
+
+
 def density_k(rho, nb):
     return max(1, int((1.0 - math.sqrt(1.0 - rho)) * nb))
 
@@ -75,6 +88,8 @@ def prefill(kind, value, last_block_dense, scores, first_q_block, are_probs, kee
             if kind == "density":
                 k = density_k(value, nb)
                 picked = sink_top_k_mask(s, k) if keep_sink else top_k_mask(s, k)
+            elif kind == "mass":
+                picked = mass_mask(s, value, are_probs)
             else:
                 picked = threshold_mask(s, value, are_probs)
             if last_block_dense and qb >= nb - 2:
@@ -82,7 +97,7 @@ def prefill(kind, value, last_block_dense, scores, first_q_block, are_probs, kee
                 forced += int((~picked).sum())
             else:
                 keep = picked.copy()
-                if keep_sink and kind == "threshold" and not keep[0]:
+                if keep_sink and kind in ("threshold", "mass") and not keep[0]:
                     keep[0] = True
                     forced += 1
                 if not keep.any():
@@ -203,6 +218,19 @@ def main():
     add_prefill("sink chunk density", "density", 0.3, False, 2, 11, 6, False, keep_sink=True)
     sties = rng.integers(0, 3, size=(2, 12, 12)).astype(np.float32)
     add_prefill("sink density ties", "density", 0.5, False, 2, 12, 0, False, sties, keep_sink=True)
+
+    # mass:P (appended): logits and probabilities at several nb and shares, the sink rule, last_block_dense,
+    # a chunk, ties (integer scores: the tie at the cut is kept whole).
+    for nb in (1, 2, 5, 17, 40):
+        for p in (0.1, 0.5, 0.9, 0.99, 1.0):
+            add_prefill(f"mass logits nb={nb} P={p}", "mass", p, False, 2, nb, 0, False)
+            add_prefill(f"sink mass logits nb={nb} P={p}", "mass", p, False, 2, nb, 0, False, keep_sink=True)
+        add_prefill(f"mass probs nb={nb}", "mass", 0.7, False, 2, nb, 0, True)
+        add_prefill(f"sink mass probs nb={nb}", "mass", 0.7, False, 2, nb, 0, True, keep_sink=True)
+    add_prefill("mass last_block_dense", "mass", 0.6, True, 2, 10, 0, False)
+    add_prefill("sink mass chunk", "mass", 0.8, False, 2, 11, 6, False, keep_sink=True)
+    mties = rng.integers(0, 3, size=(2, 12, 12)).astype(np.float32)
+    add_prefill("mass ties", "mass", 0.5, False, 2, 12, 0, False, mties)
 
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:

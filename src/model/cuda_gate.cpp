@@ -415,6 +415,7 @@ struct CudaGates::Impl {
     sp.sink_excluded = pre.set->config.sink_excluded;
     sp.block_size = bs;
     sp.top_k = spec.options.prefill.kind == PrefillSparsity::Kind::kDensity;
+    sp.mass = spec.options.prefill.kind == PrefillSparsity::Kind::kMass;
     sp.k = sp.top_k ? density_top_k(spec.options.prefill.value, nb) : 0;
     sp.tau = spec.options.prefill.value;
     sp.row_offsets = offsets.as<int32_t>();

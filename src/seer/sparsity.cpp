@@ -99,6 +99,52 @@ void threshold(const float* s, int n, double tau, bool are_probs, std::vector<ch
     if (!std::isnan(s[j]) && std::exp(double(s[j]) - mx) / sum > tau) keep[size_t(j)] = 1;
 }
 
+// Marks the fewest highest-weighted entries holding a share P of the row's weight (mass:P, see
+// sparsity.h; the GPU's gate_select_kernel follows the same definition step by step).
+void top_mass(const float* s, int n, double p, bool are_probs, std::vector<char>& keep) {
+  thread_local std::vector<float> w, vals;
+  w.assign(size_t(n), 0.0f);
+  if (are_probs) {
+    for (int j = 0; j < n; ++j) {
+      if (s[j] == INFINITY) keep[size_t(j)] = 1;  // (the sink of a gate trained without it)
+      else if (s[j] > 0.0f) w[size_t(j)] = s[j];   // (NaN compares false)
+    }
+  } else {
+    double mx = -INFINITY;
+    for (int j = 0; j < n; ++j)
+      if (!std::isnan(s[j])) mx = std::max(mx, double(s[j]));
+    if (!std::isfinite(mx)) {  // as threshold: a +inf entry alone takes the whole mass
+      if (mx > 0)
+        for (int j = 0; j < n; ++j)
+          if (s[j] == INFINITY) keep[size_t(j)] = 1;
+      return;
+    }
+    for (int j = 0; j < n; ++j)
+      if (!std::isnan(s[j])) w[size_t(j)] = float(std::exp(double(s[j]) - mx));
+  }
+  const auto mass_from = [&](float c) {  // Σ_{w_j >= c} w_j, index order
+    double m = 0.0;
+    for (int j = 0; j < n; ++j)
+      if (w[size_t(j)] >= c) m += w[size_t(j)];
+    return m;
+  };
+  vals.clear();
+  for (int j = 0; j < n; ++j)
+    if (w[size_t(j)] > 0.0f) vals.push_back(w[size_t(j)]);
+  if (vals.empty()) return;
+  std::sort(vals.begin(), vals.end());
+  vals.erase(std::unique(vals.begin(), vals.end()), vals.end());
+  const double target = p * mass_from(vals.front());
+  size_t lo = 0, hi = vals.size() - 1;  // the largest value whose mass reaches the target
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo + 1) / 2;
+    if (mass_from(vals[mid]) >= target) lo = mid;
+    else hi = mid - 1;
+  }
+  for (int j = 0; j < n; ++j)
+    if (w[size_t(j)] >= vals[lo]) keep[size_t(j)] = 1;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -122,15 +168,19 @@ Result<PrefillSparsity> PrefillSparsity::parse(const std::string& text) {
     if (has_value || !sp.keep_sink) return Status::error("{}: 'dense' takes no value", flag);
     return sp;
   }
-  if (kind != "threshold" && kind != "density")
-    return Status::error("{}: unknown method '{}' (expected dense, threshold:τ or density:ρ, optionally with ,nosink)",
-                         flag, kind);
+  if (kind != "threshold" && kind != "density" && kind != "mass")
+    return Status::error(
+        "{}: unknown method '{}' (expected dense, threshold:τ, density:ρ or mass:P, optionally with ,nosink)", flag,
+        kind);
   double v = 0.0;
   if (!has_value || !parse_double(value, &v))
     return Status::error("{}: {} needs a number after ':' (got '{}')", flag, kind, value);
   if (kind == "threshold") {
     if (!(v >= 0.0 && v < 1.0)) return Status::error("{}: threshold must be in [0, 1)", flag);
     sp.kind = Kind::kThreshold;
+  } else if (kind == "mass") {
+    if (!(v > 0.0 && v <= 1.0)) return Status::error("{}: mass must be in (0, 1]", flag);
+    sp.kind = Kind::kMass;
   } else {
     if (!(v > 0.0 && v <= 1.0)) return Status::error("{}: density must be in (0, 1]", flag);
     sp.kind = Kind::kDensity;
@@ -145,6 +195,7 @@ std::string PrefillSparsity::to_string() const {
     case Kind::kDense: return "dense";
     case Kind::kThreshold: return "threshold:" + format_value(value) + sink;
     case Kind::kDensity: return "density:" + format_value(value) + sink;
+    case Kind::kMass: return "mass:" + format_value(value) + sink;
   }
   return "dense";
 }
@@ -226,10 +277,12 @@ Status select_prefill(const PrefillSparsity& sp, const PrefillSelectArgs& a, con
   const int k = by_density ? density_top_k(sp.value, nb) : 0;
   std::vector<char> keep(static_cast<size_t>(nb));
   std::vector<float> sink_row;  // a Top-K row with block 0 ranked first (keep_sink)
-  // The method on one row: Top-K (the sink in one of its k slots) or the threshold alone; the
-  // sink rule's block a threshold leaves out is added by the caller, as forced.
+  // The method on one row: Top-K (the sink in one of its k slots), the threshold or mass:P alone;
+  // the sink rule's block those leave out is added by the caller, as forced.
   const auto method = [&](const float* s, int n, std::vector<char>& out) {
-    if (!by_density) {
+    if (sp.kind == PrefillSparsity::Kind::kMass) {
+      top_mass(s, n, sp.value, a.scores_are_probs, out);
+    } else if (!by_density) {
       threshold(s, n, sp.value, a.scores_are_probs, out);
     } else if (sp.keep_sink && k >= 2 && k < n) {  // one slot: the gate's own pick
       sink_row.assign(s, s + n);

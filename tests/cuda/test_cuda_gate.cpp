@@ -180,7 +180,8 @@ TEST(CudaGate, PrefillSelectionMatchesCpu) {
   for (int first : {0, 7, 200, 460, 1950, 2100})
     for (int rows : {1, 2, 37, 150})
       for (const char* method : {"density:0.1", "density:0.1,nosink", "density:0.5", "density:1", "threshold:0",
-                                 "threshold:0.02", "threshold:0.3", "threshold:0.3,nosink"})
+                                 "threshold:0.02", "threshold:0.3", "threshold:0.3,nosink", "mass:0.05", "mass:0.5",
+                                 "mass:0.9,nosink", "mass:0.99", "mass:1"})
         for (bool lbd : {false, true})
           for (int mode : {kPlain, kSpecials, kNarrow, kOutliers})
           for (bool excluded : {false, true}) {
@@ -216,6 +217,7 @@ TEST(CudaGate, PrefillSelectionMatchesCpu) {
             p.keep_sink = s.keep_sink;
             p.sink_excluded = excluded;
             p.top_k = top_k;
+            p.mass = s.kind == PrefillSparsity::Kind::kMass;
             p.k = p.top_k ? density_top_k(s.value, nb) : 0;
             p.tau = s.value;
             const GpuSelection g = gpu_select(p, scores, int64_t(heads) * rows * nb);

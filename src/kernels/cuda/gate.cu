@@ -710,6 +710,23 @@ struct RowView {
       __syncwarp();
     }
   }
+  // Every entry's bits replaced by fn(j, bits) (j < n; in the registers, or in the row in memory,
+  // which then holds raw bits: not for keys).
+  template <typename Fn>
+  __device__ void map(Fn&& fn) {
+    const int lane = threadIdx.x & 31;
+    if constexpr (R > 0) {
+#pragma unroll
+      for (int c = 0; c < R; ++c) {
+        if (32 * c >= n) break;
+        if (32 * c + lane < n) reg[c] = fn(32 * c + lane, reg[c]);
+      }
+    } else {
+      float* m = const_cast<float*>(mem);
+      for (int j = lane; j < n; j += 32) m[j] = __uint_as_float(fn(j, __float_as_uint(m[j])));
+      __syncwarp();
+    }
+  }
   // fn(c, bits) for every chunk in order (bits of lane's entry 32 c + lane; 0 past the end).
   template <typename Fn>
   __device__ __forceinline__ void for_each(Fn&& fn) const {
@@ -935,6 +952,31 @@ __device__ __forceinline__ bool passes(float v, const ThresholdState& t, double 
   return exp(double(v) - t.mx) / t.sum > tau;
 }
 
+// mass:P on a row whose entries hold their weights' bits (w >= 0, float; 0 past the end): the largest
+// t with Σ_{bits_j >= t} w_j >= share * Σ w_j, found by bisection over the bits (non-negative floats
+// order as their bits), as seer::top_mass finds it over the values. Sums in double, lane 0's (the
+// butterfly's lanes could round differently); the row has a positive weight (its maximum's, 1).
+template <int R>
+__device__ uint32_t mass_cut(const RowView<R>& row, double share) {
+  auto mass_from = [&](uint32_t t) {
+    double m = 0.0;
+    row.for_each([&](int, uint32_t b) { m += b >= t ? double(__uint_as_float(b)) : 0.0; });
+    for (int o = 16; o > 0; o >>= 1) m += __shfl_xor_sync(0xffffffffu, m, o);
+    return __shfl_sync(0xffffffffu, m, 0);
+  };
+  uint32_t hi = 0;
+  row.for_each([&](int, uint32_t b) { hi = max(hi, b); });
+  hi = warp_max(hi);
+  uint32_t lo = 1;
+  const double target = share * mass_from(1u);
+  while (lo < hi) {
+    const uint32_t mid = lo + (hi - lo + 1) / 2;
+    if (mass_from(mid) >= target) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
 // Prefill Top-K rows have a known length (min(k, qb + 1), or qb + 1 for a last_block_dense row),
 // so their CSR offsets and block counts have a closed form and the select kernel writes each list in
 // place: no scan, no compaction, no counting. Of the rows of one head with query blocks in [a, b):
@@ -1011,6 +1053,21 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
     if (p.top_k && !take_all && k > 0) kth = kth_largest_key(view, k, hist[warp], &ties, &equal);
     const int first = p.sink_excluded ? 1 : 0;  // a threshold's softmax: entries first..n-1
     if (!p.top_k) th = threshold_state(view, first);
+    // mass:P: the row's weights float(exp(v - max)) in place of its scores (0 for NaN and entries
+    // before `first`), then the smallest weight kept. Not in the 64-register tier: its rows take the
+    // memory path (run_gate_select), as the bisection's registers would make Top-K's spill there.
+    bool by_mass = false;
+    uint32_t cut = 0;
+    if constexpr (R <= 16) {
+      by_mass = p.mass && !p.top_k && th.finite;
+      if (by_mass) {
+        view.map([&](int j, uint32_t b) {
+          const float v = __uint_as_float(b);
+          return j < first || is_nan(v) ? 0u : __float_as_uint(float(exp(double(v) - th.mx)));
+        });
+        cut = mass_cut(view, p.tau);
+      }
+    }
     // Top-K takes the keys above kth and `ties` of those equal to it: the lowest indices, ranked by
     // ballots, unless that is all of them (the usual case).
     const bool rank_ties = ties < equal;
@@ -1030,9 +1087,9 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
         }
         pick = valid && (take_all || (k > 0 && (bits > kth || eq)));
       } else {
-        pick = valid && (j < first || passes(__uint_as_float(bits), th, p.tau));
+        pick = valid && (j < first || (by_mass ? bits >= cut : passes(__uint_as_float(bits), th, p.tau)));
       }
-      // Forced: the whole row (last_block_dense) or a threshold row's sink.
+      // Forced: the whole row (last_block_dense) or a threshold or mass row's sink.
       const bool take = pick || (valid && (all_on || (sink_added && j == 0)));
       if (all_on || sink_added) forced += __popc(__ballot_sync(0xffffffffu, take && !pick));
       const uint32_t tb = __ballot_sync(0xffffffffu, take);
@@ -1366,6 +1423,7 @@ cudaError_t run_gate_select(const GateSelectParams& p, cudaStream_t stream) {
   if (nb < 1) return cudaErrorInvalidValue;
   cudaError_t err = cudaSuccess;
   if (p.decode) {
+    if (p.mass) return cudaErrorInvalidValue;  // a prefill rule
     // Early: its CTAs are in place when the scores kernel before it completes.
     err = nb <= kCtaThreads * kCtaChunks
               ? launch_early(gate_select_decode_kernel<true>, dim3(p.num_rows), dim3(kCtaThreads), stream, p)
@@ -1381,7 +1439,7 @@ cudaError_t run_gate_select(const GateSelectParams& p, cudaStream_t stream) {
       gate_select_kernel<4><<<ctas, kSelectWarps * 32, 0, stream>>>(p);
     else if (nb <= 512)
       gate_select_kernel<16><<<ctas, kSelectWarps * 32, 0, stream>>>(p);
-    else if (nb <= 2048)
+    else if (nb <= 2048 && !p.mass)
       gate_select_kernel<64><<<ctas, kSelectWarps * 32, 0, stream>>>(p);
     else
       gate_select_kernel<0><<<ctas, kSelectWarps * 32, 0, stream>>>(p);

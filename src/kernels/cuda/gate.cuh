@@ -185,8 +185,11 @@ struct GateSelectParams {
   const int32_t* kv_lens = nullptr;
   int num_heads = 0;
   int block_size = 64;
-  // Method: Top-K of k per row (k >= the row's entries: all of them), or softmax probability > tau.
+  // Method: Top-K of k per row (k >= the row's entries: all of them), or softmax probability > tau,
+  // or (mass, prefill rows only) the fewest highest blocks holding a share tau of the row's softmax
+  // (seer::PrefillSparsity mass:P; block 0 of a sink_excluded row is passed and weighs nothing).
   bool top_k = true;
+  bool mass = false;
   int k = 1;
   double tau = 0.0;
   int32_t* row_offsets = nullptr;    // [num_rows + 1]
