@@ -15,5 +15,5 @@ tail -3 $OUT/err-mass.txt
 #   source out/common.sh; python3 scripts/eval-gates.py --text /tmp/m/eval.txt --seer /tmp/seerw --device cuda -m "$M" \
 #     --jsonl $OUT/eval-mass2.jsonl --gates gates/smollm2-135m-instruct --windows 64 --phase prefill \
 #     --policies gate,streaming --densities 0.12,0.15 --thresholds 0.015,0.025,0.04 --masses 0.55,0.6,0.7,0.75
-# CPU row (cpu-mass-0.8-4windows.json, this machine's 2 cores, 622 s):
+# CPU row (docs/runs/cpu-mass-rule/gate-0.8.json, this machine's 2 cores, 622 s):
 #   build/seer ppl /tmp/eval.txt -c 8192 --max-windows 4 -t 2 --json --gates gates/smollm2-135m-instruct --prefill-sparsity mass:0.8
