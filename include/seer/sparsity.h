@@ -65,6 +65,9 @@ struct PrefillSparsity {
   // but the first with ",nosink". Errors name the flag value.
   static Result<PrefillSparsity> parse(const std::string& text);
   std::string to_string() const;  // parse(to_string()) gives back the same kind, value and keep_sink
+  // threshold and mass:P read the row's softmax (a scorer then hands probabilities; a policy with
+  // no probabilities, streaming, refuses them); dense and density:ρ only rank.
+  bool reads_softmax() const { return kind == Kind::kThreshold || kind == Kind::kMass; }
 };
 
 struct DecodeSparsity {

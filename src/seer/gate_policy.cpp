@@ -53,11 +53,6 @@ Result<GateBundle> load_gate_bundle(const std::string& dir, const ModelConfig& m
 
 namespace {
 
-// The rules that read a row's softmax (the CPU gates then hand probabilities).
-bool wants_probs(const PrefillSparsity& sp) {
-  return sp.kind == PrefillSparsity::Kind::kThreshold || sp.kind == PrefillSparsity::Kind::kMass;
-}
-
 class GatePolicy : public ScoredPolicy {
  public:
   GatePolicy(const PolicyOptions& opts, const ModelConfig& cfg, GateBundle gates)
@@ -88,7 +83,7 @@ class GatePolicy : public ScoredPolicy {
     if (prefill_ && prefill_->length(ctx.layer) != ctx.kv_len && ctx.qo_len == 1)
       return prefill_->absorb(ctx.layer, ctx.k_nope, ctx.qo_len, ctx.start_pos);
     if (prefill_ && prefill_->length(ctx.layer) != ctx.kv_len) {
-      const bool probs = wants_probs(opts_.prefill);
+      const bool probs = opts_.prefill.reads_softmax();
       SEER_RETURN_IF_ERROR(prefill_->forward(ctx.layer, ctx.q_nope, ctx.k_nope, ctx.qo_len, ctx.start_pos, probs,
                                              &prefill_scores_, &pool()));
     }
@@ -104,7 +99,7 @@ class GatePolicy : public ScoredPolicy {
       return Status::error("layer {}: prefill gate block size {} does not match the policy's {}", ctx.layer,
                            gates_.prefill->config.block_size, opts_.block_size);
     std::copy(g.scores.begin(), g.scores.end(), scores);
-    *are_probs = wants_probs(opts_.prefill);
+    *are_probs = opts_.prefill.reads_softmax();
     return Status::ok();
   }
 

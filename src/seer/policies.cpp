@@ -425,10 +425,9 @@ Result<std::shared_ptr<ScoredPolicy>> make_policy(const std::string& name, const
         opts, cfg, name == "oracle-mass" ? BlockStat::kMass : BlockStat::kMax));
   if (name == "quest") return std::shared_ptr<ScoredPolicy>(std::make_shared<QuestPolicy>(opts, cfg));
   if (name == "streaming") {
-    if (opts.prefill.kind == PrefillSparsity::Kind::kThreshold || opts.prefill.kind == PrefillSparsity::Kind::kMass ||
-        opts.decode.kind == DecodeSparsity::Kind::kThreshold)
+    if (opts.prefill.reads_softmax() || opts.decode.kind == DecodeSparsity::Kind::kThreshold)
       return Status::error(
-          "policy 'streaming' ranks blocks by recency and has no probabilities to threshold; use "
+          "policy 'streaming' ranks blocks by recency and has no probabilities for threshold or mass:P; use "
           "density:ρ / budget:N (got prefill '{}', decode '{}')",
           opts.prefill.to_string(), opts.decode.to_string());
     return std::shared_ptr<ScoredPolicy>(std::make_shared<StreamingPolicy>(opts, cfg));
