@@ -85,8 +85,10 @@ struct Dev {
 // keeps all within 100 +- 0.01 (keys sharing their high bits: the radix passes start low); mode 3 is
 // mode 2 with a few outliers at +-1e30 (the value bins crowd every other key into one bin, which the
 // radix passes then split).
-enum ScoreMode { kPlain = 0, kSpecials = 1, kNarrow = 2, kOutliers = 3 };
-const char* const kScoreModeName[] = {"", " specials", " narrow", " outliers"};
+// kMasked: 60% of the scores -inf (a masked row): Top-K's k-th largest is often -inf itself, and a
+// threshold or mass row has many zero weights (the mass cut's lowest positive weight is not bit 1).
+enum ScoreMode { kPlain = 0, kSpecials = 1, kNarrow = 2, kOutliers = 3, kMasked = 4 };
+const char* const kScoreModeName[] = {"", " specials", " narrow", " outliers", " masked"};
 
 std::vector<float> random_scores(size_t n, std::mt19937& rng, int mode) {
   std::normal_distribution<float> nd(0.0f, 2.0f);
@@ -101,6 +103,7 @@ std::vector<float> random_scores(size_t n, std::mt19937& rng, int mode) {
       if (r > 0.99f) x = 1e30f;
       else if (r > 0.985f) x = -1e30f;
     }
+    if (mode == kMasked && r > 0.4f) x = -std::numeric_limits<float>::infinity();
     if (mode != kSpecials) continue;
     if (r > 0.995f) x = std::numeric_limits<float>::quiet_NaN();
     else if (r > 0.99f) x = -std::numeric_limits<float>::infinity();
@@ -183,7 +186,7 @@ TEST(CudaGate, PrefillSelectionMatchesCpu) {
                                  "threshold:0.02", "threshold:0.3", "threshold:0.3,nosink", "mass:0.05", "mass:0.5",
                                  "mass:0.9,nosink", "mass:0.99", "mass:1"})
         for (bool lbd : {false, true})
-          for (int mode : {kPlain, kSpecials, kNarrow, kOutliers})
+          for (int mode : {kPlain, kSpecials, kNarrow, kOutliers, kMasked})
           for (bool excluded : {false, true}) {
             auto sp = PrefillSparsity::parse(method);
             ASSERT_TRUE(sp.is_ok());
@@ -237,7 +240,7 @@ TEST(CudaGate, DecodeSelectionMatchesCpu) {
                                               std::vector<int32_t>{1, 65, 4097, 131072 + 100}})
     for (const char* method : {"budget:1", "budget:64", "budget:320", "budget:4096", "budget:1000000", "threshold:0",
                                "threshold:0.001", "threshold:0.2"})
-      for (int mode : {kPlain, kSpecials, kNarrow, kOutliers})
+      for (int mode : {kPlain, kSpecials, kNarrow, kOutliers, kMasked})
       for (bool excluded : {false, true}) {
         const int B = int(kv_lens.size());
         const int max_nb = (kv_lens.back() + bs - 1) / bs;

@@ -952,29 +952,52 @@ __device__ __forceinline__ bool passes(float v, const ThresholdState& t, double 
   return exp(double(v) - t.mx) / t.sum > tau;
 }
 
-// mass:P on a row whose entries hold their weights' bits (w >= 0, float; 0 past the end): the largest
-// t with Σ_{bits_j >= t} w_j >= share * Σ w_j, found by bisection over the bits (non-negative floats
-// order as their bits), as seer::top_mass finds it over the values. Sums in double, lane 0's (the
-// butterfly's lanes could round differently); the row has a positive weight (its maximum's, 1).
+// mass:P on a row whose entries hold their weights' bits (w >= 0, float; 0 past the end): a cut t
+// with the same entries at or above it as the largest t with Σ_{bits_j >= t} w_j >= share * Σ w_j,
+// as seer::top_mass finds it over the values (non-negative floats order as their bits). Bisection
+// over the bits between a and b (mass(>= a) >= share * total > mass(>= b)), which stops when one
+// entry is left in [a, b) (the answer is its weight, and the entries at or above it are those at or
+// above a) or a and b are adjacent: about 6-11 passes on rows of 16..512 N(0, 1..3) logits (a
+// simulation) where a search from bit pattern 1 over the whole range took 31. Sums in double, lane 0's
+// (the butterfly's lanes could round differently); a superset's sum in the same order is never
+// smaller, so the bisection's decisions are those of any other search. The row has a positive weight
+// (its maximum's, 1).
 template <int R>
 __device__ uint32_t mass_cut(const RowView<R>& row, double share) {
-  auto mass_from = [&](uint32_t t) {
+  auto mass_from = [&](uint32_t t, int* count) {
     double m = 0.0;
-    row.for_each([&](int, uint32_t b) { m += b >= t ? double(__uint_as_float(b)) : 0.0; });
+    int c = 0;
+    row.for_each([&](int, uint32_t b) {
+      m += b >= t ? double(__uint_as_float(b)) : 0.0;
+      c += b >= t;
+    });
     for (int o = 16; o > 0; o >>= 1) m += __shfl_xor_sync(0xffffffffu, m, o);
+    *count = int(__reduce_add_sync(0xffffffffu, uint32_t(c)));
     return __shfl_sync(0xffffffffu, m, 0);
   };
-  uint32_t hi = 0;
-  row.for_each([&](int, uint32_t b) { hi = max(hi, b); });
+  uint32_t hi = 0, lo = 0xffffffffu;
+  row.for_each([&](int, uint32_t b) {
+    hi = max(hi, b);
+    lo = b > 0 ? min(lo, b) : lo;
+  });
   hi = warp_max(hi);
-  uint32_t lo = 1;
-  const double target = share * mass_from(1u);
-  while (lo < hi) {
-    const uint32_t mid = lo + (hi - lo + 1) / 2;
-    if (mass_from(mid) >= target) lo = mid;
-    else hi = mid - 1;
+  lo = warp_min(lo);
+  int ca, cb;
+  const double target = share * mass_from(1u, &ca);  // every positive weight: the entries at or above lo
+  if (mass_from(hi, &cb) >= target) return hi;
+  uint32_t a = lo, b = hi;
+  while (ca - cb > 1 && b - a > 1) {
+    const uint32_t m = a + (b - a) / 2;
+    int c;
+    if (mass_from(m, &c) >= target) {
+      a = m;
+      ca = c;
+    } else {
+      b = m;
+      cb = c;
+    }
   }
-  return lo;
+  return a;
 }
 
 // Prefill Top-K rows have a known length (min(k, qb + 1), or qb + 1 for a last_block_dense row),
@@ -999,14 +1022,16 @@ __device__ int64_t top_k_blocks(const GateSelectParams& p, int a, int b) {
 __host__ __device__ inline bool closed_form(const GateSelectParams& p) { return p.top_k && p.k >= 1; }
 
 // Prefill rows: one warp per row, the row in registers (R > 0: rows up to 32 R entries) or read
-// from memory. Four CTAs per SM except for R = 64 (at R = 16: 64 registers, where the compiler would
-// take 76).
-template <int R>
+// from memory. Four CTAs per SM except for R = 64. Top-K (kTopK = p.top_k) and the softmax rules
+// (threshold, mass) are separate instantiations: Top-K's then needs 55 registers at R = 16 and
+// spills nothing, where one kernel for both took 64 and spilled (sm_90a); on an H200 its select
+// went from 0.043 to 0.033 ms at 32k and from 1.01 to 0.54 ms at 128k.
+template <int R, bool kTopK>
 __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select_kernel(const GateSelectParams p) {
   __shared__ unsigned long long cta_counts[3];
-  __shared__ __align__(16) int hist[kSelectWarps][256];  // a warp's counting passes
+  __shared__ __align__(16) int hist[kTopK ? kSelectWarps : 1][256];  // a warp's counting passes (Top-K)
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const bool closed = closed_form(p);
+  const bool closed = kTopK && p.k >= 1;  // closed_form(p)
   if (closed) {  // the counts in closed form, added once
     if (p.counts && blockIdx.x == 0 && threadIdx.x == 0) {
       const int heads = p.num_rows / p.rows_per_head, a = p.first_q_block, b = a + p.rows_per_head;
@@ -1030,7 +1055,7 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
     const int n = qb + 1;
     const bool all_on = p.last_block_dense && qb >= p.num_blocks - 2;
     RowView<R> view;
-    view.load(row_scores, n, p.top_k);
+    view.load(row_scores, n, kTopK);
     // Top-K (closed-form offsets): straight to block_indices; threshold rows in place over their
     // scores (compacted after the scan; chunk c is read before anything at or after its first
     // output position is written).
@@ -1042,24 +1067,27 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
     }
     int32_t* out = closed ? p.block_indices + base : reinterpret_cast<int32_t*>(row_scores);
     const int k = min(p.k, n);
-    const bool take_all = p.top_k && k >= n;
+    const bool take_all = kTopK && k >= n;
     uint32_t kth = 0;
     int ties = 0, equal = 0;
     ThresholdState th;
-    if (p.sink_excluded && p.top_k && !take_all && k >= 1)
+    if (p.sink_excluded && kTopK && !take_all && k >= 1)
       view.set_first(order_key(INFINITY), row_scores);  // the gate has no score for it: ranked first
-    else if (p.keep_sink && p.top_k && !take_all && k >= 2)
+    else if (p.keep_sink && kTopK && !take_all && k >= 2)
       view.raise_first(row_scores);  // one slot: the gate's pick
-    if (p.top_k && !take_all && k > 0) kth = kth_largest_key(view, k, hist[warp], &ties, &equal);
+    if constexpr (kTopK) {
+      if (!take_all && k > 0) kth = kth_largest_key(view, k, hist[warp], &ties, &equal);
+    }
     const int first = p.sink_excluded ? 1 : 0;  // a threshold's softmax: entries first..n-1
-    if (!p.top_k) th = threshold_state(view, first);
+    if (!kTopK) th = threshold_state(view, first);
     // mass:P: the row's weights float(exp(v - max)) in place of its scores (0 for NaN and entries
     // before `first`), then the smallest weight kept. Not in the 64-register tier: its rows take the
-    // memory path (run_gate_select), as the bisection's registers would make Top-K's spill there.
+    // memory path (run_gate_select); in that tier the kernel needs 232 registers, one CTA per SM, and
+    // took 2.96 ms for the bench's 128k mass rows against the memory path's 1.52 ms (H200).
     bool by_mass = false;
     uint32_t cut = 0;
     if constexpr (R <= 16) {
-      by_mass = p.mass && !p.top_k && th.finite;
+      by_mass = p.mass && !kTopK && th.finite;
       if (by_mass) {
         view.map([&](int j, uint32_t b) {
           const float v = __uint_as_float(b);
@@ -1071,14 +1099,14 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
     // Top-K takes the keys above kth and `ties` of those equal to it: the lowest indices, ranked by
     // ballots, unless that is all of them (the usual case).
     const bool rank_ties = ties < equal;
-    const bool sink_added = p.keep_sink && !p.top_k;  // Top-K has the sink among its picks already
+    const bool sink_added = p.keep_sink && !kTopK;  // Top-K has the sink among its picks already
     const uint32_t lt = (1u << lane) - 1u;
     int pos = 0, eq_seen = 0, forced = 0;
     view.for_each([&](int c, uint32_t bits) {
       const int j = 32 * c + lane;
       const bool valid = j < n;
       bool pick;
-      if (p.top_k) {
+      if (kTopK) {
         bool eq = valid && !take_all && k > 0 && bits == kth;
         if (rank_ties) {
           const uint32_t eqb = __ballot_sync(0xffffffffu, eq);
@@ -1417,6 +1445,14 @@ cudaError_t run_gate_decode_scores(const GateDecodeParams& p, float* scores, int
   }
 }
 
+template <int R>
+void launch_select(const GateSelectParams& p, unsigned ctas, cudaStream_t stream) {
+  if (p.top_k)
+    gate_select_kernel<R, true><<<ctas, kSelectWarps * 32, 0, stream>>>(p);
+  else
+    gate_select_kernel<R, false><<<ctas, kSelectWarps * 32, 0, stream>>>(p);
+}
+
 cudaError_t run_gate_select(const GateSelectParams& p, cudaStream_t stream) {
   if (p.num_rows <= 0) return p.row_counts ? cudaSuccess : cudaMemsetAsync(p.row_offsets, 0, sizeof(int32_t), stream);
   const int nb = p.num_blocks;  // bounds every row's length
@@ -1434,15 +1470,15 @@ cudaError_t run_gate_select(const GateSelectParams& p, cudaStream_t stream) {
     if (p.row_counts || p.rows_per_head < 1 || p.num_rows % p.rows_per_head != 0) return cudaErrorInvalidValue;
     const unsigned ctas = unsigned((p.num_rows + kSelectWarps - 1) / kSelectWarps);
     if (nb <= 32)
-      gate_select_kernel<1><<<ctas, kSelectWarps * 32, 0, stream>>>(p);
+      launch_select<1>(p, ctas, stream);
     else if (nb <= 128)
-      gate_select_kernel<4><<<ctas, kSelectWarps * 32, 0, stream>>>(p);
+      launch_select<4>(p, ctas, stream);
     else if (nb <= 512)
-      gate_select_kernel<16><<<ctas, kSelectWarps * 32, 0, stream>>>(p);
+      launch_select<16>(p, ctas, stream);
     else if (nb <= 2048 && !p.mass)
-      gate_select_kernel<64><<<ctas, kSelectWarps * 32, 0, stream>>>(p);
+      launch_select<64>(p, ctas, stream);
     else
-      gate_select_kernel<0><<<ctas, kSelectWarps * 32, 0, stream>>>(p);
+      launch_select<0>(p, ctas, stream);
   }
   if ((err = cudaGetLastError()) != cudaSuccess || p.row_counts || (!p.decode && closed_form(p))) return err;
   if ((err = run_scan_row_offsets(p.row_offsets, p.num_rows, stream)) != cudaSuccess) return err;
