@@ -1031,7 +1031,7 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
   __shared__ unsigned long long cta_counts[3];
   __shared__ __align__(16) int hist[kTopK ? kSelectWarps : 1][256];  // a warp's counting passes (Top-K)
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const bool closed = kTopK && p.k >= 1;  // closed_form(p)
+  const bool closed = kTopK && closed_form(p);
   if (closed) {  // the counts in closed form, added once
     if (p.counts && blockIdx.x == 0 && threadIdx.x == 0) {
       const int heads = p.num_rows / p.rows_per_head, a = p.first_q_block, b = a + p.rows_per_head;
