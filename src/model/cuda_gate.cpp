@@ -46,24 +46,6 @@ Status gemm(cublasHandle_t blas, bool trans_b, int m, int n, int k, float alpha,
   return Status::ok();
 }
 
-// The same over `batch` products whose operands sit anywhere: a[i] [m, k], b[i] (as above), c[i]
-// [m, n], with leading dimensions lda, ldb, ldc; `ptrs` [3 * batch] on the GPU receives the
-// pointers (host_ptrs: a | b | c, staged by the copy before it returns).
-Status gemm_pointers(cublasHandle_t blas, cudaStream_t stream, bool trans_b, int m, int n, int k, float alpha,
-                     const std::vector<const void*>& host_ptrs, int64_t lda, int64_t ldb, int64_t ldc, int batch,
-                     DeviceBuffer* ptrs) {
-  const float beta = 0.0f;
-  SEER_RETURN_IF_ERROR(ptrs->reserve(host_ptrs.size() * sizeof(void*), "gate GEMM pointers"));
-  SEER_CUDA_CHECK(cudaMemcpyAsync(ptrs->ptr, host_ptrs.data(), host_ptrs.size() * sizeof(void*),
-                                  cudaMemcpyHostToDevice, stream));
-  const void* const* p = ptrs->as<const void*>();
-  SEER_CUBLAS_CHECK(cublasGemmBatchedEx(blas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha,
-                                        p + batch, CUDA_R_32F, int(ldb), p, CUDA_R_32F, int(lda), &beta,
-                                        const_cast<void* const*>(p + 2 * batch), CUDA_R_32F, int(ldc), batch,
-                                        CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
-  return Status::ok();
-}
-
 constexpr int kScoreSplitRows = 1024;  // query blocks of a chunk from which its score GEMM is cut in two
 
 struct GateWeights {  // one layer of one gate, on the GPU
@@ -193,10 +175,8 @@ struct CudaGates::Impl {
   std::vector<DeviceBuffer> entries;  // per layer: bf16 [B][Hkv, max_blocks, dg]
   DeviceBuffer counters;              // u64 [num_layers][2][3]
   // Scratch, shared by the layers.
-  DeviceBuffer kfeat, kproj, qfeat, qproj, scores, offsets, indices;
+  DeviceBuffer kfeat, kproj, khead, qfeat, qproj, scores, offsets, indices;
   DeviceBuffer dfeat, dproj;  // the decode gate's compression of the blocks a prefill chunk completes
-  std::vector<const void*> score_ptrs;  // the K-only score GEMM's operands: a | b | c per query head
-  DeviceBuffer score_ptr_buf;
   DeviceBuffer q_partial, e_partial;  // decode projections: [B, Hkv, slices, dg]
   DeviceBuffer done;                  // decode: u32 [B, Hkv] slice counters
   int slices = 1;
@@ -355,8 +335,15 @@ struct CudaGates::Impl {
     SEER_RETURN_IF_ERROR(gemm(blas, false, nb, kg * dg, kin, 1.0f, {kfeat.as<float>(), kin, int64_t(nb) * kin},
                                {W.linear_k.as<float>(), kg * dg, int64_t(kin) * kg * dg}, kp, kg * dg,
                                int64_t(nb) * kg * dg, Hkv));
+    // K-only: the RoPE writes each query head's keys as one matrix, khead [Hq, nb, dg] (query head
+    // h = kvh * g + i: column group i of kvh's projections), so that the score GEMM is a strided batch.
+    float* kh = nullptr;
+    if (!two) {
+      SEER_RETURN_IF_ERROR(khead.reserve(size_t(Hq) * nb * dg * sizeof(float), "gate projections"));
+      kh = khead.as<float>();
+    }
     SEER_CUDA_CHECK(cuda::run_gate_rope_rows(kp, int64_t(Hkv) * nb * kg, dg, nb, kg, 0, pre.block_table.as<float>(),
-                                             stream));
+                                             stream, kh));
     // Queries: pooled new tokens per query block (above) -> [linear_q] -> RoPE.
     float* qp = qfeat.as<float>();  // qin == dg without a Q linear
     if (two) {
@@ -374,23 +361,16 @@ struct CudaGates::Impl {
     if (two) {
       SEER_RETURN_IF_ERROR(gemm(blas, true, g * rows, nb, dg, scale, {qp, dg, int64_t(g) * rows * dg},
                                 {kp, dg, int64_t(nb) * dg}, scores.as<float>(), nb, int64_t(g) * rows * nb, Hkv));
-    } else {  // batched GEMMs over the query heads: head h = kvh * g + i reads column group i of kvh's keys.
-      // Causal: from kScoreSplitRows rows on, the first half of the rows, which need only the keys up to
-      // their last block, are one GEMM of first_qb + top columns and the other rows one of nb (3/4 of the
-      // square when it is one). Below that the second launch costs more than it saves (H200: 128k
-      // gate step 1.50 -> 1.45 ms; 32k unchanged; 8k 0.039 -> 0.046 ms).
-      const int top = rows >= kScoreSplitRows ? rows / 2 : 0;
-      score_ptrs.resize(size_t(3) * Hq);
-      for (int part = top > 0 ? 0 : 1; part < 2; ++part) {
-        const int r0 = part == 0 ? 0 : top, m = part == 0 ? top : rows - top, cols = part == 0 ? first_qb + top : nb;
-        for (int h = 0; h < Hq; ++h) {
-          score_ptrs[size_t(h)] = qp + (int64_t(h) * rows + r0) * dg;
-          score_ptrs[size_t(Hq + h)] = kp + int64_t(h / g) * nb * g * dg + int64_t(h % g) * dg;
-          score_ptrs[size_t(2 * Hq + h)] = scores.as<float>() + (int64_t(h) * rows + r0) * nb;
-        }
-        // (the pointer copy of the second part is ordered after the first GEMM on the stream)
-        SEER_RETURN_IF_ERROR(gemm_pointers(blas, stream, true, m, cols, dg, scale, score_ptrs, dg, int64_t(g) * dg,
-                                           nb, Hq, &score_ptr_buf));
+    } else {
+      // Causal: from kScoreSplitRows rows on, the rows in two bands, the first needing only the keys up to
+      // its last block (3/4 of the square when it is one). Below that the second launch costs more than it
+      // saves (H200: 128k gate step 1.50 -> 1.45 ms; 32k unchanged; 8k 0.039 -> 0.046 ms).
+      const int bands = rows >= kScoreSplitRows ? 2 : 1;
+      for (int b = 0; b < bands; ++b) {
+        const int r0 = rows * b / bands, r1 = rows * (b + 1) / bands;
+        SEER_RETURN_IF_ERROR(gemm(blas, true, r1 - r0, first_qb + r1, dg, scale,
+                                  {qp + int64_t(r0) * dg, dg, int64_t(rows) * dg}, {kh, dg, int64_t(nb) * dg},
+                                  scores.as<float>() + int64_t(r0) * nb, nb, int64_t(rows) * nb, Hq));
       }
     }
     return Status::ok();

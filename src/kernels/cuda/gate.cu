@@ -434,7 +434,8 @@ __global__ void gate_norm_rope_kernel(float* x, int heads, int dg, int64_t head_
 // index arithmetic: rows < 2^31).
 template <int V>
 __global__ void __launch_bounds__(256) gate_rope_rows_kernel(float* __restrict__ x, int rows, int dg, int n, int group,
-                                                             int first_block, const float* __restrict__ table) {
+                                                             int first_block, const float* __restrict__ table,
+                                                             float* __restrict__ out) {
   using Vec = std::conditional_t<V == 4, float4, float>;
   const int half = dg / 2, lanes = half / V, per_cta = 256 / lanes;
   const int r = blockIdx.x * per_cta + threadIdx.x / lanes, o = (threadIdx.x % lanes) * V;
@@ -455,8 +456,10 @@ __global__ void __launch_bounds__(256) gate_rope_rows_kernel(float* __restrict__
     lf[i] = af[i] * cf[i] - bf[i] * sf[i];
     hf[i] = bf[i] * cf[i] + af[i] * sf[i];
   }
-  *reinterpret_cast<Vec*>(v + o) = lo;
-  *reinterpret_cast<Vec*>(v + half + o) = hi;
+  // In place, or to out [heads, group, n, dg] (row R of x is (head * n + block) * group + i).
+  float* w = out ? out + (int64_t(r / (group * n)) * group * n + int64_t(r % group) * n + (r / group) % n) * dg : v;
+  *reinterpret_cast<Vec*>(w + o) = lo;
+  *reinterpret_cast<Vec*>(w + half + o) = hi;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1409,18 +1412,18 @@ cudaError_t run_gate_norm_rope(float* x, int heads, int n, int dg, int64_t head_
 }
 
 cudaError_t run_gate_rope_rows(float* x, int64_t rows, int dg, int n, int group, int first_block,
-                               const float* block_table, cudaStream_t stream) {
+                               const float* block_table, cudaStream_t stream, float* out) {
   if (rows <= 0) return cudaSuccess;
   if (dg > kMaxHidden || 512 % dg != 0 || !block_table || n < 1 || group < 1 || rows >= (int64_t(1) << 31))
     return cudaErrorInvalidValue;
   if (dg % 8 == 0 && 2048 % dg == 0) {
     const int per_cta = 2048 / dg;
     gate_rope_rows_kernel<4><<<unsigned((rows + per_cta - 1) / per_cta), 256, 0, stream>>>(x, int(rows), dg, n, group,
-                                                                                          first_block, block_table);
+                                                                                          first_block, block_table, out);
   } else {
     const int per_cta = 512 / dg;
     gate_rope_rows_kernel<1><<<unsigned((rows + per_cta - 1) / per_cta), 256, 0, stream>>>(x, int(rows), dg, n, group,
-                                                                                          first_block, block_table);
+                                                                                          first_block, block_table, out);
   }
   return cudaGetLastError();
 }

@@ -92,10 +92,12 @@ cudaError_t run_gate_norm_rope(float* x, int heads, int n, int dg, int64_t head_
                                GateRope rope, int first_block, int block_size, __nv_bfloat16* out_bf16,
                                int64_t out_head_stride, cudaStream_t stream);
 
-// In-place gate RoPE of rows x [rows, dg] from a block table (GateRope::block_table): row R sits at
-// block first_block + (R / group) % n (n positions, each repeated for `group` consecutive rows).
+// Gate RoPE of rows x [rows, dg] from a block table (GateRope::block_table): row R sits at block
+// first_block + (R / group) % n (n positions, each repeated for `group` consecutive rows). In place, or
+// with `out` to out [rows / (n * group), group, n, dg]: x [heads, n, group, dg] with its two inner
+// dimensions swapped (a K-only gate's keys [Hkv, nb, g, dg] become one [nb, dg] matrix per query head).
 cudaError_t run_gate_rope_rows(float* x, int64_t rows, int dg, int n, int group, int first_block,
-                               const float* block_table, cudaStream_t stream);
+                               const float* block_table, cudaStream_t stream, float* out = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // Decode gate (SPEC §2), a batch of B sequences; sequence b's newest token sits at kv_lens[b] - 1.
