@@ -162,7 +162,10 @@ __device__ void matvec(const float* x, int rows, const float* __restrict__ w, in
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pooling: a CTA of 128 threads per (touched block, kPoolHeads heads), taking the heads in turn.
+// Pooling: a CTA of 128 threads per (touched block, kPoolHeads heads), taking the heads in turn, or
+// two query heads whose pools are the average alone (the released gate's) at once: each token's RoPE
+// table is then read once for both (H200, 32k tokens, gate+rope - rope: 0.118 -> 0.110 ms; four heads at
+// once spill even at 80 registers).
 // Thread = (token lane `sub`, unit): a unit is eight channels of the head, c .. c+3 and
 // c + d/2 .. c + d/2 + 3 (the pairs the model's RoPE rotates together); `units` = d/8 rounded up to a
 // power of two (units past d/8 idle); lane `sub` takes the block's new tokens t0 + sub, t0 + sub +
@@ -174,12 +177,10 @@ __device__ void matvec(const float* x, int rows, const float* __restrict__ w, in
 // through a cp.async ring.)
 
 // The model's RoPE of the four pairs (a[i], b[i]) = (x[c + i], x[c + d/2 + i]) of one token, with its
-// cos / sin at cs / sn, stored as bf16 at p and p + half: the operations of the RoPE kernels of
+// cos / sin c[i], s[i], stored as bf16 at p and p + half: the operations of the RoPE kernels of
 // model_ops.cu, hence their bits.
 __device__ __forceinline__ void model_rope_store(bf16* p, int half, const float (&a)[4], const float (&b)[4],
-                                                 const float* __restrict__ cs, const float* __restrict__ sn) {
-  const float4 c4 = __ldg(reinterpret_cast<const float4*>(cs)), s4 = __ldg(reinterpret_cast<const float4*>(sn));
-  const float c[4] = {c4.x, c4.y, c4.z, c4.w}, s[4] = {s4.x, s4.y, s4.z, s4.w};
+                                                 const float (&c)[4], const float (&s)[4]) {
   __nv_bfloat162 oa[2], ob[2];
 #pragma unroll
   for (int e = 0; e < 2; ++e) {
@@ -192,7 +193,7 @@ __device__ __forceinline__ void model_rope_store(bf16* p, int half, const float 
 }
 
 // kPoolHeads heads per CTA; tokens in flight per lane: 2 with the model's RoPE (more registers would
-// cost occupancy, which that pass needs), 4 without. H200, gate+rope - rope at 8k / 32k tokens:
+// cost occupancy, which that pass needs), 4 without (for a head pair: 1 and 2). H200, gate+rope - rope at 8k / 32k tokens:
 // 1 head 0.037 / 0.128 ms, 2 heads 0.037 / 0.121, 4 heads 0.045 / 0.120 (too few CTAs at 8k); 4 or 8
 // tokens with the RoPE: 0.158 / 0.218 ms at 32k.
 constexpr int kPoolThreads = 128, kPoolWarps = kPoolThreads / 32, kPoolHeads = 2;
@@ -210,7 +211,6 @@ __global__ void __launch_bounds__(kPoolThreads, 8)
     gate_pool_kernel(GateKStats s, bf16* k, int64_t k_stride, bf16* q, int64_t q_stride, int heads,
                      GatePools q_pools, float* __restrict__ q_feat, const float* __restrict__ q_rope, int n,
                      int start, GateModelRope rope, GateKFeatures kf) {
-  constexpr int kChunk = kRope ? 2 : 4;
   __shared__ uint32_t red[kPoolWarps][16][32];  // [warp][value: 4 max, 4 min, 8 sums][unit]
   const int bs = s.block_size, d = s.head_dim, half = d / 2, per_head = half / 4, Hkv = s.num_kv_heads;
   const int units = per_head <= 1 ? 1 : 1 << (32 - __clz(per_head - 1));
@@ -224,96 +224,138 @@ __global__ void __launch_bounds__(kPoolThreads, 8)
   const int c = active ? unit * 4 : 0;
   bool q_extremes = false;  // the Q pools need max or min (not the usual average alone)
   for (int p = 0; p < q_pools.count; ++p) q_extremes |= q_pools.type[p] != kPoolAvg;
-  auto one_head = [&](int h) {  // head h of this block
-    const bool is_k = h < Hkv, extremes = is_k || q_extremes;  // max and min wanted
-    bf16* x = is_k ? k + h * d + c : q + (h - Hkv) * d + c;  // token t at x + (t - start) * stride
-    const int64_t stride = is_k ? k_stride : q_stride;
-    // Pair e of the unit: channels c + 2e, c + 2e + 1 (e < 2), c + half + 2(e - 2) .. (e >= 2). The pools
-    // start empty (max -inf, min +inf, sum 0: the first token then gives the values PrefillGate starts
-    // from, but for a NaN, which max / min skip, and the sign of a zero sum).
+  // A head's running pools: pair e of the unit is channels c + 2e, c + 2e + 1 (e < 2), c + half + 2(e - 2)
+  // .. (e >= 2). They start empty (max -inf, min +inf, sum 0: the first token then gives the values
+  // PrefillGate starts from, but for a NaN, which max / min skip, and the sign of a zero sum).
+  struct Pools {
     __nv_bfloat162 mx[4], mn[4];
     float sm[8];
+  };
+  // The lane's tokens of NH heads at once, in token order (each token's RoPE table read once for the NH
+  // heads); NH > 1 only for heads that need no max / min. Tokens in flight per lane: kChunk.
+  auto accumulate = [&](auto nh, auto ext, int h0, Pools (&pl)[decltype(nh)::value]) {
+    constexpr int NH = decltype(nh)::value;
+    constexpr bool kExt = decltype(ext)::value;  // max and min wanted
+    constexpr int kChunk = kRope ? 2 / NH : 4 / NH;
+    // Head h0 + u's token t at x + (t - start) * stride + u * d (NH > 1: query heads, side by side).
+    bf16* const x = h0 < Hkv ? k + h0 * d + c : q + (h0 - Hkv) * d + c;
+    const int64_t stride = h0 < Hkv ? k_stride : q_stride;
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      mx[e] = __floats2bfloat162_rn(-INFINITY, -INFINITY);
-      mn[e] = __floats2bfloat162_rn(INFINITY, INFINITY);
+    for (int u = 0; u < NH; ++u) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        pl[u].mx[e] = __floats2bfloat162_rn(-INFINITY, -INFINITY);
+        pl[u].mn[e] = __floats2bfloat162_rn(INFINITY, INFINITY);
+      }
+#pragma unroll
+      for (int i = 0; i < 8; ++i) pl[u].sm[i] = 0.0f;
     }
-#pragma unroll
-    for (int i = 0; i < 8; ++i) sm[i] = 0.0f;
     for (int tb = t0 + sub; tb < t1; tb += kChunk * subs) {
-      uint2 lo[kChunk], hi[kChunk];  // the chunk's loads first, then its arithmetic
+      uint2 lo[kChunk][NH], hi[kChunk][NH];  // the chunk's loads first, then its arithmetic
 #pragma unroll
       for (int i = 0; i < kChunk; ++i) {
         const int t = tb + i * subs;
-        lo[i] = hi[i] = make_uint2(0u, 0u);
-        if (active && t < t1) {
-          const bf16* p = x + int64_t(t - start) * stride;
-          lo[i] = *reinterpret_cast<const uint2*>(p);
-          hi[i] = *reinterpret_cast<const uint2*>(p + half);
+#pragma unroll
+        for (int u = 0; u < NH; ++u) {
+          lo[i][u] = hi[i][u] = make_uint2(0u, 0u);
+          if (active && t < t1) {
+            const bf16* p = x + int64_t(t - start) * stride + u * d;
+            lo[i][u] = *reinterpret_cast<const uint2*>(p);
+            hi[i][u] = *reinterpret_cast<const uint2*>(p + half);
+          }
         }
       }
 #pragma unroll
       for (int i = 0; i < kChunk; ++i) {
         const int t = tb + i * subs;
         if (!active || t >= t1) continue;
-        __nv_bfloat162 v[4];
-        *reinterpret_cast<uint2*>(v) = lo[i];
-        *reinterpret_cast<uint2*>(v + 2) = hi[i];
-        float f[8];
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {  // running max / min, this lane's running sum in token order
-          if (extremes) {
-            mx[e] = __hmax2(mx[e], v[e]);
-            mn[e] = __hmin2(mn[e], v[e]);
-          }
-          const float2 fv = __bfloat1622float2(v[e]);
-          f[2 * e] = fv.x;
-          f[2 * e + 1] = fv.y;
-          sm[2 * e] += fv.x;
-          sm[2 * e + 1] += fv.y;
-        }
+        [[maybe_unused]] float cs[4], sn[4];  // the token's RoPE table (kRope)
         if constexpr (kRope) {
           const int64_t o = int64_t(t - start) * half + c;
-          model_rope_store(x + int64_t(t - start) * stride, half, {f[0], f[1], f[2], f[3]}, {f[4], f[5], f[6], f[7]},
-                           rope.cos + o, rope.sin + o);
+          const float4 c4 = __ldg(reinterpret_cast<const float4*>(rope.cos + o)),
+                       s4 = __ldg(reinterpret_cast<const float4*>(rope.sin + o));
+          cs[0] = c4.x, cs[1] = c4.y, cs[2] = c4.z, cs[3] = c4.w;
+          sn[0] = s4.x, sn[1] = s4.y, sn[2] = s4.z, sn[3] = s4.w;
+        }
+#pragma unroll
+        for (int u = 0; u < NH; ++u) {
+          __nv_bfloat162 v[4];
+          *reinterpret_cast<uint2*>(v) = lo[i][u];
+          *reinterpret_cast<uint2*>(v + 2) = hi[i][u];
+          float f[8];
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {  // running max / min, this lane's running sum in token order
+            if constexpr (kExt) {
+              pl[u].mx[e] = __hmax2(pl[u].mx[e], v[e]);
+              pl[u].mn[e] = __hmin2(pl[u].mn[e], v[e]);
+            }
+            const float2 fv = __bfloat1622float2(v[e]);
+            f[2 * e] = fv.x;
+            f[2 * e + 1] = fv.y;
+            pl[u].sm[2 * e] += fv.x;
+            pl[u].sm[2 * e + 1] += fv.y;
+          }
+          if constexpr (kRope)
+            model_rope_store(x + int64_t(t - start) * stride + u * d, half, {f[0], f[1], f[2], f[3]},
+                             {f[4], f[5], f[6], f[7]}, cs, sn);
         }
       }
     }
-    // Across the lanes of a unit: within the warp (butterfly: every lane gets the same bits), then over
-    // the warps in order.
+  };
+  // The pools of NH heads across the lanes of a unit: within the warp (butterfly: every lane gets the
+  // same bits), then over the warps in order, through red (one head's max, min and sums, or two heads'
+  // sums). True for the lanes that then hold the unit's totals: lanes 0 .. units - 1 of warp 0 (red
+  // holds only those lanes' slots).
+  auto reduce = [&](auto nh, auto ext, Pools (&pl)[decltype(nh)::value]) -> bool {
+    constexpr int NH = decltype(nh)::value;
+    constexpr bool kExt = decltype(ext)::value;  // without max / min they stay as they started
+    static_assert(NH == 1 || !kExt, "red holds the max and min of one head");
     for (int o = units; o < 32; o <<= 1) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        if (extremes) {
-          mx[e] = __hmax2(mx[e], bf2(__shfl_xor_sync(0xffffffffu, bits(mx[e]), o)));
-          mn[e] = __hmin2(mn[e], bf2(__shfl_xor_sync(0xffffffffu, bits(mn[e]), o)));
-        }
-      }
+      for (int u = 0; u < NH; ++u) {
 #pragma unroll
-      for (int i = 0; i < 8; ++i) sm[i] += __shfl_xor_sync(0xffffffffu, sm[i], o);
+        for (int e = 0; e < 4 && kExt; ++e) {
+          pl[u].mx[e] = __hmax2(pl[u].mx[e], bf2(__shfl_xor_sync(0xffffffffu, bits(pl[u].mx[e]), o)));
+          pl[u].mn[e] = __hmin2(pl[u].mn[e], bf2(__shfl_xor_sync(0xffffffffu, bits(pl[u].mn[e]), o)));
+        }
+#pragma unroll
+        for (int i = 0; i < 8; ++i) pl[u].sm[i] += __shfl_xor_sync(0xffffffffu, pl[u].sm[i], o);
+      }
     }
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int sums = NH == 1 ? 8 : 0;  // red[.][sums + 8u + i]: head u's sum i
     if (lane < units) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        red[warp][e][lane] = bits(mx[e]);
-        red[warp][4 + e][lane] = bits(mn[e]);
+      for (int e = 0; e < 4 && kExt; ++e) {
+        red[warp][e][lane] = bits(pl[0].mx[e]);
+        red[warp][4 + e][lane] = bits(pl[0].mn[e]);
       }
 #pragma unroll
-      for (int i = 0; i < 8; ++i) red[warp][8 + i][lane] = __float_as_uint(sm[i]);
+      for (int u = 0; u < NH; ++u)
+#pragma unroll
+        for (int i = 0; i < 8; ++i) red[warp][sums + 8 * u + i][lane] = __float_as_uint(pl[u].sm[i]);
     }
     __syncthreads();
-    // Lanes 0 .. units - 1 of warp 0 finish (they hold warp 0's part; red holds only those lanes' slots).
-    if (warp != 0 || lane >= units || !active) return;
+    if (warp != 0 || lane >= units || !active) return false;
     for (int w = 1; w < kPoolWarps; ++w) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        mx[e] = __hmax2(mx[e], bf2(red[w][e][lane]));
-        mn[e] = __hmin2(mn[e], bf2(red[w][4 + e][lane]));
+      for (int e = 0; e < 4 && kExt; ++e) {
+        pl[0].mx[e] = __hmax2(pl[0].mx[e], bf2(red[w][e][lane]));
+        pl[0].mn[e] = __hmin2(pl[0].mn[e], bf2(red[w][4 + e][lane]));
       }
 #pragma unroll
-      for (int i = 0; i < 8; ++i) sm[i] += __uint_as_float(red[w][8 + i][lane]);
+      for (int u = 0; u < NH; ++u)
+#pragma unroll
+        for (int i = 0; i < 8; ++i) pl[u].sm[i] += __uint_as_float(red[w][sums + 8 * u + i][lane]);
     }
+    return true;
+  };
+  // Head h's statistics and key features (K heads) or pooled queries, from the unit's totals.
+  auto store = [&](int h, Pools& pl, auto q_only) {
+    const bool is_k = !decltype(q_only)::value && h < Hkv;
+    auto& mx = pl.mx;
+    auto& mn = pl.mn;
+    auto& sm = pl.sm;
     auto stat_at = [&](int e) { return e < 2 ? 2 * e : half + 2 * (e - 2); };  // channel offset of pair e
     // Pool `type` of the unit's channels, v = channels c .. c+3, then c + half .. (inv: 1 / tokens).
     auto unit_feature = [&](int type, float inv, float (&v)[8]) {
@@ -379,11 +421,33 @@ __global__ void __launch_bounds__(kPoolThreads, 8)
       }
     }
   };
-  for (int i = 0; i < kPoolHeads; ++i) {
+  for (int i = 0; i < kPoolHeads;) {
     const int h = g * kPoolHeads + i;
     if (h >= heads) break;
     if (i > 0) __syncthreads();  // red is read before it is written again
-    one_head(h);
+    using One = std::integral_constant<int, 1>;
+    using Two = std::integral_constant<int, 2>;
+    using Yes = std::true_type;
+    using No = std::false_type;
+    if (i + 1 < kPoolHeads && h + 1 < heads && h >= Hkv && !q_extremes) {  // two query heads, average only
+      Pools pl[2];
+      accumulate(Two{}, No{}, h, pl);
+      if (reduce(Two{}, No{}, pl)) {
+        store(h, pl[0], Yes{});
+        store(h + 1, pl[1], Yes{});
+      }
+      i += 2;
+    } else {
+      Pools pl[1];
+      if (h < Hkv || q_extremes) {  // max and min wanted
+        accumulate(One{}, Yes{}, h, pl);
+        if (reduce(One{}, Yes{}, pl)) store(h, pl[0], No{});
+      } else {
+        accumulate(One{}, No{}, h, pl);
+        if (reduce(One{}, No{}, pl)) store(h, pl[0], No{});
+      }
+      i += 1;
+    }
   }
 }
 
