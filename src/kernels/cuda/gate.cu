@@ -193,9 +193,10 @@ __device__ __forceinline__ void model_rope_store(bf16* p, int half, const float 
 }
 
 // kPoolHeads heads per CTA; tokens in flight per lane: 2 with the model's RoPE (more registers would
-// cost occupancy, which that pass needs), 4 without (for a head pair: 1 and 2). H200, gate+rope - rope at 8k / 32k tokens:
-// 1 head 0.037 / 0.128 ms, 2 heads 0.037 / 0.121, 4 heads 0.045 / 0.120 (too few CTAs at 8k); 4 or 8
-// tokens with the RoPE: 0.158 / 0.218 ms at 32k.
+// cost occupancy, which that pass needs), 4 without (for a head pair: 1 and 2; 2 with the RoPE spills).
+// H200, gate+rope - rope at 8k / 32k tokens, before the head pairs: 1 head 0.037 / 0.128 ms, 2 heads
+// 0.037 / 0.121, 4 heads 0.045 / 0.120 (too few CTAs at 8k); 4 or 8 tokens with the RoPE: 0.158 / 0.218
+// ms at 32k.
 constexpr int kPoolThreads = 128, kPoolWarps = kPoolThreads / 32, kPoolHeads = 2;
 
 __device__ __forceinline__ uint32_t bits(__nv_bfloat162 v) { return *reinterpret_cast<uint32_t*>(&v); }
