@@ -157,8 +157,9 @@ struct RecordLayer0 : AttentionPolicy {
 };
 
 // Every layer's targets are causal and normalised; layer 0's equal the naive ones from the full
-// probability rows, with each block's max probability (SPEC) or its mass.
-void check_examples_ground_truth(BlockStat stat) {
+// probability rows, with each block's max probability (SPEC) or its mass, the decode targets pooling
+// the GQA group by its max (SPEC) or its sum.
+void check_examples_ground_truth(BlockStat stat, GroupPool group_pool = GroupPool::kMax) {
   auto model = load_model(kTinyModel);
   ASSERT_TRUE(model) << model.status().message();
   const ModelConfig& c = model->config;
@@ -173,6 +174,7 @@ void check_examples_ground_truth(BlockStat stat) {
   eo.sample_seed = 9;
   eo.num_threads = 2;
   eo.ground_truth = stat;
+  eo.group_pool = group_pool;
   std::vector<PrefillGateExample> pe;
   std::vector<DecodeGateExample> de;
   ASSERT_TRUE(collect_examples(*model, tiny_tokens(*model, T), eo, &pe, &de).is_ok());
@@ -255,8 +257,10 @@ void check_examples_ground_truth(BlockStat stat) {
     for (int hk = 0; hk < Hkv; ++hk) {
       std::vector<double> want(size_t(nb), 0.0);
       for (int j = 0; j < d0.pos[i] / bs; ++j)
-        for (int g = 0; g < group; ++g)
-          want[size_t(j)] = std::max(want[size_t(j)], double(full[(size_t(d0.pos[i]) * Hq + hk * group + g) * nb + j]));
+        for (int g = 0; g < group; ++g) {
+          const double x = full[(size_t(d0.pos[i]) * Hq + hk * group + g) * nb + j];
+          want[size_t(j)] = group_pool == GroupPool::kSum ? want[size_t(j)] + x : std::max(want[size_t(j)], x);
+        }
       const double sum = std::accumulate(want.begin(), want.end(), 0.0);
       for (int j = 0; j < nb; ++j) EXPECT_NEAR(d0.gt[(i * Hkv + hk) * nb + j], want[size_t(j)] / sum, 1e-5);
     }
@@ -283,6 +287,28 @@ TEST(TrainExamples, MassGroundTruthIsNormalisedAndCausal) {
   ASSERT_TRUE(collect_examples(*model, tiny_tokens(*model, 300), eo, &mass_ex, nullptr).is_ok());
   ASSERT_EQ(max_ex[0].gt.size(), mass_ex[0].gt.size());
   EXPECT_GT(test::max_abs_diff(max_ex[0].gt.data(), mass_ex[0].gt.data(), max_ex[0].gt.size()), 1e-3);
+}
+
+// The decode targets with the group's heads summed (--group-pool sum): naive equality above, and they
+// differ from the max's (the tiny model's groups hold two heads).
+TEST(TrainExamples, GroupSumGroundTruthIsNormalisedAndCausal) {
+  check_examples_ground_truth(BlockStat::kMass, GroupPool::kSum);
+  auto model = load_model(kTinyModel);
+  ASSERT_TRUE(model);
+  ASSERT_GT(model->config.num_qo_heads / model->config.num_kv_heads, 1);
+  auto dec = init_gates(GateKind::kDecode, model->config, {}, 2);
+  ASSERT_TRUE(dec);
+  ExampleOptions eo;
+  eo.decode = &*dec;
+  eo.decode_tokens = 40;
+  eo.num_threads = 2;
+  eo.ground_truth = BlockStat::kMass;
+  std::vector<DecodeGateExample> max_ex, sum_ex;
+  ASSERT_TRUE(collect_examples(*model, tiny_tokens(*model, 300), eo, nullptr, &max_ex).is_ok());
+  eo.group_pool = GroupPool::kSum;
+  ASSERT_TRUE(collect_examples(*model, tiny_tokens(*model, 300), eo, nullptr, &sum_ex).is_ok());
+  ASSERT_EQ(max_ex[0].gt.size(), sum_ex[0].gt.size());
+  EXPECT_GT(test::max_abs_diff(max_ex[0].gt.data(), sum_ex[0].gt.data(), max_ex[0].gt.size()), 1e-3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -541,6 +567,11 @@ TEST(TrainRun, MassGroundTruthResumes) {
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.status().message().find("ground_truth"), std::string::npos) << refused.status().message();
   o.ground_truth = BlockStat::kMass;
+  o.group_pool = GroupPool::kSum;  // nor with the decode targets pooled otherwise
+  auto refused_pool = train_gates(*run.model, o);
+  ASSERT_FALSE(refused_pool);
+  EXPECT_NE(refused_pool.status().message().find("group_pool"), std::string::npos) << refused_pool.status().message();
+  o.group_pool = GroupPool::kMax;
   auto resumed = train_gates(*run.model, o);
   ASSERT_TRUE(resumed) << resumed.status().message();
   EXPECT_EQ(resumed->steps_done, 4);

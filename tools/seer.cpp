@@ -390,6 +390,7 @@ struct TrainArgs {
   std::string kind = "prefill";
   std::string device = "cpu";
   std::string ground_truth = "max";
+  std::string group_pool = "max";
   bool exclude_sink = false;
   std::vector<std::string> data;
   seer::TrainOptions t;
@@ -400,6 +401,9 @@ struct TrainArgs {
 std::atomic<bool> g_interrupted{false};
 
 int run_train_gates(TrainArgs& a) {
+  if (a.group_pool == "sum" && a.kind == "prefill")
+    return fail(seer::Status::error("--group-pool sum: only the decode gate's targets pool a GQA group, and "
+                                    "--kind prefill trains no decode gate"));
   auto model = open_model(a.common);
   if (!model) return fail(model.status());
   seer::TrainOptions& t = a.t;
@@ -409,6 +413,7 @@ int run_train_gates(TrainArgs& a) {
   t.num_threads = a.common.threads;
   t.device = a.device == "cuda" ? seer::Device::kCuda : seer::Device::kCpu;
   t.ground_truth = a.ground_truth == "mass" ? seer::BlockStat::kMass : seer::BlockStat::kMax;
+  t.group_pool = a.group_pool == "sum" ? seer::GroupPool::kSum : seer::GroupPool::kMax;
   if (a.min_lr >= 0.0) t.min_lr_prefill = t.min_lr_decode = a.min_lr;
   t.prefill_gate = t.decode_gate = gate_options(a.arch, model->path);
   t.prefill_gate.sink_excluded = t.decode_gate.sink_excluded = a.exclude_sink;
@@ -554,6 +559,10 @@ int main(int argc, char** argv) {
                     "what the targets take of each key block: max, its largest attention probability (SPEC, "
                     "upstream; default), or mass, the sum of its probabilities")
       ->check(CLI::IsMember({"max", "mass"}));
+  train->add_option("--group-pool", ta.group_pool,
+                    "how the decode targets pool the query heads of a GQA group (which share one selection): max "
+                    "(SPEC, upstream; default) or sum, the group's total share of each block")
+      ->check(CLI::IsMember({"max", "sum"}));
   train->add_flag("--exclude-sink", ta.exclude_sink,
                   "leave block 0, which every selection keeps anyway, out of the targets and the gates' softmax "
                   "(recorded in the gates' config; such gates score block 0 +inf; CPU selection only for now)");

@@ -79,17 +79,21 @@ struct AttentionContext {
 // What gate training's ground truth takes of each key block, per query row and qo head: the largest
 // attention probability in the block (kMax, SPEC §4.1, §4.2), or the block's share of the row's
 // attention, the sum of its probabilities (kMass, a project option: `train-gates --ground-truth mass`).
-// The pools over a query block's rows and over a GQA group take the max of either.
+// The pool over a query block's rows takes the max of either; the pool over a GQA group's query
+// heads (the decode targets) takes the max (SPEC §4.2) or, with kSum, their sum (a project option:
+// `train-gates --group-pool sum`, the group's total share of each block).
 enum class BlockStat { kMax, kMass };
+enum class GroupPool { kMax, kSum };
 
 struct GroundTruthRequest {
   int block_size = 64;  // a multiple of 64 (the GPU: 64)
   BlockStat stat = BlockStat::kMax;
+  GroupPool group = GroupPool::kMax;  // how group_max pools the group's heads
   // [num_qo_heads, q_blocks, nb], SPEC §4.1: per query block the forward's queries touch (q_blocks
   // of them, the first start_pos / block_size), the max over its query rows in this forward.
   float* pool_2d = nullptr;
   // [rows.size(), num_kv_heads, nb], SPEC §4.2: at each query row (an index into this forward's
-  // queries), the max over the qo heads of each KV head's group.
+  // queries), the max (or, GroupPool::kSum, the sum) over the qo heads of each KV head's group.
   float* group_max = nullptr;
   std::span<const int> rows;
 };

@@ -96,6 +96,9 @@ struct TrainOptions {
   // What the targets take of each key block (GroundTruthRequest::stat): its largest probability
   // (SPEC §4, upstream) or its probability mass; both gates of a run share it.
   BlockStat ground_truth = BlockStat::kMax;
+  // How the decode targets pool a GQA group's query heads (GroundTruthRequest::group): the max
+  // (SPEC §4.2) or the sum.
+  GroupPool group_pool = GroupPool::kMax;
   int eval_rows = 2;        // held-out rows scored for the eval loss (0: none)
   int eval_every = 0;       // steps between eval losses; 0: only at the end
   int checkpoint_every = 10;
@@ -136,6 +139,7 @@ struct ExampleOptions {
   const GateSet* decode = nullptr;
   int decode_tokens = 0;   // 0: every token of the second half
   BlockStat ground_truth = BlockStat::kMax;  // each block's max probability (SPEC §4) or its mass
+  GroupPool group_pool = GroupPool::kMax;    // decode targets: max (SPEC §4.2) or sum over the group
   uint64_t sample_seed = 0;
   int num_threads = 0;
   Device device = Device::kCpu;

@@ -318,6 +318,7 @@ struct CudaForward::Impl {
       p.out = gt_group.as<float>();
       p.rows = gt_rows.as<int32_t>();
       p.num_rows = int(gt.rows.size());
+      p.group_sum = gt.group == GroupPool::kSum;
       SEER_RETURN_IF_ERROR(cuda::launch_block_max_group_max(p, stream));
       SEER_CUDA_CHECK(cudaMemcpyAsync(gt.group_max, gt_group.ptr, group_bytes, cudaMemcpyDeviceToHost, stream));
     }

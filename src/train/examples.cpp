@@ -60,6 +60,7 @@ class ExampleCollector : public AttentionPolicy {
     const size_t nb = size_t(ctx.kv_len + bs_ - 1) / bs_;  // start_pos 0: nb query blocks
     req->block_size = bs_;
     req->stat = opts_.ground_truth;
+    req->group = opts_.group_pool;
     if (prefill_) {
       pool_2d_.resize(size_t(ctx.num_qo_heads) * nb * nb);
       req->pool_2d = pool_2d_.data();
@@ -96,8 +97,8 @@ class ExampleCollector : public AttentionPolicy {
       }
   }
 
-  // SPEC §4.2: per-token 1-D block max, max over the GQA group, strictly previous blocks,
-  // normalised (sum + 1e-9), on the sampled tokens of the second half.
+  // SPEC §4.2: per-token 1-D block max, max (or, GroupPool::kSum, sum) over the GQA group, strictly
+  // previous blocks, normalised (sum + 1e-9), on the sampled tokens of the second half.
   void decode_targets(const AttentionContext& ctx, DecodeGateExample* ex) const {
     const int Hkv = ctx.num_kv_heads, nb = ex->num_blocks;
     const int n = int(ex->pos.size());

@@ -278,6 +278,7 @@ json Trainer::options_json() const {
   j["eval_rows"] = o_.eval_rows;
   // Stored only when it is not SPEC's block max, so that older checkpoints (without the key) resume.
   if (o_.ground_truth == BlockStat::kMass) j["ground_truth"] = "mass";
+  if (o_.group_pool == GroupPool::kSum) j["group_pool"] = "sum";  // likewise
   if (o_.prefill_gate.sink_excluded || o_.decode_gate.sink_excluded) j["exclude_sink"] = true;  // likewise
   return j;
 }
@@ -420,6 +421,7 @@ Result<std::shared_ptr<const RowExamples>> Trainer::examples(int id) {
   for (const auto& g : gates_) (g.kind == GateKind::kPrefill ? eo.prefill : eo.decode) = &g.w;
   eo.decode_tokens = o_.decode_tokens;
   eo.ground_truth = o_.ground_truth;
+  eo.group_pool = o_.group_pool;
   uint64_t s = o_.seed ^ (uint64_t(id + 1) * 0xd1342543de82ef95ULL);
   eo.sample_seed = splitmix64_next(s);
   eo.num_threads = o_.num_threads;

@@ -556,6 +556,30 @@ std::string run_block_max_case(int kv_len, int qo_len, int num_kv_heads, int gro
   seer::reduce_block_max(ref.data(), qo_len, kv_len, hq, num_kv_heads, req);
   if (host2 != want2) return "reduce_block_max: 2-D pool differs from the loop";
   if (host1 != want_some) return "reduce_block_max: group max differs from the loop";
+
+  // The group's heads summed (GroupPool::kSum, train-gates --group-pool sum), in head order on both
+  // sides: the device, the host reduction and the loop agree bit for bit.
+  std::vector<float> want_sum;
+  for (int i : some)
+    for (int hk = 0; hk < num_kv_heads; ++hk)
+      for (int j = 0; j < nb; ++j) {
+        float s = 0.0f;
+        for (int g = 0; g < group; ++g) s += ref[(size_t(i) * hq + hk * group + g) * nb + j];
+        want_sum.push_back(s);
+      }
+  cudaMemset(dsome.ptr, 0xff, dsome.n * 4);
+  bp.group_sum = true;
+  st = seer::cuda::launch_block_max_group_max(bp, nullptr);
+  if (!st.is_ok()) return "launch_block_max_group_max (sum): " + st.message();
+  if (cudaDeviceSynchronize() != cudaSuccess) return "kernel fault";
+  const std::vector<float> got_sum = dsome.download();
+  if (got_sum != want_sum) return "group sum differs from the loop, max error " + std::to_string(max_err(got_sum, want_sum, &where)) + " at " + where;
+  req.pool_2d = nullptr;
+  req.group = seer::GroupPool::kSum;
+  seer::reduce_block_max(ref.data(), qo_len, kv_len, hq, num_kv_heads, req);
+  if (host1 != want_sum) return "reduce_block_max: group sum differs from the loop";
+  if (group > 1 && want_sum == want_some) return "group sum equals the group max: the test cannot tell them apart";
+  bp.group_sum = false;
   bp.num_rows = qo_len + 1;
   if (seer::cuda::launch_block_max_group_max(bp, nullptr).is_ok()) return "num_rows > qo_len was accepted";
   return "";

@@ -516,7 +516,8 @@ class GroundTruthPolicy : public AttentionPolicy {
     std::vector<int> rows;
     std::vector<float> pool, group;
   };
-  GroundTruthPolicy(int num_layers, BlockStat stat) : layers(size_t(num_layers)), stat(stat) {}
+  GroundTruthPolicy(int num_layers, BlockStat stat, GroupPool group)
+      : layers(size_t(num_layers)), stat(stat), group(group) {}
   const char* name() const override { return "ground-truth"; }
   Status select(const AttentionContext&, BlockSelection*) override { return Status::ok(); }
   bool ground_truth(const AttentionContext& ctx, GroundTruthRequest* req) override {
@@ -529,6 +530,7 @@ class GroundTruthPolicy : public AttentionPolicy {
     L.group.assign(L.rows.size() * ctx.num_kv_heads * nb, -1.0f);
     req->block_size = 64;
     req->stat = stat;
+    req->group = group;
     req->pool_2d = L.pool.data();
     req->group_max = L.group.data();
     req->rows = L.rows;
@@ -540,14 +542,15 @@ class GroundTruthPolicy : public AttentionPolicy {
   }
   std::vector<Layer> layers;
   BlockStat stat;
+  GroupPool group;
   int after = 0;
 };
 
 // Gate training on the GPU: the prefill kernel's block maxima, reduced on the device and copied back
 // (CudaForward's ground-truth path), against the host reduction (reduce_block_max) of the fp32
 // reference's probabilities. Two chunks, the second starting mid-block; each block's max probability
-// (SPEC) and its mass.
-void check_ground_truth(BlockStat stat) {
+// (SPEC) and its mass; the group's heads pooled by their max (SPEC) or their sum.
+void check_ground_truth(BlockStat stat, GroupPool group_pool = GroupPool::kMax) {
   const TinyModel m = make_model(Arch::kLlama, 6, 2, 64);
   const ModelConfig& c = m.cfg;
   const int T = 260, Hq = c.num_qo_heads, Hkv = c.num_kv_heads, d = c.head_dim;
@@ -559,7 +562,7 @@ void check_ground_truth(BlockStat stat) {
   ASSERT_EQ(int(qk.size()), c.num_layers);
   auto f = CudaForward::create(c, m.w, 512);
   ASSERT_TRUE(f.is_ok()) << f.status().message();
-  GroundTruthPolicy policy(c.num_layers, stat);
+  GroundTruthPolicy policy(c.num_layers, stat, group_pool);
   int pieces = 0;
   for (auto [start, n] : {std::pair{0, 150}, std::pair{150, 110}}) {
     const Status st = (*f)->forward(std::span<const int>(tokens.data() + start, size_t(n)), start, Logits::kNone,
@@ -587,6 +590,7 @@ void check_ground_truth(BlockStat stat) {
       want.pool_2d = pool.data();
       want.group_max = group.data();
       want.rows = got.rows;
+      want.group = group_pool;
       reduce_block_max(bm.data(), n, kv, Hq, Hkv, want);
       for (auto [g, w, what] : {std::tuple{&got.pool, &pool, "2-D pool"}, std::tuple{&got.group, &group, "group max"}})
         for (size_t i = 0; i < w->size(); ++i) {
@@ -599,6 +603,9 @@ void check_ground_truth(BlockStat stat) {
       if (start == 0 && stat == BlockStat::kMass)  // block 0 holds all of every first-block query's attention
         for (int h = 0; h < Hq; ++h)
           ASSERT_NEAR(got.pool[size_t(h) * 3 * nb], 1.0f, 1e-5) << "layer " << l << " head " << h;
+      if (start == 0 && stat == BlockStat::kMass && group_pool == GroupPool::kSum)  // row 0: each head's 1, summed
+        for (int hk = 0; hk < Hkv; ++hk)
+          ASSERT_NEAR(got.group[size_t(hk) * nb], float(Hq / Hkv), 1e-5) << "layer " << l << " kv head " << hk;
     }
   }
   EXPECT_EQ(policy.layers[0].pool.size(), size_t(Hq) * 3 * 5);  // second chunk: query blocks 2..4 of 5
@@ -616,6 +623,13 @@ TEST(CudaModel, MassGroundTruthMatchesReference) {
     GTEST_SKIP() << "no CUDA device";
   }
   check_ground_truth(BlockStat::kMass);
+}
+
+TEST(CudaModel, GroupSumGroundTruthMatchesReference) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  check_ground_truth(BlockStat::kMass, GroupPool::kSum);
 }
 
 // A policy that reads the KV cache (oracle, quest) under --device cuda: what select() sees as the

@@ -484,8 +484,11 @@ void reduce_block_max(const float* block_max, int qo_len, int kv_len, int Hq, in
       for (int hk = 0; hk < Hkv; ++hk) {
         float* dst = req.group_max + (i * Hkv + hk) * nb;
         for (int j = 0; j < nb; ++j) {
-          float m = 0.0f;
-          for (int g = 0; g < group; ++g) m = std::max(m, at(req.rows[i], hk * group + g)[j]);
+          float m = 0.0f;  // heads in order (the GPU's group_max_kernel adds them in the same order)
+          for (int g = 0; g < group; ++g) {
+            const float x = at(req.rows[i], hk * group + g)[j];
+            m = req.group == GroupPool::kSum ? m + x : std::max(m, x);
+          }
           dst[j] = m;
         }
       }

@@ -26,8 +26,11 @@ __global__ void group_max_kernel(const BlockMaxPoolParams p, int nb) {
   const int j = int(idx % nb), hk = int(idx / nb % p.num_kv_heads), i = int(idx / nb / p.num_kv_heads);
   const int t = p.rows ? p.rows[i] : i;
   const int group = p.num_qo_heads / p.num_kv_heads;
-  float m = 0.0f;
-  for (int g = 0; g < group; ++g) m = fmaxf(m, p.in[(int64_t(t) * p.num_qo_heads + hk * group + g) * nb + j]);
+  float m = 0.0f;  // heads in order, as reduce_block_max
+  for (int g = 0; g < group; ++g) {
+    const float x = p.in[(int64_t(t) * p.num_qo_heads + hk * group + g) * nb + j];
+    m = p.group_sum ? __fadd_rn(m, x) : fmaxf(m, x);
+  }
   p.out[idx] = m;
 }
 
