@@ -558,22 +558,30 @@ std::string run_block_max_case(int kv_len, int qo_len, int num_kv_heads, int gro
   if (host1 != want_some) return "reduce_block_max: group max differs from the loop";
 
   // The group's heads summed (GroupPool::kSum, train-gates --group-pool sum), in head order on both
-  // sides: the device, the host reduction and the loop agree bit for bit.
-  std::vector<float> want_sum;
-  for (int i : some)
-    for (int hk = 0; hk < num_kv_heads; ++hk)
-      for (int j = 0; j < nb; ++j) {
-        float s = 0.0f;
-        for (int g = 0; g < group; ++g) s += ref[(size_t(i) * hq + hk * group + g) * nb + j];
-        want_sum.push_back(s);
-      }
+  // sides: the device's sums of its own maxima, and the host reduction's of the reference's, equal the
+  // loop's bit for bit.
+  const std::vector<float> dev_bm = dbm.download();
+  auto group_sums = [&](const std::vector<float>& bm) {
+    std::vector<float> out;
+    for (int i : some)
+      for (int hk = 0; hk < num_kv_heads; ++hk)
+        for (int j = 0; j < nb; ++j) {
+          float s = 0.0f;
+          for (int g = 0; g < group; ++g) s += bm[(size_t(i) * hq + hk * group + g) * nb + j];
+          out.push_back(s);
+        }
+    return out;
+  };
+  const std::vector<float> want_dev_sum = group_sums(dev_bm), want_sum = group_sums(ref);
   cudaMemset(dsome.ptr, 0xff, dsome.n * 4);
   bp.group_sum = true;
   st = seer::cuda::launch_block_max_group_max(bp, nullptr);
   if (!st.is_ok()) return "launch_block_max_group_max (sum): " + st.message();
   if (cudaDeviceSynchronize() != cudaSuccess) return "kernel fault";
   const std::vector<float> got_sum = dsome.download();
-  if (got_sum != want_sum) return "group sum differs from the loop, max error " + std::to_string(max_err(got_sum, want_sum, &where)) + " at " + where;
+  if (got_sum != want_dev_sum)
+    return "group sum differs from the loop, max error " + std::to_string(max_err(got_sum, want_dev_sum, &where)) +
+           " at " + where;
   req.pool_2d = nullptr;
   req.group = seer::GroupPool::kSum;
   seer::reduce_block_max(ref.data(), qo_len, kv_len, hq, num_kv_heads, req);
