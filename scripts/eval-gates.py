@@ -10,7 +10,8 @@ Prefill: perplexity over --windows windows of --ctx tokens with --prefill-sparsi
 Decode: teacher-forced decode (`seer ppl --prefill-len`) over the last ctx - decode-prefill tokens of each
 window after a dense prefill, with --decode-sparsity budget:N. Each row is compared with dense attention
 on the same windows. Prints a Markdown table per phase; --jsonl appends every run's JSON. --policies takes
-any of seer's policies (`oracle-mass`: the oracle ranking blocks by probability mass instead of the maximum).
+any of seer's policies (`oracle-mass`: the oracle ranking blocks by probability mass instead of the maximum;
+`oracle-mass-sum`: also pooling a decode step's GQA group by its sum).
 --thresholds adds a prefill table for the gate with --prefill-sparsity threshold:TAU (upstream's default rule:
 a block is kept where the gate's softmax probability exceeds TAU, so density varies by row, head and layer).
 --masses does the same with --prefill-sparsity mass:P (a row keeps its highest blocks until they hold a share P

@@ -102,28 +102,30 @@ TEST(Policies, OraclePrefillMatchesNaive) {
 }
 
 TEST(Policies, OracleDecodeMatchesNaive) {
+  for (GroupPool pooling : {GroupPool::kMax, GroupPool::kSum})
   for (BlockStat stat : {BlockStat::kMax, BlockStat::kMass})
     for (int group : {1, 3, 4}) {
       Synthetic s(2 * group, 2, 32, 333, 1, 7 + group);
       const int bs = 64, nb = (s.kv_len + bs - 1) / bs;
       std::vector<float> got(size_t(s.num_kv_heads) * nb), got_mt(got.size());
       test::poison(got);
-      oracle_decode_scores(s.ctx(), bs, got.data(), nullptr, stat);
+      oracle_decode_scores(s.ctx(), bs, got.data(), nullptr, stat, pooling);
       ThreadPool pool(2);
-      oracle_decode_scores(s.ctx(), bs, got_mt.data(), &pool, stat);
+      oracle_decode_scores(s.ctx(), bs, got_mt.data(), &pool, stat, pooling);
       EXPECT_EQ(got, got_mt);
       for (int hk = 0; hk < s.num_kv_heads; ++hk)
         for (int j = 0; j < nb; ++j) {
-          double want = 0.0;  // max over the group of the block's max (or mass), not renormalised
+          double want = 0.0;  // max (or sum) over the group of the block's max (or mass), not renormalised
           for (int g = 0; g < group; ++g) {
             const std::vector<double> pr = naive_probs(s, 0, hk * group + g);
             double blk = 0.0;
             for (int t = j * bs; t < std::min(s.kv_len, (j + 1) * bs); ++t)
               blk = stat == BlockStat::kMass ? blk + pr[size_t(t)] : std::max(blk, pr[size_t(t)]);
-            want = std::max(want, blk);
+            want = pooling == GroupPool::kSum ? want + blk : std::max(want, blk);
           }
           ASSERT_NEAR(got[size_t(hk) * nb + j], want, 1e-6 + 1e-5 * want)
-              << (stat == BlockStat::kMass ? "mass" : "max") << " group " << group << " block " << j;
+              << (stat == BlockStat::kMass ? "mass" : "max") << (pooling == GroupPool::kSum ? " sum" : "")
+              << " group " << group << " block " << j;
         }
     }
 }

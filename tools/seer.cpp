@@ -66,7 +66,7 @@ void add_common(CLI::App* app, CommonOpts* c, bool with_device = false) {
   if (with_device)
     app->add_option("--device", c->device,
                   "cpu (default) or cuda: the whole model on the GPU in bf16 (builds with -DSEER_CUDA=ON; every policy, "
-                  "oracle, oracle-mass and quest reading a host copy of the K cache)")
+                  "the oracles and quest reading a host copy of the K cache)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
 }
 
@@ -121,8 +121,9 @@ struct AttnOpts {
 
 void add_attention(CLI::App* app, AttnOpts* a) {
   app->add_option("--policy", a->policy,
-                  "block selection: dense, gate, oracle, oracle-mass, quest, streaming, random (default: gate with --gates, "
-                  "else dense)");
+                  "block selection: dense, gate, oracle, oracle-mass, oracle-sum, oracle-mass-sum, quest, streaming, "
+                  "random (default: gate with --gates, else dense; -mass: the oracle ranks blocks by probability mass, "
+                  "-sum: decode pools a GQA group by its sum)");
   app->add_option("--gates", a->gates, "directory with trained AttnGates (config.json + safetensors)");
   app->add_option("--prefill-sparsity", a->prefill, "dense | threshold:TAU | density:RHO | mass:P (default dense); block 0, the attention sink, is kept in "
                   "every row unless ',nosink' follows (density:0.2,nosink)");

@@ -153,7 +153,9 @@ Result<GateBundle> load_gate_bundle(const std::string& dir, const ModelConfig& m
 const std::vector<std::string>& policy_names();
 
 // "dense", "oracle", "oracle-mass" (a project addition: the oracle ranking blocks by their
-// probability mass), "quest", "streaming", "random". Validates the options (block size, start
+// probability mass), "oracle-sum" / "oracle-mass-sum" (also: decode steps rank a KV head's blocks by
+// the sum over its GQA group instead of the max, as `train-gates --group-pool sum`), "quest",
+// "streaming", "random". Validates the options (block size, start
 // layer, sparsity kinds the policy supports) and names the offending value on error.
 // "gate" needs `gates` (its block size must equal opts.block_size): the prefill gate scores
 // prefill rows, the decode gate (with its K-compression cache, updated on every forward) scores
@@ -164,10 +166,11 @@ Result<std::shared_ptr<ScoredPolicy>> make_policy(const std::string& name, const
 // Oracle scores without a model, for tests and tools. Layouts as in AttentionContext:
 //   q [qo_len, num_qo_heads, head_dim] post-RoPE, k_cache [num_kv_heads, max_context, head_dim].
 // prefill scores [num_qo_heads, num_rows, num_blocks]; decode (group_max) [num_kv_heads, num_blocks].
-// Each block's largest probability (SPEC §6.6, `oracle`) or its mass (`oracle-mass`).
+// Each block's largest probability (SPEC §6.6, `oracle`) or its mass (`oracle-mass`); decode pools the
+// GQA group by its max (SPEC) or its sum (`-sum`).
 void oracle_prefill_scores(const AttentionContext& ctx, int block_size, float* scores, ThreadPool* pool,
                            BlockStat stat = BlockStat::kMax);
 void oracle_decode_scores(const AttentionContext& ctx, int block_size, float* scores, ThreadPool* pool,
-                          BlockStat stat = BlockStat::kMax);
+                          BlockStat stat = BlockStat::kMax, GroupPool group_pool = GroupPool::kMax);
 
 }  // namespace seer

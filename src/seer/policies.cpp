@@ -65,7 +65,8 @@ void oracle_prefill_scores(const AttentionContext& ctx, int bs, float* scores, T
   attention_block_max_2d(oracle_params(ctx, stat), bs, scores, *pool);
 }
 
-void oracle_decode_scores(const AttentionContext& ctx, int bs, float* scores, ThreadPool* pool, BlockStat stat) {
+void oracle_decode_scores(const AttentionContext& ctx, int bs, float* scores, ThreadPool* pool, BlockStat stat,
+                          GroupPool group_pool) {
   std::unique_ptr<ThreadPool> own;
   if (!pool) pool = (own = std::make_unique<ThreadPool>(1)).get();
   const int Hq = ctx.num_qo_heads, group = ctx.num_qo_heads / ctx.num_kv_heads;
@@ -73,11 +74,14 @@ void oracle_decode_scores(const AttentionContext& ctx, int bs, float* scores, Th
   std::vector<float> per_head(size_t(Hq) * nb);  // [num_qo_heads, num_blocks]
   const int row = ctx.qo_len - 1;
   attention_block_max_1d(oracle_params(ctx, stat), bs, &row, 1, per_head.data(), *pool);
-  // Max over the GQA group, not renormalised (SPEC §6.6).
+  // Max over the GQA group (SPEC §6.6), or its sum, not renormalised.
   for (int hk = 0; hk < ctx.num_kv_heads; ++hk)
     for (int j = 0; j < nb; ++j) {
       float m = 0.0f;
-      for (int g = 0; g < group; ++g) m = std::max(m, per_head[size_t(hk * group + g) * nb + j]);
+      for (int g = 0; g < group; ++g) {
+        const float x = per_head[size_t(hk * group + g) * nb + j];
+        m = group_pool == GroupPool::kSum ? m + x : std::max(m, x);
+      }
       scores[size_t(hk) * nb + j] = m;
     }
 }
@@ -212,9 +216,13 @@ class DensePolicy final : public ScoredPolicy {
 
 class OraclePolicy final : public ScoredPolicy {
  public:
-  OraclePolicy(const PolicyOptions& opts, const ModelConfig& cfg, BlockStat stat)
-      : ScoredPolicy(opts, cfg), stat_(stat) {}
-  const char* name() const override { return stat_ == BlockStat::kMass ? "oracle-mass" : "oracle"; }
+  // name: oracle[-mass][-sum] (the block's mass instead of its max; the decode group's sum instead of its max).
+  OraclePolicy(const PolicyOptions& opts, const ModelConfig& cfg, std::string name)
+      : ScoredPolicy(opts, cfg),
+        name_(std::move(name)),
+        stat_(name_.find("-mass") != std::string::npos ? BlockStat::kMass : BlockStat::kMax),
+        group_(name_.ends_with("-sum") ? GroupPool::kSum : GroupPool::kMax) {}
+  const char* name() const override { return name_.c_str(); }
   bool needs_kv_cache() const override { return true; }
 
  protected:
@@ -224,13 +232,15 @@ class OraclePolicy final : public ScoredPolicy {
     return Status::ok();
   }
   Status score_decode(const AttentionContext& ctx, float* scores, bool* are_probs) override {
-    oracle_decode_scores(ctx, opts_.block_size, scores, &pool(), stat_);
+    oracle_decode_scores(ctx, opts_.block_size, scores, &pool(), stat_, group_);
     *are_probs = true;
     return Status::ok();
   }
 
  private:
+  std::string name_;
   BlockStat stat_;
+  GroupPool group_;
 };
 
 class QuestPolicy final : public ScoredPolicy {
@@ -391,7 +401,8 @@ class RandomPolicy final : public ScoredPolicy {
 }  // namespace
 
 const std::vector<std::string>& policy_names() {
-  static const std::vector<std::string> kNames = {"dense", "gate", "oracle", "oracle-mass", "quest", "streaming", "random"};
+  static const std::vector<std::string> kNames = {"dense",           "gate",  "oracle",    "oracle-mass", "oracle-sum",
+                                                  "oracle-mass-sum", "quest", "streaming", "random"};
   return kNames;
 }
 
@@ -420,9 +431,8 @@ Result<std::shared_ptr<ScoredPolicy>> make_policy(const std::string& name, const
     return std::shared_ptr<ScoredPolicy>(std::make_shared<DensePolicy>(o, cfg));
   }
   if (name == "gate") return make_gate_policy(opts, cfg, gates);
-  if (name == "oracle" || name == "oracle-mass")
-    return std::shared_ptr<ScoredPolicy>(std::make_shared<OraclePolicy>(
-        opts, cfg, name == "oracle-mass" ? BlockStat::kMass : BlockStat::kMax));
+  if (name == "oracle" || name == "oracle-mass" || name == "oracle-sum" || name == "oracle-mass-sum")
+    return std::shared_ptr<ScoredPolicy>(std::make_shared<OraclePolicy>(opts, cfg, name));
   if (name == "quest") return std::shared_ptr<ScoredPolicy>(std::make_shared<QuestPolicy>(opts, cfg));
   if (name == "streaming") {
     if (opts.prefill.reads_softmax() || opts.decode.kind == DecodeSparsity::Kind::kThreshold)
