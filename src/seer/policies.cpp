@@ -69,21 +69,19 @@ void oracle_decode_scores(const AttentionContext& ctx, int bs, float* scores, Th
                           GroupPool group_pool) {
   std::unique_ptr<ThreadPool> own;
   if (!pool) pool = (own = std::make_unique<ThreadPool>(1)).get();
-  const int Hq = ctx.num_qo_heads, group = ctx.num_qo_heads / ctx.num_kv_heads;
   const int nb = (ctx.kv_len + bs - 1) / bs;
-  std::vector<float> per_head(size_t(Hq) * nb);  // [num_qo_heads, num_blocks]
+  std::vector<float> per_head(size_t(ctx.num_qo_heads) * nb);  // [1, num_qo_heads, num_blocks]
   const int row = ctx.qo_len - 1;
   attention_block_max_1d(oracle_params(ctx, stat), bs, &row, 1, per_head.data(), *pool);
-  // Max over the GQA group (SPEC §6.6), or its sum, not renormalised.
-  for (int hk = 0; hk < ctx.num_kv_heads; ++hk)
-    for (int j = 0; j < nb; ++j) {
-      float m = 0.0f;
-      for (int g = 0; g < group; ++g) {
-        const float x = per_head[size_t(hk * group + g) * nb + j];
-        m = group_pool == GroupPool::kSum ? m + x : std::max(m, x);
-      }
-      scores[size_t(hk) * nb + j] = m;
-    }
+  // Max over the GQA group (SPEC §6.6), or its sum, not renormalised: gate training's group pool of
+  // that one row.
+  GroundTruthRequest req;
+  req.block_size = bs;
+  req.group = group_pool;
+  req.group_max = scores;
+  const int first = 0;
+  req.rows = std::span<const int>(&first, 1);
+  reduce_block_max(per_head.data(), 1, ctx.kv_len, ctx.num_qo_heads, ctx.num_kv_heads, req);
 }
 
 // ---------------------------------------------------------------------------------------------
