@@ -12,8 +12,9 @@
 //            density:0.1) at 8k/32k/128k, decode (Qproj + qk-norm, budget = 10% of L) at batch 1 and 16
 //            x 128k; `gate` rows time the whole gate step (pooling, projections, RoPE, scores,
 //            selection and CSR; decode: a step inside a block, `mid`, and one that completes a
-//            block and compresses it, `end`), `select` rows the selection + CSR part alone, each as
-//            a share of the attention row above; `rope` the model's RoPE of q and k, and
+//            block and compresses it, `end`), `select` rows the selection + CSR part alone (Top-K
+//            with the sink rule, Top-K as a gate trained without block 0 ranks it, `0 out`, and
+//            mass:0.3), each as a share of the attention row above; `rope` the model's RoPE of q and k, and
 //            `gate+rope` the gate step with that RoPE folded into its pooling pass (as the model runs
 //            it), minus `rope`
 // Usage: bench_cuda_attention [--quick | --sweep | --gates [T] | --prefill [T]]   (--quick drops 128k
@@ -477,6 +478,14 @@ void bench_gate_prefill(int T) {
   const Timing ts = time_select();
   std::snprintf(shape, sizeof shape, "T=%d top-k -> CSR", T);
   print_share("select", shape, 0.1, ts, ta.median_ms);
+  // As a gate trained without block 0 (sink_excluded, the shipped gates) has it: block 0 ranked first.
+  sp.keep_sink = false;
+  sp.sink_excluded = true;
+  const Timing tx = time_select();
+  std::snprintf(shape, sizeof shape, "T=%d top-k, 0 out", T);
+  print_share("select", shape, 0.1, tx, ta.median_ms);
+  sp.keep_sink = true;
+  sp.sink_excluded = false;
   // The same scores under mass:0.3 (the fewest highest blocks holding 30% of each row's softmax; on
   // these N(0,1) logits about a tenth of the blocks), its density read back from the CSR.
   sp.top_k = false;

@@ -721,6 +721,8 @@ __device__ __forceinline__ uint32_t order_key(float f) {
   return u ^ (uint32_t(int32_t(u) >> 31) | 0x80000000u);  // negative: every bit flipped; else the sign bit
 }
 
+constexpr uint32_t kInfKey = 0xff800000u;  // order_key(+inf), the largest key
+
 // The score of an order key (order_key's inverse; NaN came back as -inf).
 __device__ __forceinline__ float key_value(uint32_t key) {
   return __uint_as_float(key ^ (uint32_t(int32_t(~key) >> 31) | 0x80000000u));
@@ -871,13 +873,17 @@ __device__ __forceinline__ uint32_t rank_few(const uint32_t* list, int m, int ne
 // marks a place past the row's end).
 //   1. With finite extremes, one pass over 256 bins linear in the score from lo to hi: the map is
 //      monotone (a larger key never lands in a lower bin), so the answer lies in the bin where the
-//      counts from the top reach k, and that bin usually holds a handful of keys. With kMins the pass
-//      also keeps each bin's smallest key: when the answer's bin holds exactly the keys still needed
-//      (about 2/3 of rows of N(0, 1) scores), the answer is that bin's smallest key, and steps 2-3 are
-//      skipped. kth_largest_key sets it for rows of up to 512 blocks (R <= 16; H200: the 32k select
-//      0.033-0.034 -> 0.032 ms); not for rows of up to 2048 blocks (8 keys per bin: the 128k select went
-//      0.530 -> 0.546 ms) nor for a decode row's CTA (batch 1: 0.021 -> 0.024 ms): there the extra
-//      clearing and reductions cost more than the skipped steps save.
+//      counts from the top reach k, and that bin usually holds a handful of keys. kShort (set by
+//      kth_largest_key for rows of up to 512 blocks, R <= 16) adds two exact shortcuts:
+//      - the pass also keeps each bin's smallest key, and when the answer's bin holds exactly the keys
+//        still needed (about 2/3 of rows of N(0, 1) scores), that key is the answer: steps 2-3 are
+//        skipped (H200: the 32k select 0.0332 -> 0.031 ms);
+//      - a row whose largest keys are +inf (block 0 of a gate trained without it, sink_excluded) has
+//        its bins span lo to its largest finite key, the +inf keys joining the top bin, instead of
+//        going to the radix passes (the 32k `0 out` select 0.0345 -> 0.033 ms).
+//      Rows of up to 2048 blocks (8 keys per bin) and the decode rows' CTA go without: there they cost
+//      more than they saved (128k select 0.530 -> 0.546 ms and 0.531 -> 0.550 ms; decode, batch 1,
+//      0.021 -> 0.024 ms).
 //   2. Otherwise, or while more than 32 keys remain, 8-bit radix passes over the remaining keys (those
 //      in [lo, hi], lo and hi narrowed to the chosen bin's keys) from the highest bit where lo and hi
 //      differ.
@@ -886,10 +892,10 @@ __device__ __forceinline__ uint32_t rank_few(const uint32_t* list, int m, int ne
 // and, with mins, min-reduces it into mins[digit(key)] (count_digit); gather(in, list) writes this
 // thread's keys with in(key) to list[0..) (any order; at most 32); bounds(in, &hi, &lo) gives every
 // thread the group's largest and smallest key with in(key); sync() orders the group's shared-memory
-// writes. hist: 256 shared bins (16-byte aligned), also the list's storage, then, with kMins, 256
+// writes. hist: 256 shared bins (16-byte aligned), also the list's storage, then, with kShort, 256
 // words for the first pass's smallest keys. *ties: how many keys equal to the answer are taken (k
 // minus those above it), the lowest indices first; *equal: how many keys equal it.
-template <bool kMins, class Count, class Gather, class Bounds, class Sync>
+template <bool kShort, class Count, class Gather, class Bounds, class Sync>
 __device__ uint32_t kth_largest(uint32_t hi, uint32_t lo, int n, int k, int rank, int size, int* hist, Count&& count,
                                 Gather&& gather, Bounds&& bounds, Sync&& sync, int* ties, int* equal) {
   int need = k, left = n;  // the answer is the need-th largest of the `left` keys remaining
@@ -919,12 +925,19 @@ __device__ uint32_t kth_largest(uint32_t hi, uint32_t lo, int n, int k, int rank
     *ties = need - greater;
     return key;
   };
+  uint32_t bins_hi = hi;  // the bins' upper end
+  if (kShort && hi == kInfKey && lo < hi) {
+    uint32_t finite, unused;
+    bounds([](uint32_t key) { return key != 0 && key != kInfKey; }, &finite, &unused);
+    if (finite > lo) bins_hi = finite;  // (0 when every key is +inf)
+  }
   if (hi != lo) {
-    const float flo = key_value(lo), scale = 256.0f / (key_value(hi) - flo);
+    const float flo = key_value(lo), scale = 256.0f / (key_value(bins_hi) - flo);
     if (isfinite(flo) && isfinite(scale) && scale > 0.0f) {
-      auto bin = [=](uint32_t key) { return min(255, int((key_value(key) - flo) * scale)); };
-      const int d = pass([&](uint32_t key) { return key >= lo ? bin(key) : -1; }, kMins ? mins : nullptr);
-      if (kMins && left == need) {  // every key of the bin is taken: the answer is its smallest, no tie to rank
+      // (cvt.rzi saturates: a +inf key above bins_hi lands in bin 255.)
+      auto bin = [=](uint32_t key) { return min(255, __float2int_rz((key_value(key) - flo) * scale)); };
+      const int d = pass([&](uint32_t key) { return key >= lo ? bin(key) : -1; }, kShort ? mins : nullptr);
+      if (kShort && left == need) {  // every key of the bin is taken: the answer is its smallest, no tie to rank
         *ties = *equal = need;
         return mins[d];
       }
