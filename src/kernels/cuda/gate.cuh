@@ -210,7 +210,9 @@ struct GateSelectParams {
 // compaction. Top-K finds the k-th largest score without sorting: one counting pass over 256 bins
 // linear in the score between the row's extremes (a monotone map, so the bin holding the answer is
 // exact), then, only while more than 32 candidates remain, 8-bit radix passes over them; the last
-// <= 32 candidates are ranked directly.
+// <= 32 candidates are ranked directly. Prefill rows of up to 512 blocks also keep each bin's
+// smallest score (the answer, when its bin holds exactly the scores still needed) and span their bins
+// below a +inf block 0 (a gate trained without it); see kth_largest in gate.cu.
 cudaError_t run_gate_select(const GateSelectParams& p, cudaStream_t stream);
 
 }  // namespace seer::cuda
