@@ -874,7 +874,7 @@ __device__ __forceinline__ uint32_t rank_few(const uint32_t* list, int m, int ne
 //   1. With finite extremes, one pass over 256 bins linear in the score from lo to hi: the map is
 //      monotone (a larger key never lands in a lower bin), so the answer lies in the bin where the
 //      counts from the top reach k, and that bin usually holds a handful of keys. kShort (set by
-//      kth_largest_key for rows of up to 512 blocks, R <= 16) adds two exact shortcuts:
+//      kth_largest_key for rows of up to 512 blocks, short_rows(R)) adds two exact shortcuts:
 //      - the pass also keeps each bin's smallest key, and when the answer's bin holds exactly the keys
 //        still needed (about 2/3 of rows of N(0, 1) scores), that key is the answer: steps 2-3 are
 //        skipped (H200: the 32k select 0.0332 -> 0.031 ms);
@@ -988,7 +988,12 @@ __device__ __forceinline__ void count_digit(int* hist, int digit, uint32_t* mins
   }
 }
 
-// The k-th largest key of a warp's row (1 <= k <= n); hist: the warp's shared words (512 for R <= 16, else 256).
+// The select kernel's tiers of rows of up to 512 blocks (R chunks in registers), where kth_largest
+// takes its kShort shortcuts (and hist holds 512 words per warp).
+__host__ __device__ constexpr bool short_rows(int R) { return R > 0 && R <= 16; }
+
+// The k-th largest key of a warp's row (1 <= k <= n); hist: the warp's shared words (512 for
+// short_rows(R), else 256).
 template <int R>
 __device__ uint32_t kth_largest_key(const RowView<R>& row, int k, int* hist, int* ties, int* equal) {
   auto bounds = [&](auto&& in, uint32_t* hi, uint32_t* lo) {
@@ -1017,8 +1022,8 @@ __device__ uint32_t kth_largest_key(const RowView<R>& row, int k, int* hist, int
   };
   uint32_t hi, lo;
   bounds([](uint32_t key) { return key != 0; }, &hi, &lo);  // 0: past the row's end
-  return kth_largest<(R > 0 && R <= 16)>(hi, lo, row.n, k, threadIdx.x & 31, 32, hist, count, gather, bounds,
-                                         [] { __syncwarp(); }, ties, equal);
+  return kth_largest<short_rows(R)>(hi, lo, row.n, k, threadIdx.x & 31, 32, hist, count, gather, bounds,
+                                    [] { __syncwarp(); }, ties, equal);
 }
 
 struct ThresholdState {
@@ -1138,7 +1143,7 @@ template <int R, bool kTopK>
 __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select_kernel(const GateSelectParams p) {
   __shared__ unsigned long long cta_counts[3];
   // A warp's counting passes (Top-K; with the bins' smallest keys for rows of up to 512 blocks).
-  __shared__ __align__(16) int hist[kTopK ? kSelectWarps : 1][R > 0 && R <= 16 ? 512 : 256];
+  __shared__ __align__(16) int hist[kTopK ? kSelectWarps : 1][short_rows(R) ? 512 : 256];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const bool closed = kTopK && closed_form(p);
   if (closed) {  // the counts in closed form, added once
