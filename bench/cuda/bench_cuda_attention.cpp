@@ -11,8 +11,9 @@
 //            shapes, and the attention over the selection they make: prefill (Qavg_Kmaxminavg, dg 128,
 //            density:0.1) at 8k/32k/128k, decode (Qproj + qk-norm, budget = 10% of L) at batch 1 and 16
 //            x 128k; `gate` rows time the whole gate step (pooling, projections, RoPE, scores,
-//            selection and CSR; decode: a step inside a block, `mid`, and one that completes a
-//            block and compresses it, `end`), `select` rows the selection + CSR part alone (Top-K
+//            selection and CSR; decode: a step inside a block, `mid`, one that completes a block and
+//            compresses it, `end`, and `mid, 0 out` as a gate trained without block 0 (sink_excluded,
+//            the shipped decode gates) ranks it, first as +inf), `select` rows the selection + CSR part alone (Top-K
 //            with the sink rule, Top-K as a gate trained without block 0 ranks it, `0 out`, and
 //            mass:0.3), each as a share of the attention row above; `rope` the model's RoPE of q and k, and
 //            `gate+rope` the gate step with that RoPE folded into its pooling pass (as the model runs
@@ -505,17 +506,25 @@ void bench_gate_prefill(int T) {
 
 // Decode gate step at budget = 10% of L for `batch` sequences of L tokens, then the attention over
 // its selection. The cache is built by a prefill of L - 1 tokens per sequence (not timed).
+// `0 out`: the step of a gate trained without block 0 (sink_excluded, the shipped gates), whose selection
+// ranks block 0 first as +inf.
 void bench_gate_decode(int batch, int L) {
   const seer::ModelConfig m = bench_model();
   const seer::GateSet g = bench_gate(seer::GateKind::kDecode, m);
-  seer::DeviceGateSpec spec;
+  seer::GateSet g_out = g;
+  g_out.config.sink_excluded = true;
+  seer::DeviceGateSpec spec, spec_out;
   spec.decode = &g;
   spec.options.decode = seer::DecodeSparsity::parse("budget:" + std::to_string(L / 10)).value();
+  spec_out = spec;
+  spec_out.decode = &g_out;
   cublasHandle_t blas;
   if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) std::exit(1);
   auto made = seer::CudaGates::create(spec, m, L, batch, blas, nullptr);
   check(made.status());
   seer::CudaGates& gates = *made.value();
+  auto made_out = seer::CudaGates::create(spec_out, m, L, batch, blas, nullptr);
+  check(made_out.status());
   void *q, *kn, *k, *v, *o;
   int32_t* lens;
   const size_t nq = size_t(batch) * kHq * kD, nkv = size_t(batch) * kHkv * L * kD;
@@ -534,17 +543,19 @@ void bench_gate_decode(int batch, int L) {
   seer::DeviceSelection sel;
   bool sparse = false;
   const auto* knb = static_cast<const __nv_bfloat16*>(kn);
-  for (int b = 0; b < batch; ++b) check(gates.prefill(0, b, knb, knb, L - 1, 0, &sel, &sparse));
+  for (seer::CudaGates* gs : {&gates, made_out.value().get()})
+    for (int b = 0; b < batch; ++b) check(gs->prefill(0, b, knb, knb, L - 1, 0, &sel, &sparse));
   // A step re-appends the token at len - 1: len = L completes a block (the costliest step, one in 64),
   // len = L - 32 is a step inside a block (the others).
-  auto step_at = [&](int len) {
+  auto step_at = [&](int len, seer::CudaGates& gs) {
     const std::vector<int32_t> l(size_t(batch), len);
     BENCH_CHECK(cudaMemcpy(lens, l.data(), batch * 4, cudaMemcpyHostToDevice));
-    auto step = [&] { check(gates.decode(0, static_cast<const __nv_bfloat16*>(q), knb, lens, L, &sel, &sparse)); };
+    auto step = [&] { check(gs.decode(0, static_cast<const __nv_bfloat16*>(q), knb, lens, L, &sel, &sparse)); };
     return time_it(step);
   };
-  const Timing tm = step_at(L - 32);
-  const Timing tg = step_at(L);  // leaves lens = L and the selection of a full step for the attention
+  const Timing tm_out = step_at(L - 32, *made_out.value());
+  const Timing tm = step_at(L - 32, gates);
+  const Timing tg = step_at(L, gates);  // leaves lens = L and the selection of a full step for the attention
   std::vector<seer::LayerDensity> counts;
   check(gates.take_counts(&counts));
   const double density = counts[0].decode.density();
@@ -583,8 +594,11 @@ void bench_gate_decode(int batch, int L) {
   print_share("gate", shape, density, tm, ta.median_ms);
   std::snprintf(shape, sizeof shape, "B=%d L=%d Qproj end", batch, L);
   print_share("gate", shape, density, tg, ta.median_ms);
+  std::snprintf(shape, sizeof shape, "B=%d L=%d mid, 0 out", batch, L);
+  print_share("gate", shape, density, tm_out, ta.median_ms);
   for (void* ptr : {q, kn, k, v, o, static_cast<void*>(lens), static_cast<void*>(ws)}) cudaFree(ptr);
   made.value().reset();
+  made_out.value().reset();
   cublasDestroy(blas);
 }
 
