@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Session 15, call 1: the key side of a scored prefill chunk on a second stream (K heads' pooling pass,
+# key features, projection GEMM, keys' RoPE) while the Q heads' pass runs on the gates' stream.
+# Builds: N = the tree, H = HEAD (out/head/). The gate bench alternating H and N, then every CUDA test on
+# N and memcheck of the pooling / prefill gate tests.
+set -u
+t0=$(date +%s)
+cmake -S tests/cuda -B /tmp/bn -G Ninja -DCMAKE_BUILD_TYPE=Release > /tmp/configure_n.log 2>&1 && ninja -C /tmp/bn > /tmp/build_n.log 2>&1 || { echo "N build failed"; grep error -A3 /tmp/build_n.log | head -40; exit 1; }
+rm -rf /tmp/th && mkdir /tmp/th && cp -r include src tests bench CMakeLists.txt cmake /tmp/th/ 2>/dev/null
+cp out/head/gate.cu out/head/gate.cuh /tmp/th/src/kernels/cuda/ && cp out/head/cuda_gate.cpp /tmp/th/src/model/
+cmake -S /tmp/th/tests/cuda -B /tmp/bh -G Ninja -DCMAKE_BUILD_TYPE=Release > /tmp/configure_h.log 2>&1 && ninja -C /tmp/bh bench_cuda_attention > /tmp/build_h.log 2>&1 || { echo "H build failed"; grep error -A3 /tmp/build_h.log | head -20; }
+echo "builds $(( $(date +%s) - t0 )) s"
+run() { local tag=$1 bin=$2; timeout 90 $bin --gates > /tmp/g_$tag.txt 2>&1; echo "$tag rc=$? $(grep -E 'gate\+rope|top-k ->|Qproj mid' /tmp/g_$tag.txt | awk '{print $2, $(NF-4), $NF}' | tr '\n' ' ')"; }
+for i in 1 2 3; do run h$i /tmp/bh/bench_cuda_attention; run n$i /tmp/bn/bench_cuda_attention; done
+echo "bench $(( $(date +%s) - t0 )) s"
+timeout 200 /tmp/bn/seer_cuda_tests > /tmp/tests.txt 2>&1; echo "tests rc=$?"; grep -E "^\[  (PASSED|FAILED) |FAILED" /tmp/tests.txt | head
+echo "tests $(( $(date +%s) - t0 )) s"
+timeout 150 compute-sanitizer --tool memcheck /tmp/bn/seer_cuda_tests --gtest_filter='CudaGate.Pooling*:CudaGate.PrefillScores*:CudaGate.PrefillAndRope*' > /tmp/memcheck.txt 2>&1; echo "memcheck rc=$? $(grep -E 'ERROR SUMMARY' /tmp/memcheck.txt | head -1)"
+echo "total $(( $(date +%s) - t0 )) s"
+cd /tmp && tar czf $OUT/logs.tgz tests.txt g_*.txt memcheck.txt
