@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages seer needs to build and test (only the missing ones).
+# Installs the Debian packages seer needs to build and test, and numpy for the tests that run its Python
+# scripts (only what is missing).
 #   setup.sh            build and test
 #   setup.sh --corpus   also the public-domain texts scripts/prepare-corpus.py extracts (gate training)
 set -euo pipefail
@@ -25,4 +26,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+# numpy, for the tests that run the project's Python scripts (the gate converter's self-test): Debian's for
+# Debian's python3, from PyPI for any other (pyenv, a venv).
+if ! python3 -c 'import numpy' >/dev/null 2>&1; then
+  echo "setup: installing numpy for $(command -v python3)" >&2
+  if [ "$(command -v python3)" = /usr/bin/python3 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-numpy >&2
+  else
+    python3 -m pip install --quiet numpy >&2 || echo "setup: numpy did not install; the converter's self-test will skip" >&2
+  fi
 fi
