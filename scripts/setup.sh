@@ -16,6 +16,12 @@ done
 if ! { command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; }; then
   pkgs+=(python3 python3-pip)
 fi
+# numpy, for the tests that run the project's Python scripts (the gate converter's self-test): Debian's
+# package for Debian's python3 (also one installed just now).
+if ! { command -v python3 >/dev/null && python3 -c 'import numpy' >/dev/null 2>&1; } &&
+   [ "$(command -v python3 || echo /usr/bin/python3)" = /usr/bin/python3 ]; then
+  pkgs+=(python3-numpy)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,15 +33,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
-# numpy, for the tests that run the project's Python scripts (the gate converter's self-test): Debian's for
-# Debian's python3, from PyPI for any other (pyenv, a venv).
+# Any other python3 (pyenv, a venv) gets numpy from PyPI.
 if ! python3 -c 'import numpy' >/dev/null 2>&1; then
-  echo "setup: installing numpy for $(command -v python3)" >&2
-  if [ "$(command -v python3)" = /usr/bin/python3 ]; then
-    sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-numpy >&2
-  else
-    python3 -m pip install --quiet numpy >&2 || echo "setup: numpy did not install; the converter's self-test will skip" >&2
-  fi
+  echo "setup: installing numpy for $(command -v python3) from PyPI" >&2
+  python3 -m pip install --quiet numpy >&2 || echo "setup: numpy did not install; the converter's self-test will skip" >&2
 fi
