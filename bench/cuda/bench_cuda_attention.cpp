@@ -559,6 +559,8 @@ void bench_gate_decode(int batch, int L) {
   std::vector<seer::LayerDensity> counts;
   check(gates.take_counts(&counts));
   const double density = counts[0].decode.density();
+  check(made_out.value()->take_counts(&counts));  // the `0 out` gate's own selections (its forced blocks)
+  const double density_out = counts[0].decode.density();
 
   int splits = 1;
   check(seer::cuda::plan_decode_splits(seer::cuda::DType::kBF16, kD, batch, kHkv, sel.max_row_blocks, &splits));
@@ -595,7 +597,7 @@ void bench_gate_decode(int batch, int L) {
   std::snprintf(shape, sizeof shape, "B=%d L=%d Qproj end", batch, L);
   print_share("gate", shape, density, tg, ta.median_ms);
   std::snprintf(shape, sizeof shape, "B=%d L=%d mid, 0 out", batch, L);
-  print_share("gate", shape, density, tm_out, ta.median_ms);
+  print_share("gate", shape, density_out, tm_out, ta.median_ms);
   for (void* ptr : {q, kn, k, v, o, static_cast<void*>(lens), static_cast<void*>(ws)}) cudaFree(ptr);
   made.value().reset();
   made_out.value().reset();
