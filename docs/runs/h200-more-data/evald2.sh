@@ -5,7 +5,7 @@
 # over the 31 windows, then the decode budgets over the 8 windows.
 set -u
 t0=$(date +%s)
-source docs/runs/h200-more-data/common.sh
+source docs/runs/h200-train-mixed-lengths/common.sh  # (as run: an identical copy in this directory)
 R=/tmp/run-D2; rm -rf $R && mkdir -p $R && tar xzf /tmp/m/gates-D2.tgz -C $R
 name=D2
 E=(python3 scripts/eval-gates.py --text /tmp/m/eval.txt --seer /tmp/seerw --device cuda -m "$M" --jsonl $OUT/eval-$name.jsonl)

@@ -3,7 +3,7 @@
 # (prepare-corpus.py --more: tdavid web kjv mhcc scofield), runs D1 and D2.
 set -u
 t0=$(date +%s)
-source docs/runs/h200-more-data/common.sh
+source docs/runs/h200-train-mixed-lengths/common.sh  # (as run: an identical copy in this directory)
 DATA=(/tmp/corpus/tdavid /tmp/corpus/web /tmp/corpus/kjv /tmp/corpus/mhcc /tmp/corpus/scofield)
 ls /tmp/corpus | tr '\n' ' '; echo
 stage() {  # name, timeout, extra flags...
