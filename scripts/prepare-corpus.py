@@ -8,9 +8,9 @@
   scofield/NN-Book.txt  Scofield Reference Notes (1917), the same (with --more)
 
 Needs Debian's diatheke, sword-comm-tdavid, sword-text-web, bible-kjv (scripts/setup.sh --corpus
-installs them); --more also sword-comm-mhcc and sword-comm-scofield (scripts/setup.sh --corpus --more),
-public-domain commentaries beyond ../shared/DATA.md's list (docs/TRAINING.md, *More data*). Cleaning: verse keys, emphasis markers and module tags removed, whitespace collapsed
-(the same rules as scripts/golden/make_tdavid_excerpt.py). The two commentaries' modules print an entry
+installs them); --more also sword-comm-mhcc and sword-comm-scofield (scripts/setup.sh --more), public-domain
+commentaries beyond ../shared/DATA.md's list (docs/TRAINING.md, *More data*). Cleaning: verse keys, emphasis
+markers and module tags removed, whitespace collapsed (the same rules as scripts/golden/make_tdavid_excerpt.py). The two commentaries' modules print an entry
 once for every verse it covers, and MHCC's repeats whole runs of entries under later keys: their text is
 cut at the verse keys and the "* Verses a-b *" headings, and each passage is kept once, where it first
 appears. Writes through temp files; a document that already exists is kept, so a second run does nothing.
@@ -99,8 +99,14 @@ def commentary_books(module):
     return {i: "\n".join(p) for i, p in books.items()}
 
 
+def book_file(i):
+    """File name of BOOKS[i]: "01-Genesis.txt"."""
+    return f"{i + 1:02d}-{BOOKS[i].replace(' ', '_')}.txt"
+
+
 def main():
     args = [a for a in sys.argv[1:] if a != "--more"]
+    more = len(args) < len(sys.argv) - 1
     if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2
@@ -110,23 +116,22 @@ def main():
         p = os.path.join(out, "tdavid", f"psalm-{ps:03d}.txt")
         if not os.path.exists(p):
             n += write(p, clean(run(["diatheke", "-b", "TDavid", "-f", "plain", "-k", f"Psalms {ps}"])))
-    for i, (book, abbr) in enumerate(zip(BOOKS, KJV), 1):
-        name = f"{i:02d}-{book.replace(' ', '_')}.txt"
+    for i, (book, abbr) in enumerate(zip(BOOKS, KJV)):
+        name = book_file(i)
         p = os.path.join(out, "web", name)
         if not os.path.exists(p):
             n += write(p, web_clean(run(["diatheke", "-b", "engWEB2015eb", "-f", "plain", "-k", book])))
         p = os.path.join(out, "kjv", name)
         if not os.path.exists(p):
             n += write(p, kjv_clean(run(["bible", f"{abbr}1:1-999:999"])))
-    if "--more" in sys.argv[1:]:
+    if more:
         for module, sub in (("MHCC", "mhcc"), ("Scofield", "scofield")):
             done = os.path.join(out, sub, ".complete")  # written last: an interrupted run extracts again
             if os.path.exists(done):
                 continue
-            names = [f"{i:02d}-{book.replace(' ', '_')}.txt" for i, book in enumerate(BOOKS, 1)]
             for i, text in commentary_books(module).items():
                 if len(text) >= 100:  # (a few books get no passage of their own)
-                    n += write(os.path.join(out, sub, names[i]), text)
+                    n += write(os.path.join(out, sub, book_file(i)), text)
             open(done, "w").close()
     print(f"prepare-corpus: {out}: {n} documents written", file=sys.stderr)
     return 0

@@ -7,10 +7,11 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build ccache pkg-config
       libopenblas-dev libpcre2-dev nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev)
+corpus=(diatheke sword-comm-tdavid sword-text-web bible-kjv bible-kjv-text)
 for arg in "$@"; do
   case "$arg" in
-    --corpus) pkgs+=(diatheke sword-comm-tdavid sword-text-web bible-kjv bible-kjv-text) ;;
-    --more) pkgs+=(diatheke sword-comm-tdavid sword-text-web bible-kjv bible-kjv-text sword-comm-mhcc sword-comm-scofield) ;;
+    --corpus) pkgs+=("${corpus[@]}") ;;
+    --more) pkgs+=("${corpus[@]}" sword-comm-mhcc sword-comm-scofield) ;;
     *) echo "setup: unknown option '$arg' (usage: scripts/setup.sh [--corpus | --more])" >&2; exit 2 ;;
   esac
 done
