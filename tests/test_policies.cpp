@@ -159,6 +159,73 @@ std::shared_ptr<ScoredPolicy> must_make(const std::string& name, const PolicyOpt
   return r.is_ok() ? r.value() : nullptr;
 }
 
+// A GPU session hands the oracle its block statistics (AttentionContext::block_scores, computed on the
+// device): the oracle asks for them in a sparse phase only, with its statistic and group pool, and then
+// ranks by exactly those numbers, with no q or K cache; given its own host scores it selects the same
+// blocks as from q and the K cache.
+TEST(Policies, OracleRanksByGivenBlockScores) {
+  const ModelConfig cfg = tiny_config(1, 6, 2, 16);
+  PolicyOptions o;
+  o.block_size = 64;
+  o.prefill = PrefillSparsity{PrefillSparsity::Kind::kDensity, 0.3, false};
+  o.decode = DecodeSparsity{DecodeSparsity::Kind::kBudget, 128};
+  for (const char* name : {"oracle", "oracle-mass-sum"}) {
+    const bool mass_sum = std::string(name) == "oracle-mass-sum";
+    GroundTruthRequest req;
+    {
+      PolicyOptions dense = o;
+      dense.prefill = PrefillSparsity{};
+      auto p = make_policy(name, dense, cfg);
+      ASSERT_TRUE(p.is_ok());
+      EXPECT_FALSE((*p)->scores_from_attention(false, &req)) << name << ": dense prefill needs no scores";
+      EXPECT_TRUE((*p)->scores_from_attention(true, &req)) << name;
+    }
+    auto made = make_policy(name, o, cfg);
+    ASSERT_TRUE(made.is_ok());
+    ScoredPolicy& p = **made;
+    ASSERT_TRUE(p.scores_from_attention(false, &req));
+    EXPECT_EQ(req.block_size, 64);
+    EXPECT_EQ(req.stat, mass_sum ? BlockStat::kMass : BlockStat::kMax);
+    EXPECT_EQ(req.group, mass_sum ? GroupPool::kSum : GroupPool::kMax);
+    EXPECT_EQ(req.pool_2d, nullptr);
+    for (int qo : {200, 1}) {
+      const Synthetic s(6, 2, 16, 330, qo, 60 + qo);
+      std::vector<float> host;
+      bool probs = false;
+      ASSERT_TRUE(p.compute_scores(s.ctx(), &host, &probs).is_ok());
+      // Numbers no attention gives (a reversed ramp): the policy must return these, not recompute.
+      std::vector<float> given(host.size());
+      for (size_t i = 0; i < given.size(); ++i) given[i] = float(given.size() - i) / float(given.size());
+      AttentionContext c = AttentionContext::shape(0, qo, s.kv_len, 6, 2, 16, s.max_context);
+      c.block_scores = given.data();
+      std::vector<float> got;
+      ASSERT_TRUE(p.compute_scores(c, &got, &probs).is_ok());
+      EXPECT_TRUE(probs);
+      EXPECT_EQ(got, given) << name << " qo " << qo;
+      // Its own host scores, handed over: the same selection as from q and the K cache.
+      c.block_scores = host.data();
+      BlockSelection from_q, from_scores;
+      ASSERT_TRUE(p.select(s.ctx(), &from_q).is_ok());
+      ASSERT_TRUE(p.select(c, &from_scores).is_ok());
+      EXPECT_EQ(from_scores.offsets, from_q.offsets) << name << " qo " << qo;
+      EXPECT_EQ(from_scores.indices, from_q.indices) << name << " qo " << qo;
+      BlockSelection dense;
+      if (qo == 1)
+        dense.set_dense(2, true, (s.kv_len - 1) / 64, 1, 64);
+      else
+        dense.set_dense(6, false, (s.kv_len - qo) / 64, (s.kv_len - 1) / 64 - (s.kv_len - qo) / 64 + 1, 64);
+      EXPECT_LT(from_q.indices.size(), dense.indices.size()) << name << " qo " << qo << ": sparse";
+      // Neither: a clear error.
+      c.block_scores = nullptr;
+      BlockSelection none;
+      const Status st = p.select(c, &none);
+      ASSERT_FALSE(st.is_ok());
+      EXPECT_NE(st.message().find("neither block scores nor q"), std::string::npos) << st.message();
+    }
+  }
+}
+
+
 // Quest: the bound is >= the true maximum logit in the block (decode: over the group too;
 // prefill: for the block's mean query).
 TEST(Policies, QuestUpperBound) {

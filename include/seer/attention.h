@@ -54,6 +54,11 @@ struct AttentionContext {
   const float* v_cache = nullptr; // [num_kv_heads, max_context, head_dim]
   int max_context = 0;
   ThreadPool* pool = nullptr;     // the session's threads, for policies that compute scores
+  // This layer's attention block statistics, when the policy asked for them
+  // (AttentionPolicy::scores_from_attention) and the session computed them (a GPU session does; the
+  // CPU leaves it null): prefill [num_qo_heads, q_blocks, nb] (GroundTruthRequest::pool_2d), decode
+  // [num_kv_heads, nb] (GroundTruthRequest::group_max of the one query row); nb = ceil(kv_len / 64).
+  const float* block_scores = nullptr;
 
   // The shape fields of one layer's forward over qo_len new tokens (the data pointers stay null).
   static AttentionContext shape(int layer, int qo_len, int kv_len, int num_qo_heads, int num_kv_heads, int head_dim,
@@ -109,7 +114,8 @@ class AttentionPolicy {
   virtual void begin_forward(int start_pos, int qo_len) {}
   // True when select() reads the post-RoPE q or the K cache (AttentionContext::q, k_cache). A GPU
   // session keeps those on the device; for such a policy it mirrors them on the host (fp32 from the
-  // bf16 cache; v_cache stays null there).
+  // bf16 cache; v_cache stays null there), except in a phase where it computes the policy's
+  // block_scores instead (scores_from_attention).
   virtual bool needs_kv_cache() const { return false; }
   // Fills `sel` for this layer. `sel` arrives pre-sized as dense; a policy may rewrite it.
   virtual Status select(const AttentionContext& ctx, BlockSelection* sel) = 0;
@@ -118,6 +124,12 @@ class AttentionPolicy {
   // reduced as `req` asks into the policy's buffers, and after_attention() follows. Prefill only.
   virtual bool ground_truth(const AttentionContext& ctx, GroundTruthRequest* req) { return false; }
   virtual Status after_attention(const AttentionContext& ctx) { return Status::ok(); }
+  // A policy that ranks key blocks by the layer's own attention (the oracle, SPEC §6.6) fills `req`'s
+  // block size, statistic and group pool (its buffers stay null) and returns true for a phase
+  // (prefill, or decode) in which it will read them. A GPU session then computes them on the device
+  // before each select(), with gate training's ground-truth kernels over a dense pass, and hands them
+  // over as AttentionContext::block_scores; it then mirrors no K cache on the host for the policy.
+  virtual bool scores_from_attention(bool decode, GroundTruthRequest* req) const { return false; }
   // A policy whose scoring and selection a GPU session runs on the device itself (the learned
   // gates, issue 4 §3) describes them here; the session then never calls select() and reports each
   // sparse layer's block counts through add_device_counts(). Null: select() on the host.

@@ -67,6 +67,9 @@ struct CudaForward::Impl {
   std::vector<std::vector<float>> host_kc;
   std::vector<int> host_kc_len;
   std::vector<float> host_q_rope;
+  // For a policy that ranks blocks by the layer's own attention (AttentionPolicy::scores_from_attention):
+  // this layer's block statistics, reduced on the device (AttentionContext::block_scores' layout).
+  std::vector<float> host_scores;
   std::vector<int> positions;
   int32_t host_kv_len = 0;
   int num_sms = 0, decode_ctas_per_sm = 0;  // the decode split plan's device facts, queried once
@@ -457,9 +460,17 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
   CudaGates* active = spec ? gates.get() : nullptr;  // this forward's gates
   gates_len = -1;  // until this forward has completed with them
   AttentionPolicy* host_policy = spec ? nullptr : policy;  // select() on the host
-  // A policy that reads the KV cache gets a host mirror of it (mirror_k_cache); any other forward
-  // rewrites the device cache from `start` on, which the mirrors no longer hold.
-  const bool mirror_kv = host_policy && host_policy->needs_kv_cache();
+  // A policy that ranks blocks by the attention itself (the oracle) gets those statistics from a dense
+  // pass of the prefill kernel here (block_scores below); any other policy that reads the KV cache gets
+  // a host mirror of it (mirror_k_cache). Any other forward rewrites the device cache from `start` on,
+  // which the mirrors no longer hold.
+  GroundTruthRequest score_req;
+  const bool device_scores = host_policy && host_policy->scores_from_attention(decode, &score_req);
+  if (device_scores && score_req.block_size != kBlockSize)
+    return Status::error("--device cuda: the attention kernel gives block statistics per {} keys, the policy '{}' "
+                         "asks for {} (use --block-size {})",
+                         kBlockSize, host_policy->name(), score_req.block_size, kBlockSize);
+  const bool mirror_kv = host_policy && !device_scores && host_policy->needs_kv_cache();
   if (host_kc.size() != size_t(cfg.num_layers)) {
     host_kc.assign(size_t(cfg.num_layers), {});
     host_kc_len.assign(size_t(cfg.num_layers), 0);
@@ -477,6 +488,29 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
   std::vector<char> gate_sparse(size_t(cfg.num_layers), 0);
   if (which != Logits::kNone)
     SEER_RETURN_IF_ERROR(logits.reserve(size_t((which == Logits::kLast ? 1 : n) * V) * sizeof(float), "logits"));
+
+  // The prefill kernel's parameters for layer L over this forward's queries `qb` and selection `sel`.
+  auto prefill_params = [&](const DeviceLayer& L, const bf16* qb, bf16* out, const DeviceSelection& sel) {
+    cuda::SparsePrefillParams p;
+    p.q = qb;
+    p.k_cache = L.k_cache.ptr;
+    p.v_cache = L.v_cache.ptr;
+    p.out = out;
+    p.row_offsets = sel.offsets;
+    p.block_indices = sel.indices;
+    p.qo_len = int(n);
+    p.kv_len = kv_len;
+    p.num_qo_heads = Hq;
+    p.num_kv_heads = Hkv;
+    p.head_dim = d;
+    p.max_context = max_context;
+    p.first_q_block = sel.first_q_block;
+    p.num_rows = sel.num_rows;
+    p.per_kv_head = sel.per_kv_head;
+    p.scale = 1.0f / std::sqrt(float(d));
+    return p;
+  };
+  const int num_key_blocks = (kv_len + kBlockSize - 1) / kBlockSize;
 
   // Every launch of the forward, on `stream` (captured as a graph for one-token steps).
   auto enqueue = [&]() -> Status {
@@ -542,6 +576,25 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
       SEER_CUDA_CHECK(cuda::run_kv_append(kb, vb, L.k_cache.as<bf16>(), L.v_cache.as<bf16>(), n, Hkv, d, max_context,
                                           start, decode ? kv_len_dev.as<int32_t>() : nullptr, stream));
       if (host_policy) {
+        if (device_scores) {  // the layer's block statistics from a dense pass, whose output the attention overwrites
+          SEER_RETURN_IF_ERROR(block_max.reserve(size_t(n) * Hq * num_key_blocks * sizeof(float), "block statistics"));
+          cuda::SparsePrefillParams p = prefill_params(L, qb, attn.as<bf16>(), dense_dev);
+          p.block_max = block_max.as<float>();
+          p.block_mass = score_req.stat == BlockStat::kMass;
+          SEER_RETURN_IF_ERROR(cuda::launch_sparse_prefill(p, stream).with_context(fmt::format("layer {} scores", l)));
+          GroundTruthRequest r = score_req;
+          const int row = 0;  // decode: the forward's one query
+          if (decode) {
+            host_scores.resize(size_t(Hkv) * num_key_blocks);
+            r.group_max = host_scores.data();
+            r.rows = std::span<const int>(&row, 1);
+          } else {
+            host_scores.resize(size_t(Hq) * q_rows * num_key_blocks);
+            r.pool_2d = host_scores.data();
+          }
+          SEER_RETURN_IF_ERROR(reduce_ground_truth(r, int(n), kv_len));
+          ctx.block_scores = host_scores.data();
+        }
         if (mirror_kv) {  // post-RoPE q and the K cache through this forward's tokens (V is not read)
           SEER_RETURN_IF_ERROR(download_f32(qb, size_t(n * qdim), &host_q_rope, pool));
           SEER_RETURN_IF_ERROR(mirror_k_cache(l, L.k_cache, start, kv_len, pool));
@@ -588,23 +641,7 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
         p.partial_lse = partial.as<float>() + int64_t(Hq) * p.num_splits * d;
         SEER_RETURN_IF_ERROR(cuda::launch_sparse_decode(p, stream).with_context(fmt::format("layer {}", l)));
       } else {
-        cuda::SparsePrefillParams p;
-        p.q = qb;
-        p.k_cache = L.k_cache.ptr;
-        p.v_cache = L.v_cache.ptr;
-        p.out = ab;
-        p.row_offsets = use.offsets;
-        p.block_indices = use.indices;
-        p.qo_len = int(n);
-        p.kv_len = kv_len;
-        p.num_qo_heads = Hq;
-        p.num_kv_heads = Hkv;
-        p.head_dim = d;
-        p.max_context = max_context;
-        p.first_q_block = use.first_q_block;
-        p.num_rows = use.num_rows;
-        p.per_kv_head = use.per_kv_head;
-        p.scale = 1.0f / std::sqrt(float(d));
+        cuda::SparsePrefillParams p = prefill_params(L, qb, ab, use);
         p.block_max = want_gt ? block_max.as<float>() : nullptr;
         p.block_mass = want_gt && gt.stat == BlockStat::kMass;
         SEER_RETURN_IF_ERROR(cuda::launch_sparse_prefill(p, stream).with_context(fmt::format("layer {}", l)));

@@ -222,16 +222,37 @@ class OraclePolicy final : public ScoredPolicy {
         group_(name_.ends_with("-sum") ? GroupPool::kSum : GroupPool::kMax) {}
   const char* name() const override { return name_.c_str(); }
   bool needs_kv_cache() const override { return true; }
+  // The same statistics from a GPU session's own kernels (AttentionContext::block_scores), in a phase
+  // whose sparsity is not dense.
+  bool scores_from_attention(bool decode, GroundTruthRequest* req) const override {
+    if (decode ? opts_.decode.kind == DecodeSparsity::Kind::kDense : opts_.prefill.kind == PrefillSparsity::Kind::kDense)
+      return false;
+    req->block_size = opts_.block_size;
+    req->stat = stat_;
+    req->group = group_;
+    return true;
+  }
 
  protected:
   Status score_prefill(const AttentionContext& ctx, float* scores, bool* are_probs) override {
-    oracle_prefill_scores(ctx, opts_.block_size, scores, &pool(), stat_);
     *are_probs = true;
+    if (ctx.block_scores) {
+      const PrefillShape s = prefill_shape(ctx);
+      std::copy_n(ctx.block_scores, size_t(ctx.num_qo_heads) * s.num_rows * s.num_blocks, scores);
+      return Status::ok();
+    }
+    if (!ctx.q || !ctx.k_cache) return Status::error("policy '{}': neither block scores nor q and the K cache", name_);
+    oracle_prefill_scores(ctx, opts_.block_size, scores, &pool(), stat_);
     return Status::ok();
   }
   Status score_decode(const AttentionContext& ctx, float* scores, bool* are_probs) override {
-    oracle_decode_scores(ctx, opts_.block_size, scores, &pool(), stat_, group_);
     *are_probs = true;
+    if (ctx.block_scores) {
+      std::copy_n(ctx.block_scores, size_t(ctx.num_kv_heads) * num_blocks(ctx), scores);
+      return Status::ok();
+    }
+    if (!ctx.q || !ctx.k_cache) return Status::error("policy '{}': neither block scores nor q and the K cache", name_);
+    oracle_decode_scores(ctx, opts_.block_size, scores, &pool(), stat_, group_);
     return Status::ok();
   }
 

@@ -632,6 +632,141 @@ TEST(CudaModel, GroupSumGroundTruthMatchesReference) {
   check_ground_truth(BlockStat::kMass, GroupPool::kSum);
 }
 
+// A policy that ranks blocks by the attention itself (the oracle, AttentionPolicy::scores_from_attention)
+// under --device cuda: the block statistics the session computes on the device and hands to select()
+// (AttentionContext::block_scores), kept per call; the selection stays dense. Asks in prefill and in
+// decode unless told otherwise.
+class BlockScoresPolicy : public AttentionPolicy {
+ public:
+  struct Seen {
+    int layer = 0, start = 0, n = 0, kv_len = 0;
+    std::vector<float> scores;
+    bool q_null = false, k_null = false;
+  };
+  BlockScoresPolicy(BlockStat stat, GroupPool group, bool in_decode = true)
+      : stat(stat), group(group), in_decode(in_decode) {}
+  const char* name() const override { return "block-scores"; }
+  bool needs_kv_cache() const override { return true; }  // as the oracle: a mirror unless the scores come
+  bool scores_from_attention(bool decode, GroundTruthRequest* req) const override {
+    if (decode && !in_decode) return false;
+    req->block_size = 64;
+    req->stat = stat;
+    req->group = group;
+    return true;
+  }
+  Status select(const AttentionContext& ctx, BlockSelection*) override {
+    Seen s;
+    s.layer = ctx.layer;
+    s.start = ctx.start_pos;
+    s.n = ctx.qo_len;
+    s.kv_len = ctx.kv_len;
+    s.q_null = ctx.q == nullptr;
+    s.k_null = ctx.k_cache == nullptr;
+    const int nb = (ctx.kv_len + 63) / 64, q_blocks = (ctx.kv_len - 1) / 64 - ctx.start_pos / 64 + 1;
+    const size_t size = ctx.qo_len == 1 ? size_t(ctx.num_kv_heads) * nb : size_t(ctx.num_qo_heads) * q_blocks * nb;
+    if (ctx.block_scores) s.scores.assign(ctx.block_scores, ctx.block_scores + size);
+    seen.push_back(std::move(s));
+    return Status::ok();
+  }
+  BlockStat stat;
+  GroupPool group;
+  bool in_decode;
+  std::vector<Seen> seen;
+};
+
+// The oracle's scores on the GPU against the host's reference from the fp32 forward's q and K:
+// prefill, the 2-D pool of each query block's rows (oracle_prefill_scores); decode, the GQA group's
+// max or sum at the one query (oracle_decode_scores). Two chunks (the second mid-block), decode steps
+// across a block boundary; then decode steps of a policy that asks in prefill only, which must get the
+// host mirror instead.
+void check_block_scores(BlockStat stat, GroupPool group_pool) {
+  const TinyModel m = make_model(Arch::kLlama, 6, 2, 64);
+  const ModelConfig& c = m.cfg;
+  const int T = 270, Hq = c.num_qo_heads, Hkv = c.num_kv_heads, d = c.head_dim;
+  std::mt19937 rng(23);
+  std::vector<int> tokens(static_cast<size_t>(T));
+  for (int& t : tokens) t = int(rng() % uint32_t(c.vocab_size));
+  std::vector<LayerQK> qk;
+  (void)reference_logits(m, tokens, false, &qk);
+  auto f = CudaForward::create(c, m.w, 512);
+  ASSERT_TRUE(f.is_ok()) << f.status().message();
+  BlockScoresPolicy policy(stat, group_pool);
+  std::vector<std::pair<int, int>> pieces = {{0, 150}, {150, 110}};
+  for (int t = 260; t < 266; ++t) pieces.push_back({t, 1});
+  for (auto [start, n] : pieces) {
+    const size_t before = policy.seen.size();
+    const Status st = (*f)->forward(std::span<const int>(tokens.data() + start, size_t(n)), start,
+                                    n == 1 ? Logits::kLast : Logits::kNone, &policy, nullptr, nullptr);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    ASSERT_EQ(policy.seen.size(), before + size_t(c.num_layers));
+    const int kv = start + n, nb = (kv + 63) / 64;
+    for (int l = 0; l < c.num_layers; ++l) {
+      const BlockScoresPolicy::Seen& got = policy.seen[before + size_t(l)];
+      const std::string what = "piece at " + std::to_string(start) + " layer " + std::to_string(l);
+      ASSERT_EQ(got.kv_len, kv) << what;
+      EXPECT_TRUE(got.q_null && got.k_null) << what << ": the scores came from the device, no mirror is needed";
+      AttentionParams ap;
+      ap.q = qk[size_t(l)].q.data() + size_t(start) * Hq * d;
+      ap.k_cache = qk[size_t(l)].k.data();
+      ap.qo_len = n;
+      ap.kv_len = kv;
+      ap.num_qo_heads = Hq;
+      ap.num_kv_heads = Hkv;
+      ap.head_dim = d;
+      ap.max_context = T;
+      ap.scale = 1.0f / std::sqrt(float(d));
+      ap.block_mass = stat == BlockStat::kMass;
+      std::vector<float> bm(size_t(n) * Hq * nb);
+      ref_attention_block_max(ap, 64, bm.data());
+      const int row = n - 1;
+      std::vector<float> want(n == 1 ? size_t(Hkv) * nb : size_t(Hq) * ((kv - 1) / 64 - start / 64 + 1) * nb);
+      GroundTruthRequest req;
+      req.group = group_pool;
+      if (n == 1) {
+        req.group_max = want.data();
+        req.rows = std::span<const int>(&row, 1);
+      } else {
+        req.pool_2d = want.data();
+      }
+      reduce_block_max(bm.data(), n, kv, Hq, Hkv, req);
+      ASSERT_EQ(got.scores.size(), want.size()) << what;
+      for (size_t i = 0; i < want.size(); ++i) {
+        // Blocks a row does not reach are exactly 0 on both sides; the rest within the bf16 forward's error.
+        if (want[i] == 0.0f) {
+          ASSERT_EQ(got.scores[i], 0.0f) << what << " i " << i;
+        }
+        ASSERT_NEAR(got.scores[i], want[i], 0.02f * (group_pool == GroupPool::kSum ? Hq / Hkv : 1)) << what << " i " << i;
+      }
+    }
+  }
+  // A policy that asks in prefill only: decode steps get the mirrored q and K cache, and no scores.
+  BlockScoresPolicy prefill_only(stat, group_pool, false);
+  for (int t = 266; t < 268; ++t) {
+    const Status st = (*f)->forward(std::span<const int>(tokens.data() + t, 1), t, Logits::kLast, &prefill_only,
+                                    nullptr, nullptr);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+  }
+  ASSERT_EQ(prefill_only.seen.size(), size_t(2 * c.num_layers));
+  for (const BlockScoresPolicy::Seen& s : prefill_only.seen) {
+    EXPECT_TRUE(s.scores.empty()) << "layer " << s.layer;
+    EXPECT_FALSE(s.q_null || s.k_null) << "layer " << s.layer;
+  }
+}
+
+TEST(CudaModel, OracleBlockScoresMatchReference) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  check_block_scores(BlockStat::kMax, GroupPool::kMax);
+}
+
+TEST(CudaModel, OracleMassSumBlockScoresMatchReference) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  check_block_scores(BlockStat::kMass, GroupPool::kSum);
+}
+
 // A policy that reads the KV cache (oracle, quest) under --device cuda: what select() sees as the
 // post-RoPE q and the K cache (the session's host mirror, AttentionContext::q / k_cache) against the
 // fp32 reference's, over chunks, decode steps, a new sequence, and a forward without the policy in
