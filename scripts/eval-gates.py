@@ -18,8 +18,9 @@ a block is kept where the gate's softmax probability exceeds TAU, so density var
 of its softmax). Each TAU's or P's measured density d is matched for the other policies by the Top-K row count whose density over the
 same windows is the smallest at or above d: they get at least as many blocks as the gate did (the match
 assumes full windows of --ctx tokens).
---device cuda runs every `seer ppl` on the GPU (bf16 weights; the oracles and quest read a host copy of the
-K cache there, which costs a copy per layer and forward).
+--device cuda runs every `seer ppl` on the GPU (bf16 weights). The oracles' block statistics are computed there
+too (a dense pass of the attention kernel per layer, reduced on the device); quest reads a host copy of the K
+cache, which costs a copy per layer and forward.
 
 `make-eval-text` mode writes the held-out documents of a training run as one text:
   eval-gates.py make-eval-text (--run OUT | --list FILE) --corpus DIR [--prefix tdavid/] -o FILE
