@@ -508,6 +508,26 @@ TEST(CudaModel, DecodeGraphMatchesEager) {
   }
 }
 
+// The fp32 reference's block statistics of layer `qk` for queries start .. start+n-1 of a T-token
+// sequence (ref_attention_block_max): [n, num_qo_heads, ceil((start + n) / 64)].
+std::vector<float> reference_block_stats(const ModelConfig& c, const LayerQK& qk, int T, int start, int n,
+                                         BlockStat stat) {
+  AttentionParams ap;
+  ap.q = qk.q.data() + size_t(start) * c.num_qo_heads * c.head_dim;
+  ap.k_cache = qk.k.data();
+  ap.qo_len = n;
+  ap.kv_len = start + n;
+  ap.num_qo_heads = c.num_qo_heads;
+  ap.num_kv_heads = c.num_kv_heads;
+  ap.head_dim = c.head_dim;
+  ap.max_context = T;
+  ap.scale = 1.0f / std::sqrt(float(c.head_dim));
+  ap.block_mass = stat == BlockStat::kMass;
+  std::vector<float> bm(size_t(n) * c.num_qo_heads * ((start + n + 63) / 64));
+  ref_attention_block_max(ap, 64, bm.data());
+  return bm;
+}
+
 // Asks every prefill layer for gate training's ground truth (the 2-D pool, and the group max at every
 // fifth query row and the last) and keeps it per layer.
 class GroundTruthPolicy : public AttentionPolicy {
@@ -553,7 +573,7 @@ class GroundTruthPolicy : public AttentionPolicy {
 void check_ground_truth(BlockStat stat, GroupPool group_pool = GroupPool::kMax) {
   const TinyModel m = make_model(Arch::kLlama, 6, 2, 64);
   const ModelConfig& c = m.cfg;
-  const int T = 260, Hq = c.num_qo_heads, Hkv = c.num_kv_heads, d = c.head_dim;
+  const int T = 260, Hq = c.num_qo_heads, Hkv = c.num_kv_heads;
   std::mt19937 rng(21);
   std::vector<int> tokens(static_cast<size_t>(T));
   for (int& t : tokens) t = int(rng() % uint32_t(c.vocab_size));
@@ -571,19 +591,7 @@ void check_ground_truth(BlockStat stat, GroupPool group_pool = GroupPool::kMax) 
     EXPECT_EQ(policy.after, ++pieces * c.num_layers);
     const int kv = start + n, nb = (kv + 63) / 64;
     for (int l = 0; l < c.num_layers; ++l) {
-      AttentionParams ap;
-      ap.q = qk[size_t(l)].q.data() + size_t(start) * Hq * d;
-      ap.k_cache = qk[size_t(l)].k.data();
-      ap.qo_len = n;
-      ap.kv_len = kv;
-      ap.num_qo_heads = Hq;
-      ap.num_kv_heads = Hkv;
-      ap.head_dim = d;
-      ap.max_context = T;
-      ap.scale = 1.0f / std::sqrt(float(d));
-      ap.block_mass = stat == BlockStat::kMass;
-      std::vector<float> bm(size_t(n) * Hq * nb);
-      ref_attention_block_max(ap, 64, bm.data());
+      const std::vector<float> bm = reference_block_stats(c, qk[size_t(l)], T, start, n, stat);
       const GroundTruthPolicy::Layer& got = policy.layers[size_t(l)];
       std::vector<float> pool(got.pool.size()), group(got.group.size());
       GroundTruthRequest want;
@@ -682,7 +690,7 @@ class BlockScoresPolicy : public AttentionPolicy {
 void check_block_scores(BlockStat stat, GroupPool group_pool) {
   const TinyModel m = make_model(Arch::kLlama, 6, 2, 64);
   const ModelConfig& c = m.cfg;
-  const int T = 270, Hq = c.num_qo_heads, Hkv = c.num_kv_heads, d = c.head_dim;
+  const int T = 270, Hq = c.num_qo_heads, Hkv = c.num_kv_heads;
   std::mt19937 rng(23);
   std::vector<int> tokens(static_cast<size_t>(T));
   for (int& t : tokens) t = int(rng() % uint32_t(c.vocab_size));
@@ -705,19 +713,7 @@ void check_block_scores(BlockStat stat, GroupPool group_pool) {
       const std::string what = "piece at " + std::to_string(start) + " layer " + std::to_string(l);
       ASSERT_EQ(got.kv_len, kv) << what;
       EXPECT_TRUE(got.q_null && got.k_null) << what << ": the scores came from the device, no mirror is needed";
-      AttentionParams ap;
-      ap.q = qk[size_t(l)].q.data() + size_t(start) * Hq * d;
-      ap.k_cache = qk[size_t(l)].k.data();
-      ap.qo_len = n;
-      ap.kv_len = kv;
-      ap.num_qo_heads = Hq;
-      ap.num_kv_heads = Hkv;
-      ap.head_dim = d;
-      ap.max_context = T;
-      ap.scale = 1.0f / std::sqrt(float(d));
-      ap.block_mass = stat == BlockStat::kMass;
-      std::vector<float> bm(size_t(n) * Hq * nb);
-      ref_attention_block_max(ap, 64, bm.data());
+      const std::vector<float> bm = reference_block_stats(c, qk[size_t(l)], T, start, n, stat);
       const int row = n - 1;
       std::vector<float> want(n == 1 ? size_t(Hkv) * nb : size_t(Hq) * ((kv - 1) / 64 - start / 64 + 1) * nb);
       GroundTruthRequest req;
