@@ -66,7 +66,7 @@ void add_common(CLI::App* app, CommonOpts* c, bool with_device = false) {
   if (with_device)
     app->add_option("--device", c->device,
                   "cpu (default) or cuda: the whole model on the GPU in bf16 (builds with -DSEER_CUDA=ON; every policy, "
-                  "the oracles and quest reading a host copy of the K cache)")
+                  "quest reading a host copy of the K cache, the oracles the GPU's own block statistics)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
 }
 
