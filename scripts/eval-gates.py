@@ -9,7 +9,9 @@
 Prefill: perplexity over --windows windows of --ctx tokens with --prefill-sparsity density:RHO.
 Decode: teacher-forced decode (`seer ppl --prefill-len`) over the last ctx - decode-prefill tokens of each
 window after a dense prefill, with --decode-sparsity budget:N. Each row is compared with dense attention
-on the same windows. Prints a Markdown table per phase; --jsonl appends every run's JSON. --policies takes
+on the same windows. Prints a Markdown table per phase; with the gate among the policies the table also gives
+its margin to each oracle (points of perplexity above dense) and the policies it does not beat, followed by a
+line per comparison over all rows. --jsonl appends every run's JSON. --policies takes
 any of seer's policies (`oracle-mass`: the oracle ranking blocks by probability mass instead of the maximum;
 `oracle-mass-sum`: also pooling a decode step's GQA group by its sum).
 --thresholds adds a prefill table for the gate with --prefill-sparsity threshold:TAU (upstream's default rule:
@@ -98,15 +100,40 @@ def threshold_table(args, policies, dense, rows, rule="threshold", label="TAU"):
 
 
 def table(title, levels, label, policies, dense, results):
+    """One row per level, one column per policy (ppl and % above dense). With the gate among the policies,
+    also its margin to each oracle (percentage points of perplexity above dense, gate minus oracle) and the
+    other policies it does not beat, then a line per comparison over all levels."""
+    above = lambda r: 100 * (r["ppl"] / dense["ppl"] - 1)
+    oracles = [p for p in policies if p.startswith("oracle")] if "gate" in policies else []
+    rivals = [p for p in policies if p != "gate" and p not in oracles] if "gate" in policies else []
+    extra = [f"gate − {o}" for o in oracles] + (["gate behind"] if rivals else [])
     print(f"\n{title} (dense ppl {dense['ppl']:.4f}, {dense['tokens']} scored tokens)\n")
-    print(f"| {label} | " + " | ".join(policies) + " |")
-    print("|---|" + "---:|" * len(policies))
+    print(f"| {label} | " + " | ".join(policies + extra) + " |")
+    print("|---|" + "---:|" * len(policies) + "---:|" * len(oracles) + ("---|" if rivals else ""))
+    margins = {o: [] for o in oracles}
+    losses = []
     for lv in levels:
-        cells = []
-        for p in policies:
-            r = results[(lv, p)]
-            cells.append(f"{r['ppl']:.3f} ({100 * (r['ppl'] / dense['ppl'] - 1):+.2f}%)")
+        cells = [f"{results[(lv, p)]['ppl']:.3f} ({above(results[(lv, p)]):+.2f}%)" for p in policies]
+        if "gate" in policies:
+            gate = results[(lv, "gate")]
+            for o in oracles:
+                margins[o].append((above(gate) - above(results[(lv, o)]), lv))
+                cells.append(f"{margins[o][-1][0]:+.2f} pts")
+            behind = [p for p in rivals if results[(lv, p)]["ppl"] < gate["ppl"]]
+            losses += [(p, lv) for p in behind]
+            if rivals:
+                cells.append(", ".join(behind) if behind else "none")
         print(f"| {lv} | " + " | ".join(cells) + " |")
+    if oracles or rivals:
+        print()
+    for o in oracles:
+        worst, at = max(margins[o])
+        print(f"The gate is within {worst:.2f} points of {o} at every {label} (widest at {at}).")
+    if rivals:
+        if losses:
+            print(f"The gate beats {', '.join(rivals)} except: " + "; ".join(f"{p} at {lv}" for p, lv in losses) + ".")
+        else:
+            print(f"The gate beats {', '.join(rivals)} at every {label}.")
 
 
 def main():

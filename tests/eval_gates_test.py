@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""scripts/eval-gates.py against a stand-in `seer` whose perplexities are fixed per policy and level: the
+commands it runs, the comparison table (each policy's % above dense, the gate's margin to each oracle, the
+policies it does not beat), the summary lines, and a failing `seer ppl` reported with its command."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "scripts", "eval-gates.py")
+
+# ppl by (policy, level); level is the density or the budget, "" for dense.
+FAKE_SEER = r'''#!/usr/bin/env python3
+import json, sys
+a = sys.argv[1:]
+val = lambda flag: a[a.index(flag) + 1] if flag in a else ""
+policy = val("--policy")
+level = (val("--prefill-sparsity") or val("--decode-sparsity")).split(":")[-1]
+if policy == "broken":
+    print("seer: policy 'broken' fell over", file=sys.stderr)
+    sys.exit(3)
+table = TABLE
+ppl = table[policy + "@" + level]
+with open(LOG, "a") as f:
+    f.write(" ".join(a) + "\n")
+print("progress line")
+print(json.dumps({"ppl": ppl, "tokens": 8191, "density": 0.1 if level else 1.0}))
+'''
+
+TABLE = {
+    "dense@": 10.0,
+    # prefill densities 0.5 and 0.1
+    "gate@0.5": 10.1, "oracle@0.5": 10.0, "oracle-mass@0.5": 9.99, "quest@0.5": 10.5, "streaming@0.5": 10.2,
+    "gate@0.1": 10.6, "oracle@0.1": 10.3, "oracle-mass@0.1": 10.2, "quest@0.1": 11.0, "streaming@0.1": 10.5,
+    # decode budgets
+    "gate@1024": 10.2, "oracle@1024": 10.1, "random@1024": 13.0,
+    "gate@512": 10.4, "oracle@512": 10.25, "random@512": 15.0,
+}
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+
+
+def run(tmp, *args):
+    cmd = [sys.executable, SCRIPT, "--gates", "G", "--text", "T", "--seer", os.path.join(tmp, "seer"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    log = os.path.join(tmp, "calls.txt")
+    with open(os.path.join(tmp, "seer"), "w") as f:
+        f.write(FAKE_SEER.replace("TABLE", repr(TABLE)).replace("LOG", repr(log)))
+    os.chmod(os.path.join(tmp, "seer"), 0o755)
+
+    r = run(tmp, "--phase", "prefill", "--densities", "0.5,0.1", "--policies", "gate,oracle,oracle-mass,quest,streaming")
+    check(r.returncode == 0, f"prefill run exit {r.returncode}: {r.stderr}")
+    out = r.stdout
+    check("| density | gate | oracle | oracle-mass | quest | streaming | gate − oracle | gate − oracle-mass | gate behind |"
+          in out, "prefill header:\n" + out)
+    check("| 0.5 | 10.100 (+1.00%) | 10.000 (+0.00%) | 9.990 (-0.10%) | 10.500 (+5.00%) | 10.200 (+2.00%) | +1.00 pts | "
+          "+1.10 pts | none |" in out, "prefill row 0.5:\n" + out)
+    check("| 0.1 | 10.600 (+6.00%) | 10.300 (+3.00%) | 10.200 (+2.00%) | 11.000 (+10.00%) | 10.500 (+5.00%) | "
+          "+3.00 pts | +4.00 pts | streaming |" in out, "prefill row 0.1:\n" + out)
+    check("The gate is within 3.00 points of oracle at every density (widest at 0.1)." in out, "oracle line:\n" + out)
+    check("The gate is within 4.00 points of oracle-mass at every density (widest at 0.1)." in out, "mass line:\n" + out)
+    check("The gate beats quest, streaming except: streaming at 0.1." in out, "rivals line:\n" + out)
+    calls = open(log).read().splitlines()
+    check(len(calls) == 1 + 2 * 5, f"prefill: {len(calls)} seer calls")
+    check(calls[0].startswith("ppl T -c 8192 --max-windows 2 --json") and calls[0].endswith("--policy dense"),
+          "dense call: " + calls[0])
+    check(any(c.endswith("--gates G --policy oracle-mass --prefill-sparsity density:0.1") for c in calls),
+          "oracle-mass call:\n" + "\n".join(calls))
+
+    os.remove(log)
+    r = run(tmp, "--phase", "decode", "--budgets", "1024,512", "--policies", "gate,oracle,random")
+    check(r.returncode == 0, f"decode run exit {r.returncode}: {r.stderr}")
+    out = r.stdout
+    check("| budget | gate | oracle | random | gate − oracle | gate behind |" in out, "decode header:\n" + out)
+    check("| 512 | 10.400 (+4.00%) | 10.250 (+2.50%) | 15.000 (+50.00%) | +1.50 pts | none |" in out,
+          "decode row 512:\n" + out)
+    check("The gate is within 1.50 points of oracle at every budget (widest at 512)." in out, "decode oracle line")
+    check("The gate beats random at every budget." in out, "decode rivals line:\n" + out)
+    check(all("--prefill-len 6144" in c for c in open(log).read().splitlines()), "decode calls keep --prefill-len")
+
+    # Without the gate: the plain table, no margins.
+    r = run(tmp, "--phase", "decode", "--budgets", "512", "--policies", "oracle,random")
+    check(r.returncode == 0 and "gate −" not in r.stdout and "The gate" not in r.stdout, "no gate:\n" + r.stdout)
+
+    r = run(tmp, "--phase", "decode", "--budgets", "512", "--policies", "gate,broken")
+    check(r.returncode != 0, "a failing seer ppl must fail the run")
+    check("--policy broken" in r.stderr and "exit 3" in r.stderr and "fell over" in r.stderr,
+          "failure message:\n" + r.stderr)
+
+    r = run(tmp, "--phase", "decode", "--budgets", "512", "--seer", os.path.join(tmp, "missing"))
+    check(r.returncode != 0 and "no such program" in r.stderr, "missing seer:\n" + r.stderr)
+
+for f in failures:
+    print("FAIL:", f)
+print(f"eval_gates_test: {'ok' if not failures else f'{len(failures)} failure(s)'}")
+sys.exit(1 if failures else 0)
