@@ -119,7 +119,7 @@ def table(title, levels, label, policies, dense, results):
             for o in oracles:
                 margins[o].append((above(gate) - above(results[(lv, o)]), lv))
                 cells.append(f"{margins[o][-1][0]:+.2f} pts")
-            behind = [p for p in rivals if results[(lv, p)]["ppl"] < gate["ppl"]]
+            behind = [p for p in rivals if results[(lv, p)]["ppl"] <= gate["ppl"]]  # a tie does not count as beaten
             losses += [(p, lv) for p in behind]
             if rivals:
                 cells.append(", ".join(behind) if behind else "none")
@@ -128,7 +128,10 @@ def table(title, levels, label, policies, dense, results):
         print()
     for o in oracles:
         worst, at = max(margins[o])
-        print(f"The gate is within {worst:.2f} points of {o} at every {label} (widest at {at}).")
+        if worst > 0:
+            print(f"The gate is within {worst:.2f} points of {o} at every {label} (widest at {at}).")
+        else:
+            print(f"The gate is at or below {o} at every {label} (closest at {at}, {worst:+.2f} points).")
     if rivals:
         if losses:
             print(f"The gate beats {', '.join(rivals)} except: " + "; ".join(f"{p} at {lv}" for p, lv in losses) + ".")

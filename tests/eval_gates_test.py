@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "eval-gates.py")
 
 # ppl by (policy, level); level is the density or the budget, "" for dense.
-FAKE_SEER = r'''#!/usr/bin/env python3
+FAKE_SEER = r'''#!PYTHON
 import json, sys
 a = sys.argv[1:]
 val = lambda flag: a[a.index(flag) + 1] if flag in a else ""
@@ -35,8 +35,9 @@ TABLE = {
     "gate@0.5": 10.1, "oracle@0.5": 10.0, "oracle-mass@0.5": 9.99, "quest@0.5": 10.5, "streaming@0.5": 10.2,
     "gate@0.1": 10.6, "oracle@0.1": 10.3, "oracle-mass@0.1": 10.2, "quest@0.1": 11.0, "streaming@0.1": 10.5,
     # decode budgets
-    "gate@1024": 10.2, "oracle@1024": 10.1, "random@1024": 13.0,
-    "gate@512": 10.4, "oracle@512": 10.25, "random@512": 15.0,
+    "gate@1024": 10.2, "oracle@1024": 10.1, "random@1024": 13.0, "streaming@1024": 10.2,
+    "gate@512": 10.4, "oracle@512": 10.25, "random@512": 15.0, "streaming@512": 10.5,
+    "gate@256": 10.4, "oracle@256": 10.5,
 }
 
 failures = []
@@ -55,7 +56,7 @@ def run(tmp, *args):
 with tempfile.TemporaryDirectory() as tmp:
     log = os.path.join(tmp, "calls.txt")
     with open(os.path.join(tmp, "seer"), "w") as f:
-        f.write(FAKE_SEER.replace("TABLE", repr(TABLE)).replace("LOG", repr(log)))
+        f.write(FAKE_SEER.replace("PYTHON", sys.executable).replace("TABLE", repr(TABLE)).replace("LOG", repr(log)))
     os.chmod(os.path.join(tmp, "seer"), 0o755)
 
     r = run(tmp, "--phase", "prefill", "--densities", "0.5,0.1", "--policies", "gate,oracle,oracle-mass,quest,streaming")
@@ -87,6 +88,15 @@ with tempfile.TemporaryDirectory() as tmp:
     check("The gate is within 1.50 points of oracle at every budget (widest at 512)." in out, "decode oracle line")
     check("The gate beats random at every budget." in out, "decode rivals line:\n" + out)
     check(all("--prefill-len 6144" in c for c in open(log).read().splitlines()), "decode calls keep --prefill-len")
+
+    # A tie is not a win; a gate below the oracle is said so.
+    r = run(tmp, "--phase", "decode", "--budgets", "1024,512", "--policies", "gate,streaming")
+    check("| 1024 | 10.200 (+2.00%) | 10.200 (+2.00%) | streaming |" in r.stdout, "tie row:\n" + r.stdout)
+    check("The gate beats streaming except: streaming at 1024." in r.stdout, "tie line:\n" + r.stdout)
+    r = run(tmp, "--phase", "decode", "--budgets", "256", "--policies", "gate,oracle")
+    check("| 256 | 10.400 (+4.00%) | 10.500 (+5.00%) | -1.00 pts |" in r.stdout, "gate-ahead row:\n" + r.stdout)
+    check("The gate is at or below oracle at every budget (closest at 256, -1.00 points)." in r.stdout,
+          "gate-ahead line:\n" + r.stdout)
 
     # Without the gate: the plain table, no margins.
     r = run(tmp, "--phase", "decode", "--budgets", "512", "--policies", "oracle,random")

@@ -172,18 +172,26 @@ TEST(Policies, OracleRanksByGivenBlockScores) {
   for (const char* name : {"oracle", "oracle-mass-sum"}) {
     const bool mass_sum = std::string(name) == "oracle-mass-sum";
     GroundTruthRequest req;
+    const AttentionContext prefill = AttentionContext::shape(1, 100, 300, 6, 2, 16, 300);
+    const AttentionContext decode = AttentionContext::shape(1, 1, 300, 6, 2, 16, 300);
     {
       PolicyOptions dense = o;
       dense.prefill = PrefillSparsity{};
       auto p = make_policy(name, dense, cfg);
       ASSERT_TRUE(p.is_ok());
-      EXPECT_FALSE((*p)->scores_from_attention(false, &req)) << name << ": dense prefill needs no scores";
-      EXPECT_TRUE((*p)->scores_from_attention(true, &req)) << name;
+      EXPECT_FALSE((*p)->scores_from_attention(prefill, &req)) << name << ": dense prefill needs no scores";
+      EXPECT_TRUE((*p)->scores_from_attention(decode, &req)) << name;
+      EXPECT_FALSE((*p)->needs_kv_cache()) << name << ": a GPU session gives it the scores, no K cache";
+      PolicyOptions later = o;
+      later.start_layer = 2;
+      auto q = make_policy(name, later, cfg);
+      ASSERT_TRUE(q.is_ok());
+      EXPECT_FALSE((*q)->scores_from_attention(prefill, &req)) << name << ": layer 1 < start_layer stays dense";
     }
     auto made = make_policy(name, o, cfg);
     ASSERT_TRUE(made.is_ok());
     ScoredPolicy& p = **made;
-    ASSERT_TRUE(p.scores_from_attention(false, &req));
+    ASSERT_TRUE(p.scores_from_attention(prefill, &req));
     EXPECT_EQ(req.block_size, 64);
     EXPECT_EQ(req.stat, mass_sum ? BlockStat::kMass : BlockStat::kMax);
     EXPECT_EQ(req.group, mass_sum ? GroupPool::kSum : GroupPool::kMax);

@@ -114,8 +114,7 @@ class AttentionPolicy {
   virtual void begin_forward(int start_pos, int qo_len) {}
   // True when select() reads the post-RoPE q or the K cache (AttentionContext::q, k_cache). A GPU
   // session keeps those on the device; for such a policy it mirrors them on the host (fp32 from the
-  // bf16 cache; v_cache stays null there), except in a phase where it computes the policy's
-  // block_scores instead (scores_from_attention).
+  // bf16 cache; v_cache stays null there).
   virtual bool needs_kv_cache() const { return false; }
   // Fills `sel` for this layer. `sel` arrives pre-sized as dense; a policy may rewrite it.
   virtual Status select(const AttentionContext& ctx, BlockSelection* sel) = 0;
@@ -125,11 +124,11 @@ class AttentionPolicy {
   virtual bool ground_truth(const AttentionContext& ctx, GroundTruthRequest* req) { return false; }
   virtual Status after_attention(const AttentionContext& ctx) { return Status::ok(); }
   // A policy that ranks key blocks by the layer's own attention (the oracle, SPEC §6.6) fills `req`'s
-  // block size, statistic and group pool (its buffers stay null) and returns true for a phase
-  // (prefill, or decode) in which it will read them. A GPU session then computes them on the device
-  // before each select(), with gate training's ground-truth kernels over a dense pass, and hands them
-  // over as AttentionContext::block_scores; it then mirrors no K cache on the host for the policy.
-  virtual bool scores_from_attention(bool decode, GroundTruthRequest* req) const { return false; }
+  // block size, statistic and group pool (its buffers stay null) and returns true for a layer whose
+  // select() will read them (`ctx`: the layer's shape, before select()). A GPU session then computes
+  // them on the device, with gate training's ground-truth kernels over a dense pass, and hands them to
+  // that select() as AttentionContext::block_scores. Such a policy needs no K cache (needs_kv_cache).
+  virtual bool scores_from_attention(const AttentionContext& ctx, GroundTruthRequest* req) const { return false; }
   // A policy whose scoring and selection a GPU session runs on the device itself (the learned
   // gates, issue 4 §3) describes them here; the session then never calls select() and reports each
   // sparse layer's block counts through add_device_counts(). Null: select() on the host.

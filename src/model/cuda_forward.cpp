@@ -61,14 +61,15 @@ struct CudaForward::Impl {
   DeviceBuffer block_max, gt_pool, gt_group, gt_rows;  // gate training's ground truth (reduce_ground_truth)
   std::vector<float> host_cos, host_sin, host_q, host_k;
   std::vector<uint16_t> host_bf16;
-  // For policies that read the KV cache (oracle, quest: AttentionPolicy::needs_kv_cache): each layer's
+  // For policies that read the KV cache (quest: AttentionPolicy::needs_kv_cache): each layer's
   // post-RoPE K cache mirrored on the host, fp32 [Hkv, max_context, d] (allocated on first use), valid
   // for positions [0, host_kc_len[l]); and this layer's post-RoPE q, fp32 [n, Hq, d].
   std::vector<std::vector<float>> host_kc;
   std::vector<int> host_kc_len;
   std::vector<float> host_q_rope;
   // For a policy that ranks blocks by the layer's own attention (AttentionPolicy::scores_from_attention):
-  // this layer's block statistics, reduced on the device (AttentionContext::block_scores' layout).
+  // this layer's block statistics, reduced on the device, fp32: prefill [Hq, q_rows, nb] (the 2-D pool
+  // over each query block's rows), decode [Hkv, nb] (the GQA group's pool at the one query).
   std::vector<float> host_scores;
   std::vector<int> positions;
   int32_t host_kv_len = 0;
@@ -460,17 +461,10 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
   CudaGates* active = spec ? gates.get() : nullptr;  // this forward's gates
   gates_len = -1;  // until this forward has completed with them
   AttentionPolicy* host_policy = spec ? nullptr : policy;  // select() on the host
-  // A policy that ranks blocks by the attention itself (the oracle) gets those statistics from a dense
-  // pass of the prefill kernel here (block_scores below); any other policy that reads the KV cache gets
-  // a host mirror of it (mirror_k_cache). Any other forward rewrites the device cache from `start` on,
-  // which the mirrors no longer hold.
-  GroundTruthRequest score_req;
-  const bool device_scores = host_policy && host_policy->scores_from_attention(decode, &score_req);
-  if (device_scores && score_req.block_size != kBlockSize)
-    return Status::error("--device cuda: the attention kernel gives block statistics per {} keys, the policy '{}' "
-                         "asks for {} (use --block-size {})",
-                         kBlockSize, host_policy->name(), score_req.block_size, kBlockSize);
-  const bool mirror_kv = host_policy && !device_scores && host_policy->needs_kv_cache();
+  // A policy that reads the KV cache gets a host mirror of it (mirror_k_cache); any other forward
+  // rewrites the device cache from `start` on, which the mirrors no longer hold. (A policy that ranks
+  // blocks by the attention itself, the oracle, gets those statistics instead: layer_scores below.)
+  const bool mirror_kv = host_policy && host_policy->needs_kv_cache();
   if (host_kc.size() != size_t(cfg.num_layers)) {
     host_kc.assign(size_t(cfg.num_layers), {});
     host_kc_len.assign(size_t(cfg.num_layers), 0);
@@ -489,24 +483,24 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
   if (which != Logits::kNone)
     SEER_RETURN_IF_ERROR(logits.reserve(size_t((which == Logits::kLast ? 1 : n) * V) * sizeof(float), "logits"));
 
-  // The prefill kernel's parameters for layer L over this forward's queries `qb` and selection `sel`.
-  auto prefill_params = [&](const DeviceLayer& L, const bf16* qb, bf16* out, const DeviceSelection& sel) {
+  // The prefill kernel's parameters for layer L over this forward's queries `qb` and selection `s`.
+  auto prefill_params = [&](const DeviceLayer& L, const bf16* qb, bf16* out, const DeviceSelection& s) {
     cuda::SparsePrefillParams p;
     p.q = qb;
     p.k_cache = L.k_cache.ptr;
     p.v_cache = L.v_cache.ptr;
     p.out = out;
-    p.row_offsets = sel.offsets;
-    p.block_indices = sel.indices;
+    p.row_offsets = s.offsets;
+    p.block_indices = s.indices;
     p.qo_len = int(n);
     p.kv_len = kv_len;
     p.num_qo_heads = Hq;
     p.num_kv_heads = Hkv;
     p.head_dim = d;
     p.max_context = max_context;
-    p.first_q_block = sel.first_q_block;
-    p.num_rows = sel.num_rows;
-    p.per_kv_head = sel.per_kv_head;
+    p.first_q_block = s.first_q_block;
+    p.num_rows = s.num_rows;
+    p.per_kv_head = s.per_kv_head;
     p.scale = 1.0f / std::sqrt(float(d));
     return p;
   };
@@ -576,13 +570,22 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
       SEER_CUDA_CHECK(cuda::run_kv_append(kb, vb, L.k_cache.as<bf16>(), L.v_cache.as<bf16>(), n, Hkv, d, max_context,
                                           start, decode ? kv_len_dev.as<int32_t>() : nullptr, stream));
       if (host_policy) {
-        if (device_scores) {  // the layer's block statistics from a dense pass, whose output the attention overwrites
+        GroundTruthRequest want;  // the statistic and group pool of a policy that ranks by the attention
+        if (host_policy->scores_from_attention(ctx, &want)) {
+          // The layer's block statistics from a dense pass, whose output the attention below overwrites.
+          if (want.block_size != kBlockSize)
+            return Status::error("--device cuda: the attention kernel gives block statistics per {} keys, the policy "
+                                 "'{}' asks for {} (use --block-size {})",
+                                 kBlockSize, host_policy->name(), want.block_size, kBlockSize);
           SEER_RETURN_IF_ERROR(block_max.reserve(size_t(n) * Hq * num_key_blocks * sizeof(float), "block statistics"));
           cuda::SparsePrefillParams p = prefill_params(L, qb, attn.as<bf16>(), dense_dev);
           p.block_max = block_max.as<float>();
-          p.block_mass = score_req.stat == BlockStat::kMass;
+          p.block_mass = want.stat == BlockStat::kMass;
           SEER_RETURN_IF_ERROR(cuda::launch_sparse_prefill(p, stream).with_context(fmt::format("layer {} scores", l)));
-          GroundTruthRequest r = score_req;
+          GroundTruthRequest r;  // the request's statistic and pool, into host_scores
+          r.block_size = kBlockSize;
+          r.stat = want.stat;
+          r.group = want.group;
           const int row = 0;  // decode: the forward's one query
           if (decode) {
             host_scores.resize(size_t(Hkv) * num_key_blocks);
@@ -592,7 +595,7 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
             host_scores.resize(size_t(Hq) * q_rows * num_key_blocks);
             r.pool_2d = host_scores.data();
           }
-          SEER_RETURN_IF_ERROR(reduce_ground_truth(r, int(n), kv_len));
+          SEER_RETURN_IF_ERROR(reduce_ground_truth(r, int(n), kv_len).with_context(fmt::format("layer {} scores", l)));
           ctx.block_scores = host_scores.data();
         }
         if (mirror_kv) {  // post-RoPE q and the K cache through this forward's tokens (V is not read)
@@ -603,6 +606,10 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
         }
         sel = dense_sel;
         SEER_RETURN_IF_ERROR(host_policy->select(ctx, &sel).with_context(fmt::format("layer {}", l)));
+        if (sel.block_size != kBlockSize)
+          return Status::error("--device cuda: the policy '{}' selected blocks of {} keys, the GPU kernels take {} "
+                               "(use --block-size {})",
+                               host_policy->name(), sel.block_size, kBlockSize, kBlockSize);
         SEER_RETURN_IF_ERROR(upload_selection(sel, &sel_offsets, &sel_indices));
         use = device_view(sel, sel_offsets, sel_indices);
         want_gt = n > 1 && host_policy->ground_truth(ctx, &gt);
@@ -613,7 +620,7 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
       }
       if (want_gt)
         SEER_RETURN_IF_ERROR(block_max.reserve(
-            size_t(n) * Hq * ((kv_len + kBlockSize - 1) / kBlockSize) * sizeof(float), "block maxima"));
+            size_t(n) * Hq * num_key_blocks * sizeof(float), "block maxima"));
 
 
       bf16* ab = attn.as<bf16>();
@@ -680,7 +687,7 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
   };  // enqueue
 
   if (use_graphs && decode && !host_policy && !cuda::sync_debug_enabled()) {
-    const GraphKey key{(kv_len + kBlockSize - 1) / kBlockSize, active, device_buffer_epoch, int(which),
+    const GraphKey key{num_key_blocks, active, device_buffer_epoch, int(which),
                        fixed_density, fixed_seed};
     SEER_RETURN_IF_ERROR(run_as_graph(key, enqueue, &gate_sparse));
   } else {
@@ -702,7 +709,7 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
     gates_len = kv_len;
     BlockCounts dense;  // prefill per query head and query block, decode per KV head (as ScoredPolicy)
     for (int r = 0; r < q_rows; ++r) dense.dense += first_qb + r + 1;
-    dense.dense = decode ? int64_t(Hkv) * ((kv_len + kBlockSize - 1) / kBlockSize) : dense.dense * Hq;
+    dense.dense = decode ? int64_t(Hkv) * num_key_blocks : dense.dense * Hq;
     dense.selected = dense.dense;
     for (int l = 0; l < cfg.num_layers; ++l) {
       const LayerDensity& c = gate_counts[size_t(l)];

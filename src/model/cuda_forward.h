@@ -21,9 +21,12 @@
 // layer's pre-RoPE q/k, copied to the host as fp32 (one copy per layer); its selection goes back as
 // the CSR lists the kernels read. The dense selection is uploaded once per forward and shared by
 // every layer. A one-token forward without a host policy runs as a CUDA graph (set_graphs). A policy
-// that reads the post-RoPE q and K cache (AttentionPolicy::needs_kv_cache(): oracle, quest) also gets
+// that reads the post-RoPE q and K cache (AttentionPolicy::needs_kv_cache(): quest) also gets
 // those: the layer's q, and a host mirror of its K cache kept up to date row by row (fp32 [Hkv,
-// max_context, head_dim], allocated on first use; the V cache is not mirrored). A policy that asks for ground truth
+// max_context, head_dim], allocated on first use; the V cache is not mirrored). A policy that ranks
+// blocks by the layer's own attention (AttentionPolicy::scores_from_attention: the oracles) gets its
+// block statistics from a dense pass of the prefill kernel with block maxima, reduced on the device as
+// it asks (AttentionContext::block_scores); only those come back. A policy that asks for ground truth
 // (AttentionPolicy::ground_truth, gate training) gets it from the prefill kernel's block maxima
 // (SparsePrefillParams::block_max), reduced on the device (kernels/cuda/block_max_pool) and copied
 // into its buffers before after_attention().

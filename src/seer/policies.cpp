@@ -221,12 +221,15 @@ class OraclePolicy final : public ScoredPolicy {
         stat_(name_.find("-mass") != std::string::npos ? BlockStat::kMass : BlockStat::kMax),
         group_(name_.ends_with("-sum") ? GroupPool::kSum : GroupPool::kMax) {}
   const char* name() const override { return name_.c_str(); }
-  bool needs_kv_cache() const override { return true; }
-  // The same statistics from a GPU session's own kernels (AttentionContext::block_scores), in a phase
-  // whose sparsity is not dense.
-  bool scores_from_attention(bool decode, GroundTruthRequest* req) const override {
-    if (decode ? opts_.decode.kind == DecodeSparsity::Kind::kDense : opts_.prefill.kind == PrefillSparsity::Kind::kDense)
-      return false;
+  // A GPU session computes the statistics itself (scores_from_attention), for every layer that reads
+  // them: no host copy of the K cache is needed there. The CPU path reads q and k_cache.
+  bool needs_kv_cache() const override { return false; }
+  // The same statistics from a GPU session's own kernels (AttentionContext::block_scores), for the
+  // layers that select: not below start_layer, not in a dense phase.
+  bool scores_from_attention(const AttentionContext& ctx, GroundTruthRequest* req) const override {
+    const bool dense_phase = ctx.qo_len == 1 ? opts_.decode.kind == DecodeSparsity::Kind::kDense
+                                             : opts_.prefill.kind == PrefillSparsity::Kind::kDense;
+    if (dense_phase || ctx.layer < opts_.start_layer) return false;
     req->block_size = opts_.block_size;
     req->stat = stat_;
     req->group = group_;

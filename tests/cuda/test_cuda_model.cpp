@@ -642,8 +642,8 @@ TEST(CudaModel, GroupSumGroundTruthMatchesReference) {
 
 // A policy that ranks blocks by the attention itself (the oracle, AttentionPolicy::scores_from_attention)
 // under --device cuda: the block statistics the session computes on the device and hands to select()
-// (AttentionContext::block_scores), kept per call; the selection stays dense. Asks in prefill and in
-// decode unless told otherwise.
+// (AttentionContext::block_scores), kept per call; the selection stays dense. Asks for layers from
+// `from_layer` on, in prefill and in decode as told.
 class BlockScoresPolicy : public AttentionPolicy {
  public:
   struct Seen {
@@ -651,12 +651,11 @@ class BlockScoresPolicy : public AttentionPolicy {
     std::vector<float> scores;
     bool q_null = false, k_null = false;
   };
-  BlockScoresPolicy(BlockStat stat, GroupPool group, bool in_decode = true)
-      : stat(stat), group(group), in_decode(in_decode) {}
+  BlockScoresPolicy(BlockStat stat, GroupPool group, bool in_prefill = true, bool in_decode = true, int from_layer = 0)
+      : stat(stat), group(group), in_prefill(in_prefill), in_decode(in_decode), from_layer(from_layer) {}
   const char* name() const override { return "block-scores"; }
-  bool needs_kv_cache() const override { return true; }  // as the oracle: a mirror unless the scores come
-  bool scores_from_attention(bool decode, GroundTruthRequest* req) const override {
-    if (decode && !in_decode) return false;
+  bool scores_from_attention(const AttentionContext& ctx, GroundTruthRequest* req) const override {
+    if (!(ctx.qo_len == 1 ? in_decode : in_prefill) || ctx.layer < from_layer) return false;
     req->block_size = 64;
     req->stat = stat;
     req->group = group;
@@ -678,15 +677,17 @@ class BlockScoresPolicy : public AttentionPolicy {
   }
   BlockStat stat;
   GroupPool group;
-  bool in_decode;
+  bool in_prefill, in_decode;
+  int from_layer;
   std::vector<Seen> seen;
 };
 
 // The oracle's scores on the GPU against the host's reference from the fp32 forward's q and K:
 // prefill, the 2-D pool of each query block's rows (oracle_prefill_scores); decode, the GQA group's
 // max or sum at the one query (oracle_decode_scores). Two chunks (the second mid-block), decode steps
-// across a block boundary; then decode steps of a policy that asks in prefill only, which must get the
-// host mirror instead.
+// that open a new key block; the dense pass must leave the forward's logits bit for bit as a session
+// whose policy never asks gives them; a policy asking from layer 1, in prefill only, gets scores there
+// alone, and no K mirror anywhere (it needs none).
 void check_block_scores(BlockStat stat, GroupPool group_pool) {
   const TinyModel m = make_model(Arch::kLlama, 6, 2, 64);
   const ModelConfig& c = m.cfg;
@@ -697,22 +698,29 @@ void check_block_scores(BlockStat stat, GroupPool group_pool) {
   std::vector<LayerQK> qk;
   (void)reference_logits(m, tokens, false, &qk);
   auto f = CudaForward::create(c, m.w, 512);
+  auto plain = CudaForward::create(c, m.w, 512);
   ASSERT_TRUE(f.is_ok()) << f.status().message();
-  BlockScoresPolicy policy(stat, group_pool);
-  std::vector<std::pair<int, int>> pieces = {{0, 150}, {150, 110}};
-  for (int t = 260; t < 266; ++t) pieces.push_back({t, 1});
+  ASSERT_TRUE(plain.is_ok()) << plain.status().message();
+  BlockScoresPolicy policy(stat, group_pool), never(stat, group_pool, false, false);
+  std::vector<std::pair<int, int>> pieces = {{0, 150}, {150, 105}};
+  for (int t = 255; t < 261; ++t) pieces.push_back({t, 1});  // kv_len 256 .. 261: key block 4 opens at 257
   for (auto [start, n] : pieces) {
     const size_t before = policy.seen.size();
-    const Status st = (*f)->forward(std::span<const int>(tokens.data() + start, size_t(n)), start,
-                                    n == 1 ? Logits::kLast : Logits::kNone, &policy, nullptr, nullptr);
+    const std::span<const int> toks(tokens.data() + start, size_t(n));
+    const Logits which = n == 1 ? Logits::kLast : Logits::kNone;
+    std::vector<float> logits, plain_logits;
+    Status st = (*f)->forward(toks, start, which, &policy, nullptr, &logits);
     ASSERT_TRUE(st.is_ok()) << st.message();
+    st = (*plain)->forward(toks, start, which, &never, nullptr, &plain_logits);
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    ASSERT_EQ(logits, plain_logits) << "piece at " << start << ": the statistics' pass changed the forward";
     ASSERT_EQ(policy.seen.size(), before + size_t(c.num_layers));
     const int kv = start + n, nb = (kv + 63) / 64;
     for (int l = 0; l < c.num_layers; ++l) {
       const BlockScoresPolicy::Seen& got = policy.seen[before + size_t(l)];
       const std::string what = "piece at " + std::to_string(start) + " layer " + std::to_string(l);
       ASSERT_EQ(got.kv_len, kv) << what;
-      EXPECT_TRUE(got.q_null && got.k_null) << what << ": the scores came from the device, no mirror is needed";
+      EXPECT_TRUE(got.q_null && got.k_null) << what << ": no K mirror for a policy that does not need one";
       const std::vector<float> bm = reference_block_stats(c, qk[size_t(l)], T, start, n, stat);
       const int row = n - 1;
       std::vector<float> want(n == 1 ? size_t(Hkv) * nb : size_t(Hq) * ((kv - 1) / 64 - start / 64 + 1) * nb);
@@ -733,19 +741,32 @@ void check_block_scores(BlockStat stat, GroupPool group_pool) {
         }
         ASSERT_NEAR(got.scores[i], want[i], 0.02f * (group_pool == GroupPool::kSum ? Hq / Hkv : 1)) << what << " i " << i;
       }
+      // Query block 0's first query sees one key: block 0's largest probability is exactly 1, and its
+      // mass 1 up to rounding.
+      if (start == 0)
+        for (int h = 0; h < Hq; ++h) {
+          if (stat == BlockStat::kMax) {
+            ASSERT_EQ(got.scores[size_t(h) * 3 * nb], 1.0f) << what << " head " << h;
+          } else {
+            ASSERT_NEAR(got.scores[size_t(h) * 3 * nb], 1.0f, 1e-5) << what << " head " << h;
+          }
+        }
     }
   }
-  // A policy that asks in prefill only: decode steps get the mirrored q and K cache, and no scores.
-  BlockScoresPolicy prefill_only(stat, group_pool, false);
-  for (int t = 266; t < 268; ++t) {
-    const Status st = (*f)->forward(std::span<const int>(tokens.data() + t, 1), t, Logits::kLast, &prefill_only,
-                                    nullptr, nullptr);
+  ASSERT_EQ(policy.seen.back().kv_len, 261);
+  ASSERT_EQ(policy.seen.back().scores.size(), size_t(Hkv) * 5);
+  // From layer 1, in prefill only: a new sequence's prefill has scores at layer 1 alone, its decode step none.
+  BlockScoresPolicy later(stat, group_pool, true, false, 1);
+  for (auto [start, n] : {std::pair{0, 100}, std::pair{100, 1}}) {
+    const Status st = (*f)->forward(std::span<const int>(tokens.data() + start, size_t(n)), start,
+                                    n == 1 ? Logits::kLast : Logits::kNone, &later, nullptr, nullptr);
     ASSERT_TRUE(st.is_ok()) << st.message();
   }
-  ASSERT_EQ(prefill_only.seen.size(), size_t(2 * c.num_layers));
-  for (const BlockScoresPolicy::Seen& s : prefill_only.seen) {
-    EXPECT_TRUE(s.scores.empty()) << "layer " << s.layer;
-    EXPECT_FALSE(s.q_null || s.k_null) << "layer " << s.layer;
+  ASSERT_EQ(later.seen.size(), size_t(2 * c.num_layers));
+  for (const BlockScoresPolicy::Seen& s : later.seen) {
+    const bool asked = s.n > 1 && s.layer >= 1;
+    EXPECT_EQ(s.scores.size(), asked ? size_t(Hq) * 2 * 2 : size_t(0)) << "n " << s.n << " layer " << s.layer;
+    EXPECT_TRUE(s.q_null && s.k_null) << "n " << s.n << " layer " << s.layer;
   }
 }
 
