@@ -603,17 +603,22 @@ void check_ground_truth(BlockStat stat, GroupPool group_pool = GroupPool::kMax) 
       for (auto [g, w, what] : {std::tuple{&got.pool, &pool, "2-D pool"}, std::tuple{&got.group, &group, "group max"}})
         for (size_t i = 0; i < w->size(); ++i) {
           // Blocks a row does not reach are exactly 0 on both sides; the rest within the bf16 forward's error.
-          if ((*w)[i] == 0.0f) ASSERT_EQ((*g)[i], 0.0f) << what << " layer " << l << " chunk at " << start << " i " << i;
+          if ((*w)[i] == 0.0f) {
+            ASSERT_EQ((*g)[i], 0.0f) << what << " layer " << l << " chunk at " << start << " i " << i;
+          }
           ASSERT_NEAR((*g)[i], (*w)[i], 0.02) << what << " layer " << l << " chunk at " << start << " i " << i;
         }
-      if (start == 0 && stat == BlockStat::kMax)  // the first query sees one key: its probability is exactly 1
+      if (start == 0 && stat == BlockStat::kMax) {  // the first query sees one key: its probability is exactly 1
         for (int h = 0; h < Hq; ++h) ASSERT_EQ(got.pool[size_t(h) * 3 * nb], 1.0f) << "layer " << l << " head " << h;
-      if (start == 0 && stat == BlockStat::kMass)  // block 0 holds all of every first-block query's attention
+      }
+      if (start == 0 && stat == BlockStat::kMass) {  // block 0 holds all of every first-block query's attention
         for (int h = 0; h < Hq; ++h)
           ASSERT_NEAR(got.pool[size_t(h) * 3 * nb], 1.0f, 1e-5) << "layer " << l << " head " << h;
-      if (start == 0 && stat == BlockStat::kMass && group_pool == GroupPool::kSum)  // row 0: each head's 1, summed
+      }
+      if (start == 0 && stat == BlockStat::kMass && group_pool == GroupPool::kSum) {  // row 0: each head's 1, summed
         for (int hk = 0; hk < Hkv; ++hk)
           ASSERT_NEAR(got.group[size_t(hk) * nb], float(Hq / Hkv), 1e-5) << "layer " << l << " kv head " << hk;
+      }
     }
   }
   EXPECT_EQ(policy.layers[0].pool.size(), size_t(Hq) * 3 * 5);  // second chunk: query blocks 2..4 of 5
@@ -823,7 +828,7 @@ TEST(CudaModel, KvCachePolicySeesTheCache) {
   }
   const TinyModel m = make_model(Arch::kQwen3, 4, 2, 64);
   const ModelConfig& c = m.cfg;
-  const int Hq = c.num_qo_heads, Hkv = c.num_kv_heads, d = c.head_dim;
+  const int Hq = c.num_qo_heads, d = c.head_dim;
   std::mt19937 rng(8);
   std::vector<int> a(210), b(130);
   for (int& t : a) t = int(rng() % uint32_t(c.vocab_size));
