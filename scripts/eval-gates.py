@@ -104,8 +104,9 @@ def table(title, levels, label, policies, dense, results):
     also its margin to each oracle (percentage points of perplexity above dense, gate minus oracle) and the
     other policies it does not beat, then a line per comparison over all levels."""
     above = lambda r: 100 * (r["ppl"] / dense["ppl"] - 1)
-    oracles = [p for p in policies if p.startswith("oracle")] if "gate" in policies else []
-    rivals = [p for p in policies if p != "gate" and p not in oracles] if "gate" in policies else []
+    compared = [p for p in policies if p != "gate"] if "gate" in policies else []
+    oracles = [p for p in compared if p.startswith("oracle")]
+    rivals = [p for p in compared if p not in oracles]
     extra = [f"gate − {o}" for o in oracles] + (["gate behind"] if rivals else [])
     print(f"\n{title} (dense ppl {dense['ppl']:.4f}, {dense['tokens']} scored tokens)\n")
     print(f"| {label} | " + " | ".join(policies + extra) + " |")
@@ -114,7 +115,7 @@ def table(title, levels, label, policies, dense, results):
     losses = []
     for lv in levels:
         cells = [f"{results[(lv, p)]['ppl']:.3f} ({above(results[(lv, p)]):+.2f}%)" for p in policies]
-        if "gate" in policies:
+        if compared:
             gate = results[(lv, "gate")]
             for o in oracles:
                 margins[o].append((above(gate) - above(results[(lv, o)]), lv))
@@ -124,7 +125,7 @@ def table(title, levels, label, policies, dense, results):
             if rivals:
                 cells.append(", ".join(behind) if behind else "none")
         print(f"| {lv} | " + " | ".join(cells) + " |")
-    if oracles or rivals:
+    if compared:
         print()
     for o in oracles:
         worst, at = max(margins[o])

@@ -463,7 +463,7 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
   AttentionPolicy* host_policy = spec ? nullptr : policy;  // select() on the host
   // A policy that reads the KV cache gets a host mirror of it (mirror_k_cache); any other forward
   // rewrites the device cache from `start` on, which the mirrors no longer hold. (A policy that ranks
-  // blocks by the attention itself, the oracle, gets those statistics instead: layer_scores below.)
+  // blocks by the attention itself, the oracle, gets those statistics instead: scores_from_attention below.)
   const bool mirror_kv = host_policy && host_policy->needs_kv_cache();
   if (host_kc.size() != size_t(cfg.num_layers)) {
     host_kc.assign(size_t(cfg.num_layers), {});
@@ -583,7 +583,6 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
           p.block_mass = want.stat == BlockStat::kMass;
           SEER_RETURN_IF_ERROR(cuda::launch_sparse_prefill(p, stream).with_context(fmt::format("layer {} scores", l)));
           GroundTruthRequest r;  // the request's statistic and pool, into host_scores
-          r.block_size = kBlockSize;
           r.stat = want.stat;
           r.group = want.group;
           const int row = 0;  // decode: the forward's one query
