@@ -116,6 +116,9 @@ class AttentionPolicy {
   // session keeps those on the device; for such a policy it mirrors them on the host (fp32 from the
   // bf16 cache; v_cache stays null there).
   virtual bool needs_kv_cache() const { return false; }
+  // True when select(), ground_truth() or after_attention() reads this forward's pre-RoPE q and k
+  // (AttentionContext::q_nope, k_nope); a GPU session copies them to the host only then.
+  virtual bool needs_pre_rope_qk() const { return true; }
   // Fills `sel` for this layer. `sel` arrives pre-sized as dense; a policy may rewrite it.
   virtual Status select(const AttentionContext& ctx, BlockSelection* sel) = 0;
   // Gate training (SPEC §4): a policy that wants this layer's attention probabilities as ground

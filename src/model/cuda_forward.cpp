@@ -505,6 +505,32 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
     return p;
   };
   const int num_key_blocks = (kv_len + kBlockSize - 1) / kBlockSize;
+  // The decode kernel's parameters for layer L over the one query `qb` and selection `s` (split plan and
+  // workspace included; `stats`: room for the block statistics' per-head LSE also with one split).
+  auto decode_params = [&](const DeviceLayer& L, const bf16* qb, bf16* out, const DeviceSelection& s, bool stats,
+                           cuda::SparseDecodeParams* p) -> Status {
+    p->q = qb;
+    p->k_cache = L.k_cache.ptr;
+    p->v_cache = L.v_cache.ptr;
+    p->out = out;
+    p->kv_len = kv_len_dev.as<int32_t>();
+    p->row_offsets = s.offsets;
+    p->block_indices = s.indices;
+    p->row_counts = s.counts;
+    p->row_stride = s.stride;
+    p->batch_size = 1;
+    p->num_qo_heads = Hq;
+    p->num_kv_heads = Hkv;
+    p->head_dim = d;
+    p->max_context = max_context;
+    p->scale = 1.0f / std::sqrt(float(d));
+    p->num_splits = cuda::choose_decode_splits(Hkv, std::max(1, s.max_row_blocks), num_sms, decode_ctas_per_sm);
+    const int64_t ws = cuda::sparse_decode_workspace_floats(1, Hq, d, p->num_splits, stats);
+    SEER_RETURN_IF_ERROR(partial.reserve(size_t(std::max<int64_t>(ws, 1)) * sizeof(float), "decode workspace"));
+    p->partial_o = partial.as<float>();
+    p->partial_lse = partial.as<float>() + int64_t(Hq) * p->num_splits * d;
+    return Status::ok();
+  };
 
   // Every launch of the forward, on `stream` (captured as a graph for one-token steps).
   auto enqueue = [&]() -> Status {
@@ -556,12 +582,12 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
         if (sparse) use = gs;
         gate_sparse[size_t(l)] = sparse;
       }
-      if (host_policy) {  // its pre-RoPE q / k; the RoPE and the cache update below do not depend on it
+      if (host_policy) ctx.pool = pool;
+      if (host_policy && host_policy->needs_pre_rope_qk()) {  // the RoPE and the cache update below do not depend on it
         SEER_RETURN_IF_ERROR(download_f32(qb, size_t(n * qdim), &host_q, pool));
         SEER_RETURN_IF_ERROR(download_f32(kb, size_t(n * kvdim), &host_k, pool));
         ctx.q_nope = host_q.data();
         ctx.k_nope = host_k.data();
-        ctx.pool = pool;
       }
       if (!roped) {
         SEER_CUDA_CHECK(cuda::run_rope(qb, cos_t.as<float>(), sin_t.as<float>(), n, Hq, d, stream));
@@ -578,23 +604,31 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
                                  "'{}' asks for {} (use --block-size {})",
                                  kBlockSize, host_policy->name(), want.block_size, kBlockSize);
           SEER_RETURN_IF_ERROR(block_max.reserve(size_t(n) * Hq * num_key_blocks * sizeof(float), "block statistics"));
-          cuda::SparsePrefillParams p = prefill_params(L, qb, attn.as<bf16>(), dense_dev);
-          p.block_max = block_max.as<float>();
-          p.block_mass = want.stat == BlockStat::kMass;
-          SEER_RETURN_IF_ERROR(cuda::launch_sparse_prefill(p, stream).with_context(fmt::format("layer {} scores", l)));
-          GroundTruthRequest r;  // the request's statistic and pool, into host_scores
-          r.stat = want.stat;
-          r.group = want.group;
-          const int row = 0;  // decode: the forward's one query
-          if (decode) {
+          if (decode) {  // the split decode kernel over every block, with the group's statistics per block
+            cuda::SparseDecodeParams p;
+            SEER_RETURN_IF_ERROR(decode_params(L, qb, attn.as<bf16>(), dense_dev, true, &p));
+            SEER_RETURN_IF_ERROR(gt_group.reserve(size_t(Hkv) * num_key_blocks * sizeof(float), "block statistics"));
+            p.block_logit = block_max.as<float>();
+            p.block_stat = gt_group.as<float>();
+            p.stat_stride = num_key_blocks;
+            p.block_mass = want.stat == BlockStat::kMass;
+            p.group_sum = want.group == GroupPool::kSum;
+            SEER_RETURN_IF_ERROR(cuda::launch_sparse_decode(p, stream).with_context(fmt::format("layer {} scores", l)));
             host_scores.resize(size_t(Hkv) * num_key_blocks);
-            r.group_max = host_scores.data();
-            r.rows = std::span<const int>(&row, 1);
-          } else {
+            SEER_CUDA_CHECK(cudaMemcpyAsync(host_scores.data(), gt_group.ptr, host_scores.size() * sizeof(float),
+                                            cudaMemcpyDeviceToHost, stream));
+            SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
+          } else {  // a dense prefill pass with the block maxima, pooled over each query block's rows
+            cuda::SparsePrefillParams p = prefill_params(L, qb, attn.as<bf16>(), dense_dev);
+            p.block_max = block_max.as<float>();
+            p.block_mass = want.stat == BlockStat::kMass;
+            SEER_RETURN_IF_ERROR(cuda::launch_sparse_prefill(p, stream).with_context(fmt::format("layer {} scores", l)));
+            GroundTruthRequest r;  // the request's statistic, into host_scores
+            r.stat = want.stat;
             host_scores.resize(size_t(Hq) * q_rows * num_key_blocks);
             r.pool_2d = host_scores.data();
+            SEER_RETURN_IF_ERROR(reduce_ground_truth(r, int(n), kv_len).with_context(fmt::format("layer {} scores", l)));
           }
-          SEER_RETURN_IF_ERROR(reduce_ground_truth(r, int(n), kv_len).with_context(fmt::format("layer {} scores", l)));
           ctx.block_scores = host_scores.data();
         }
         if (mirror_kv) {  // post-RoPE q and the K cache through this forward's tokens (V is not read)
@@ -625,26 +659,7 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
       bf16* ab = attn.as<bf16>();
       if (decode && use.per_kv_head && Hq / Hkv <= 16) {
         cuda::SparseDecodeParams p;
-        p.q = qb;
-        p.k_cache = L.k_cache.ptr;
-        p.v_cache = L.v_cache.ptr;
-        p.out = ab;
-        p.kv_len = kv_len_dev.as<int32_t>();
-        p.row_offsets = use.offsets;
-        p.block_indices = use.indices;
-        p.row_counts = use.counts;
-        p.row_stride = use.stride;
-        p.batch_size = 1;
-        p.num_qo_heads = Hq;
-        p.num_kv_heads = Hkv;
-        p.head_dim = d;
-        p.max_context = max_context;
-        p.scale = 1.0f / std::sqrt(float(d));
-        p.num_splits = cuda::choose_decode_splits(Hkv, std::max(1, use.max_row_blocks), num_sms, decode_ctas_per_sm);
-        const int64_t ws = cuda::sparse_decode_workspace_floats(1, Hq, d, p.num_splits);
-        SEER_RETURN_IF_ERROR(partial.reserve(size_t(std::max<int64_t>(ws, 1)) * sizeof(float), "decode workspace"));
-        p.partial_o = partial.as<float>();
-        p.partial_lse = partial.as<float>() + int64_t(Hq) * p.num_splits * d;
+        SEER_RETURN_IF_ERROR(decode_params(L, qb, ab, use, false, &p));
         SEER_RETURN_IF_ERROR(cuda::launch_sparse_decode(p, stream).with_context(fmt::format("layer {}", l)));
       } else {
         cuda::SparsePrefillParams p = prefill_params(L, qb, ab, use);

@@ -723,7 +723,50 @@ struct DecodeCase {
   double density;
   DType dtype;
   int num_splits;  // 0: plan_decode_splits
+  // Block statistics (SparseDecodeParams::block_stat): none, the block max (1) or the block mass (2);
+  // pooled over the group by max, or with group_sum by sum.
+  int stats = 0;
+  bool group_sum = false;
 };
+
+// The block statistics in double from the rounded inputs: per sequence and kv head, for each listed
+// block, the group's max (sum) over heads of the block's largest probability (mass) under the softmax
+// over the listed keys below kv_len. -1 where the row does not list the block.
+std::vector<double> ref_decode_block_stats(const DecodeCase& c, const std::vector<float>& q, const std::vector<float>& k,
+                                           const std::vector<int32_t>& offsets, const std::vector<int32_t>& indices,
+                                           int max_context, int stride) {
+  const int batch = int(c.kv_lens.size()), hq = c.num_kv_heads * c.group, d = c.head_dim;
+  std::vector<double> out(size_t(batch) * c.num_kv_heads * stride, -1.0);
+  for (int b = 0; b < batch; ++b)
+    for (int h = 0; h < c.num_kv_heads; ++h) {
+      const int row = b * c.num_kv_heads + h;
+      double* o = out.data() + size_t(row) * stride;
+      for (int i = offsets[row]; i < offsets[row + 1]; ++i) o[indices[i]] = 0.0;
+      for (int g = 0; g < c.group; ++g) {
+        const float* qh = q.data() + (size_t(b) * hq + h * c.group + g) * d;
+        const float* kh = k.data() + (size_t(b) * c.num_kv_heads + h) * max_context * d;
+        std::vector<std::pair<int, double>> logit;  // (key, scaled score)
+        double mx = -INFINITY;
+        for (int i = offsets[row]; i < offsets[row + 1]; ++i)
+          for (int t = indices[i] * 64; t < std::min((indices[i] + 1) * 64, c.kv_lens[b]); ++t) {
+            double dot = 0.0;
+            for (int e = 0; e < d; ++e) dot += double(qh[e]) * kh[size_t(t) * d + e];
+            logit.emplace_back(t, dot / std::sqrt(double(d)));
+            mx = std::max(mx, logit.back().second);
+          }
+        double sum = 0.0;
+        for (auto& [t, x] : logit) sum += (x = std::exp(x - mx));
+        std::vector<double> stat(size_t(stride), 0.0);
+        for (const auto& [t, x] : logit)
+          stat[size_t(t / 64)] = c.stats == 2 ? stat[size_t(t / 64)] + x / sum : std::max(stat[size_t(t / 64)], x / sum);
+        for (int i = offsets[row]; i < offsets[row + 1]; ++i) {
+          const int j = indices[i];
+          o[j] = c.group_sum ? o[j] + stat[size_t(j)] : std::max(o[j], stat[size_t(j)]);
+        }
+      }
+    }
+  return out;
+}
 
 std::string run_decode_case(const DecodeCase& c, uint64_t seed) {
   const int batch = int(c.kv_lens.size()), hq = c.num_kv_heads * c.group, d = c.head_dim;
@@ -766,8 +809,11 @@ std::string run_decode_case(const DecodeCase& c, uint64_t seed) {
   }
   DeviceBuffer<uint16_t> dq(q.h.size()), dk(k.h.size()), dv(v.h.size()), dout(q.h.size());
   DeviceBuffer<int32_t> dlen(batch), doff(offsets.size()), didx(std::max<size_t>(indices.size(), 1));
-  const int64_t ws = seer::cuda::sparse_decode_workspace_floats(batch, hq, d, splits);
+  const int64_t ws = seer::cuda::sparse_decode_workspace_floats(batch, hq, d, splits, c.stats != 0);
   DeviceBuffer<float> dws(size_t(std::max<int64_t>(ws, 1)));
+  const int stride = (max_context + 63) / 64 + 1;  // above every row's block count
+  DeviceBuffer<float> dstat(size_t(batch) * c.num_kv_heads * stride), dlogit(size_t(batch) * hq * stride);
+  if (!dstat.ptr || !dlogit.ptr) return "cudaMalloc failed";
   if (!dq.ptr || !dk.ptr || !dv.ptr || !dout.ptr || !dlen.ptr || !doff.ptr || !didx.ptr || !dws.ptr)
     return "cudaMalloc failed";
   dq.upload(q.h);
@@ -796,10 +842,29 @@ std::string run_decode_case(const DecodeCase& c, uint64_t seed) {
   p.max_context = max_context;
   p.num_splits = splits;
   p.scale = 1.0f / std::sqrt(float(d));
+  if (c.stats) {
+    cudaMemset(dstat.ptr, 0xff, dstat.n * 4);  // NaN: an entry written for an unlisted block would show
+    p.block_stat = dstat.ptr;
+    p.block_logit = dlogit.ptr;
+    p.stat_stride = stride;
+    p.block_mass = c.stats == 2;
+    p.group_sum = c.group_sum;
+  }
   seer::Status st = seer::cuda::launch_sparse_decode(p, nullptr);
   if (!st.is_ok()) return "launch_sparse_decode: " + st.message();
   cudaError_t err = cudaDeviceSynchronize();
   if (err != cudaSuccess) return std::string("kernel fault: ") + cudaGetErrorString(err);
+  if (c.stats) {  // fp32 sums and ex2.approx against double: 1e-4 relative, 1e-6 absolute
+    const std::vector<double> want = ref_decode_block_stats(c, q.f, k.f, offsets, indices, max_context, stride);
+    const std::vector<float> got = dstat.download();
+    for (size_t i = 0; i < want.size(); ++i) {
+      const bool listed = want[i] >= 0.0;
+      if (listed ? !(std::fabs(got[i] - want[i]) <= 1e-6 + 1e-4 * want[i]) : !std::isnan(got[i]))
+        return "block statistic " + std::to_string(i) + " (row " + std::to_string(i / stride) + ", block " +
+               std::to_string(i % stride) + "): " + std::to_string(got[i]) + ", want " +
+               (listed ? std::to_string(want[i]) : std::string("unwritten"));
+    }
+  }
   std::vector<uint16_t> out_h = dout.download();
   std::vector<float> out(out_h.size());
   for (size_t i = 0; i < out.size(); ++i) out[i] = float_of(out_h[i], c.dtype);
@@ -831,6 +896,25 @@ TEST(CudaSparseDecode, BatchSweep) {
           DecodeCase c{lens, 2, group, hd, density, (i++ % 2) ? DType::kF16 : DType::kBF16, splits};
           const std::string e = run_decode_case(c, seed += 10);
           EXPECT_TRUE(e.empty()) << describe(c) << ": " << e;
+        }
+}
+
+// The oracle's statistics from the decode kernel (block_stat): every split count, both statistics and
+// group pools, sparse and dense lists, against a double reference over the listed keys.
+TEST(CudaSparseDecode, BlockStatisticsMatchReference) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<int> lens{1, 64, 65, 1000, 4097};
+  uint64_t seed = 31000;
+  int i = 0;
+  for (int group : {1, 3, 8})
+    for (double density : {0.0, 0.3, 1.0})
+      for (int splits : {1, 3, 0, 64})
+        for (int stats : {1, 2}) {
+          DecodeCase c{lens, 2, group, (i % 3) ? 128 : 64, density, (i % 2) ? DType::kF16 : DType::kBF16, splits,
+                       stats, (i / 2) % 2 == 1};
+          ++i;
+          const std::string e = run_decode_case(c, seed += 10);
+          EXPECT_TRUE(e.empty()) << describe(c) << " stats=" << c.stats << " group_sum=" << c.group_sum << ": " << e;
         }
 }
 

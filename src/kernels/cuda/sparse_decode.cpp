@@ -27,6 +27,9 @@ Status launch_sparse_decode(const SparseDecodeParams& p, cudaStream_t stream) {
     return Status::error("sparse_decode: fixed-stride rows need row_stride >= 1 (got {})", p.row_stride);
   if (p.num_splits > 1 && (!p.partial_o || !p.partial_lse))
     return Status::error("sparse_decode: num_splits {} needs the partial_o/partial_lse workspace", p.num_splits);
+  if (p.block_stat && (!p.block_logit || !p.partial_lse || p.stat_stride < 1))
+    return Status::error("sparse_decode: block statistics need block_logit, partial_lse and stat_stride >= 1 (got {})",
+                         p.stat_stride);
   for (const void* ptr : {p.q, p.k_cache, p.v_cache})
     if (reinterpret_cast<uintptr_t>(ptr) % 16 != 0) return Status::error("sparse_decode: q, k and v must be 16-byte aligned");
   SEER_CUDA_CHECK(run_sparse_decode_kernels(p, stream));

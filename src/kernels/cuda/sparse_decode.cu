@@ -8,7 +8,9 @@
 // block is read once for the whole group. Within a warp, K of the next block is fetched while the
 // softmax runs and V of the next block while the next S is computed. The 4 warp states are merged
 // in shared memory; with one split the CTA writes the output, otherwise a normalised partial and
-// its base-2 LSE (−inf when the slice saw no key), which the merge kernel combines.
+// its base-2 LSE (−inf when the slice saw no key), which the merge kernel combines. With block_stat,
+// each warp also writes its block's max (or log-sum-exp) per head to block_logit, and a third kernel
+// turns them into probabilities with the heads' LSE and pools the group.
 #include "kernels/cuda/sparse_decode.cuh"
 
 #include <cmath>
@@ -28,6 +30,12 @@ constexpr int decode_smem_bytes() {
   return (kRows + kWarps * 2 * kBlockN) * kHeadDim * 2;  // Q + per-warp K and V, 16-bit elements
 }
 
+// Where row `sel_row` (sequence * num_kv_heads + kv head) of the selection starts, and its length.
+__device__ __forceinline__ void row_span(const SparseDecodeParams& p, int sel_row, int64_t* off0, int* n) {
+  *off0 = p.row_counts ? sel_row * p.row_stride : int64_t(p.row_offsets[sel_row]);
+  *n = p.row_counts ? p.row_counts[sel_row] : int(p.row_offsets[sel_row + 1] - *off0);
+}
+
 template <typename T, int kHeadDim>
 __global__ void __launch_bounds__(kThreads) sparse_decode_kernel(const SparseDecodeParams p) {
   constexpr int kChunks = kHeadDim / 8;
@@ -39,9 +47,9 @@ __global__ void __launch_bounds__(kThreads) sparse_decode_kernel(const SparseDec
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int group = p.num_qo_heads / p.num_kv_heads;
   const int kv_len = p.kv_len[b];
-  const int sel_row = b * p.num_kv_heads + kvh;
-  const int64_t off0 = p.row_counts ? sel_row * p.row_stride : int64_t(p.row_offsets[sel_row]);
-  const int n = p.row_counts ? p.row_counts[sel_row] : int(p.row_offsets[sel_row + 1] - off0);
+  int64_t off0;
+  int n;
+  row_span(p, b * p.num_kv_heads + kvh, &off0, &n);
   const int per_split = (n + p.num_splits - 1) / p.num_splits;
   const int lo = min(n, split * per_split);
   const int hi = min(n, lo + per_split);
@@ -111,6 +119,25 @@ __global__ void __launch_bounds__(kThreads) sparse_decode_kernel(const SparseDec
         s[nt][e] = v;
       }
     }
+    if (p.block_stat) {  // the block's base-2 max (block_mass: log-sum-exp) per head, before the softmax
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        float bm = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < kBlockN / 8; ++nt) bm = fmaxf(bm, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
+        bm = quad_max(bm);  // finite: a listed block holds a key below kv_len
+        float val = bm;
+        if (p.block_mass) {
+          float sum = 0.0f;
+#pragma unroll
+          for (int nt = 0; nt < kBlockN / 8; ++nt) sum += fast_exp2(s[nt][2 * i] - bm) + fast_exp2(s[nt][2 * i + 1] - bm);
+          val = bm + log2f(quad_sum(sum));
+        }
+        const int row = (lane >> 2) + i * 8;
+        if ((lane & 3) == 0 && row < group)
+          p.block_logit[(int64_t(b) * p.num_qo_heads + kvh * group + row) * p.stat_stride + blocks[it]] = val;
+      }
+    }
     warp_online_softmax<kHeadDim, kBlockN>(s, m, l, o);
 
     cp_async_wait<1>();  // V of this block (K of the next may still be in flight)
@@ -160,6 +187,7 @@ __global__ void __launch_bounds__(kThreads) sparse_decode_kernel(const SparseDec
     const int64_t bh = int64_t(b) * p.num_qo_heads + kvh * group + row;
     if (p.num_splits == 1) {
       static_cast<T*>(p.out)[bh * kHeadDim + col] = T(val);
+      if (p.block_stat && col == 0) p.partial_lse[bh] = sum > 0.0f ? mx + log2f(sum) : -INFINITY;
     } else {
       p.partial_o[(bh * p.num_splits + split) * kHeadDim + col] = val;
       if (col == 0) p.partial_lse[bh * p.num_splits + split] = sum > 0.0f ? mx + log2f(sum) : -INFINITY;
@@ -189,6 +217,37 @@ __global__ void merge_decode_kernel(const SparseDecodeParams p) {
   }
 }
 
+// Block statistics (block_stat): grid (num_kv_heads, batch_size). Each head's LSE from its splits'
+// partial_lse, then for every block j of the row's list the group's max (sum) of 2^(logit - lse).
+__global__ void decode_block_stats_kernel(const SparseDecodeParams p) {
+  __shared__ float lse[16];
+  const int kvh = blockIdx.x, b = blockIdx.y, group = p.num_qo_heads / p.num_kv_heads;
+  const int64_t bh0 = int64_t(b) * p.num_qo_heads + kvh * group;
+  if (int(threadIdx.x) < group) {
+    const float* ls = p.partial_lse + (bh0 + threadIdx.x) * p.num_splits;
+    float mx = -INFINITY;
+    for (int s = 0; s < p.num_splits; ++s) mx = fmaxf(mx, ls[s]);
+    float sum = 0.0f;
+    if (mx != -INFINITY)
+      for (int s = 0; s < p.num_splits; ++s) sum += exp2f(ls[s] - mx);
+    lse[threadIdx.x] = mx != -INFINITY ? mx + log2f(sum) : -INFINITY;
+  }
+  __syncthreads();
+  int64_t off0;
+  int n;
+  row_span(p, b * p.num_kv_heads + kvh, &off0, &n);
+  float* out = p.block_stat + (int64_t(b) * p.num_kv_heads + kvh) * p.stat_stride;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const int j = p.block_indices[off0 + i];
+    float acc = 0.0f;  // heads in order, as reduce_block_max
+    for (int g = 0; g < group; ++g) {
+      const float x = exp2f(p.block_logit[(bh0 + g) * p.stat_stride + j] - lse[g]);
+      acc = p.group_sum ? __fadd_rn(acc, x) : fmaxf(acc, x);
+    }
+    out[j] = acc;
+  }
+}
+
 template <typename T, int kHeadDim>
 cudaError_t set_smem_attr() {
   static const cudaError_t err = cudaFuncSetAttribute(
@@ -203,8 +262,13 @@ cudaError_t run(const SparseDecodeParams& p, cudaStream_t stream) {
   const dim3 grid(p.num_splits, p.num_kv_heads, p.batch_size);
   sparse_decode_kernel<T, kHeadDim><<<grid, kThreads, decode_smem_bytes<kHeadDim>(), stream>>>(p);
   err = cudaGetLastError();
-  if (err != cudaSuccess || p.num_splits == 1) return err;
-  merge_decode_kernel<T><<<p.batch_size * p.num_qo_heads, kHeadDim, 0, stream>>>(p);
+  if (err != cudaSuccess) return err;
+  if (p.num_splits > 1) {
+    merge_decode_kernel<T><<<p.batch_size * p.num_qo_heads, kHeadDim, 0, stream>>>(p);
+    if ((err = cudaGetLastError()) != cudaSuccess) return err;
+  }
+  if (!p.block_stat) return cudaSuccess;
+  decode_block_stats_kernel<<<dim3(p.num_kv_heads, p.batch_size), 128, 0, stream>>>(p);
   return cudaGetLastError();
 }
 

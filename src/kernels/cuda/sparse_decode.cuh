@@ -16,8 +16,18 @@
 // blocks at block_indices + r * row_stride, row_counts[r] of them.
 //   partial_o     [batch_size, num_qo_heads, num_splits, head_dim]  fp32 workspace (num_splits > 1)
 //   partial_lse   [batch_size, num_qo_heads, num_splits]            fp32 workspace, base-2 LSE
+// Block statistics (the oracle's, AttentionPolicy::scores_from_attention), when block_stat is set:
+//   block_stat    [batch_size, num_kv_heads, stat_stride] fp32: for each block j of a row's list, the GQA
+//                 group's max (group_sum: sum, heads in order) over its heads of the block's largest
+//                 attention probability at the query (block_mass: the sum of its probabilities), under the
+//                 softmax over the row's selected keys; other entries are not written. stat_stride >=
+//                 every sequence's ceil(kv_len / 64).
+//   block_logit   [batch_size, num_qo_heads, stat_stride] fp32 workspace: each head's base-2 block max
+//                 (block_mass: log-sum-exp) of the scaled scores.
+// The statistics need partial_lse also with one split (sparse_decode_workspace_floats(..., true)).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/cuda/common.cuh"
@@ -49,15 +59,22 @@ struct SparseDecodeParams {
   int block_size = 64;   // only 64
   int num_splits = 1;    // splits of each row's selected list; see plan_decode_splits (plan.cuh)
   float scale = 0.0f;
+  float* block_stat = nullptr;            // [batch_size, num_kv_heads, stat_stride], or null
+  float* block_logit = nullptr;           // [batch_size, num_qo_heads, stat_stride] workspace
+  int64_t stat_stride = 0;
+  bool block_mass = false;  // block_stat: the block's probability mass instead of its largest probability
+  bool group_sum = false;   // block_stat: the group's sum instead of its max
 };
 
-// Workspace floats needed for `num_splits` (0 when num_splits == 1: the kernel writes `out` itself).
-inline int64_t sparse_decode_workspace_floats(int batch_size, int num_qo_heads, int head_dim, int num_splits) {
-  if (num_splits <= 1) return 0;
-  return int64_t(batch_size) * num_qo_heads * num_splits * (head_dim + 1);
+// Workspace floats needed for `num_splits` (0 when num_splits == 1 without block statistics: the
+// kernel writes `out` itself). partial_lse starts batch_size * num_qo_heads * num_splits * head_dim in.
+inline int64_t sparse_decode_workspace_floats(int batch_size, int num_qo_heads, int head_dim, int num_splits,
+                                              bool block_stats = false) {
+  if (num_splits <= 1 && !block_stats) return 0;
+  return int64_t(batch_size) * num_qo_heads * std::max(num_splits, 1) * (head_dim + 1);
 }
 
-// Runs the split kernel and (num_splits > 1) the merge kernel on `stream`.
+// Runs the split kernel, (num_splits > 1) the merge kernel and (block_stat) the statistics kernel on `stream`.
 Status launch_sparse_decode(const SparseDecodeParams& params, cudaStream_t stream);
 
 // The raw launches behind launch_sparse_decode (sparse_decode.cu): no validation.
