@@ -129,7 +129,8 @@ class AttentionPolicy {
   // A policy that ranks key blocks by the layer's own attention (the oracle, SPEC §6.6) fills `req`'s
   // block size, statistic and group pool (its buffers stay null) and returns true for a layer whose
   // select() will read them (`ctx`: the layer's shape, before select()). A GPU session then computes
-  // them on the device, with gate training's ground-truth kernels over a dense pass, and hands them to
+  // them on the device from a dense pass of its attention kernels (prefill: gate training's block maxima;
+  // decode: the split decode kernel's block statistics), and hands them to
   // that select() as AttentionContext::block_scores. Such a policy needs no K cache (needs_kv_cache).
   virtual bool scores_from_attention(const AttentionContext& ctx, GroundTruthRequest* req) const { return false; }
   // A policy whose scoring and selection a GPU session runs on the device itself (the learned

@@ -598,7 +598,7 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
       if (host_policy) {
         GroundTruthRequest want;  // the statistic and group pool of a policy that ranks by the attention
         if (host_policy->scores_from_attention(ctx, &want)) {
-          // The layer's block statistics from a dense pass, whose output the attention below overwrites.
+          // The layer's block statistics from a dense pass (its output is overwritten by the attention below).
           if (want.block_size != kBlockSize)
             return Status::error("--device cuda: the attention kernel gives block statistics per {} keys, the policy "
                                  "'{}' asks for {} (use --block-size {})",

@@ -17,7 +17,7 @@
 //
 // The learned gates (a policy whose device_gates() describes them: `gate`) run on the GPU itself
 // (src/model/cuda_gate.h): scoring, selection and the CSR lists stay on the device, and the block
-// counts go back to the policy once per forward (add_device_counts). Any other policy sees each
+// counts go back to the policy once per forward (add_device_counts). Any other policy may see each
 // layer's pre-RoPE q/k, copied to the host as fp32 (one copy per layer); its selection goes back as
 // the CSR lists the kernels read. The dense selection is uploaded once per forward and shared by
 // every layer. A one-token forward without a host policy runs as a CUDA graph (set_graphs). A policy
@@ -25,8 +25,10 @@
 // those: the layer's q, and a host mirror of its K cache kept up to date row by row (fp32 [Hkv,
 // max_context, head_dim], allocated on first use; the V cache is not mirrored). A policy that ranks
 // blocks by the layer's own attention (AttentionPolicy::scores_from_attention: the oracles) gets its
-// block statistics from a dense pass of the prefill kernel with block maxima, reduced on the device as
-// it asks (AttentionContext::block_scores); only those come back. A policy that asks for ground truth
+// block statistics from a dense pass over every key block, reduced on the device as it asks
+// (AttentionContext::block_scores; prefill: the prefill kernel's block maxima pooled over each query
+// block, decode: the split decode kernel's SparseDecodeParams::block_stat); only those come back. Pre-RoPE
+// q/k are copied only for a policy that reads them (AttentionPolicy::needs_pre_rope_qk). A policy that asks for ground truth
 // (AttentionPolicy::ground_truth, gate training) gets it from the prefill kernel's block maxima
 // (SparsePrefillParams::block_max), reduced on the device (kernels/cuda/block_max_pool) and copied
 // into its buffers before after_attention().
