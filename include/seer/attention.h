@@ -47,8 +47,9 @@ struct AttentionContext {
   int kv_len = 0;     // tokens in the cache including the new ones (positions 0..kv_len-1)
   int start_pos = 0;  // absolute position of the first new token (= kv_len - qo_len)
   int num_qo_heads = 0, num_kv_heads = 0, head_dim = 0;
-  const float* q_nope = nullptr;  // [qo_len, num_qo_heads, head_dim] pre-RoPE (after q_norm)
-  const float* k_nope = nullptr;  // [qo_len, num_kv_heads, head_dim] pre-RoPE (after k_norm)
+  // Pre-RoPE (after q_norm / k_norm); on a GPU session null for a policy whose needs_pre_rope_qk() is false.
+  const float* q_nope = nullptr;  // [qo_len, num_qo_heads, head_dim]
+  const float* k_nope = nullptr;  // [qo_len, num_kv_heads, head_dim]
   const float* q = nullptr;       // [qo_len, num_qo_heads, head_dim] post-RoPE
   const float* k_cache = nullptr; // [num_kv_heads, max_context, head_dim] post-RoPE, valid up to kv_len
   const float* v_cache = nullptr; // [num_kv_heads, max_context, head_dim]

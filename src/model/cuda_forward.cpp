@@ -604,7 +604,7 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
                                  "'{}' asks for {} (use --block-size {})",
                                  kBlockSize, host_policy->name(), want.block_size, kBlockSize);
           SEER_RETURN_IF_ERROR(block_max.reserve(size_t(n) * Hq * num_key_blocks * sizeof(float), "block statistics"));
-          if (decode) {  // the split decode kernel over every block, with the group's statistics per block
+          if (decode && Hq / Hkv <= 16) {  // the split decode kernel over every block, with the group's statistics
             cuda::SparseDecodeParams p;
             SEER_RETURN_IF_ERROR(decode_params(L, qb, attn.as<bf16>(), dense_dev, true, &p));
             SEER_RETURN_IF_ERROR(gt_group.reserve(size_t(Hkv) * num_key_blocks * sizeof(float), "block statistics"));
@@ -618,15 +618,23 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
             SEER_CUDA_CHECK(cudaMemcpyAsync(host_scores.data(), gt_group.ptr, host_scores.size() * sizeof(float),
                                             cudaMemcpyDeviceToHost, stream));
             SEER_CUDA_CHECK(cudaStreamSynchronize(stream));
-          } else {  // a dense prefill pass with the block maxima, pooled over each query block's rows
+          } else {  // a dense prefill pass with the block maxima (prefill, or decode with a group over 16 heads)
             cuda::SparsePrefillParams p = prefill_params(L, qb, attn.as<bf16>(), dense_dev);
             p.block_max = block_max.as<float>();
             p.block_mass = want.stat == BlockStat::kMass;
             SEER_RETURN_IF_ERROR(cuda::launch_sparse_prefill(p, stream).with_context(fmt::format("layer {} scores", l)));
-            GroundTruthRequest r;  // the request's statistic, into host_scores
+            GroundTruthRequest r;  // the request's statistic and pool, into host_scores
             r.stat = want.stat;
-            host_scores.resize(size_t(Hq) * q_rows * num_key_blocks);
-            r.pool_2d = host_scores.data();
+            r.group = want.group;
+            const int row = 0;  // decode: the forward's one query
+            if (decode) {
+              host_scores.resize(size_t(Hkv) * num_key_blocks);
+              r.group_max = host_scores.data();
+              r.rows = std::span<const int>(&row, 1);
+            } else {
+              host_scores.resize(size_t(Hq) * q_rows * num_key_blocks);
+              r.pool_2d = host_scores.data();
+            }
             SEER_RETURN_IF_ERROR(reduce_ground_truth(r, int(n), kv_len).with_context(fmt::format("layer {} scores", l)));
           }
           ctx.block_scores = host_scores.data();

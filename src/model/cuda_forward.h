@@ -7,7 +7,7 @@
 //
 // Per layer, for n new tokens:
 //   h = rmsnorm(x) ; q,k,v = h·Wqᵀ,h·Wkᵀ,h·Wvᵀ (+bias) ; [q_norm/k_norm] ; (gates on the GPU, or
-//   policy: q,k → host) ;
+//   policy: q,k → host when it reads them, AttentionPolicy::needs_pre_rope_qk) ;
 //   RoPE ; k,v → cache ; attention over the selected blocks ; x += attn·Woᵀ ;
 //   h = rmsnorm(x) ; x += (silu(h·Wgᵀ) * h·Wuᵀ)·Wdᵀ
 // Device buffers (row-major, token-major activations):

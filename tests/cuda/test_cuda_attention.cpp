@@ -727,6 +727,7 @@ struct DecodeCase {
   // pooled over the group by max, or with group_sum by sum.
   int stats = 0;
   bool group_sum = false;
+  bool fixed_stride = false;  // the lists as fixed-stride rows with counts (what the GPU gates write)
 };
 
 // The block statistics in double from the rounded inputs: per sequence and kv head, for each listed
@@ -814,6 +815,18 @@ std::string run_decode_case(const DecodeCase& c, uint64_t seed) {
   const int stride = (max_context + 63) / 64 + 1;  // above every row's block count
   DeviceBuffer<float> dstat(size_t(batch) * c.num_kv_heads * stride), dlogit(size_t(batch) * hq * stride);
   if (!dstat.ptr || !dlogit.ptr) return "cudaMalloc failed";
+  // Fixed-stride rows: row r's blocks at r * row_stride, the slots past its count poisoned (an index far
+  // past every cache: a read of one would fault under memcheck or show in the output).
+  const int row_stride = std::max(max_blocks, 1);
+  std::vector<int32_t> counts, strided(offsets.size() - 1 == 0 ? 1 : (offsets.size() - 1) * size_t(row_stride), 1 << 28);
+  for (size_t r = 0; r + 1 < offsets.size(); ++r) {
+    counts.push_back(offsets[r + 1] - offsets[r]);
+    std::copy(indices.begin() + offsets[r], indices.begin() + offsets[r + 1], strided.begin() + r * row_stride);
+  }
+  DeviceBuffer<int32_t> dcounts(counts.size()), dstrided(strided.size());
+  if (!dcounts.ptr || !dstrided.ptr) return "cudaMalloc failed";
+  dcounts.upload(counts);
+  dstrided.upload(strided);
   if (!dq.ptr || !dk.ptr || !dv.ptr || !dout.ptr || !dlen.ptr || !doff.ptr || !didx.ptr || !dws.ptr)
     return "cudaMalloc failed";
   dq.upload(q.h);
@@ -842,8 +855,15 @@ std::string run_decode_case(const DecodeCase& c, uint64_t seed) {
   p.max_context = max_context;
   p.num_splits = splits;
   p.scale = 1.0f / std::sqrt(float(d));
+  if (c.fixed_stride) {
+    p.row_offsets = nullptr;
+    p.block_indices = dstrided.ptr;
+    p.row_counts = dcounts.ptr;
+    p.row_stride = row_stride;
+  }
   if (c.stats) {
     cudaMemset(dstat.ptr, 0xff, dstat.n * 4);  // NaN: an entry written for an unlisted block would show
+    cudaMemset(dlogit.ptr, 0xff, dlogit.n * 4);  // NaN: a read of an unwritten block logit would show
     p.block_stat = dstat.ptr;
     p.block_logit = dlogit.ptr;
     p.stat_stride = stride;
@@ -900,21 +920,25 @@ TEST(CudaSparseDecode, BatchSweep) {
 }
 
 // The oracle's statistics from the decode kernel (block_stat): every split count, both statistics and
-// group pools, sparse and dense lists, against a double reference over the listed keys.
+// group pools, sparse and dense lists, CSR and fixed-stride rows, against a double reference over the
+// listed keys. Group pool, dtype, head_dim and row form are parities of different loop indices, so each
+// meets each split count and each statistic both ways.
 TEST(CudaSparseDecode, BlockStatisticsMatchReference) {
   SKIP_WITHOUT_GPU();
   const std::vector<int> lens{1, 64, 65, 1000, 4097};
+  const int groups[] = {1, 3, 8}, splits_of[] = {1, 3, 0, 64};
+  const double densities[] = {0.0, 0.3, 1.0};
   uint64_t seed = 31000;
-  int i = 0;
-  for (int group : {1, 3, 8})
-    for (double density : {0.0, 0.3, 1.0})
-      for (int splits : {1, 3, 0, 64})
-        for (int stats : {1, 2}) {
-          DecodeCase c{lens, 2, group, (i % 3) ? 128 : 64, density, (i % 2) ? DType::kF16 : DType::kBF16, splits,
-                       stats, (i / 2) % 2 == 1};
-          ++i;
-          const std::string e = run_decode_case(c, seed += 10);
-          EXPECT_TRUE(e.empty()) << describe(c) << " stats=" << c.stats << " group_sum=" << c.group_sum << ": " << e;
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b)
+      for (int c4 = 0; c4 < 4; ++c4)
+        for (int e = 0; e < 2; ++e) {
+          DecodeCase c{lens, 2, groups[a], (a + b + e) % 2 ? 128 : 64, densities[b],
+                       (a + b + c4) % 2 ? DType::kF16 : DType::kBF16, splits_of[c4], 1 + e, (c4 + e) % 2 == 1,
+                       (b + e + a) % 2 == 1};
+          const std::string err = run_decode_case(c, seed += 10);
+          EXPECT_TRUE(err.empty()) << describe(c) << " stats=" << c.stats << " group_sum=" << c.group_sum
+                                   << " fixed_stride=" << c.fixed_stride << ": " << err;
         }
 }
 
@@ -949,6 +973,28 @@ TEST(CudaErrors, BadShapesAreReported) {
   dp.num_kv_heads = 2;
   st = seer::cuda::launch_sparse_decode(dp, nullptr);
   EXPECT_TRUE(!st.is_ok() && st.message().find("group_size 20") != std::string::npos) << st.message();
+  // The block statistics' options and workspace (pointers that validation never follows).
+  alignas(16) static float fake[16];
+  seer::cuda::SparseDecodeParams sp;
+  sp.head_dim = 128;
+  sp.num_qo_heads = 8;
+  sp.num_kv_heads = 2;
+  sp.batch_size = 1;
+  sp.q = sp.k_cache = sp.v_cache = sp.out = fake;
+  sp.kv_len = sp.row_offsets = sp.block_indices = reinterpret_cast<const int32_t*>(fake);
+  sp.block_mass = true;
+  st = seer::cuda::launch_sparse_decode(sp, nullptr);
+  EXPECT_TRUE(!st.is_ok() && st.message().find("block_stat is null") != std::string::npos) << st.message();
+  sp.block_stat = fake;
+  st = seer::cuda::launch_sparse_decode(sp, nullptr);
+  EXPECT_TRUE(!st.is_ok() && st.message().find("block_logit workspace (null)") != std::string::npos) << st.message();
+  sp.block_logit = fake;
+  st = seer::cuda::launch_sparse_decode(sp, nullptr);
+  EXPECT_TRUE(!st.is_ok() && st.message().find("partial_lse (null), also with num_splits 1") != std::string::npos)
+      << st.message();
+  sp.partial_lse = fake;
+  st = seer::cuda::launch_sparse_decode(sp, nullptr);
+  EXPECT_TRUE(!st.is_ok() && st.message().find("stat_stride >= 1 (got 0)") != std::string::npos) << st.message();
 }
 
 }  // namespace

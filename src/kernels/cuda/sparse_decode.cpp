@@ -27,9 +27,15 @@ Status launch_sparse_decode(const SparseDecodeParams& p, cudaStream_t stream) {
     return Status::error("sparse_decode: fixed-stride rows need row_stride >= 1 (got {})", p.row_stride);
   if (p.num_splits > 1 && (!p.partial_o || !p.partial_lse))
     return Status::error("sparse_decode: num_splits {} needs the partial_o/partial_lse workspace", p.num_splits);
-  if (p.block_stat && (!p.block_logit || !p.partial_lse || p.stat_stride < 1))
-    return Status::error("sparse_decode: block statistics need block_logit, partial_lse and stat_stride >= 1 (got {})",
-                         p.stat_stride);
+  if (p.block_stat) {
+    if (!p.block_logit) return Status::error("sparse_decode: block_stat needs the block_logit workspace (null)");
+    if (!p.partial_lse)
+      return Status::error("sparse_decode: block_stat needs partial_lse (null), also with num_splits {}", p.num_splits);
+    if (p.stat_stride < 1) return Status::error("sparse_decode: block_stat needs stat_stride >= 1 (got {})", p.stat_stride);
+  } else if (p.block_mass || p.group_sum || p.block_logit) {
+    return Status::error("sparse_decode: block_mass, group_sum and block_logit are block_stat options, and block_stat "
+                         "is null");
+  }
   for (const void* ptr : {p.q, p.k_cache, p.v_cache})
     if (reinterpret_cast<uintptr_t>(ptr) % 16 != 0) return Status::error("sparse_decode: q, k and v must be 16-byte aligned");
   SEER_CUDA_CHECK(run_sparse_decode_kernels(p, stream));

@@ -125,9 +125,9 @@ __global__ void __launch_bounds__(kThreads) sparse_decode_kernel(const SparseDec
         float bm = -INFINITY;
 #pragma unroll
         for (int nt = 0; nt < kBlockN / 8; ++nt) bm = fmaxf(bm, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
-        bm = quad_max(bm);  // finite: a listed block holds a key below kv_len
+        bm = quad_max(bm);  // -inf only for a listed block wholly past kv_len
         float val = bm;
-        if (p.block_mass) {
+        if (p.block_mass && bm != -INFINITY) {
           float sum = 0.0f;
 #pragma unroll
           for (int nt = 0; nt < kBlockN / 8; ++nt) sum += fast_exp2(s[nt][2 * i] - bm) + fast_exp2(s[nt][2 * i + 1] - bm);
@@ -241,7 +241,8 @@ __global__ void decode_block_stats_kernel(const SparseDecodeParams p) {
     const int j = p.block_indices[off0 + i];
     float acc = 0.0f;  // heads in order, as reduce_block_max
     for (int g = 0; g < group; ++g) {
-      const float x = exp2f(p.block_logit[(bh0 + g) * p.stat_stride + j] - lse[g]);
+      // (a head that saw no key, lse = -inf, has a zero probability everywhere)
+      const float x = lse[g] == -INFINITY ? 0.0f : exp2f(p.block_logit[(bh0 + g) * p.stat_stride + j] - lse[g]);
       acc = p.group_sum ? __fadd_rn(acc, x) : fmaxf(acc, x);
     }
     out[j] = acc;

@@ -20,8 +20,9 @@
 //   block_stat    [batch_size, num_kv_heads, stat_stride] fp32: for each block j of a row's list, the GQA
 //                 group's max (group_sum: sum, heads in order) over its heads of the block's largest
 //                 attention probability at the query (block_mass: the sum of its probabilities), under the
-//                 softmax over the row's selected keys; other entries are not written. stat_stride >=
-//                 every sequence's ceil(kv_len / 64).
+//                 softmax over the row's selected keys (0 for a block past kv_len, and for every block
+//                 of a head that sees no key); other entries are not written. stat_stride > every
+//                 listed block index (e.g. ceil(max_context / 64)).
 //   block_logit   [batch_size, num_qo_heads, stat_stride] fp32 workspace: each head's base-2 block max
 //                 (block_mass: log-sum-exp) of the scaled scores.
 // The statistics need partial_lse also with one split (sparse_decode_workspace_floats(..., true)).
