@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Calls 5-7 (the first carries model.part.3; calls 2-4 were up.sh): the decode kernel's block statistics (SparseDecodeParams::block_stat) checked
+# Calls 5-7 (the first carries model.part.3; calls 2-4 were docs/runs/h200-gpu-oracle/up.sh): the decode kernel's block statistics (SparseDecodeParams::block_stat) checked
 # (CudaSparseDecode.*, CudaModel.*, memcheck), then the decode oracles over the 8 windows of the GPU decode table.
 # usage: d1.sh POLICIES BUDGETS LIMIT_S [TESTS=1]
 set -u
