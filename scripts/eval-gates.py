@@ -4,14 +4,17 @@
   eval-gates.py --gates DIR --text FILE [--windows N] [--ctx 8192] [--decode-prefill 6144]
                 [--densities 0.5,0.2,0.1] [--budgets 2048,1024,512] [--policies gate,oracle,quest,streaming,random]
                 [--phase prefill|decode|both] [--seer build/seer] [-m MODEL] [--threads T]
-                [--device cpu|cuda] [--jsonl OUT] [--thresholds 0.01,0.02] [--masses 0.9,0.95]
+                [--device cpu|cuda] [--jsonl OUT [--resume]] [--thresholds 0.01,0.02] [--masses 0.9,0.95]
 
 Prefill: perplexity over --windows windows of --ctx tokens with --prefill-sparsity density:RHO.
 Decode: teacher-forced decode (`seer ppl --prefill-len`) over the last ctx - decode-prefill tokens of each
 window after a dense prefill, with --decode-sparsity budget:N. Each row is compared with dense attention
 on the same windows. Prints a Markdown table per phase; with the gate among the policies the table also gives
 its margin to each oracle (points of perplexity above dense) and the policies it does not beat, followed by a
-line per comparison over all rows. --jsonl appends every run's JSON. --policies takes
+line per comparison over all rows. --jsonl appends every run's JSON; with --resume, a row whose exact `seer ppl`
+command (program path, model, text and flags) is already in that file is taken from it instead of run again,
+so an interrupted or split evaluation goes on where it stopped (a rebuilt seer at the same path is not
+noticed: start a new file then). --policies takes
 any of seer's policies (`oracle-mass`: the oracle ranking blocks by probability mass instead of the maximum;
 `oracle-mass-sum`: also pooling a decode step's GQA group by its sum).
 --thresholds adds a prefill table for the gate with --prefill-sparsity threshold:TAU (upstream's default rule:
@@ -56,6 +59,13 @@ def run_ppl(args, extra):
     if args.device != "cpu":
         cmd += ["--device", args.device]
     cmd += extra
+    if args.resume:
+        done = previous_runs(args.jsonl)
+        if " ".join(cmd) in done:
+            r = done[" ".join(cmd)]
+            print(f"  {r['ppl']:.4f}  density {r.get('density', 1.0):.3f}  (from {args.jsonl})  {' '.join(extra)}",
+                  file=sys.stderr)
+            return r
     t0 = time.time()
     try:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -68,10 +78,35 @@ def run_ppl(args, extra):
     r["cmd"] = " ".join(cmd)
     r["wall_s"] = round(time.time() - t0, 1)
     if args.jsonl:
-        with open(args.jsonl, "a") as f:
-            f.write(json.dumps(r) + "\n")
+        with open(args.jsonl, "a+b") as f:  # after a line cut short by an interrupted write, on a line of its own
+            f.seek(0, os.SEEK_END)
+            if f.tell() > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")
+            f.write((json.dumps(r) + "\n").encode("utf-8"))
     print(f"  {r['ppl']:.4f}  density {r.get('density', 1.0):.3f}  {r['wall_s']} s  {' '.join(extra)}", file=sys.stderr)
     return r
+
+
+_previous = {}
+
+
+def previous_runs(path):
+    """The runs recorded in a --jsonl file, by command (the last of equal ones); a line that does not parse,
+    such as one cut short by an interrupted write, is skipped with a warning."""
+    if path not in _previous:
+        runs = {}
+        if os.path.exists(path):
+            for i, line in enumerate(open(path, encoding="utf-8"), 1):
+                try:
+                    r = json.loads(line)
+                    runs[r["cmd"]] = r
+                except (ValueError, KeyError, TypeError):
+                    if line.strip():
+                        print(f"eval-gates: {path}:{i}: not a recorded run, skipped", file=sys.stderr)
+        _previous[path] = runs
+    return _previous[path]
 
 
 def topk_density(k, nb):
@@ -165,11 +200,15 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("-m", "--model", help="passed to seer ppl (default: seer's default model)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--jsonl")
+    ap.add_argument("--jsonl", help="append every run's JSON (with its command and wall time) to this file")
+    ap.add_argument("--resume", action="store_true",
+                    help="take rows whose exact seer ppl command is already in --jsonl from it instead of running them")
     ap.add_argument("--thresholds", default="", help="prefill: also the gate with threshold:TAU, the others matched")
     ap.add_argument("--masses", default="", help="prefill: also the gate with mass:P (top-p), the others matched")
     ap.add_argument("--block-size", type=int, default=64, help="the gates' block size (for --thresholds, --masses)")
     args = ap.parse_args()
+    if args.resume and not args.jsonl:
+        ap.error("--resume reads the runs recorded in --jsonl: pass --jsonl FILE")
     policies = args.policies.split(",")
     g = ["--gates", args.gates]
     if args.phase in ("prefill", "both"):

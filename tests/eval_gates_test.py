@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """scripts/eval-gates.py against a stand-in `seer` whose perplexities are fixed per policy and level: the
 commands it runs, the comparison table (each policy's % above dense, the gate's margin to each oracle, the
-policies it does not beat), the summary lines, and a failing `seer ppl` reported with its command."""
+policies it does not beat), the summary lines, --resume from --jsonl, and a failing `seer ppl` reported with its
+command."""
 import json
 import os
 import subprocess
@@ -106,6 +107,33 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode != 0, "a failing seer ppl must fail the run")
     check("--policy broken" in r.stderr and "exit 3" in r.stderr and "fell over" in r.stderr,
           "failure message:\n" + r.stderr)
+
+    # --resume: rows already in --jsonl are not run again; a cut-short last line is skipped and rerun.
+    jl = os.path.join(tmp, "runs.jsonl")
+    args = ["--phase", "decode", "--budgets", "1024,512", "--policies", "gate,oracle", "--jsonl", jl]
+    os.remove(log)
+    first = run(tmp, *args)
+    check(first.returncode == 0 and len(open(log).read().splitlines()) == 5, "jsonl run:\n" + first.stderr)
+    os.remove(log)
+    again = run(tmp, *args, "--resume")
+    check(again.returncode == 0 and not os.path.exists(log), "resume ran seer again:\n" + again.stderr)
+    check(again.stdout == first.stdout, "resumed table differs:\n" + again.stdout)
+    check(again.stderr.count("(from " + jl + ")") == 5, "resume messages:\n" + again.stderr)
+    lines = open(jl).read().splitlines()
+    check(len(lines) == 5, f"resume appended: {len(lines)} lines")
+    with open(jl, "w") as f:  # the last run cut short
+        f.write("\n".join(lines[:-1]) + "\n" + lines[-1][:20])
+    part = run(tmp, *args, "--resume")
+    calls = open(log).read().splitlines() if os.path.exists(log) else []
+    check(part.returncode == 0 and len(calls) == 1 and calls[0].endswith("--decode-sparsity budget:512"),
+          "partial resume calls: " + repr(calls) + "\n" + part.stderr)
+    check("runs.jsonl:5: not a recorded run, skipped" in part.stderr, "cut line warning:\n" + part.stderr)
+    check(part.stdout == first.stdout, "partially resumed table differs:\n" + part.stdout)
+    os.remove(log)
+    done = run(tmp, *args, "--resume")  # the rerun's record is on a line of its own
+    check(done.returncode == 0 and not os.path.exists(log), "third resume ran seer:\n" + done.stderr)
+    r = run(tmp, "--phase", "decode", "--resume")
+    check(r.returncode == 2 and "--resume reads the runs recorded in --jsonl" in r.stderr, "resume without jsonl")
 
     r = run(tmp, "--phase", "decode", "--budgets", "512", "--seer", os.path.join(tmp, "missing"))
     check(r.returncode != 0 and "no such program" in r.stderr, "missing seer:\n" + r.stderr)
