@@ -692,9 +692,10 @@ class BlockScoresPolicy : public AttentionPolicy {
 // max or sum at the one query (oracle_decode_scores). Two chunks (the second mid-block), decode steps
 // that open a new key block; the dense pass must leave the forward's logits bit for bit as a session
 // whose policy never asks gives them; a policy asking from layer 1, in prefill only, gets scores there
-// alone, and no K mirror anywhere (it needs none).
-void check_block_scores(BlockStat stat, GroupPool group_pool) {
-  const TinyModel m = make_model(Arch::kLlama, 6, 2, 64);
+// alone, and no K mirror anywhere (it needs none). Decode's statistics come from the split decode
+// kernel (SparseDecodeParams::block_stat), or for a GQA group over its 16 heads from the prefill pass.
+void check_block_scores(BlockStat stat, GroupPool group_pool, int num_qo_heads = 6, int num_kv_heads = 2) {
+  const TinyModel m = make_model(Arch::kLlama, num_qo_heads, num_kv_heads, 64);
   const ModelConfig& c = m.cfg;
   const int T = 270, Hq = c.num_qo_heads, Hkv = c.num_kv_heads;
   std::mt19937 rng(23);
@@ -787,6 +788,15 @@ TEST(CudaModel, OracleMassSumBlockScoresMatchReference) {
     GTEST_SKIP() << "no CUDA device";
   }
   check_block_scores(BlockStat::kMass, GroupPool::kSum);
+}
+
+// A group of 18 query heads per KV head: past the decode kernel's 16, the attention and the oracle's
+// statistics take the prefill kernel in decode too.
+TEST(CudaModel, OracleBlockScoresGroupOver16) {
+  if (!gpu_present()) {
+    GTEST_SKIP() << "no CUDA device";
+  }
+  check_block_scores(BlockStat::kMass, GroupPool::kMax, 18, 1);
 }
 
 // A policy that reads the KV cache (oracle, quest) under --device cuda: what select() sees as the
