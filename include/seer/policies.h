@@ -82,6 +82,9 @@ class ScoredPolicy : public AttentionPolicy {
   const PolicyOptions& options() const { return opts_; }
   const DensityStats& stats() const { return stats_; }
   void add_device_counts(int layer, bool decode, const BlockCounts& counts) override;
+  // Scores come from the shape, the post-RoPE q and K cache or the block statistics; a policy that
+  // scores from the pre-RoPE q / k (the gate) says so.
+  bool needs_pre_rope_qk() const override { return false; }
   void reset_stats() {
     stats_.reset(cfg_.num_layers);
     prefill_seconds_ = decode_seconds_ = prefill_score_seconds_ = decode_score_seconds_ = 0.0;

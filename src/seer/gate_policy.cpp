@@ -68,6 +68,7 @@ class GatePolicy : public ScoredPolicy {
     device_.options = opts;
   }
   const char* name() const override { return "gate"; }
+  bool needs_pre_rope_qk() const override { return true; }  // the gates pool and project them
   const DeviceGateSpec* device_gates() const override { return &device_; }
 
  protected:

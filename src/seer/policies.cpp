@@ -200,7 +200,6 @@ namespace {
 
 class DensePolicy final : public ScoredPolicy {
  public:
-  bool needs_pre_rope_qk() const override { return false; }
   using ScoredPolicy::ScoredPolicy;
   const char* name() const override { return "dense"; }
 
@@ -215,7 +214,6 @@ class DensePolicy final : public ScoredPolicy {
 
 class OraclePolicy final : public ScoredPolicy {
  public:
-  bool needs_pre_rope_qk() const override { return false; }
   // name: oracle[-mass][-sum] (the block's mass instead of its max; the decode group's sum instead of its max).
   OraclePolicy(const PolicyOptions& opts, const ModelConfig& cfg, std::string name)
       : ScoredPolicy(opts, cfg),
@@ -269,7 +267,6 @@ class OraclePolicy final : public ScoredPolicy {
 
 class QuestPolicy final : public ScoredPolicy {
  public:
-  bool needs_pre_rope_qk() const override { return false; }
   using ScoredPolicy::ScoredPolicy;
   const char* name() const override { return "quest"; }
   bool needs_kv_cache() const override { return true; }
@@ -368,7 +365,6 @@ class QuestPolicy final : public ScoredPolicy {
 
 class StreamingPolicy final : public ScoredPolicy {
  public:
-  bool needs_pre_rope_qk() const override { return false; }
   using ScoredPolicy::ScoredPolicy;
   const char* name() const override { return "streaming"; }
 
@@ -396,7 +392,6 @@ class StreamingPolicy final : public ScoredPolicy {
 
 class RandomPolicy final : public ScoredPolicy {
  public:
-  bool needs_pre_rope_qk() const override { return false; }
   using ScoredPolicy::ScoredPolicy;
   const char* name() const override { return "random"; }
 

@@ -818,7 +818,7 @@ std::string run_decode_case(const DecodeCase& c, uint64_t seed) {
   // Fixed-stride rows: row r's blocks at r * row_stride, the slots past its count poisoned (an index far
   // past every cache: a read of one would fault under memcheck or show in the output).
   const int row_stride = std::max(max_blocks, 1);
-  std::vector<int32_t> counts, strided(offsets.size() - 1 == 0 ? 1 : (offsets.size() - 1) * size_t(row_stride), 1 << 28);
+  std::vector<int32_t> counts, strided((offsets.size() - 1) * size_t(row_stride), 1 << 28);
   for (size_t r = 0; r + 1 < offsets.size(); ++r) {
     counts.push_back(offsets[r + 1] - offsets[r]);
     std::copy(indices.begin() + offsets[r], indices.begin() + offsets[r + 1], strided.begin() + r * row_stride);
