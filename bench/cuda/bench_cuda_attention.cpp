@@ -18,10 +18,10 @@
 //            mass:0.3), each as a share of the attention row above; `rope` the model's RoPE of q and k, and
 //            `gate+rope` the gate step with that RoPE folded into its pooling pass (as the model runs
 //            it), minus `rope`
-// Usage: bench_cuda_attention [--quick | --sweep | --gates [T] | --prefill [T]]   (--quick drops 128k
-// prefill and decode; --sweep prints the density and batch sweeps behind the plots, see sweep(); --gates
+// Usage: bench_cuda_attention [--quick | --sweep | --gates [T] | --prefill [T] | --decode]   (--quick drops
+// 128k prefill and decode; --sweep prints the density and batch sweeps behind the plots, see sweep(); --gates
 // runs only the gate rows, with T only the prefill gate at T, with 0 only the decode gate; --prefill runs
-// only the Hopper kernel's prefill rows, with T only at T)
+// only the Hopper kernel's prefill rows, with T only at T; --decode only the decode rows)
 // Prefill rows run both kernels where the device has the Hopper one (last column names it).
 #include <cuda_runtime.h>
 
@@ -669,18 +669,21 @@ int main(int argc, char** argv) {
             bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kWgmma, shared, d < 1.0);
     return 0;
   }
-  for (int T : lens)
+  const bool decode_only = argc > 1 && std::strcmp(argv[1], "--decode") == 0;
+  for (int T : decode_only ? std::vector<int>{} : lens)
     for (double d : {1.0, 0.1})
       for (bool shared : {false, true}) {
         if (hopper) bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kWgmma, shared, d < 1.0);
         bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kMmaSync, shared);
       }
-  for (int T : {8192, 32768}) bench_prefill(T, 1.0, 1000 + T, /*with_gt=*/true);  // training forward
+  if (!decode_only)
+    for (int T : {8192, 32768}) bench_prefill(T, 1.0, 1000 + T, /*with_gt=*/true);  // training forward
   for (int batch : {1, 16})
     for (int L : {32768, 131072}) {
       if (quick && L > 32768) continue;
       for (double d : {0.1, 1.0}) bench_decode(batch, L, d, 7 + batch + L);
     }
+  if (decode_only) return 0;
   for (int T : lens) bench_gate_prefill(T);
   for (int batch : {1, 16}) bench_gate_decode(batch, quick ? 32768 : 131072);
   return 0;

@@ -7,7 +7,7 @@ bf16, 32 query / 8 KV heads, head_dim 128, block 64:
            (each query-block row keeps max(1, int(0.1*avail)) random blocks, as the CUDA bench);
   decode : dense SDPA of one query per sequence over the full cache (the FA3-like dense baseline).
 Timing: CUDA events, 3 warm-ups, median of 20 runs; same columns as bench_cuda_attention.
-Usage: torch_baseline.py [--quick | --sweep]
+Usage: torch_baseline.py [--quick | --sweep | --decode]   (--decode: the decode rows only)
 """
 import math
 import sys
@@ -150,7 +150,7 @@ def main():
         sweep()
         return
     header()
-    for T in (8192, 32768) + (() if QUICK else (131072,)):
+    for T in () if "--decode" in sys.argv else (8192, 32768) + (() if QUICK else (131072,)):
         prefill(T)
     for B in (1, 16):
         for L in (32768,) + (() if QUICK else (131072,)):
