@@ -12,9 +12,10 @@ window after a dense prefill, with --decode-sparsity budget:N. Each row is compa
 on the same windows. Prints a Markdown table per phase; with the gate among the policies the table also gives
 its margin to each oracle (points of perplexity above dense) and the policies it does not beat, followed by a
 line per comparison over all rows. --jsonl appends every run's JSON; with --resume, a row whose exact `seer ppl`
-command (program path, model, text and flags) is already in that file is taken from it instead of run again,
-so an interrupted or split evaluation goes on where it stopped (a rebuilt seer at the same path is not
-noticed: start a new file then). --policies takes
+command (program path, model, text and flags) is already in that file, recorded with the same inputs, is taken
+from it instead of run again, so an interrupted or split evaluation goes on where it stopped. The inputs are the
+size and modification time of the seer program, the text, the model (-m) and every file of the gates directory:
+a rebuilt seer or retrained gates at the same paths make the rows run again. --policies takes
 any of seer's policies (`oracle-mass`: the oracle ranking blocks by probability mass instead of the maximum;
 `oracle-mass-sum`: also pooling a decode step's GQA group by its sum).
 --thresholds adds a prefill table for the gate with --prefill-sparsity threshold:TAU (upstream's default rule:
@@ -33,6 +34,7 @@ cache, which costs a copy per layer and forward.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -59,13 +61,19 @@ def run_ppl(args, extra):
     if args.device != "cpu":
         cmd += ["--device", args.device]
     cmd += extra
+    inputs = run_inputs(args)
     if args.resume:
         done = previous_runs(args.jsonl)
         if " ".join(cmd) in done:
             r = done[" ".join(cmd)]
-            print(f"  {r['ppl']:.4f}  density {r.get('density', 1.0):.3f}  (from {args.jsonl})  {' '.join(extra)}",
-                  file=sys.stderr)
-            return r
+            if r.get("inputs") == inputs:
+                print(f"  {r['ppl']:.4f}  density {r.get('density', 1.0):.3f}  (from {args.jsonl})  {' '.join(extra)}",
+                      file=sys.stderr)
+                return r
+            changed = sorted(k for k in set(inputs) | set(r.get("inputs") or {})
+                             if inputs.get(k) != (r.get("inputs") or {}).get(k))
+            print(f"eval-gates: {args.jsonl}: the record of `{' '.join(extra)}` was made with other inputs "
+                  f"({', '.join(changed)}): run again", file=sys.stderr)
     t0 = time.time()
     try:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -76,6 +84,7 @@ def run_ppl(args, extra):
         sys.exit(f"eval-gates: `{' '.join(cmd)}` failed (exit {e.returncode}):\n{tail}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
     r["cmd"] = " ".join(cmd)
+    r["inputs"] = inputs
     r["wall_s"] = round(time.time() - t0, 1)
     if args.jsonl:
         with open(args.jsonl, "a+b") as f:  # after a line cut short by an interrupted write, on a line of its own
@@ -87,6 +96,25 @@ def run_ppl(args, extra):
             f.write((json.dumps(r) + "\n").encode("utf-8"))
     print(f"  {r['ppl']:.4f}  density {r.get('density', 1.0):.3f}  {r['wall_s']} s  {' '.join(extra)}", file=sys.stderr)
     return r
+
+
+def run_inputs(args):
+    """{path: [size, mtime_ns]} of the files a `seer ppl` row reads (a missing one: null): the program (found on
+    PATH when given without a directory), the text, the model when -m names one, the gates directory's files."""
+    seer = args.seer if os.sep in args.seer else (shutil.which(args.seer) or args.seer)
+    paths = [seer, args.text] + ([args.model] if args.model else [])
+    if os.path.isdir(args.gates):
+        paths += sorted(os.path.join(dp, f) for dp, _, fs in os.walk(args.gates) for f in fs)
+    else:
+        paths.append(args.gates)
+    out = {}
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out[p] = [st.st_size, st.st_mtime_ns]
+        except OSError:
+            out[p] = None
+    return out
 
 
 _previous = {}

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """scripts/eval-gates.py against a stand-in `seer` whose perplexities are fixed per policy and level: the
 commands it runs, the comparison table (each policy's % above dense, the gate's margin to each oracle, the
-policies it does not beat), the summary lines, --resume from --jsonl, and a failing `seer ppl` reported with its
-command."""
+policies it does not beat), the summary lines, --resume from --jsonl (rows run again when the seer program
+changed), and a failing `seer ppl` reported with its command."""
 import json
 import os
 import subprocess
@@ -132,6 +132,18 @@ with tempfile.TemporaryDirectory() as tmp:
     os.remove(log)
     done = run(tmp, *args, "--resume")  # the rerun's record is on a line of its own
     check(done.returncode == 0 and not os.path.exists(log), "third resume ran seer:\n" + done.stderr)
+    # A rebuilt seer (another modification time) makes every recorded row run again, once.
+    seer = os.path.join(tmp, "seer")
+    st = os.stat(seer)
+    os.utime(seer, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    rebuilt = run(tmp, *args, "--resume")
+    calls = open(log).read().splitlines() if os.path.exists(log) else []
+    check(rebuilt.returncode == 0 and len(calls) == 5, "resume after a rebuild calls: " + repr(calls))
+    check(rebuilt.stderr.count("made with other inputs (" + seer + ")") == 5, "rebuild notice:\n" + rebuilt.stderr)
+    check(rebuilt.stdout == first.stdout, "table after a rebuild differs:\n" + rebuilt.stdout)
+    os.remove(log)
+    settled = run(tmp, *args, "--resume")
+    check(settled.returncode == 0 and not os.path.exists(log), "resume after the rerun ran seer:\n" + settled.stderr)
     r = run(tmp, "--phase", "decode", "--resume")
     check(r.returncode == 2 and "--resume reads the runs recorded in --jsonl" in r.stderr, "resume without jsonl")
 
