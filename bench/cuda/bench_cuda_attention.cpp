@@ -29,6 +29,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -632,6 +633,20 @@ int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const bool do_sweep = argc > 1 && std::strcmp(argv[1], "--sweep") == 0;
   const bool gates_only = argc > 1 && std::strcmp(argv[1], "--gates") == 0;
+  {  // one mode at most; --gates and --prefill may take a length
+    const char* mode = argc > 1 ? argv[1] : "";
+    const bool takes_len = gates_only || std::strcmp(mode, "--prefill") == 0;
+    char* end = nullptr;
+    const bool bad_mode = argc > 1 && !quick && !do_sweep && !takes_len && std::strcmp(mode, "--decode") != 0;
+    const bool bad_len = argc > 2 && (!takes_len || (std::strtol(argv[2], &end, 10), *end != '\0' || end == argv[2]));
+    if (bad_mode || bad_len || argc > 3) {
+      std::fprintf(stderr,
+                   "bench_cuda_attention: unexpected argument '%s'\n"
+                   "usage: bench_cuda_attention [--quick | --sweep | --gates [T] | --prefill [T] | --decode]\n",
+                   bad_mode ? mode : bad_len ? argv[2] : argv[3]);
+      return 2;
+    }
+  }
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
     std::printf("bench_cuda_attention: no CUDA device\n");

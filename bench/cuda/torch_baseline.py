@@ -142,6 +142,9 @@ def decode(B, L):
 
 
 def main():
+    if len(sys.argv) > 2 or (len(sys.argv) == 2 and sys.argv[1] not in ("--quick", "--sweep", "--decode")):
+        sys.exit(f"torch_baseline: unexpected argument '{sys.argv[-1]}'\n"
+                 "usage: torch_baseline.py [--quick | --sweep | --decode]")
     if not torch.cuda.is_available():
         print("torch_baseline: no CUDA device")
         return
