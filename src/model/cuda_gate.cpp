@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/cpu/ops.h"
 #include "kernels/cuda/check.h"
@@ -46,7 +47,12 @@ Status gemm(cublasHandle_t blas, bool trans_b, int m, int n, int k, float alpha,
   return Status::ok();
 }
 
-constexpr int kScoreSplitRows = 1024;  // query blocks of a chunk from which its score GEMM is cut in two
+// A K-only gate's scores from kScoreTile * 2 query blocks on: only the causal part, as tiles of kScoreTile query
+// blocks by kScoreTile key blocks in one batched GEMM over pointer arrays (cuda::run_gate_score_tiles), 10 of the
+// square's 16 tiles at 512 blocks (32k tokens), 136 of 256 at 2048. H200, gate+rope - rope, against one GEMM
+// over the square below 1024 query blocks and two row bands from there: 32k 0.1080-0.1087 -> 0.1035-0.1051 ms,
+// 128k 0.870-0.878 -> 0.825-0.838 ms; tiles of 64 blocks: 32k 0.1050-0.1068, 128k 0.892-0.897 ms.
+constexpr int kScoreTile = 128;
 
 struct GateWeights {  // one layer of one gate, on the GPU
   DeviceBuffer linear_q, linear_k, q_norm, k_norm;
@@ -181,6 +187,8 @@ struct CudaGates::Impl {
   DeviceBuffer done;                  // decode: u32 [B, Hkv] slice counters
   int slices = 1;
   std::vector<unsigned long long> host_counts;
+  DeviceBuffer tile_ptrs;          // the tiled score GEMM's pointers: [q tiles | key tiles | score tiles]
+  std::vector<int64_t> tile_key;   // the buffers and shape tile_ptrs were built for
 
   int64_t stats_stride() const { return 3LL * model.num_kv_heads * max_blocks * model.head_dim; }
   int64_t entries_stride() const { return int64_t(model.num_kv_heads) * max_blocks * dec.set->config.hidden_size; }
@@ -259,6 +267,36 @@ struct CudaGates::Impl {
     if (layer < spec.options.start_layer) return false;
     return decode ? has_dec && spec.options.decode.kind != DecodeSparsity::Kind::kDense
                   : has_pre && spec.options.prefill.kind != PrefillSparsity::Kind::kDense;
+  }
+
+  // Scores [Hq, rows, nb] = qp [Hq, rows, dg] · kh [Hq, nb, dg]ᵀ * scale where causal (every query block's keys
+  // up to its own; other entries are left as they were), as kScoreTile-square tiles in one batched GEMM. The
+  // tiles' pointers are rebuilt on the device when the buffers or the shape change (once per forward shape).
+  Status score_tiles(const float* qp, const float* kh, int rows, int nb, int first_qb, int dg, float scale) {
+    const int Hq = model.num_qo_heads, t = kScoreTile;
+    const int tiles = Hq * cuda::score_tiles_per_head(rows, first_qb, t);
+    const std::vector<int64_t> key = {int64_t(reinterpret_cast<uintptr_t>(qp)), int64_t(reinterpret_cast<uintptr_t>(kh)),
+                                      int64_t(reinterpret_cast<uintptr_t>(scores.ptr)), rows, nb, first_qb, Hq, dg};
+    if (key != tile_key) {
+      tile_key.clear();
+      SEER_RETURN_IF_ERROR(tile_ptrs.reserve(size_t(3) * tiles * sizeof(void*), "gate score tiles"));
+    }
+    const float** qa = tile_ptrs.as<const float*>();
+    const float** ka = qa + tiles;
+    float** sa = reinterpret_cast<float**>(tile_ptrs.as<char>() + size_t(2) * tiles * sizeof(void*));
+    if (key != tile_key) {
+      SEER_CUDA_CHECK(cuda::run_gate_score_tiles(qp, kh, scores.as<float>(), Hq, rows, nb, first_qb, dg, t, qa, ka, sa,
+                                                 stream));
+      tile_key = key;
+    }
+    // Row-major as gemm() above: the column-major view is Cᵀ = kh · qpᵀ.
+    const float beta = 0.0f;
+    SEER_CUBLAS_CHECK(cublasGemmBatchedEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, t, t, dg, &scale,
+                                          reinterpret_cast<const void* const*>(ka), CUDA_R_32F, dg,
+                                          reinterpret_cast<const void* const*>(qa), CUDA_R_32F, dg, &beta,
+                                          reinterpret_cast<void* const*>(sa), CUDA_R_32F, nb, tiles,
+                                          CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
+    return Status::ok();
   }
 
   // Absorbs the chunk; when `scoring`, leaves the scores [Hq, rows, nb] in `scores`.
@@ -361,17 +399,11 @@ struct CudaGates::Impl {
     if (two) {
       SEER_RETURN_IF_ERROR(gemm(blas, true, g * rows, nb, dg, scale, {qp, dg, int64_t(g) * rows * dg},
                                 {kp, dg, int64_t(nb) * dg}, scores.as<float>(), nb, int64_t(g) * rows * nb, Hkv));
-    } else {
-      // Causal: from kScoreSplitRows rows on, the rows in two bands, the first needing only the keys up to
-      // its last block (3/4 of the square when it is one). Below that the second launch costs more than it
-      // saves (H200: 128k gate step 1.50 -> 1.45 ms; 32k unchanged; 8k 0.039 -> 0.046 ms).
-      const int bands = rows >= kScoreSplitRows ? 2 : 1;
-      for (int b = 0; b < bands; ++b) {
-        const int r0 = rows * b / bands, r1 = rows * (b + 1) / bands;
-        SEER_RETURN_IF_ERROR(gemm(blas, true, r1 - r0, first_qb + r1, dg, scale,
-                                  {qp + int64_t(r0) * dg, dg, int64_t(rows) * dg}, {kh, dg, int64_t(nb) * dg},
-                                  scores.as<float>() + int64_t(r0) * nb, nb, int64_t(rows) * nb, Hq));
-      }
+    } else if (rows >= 2 * kScoreTile) {  // K-only, long chunk: the causal tiles
+      SEER_RETURN_IF_ERROR(score_tiles(qp, kh, rows, nb, first_qb, dg, scale));
+    } else {  // K-only: query head h*g + i against its own keys, the whole [rows, nb] in one GEMM
+      SEER_RETURN_IF_ERROR(gemm(blas, true, rows, nb, dg, scale, {qp, dg, int64_t(rows) * dg},
+                                {kh, dg, int64_t(nb) * dg}, scores.as<float>(), nb, int64_t(rows) * nb, Hq));
     }
     return Status::ok();
   }

@@ -574,10 +574,13 @@ TEST(CudaGate, PrefillScoresMatchCpuGate) {
   b128.block_size = 128;
   b128.hidden_size = 128;
   check_prefill_gate(b128, 4, 2, 128, "K-only block 128");
-  // Chunks of >= 1024 query blocks (the score GEMM is cut in two, kScoreSplitRows in cuda_gate.cpp),
-  // from the start and from inside a block of a sequence already 1000 tokens long.
+  // Chunks of >= 256 query blocks: the causal scores as 128-block tiles (kScoreTile in cuda_gate.cpp), the
+  // last row band and the diagonal key tiles overlapping their neighbours where the counts are not multiples
+  // of 128; from the start, from inside a block of a sequence already 1000 tokens long (15 blocks before the
+  // chunk), and a 313-block chunk after 312 blocks.
   check_prefill_gate(k_only, 4, 2, 64, "K-only long chunks", {{0, 1000}, {1000, 66000}}, 67000);
   check_prefill_gate(k_only, 4, 2, 64, "K-only one long chunk", {{0, 65600}}, 65600);
+  check_prefill_gate(k_only, 4, 2, 64, "K-only chunk after a chunk", {{0, 20000}, {20000, 20000}}, 40000);
 }
 
 // prefill_and_rope (the model's RoPE folded into the pooling pass) against prefill() followed by the

@@ -1541,6 +1541,49 @@ cudaError_t run_gate_rope_rows(float* x, int64_t rows, int dg, int n, int group,
   return cudaGetLastError();
 }
 
+namespace {
+__host__ __device__ inline int tile_band_start(int b, int rows, int t) { return min(b * t, rows - t); }
+__host__ __device__ inline int tile_key_tiles(int r0, int first_q_block, int t) {
+  return (first_q_block + r0 + t + t - 1) / t;
+}
+
+__global__ void gate_score_tiles_kernel(const float* q, const float* k, float* scores, int heads, int rows, int nb,
+                                        int first_q_block, int dg, int t, int per_head, const float** q_tiles,
+                                        const float** k_tiles, float** s_tiles) {
+  const int idx = blockIdx.x * blockDim.x + threadIdx.x;
+  if (idx >= heads * per_head) return;
+  const int h = idx / per_head;
+  int e = idx % per_head, r0 = 0;
+  for (int b = 0;; ++b) {
+    r0 = tile_band_start(b, rows, t);
+    const int kt = tile_key_tiles(r0, first_q_block, t);
+    if (e < kt) break;
+    e -= kt;
+  }
+  const int c0 = min(e * t, first_q_block + r0);
+  q_tiles[idx] = q + (int64_t(h) * rows + r0) * dg;
+  k_tiles[idx] = k + (int64_t(h) * nb + c0) * dg;
+  s_tiles[idx] = scores + (int64_t(h) * rows + r0) * nb + c0;
+}
+}  // namespace
+
+int score_tiles_per_head(int rows, int first_q_block, int t) {
+  int n = 0;
+  for (int b = 0; b * t < rows; ++b) n += tile_key_tiles(tile_band_start(b, rows, t), first_q_block, t);
+  return n;
+}
+
+cudaError_t run_gate_score_tiles(const float* q, const float* k, float* scores, int heads, int rows, int nb,
+                                 int first_q_block, int dg, int t, const float** q_tiles, const float** k_tiles,
+                                 float** s_tiles, cudaStream_t stream) {
+  if (t < 1 || rows < t || first_q_block + rows != nb || heads < 1) return cudaErrorInvalidValue;
+  const int per_head = score_tiles_per_head(rows, first_q_block, t);
+  const int total = heads * per_head;
+  gate_score_tiles_kernel<<<(total + 255) / 256, 256, 0, stream>>>(q, k, scores, heads, rows, nb, first_q_block, dg,
+                                                                   t, per_head, q_tiles, k_tiles, s_tiles);
+  return cudaGetLastError();
+}
+
 cudaError_t run_gate_decode_step(const GateDecodeParams& p, cudaStream_t stream) {
   const int g = p.num_qo_heads / p.num_kv_heads;
   if (p.hidden > kMaxHidden || p.hidden % 4 != 0 || p.head_dim > 128 || p.k_pools.count > 3 || p.slices < 1 ||

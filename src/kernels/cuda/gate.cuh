@@ -99,6 +99,17 @@ cudaError_t run_gate_norm_rope(float* x, int heads, int n, int dg, int64_t head_
 cudaError_t run_gate_rope_rows(float* x, int64_t rows, int dg, int n, int group, int first_block,
                                const float* block_table, cudaStream_t stream, float* out = nullptr);
 
+// The causal part of a chunk's prefill scores as square tiles of t query blocks by t key blocks, for one
+// batched GEMM over pointer arrays: q [heads, rows, dg], k [heads, nb, dg], scores [heads, rows, nb].
+// Row band b starts at min(b t, rows - t); its key tiles at min(c t, first_q_block + r0), up to the
+// band's last row's causal keys (tiles may overlap at the ends; they write the same values). rows >= t.
+// score_tiles_per_head gives the count per head; run_gate_score_tiles writes heads * that many pointers
+// to each array.
+int score_tiles_per_head(int rows, int first_q_block, int t);
+cudaError_t run_gate_score_tiles(const float* q, const float* k, float* scores, int heads, int rows, int nb,
+                                 int first_q_block, int dg, int t, const float** q_tiles, const float** k_tiles,
+                                 float** s_tiles, cudaStream_t stream);
+
 // ---------------------------------------------------------------------------------------------
 // Decode gate (SPEC §2), a batch of B sequences; sequence b's newest token sits at kv_lens[b] - 1.
 // Two kernels per step:
