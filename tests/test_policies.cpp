@@ -397,6 +397,10 @@ TEST(Policies, FactoryErrors) {
   auto st = make_policy("streaming", o, cfg);
   ASSERT_FALSE(st.is_ok());
   EXPECT_NE(st.status().message().find("threshold:0.001"), std::string::npos) << st.status().message();
+  o.decode = DecodeSparsity{DecodeSparsity::Kind::kMass, 0.9};
+  st = make_policy("streaming", o, cfg);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.status().message().find("mass:0.9"), std::string::npos) << st.status().message();
   o.decode = DecodeSparsity{};
   o.prefill = PrefillSparsity{PrefillSparsity::Kind::kDensity, 1.5, false};
   EXPECT_NE(make_policy("quest", o, cfg).status().message().find("density must be in (0, 1]"), std::string::npos);

@@ -11,8 +11,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
+#include <limits>
 #include <random>
 
 namespace seer {
@@ -171,8 +174,17 @@ TEST(Sparsity, ParseDecode) {
   EXPECT_EQ(t->kind, DecodeSparsity::Kind::kThreshold);
   EXPECT_DOUBLE_EQ(t->value, 4e-3);
   EXPECT_EQ(DecodeSparsity::parse("dense")->kind, DecodeSparsity::Kind::kDense);
+  auto m = DecodeSparsity::parse("mass:0.85");
+  ASSERT_TRUE(m.is_ok()) << m.status().message();
+  EXPECT_EQ(m->kind, DecodeSparsity::Kind::kMass);
+  EXPECT_DOUBLE_EQ(m->value, 0.85);
+  EXPECT_EQ(m->to_string(), "mass:0.85");
+  EXPECT_TRUE(m->reads_softmax() && t->reads_softmax() && !b->reads_softmax());
+  EXPECT_TRUE(DecodeSparsity::parse("mass:1").is_ok());
+  for (const char* bad : {"mass:0", "mass:1.5", "mass:-0.2"})
+    EXPECT_NE(DecodeSparsity::parse(bad).status().message().find("mass must be in (0, 1]"), std::string::npos) << bad;
   for (const char* bad : {"budget:0", "budget:-5", "budget:1.5", "budget:", "budget", "budget:4k",
-                          "threshold:2", "density:0.5", "sparse"}) {
+                          "threshold:2", "density:0.5", "sparse", "mass", "mass:x", "mass:0", "mass:1.01"}) {
     auto p = DecodeSparsity::parse(bad);
     ASSERT_FALSE(p.is_ok()) << bad;
     EXPECT_NE(p.status().message().find(std::string("--decode-sparsity '") + bad + "'"), std::string::npos)
@@ -237,6 +249,59 @@ TEST(Sparsity, DecodeBudgetBounds) {
       EXPECT_LE(n, std::min(nb, k + 2));
       EXPECT_EQ(sel.indices[size_t(sel.offsets[size_t(h)])], 0);
       EXPECT_EQ(sel.indices[size_t(sel.offsets[size_t(h) + 1]) - 1], nb - 1);
+    }
+  }
+}
+
+// decode mass:P against a plain reference: per head, the entries at or above the largest value v whose entries at
+// or above it hold at least P of the row's total (probabilities in; ties at v all kept), plus the sink and the
+// current block; a +inf entry (the sink of a gate trained without it) is kept and left out of the total.
+TEST(Sparsity, DecodeMassMatchesReference) {
+  std::mt19937_64 rng(29);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int nb = 1 + int(rng() % 70), heads = 1 + int(rng() % 3);
+    const double p = trial % 7 == 0 ? 1.0 : 0.05 + 0.9 * double(rng() % 1000) / 1000.0;
+    const bool inf_sink = trial % 3 == 0;
+    std::vector<float> s(size_t(heads) * nb);
+    for (int h = 0; h < heads; ++h) {
+      float* row = s.data() + size_t(h) * nb;
+      double total = 0.0;
+      for (int j = 0; j < nb; ++j) {
+        row[j] = trial % 5 == 0 ? float(1 + rng() % 4) : float(std::exp(4.0 * double(rng() % 10000) / 10000.0));
+        total += row[j];
+      }
+      for (int j = 0; j < nb; ++j) row[j] = float(row[j] / total);  // probabilities (ties when trial % 5 == 0)
+      if (inf_sink) row[0] = std::numeric_limits<float>::infinity();
+    }
+    DecodeSparsity sp{DecodeSparsity::Kind::kMass, p};
+    BlockSelection sel;
+    ASSERT_TRUE(select_decode(sp, {heads, nb, 64, true}, s.data(), &sel).is_ok());
+    for (int h = 0; h < heads; ++h) {
+      const float* row = s.data() + size_t(h) * nb;
+      std::vector<double> vals;
+      double total = 0.0;
+      for (int j = 0; j < nb; ++j)
+        if (std::isfinite(row[j]) && row[j] > 0.0f) {
+          vals.push_back(row[j]);
+          total += row[j];
+        }
+      std::sort(vals.begin(), vals.end(), std::greater<double>());
+      double cut = std::numeric_limits<double>::infinity();
+      for (size_t i = 0; i < vals.size(); ++i) {
+        double at_or_above = 0.0;
+        for (int j = 0; j < nb; ++j)
+          if (std::isfinite(row[j]) && double(row[j]) >= vals[i]) at_or_above += row[j];
+        if (at_or_above >= p * total) {  // (the same sums, in the same order, as the rule's)
+          cut = vals[i];
+          break;
+        }
+      }
+      std::vector<int> want;
+      for (int j = 0; j < nb; ++j)
+        if (j == 0 || j == nb - 1 || (std::isfinite(row[j]) && double(row[j]) >= cut)) want.push_back(j);
+      const std::vector<int> got(sel.indices.begin() + sel.offsets[size_t(h)],
+                                 sel.indices.begin() + sel.offsets[size_t(h) + 1]);
+      EXPECT_EQ(got, want) << "trial " << trial << " head " << h << " P " << p;
     }
   }
 }

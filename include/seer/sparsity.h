@@ -71,13 +71,17 @@ struct PrefillSparsity {
 };
 
 struct DecodeSparsity {
-  enum class Kind { kDense, kBudget, kThreshold };
+  enum class Kind { kDense, kBudget, kThreshold, kMass };
   Kind kind = Kind::kDense;
-  double value = 0.0;  // tokens for kBudget, τ for kThreshold
+  double value = 0.0;  // tokens for kBudget, τ for kThreshold, P for kMass
 
-  // "dense", "budget:N" (N >= 1 tokens), "threshold:τ" (τ in [0, 1)). Errors name the flag value.
+  // "dense", "budget:N" (N >= 1 tokens), "threshold:τ" (τ in [0, 1)), "mass:P" (P in (0, 1]: per step and KV
+  // head the fewest highest blocks holding a share P of the scores' softmax, as the prefill's mass:P; a project
+  // rule, CPU only for now). Errors name the flag value.
   static Result<DecodeSparsity> parse(const std::string& text);
   std::string to_string() const;
+  // threshold and mass:P read the step's softmax (a scorer then hands probabilities).
+  bool reads_softmax() const { return kind == Kind::kThreshold || kind == Kind::kMass; }
 };
 
 // k of the density Top-K (SPEC §3.1): max(1, int((1 - sqrt(1 - density)) * num_blocks)).

@@ -216,6 +216,10 @@ struct CudaGates::Impl {
     has_pre = s.prefill != nullptr;
     has_dec = s.decode != nullptr;
     if (!has_pre && !has_dec) return Status::error("GPU gates: neither a prefill nor a decode gate");
+    if (has_dec && s.options.decode.kind == DecodeSparsity::Kind::kMass)
+      return Status::error("--device cuda: --decode-sparsity '{}' runs on the CPU only for now (the GPU's decode "
+                           "selection has budget:N and threshold:τ); use --device cpu or another rule",
+                           s.options.decode.to_string());
     if (batch < 1) return Status::error("GPU gates: batch size {} must be >= 1", batch);
     const int d = m.head_dim, g = m.num_kv_heads > 0 ? m.num_qo_heads / m.num_kv_heads : 0;
     if (d > 128 || g < 1 || g > 16)

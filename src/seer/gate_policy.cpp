@@ -106,7 +106,7 @@ class GatePolicy : public ScoredPolicy {
 
   Status score_decode(const AttentionContext& ctx, float* scores, bool* are_probs) override {
     if (!cache_) return Status::error("the gate policy has no decode gate; use --decode-sparsity dense");
-    const bool probs = opts_.decode.kind == DecodeSparsity::Kind::kThreshold;
+    const bool probs = opts_.decode.reads_softmax();
     SEER_RETURN_IF_ERROR(decode_gate_scores(*cache_, ctx.layer, ctx.q_nope, ctx.start_pos, probs, &decode_scores_, &pool()));
     std::copy(decode_scores_.scores.begin(), decode_scores_.scores.end(), scores);
     *are_probs = probs;

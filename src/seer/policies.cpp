@@ -457,7 +457,7 @@ Result<std::shared_ptr<ScoredPolicy>> make_policy(const std::string& name, const
     return std::shared_ptr<ScoredPolicy>(std::make_shared<OraclePolicy>(opts, cfg, name));
   if (name == "quest") return std::shared_ptr<ScoredPolicy>(std::make_shared<QuestPolicy>(opts, cfg));
   if (name == "streaming") {
-    if (opts.prefill.reads_softmax() || opts.decode.kind == DecodeSparsity::Kind::kThreshold)
+    if (opts.prefill.reads_softmax() || opts.decode.reads_softmax())
       return Status::error(
           "policy 'streaming' ranks blocks by recency and has no probabilities for threshold or mass:P; use "
           "density:ρ / budget:N (got prefill '{}', decode '{}')",

@@ -228,7 +228,16 @@ Result<DecodeSparsity> DecodeSparsity::parse(const std::string& text) {
     sp.value = v;
     return sp;
   }
-  return Status::error("{}: unknown method '{}' (expected dense, budget:N or threshold:τ)", flag, kind);
+  if (kind == "mass") {
+    double v = 0.0;
+    if (!has_value || !parse_double(value, &v))
+      return Status::error("{}: mass needs a number after ':' (got '{}')", flag, value);
+    if (!(v > 0.0 && v <= 1.0)) return Status::error("{}: mass must be in (0, 1]", flag);
+    sp.kind = Kind::kMass;
+    sp.value = v;
+    return sp;
+  }
+  return Status::error("{}: unknown method '{}' (expected dense, budget:N, threshold:τ or mass:P)", flag, kind);
 }
 
 std::string DecodeSparsity::to_string() const {
@@ -236,6 +245,7 @@ std::string DecodeSparsity::to_string() const {
     case Kind::kDense: return "dense";
     case Kind::kBudget: return fmt::format("budget:{}", int64_t(value));
     case Kind::kThreshold: return "threshold:" + format_value(value);
+    case Kind::kMass: return "mass:" + format_value(value);
   }
   return "dense";
 }
@@ -358,6 +368,8 @@ Status select_decode(const DecodeSparsity& sp, const DecodeSelectArgs& a, const 
     std::fill(keep.begin(), keep.end(), char(0));
     if (sp.kind == DecodeSparsity::Kind::kBudget)
       top_k(s, nb, int(std::min<int64_t>(k, nb)), keep);
+    else if (sp.kind == DecodeSparsity::Kind::kMass)
+      top_mass(s, nb, sp.value, a.scores_are_probs, keep);
     else
       threshold(s, nb, sp.value, a.scores_are_probs, keep);
     // SPEC §2.3: the sink block (kernel flag upstream) and the current block (gate) are always on.
