@@ -5,6 +5,7 @@
                 [--densities 0.5,0.2,0.1] [--budgets 2048,1024,512] [--policies gate,oracle,quest,streaming,random]
                 [--phase prefill|decode|both] [--seer build/seer] [-m MODEL] [--threads T]
                 [--device cpu|cuda] [--jsonl OUT [--resume]] [--thresholds 0.01,0.02] [--masses 0.9,0.95]
+                [--decode-thresholds 0.015] [--decode-masses 0.75,0.9]
 
 Prefill: perplexity over --windows windows of --ctx tokens with --prefill-sparsity density:RHO.
 Decode: teacher-forced decode (`seer ppl --prefill-len`) over the last ctx - decode-prefill tokens of each
@@ -24,6 +25,8 @@ a block is kept where the gate's softmax probability exceeds TAU, so density var
 of its softmax). Each TAU's or P's measured density d is matched for the other policies by the Top-K row count whose density over the
 same windows is the smallest at or above d: they get at least as many blocks as the gate did (the match
 assumes full windows of --ctx tokens).
+--decode-thresholds and --decode-masses add the gate's decode rows with --decode-sparsity threshold:TAU or
+mass:P, printed with its budget rows in one table ordered by decode density (no other policy is matched to them).
 --device cuda runs every `seer ppl` on the GPU (bf16 weights). The oracles' block statistics are computed there
 too (a dense pass of the attention kernel per layer, reduced on the device); quest reads a host copy of the K
 cache, which costs a copy per layer and forward.
@@ -162,6 +165,17 @@ def threshold_table(args, policies, dense, rows, rule="threshold", label="TAU"):
         print(f"| {tau} | {g.get('density', 1.0):.3f} | {pct(g)} | " + " | ".join(cells) + " |")
 
 
+def decode_rule_table(args, dense, rows):
+    """The gate's decode rows under each rule, by decode density: a budget gives every step and KV head the same
+    number of blocks, threshold:TAU and mass:P let the step's softmax decide."""
+    print(f"\nDecode, the gate under each rule, by density ({args.windows} x {args.ctx}-token windows, dense ppl "
+          f"{dense['ppl']:.4f})\n")
+    print("| rule | decode density | gate |")
+    print("|---|---:|---:|")
+    for rule, v, r in sorted(rows, key=lambda x: x[2].get("density", 1.0)):
+        print(f"| {rule}:{v} | {r.get('density', 1.0):.4f} | {r['ppl']:.3f} ({100 * (r['ppl'] / dense['ppl'] - 1):+.2f}%) |")
+
+
 def table(title, levels, label, policies, dense, results):
     """One row per level, one column per policy (ppl and % above dense). With the gate among the policies,
     also its margin to each oracle (percentage points of perplexity above dense, gate minus oracle) and the
@@ -234,6 +248,10 @@ def main():
     ap.add_argument("--thresholds", default="", help="prefill: also the gate with threshold:TAU, the others matched")
     ap.add_argument("--masses", default="", help="prefill: also the gate with mass:P (top-p), the others matched")
     ap.add_argument("--block-size", type=int, default=64, help="the gates' block size (for --thresholds, --masses)")
+    ap.add_argument("--decode-thresholds", default="",
+                    help="decode: also the gate with threshold:TAU, in a table of the gate's rows by density")
+    ap.add_argument("--decode-masses", default="",
+                    help="decode: also the gate with mass:P (CPU only for now), in the same table")
     args = ap.parse_args()
     if args.resume and not args.jsonl:
         ap.error("--resume reads the runs recorded in --jsonl: pass --jsonl FILE")
@@ -272,6 +290,14 @@ def main():
         table(f"Decode, teacher-forced over the last {args.ctx - args.decode_prefill} tokens of {args.windows} x "
               f"{args.ctx}-token windows after a dense prefill, perplexity (vs dense)",
               budgets, "budget", policies, dense, res)
+        rows = []
+        if "gate" in policies:
+            rows += [("budget", b, res[(b, "gate")]) for b in budgets]
+        for rule, values in (("threshold", args.decode_thresholds), ("mass", args.decode_masses)):
+            for v in [t for t in values.split(",") if t]:
+                rows.append((rule, v, run_ppl(args, g + pl + ["--policy", "gate", "--decode-sparsity", f"{rule}:{v}"])))
+        if any(rule != "budget" for rule, _, _ in rows):
+            decode_rule_table(args, dense, rows)
     return 0
 
 

@@ -2,7 +2,8 @@
 """scripts/eval-gates.py against a stand-in `seer` whose perplexities are fixed per policy and level: the
 commands it runs, the comparison table (each policy's % above dense, the gate's margin to each oracle, the
 policies it does not beat), the summary lines, --resume from --jsonl (rows run again when the seer program
-changed), and a failing `seer ppl` reported with its command."""
+changed), the decode rule table (--decode-thresholds, --decode-masses), and a failing `seer ppl` reported with its
+command."""
 import json
 import os
 import subprocess
@@ -27,7 +28,8 @@ ppl = table[policy + "@" + level]
 with open(LOG, "a") as f:
     f.write(" ".join(a) + "\n")
 print("progress line")
-print(json.dumps({"ppl": ppl, "tokens": 8191, "density": 0.1 if level else 1.0}))
+density = {"1024": 0.15, "512": 0.08, "0.015": 0.136, "0.9": 0.28}.get(level, 0.1 if level else 1.0)
+print(json.dumps({"ppl": ppl, "tokens": 8191, "density": density}))
 '''
 
 TABLE = {
@@ -39,6 +41,8 @@ TABLE = {
     "gate@1024": 10.2, "oracle@1024": 10.1, "random@1024": 13.0, "streaming@1024": 10.2,
     "gate@512": 10.4, "oracle@512": 10.25, "random@512": 15.0, "streaming@512": 10.5,
     "gate@256": 10.4, "oracle@256": 10.5,
+    # decode rules: threshold:0.015, mass:0.9
+    "gate@0.015": 10.3, "gate@0.9": 10.05,
 }
 
 failures = []
@@ -98,6 +102,22 @@ with tempfile.TemporaryDirectory() as tmp:
     check("| 256 | 10.400 (+4.00%) | 10.500 (+5.00%) | -1.00 pts |" in r.stdout, "gate-ahead row:\n" + r.stdout)
     check("The gate is at or below oracle at every budget (closest at 256, -1.00 points)." in r.stdout,
           "gate-ahead line:\n" + r.stdout)
+
+    # --decode-thresholds / --decode-masses: the gate's rows under each rule, by decode density.
+    if os.path.exists(log):
+        os.remove(log)
+    r = run(tmp, "--phase", "decode", "--budgets", "1024,512", "--policies", "gate,oracle",
+            "--decode-thresholds", "0.015", "--decode-masses", "0.9")
+    calls = open(log).read().splitlines() if os.path.exists(log) else []
+    check(r.returncode == 0 and any(c.endswith("--decode-sparsity threshold:0.015") for c in calls)
+          and any(c.endswith("--decode-sparsity mass:0.9") for c in calls), "rule calls: " + repr(calls) + r.stderr)
+    rule_rows = [ln for ln in r.stdout.splitlines() if ln.startswith("| budget:") or ln.startswith("| threshold:")
+                 or ln.startswith("| mass:")]
+    check(rule_rows == ["| budget:512 | 0.0800 | 10.400 (+4.00%) |", "| threshold:0.015 | 0.1360 | 10.300 (+3.00%) |",
+                        "| budget:1024 | 0.1500 | 10.200 (+2.00%) |", "| mass:0.9 | 0.2800 | 10.050 (+0.50%) |"],
+          "rule table:\n" + r.stdout)
+    r = run(tmp, "--phase", "decode", "--budgets", "512", "--policies", "gate,oracle")
+    check("under each rule" not in r.stdout, "a rule table without rules:\n" + r.stdout)
 
     # Without the gate: the plain table, no margins.
     r = run(tmp, "--phase", "decode", "--budgets", "512", "--policies", "oracle,random")
