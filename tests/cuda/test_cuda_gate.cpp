@@ -745,6 +745,26 @@ TEST(CudaGate, DecodeScoresMatchCpuCache) {
   check_decode_gate(llama, 32, 8, 128, "Qproj qk-norm 32/8 heads batch 9", 9);
 }
 
+// Decode mass:P has no device selection yet: creating the GPU gates with it fails, and the error names the rule.
+TEST(CudaGate, DecodeMassIsRefused) {
+  GPU_OR_SKIP();
+  GateConfig qproj;
+  qproj.kind = GateKind::kDecode;
+  qproj.q_head_pooling = QHeadPooling::kQproj;
+  qproj.hidden_size = 64;
+  const ModelConfig m = gate_model(4, 2, 64);
+  const GateSet gs = random_gate(qproj, m, 9);
+  DeviceGateSpec spec;
+  spec.decode = &gs;
+  spec.options.decode = DecodeSparsity::parse("mass:0.9").value();
+  GateHarness hx;
+  auto made = CudaGates::create(spec, m, 2048, 1, hx.blas, hx.stream);
+  ASSERT_FALSE(made.is_ok());
+  EXPECT_NE(made.status().message().find("'mass:0.9'"), std::string::npos) << made.status().message();
+  spec.options.decode = DecodeSparsity::parse("threshold:0.01").value();
+  EXPECT_TRUE(CudaGates::create(spec, m, 2048, 1, hx.blas, hx.stream).is_ok());
+}
+
 // ---------------------------------------------------------------------------------------------
 // The model with device gates
 
