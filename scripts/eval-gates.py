@@ -154,15 +154,19 @@ def density_at_least(d, ctx, block):
     return round(rho, 6), topk_density(k, nb)
 
 
+def ppl_cell(r, dense):
+    """A run's perplexity and its percentage above dense, as the tables print them."""
+    return f"{r['ppl']:.3f} ({100 * (r['ppl'] / dense['ppl'] - 1):+.2f}%)"
+
+
 def threshold_table(args, policies, dense, rows, rule="threshold", label="TAU"):
     print(f"\nPrefill, {args.windows} x {args.ctx}-token windows: the gate with {rule}:{label}, the others at the "
           f"Top-K density at or above the gate's (dense ppl {dense['ppl']:.4f}, {dense['tokens']} scored tokens)\n")
     print(f"| {label} | gate density | gate | " + " | ".join(f"{p} (density)" for p in policies) + " |")
     print("|---|---:|---:|" + "---:|" * len(policies))
-    pct = lambda r: f"{r['ppl']:.3f} ({100 * (r['ppl'] / dense['ppl'] - 1):+.2f}%)"
     for tau, g, others in rows:
-        cells = [f"{pct(others[p])} ({others[p].get('density', 1.0):.3f})" for p in policies]
-        print(f"| {tau} | {g.get('density', 1.0):.3f} | {pct(g)} | " + " | ".join(cells) + " |")
+        cells = [f"{ppl_cell(others[p], dense)} ({others[p].get('density', 1.0):.3f})" for p in policies]
+        print(f"| {tau} | {g.get('density', 1.0):.3f} | {ppl_cell(g, dense)} | " + " | ".join(cells) + " |")
 
 
 def decode_rule_table(args, dense, rows):
@@ -173,7 +177,7 @@ def decode_rule_table(args, dense, rows):
     print("| rule | decode density | gate |")
     print("|---|---:|---:|")
     for rule, v, r in sorted(rows, key=lambda x: x[2].get("density", 1.0)):
-        print(f"| {rule}:{v} | {r.get('density', 1.0):.4f} | {r['ppl']:.3f} ({100 * (r['ppl'] / dense['ppl'] - 1):+.2f}%) |")
+        print(f"| {rule}:{v} | {r.get('density', 1.0):.4f} | {ppl_cell(r, dense)} |")
 
 
 def table(title, levels, label, policies, dense, results):
@@ -191,7 +195,7 @@ def table(title, levels, label, policies, dense, results):
     margins = {o: [] for o in oracles}
     losses = []
     for lv in levels:
-        cells = [f"{results[(lv, p)]['ppl']:.3f} ({above(results[(lv, p)]):+.2f}%)" for p in policies]
+        cells = [ppl_cell(results[(lv, p)], dense) for p in policies]
         if compared:
             gate = results[(lv, "gate")]
             for o in oracles:

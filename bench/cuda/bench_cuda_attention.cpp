@@ -633,11 +633,12 @@ int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const bool do_sweep = argc > 1 && std::strcmp(argv[1], "--sweep") == 0;
   const bool gates_only = argc > 1 && std::strcmp(argv[1], "--gates") == 0;
+  const bool decode_only = argc > 1 && std::strcmp(argv[1], "--decode") == 0;
   {  // one mode at most; --gates and --prefill may take a length
     const char* mode = argc > 1 ? argv[1] : "";
     const bool takes_len = gates_only || std::strcmp(mode, "--prefill") == 0;
     char* end = nullptr;
-    const bool bad_mode = argc > 1 && !quick && !do_sweep && !takes_len && std::strcmp(mode, "--decode") != 0;
+    const bool bad_mode = argc > 1 && !quick && !do_sweep && !takes_len && !decode_only;
     const bool bad_len = argc > 2 && (!takes_len || (std::strtol(argv[2], &end, 10), *end != '\0' || end == argv[2]));
     if (bad_mode || bad_len || argc > 3) {
       std::fprintf(stderr,
@@ -684,7 +685,6 @@ int main(int argc, char** argv) {
             bench_prefill(T, d, 1000 + T, false, seer::cuda::PrefillPath::kWgmma, shared, d < 1.0);
     return 0;
   }
-  const bool decode_only = argc > 1 && std::strcmp(argv[1], "--decode") == 0;
   for (int T : decode_only ? std::vector<int>{} : lens)
     for (double d : {1.0, 0.1})
       for (bool shared : {false, true}) {

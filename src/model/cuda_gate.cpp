@@ -281,14 +281,15 @@ struct CudaGates::Impl {
     const int tiles = Hq * cuda::score_tiles_per_head(rows, first_qb, t);
     const std::vector<int64_t> key = {int64_t(reinterpret_cast<uintptr_t>(qp)), int64_t(reinterpret_cast<uintptr_t>(kh)),
                                       int64_t(reinterpret_cast<uintptr_t>(scores.ptr)), rows, nb, first_qb, Hq, dg};
-    if (key != tile_key) {
-      tile_key.clear();
+    const bool rebuild = key != tile_key;
+    if (rebuild) {
+      tile_key.clear();  // (until the pointers are written)
       SEER_RETURN_IF_ERROR(tile_ptrs.reserve(size_t(3) * tiles * sizeof(void*), "gate score tiles"));
     }
     const float** qa = tile_ptrs.as<const float*>();
     const float** ka = qa + tiles;
-    float** sa = reinterpret_cast<float**>(tile_ptrs.as<char>() + size_t(2) * tiles * sizeof(void*));
-    if (key != tile_key) {
+    float** sa = reinterpret_cast<float**>(tile_ptrs.as<void*>() + size_t(2) * tiles);
+    if (rebuild) {
       SEER_CUDA_CHECK(cuda::run_gate_score_tiles(qp, kh, scores.as<float>(), Hq, rows, nb, first_qb, dg, t, qa, ka, sa,
                                                  stream));
       tile_key = key;
