@@ -127,7 +127,7 @@ void add_attention(CLI::App* app, AttnOpts* a) {
   app->add_option("--gates", a->gates, "directory with trained AttnGates (config.json + safetensors)");
   app->add_option("--prefill-sparsity", a->prefill, "dense | threshold:TAU | density:RHO | mass:P (default dense); block 0, the attention sink, is kept in "
                   "every row unless ',nosink' follows (density:0.2,nosink)");
-  app->add_option("--decode-sparsity", a->decode, "dense | budget:TOKENS | threshold:TAU | mass:P (default dense; mass:P on the CPU only)");
+  app->add_option("--decode-sparsity", a->decode, "dense | budget:TOKENS | threshold:TAU | mass:P (default dense)");
   app->add_option("--block-size", a->block_size, "attention block size in tokens (default: the gates', else 64)")
       ->check(CLI::Range(1, 1024));
   app->add_option("--start-layer", a->start_layer, "layers below this index stay dense (default 0)")

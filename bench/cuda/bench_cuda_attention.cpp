@@ -508,7 +508,8 @@ void bench_gate_prefill(int T) {
 // Decode gate step at budget = 10% of L for `batch` sequences of L tokens, then the attention over
 // its selection. The cache is built by a prefill of L - 1 tokens per sequence (not timed).
 // `0 out`: the step of a gate trained without block 0 (sink_excluded, the shipped gates), whose selection
-// ranks block 0 first as +inf.
+// ranks block 0 first as +inf; `mass:0.9`: that gate's step under decode mass:0.9 (its own density; the
+// share is of the budget's attention row).
 void bench_gate_decode(int batch, int L) {
   const seer::ModelConfig m = bench_model();
   const seer::GateSet g = bench_gate(seer::GateKind::kDecode, m);
@@ -519,6 +520,8 @@ void bench_gate_decode(int batch, int L) {
   spec.options.decode = seer::DecodeSparsity::parse("budget:" + std::to_string(L / 10)).value();
   spec_out = spec;
   spec_out.decode = &g_out;
+  seer::DeviceGateSpec spec_mass = spec_out;
+  spec_mass.options.decode = seer::DecodeSparsity::parse("mass:0.9").value();
   cublasHandle_t blas;
   if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) std::exit(1);
   auto made = seer::CudaGates::create(spec, m, L, batch, blas, nullptr);
@@ -526,6 +529,8 @@ void bench_gate_decode(int batch, int L) {
   seer::CudaGates& gates = *made.value();
   auto made_out = seer::CudaGates::create(spec_out, m, L, batch, blas, nullptr);
   check(made_out.status());
+  auto made_mass = seer::CudaGates::create(spec_mass, m, L, batch, blas, nullptr);
+  check(made_mass.status());
   void *q, *kn, *k, *v, *o;
   int32_t* lens;
   const size_t nq = size_t(batch) * kHq * kD, nkv = size_t(batch) * kHkv * L * kD;
@@ -544,7 +549,7 @@ void bench_gate_decode(int batch, int L) {
   seer::DeviceSelection sel;
   bool sparse = false;
   const auto* knb = static_cast<const __nv_bfloat16*>(kn);
-  for (seer::CudaGates* gs : {&gates, made_out.value().get()})
+  for (seer::CudaGates* gs : {&gates, made_out.value().get(), made_mass.value().get()})
     for (int b = 0; b < batch; ++b) check(gs->prefill(0, b, knb, knb, L - 1, 0, &sel, &sparse));
   // A step re-appends the token at len - 1: len = L completes a block (the costliest step, one in 64),
   // len = L - 32 is a step inside a block (the others).
@@ -555,6 +560,7 @@ void bench_gate_decode(int batch, int L) {
     return time_it(step);
   };
   const Timing tm_out = step_at(L - 32, *made_out.value());
+  const Timing tm_mass = step_at(L - 32, *made_mass.value());
   const Timing tm = step_at(L - 32, gates);
   const Timing tg = step_at(L, gates);  // leaves lens = L and the selection of a full step for the attention
   std::vector<seer::LayerDensity> counts;
@@ -562,6 +568,8 @@ void bench_gate_decode(int batch, int L) {
   const double density = counts[0].decode.density();
   check(made_out.value()->take_counts(&counts));  // the `0 out` gate's own selections (its forced blocks)
   const double density_out = counts[0].decode.density();
+  check(made_mass.value()->take_counts(&counts));
+  const double density_mass = counts[0].decode.density();
 
   int splits = 1;
   check(seer::cuda::plan_decode_splits(seer::cuda::DType::kBF16, kD, batch, kHkv, sel.max_row_blocks, &splits));
@@ -599,9 +607,12 @@ void bench_gate_decode(int batch, int L) {
   print_share("gate", shape, density, tg, ta.median_ms);
   std::snprintf(shape, sizeof shape, "B=%d L=%d mid, 0 out", batch, L);
   print_share("gate", shape, density_out, tm_out, ta.median_ms);
+  std::snprintf(shape, sizeof shape, "B=%d L=%d mid, mass:0.9", batch, L);
+  print_share("gate", shape, density_mass, tm_mass, ta.median_ms);
   for (void* ptr : {q, kn, k, v, o, static_cast<void*>(lens), static_cast<void*>(ws)}) cudaFree(ptr);
   made.value().reset();
   made_out.value().reset();
+  made_mass.value().reset();
   cublasDestroy(blas);
 }
 

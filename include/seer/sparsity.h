@@ -77,7 +77,7 @@ struct DecodeSparsity {
 
   // "dense", "budget:N" (N >= 1 tokens), "threshold:τ" (τ in [0, 1)), "mass:P" (P in (0, 1]: per step and KV
   // head the fewest highest blocks holding a share P of the scores' softmax, as the prefill's mass:P; a project
-  // rule, CPU only for now). Errors name the flag value.
+  // rule). Errors name the flag value.
   static Result<DecodeSparsity> parse(const std::string& text);
   std::string to_string() const;
   // threshold and mass:P read the step's softmax (a scorer then hands probabilities).

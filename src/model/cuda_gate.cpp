@@ -216,10 +216,6 @@ struct CudaGates::Impl {
     has_pre = s.prefill != nullptr;
     has_dec = s.decode != nullptr;
     if (!has_pre && !has_dec) return Status::error("GPU gates: neither a prefill nor a decode gate");
-    if (has_dec && s.options.decode.kind == DecodeSparsity::Kind::kMass)
-      return Status::error("--device cuda: --decode-sparsity '{}' runs on the CPU only for now (the GPU's decode "
-                           "selection has budget:N and threshold:τ); use --device cpu or another rule",
-                           s.options.decode.to_string());
     if (batch < 1) return Status::error("GPU gates: batch size {} must be >= 1", batch);
     const int d = m.head_dim, g = m.num_kv_heads > 0 ? m.num_qo_heads / m.num_kv_heads : 0;
     if (d > 128 || g < 1 || g > 16)
@@ -518,6 +514,7 @@ struct CudaGates::Impl {
     sp.num_blocks = nb;
     sp.block_size = bs;
     sp.top_k = ds.kind == DecodeSparsity::Kind::kBudget;
+    sp.mass = ds.kind == DecodeSparsity::Kind::kMass;
     sp.k = sp.top_k ? int(std::min<int64_t>(int64_t(ds.value) / bs, nb)) : 0;
     sp.tau = ds.value;
     sp.sink_excluded = dec.set->config.sink_excluded;

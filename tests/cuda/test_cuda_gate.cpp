@@ -239,13 +239,14 @@ TEST(CudaGate, DecodeSelectionMatchesCpu) {
   for (const std::vector<int32_t>& kv_lens : {std::vector<int32_t>{1, 63, 64, 65, 1000, 4097, 131072},
                                               std::vector<int32_t>{1, 65, 4097, 131072 + 100}})
     for (const char* method : {"budget:1", "budget:64", "budget:320", "budget:4096", "budget:1000000", "threshold:0",
-                               "threshold:0.001", "threshold:0.2"})
+                               "threshold:0.001", "threshold:0.2", "mass:0.05", "mass:0.5", "mass:0.9", "mass:1"})
       for (int mode : {kPlain, kSpecials, kNarrow, kOutliers, kMasked})
       for (bool excluded : {false, true}) {
         const int B = int(kv_lens.size());
         const int max_nb = (kv_lens.back() + bs - 1) / bs;
         DecodeSparsity s = DecodeSparsity::parse(method).value();
         const bool top_k = s.kind == DecodeSparsity::Kind::kBudget;
+        const bool mass = s.kind == DecodeSparsity::Kind::kMass;
         std::vector<float> scores = random_scores(size_t(B) * Hkv * max_nb, rng, mode);
         std::vector<int32_t> offsets(1, 0), indices;
         BlockCounts cc;
@@ -275,6 +276,7 @@ TEST(CudaGate, DecodeSelectionMatchesCpu) {
         p.num_blocks = max_nb;
         p.block_size = bs;
         p.top_k = top_k;
+        p.mass = mass;
         p.k = p.top_k ? int(std::min<int64_t>(int64_t(s.value) / bs, max_nb)) : 0;
         p.tau = s.value;
         p.sink_excluded = excluded;
@@ -745,26 +747,6 @@ TEST(CudaGate, DecodeScoresMatchCpuCache) {
   check_decode_gate(llama, 32, 8, 128, "Qproj qk-norm 32/8 heads batch 9", 9);
 }
 
-// Decode mass:P has no device selection yet: creating the GPU gates with it fails, and the error names the rule.
-TEST(CudaGate, DecodeMassIsRefused) {
-  GPU_OR_SKIP();
-  GateConfig qproj;
-  qproj.kind = GateKind::kDecode;
-  qproj.q_head_pooling = QHeadPooling::kQproj;
-  qproj.hidden_size = 64;
-  const ModelConfig m = gate_model(4, 2, 64);
-  const GateSet gs = random_gate(qproj, m, 9);
-  DeviceGateSpec spec;
-  spec.decode = &gs;
-  spec.options.decode = DecodeSparsity::parse("mass:0.9").value();
-  GateHarness hx;
-  auto made = CudaGates::create(spec, m, 2048, 1, hx.blas, hx.stream);
-  ASSERT_FALSE(made.is_ok());
-  EXPECT_NE(made.status().message().find("'mass:0.9'"), std::string::npos) << made.status().message();
-  spec.options.decode = DecodeSparsity::parse("threshold:0.01").value();
-  EXPECT_TRUE(CudaGates::create(spec, m, 2048, 1, hx.blas, hx.stream).is_ok());
-}
-
 // ---------------------------------------------------------------------------------------------
 // The model with device gates
 
@@ -892,6 +874,49 @@ TEST(CudaGate, ModelForwardWithDeviceGates) {
                                     &some, nullptr, &logits).is_ok());
   EXPECT_TRUE(fwd.value()->forward(std::span<const int>(tokens.data(), prompt), 0, Logits::kLast, &some, nullptr,
                                    &logits).is_ok());
+}
+
+// Decode mass:P through the model's GPU session: mass:1 keeps every block of every step (the
+// lists' selection equals the dense count); mass:0.5 keeps fewer, and at least the sink and the
+// current block of each (step, KV head).
+TEST(CudaGate, DecodeMassRuleInTheModel) {
+  GPU_OR_SKIP();
+  const GatedModel g = gated_model();
+  const ModelConfig& m = g.cfg;
+  const int ctx = 1024, prompt = 700, steps = 6;
+  std::mt19937 rng(47);
+  std::vector<int> tokens(size_t(prompt + steps));
+  for (int& t : tokens) t = int(rng() % 256);
+  auto run = [&](const char* rule) {
+    DeviceGateSpec spec;
+    spec.prefill = &g.pre;
+    spec.decode = &g.dec;
+    spec.options.prefill = PrefillSparsity::parse("density:1").value();
+    spec.options.decode = DecodeSparsity::parse(rule).value();
+    DeviceGatePolicy policy(spec);
+    auto fwd = CudaForward::create_random(m, ctx, 77);
+    EXPECT_TRUE(fwd.is_ok()) << fwd.status().message();
+    if (!fwd.is_ok()) return policy.stats;
+    std::vector<float> logits;
+    for (int s = -1; s < steps; ++s) {
+      const int pos = s < 0 ? 0 : prompt + s, len = s < 0 ? prompt : 1;
+      const Status st = fwd.value()->forward(std::span<const int>(tokens.data() + pos, size_t(len)), pos, Logits::kLast,
+                                             &policy, nullptr, &logits);
+      EXPECT_TRUE(st.is_ok()) << rule << ": " << st.message();
+      for (float x : logits) EXPECT_TRUE(std::isfinite(x)) << rule;
+    }
+    return policy.stats;
+  };
+  const std::vector<LayerDensity> all = run("mass:1"), half = run("mass:0.5");
+  ASSERT_EQ(all.size(), size_t(m.num_layers));
+  ASSERT_EQ(half.size(), size_t(m.num_layers));
+  const int64_t rows = int64_t(m.num_kv_heads) * steps;
+  for (int l = 0; l < m.num_layers; ++l) {
+    EXPECT_EQ(all[size_t(l)].decode.selected, all[size_t(l)].decode.dense) << "layer " << l;
+    EXPECT_EQ(half[size_t(l)].decode.dense, all[size_t(l)].decode.dense) << "layer " << l;
+    EXPECT_LT(half[size_t(l)].decode.selected, half[size_t(l)].decode.dense) << "layer " << l;
+    EXPECT_GE(half[size_t(l)].decode.selected, 2 * rows) << "layer " << l;
+  }
 }
 
 // Decode steps as CUDA graphs (the default) against the same steps launched one by one, with the

@@ -1414,6 +1414,90 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
       th.sum = sum;
     }
   }
+  // mass:P: the row's weights float(exp(v - max)) over entries first..n-1 (0 for NaN, for entries
+  // before `first` and past the end), and the cut as mass_cut finds it, over the CTA. Rows in
+  // registers hold the weights in place of their scores; rows read from memory recompute them.
+  const bool by_mass = p.mass && !p.top_k && th.finite;
+  auto weight = [&](int c, uint32_t b) -> uint32_t {
+    const float v = __uint_as_float(b);
+    const int j = c * kCtaThreads + t;
+    return j < first || j >= n || is_nan(v) ? 0u : __float_as_uint(float(exp(double(v) - th.mx)));
+  };
+  uint32_t cut = 0;
+  if (by_mass) {
+    if constexpr (kRegs) {
+#pragma unroll
+      for (int c = 0; c < kCtaChunks; ++c) reg[c] = weight(c, reg[c]);
+    }
+    auto for_each_weight = [&](auto&& fn) {
+      if constexpr (kRegs)
+        for_each(fn);
+      else
+        for_each([&](int c, uint32_t b) { fn(c, weight(c, b)); });
+    };
+    __shared__ int ctmp[kCtaWarps];
+    // Σ of the weights at or above bit pattern m, and how many: lane 0's warp sums in warp order,
+    // the same on every thread.
+    auto mass_from = [&](uint32_t m, int* count) {
+      double s = 0.0;
+      int c = 0;
+      for_each_weight([&](int, uint32_t w) {
+        s += w >= m ? double(__uint_as_float(w)) : 0.0;
+        c += w >= m;
+      });
+      for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+      c = int(__reduce_add_sync(0xffffffffu, uint32_t(c)));
+      if ((t & 31) == 0) {
+        dtmp[t >> 5] = s;
+        ctmp[t >> 5] = c;
+      }
+      __syncthreads();
+      s = 0.0;
+      c = 0;
+      for (int w = 0; w < kCtaWarps; ++w) {
+        s += dtmp[w];
+        c += ctmp[w];
+      }
+      __syncthreads();
+      *count = c;
+      return s;
+    };
+    uint32_t hi = 0, lo = 0xffffffffu;
+    for_each_weight([&](int, uint32_t w) {
+      hi = max(hi, w);
+      lo = w > 0 ? min(lo, w) : lo;
+    });
+    hi = warp_max(hi);
+    lo = warp_min(lo);
+    if ((t & 31) == 0) {
+      bounds_buf[0][t >> 5] = hi;
+      bounds_buf[1][t >> 5] = lo;
+    }
+    __syncthreads();
+    for (int w = 0; w < kCtaWarps; ++w) {
+      hi = max(hi, bounds_buf[0][w]);
+      lo = min(lo, bounds_buf[1][w]);
+    }
+    int ca, cb;
+    const double target = p.tau * mass_from(1u, &ca);  // every positive weight (the maximum's is 1)
+    if (mass_from(hi, &cb) >= target) {
+      cut = hi;
+    } else {  // as mass_cut: a and b bracket the cut until one entry is left between them
+      uint32_t a = lo, b = hi;
+      while (ca - cb > 1 && b - a > 1) {
+        const uint32_t m = a + (b - a) / 2;
+        int c;
+        if (mass_from(m, &c) >= target) {
+          a = m;
+          ca = c;
+        } else {
+          b = m;
+          cb = c;
+        }
+      }
+      cut = a;
+    }
+  }
   // Emission in ascending order, a group of kCtaChunks chunks at a time (one group up to 2048
   // entries): fixed-stride rows or in place (CSR: every thread has read the group before the first
   // barrier, and an entry's output position is at most its index, so no write reaches a later group).
@@ -1442,7 +1526,8 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
       if (p.top_k)
         pick[g] = valid && (take_all || (k > 0 && (bits[g] > kth || (eq[g] && (!rank_ties || eq_seen + rank[g] < ties)))));
       else
-        pick[g] = valid && (j < first || passes(__uint_as_float(bits[g]), th, p.tau));
+        pick[g] = valid && (j < first || (by_mass ? (kRegs ? bits[g] : weight(c0 + g, bits[g])) >= cut
+                                                   : passes(__uint_as_float(bits[g]), th, p.tau)));
       // SPEC §2.3: the sink block and the current block are always kept.
       take[g] = pick[g] || (valid && (j == 0 || j == n - 1));
       forced_here += take[g] && !pick[g];
@@ -1618,7 +1703,6 @@ cudaError_t run_gate_select(const GateSelectParams& p, cudaStream_t stream) {
   if (nb < 1) return cudaErrorInvalidValue;
   cudaError_t err = cudaSuccess;
   if (p.decode) {
-    if (p.mass) return cudaErrorInvalidValue;  // a prefill rule
     // Early: its CTAs are in place when the scores kernel before it completes.
     err = nb <= kCtaThreads * kCtaChunks
               ? launch_early(gate_select_decode_kernel<true>, dim3(p.num_rows), dim3(kCtaThreads), stream, p)

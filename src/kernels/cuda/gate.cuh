@@ -199,8 +199,8 @@ struct GateSelectParams {
   int num_heads = 0;
   int block_size = 64;
   // Method: Top-K of k per row (k >= the row's entries: all of them), or softmax probability > tau,
-  // or (mass, prefill rows only) the fewest highest blocks holding a share tau of the row's softmax
-  // (seer::PrefillSparsity mass:P; block 0 of a sink_excluded row is passed and weighs nothing).
+  // or (mass) the fewest highest blocks holding a share tau of the row's softmax (seer::PrefillSparsity
+  // and seer::DecodeSparsity mass:P; block 0 of a sink_excluded row is passed and weighs nothing).
   bool top_k = true;
   bool mass = false;
   int k = 1;
