@@ -255,7 +255,7 @@ def main():
     ap.add_argument("--decode-thresholds", default="",
                     help="decode: also the gate with threshold:TAU, in a table of the gate's rows by density")
     ap.add_argument("--decode-masses", default="",
-                    help="decode: also the gate with mass:P (CPU only for now), in the same table")
+                    help="decode: also the gate with mass:P, in the same table")
     args = ap.parse_args()
     if args.resume and not args.jsonl:
         ap.error("--resume reads the runs recorded in --jsonl: pass --jsonl FILE")
