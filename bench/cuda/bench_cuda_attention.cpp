@@ -498,6 +498,13 @@ void bench_gate_prefill(int T) {
   BENCH_CHECK(cudaMemcpy(&kept, off + size_t(kHq) * nb, 4, cudaMemcpyDeviceToHost));
   std::snprintf(shape, sizeof shape, "T=%d mass -> CSR", T);
   print_share("select", shape, double(kept) / (double(kHq) * nb * (nb + 1) / 2), tm, ta.median_ms);
+  // And under threshold:0.01 (the demo's rule; upstream's default kind of rule), its density read back.
+  sp.mass = false;
+  sp.tau = 0.01;
+  const Timing tt = time_select();
+  BENCH_CHECK(cudaMemcpy(&kept, off + size_t(kHq) * nb, 4, cudaMemcpyDeviceToHost));
+  std::snprintf(shape, sizeof shape, "T=%d threshold -> CSR", T);
+  print_share("select", shape, double(kept) / (double(kHq) * nb * (nb + 1) / 2), tt, ta.median_ms);
   for (void* ptr : {static_cast<void*>(orig), static_cast<void*>(work), static_cast<void*>(off),
                     static_cast<void*>(idx), q, kn, k, v, o})
     cudaFree(ptr);

@@ -1343,30 +1343,33 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
   const bool take_all = p.top_k && k >= n;
   uint32_t kth = 0;
   int ties = 0, equal = 0;
+  // The largest and smallest of the keys `each` visits that pass `in`, over the CTA (one barrier; the
+  // next call needs one before it writes bounds_buf again).
+  auto cta_bounds = [&](auto&& each, auto&& in, uint32_t* hi, uint32_t* lo) {
+    uint32_t h = 0, l = 0xffffffffu;
+    each([&](int, uint32_t key) {
+      if (in(key)) {
+        h = max(h, key);
+        l = min(l, key);
+      }
+    });
+    h = warp_max(h);
+    l = warp_min(l);
+    if ((t & 31) == 0) {
+      bounds_buf[0][t >> 5] = h;
+      bounds_buf[1][t >> 5] = l;
+    }
+    __syncthreads();
+    for (int w = 0; w < kCtaWarps; ++w) {
+      h = max(h, bounds_buf[0][w]);
+      l = min(l, bounds_buf[1][w]);
+    }
+    *hi = h;
+    *lo = l;
+  };
   // As kth_largest_key, over the CTA.
   if (p.top_k && !take_all && k > 0) {
-    auto bounds = [&](auto&& in, uint32_t* hi, uint32_t* lo) {
-      uint32_t h = 0, l = 0xffffffffu;
-      for_each([&](int, uint32_t key) {
-        if (in(key)) {
-          h = max(h, key);
-          l = min(l, key);
-        }
-      });
-      h = warp_max(h);
-      l = warp_min(l);
-      if ((t & 31) == 0) {
-        bounds_buf[0][t >> 5] = h;
-        bounds_buf[1][t >> 5] = l;
-      }
-      __syncthreads();
-      for (int w = 0; w < kCtaWarps; ++w) {
-        h = max(h, bounds_buf[0][w]);
-        l = min(l, bounds_buf[1][w]);
-      }
-      *hi = h;
-      *lo = l;
-    };
+    auto bounds = [&](auto&& in, uint32_t* hi, uint32_t* lo) { cta_bounds(for_each, in, hi, lo); };
     auto count = [&](auto&& digit, uint32_t* mins) {
       for_each([&](int, uint32_t key) { count_digit(hist, digit(key), mins, key); });
     };
@@ -1462,22 +1465,8 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
       *count = c;
       return s;
     };
-    uint32_t hi = 0, lo = 0xffffffffu;
-    for_each_weight([&](int, uint32_t w) {
-      hi = max(hi, w);
-      lo = w > 0 ? min(lo, w) : lo;
-    });
-    hi = warp_max(hi);
-    lo = warp_min(lo);
-    if ((t & 31) == 0) {
-      bounds_buf[0][t >> 5] = hi;
-      bounds_buf[1][t >> 5] = lo;
-    }
-    __syncthreads();
-    for (int w = 0; w < kCtaWarps; ++w) {
-      hi = max(hi, bounds_buf[0][w]);
-      lo = min(lo, bounds_buf[1][w]);
-    }
+    uint32_t hi, lo;  // the largest weight (the maximum's, 1) and the smallest positive one
+    cta_bounds(for_each_weight, [](uint32_t w) { return w > 0; }, &hi, &lo);
     int ca, cb;
     const double target = p.tau * mass_from(1u, &ca);  // every positive weight (the maximum's is 1)
     if (mass_from(hi, &cb) >= target) {
