@@ -26,7 +26,8 @@ of its softmax). Each TAU's or P's measured density d is matched for the other p
 same windows is the smallest at or above d: they get at least as many blocks as the gate did (the match
 assumes full windows of --ctx tokens).
 --decode-thresholds and --decode-masses add the gate's decode rows with --decode-sparsity threshold:TAU or
-mass:P, printed with its budget rows in one table ordered by decode density (no other policy is matched to them).
+mass:P, printed with its budget rows in one table ordered by decode density (no other policy is matched to them),
+then each rule's % above dense at each budget's density, linear between the rule's two rows around it.
 --device cuda runs every `seer ppl` on the GPU (bf16 weights). The oracles' block statistics are computed there
 too (a dense pass of the attention kernel per layer, reduced on the device); quest reads a host copy of the K
 cache, which costs a copy per layer and forward.
@@ -178,6 +179,29 @@ def decode_rule_table(args, dense, rows):
     print("|---|---:|---:|")
     for rule, v, r in sorted(rows, key=lambda x: x[2].get("density", 1.0)):
         print(f"| {rule}:{v} | {r.get('density', 1.0):.4f} | {ppl_cell(r, dense)} |")
+    budget_rows = sorted((r for rule, _, r in rows if rule == "budget"), key=lambda r: r.get("density", 1.0))
+    rules = [rule for rule in ("threshold", "mass") if any(x[0] == rule for x in rows)]
+    if not budget_rows or not rules:
+        return
+    pct = lambda r: 100 * (r["ppl"] / dense["ppl"] - 1)
+
+    def at(rule, d):  # the rule's % above dense at density d, linear between its two rows around d
+        pts = sorted((r.get("density", 1.0), pct(r)) for x, _, r in rows if x == rule)
+        for (d0, p0), (d1, p1) in zip(pts, pts[1:]):
+            if d0 <= d <= d1:
+                return p0 if d1 == d0 else p0 + (d - d0) / (d1 - d0) * (p1 - p0)
+        return next((p for dd, p in pts if dd == d), None)
+
+    print("\nThe rules at each budget's density (% above dense; linear between the rule's two rows around that "
+          "density, – where its rows do not reach it)\n")
+    print("| budget | decode density | budget | " + " | ".join(rules) + " |")
+    print("|---|---:|---:|" + "---:|" * len(rules))
+    for r in budget_rows:
+        d = r.get("density", 1.0)
+        cells = [at(rule, d) for rule in rules]
+        level = next(v for rule, v, x in rows if x is r)
+        print(f"| {level} | {d:.4f} | {pct(r):+.2f}% | " +
+              " | ".join("–" if c is None else f"{c:+.2f}%" for c in cells) + " |")
 
 
 def table(title, levels, label, policies, dense, results):
