@@ -1441,7 +1441,11 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
     __shared__ int ctmp[kCtaWarps];
     // Σ of the weights at or above bit pattern m, and how many: lane 0's warp sums in warp order,
     // the same on every thread.
-    auto mass_from = [&](uint32_t m, int* count) {
+    struct Mass {
+      double sum;
+      int count;
+    };
+    auto mass_from = [&](uint32_t m) -> Mass {
       double s = 0.0;
       int c = 0;
       for_each_weight([&](int, uint32_t w) {
@@ -1462,26 +1466,27 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
         c += ctmp[w];
       }
       __syncthreads();
-      *count = c;
-      return s;
+      return {s, c};
     };
     uint32_t hi, lo;  // the largest weight (the maximum's, 1) and the smallest positive one
     cta_bounds(for_each_weight, [](uint32_t w) { return w > 0; }, &hi, &lo);
-    int ca, cb;
-    const double target = p.tau * mass_from(1u, &ca);  // every positive weight (the maximum's is 1)
-    if (mass_from(hi, &cb) >= target) {
+    const Mass all = mass_from(1u);  // every positive weight (the maximum's is 1)
+    const double target = p.tau * all.sum;
+    const Mass top = mass_from(hi);
+    if (top.sum >= target) {
       cut = hi;
     } else {  // as mass_cut: a and b bracket the cut until one entry is left between them
       uint32_t a = lo, b = hi;
+      int ca = all.count, cb = top.count;
       while (ca - cb > 1 && b - a > 1) {
         const uint32_t m = a + (b - a) / 2;
-        int c;
-        if (mass_from(m, &c) >= target) {
+        const Mass x = mass_from(m);
+        if (x.sum >= target) {
           a = m;
-          ca = c;
+          ca = x.count;
         } else {
           b = m;
-          cb = c;
+          cb = x.count;
         }
       }
       cut = a;
