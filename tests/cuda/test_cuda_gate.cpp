@@ -921,8 +921,9 @@ TEST(CudaGate, DecodeMassRuleInTheModel) {
 
 // Decode steps as CUDA graphs (the default) against the same steps launched one by one, with the
 // learned gates sparse from layer 1 on: the logits of every step bit for bit, and the same block
-// counts. 150 steps from position 100 cross three block boundaries (the graph is captured anew for
-// each block count; the decode gate's K-compression cache completes a block at each).
+// counts, under a budget and under mass:P. 150 steps from position 100 cross three block boundaries
+// (the graph is captured anew for each block count; the decode gate's K-compression cache completes a
+// block at each).
 TEST(CudaGate, DecodeGraphWithGatesMatchesEager) {
   GPU_OR_SKIP();
   const GatedModel g = gated_model();
@@ -932,7 +933,6 @@ TEST(CudaGate, DecodeGraphWithGatesMatchesEager) {
   spec.prefill = &pre;
   spec.decode = &dec;
   spec.options.prefill = PrefillSparsity::parse("density:0.3").value();
-  spec.options.decode = DecodeSparsity::parse("budget:128").value();
   spec.options.start_layer = 1;
   const int ctx = 512, prompt = 100, steps = 150;
   std::mt19937 rng(43);
@@ -961,22 +961,27 @@ TEST(CudaGate, DecodeGraphWithGatesMatchesEager) {
     out->stats = policy.stats;
     out->replays = fwd.value()->graph_replays();
   };
-  Run eager, graph;
-  run(false, &eager);
-  run(true, &graph);
-  EXPECT_EQ(eager.replays, 0);
-  EXPECT_GE(graph.replays, steps - 20);  // all but two or three eager steps per block count
-  ASSERT_EQ(graph.logits.size(), eager.logits.size());
-  for (size_t i = 0; i < eager.logits.size(); ++i) {
-    ASSERT_EQ(graph.logits[i].size(), eager.logits[i].size());
-    ASSERT_EQ(std::memcmp(graph.logits[i].data(), eager.logits[i].data(), eager.logits[i].size() * sizeof(float)), 0)
-        << "decode step " << i;
+  for (const char* rule : {"budget:128", "mass:0.5"}) {
+    spec.options.decode = DecodeSparsity::parse(rule).value();
+    Run eager, graph;
+    run(false, &eager);
+    run(true, &graph);
+    EXPECT_EQ(eager.replays, 0) << rule;
+    EXPECT_GE(graph.replays, steps - 20) << rule;  // all but two or three eager steps per block count
+    ASSERT_EQ(graph.logits.size(), eager.logits.size()) << rule;
+    for (size_t i = 0; i < eager.logits.size(); ++i) {
+      ASSERT_EQ(graph.logits[i].size(), eager.logits[i].size()) << rule;
+      ASSERT_EQ(std::memcmp(graph.logits[i].data(), eager.logits[i].data(), eager.logits[i].size() * sizeof(float)),
+                0)
+          << rule << " decode step " << i;
+    }
+    for (int l = 0; l < m.num_layers; ++l) {
+      EXPECT_EQ(graph.stats[size_t(l)].decode.selected, eager.stats[size_t(l)].decode.selected)
+          << rule << " layer " << l;
+      EXPECT_EQ(graph.stats[size_t(l)].decode.dense, eager.stats[size_t(l)].decode.dense) << rule << " layer " << l;
+    }
+    EXPECT_LT(graph.stats[1].decode.selected, graph.stats[1].decode.dense) << rule;  // the gates did select
   }
-  for (int l = 0; l < m.num_layers; ++l) {
-    EXPECT_EQ(graph.stats[size_t(l)].decode.selected, eager.stats[size_t(l)].decode.selected) << "layer " << l;
-    EXPECT_EQ(graph.stats[size_t(l)].decode.dense, eager.stats[size_t(l)].decode.dense) << "layer " << l;
-  }
-  EXPECT_LT(graph.stats[1].decode.selected, graph.stats[1].decode.dense);  // the gates did select
 }
 
 }  // namespace
