@@ -24,10 +24,11 @@ a block is kept where the gate's softmax probability exceeds TAU, so density var
 --masses does the same with --prefill-sparsity mass:P (a row keeps its highest blocks until they hold a share P
 of its softmax). Each TAU's or P's measured density d is matched for the other policies by the Top-K row count whose density over the
 same windows is the smallest at or above d: they get at least as many blocks as the gate did (the match
-assumes full windows of --ctx tokens).
+assumes full windows of --ctx tokens). With the gate among the policies, a last prefill table gives each rule's % above
+dense at the measured density of each of the gate's Top-K rows, linear between the rule's two rows around it.
 --decode-thresholds and --decode-masses add the gate's decode rows with --decode-sparsity threshold:TAU or
 mass:P, printed with its budget rows in one table ordered by decode density (no other policy is matched to them),
-then each rule's % above dense at each budget's density, linear between the rule's two rows around it.
+then each rule's % above dense at each budget row's density, the same way.
 --device cuda runs every `seer ppl` on the GPU (bf16 weights). The oracles' block statistics are computed there
 too (a dense pass of the attention kernel per layer, reduced on the device); quest reads a host copy of the K
 cache, which costs a copy per layer and forward.
@@ -179,29 +180,33 @@ def decode_rule_table(args, dense, rows):
     print("|---|---:|---:|")
     for rule, v, r in sorted(rows, key=lambda x: x[2].get("density", 1.0)):
         print(f"| {rule}:{v} | {r.get('density', 1.0):.4f} | {ppl_cell(r, dense)} |")
-    budget_rows = sorted((r for rule, _, r in rows if rule == "budget"), key=lambda r: r.get("density", 1.0))
-    rules = [rule for rule in ("threshold", "mass") if any(x[0] == rule for x in rows)]
-    if not budget_rows or not rules:
+    rules_at_levels("budget", "budget", [(v, r) for rule, v, r in rows if rule == "budget"],
+                    [(rule, r) for rule, _, r in rows if rule != "budget"], dense)
+
+
+def rules_at_levels(label, fixed, level_rows, rule_rows, dense):
+    """The gate's rules (threshold, mass) at the density of each of its fixed-count rows (a prefill Top-K density or a
+    decode budget): the rule's % above dense, linear between its two rows around that density."""
+    rules = [rule for rule in ("threshold", "mass") if any(x == rule for x, _ in rule_rows)]
+    if not level_rows or not rules:
         return
     pct = lambda r: 100 * (r["ppl"] / dense["ppl"] - 1)
 
-    def at(rule, d):  # the rule's % above dense at density d, linear between its two rows around d
-        pts = sorted((r.get("density", 1.0), pct(r)) for x, _, r in rows if x == rule)
+    def at(rule, d):
+        pts = sorted((r.get("density", 1.0), pct(r)) for x, r in rule_rows if x == rule)
         for (d0, p0), (d1, p1) in zip(pts, pts[1:]):
             if d0 <= d <= d1:
                 return p0 if d1 == d0 else p0 + (d - d0) / (d1 - d0) * (p1 - p0)
         return next((p for dd, p in pts if dd == d), None)
 
-    print("\nThe rules at each budget's density (% above dense; linear between the rule's two rows around that "
-          "density, – where its rows do not reach it)\n")
-    print("| budget | decode density | budget | " + " | ".join(rules) + " |")
+    print(f"\nThe gate's rules at the density of each of its {fixed} rows (% above dense; linear between the rule's "
+          "two rows around that density, – where its rows do not reach it)\n")
+    print(f"| {label} | gate density | {fixed} | " + " | ".join(rules) + " |")
     print("|---|---:|---:|" + "---:|" * len(rules))
-    for r in budget_rows:
+    for level, r in sorted(level_rows, key=lambda x: x[1].get("density", 1.0)):
         d = r.get("density", 1.0)
-        cells = [at(rule, d) for rule in rules]
-        level = next(v for rule, v, x in rows if x is r)
         print(f"| {level} | {d:.4f} | {pct(r):+.2f}% | " +
-              " | ".join("–" if c is None else f"{c:+.2f}%" for c in cells) + " |")
+              " | ".join("–" if c is None else f"{c:+.2f}%" for c in (at(rule, d) for rule in rules)) + " |")
 
 
 def table(title, levels, label, policies, dense, results):
@@ -296,6 +301,7 @@ def main():
         if densities:
             table(f"Prefill, {args.windows} x {args.ctx}-token windows, perplexity (vs dense)",
                   densities, "density", policies, dense, res)
+        gate_rules = []  # (rule, the gate's row) for the table of the rules at the Top-K densities
         for rule, label, values in (("threshold", "TAU", args.thresholds), ("mass", "P", args.masses)):
             rows = []
             for v in [t for t in values.split(",") if t]:
@@ -304,8 +310,11 @@ def main():
                 others = {p: run_ppl(args, g + ["--policy", p, "--prefill-sparsity", f"density:{rho}"])
                           for p in policies if p != "gate"}
                 rows.append((v, gr, others))
+                gate_rules.append((rule, gr))
             if rows:
                 threshold_table(args, [p for p in policies if p != "gate"], dense, rows, rule, label)
+        if "gate" in policies:
+            rules_at_levels("density", "Top-K", [(rho, res[(rho, "gate")]) for rho in densities], gate_rules, dense)
     if args.phase in ("decode", "both"):
         print("decode:", file=sys.stderr)
         pl = ["--prefill-len", str(args.decode_prefill)]

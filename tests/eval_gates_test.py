@@ -2,8 +2,8 @@
 """scripts/eval-gates.py against a stand-in `seer` whose perplexities are fixed per policy and level: the
 commands it runs, the comparison table (each policy's % above dense, the gate's margin to each oracle, the
 policies it does not beat), the summary lines, --resume from --jsonl (rows run again when the seer program
-changed), the decode rule table (--decode-thresholds, --decode-masses) with the rules interpolated at the
-budgets' densities, and a failing `seer ppl` reported with its
+changed), the decode rule table (--decode-thresholds, --decode-masses), the rules interpolated at the densities of
+the gate's budget and Top-K rows, and a failing `seer ppl` reported with its
 command."""
 import json
 import os
@@ -25,11 +25,11 @@ if policy == "broken":
     print("seer: policy 'broken' fell over", file=sys.stderr)
     sys.exit(3)
 table = TABLE
-ppl = table[policy + "@" + level]
+ppl = table.get(policy + "@" + level, 10.0)  # (the others at a rule's matched density)
 with open(LOG, "a") as f:
     f.write(" ".join(a) + "\n")
 print("progress line")
-density = {"1024": 0.15, "512": 0.08, "0.015": 0.136, "0.03": 0.07, "0.9": 0.28, "0.75": 0.14}.get(
+density = {"0.5": 0.5, "1024": 0.15, "512": 0.08, "0.015": 0.136, "0.03": 0.07, "0.9": 0.28, "0.75": 0.14}.get(
     level, 0.1 if level else 1.0)
 print(json.dumps({"ppl": ppl, "tokens": 8191, "density": density}))
 '''
@@ -118,16 +118,22 @@ with tempfile.TemporaryDirectory() as tmp:
     check(rule_rows == ["| budget:512 | 0.0800 | 10.400 (+4.00%) |", "| threshold:0.015 | 0.1360 | 10.300 (+3.00%) |",
                         "| budget:1024 | 0.1500 | 10.200 (+2.00%) |", "| mass:0.9 | 0.2800 | 10.050 (+0.50%) |"],
           "rule table:\n" + r.stdout)
-    check("each budget's density" in r.stdout and "| 512 | 0.0800 | +4.00% | – | – |" in r.stdout,
+    check("each of its budget rows" in r.stdout and "| 512 | 0.0800 | +4.00% | – | – |" in r.stdout,
           "one row per rule: nothing to interpolate:\n" + r.stdout)
     # Two rows per rule: each rule at each budget's density, linear between the rows around it.
     r = run(tmp, "--phase", "decode", "--budgets", "1024,512", "--policies", "gate",
             "--decode-thresholds", "0.03,0.015", "--decode-masses", "0.75,0.9")
-    check("| budget | decode density | budget | threshold | mass |" in r.stdout
+    check("| budget | gate density | budget | threshold | mass |" in r.stdout
           and "| 512 | 0.0800 | +4.00% | +4.70% | – |" in r.stdout
           and "| 1024 | 0.1500 | +2.00% | – | +2.36% |" in r.stdout, "rules at the budgets' densities:\n" + r.stdout)
+    # The prefill rules (--thresholds, --masses) at each Top-K density of the gate.
+    r = run(tmp, "--phase", "prefill", "--densities", "0.5,0.1", "--policies", "gate,oracle",
+            "--thresholds", "0.03,0.015", "--masses", "0.75,0.9")
+    check(r.returncode == 0 and "| density | gate density | Top-K | threshold | mass |" in r.stdout
+          and "| 0.1 | 0.1000 | +6.00% | +4.09% | – |" in r.stdout and "| 0.5 | 0.5000 | +1.00% | – | – |" in r.stdout,
+          "prefill rules at the Top-K densities:\n" + r.stdout + r.stderr)
     r = run(tmp, "--phase", "decode", "--budgets", "512", "--policies", "gate,oracle")
-    check("under each rule" not in r.stdout and "each budget's density" not in r.stdout,
+    check("under each rule" not in r.stdout and "each of its budget rows" not in r.stdout,
           "a rule table without rules:\n" + r.stdout)
 
     # Without the gate: the plain table, no margins.
