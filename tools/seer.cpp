@@ -566,7 +566,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"max", "sum"}));
   train->add_flag("--exclude-sink", ta.exclude_sink,
                   "leave block 0, which every selection keeps anyway, out of the targets and the gates' softmax "
-                  "(recorded in the gates' config; such gates score block 0 +inf; CPU selection only for now)");
+                  "(recorded in the gates' config; such gates score block 0 +inf)");
   train->add_flag("--resume", ta.t.resume, "continue the run in --out from its last checkpoint");
   train->add_option("--checkpoint-every", ta.t.checkpoint_every, "steps between checkpoints (default 10)")->check(kPositive);
   train->add_option("--eval-fraction", ta.t.eval_fraction, "share of documents held out (default 0.1)")->check(CLI::Range(0.0, 0.99));
