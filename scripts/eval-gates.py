@@ -156,9 +156,14 @@ def density_at_least(d, ctx, block):
     return round(rho, 6), topk_density(k, nb)
 
 
+def above(r, dense):
+    """A run's perplexity in percent above dense."""
+    return 100 * (r["ppl"] / dense["ppl"] - 1)
+
+
 def ppl_cell(r, dense):
     """A run's perplexity and its percentage above dense, as the tables print them."""
-    return f"{r['ppl']:.3f} ({100 * (r['ppl'] / dense['ppl'] - 1):+.2f}%)"
+    return f"{r['ppl']:.3f} ({above(r, dense):+.2f}%)"
 
 
 def threshold_table(args, policies, dense, rows, rule="threshold", label="TAU"):
@@ -190,10 +195,9 @@ def rules_at_levels(label, fixed, level_rows, rule_rows, dense):
     rules = [rule for rule in ("threshold", "mass") if any(x == rule for x, _ in rule_rows)]
     if not level_rows or not rules:
         return
-    pct = lambda r: 100 * (r["ppl"] / dense["ppl"] - 1)
 
     def at(rule, d):
-        pts = sorted((r.get("density", 1.0), pct(r)) for x, r in rule_rows if x == rule)
+        pts = sorted((r.get("density", 1.0), above(r, dense)) for x, r in rule_rows if x == rule)
         for (d0, p0), (d1, p1) in zip(pts, pts[1:]):
             if d0 <= d <= d1:
                 return p0 if d1 == d0 else p0 + (d - d0) / (d1 - d0) * (p1 - p0)
@@ -205,7 +209,7 @@ def rules_at_levels(label, fixed, level_rows, rule_rows, dense):
     print("|---|---:|---:|" + "---:|" * len(rules))
     for level, r in sorted(level_rows, key=lambda x: x[1].get("density", 1.0)):
         d = r.get("density", 1.0)
-        print(f"| {level} | {d:.4f} | {pct(r):+.2f}% | " +
+        print(f"| {level} | {d:.4f} | {above(r, dense):+.2f}% | " +
               " | ".join("–" if c is None else f"{c:+.2f}%" for c in (at(rule, d) for rule in rules)) + " |")
 
 
@@ -213,7 +217,6 @@ def table(title, levels, label, policies, dense, results):
     """One row per level, one column per policy (ppl and % above dense). With the gate among the policies,
     also its margin to each oracle (percentage points of perplexity above dense, gate minus oracle) and the
     other policies it does not beat, then a line per comparison over all levels."""
-    above = lambda r: 100 * (r["ppl"] / dense["ppl"] - 1)
     compared = [p for p in policies if p != "gate"] if "gate" in policies else []
     oracles = [p for p in compared if p.startswith("oracle")]
     rivals = [p for p in compared if p not in oracles]
@@ -228,7 +231,7 @@ def table(title, levels, label, policies, dense, results):
         if compared:
             gate = results[(lv, "gate")]
             for o in oracles:
-                margins[o].append((above(gate) - above(results[(lv, o)]), lv))
+                margins[o].append((above(gate, dense) - above(results[(lv, o)], dense), lv))
                 cells.append(f"{margins[o][-1][0]:+.2f} pts")
             behind = [p for p in rivals if results[(lv, p)]["ppl"] <= gate["ppl"]]  # a tie does not count as beaten
             losses += [(p, lv) for p in behind]
