@@ -1065,19 +1065,49 @@ __device__ __forceinline__ bool passes(float v, const ThresholdState& t, double 
   return exp(double(v) - t.mx) / t.sum > tau;
 }
 
+// Weights at or above a bit pattern: their sum and how many.
+struct Mass {
+  double sum;
+  int count;
+};
+
 // mass:P on a row whose entries hold their weights' bits (w >= 0, float; 0 past the end): a cut t
 // with the same entries at or above it as the largest t with Σ_{bits_j >= t} w_j >= share * Σ w_j,
-// as seer::top_mass finds it over the values (non-negative floats order as their bits). Bisection
-// over the bits between a and b (mass(>= a) >= share * total > mass(>= b)), which stops when one
-// entry is left in [a, b) (the answer is its weight, and the entries at or above it are those at or
-// above a) or a and b are adjacent: about 6-11 passes on rows of 16..512 N(0, 1..3) logits (a
-// simulation) where a search from bit pattern 1 over the whole range took 31. Sums in double, lane 0's
-// (the butterfly's lanes could round differently); a superset's sum in the same order is never
-// smaller, so the bisection's decisions are those of any other search. The row has a positive weight
-// (its maximum's, 1).
+// as seer::top_mass finds it over the values (non-negative floats order as their bits). hi is the
+// largest weight's bits and lo the smallest positive one's; mass_from(t) -> Mass over the entries with
+// bits >= t, the same on every thread that calls it. Bisection over the bits between a and b
+// (mass(>= a) >= share * total > mass(>= b)), which stops when one entry is left in [a, b) (the answer
+// is its weight, and the entries at or above it are those at or above a) or a and b are adjacent:
+// about 6-11 passes on rows of 16..512 N(0, 1..3) logits (a simulation) where a search from bit
+// pattern 1 over the whole range took 31. A superset's sum in the same order is never smaller, so the
+// bisection's decisions are those of any other search. The row has a positive weight (its
+// maximum's, 1). Used by a warp's row (mass_cut) and a CTA's (gate_select_decode_kernel).
+template <class MassFrom>
+__device__ uint32_t bisect_mass_cut(uint32_t hi, uint32_t lo, double share, MassFrom&& mass_from) {
+  const Mass all = mass_from(1u);  // every positive weight: the entries at or above lo
+  const double target = share * all.sum;
+  const Mass top = mass_from(hi);
+  if (top.sum >= target) return hi;
+  uint32_t a = lo, b = hi;
+  int ca = all.count, cb = top.count;
+  while (ca - cb > 1 && b - a > 1) {
+    const uint32_t m = a + (b - a) / 2;
+    const Mass x = mass_from(m);
+    if (x.sum >= target) {
+      a = m;
+      ca = x.count;
+    } else {
+      b = m;
+      cb = x.count;
+    }
+  }
+  return a;
+}
+
+// A warp's row: sums in double, lane 0's (the butterfly's lanes could round differently).
 template <int R>
 __device__ uint32_t mass_cut(const RowView<R>& row, double share) {
-  auto mass_from = [&](uint32_t t, int* count) {
+  auto mass_from = [&](uint32_t t) -> Mass {
     double m = 0.0;
     int c = 0;
     row.for_each([&](int, uint32_t b) {
@@ -1085,32 +1115,15 @@ __device__ uint32_t mass_cut(const RowView<R>& row, double share) {
       c += b >= t;
     });
     for (int o = 16; o > 0; o >>= 1) m += __shfl_xor_sync(0xffffffffu, m, o);
-    *count = int(__reduce_add_sync(0xffffffffu, uint32_t(c)));
-    return __shfl_sync(0xffffffffu, m, 0);
+    c = int(__reduce_add_sync(0xffffffffu, uint32_t(c)));
+    return {__shfl_sync(0xffffffffu, m, 0), c};
   };
   uint32_t hi = 0, lo = 0xffffffffu;
   row.for_each([&](int, uint32_t b) {
     hi = max(hi, b);
     lo = b > 0 ? min(lo, b) : lo;
   });
-  hi = warp_max(hi);
-  lo = warp_min(lo);
-  int ca, cb;
-  const double target = share * mass_from(1u, &ca);  // every positive weight: the entries at or above lo
-  if (mass_from(hi, &cb) >= target) return hi;
-  uint32_t a = lo, b = hi;
-  while (ca - cb > 1 && b - a > 1) {
-    const uint32_t m = a + (b - a) / 2;
-    int c;
-    if (mass_from(m, &c) >= target) {
-      a = m;
-      ca = c;
-    } else {
-      b = m;
-      cb = c;
-    }
-  }
-  return a;
+  return bisect_mass_cut(warp_max(hi), warp_min(lo), share, mass_from);
 }
 
 // Prefill Top-K rows have a known length (min(k, qb + 1), or qb + 1 for a last_block_dense row),
@@ -1418,7 +1431,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
     }
   }
   // mass:P: the row's weights float(exp(v - max)) over entries first..n-1 (0 for NaN, for entries
-  // before `first` and past the end), and the cut as mass_cut finds it, over the CTA. Rows in
+  // before `first` and past the end), and the cut by bisect_mass_cut, over the CTA. Rows in
   // registers hold the weights in place of their scores; rows read from memory recompute them.
   const bool by_mass = p.mass && !p.top_k && th.finite;
   auto weight = [&](int c, uint32_t b) -> uint32_t {
@@ -1441,10 +1454,6 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
     __shared__ int ctmp[kCtaWarps];
     // Σ of the weights at or above bit pattern m, and how many: lane 0's warp sums in warp order,
     // the same on every thread.
-    struct Mass {
-      double sum;
-      int count;
-    };
     auto mass_from = [&](uint32_t m) -> Mass {
       double s = 0.0;
       int c = 0;
@@ -1470,27 +1479,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
     };
     uint32_t hi, lo;  // the largest weight (the maximum's, 1) and the smallest positive one
     cta_bounds(for_each_weight, [](uint32_t w) { return w > 0; }, &hi, &lo);
-    const Mass all = mass_from(1u);  // every positive weight (the maximum's is 1)
-    const double target = p.tau * all.sum;
-    const Mass top = mass_from(hi);
-    if (top.sum >= target) {
-      cut = hi;
-    } else {  // as mass_cut: a and b bracket the cut until one entry is left between them
-      uint32_t a = lo, b = hi;
-      int ca = all.count, cb = top.count;
-      while (ca - cb > 1 && b - a > 1) {
-        const uint32_t m = a + (b - a) / 2;
-        const Mass x = mass_from(m);
-        if (x.sum >= target) {
-          a = m;
-          ca = x.count;
-        } else {
-          b = m;
-          cb = x.count;
-        }
-      }
-      cut = a;
-    }
+    cut = bisect_mass_cut(hi, lo, p.tau, mass_from);
   }
   // Emission in ascending order, a group of kCtaChunks chunks at a time (one group up to 2048
   // entries): fixed-stride rows or in place (CSR: every thread has read the group before the first
