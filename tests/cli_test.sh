@@ -102,6 +102,11 @@ check "train-gates --init without gates" 1 "$seer" train-gates -m "$tiny" --data
   --steps 2 --seq-len 256 --init "$tmp/corpus"
 check "trained gates load" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 --max-windows 1 \
   --gates "$tmp/out" --prefill-sparsity density:0.5 --decode-sparsity budget:64
+check "--gate-cache-int8" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 --max-windows 1 \
+  --gates "$tmp/out" --decode-sparsity budget:64 --prefill-len 192 --gate-cache-int8
+check "--gate-cache-int8 without a gate" 2 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 \
+  --policy streaming --decode-sparsity budget:64 --gate-cache-int8
+contains "--gate-cache-int8 without a gate says why" "needs the gate policy"
 rm -rf "$tmp"
 
 model="${SEER_HOME:-$HOME/.cache/seer}/models/SmolLM2-135M-Instruct.Q4_1.gguf"

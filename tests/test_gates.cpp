@@ -209,13 +209,16 @@ TEST(GateGolden, Decode) {
 
     KCacheOptions opts;
     opts.upstream_decode_rope_position = T0 > 0;
+    auto fill = [&](KCompressionCache& c) {  // the whole sequence, or T0 tokens then one at a time
+      if (T0 == 0) {
+        ASSERT_TRUE(c.update(0, k.data(), T, 0).is_ok());
+      } else {
+        ASSERT_TRUE(c.update(0, k.data(), T0, 0).is_ok());
+        for (int t = T0; t < T; ++t) ASSERT_TRUE(c.update(0, k.data() + size_t(t) * Hkv * d, 1, t).is_ok());
+      }
+    };
     KCompressionCache cache(gs, opts);
-    if (T0 == 0) {
-      ASSERT_TRUE(cache.update(0, k.data(), T, 0).is_ok());
-    } else {
-      ASSERT_TRUE(cache.update(0, k.data(), T0, 0).is_ok());
-      for (int t = T0; t < T; ++t) ASSERT_TRUE(cache.update(0, k.data() + size_t(t) * Hkv * d, 1, t).is_ok());
-    }
+    fill(cache);
     const int nb = (T + bs - 1) / bs;
     ASSERT_EQ(cache.num_blocks(0), nb);
     std::vector<float> entries;  // [Hkv, nb, dg]
@@ -237,12 +240,7 @@ TEST(GateGolden, Decode) {
     KCacheOptions bopts = opts;
     bopts.bf16_scoring = true;
     KCompressionCache bcache(gs, bopts);
-    if (T0 == 0) {
-      ASSERT_TRUE(bcache.update(0, k.data(), T, 0).is_ok());
-    } else {
-      ASSERT_TRUE(bcache.update(0, k.data(), T0, 0).is_ok());
-      for (int t = T0; t < T; ++t) ASSERT_TRUE(bcache.update(0, k.data() + size_t(t) * Hkv * d, 1, t).is_ok());
-    }
+    fill(bcache);
     for (int h = 0; h < Hkv; ++h)
       for (int j = 0; j < nb; ++j)
         for (int o = 0; o < dg; ++o) {
@@ -257,6 +255,32 @@ TEST(GateGolden, Decode) {
     double scale = 0.0;
     for (float x : want) scale = std::max(scale, double(std::fabs(x)));
     for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(bout.scores[i], want[i], 0.03 * scale + 1e-6) << "bf16 logit " << i;
+    // int8 entries (the GPU's gate_cache_int8): each value the multiple of its entry's step
+    // s = max |v| / 127 nearest to the exact value, the largest one +-127 steps.
+    KCacheOptions iopts = opts;
+    iopts.int8_entries = true;
+    KCompressionCache icache(gs, iopts);
+    fill(icache);
+    for (int h = 0; h < Hkv; ++h)
+      for (int j = 0; j < nb; ++j) {
+        const float* ef = cache.entries(0, h) + size_t(j) * dg;
+        const float* ei = icache.entries(0, h) + size_t(j) * dg;
+        float amax = 0.0f, imax = 0.0f;
+        for (int o = 0; o < dg; ++o) {
+          amax = std::max(amax, std::fabs(ef[o]));
+          imax = std::max(imax, std::fabs(ei[o]));
+        }
+        ASSERT_NEAR(imax, amax, 1e-6f * amax) << "head " << h << " entry " << j;
+        const float step = amax / 127.0f;
+        for (int o = 0; o < dg; ++o) {
+          if (amax == 0.0f) {  // a partial block's zero entry stays zero
+            ASSERT_EQ(ei[o], 0.0f);
+            continue;
+          }
+          ASSERT_LE(std::fabs(ei[o] - ef[o]), 0.5f * step * (1.0f + 1e-4f)) << "head " << h << " entry " << j;
+          ASSERT_NEAR(ei[o] / step, std::nearbyint(ei[o] / step), 1e-3f) << "head " << h << " entry " << j;
+        }
+      }
   }
   EXPECT_GE(cases, 30);
 }

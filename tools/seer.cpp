@@ -117,6 +117,7 @@ struct AttnOpts {
   int block_size = 0;  // 0: the gates' block size, else 64
   int start_layer = 0;
   int64_t policy_seed = 0;
+  bool gate_cache_int8 = false;
 };
 
 void add_attention(CLI::App* app, AttnOpts* a) {
@@ -134,6 +135,9 @@ void add_attention(CLI::App* app, AttnOpts* a) {
       ->check(kNonNegative);
   app->add_option("--policy-seed", a->policy_seed, "seed of the random policy (default 0)")
       ->check(kNonNegative);
+  app->add_flag("--gate-cache-int8", a->gate_cache_int8,
+                "gate policy: keep the decode gate's K-compression cache as int8 with one scale per block (on the "
+                "GPU each decode step's gate scores read half the bytes of bf16)");
 }
 
 // Builds the policy, or null for plain dense attention. Bad values are usage errors (exit 2).
@@ -161,6 +165,8 @@ PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model,
   } else if (name == "gate") {
     return {nullptr, Status::error("--policy gate needs --gates DIR"), true};
   }
+  if (a.gate_cache_int8 && (name != "gate" || !gates.decode))
+    return {nullptr, Status::error("--gate-cache-int8 needs the gate policy with a decode gate (--gates DIR)"), true};
   seer::PolicyOptions po;
   po.prefill = *pre;
   po.decode = *dec;
@@ -168,6 +174,7 @@ PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model,
   po.start_layer = a.start_layer;
   po.seed = uint64_t(a.policy_seed);
   po.num_threads = threads;
+  po.gate_cache_int8 = a.gate_cache_int8;
   auto p = seer::make_policy(name, po, model.config, gates);
   if (!p) return {nullptr, p.status(), true};
   out.policy = *p;

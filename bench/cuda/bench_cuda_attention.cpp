@@ -13,7 +13,9 @@
 //            x 128k; `gate` rows time the whole gate step (pooling, projections, RoPE, scores,
 //            selection and CSR; decode: a step inside a block, `mid`, one that completes a block and
 //            compresses it, `end`, and `mid, 0 out` as a gate trained without block 0 (sink_excluded,
-//            the shipped decode gates) ranks it, first as +inf), `select` rows the selection + CSR part alone (Top-K
+//            the shipped decode gates) ranks it, first as +inf; `int8` with the int8 K-compression cache;
+//            `graph` rows time 16 steps, or 16 attention calls, captured as one CUDA graph, per call, as
+//            the model's decode graphs run them: without the host's launch gaps), `select` rows the selection + CSR part alone (Top-K
 //            with the sink rule, Top-K as a gate trained without block 0 ranks it, `0 out`, and
 //            mass:0.3), each as a share of the attention row above; `rope` the model's RoPE of q and k, and
 //            `gate+rope` the gate step with that RoPE folded into its pooling pass (as the model runs
@@ -88,7 +90,7 @@ struct Timing {
 };
 
 template <typename F>
-Timing time_it(F&& launch) {
+Timing time_it(F&& launch, cudaStream_t stream = nullptr) {
   cudaEvent_t a, b;
   BENCH_CHECK(cudaEventCreate(&a));
   BENCH_CHECK(cudaEventCreate(&b));
@@ -96,9 +98,9 @@ Timing time_it(F&& launch) {
   BENCH_CHECK(cudaDeviceSynchronize());
   std::vector<double> ms;
   for (int i = 0; i < kRuns; ++i) {
-    BENCH_CHECK(cudaEventRecord(a));
+    BENCH_CHECK(cudaEventRecord(a, stream));
     launch();
-    BENCH_CHECK(cudaEventRecord(b));
+    BENCH_CHECK(cudaEventRecord(b, stream));
     BENCH_CHECK(cudaEventSynchronize(b));
     float t = 0;
     BENCH_CHECK(cudaEventElapsedTime(&t, a, b));
@@ -108,6 +110,25 @@ Timing time_it(F&& launch) {
   cudaEventDestroy(b);
   std::sort(ms.begin(), ms.end());
   return {ms[ms.size() / 2], ms.front(), ms.back()};
+}
+
+// `launch` (work on `stream`, a non-default stream) `reps` times back to back, captured once as a CUDA
+// graph; per repetition, the median over kRuns launches of the graph. The GPU's time without the host's
+// gaps between launches, as the model's decode graphs run a step (time_it times one eager call).
+template <typename F>
+Timing time_graph(F&& launch, cudaStream_t stream, int reps = 16) {
+  launch();  // first call outside the capture: buffers reserved
+  BENCH_CHECK(cudaStreamSynchronize(stream));
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  BENCH_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  for (int r = 0; r < reps; ++r) launch();
+  BENCH_CHECK(cudaStreamEndCapture(stream, &graph));
+  BENCH_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  Timing t = time_it([&] { BENCH_CHECK(cudaGraphLaunch(exec, stream)); }, stream);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  return {t.median_ms / reps, t.min_ms / reps, t.max_ms / reps};
 }
 
 void print_header() {
@@ -516,7 +537,8 @@ void bench_gate_prefill(int T) {
 // its selection. The cache is built by a prefill of L - 1 tokens per sequence (not timed).
 // `0 out`: the step of a gate trained without block 0 (sink_excluded, the shipped gates), whose selection
 // ranks block 0 first as +inf; `mass:0.9`: that gate's step under decode mass:0.9 (its own density; the
-// share is of the budget's attention row).
+// share is of the budget's attention row); `int8`: the step with the int8 K-compression cache
+// (PolicyOptions::gate_cache_int8).
 void bench_gate_decode(int batch, int L) {
   const seer::ModelConfig m = bench_model();
   const seer::GateSet g = bench_gate(seer::GateKind::kDecode, m);
@@ -529,15 +551,22 @@ void bench_gate_decode(int batch, int L) {
   spec_out.decode = &g_out;
   seer::DeviceGateSpec spec_mass = spec_out;
   spec_mass.options.decode = seer::DecodeSparsity::parse("mass:0.9").value();
+  seer::DeviceGateSpec spec_i8 = spec;
+  spec_i8.options.gate_cache_int8 = true;
   cublasHandle_t blas;
   if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) std::exit(1);
-  auto made = seer::CudaGates::create(spec, m, L, batch, blas, nullptr);
+  cudaStream_t st;  // a stream of its own, so that the steps can be captured as graphs
+  BENCH_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  if (cublasSetStream(blas, st) != CUBLAS_STATUS_SUCCESS) std::exit(1);
+  auto made = seer::CudaGates::create(spec, m, L, batch, blas, st);
   check(made.status());
   seer::CudaGates& gates = *made.value();
-  auto made_out = seer::CudaGates::create(spec_out, m, L, batch, blas, nullptr);
+  auto made_out = seer::CudaGates::create(spec_out, m, L, batch, blas, st);
   check(made_out.status());
-  auto made_mass = seer::CudaGates::create(spec_mass, m, L, batch, blas, nullptr);
+  auto made_mass = seer::CudaGates::create(spec_mass, m, L, batch, blas, st);
   check(made_mass.status());
+  auto made_i8 = seer::CudaGates::create(spec_i8, m, L, batch, blas, st);
+  check(made_i8.status());
   void *q, *kn, *k, *v, *o;
   int32_t* lens;
   const size_t nq = size_t(batch) * kHq * kD, nkv = size_t(batch) * kHkv * L * kD;
@@ -556,18 +585,24 @@ void bench_gate_decode(int batch, int L) {
   seer::DeviceSelection sel;
   bool sparse = false;
   const auto* knb = static_cast<const __nv_bfloat16*>(kn);
-  for (seer::CudaGates* gs : {&gates, made_out.value().get(), made_mass.value().get()})
+  for (seer::CudaGates* gs : {&gates, made_out.value().get(), made_mass.value().get(), made_i8.value().get()})
     for (int b = 0; b < batch; ++b) check(gs->prefill(0, b, knb, knb, L - 1, 0, &sel, &sparse));
   // A step re-appends the token at len - 1: len = L completes a block (the costliest step, one in 64),
   // len = L - 32 is a step inside a block (the others).
-  auto step_at = [&](int len, seer::CudaGates& gs) {
+  // `graph`: the same steps timed as a graph (time_graph).
+  auto step_at = [&](int len, seer::CudaGates& gs, bool graph = false) {
     const std::vector<int32_t> l(size_t(batch), len);
+    BENCH_CHECK(cudaStreamSynchronize(st));
     BENCH_CHECK(cudaMemcpy(lens, l.data(), batch * 4, cudaMemcpyHostToDevice));
     auto step = [&] { check(gs.decode(0, static_cast<const __nv_bfloat16*>(q), knb, lens, L, &sel, &sparse)); };
-    return time_it(step);
+    return graph ? time_graph(step, st) : time_it(step, st);
   };
   const Timing tm_out = step_at(L - 32, *made_out.value());
   const Timing tm_mass = step_at(L - 32, *made_mass.value());
+  const Timing tm_i8 = step_at(L - 32, *made_i8.value());
+  const Timing tg_i8 = step_at(L, *made_i8.value());
+  const Timing tm_g = step_at(L - 32, gates, true), tm_i8_g = step_at(L - 32, *made_i8.value(), true);
+  const Timing tg_i8_g = step_at(L, *made_i8.value(), true);
   const Timing tm = step_at(L - 32, gates);
   const Timing tg = step_at(L, gates);  // leaves lens = L and the selection of a full step for the attention
   std::vector<seer::LayerDensity> counts;
@@ -577,6 +612,8 @@ void bench_gate_decode(int batch, int L) {
   const double density_out = counts[0].decode.density();
   check(made_mass.value()->take_counts(&counts));
   const double density_mass = counts[0].decode.density();
+  check(made_i8.value()->take_counts(&counts));
+  const double density_i8 = counts[0].decode.density();
 
   int splits = 1;
   check(seer::cuda::plan_decode_splits(seer::cuda::DType::kBF16, kD, batch, kHkv, sel.max_row_blocks, &splits));
@@ -602,7 +639,8 @@ void bench_gate_decode(int batch, int L) {
   p.max_context = L;
   p.num_splits = splits;
   p.scale = 1.0f / std::sqrt(float(kD));
-  const Timing ta = time_it([&] { check(seer::cuda::launch_sparse_decode(p, nullptr)); });
+  const Timing ta = time_it([&] { check(seer::cuda::launch_sparse_decode(p, st)); }, st);
+  const Timing ta_g = time_graph([&] { check(seer::cuda::launch_sparse_decode(p, st)); }, st);
   char shape[64], spread[64];
   std::snprintf(shape, sizeof shape, "B=%d L=%d gate's sel", batch, L);
   std::snprintf(spread, sizeof spread, "%.4f..%.4f", ta.min_ms, ta.max_ms);
@@ -616,11 +654,28 @@ void bench_gate_decode(int batch, int L) {
   print_share("gate", shape, density_out, tm_out, ta.median_ms);
   std::snprintf(shape, sizeof shape, "B=%d L=%d mid, mass:0.9", batch, L);
   print_share("gate", shape, density_mass, tm_mass, ta.median_ms);
+  std::snprintf(shape, sizeof shape, "B=%d L=%d mid, int8", batch, L);
+  print_share("gate", shape, density_i8, tm_i8, ta.median_ms);
+  std::snprintf(shape, sizeof shape, "B=%d L=%d end, int8", batch, L);
+  print_share("gate", shape, density_i8, tg_i8, ta.median_ms);
+  // As graphs: the attention, and the steps against it.
+  std::snprintf(shape, sizeof shape, "B=%d L=%d sel, graph", batch, L);
+  std::snprintf(spread, sizeof spread, "%.4f..%.4f", ta_g.min_ms, ta_g.max_ms);
+  std::printf("%-8s %-22s %7.2f %9.4f %17s %10s %10s %9s\n", "decode", shape, density, ta_g.median_ms, spread, "-",
+              "-", "-");
+  std::snprintf(shape, sizeof shape, "B=%d L=%d mid, graph", batch, L);
+  print_share("gate", shape, density, tm_g, ta_g.median_ms);
+  std::snprintf(shape, sizeof shape, "B=%d L=%d mid, int8, graph", batch, L);
+  print_share("gate", shape, density_i8, tm_i8_g, ta_g.median_ms);
+  std::snprintf(shape, sizeof shape, "B=%d L=%d end, int8, graph", batch, L);
+  print_share("gate", shape, density_i8, tg_i8_g, ta_g.median_ms);
   for (void* ptr : {q, kn, k, v, o, static_cast<void*>(lens), static_cast<void*>(ws)}) cudaFree(ptr);
   made.value().reset();
   made_out.value().reset();
   made_mass.value().reset();
+  made_i8.value().reset();
   cublasDestroy(blas);
+  cudaStreamDestroy(st);
 }
 
 }  // namespace

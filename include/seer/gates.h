@@ -220,6 +220,9 @@ struct KCacheOptions {
   // gates are stored in bf16, so the weight copy is exact for them; the entries are rounded (scores
   // move by ~1e-3 relative). false: exact fp32 scoring.
   bool bf16_scoring = false;
+  // Each entry rounded to int8 steps of its own scale: v -> s * round(v / s), s = max_i |v_i| / 127
+  // (|change| <= s / 2 per value), as the GPU cache stores it with PolicyOptions::gate_cache_int8.
+  bool int8_entries = false;
 };
 
 class KCompressionCache {

@@ -62,6 +62,10 @@ struct PolicyOptions {
   int start_layer = 0;      // layers < start_layer are dense (SPEC §3.2)
   uint64_t seed = 0;        // random policy
   int num_threads = 0;      // oracle scoring threads; 0: all hardware threads
+  // gate: the decode gate's K-compression cache keeps each entry as int8 values with one fp32 scale
+  // (v -> s * round(v / s), s = max |v| / 127; KCacheOptions::int8_entries), on the CPU and the GPU
+  // alike. On the GPU each decode step's scores then read half the bytes of the bf16 entries.
+  bool gate_cache_int8 = false;
 };
 
 // The shape of the prefill scores for one layer.

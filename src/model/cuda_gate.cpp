@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/cpu/ops.h"
 #include "kernels/cuda/check.h"
@@ -178,7 +179,9 @@ struct CudaGates::Impl {
   GateOnDevice pre, dec;
   bool has_pre = false, has_dec = false;
   std::vector<DeviceBuffer> stats;    // per layer: [B][3, Hkv, max_blocks, d]
-  std::vector<DeviceBuffer> entries;  // per layer: bf16 [B][Hkv, max_blocks, dg]
+  // Per layer: the K-compression cache's entries [B][Hkv, max_blocks, dg], bf16 or int8
+  // (options.gate_cache_int8; then entry_scales [B][Hkv, max_blocks] too): cuda::GateEntries.
+  std::vector<DeviceBuffer> entries, entry_scales;
   DeviceBuffer counters;              // u64 [num_layers][2][3]
   // Scratch, shared by the layers.
   DeviceBuffer kfeat, kproj, khead, qfeat, qproj, scores, offsets, indices;
@@ -191,7 +194,19 @@ struct CudaGates::Impl {
   std::vector<int64_t> tile_key;   // the buffers and shape tile_ptrs were built for
 
   int64_t stats_stride() const { return 3LL * model.num_kv_heads * max_blocks * model.head_dim; }
-  int64_t entries_stride() const { return int64_t(model.num_kv_heads) * max_blocks * dec.set->config.hidden_size; }
+  int64_t entries_stride() const { return int64_t(model.num_kv_heads) * max_blocks; }  // entries per sequence
+  bool int8_entries() const { return spec.options.gate_cache_int8; }
+  cuda::GateEntries layer_entries(int layer) const {
+    cuda::GateEntries e;
+    if (int8_entries()) {
+      e.int8 = entries[size_t(layer)].as<int8_t>();
+      e.scale = entry_scales[size_t(layer)].as<float>();
+    } else {
+      e.bf16 = entries[size_t(layer)].as<bf16>();
+    }
+    e.stride = entries_stride();
+    return e;
+  }
 
   cuda::GateKStats kstats(int layer, int seq) const {
     cuda::GateKStats s;
@@ -237,9 +252,14 @@ struct CudaGates::Impl {
     for (auto& st_buf : stats)
       SEER_RETURN_IF_ERROR(st_buf.reserve(size_t(batch * stats_stride()) * sizeof(float), "gate K statistics"));
     if (has_dec) {
+      const size_t n = size_t(batch * entries_stride()), dg = size_t(s.decode->config.hidden_size);
       entries = std::vector<DeviceBuffer>(size_t(m.num_layers));
       for (auto& e : entries)
-        SEER_RETURN_IF_ERROR(e.reserve(size_t(batch * entries_stride()) * sizeof(bf16), "the K-compression cache"));
+        SEER_RETURN_IF_ERROR(e.reserve(n * dg * (int8_entries() ? 1 : sizeof(bf16)), "the K-compression cache"));
+      if (int8_entries()) {
+        entry_scales = std::vector<DeviceBuffer>(size_t(m.num_layers));
+        for (auto& e : entry_scales) SEER_RETURN_IF_ERROR(e.reserve(n * sizeof(float), "the K-compression cache"));
+      }
     }
     SEER_RETURN_IF_ERROR(done.reserve(size_t(batch) * m.num_kv_heads * sizeof(unsigned), "gate workspace"));
     SEER_CUDA_CHECK(cudaMemsetAsync(done.ptr, 0, size_t(batch) * m.num_kv_heads * sizeof(unsigned), stream));
@@ -334,7 +354,13 @@ struct CudaGates::Impl {
       const GateWeights& W = dec.layers[size_t(layer)];
       const int dg = c.hidden_size, kin = int(c.k_pools.size()) * d;
       const int j0 = start / bs, j1 = kv_len / bs;
-      bf16* e = entries[size_t(layer)].as<bf16>() + seq * entries_stride();
+      cuda::GateEntries e = layer_entries(layer);  // this sequence's
+      const int64_t first = seq * e.stride;
+      if (e.bf16) e.bf16 += first * dg;
+      if (e.int8) {
+        e.int8 += first * dg;
+        e.scale += first;
+      }
       if (j1 > j0) {
         const int nblk = j1 - j0;
         SEER_RETURN_IF_ERROR(dfeat.reserve(size_t(Hkv) * nblk * kin * sizeof(float), "gate features"));
@@ -345,12 +371,18 @@ struct CudaGates::Impl {
                                    {W.linear_k.as<float>(), dg, int64_t(kin) * dg}, dproj.as<float>(), dg,
                                    int64_t(nblk) * dg, Hkv));
         SEER_CUDA_CHECK(cuda::run_gate_norm_rope(dproj.as<float>(), Hkv, nblk, dg, int64_t(nblk) * dg,
-                                                 W.k_norm.as<float>(), dec.rope(c.use_rope), j0, bs,
-                                                 e + int64_t(j0) * dg, int64_t(max_blocks) * dg, stream));
+                                                 W.k_norm.as<float>(), dec.rope(c.use_rope), j0, bs, e,
+                                                 max_blocks, stream));
       }
-      if (kv_len % bs != 0)
-        SEER_CUDA_CHECK(cudaMemset2DAsync(e + int64_t(j1) * dg, size_t(max_blocks) * dg * sizeof(bf16), 0,
-                                          size_t(dg) * sizeof(bf16), size_t(Hkv), stream));
+      if (kv_len % bs != 0) {  // every KV head's entry j1: zero (scale 0 with int8)
+        const size_t value = e.int8 ? 1 : sizeof(bf16);
+        char* v = e.int8 ? reinterpret_cast<char*>(e.int8) : reinterpret_cast<char*>(e.bf16);
+        SEER_CUDA_CHECK(cudaMemset2DAsync(v + int64_t(j1) * dg * value, size_t(max_blocks) * dg * value, 0,
+                                          size_t(dg) * value, size_t(Hkv), stream));
+        if (e.int8)
+          SEER_CUDA_CHECK(cudaMemset2DAsync(e.scale + j1, size_t(max_blocks) * sizeof(float), 0, sizeof(float),
+                                            size_t(Hkv), stream));
+      }
     }
     if (!scoring) return Status::ok();
 
@@ -475,8 +507,7 @@ struct CudaGates::Impl {
       const GateConfig& c = dec.set->config;
       const GateWeights& W = dec.layers[size_t(layer)];
       p.hidden = c.hidden_size;
-      p.entries = entries[size_t(layer)].as<bf16>();
-      p.entries_stride = entries_stride();
+      p.entries = layer_entries(layer);
       p.k_pools = device_pools(c.k_pools);
       p.linear_k = W.linear_k.as<float>();
       p.k_norm = W.k_norm.as<float>();
@@ -602,6 +633,31 @@ Status CudaGates::decode_scores(int layer, const bf16* q, const bf16* k, const i
   SEER_RETURN_IF_ERROR(impl_->decode_scores(layer, q, k, kv_lens, max_kv_len, true));
   const int nb = (max_kv_len + impl_->bs - 1) / impl_->bs;
   return impl_->download_scores(size_t(impl_->batch) * impl_->model.num_kv_heads * nb, scores);
+}
+
+Status CudaGates::decode_entries(int layer, std::vector<float>* out) {
+  Impl& m = *impl_;
+  if (!m.has_dec || layer < 0 || layer >= m.model.num_layers)
+    return Status::error("GPU gates: no decode gate cache for layer {}", layer);
+  const cuda::GateEntries e = m.layer_entries(layer);
+  const size_t n = size_t(m.batch) * size_t(e.stride), dg = size_t(m.dec.set->config.hidden_size);
+  std::vector<uint8_t> raw(n * dg * (e.int8 ? 1 : 2));
+  std::vector<float> scale(e.int8 ? n : 0);
+  SEER_CUDA_CHECK(cudaMemcpyAsync(raw.data(), m.entries[size_t(layer)].ptr, raw.size(), cudaMemcpyDeviceToHost, m.stream));
+  if (e.int8)
+    SEER_CUDA_CHECK(cudaMemcpyAsync(scale.data(), e.scale, n * sizeof(float), cudaMemcpyDeviceToHost, m.stream));
+  SEER_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  out->resize(n * dg);
+  for (size_t i = 0; i < n * dg; ++i) {
+    if (e.int8) {
+      (*out)[i] = scale[i / dg] * float(int8_t(raw[i]));
+    } else {
+      uint16_t v;
+      std::memcpy(&v, raw.data() + 2 * i, 2);
+      (*out)[i] = bf16_to_fp32(v);
+    }
+  }
+  return Status::ok();
 }
 
 Status CudaGates::take_counts(std::vector<LayerDensity>* out) { return impl_->take_counts(out); }

@@ -14,9 +14,11 @@
 //
 // State per layer (fp32 unless said otherwise), for batch_size sequences:
 //   K statistics  [B][3, Hkv, max_blocks, head_dim]
-//   entries       bf16 [B][Hkv, max_blocks, dg]   (decode gate only)
+//   entries       bf16 [B][Hkv, max_blocks, dg]   (decode gate only), or with
+//                 PolicyOptions::gate_cache_int8 int8 [B][Hkv, max_blocks, dg] and fp32 scales
+//                 [B][Hkv, max_blocks] (cuda::GateEntries; the CPU cache rounds its values the same way)
 // Memory: the statistics take 12 * Hkv * head_dim bytes per block and layer (Llama-3.1-8B shapes at
-// a 128k context: 0.8 GB in all), the cache 2 * Hkv * dg more; the prefill scores [Hq, rows, nb] are
+// a 128k context: 0.8 GB in all), the cache 2 * Hkv * dg more (int8: dg + 4); the prefill scores [Hq, rows, nb] are
 // scratch shared by the layers (512 MB for a 128k-token chunk of 32 heads).
 // The GEMMs run in TF32 (fp32 storage, 10-bit-mantissa products, fp32 sums): gate scores move by
 // ~1e-3 relative against the fp32 CPU gate, far below what separates the blocks a gate keeps.
@@ -79,6 +81,10 @@ class CudaGates {
                         std::vector<float>* scores);
   Status decode_scores(int layer, const __nv_bfloat16* q, const __nv_bfloat16* k, const int32_t* kv_lens,
                        int max_kv_len, std::vector<float>* scores);
+  // The decode gate's K-compression cache of `layer` as the scores read it (bf16 values, or int8
+  // values times their entry's scale), for tests and tools: [B][Hkv, ceil(max_context / bs), dg]
+  // (entries past a sequence's blocks unspecified). Waits for the stream.
+  Status decode_entries(int layer, std::vector<float>* out);
   // Block counts of the sparse layers since the last call, per layer (waits for the stream).
   Status take_counts(std::vector<LayerDensity>* out);
 

@@ -61,6 +61,7 @@ class GatePolicy : public ScoredPolicy {
     if (gates_.decode) {
       KCacheOptions co;
       co.bf16_scoring = true;  // half the bytes per decode step (see KCacheOptions)
+      co.int8_entries = opts.gate_cache_int8;
       cache_ = std::make_unique<KCompressionCache>(*gates_.decode, co);
     }
     device_.prefill = gates_.prefill.get();

@@ -368,6 +368,12 @@ void KCompressionCache::compress_block(LayerState& st, int layer, int block, int
     }
     if (cfg.use_qk_norm) rmsnorm_vec(e, W.k_norm.data(), dg);
     if (cfg.use_rope) gate_rope(rope, e, 1, dg);
+    if (opts_.int8_entries) {  // v -> s * round(v / s), s = max |v| / 127, in the GPU cache's fp32 steps
+      float amax = 0.0f;
+      for (int o = 0; o < dg; ++o) amax = std::max(amax, std::fabs(e[o]));
+      const float inv = amax > 0.0f ? 127.0f / amax : 0.0f, s = amax / 127.0f;
+      for (int o = 0; o < dg; ++o) e[o] = s * std::min(std::max(std::nearbyint(e[o] * inv), -127.0f), 127.0f);
+    }
     if (opts_.bf16_scoring) {  // tiled [num_blocks/16, dg, 16]: see entries_bf16()
       uint16_t* tile = st.entries_bf16[size_t(h)].data() + size_t(block / kScoreTile) * dg * kScoreTile;
       for (int o = 0; o < dg; ++o) tile[size_t(o) * kScoreTile + block % kScoreTile] = fp32_to_bf16(e[o]);

@@ -656,18 +656,25 @@ TEST(CudaGate, PrefillAndRopeMatchesSeparatePasses) {
   }
 }
 
-void check_decode_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std::string& what, int B = 2) {
+// Decode steps of B sequences against the CPU cache (KCacheOptions::int8_entries with int8): the GPU's
+// entries (CudaGates::decode_entries) against the CPU's, and its scores against the CPU's and, tightly,
+// against its own query times its own entries.
+void check_decode_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std::string& what, int B = 2,
+                       bool int8 = false) {
   const ModelConfig m = gate_model(Hq, Hkv, d);
   const GateSet gs = random_gate(cfg, m, 9);
   DeviceGateSpec spec;
   spec.decode = &gs;
+  spec.options.gate_cache_int8 = int8;
   GateHarness hx;
-  const int layer = 1, bs = cfg.block_size, ctx = 2048;
+  const int layer = 1, bs = cfg.block_size, ctx = 2048, max_blocks = ctx / bs, dg = cfg.hidden_size;
   auto made = CudaGates::create(spec, m, ctx, B, hx.blas, hx.stream);
   ASSERT_TRUE(made.is_ok()) << made.status().message();
   CudaGates& gpu = *made.value();
+  KCacheOptions co;
+  co.int8_entries = int8;
   std::vector<std::unique_ptr<KCompressionCache>> cpu;
-  for (int b = 0; b < B; ++b) cpu.push_back(std::make_unique<KCompressionCache>(gs));
+  for (int b = 0; b < B; ++b) cpu.push_back(std::make_unique<KCompressionCache>(gs, co));
   std::mt19937 rng(31);
   std::vector<int32_t> lens(static_cast<size_t>(B));  // partial blocks, some about to complete
   for (int b = 0; b < B; ++b) lens[size_t(b)] = b % 2 ? 64 * (3 + b) - 2 : 130 + 7 * b;
@@ -685,37 +692,54 @@ void check_decode_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std:
   for (int step = 0; step < 70; ++step) {
     for (auto& l : lens) ++l;
     const std::vector<float> q = random_acts(B, Hq, d, rng), k = random_acts(B, Hkv, d, rng);
-    Dev<uint16_t> qd(to_bf16(q)), kd(to_bf16(k));
+    const std::vector<uint16_t> qh = to_bf16(q);
+    Dev<uint16_t> qd(qh), kd(to_bf16(k));
     Dev<int32_t> ld(lens);
     const int max_len = *std::max_element(lens.begin(), lens.end());
-    std::vector<float> g;
+    std::vector<float> g, ge;
     const Status st = gpu.decode_scores(layer, reinterpret_cast<const bf16*>(qd.ptr),
                                         reinterpret_cast<const bf16*>(kd.ptr), ld.ptr, max_len, &g);
     ASSERT_TRUE(st.is_ok()) << st.message();
+    ASSERT_TRUE(gpu.decode_entries(layer, &ge).is_ok());
     const int gnb = (max_len + bs - 1) / bs;
     for (int b = 0; b < B; ++b) {
       const int pos = lens[size_t(b)] - 1;
+      const std::string at = what + " step " + std::to_string(step) + " seq " + std::to_string(b);
       ASSERT_TRUE(cpu[size_t(b)]->update(layer, k.data() + size_t(b) * Hkv * d, 1, pos).is_ok());
       DecodeGateScores c;
       ASSERT_TRUE(decode_gate_scores(*cpu[size_t(b)], layer, q.data() + size_t(b) * Hq * d, pos, false, &c).is_ok());
-      // The GPU keeps the compressed entries in bf16 (relative rounding <= 2^-9 per value): allow
-      // sum_i |qg_i| |e_ji| 2^-8 / sqrt(dg) on top, the bound of that rounding on a score.
-      const int dg = cfg.hidden_size;
-      std::vector<float> qg(size_t(Hkv) * dg);
+      std::vector<float> qg(size_t(Hkv) * dg), qr(size_t(Hq) * d), qgr(size_t(Hkv) * dg);
       decode_gate_query(gs, layer, q.data() + size_t(b) * Hq * d, pos, qg.data());
+      for (size_t i = 0; i < qr.size(); ++i) qr[i] = bf16_to_fp32(qh[size_t(b) * Hq * d + i]);
+      decode_gate_query(gs, layer, qr.data(), pos, qgr.data());  // the query from the bf16 q the GPU got
       for (int h = 0; h < Hkv; ++h) {
-        std::vector<float> bound(size_t(c.num_blocks));
         const float* e = cpu[size_t(b)]->entries(layer, h);
+        const float* eg = ge.data() + ((size_t(b) * Hkv + h) * max_blocks) * dg;
+        const float* qh_g = qg.data() + size_t(h) * dg;
+        const float* qh_r = qgr.data() + size_t(h) * dg;
+        std::vector<float> bound(size_t(c.num_blocks));
         for (int j = 0; j < c.num_blocks; ++j) {
-          double acc = 0.0;
-          for (int i = 0; i < dg; ++i) acc += std::fabs(qg[size_t(h) * dg + i] * e[size_t(j) * dg + i]);
-          bound[size_t(j)] = float(acc / 256.0 / std::sqrt(double(dg)));
+          // The stored entry against the CPU's: one rounding step (int8: its scale; bf16: 2^-8 of the
+          // value), plus the TF32 projection of blocks compressed in the prefill (~1e-3 of the entry).
+          float emax = 0.0f;
+          for (int i = 0; i < dg; ++i) emax = std::max(emax, std::fabs(e[size_t(j) * dg + i]));
+          double acc = 0.0, ref = 0.0, mag = 0.0;
+          for (int i = 0; i < dg; ++i) {
+            const float ev = e[size_t(j) * dg + i], gv = eg[size_t(j) * dg + i];
+            const float step_i = int8 ? emax / 127.0f : std::fabs(ev) / 256.0f;
+            ASSERT_NEAR(gv, ev, step_i + 4e-3f * emax + 1e-6f) << at << " head " << h << " entry " << j << " dim " << i;
+            acc += std::fabs(qh_g[i]) * step_i;
+            ref += double(qh_r[i]) * gv;
+            mag += std::fabs(double(qh_r[i]) * gv);
+          }
+          bound[size_t(j)] = float(acc / std::sqrt(double(dg)));
+          // The scores kernel against the entries it read: fp32 sums of the same products.
+          const float gs_j = g[(size_t(b) * Hkv + h) * gnb + size_t(j)];
+          ASSERT_NEAR(gs_j, ref / std::sqrt(double(dg)), 1e-4 * mag / std::sqrt(double(dg)) + 1e-6)
+              << at << " head " << h << " block " << j << ": score against the stored entry";
         }
         expect_rows_close(g.data() + (size_t(b) * Hkv + h) * gnb, c.scores.data() + size_t(h) * c.num_blocks,
-                          c.num_blocks,
-                          what + " step " + std::to_string(step) + " seq " + std::to_string(b) + " head " +
-                              std::to_string(h),
-                          bound);
+                          c.num_blocks, at + " head " + std::to_string(h), bound);
       }
     }
   }
@@ -745,6 +769,26 @@ TEST(CudaGate, DecodeScoresMatchCpuCache) {
   GateConfig llama = qproj;
   llama.hidden_size = 128;
   check_decode_gate(llama, 32, 8, 128, "Qproj qk-norm 32/8 heads batch 9", 9);
+}
+
+// The int8 K-compression cache (PolicyOptions::gate_cache_int8) at every gate width the scores kernel
+// takes (a 16-byte load is 16 values: 4, 8 or 16 threads per entry).
+TEST(CudaGate, DecodeInt8CacheMatchesCpu) {
+  GPU_OR_SKIP();
+  GateConfig qproj;
+  qproj.kind = GateKind::kDecode;
+  qproj.q_head_pooling = QHeadPooling::kQproj;
+  qproj.use_qk_norm = true;
+  qproj.hidden_size = 64;
+  check_decode_gate(qproj, 4, 2, 64, "int8 Qproj qk-norm dg 64", 2, true);
+  GateConfig avgproj = qproj;
+  avgproj.q_head_pooling = QHeadPooling::kQavgproj;
+  avgproj.use_qk_norm = false;
+  avgproj.hidden_size = 256;
+  check_decode_gate(avgproj, 8, 2, 64, "int8 Qavgproj dg 256", 3, true);
+  GateConfig llama = qproj;
+  llama.hidden_size = 128;
+  check_decode_gate(llama, 32, 8, 128, "int8 Qproj qk-norm 32/8 heads batch 9", 9, true);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -860,6 +904,17 @@ TEST(CudaGate, ModelForwardWithDeviceGates) {
   EXPECT_GE(l1.decode.selected, 2 * rows);
   EXPECT_LE(l1.decode.selected, 4 * rows);
   EXPECT_LT(l1.decode.selected, l1.decode.dense);
+  // The same with the int8 K-compression cache: the model's cache path runs (prefill compression, decode
+  // steps), the logits stay finite and the budget keeps as many blocks.
+  spec.options.gate_cache_int8 = true;
+  DeviceGatePolicy some8(spec);
+  std::vector<std::vector<float>> sparse8;
+  run(&some8, &sparse8);
+  for (const auto& lg : sparse8)
+    for (float x : lg) ASSERT_TRUE(std::isfinite(x));
+  EXPECT_EQ(some8.stats[1].decode.selected, l1.decode.selected);
+  EXPECT_EQ(some8.stats[1].decode.dense, l1.decode.dense);
+  spec.options.gate_cache_int8 = false;
 
   // One session, gates on and off: a forward without the policy runs dense and leaves the gates'
   // state behind, so continuing that sequence with the gates is refused; a new sequence is fine.

@@ -120,6 +120,25 @@ __device__ void norm_rope_apply(float* x, int dg, const float* norm_w, const flo
   __syncthreads();
 }
 
+// Writes x [dg] (shared memory, or null for a zero entry) as entry `e` of `to` (GateEntries); every
+// thread of the block calls it (whole warps). int8: each warp finds the entry's largest |value| itself
+// (no barrier), so all agree on the scale.
+__device__ void store_entry(const GateEntries& to, int64_t e, const float* x, int dg) {
+  const int t = threadIdx.x, n = blockDim.x;
+  if (to.bf16) {
+    for (int o = t; o < dg; o += n) to.bf16[e * dg + o] = __float2bfloat16(x ? x[o] : 0.0f);
+    return;
+  }
+  float amax = 0.0f;
+  if (x) {
+    for (int o = t & 31; o < dg; o += 32) amax = fmaxf(amax, fabsf(x[o]));
+    for (int off = 16; off > 0; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+  }
+  const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+  for (int o = t; o < dg; o += n) to.int8[e * dg + o] = x ? int8_t(fminf(fmaxf(rintf(x[o] * inv), -127.0f), 127.0f)) : 0;
+  if (t == 0) to.scale[e] = amax / 127.0f;
+}
+
 // out[o] = sum_{i < rows} x[i] * w[i * dg + o] (x, out and red in shared memory; 8 warps of a
 // 256-thread block; warp w takes rows w, w + 8, .. in order, 16 rows' loads in flight at a time; lane
 // l columns 4l + 128c with float4 loads).
@@ -469,7 +488,8 @@ constexpr int kRopeHeads = 8;  // heads per CTA of gate_norm_rope_kernel (one Ro
 
 // grid (n, ceil(heads / kRopeHeads)), block max(dg, 32) threads.
 __global__ void gate_norm_rope_kernel(float* x, int heads, int dg, int64_t head_stride, const float* norm_w,
-                                      GateRope rope, int first_block, int bs, bf16* out, int64_t out_head_stride) {
+                                      GateRope rope, int first_block, int bs, GateEntries out,
+                                      int64_t out_head_stride) {
   __shared__ float row[kMaxHidden], cs[kMaxHidden / 2], sn[kMaxHidden / 2];
   __shared__ double red[32];
   const int i = blockIdx.x, o = threadIdx.x;
@@ -485,12 +505,10 @@ __global__ void gate_norm_rope_kernel(float* x, int heads, int dg, int64_t head_
     if (o < dg) row[o] = xr[o];
     __syncthreads();
     norm_rope_apply(row, dg, norm_w, rope.inv_freq ? cs : nullptr, sn, red);
-    if (o < dg) {
-      if (out)
-        out[int64_t(h) * out_head_stride + int64_t(i) * dg + o] = __float2bfloat16(row[o]);
-      else
-        xr[o] = row[o];
-    }
+    if (out)
+      store_entry(out, int64_t(h) * out_head_stride + first_block + i, row, dg);
+    else if (o < dg)
+      xr[o] = row[o];
   }
 }
 
@@ -621,15 +639,15 @@ __global__ void __launch_bounds__(256) gate_decode_project_kernel(const GateDeco
     st[2 * plane + c] = sm;
   }
   if (p.entries) {
-    bf16* entry = p.entries + b * p.entries_stride + (int64_t(h) * p.max_blocks + j) * dg;
+    const int64_t entry = b * p.entries.stride + int64_t(h) * p.max_blocks + j;
     if (compress) {
       for (int o = t; o < dg; o += blockDim.x) out[o] = slice_sum(p.e_partial + head * p.slices * dg + o, p.slices, dg);
       rope_table(p.upstream_rope_position ? pos : j * bs, dg, p.rope, cs, sn);
       __syncthreads();
       norm_rope_apply(out, dg, p.k_norm, p.rope.inv_freq ? cs : nullptr, sn, dred);
-      for (int o = t; o < dg; o += blockDim.x) entry[o] = __float2bfloat16(out[o]);
+      store_entry(p.entries, entry, out, dg);
     } else if (slot == 0) {
-      for (int o = t; o < dg; o += blockDim.x) entry[o] = __float2bfloat16(0.0f);
+      store_entry(p.entries, entry, nullptr, dg);
     }
   }
   if (p.scoring && p.entries) {  // the query: summed partials (Qproj / Qavgproj) or the group mean (Qavg)
@@ -653,50 +671,80 @@ __global__ void __launch_bounds__(256) gate_decode_project_kernel(const GateDeco
   if (t == 0 && p.slices > 1) p.done[head] = 0;  // ready for the next step
 }
 
-// grid (ceil(num_blocks / 128), Hkv, B), 256 threads: 8 warps of 16 blocks. T = dg / 8 threads
-// share an entry, each with one 16-byte load of its eight bf16 (dims 8i .. 8i + 7); a warp loads
-// 32 / T entries at once and has all of its 16 in flight before the first sum.
-template <int T>
+// The dot product of 16 bytes of an entry (8 bf16, or 16 int8 values) with the query's matching values.
+__device__ __forceinline__ float dot16(const uint4& raw, const float* qv, bf16) {
+  const __nv_bfloat162* e2 = reinterpret_cast<const __nv_bfloat162*>(&raw);
+  float a = 0.0f;
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    const float2 f = __bfloat1622float2(e2[e]);
+    a += qv[2 * e] * f.x;
+    a += qv[2 * e + 1] * f.y;
+  }
+  return a;
+}
+__device__ __forceinline__ float dot16(const uint4& raw, const float* qv, int8_t) {
+  // Each byte x + 128 (sign bit flipped) placed in the mantissa of 2^23: the float 2^23 + 128 + x.
+  const uint32_t w[4] = {raw.x ^ 0x80808080u, raw.y ^ 0x80808080u, raw.z ^ 0x80808080u, raw.w ^ 0x80808080u};
+  float a = 0.0f;
+#pragma unroll
+  for (int e = 0; e < 16; ++e) {
+    const float x = __uint_as_float(__byte_perm(w[e / 4], 0x4B000000u, 0x7540u + e % 4)) - 8388736.0f;
+    a += qv[e] * x;
+  }
+  return a;
+}
+
+// grid (ceil(num_blocks / (8 E)), Hkv, B), 256 threads: 8 warps of E blocks. T = dg / V threads share
+// an entry, each with one 16-byte load of its V values (V = 8 bf16 or 16 int8: dims V i .. V i + V - 1);
+// a warp loads 32 / T entries at once and has all of its E in flight before the first sum.
+template <typename Elem, int T, int E>
 __global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecodeParams p, float* scores,
                                                                   int64_t row_stride) {
-  constexpr int kPer = 32 / T, kLoads = 16 / kPer;  // entries per warp-load; loads per thread
-  constexpr int dg = 8 * T;
+  constexpr bool kInt8 = sizeof(Elem) == 1;
+  constexpr int V = 16 / sizeof(Elem), kPer = 32 / T, kLoads = E / kPer;  // values per load; entries per
+  constexpr int dg = V * T;                                                // warp-load; loads per thread
   const int h = blockIdx.y, b = blockIdx.z, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int i = lane % T, sub = lane / T;
   pdl_allow_next();  // the selection may launch; it waits for these scores
   const int nb = (p.kv_lens[b] + p.block_size - 1) / p.block_size;
-  const int j0 = blockIdx.x * 128 + warp * 16 + sub;  // this thread's entries: j0 + kPer u
+  const int j0 = blockIdx.x * 8 * E + warp * E + sub;  // this thread's entries: j0 + kPer u
   if (j0 - sub >= nb) return;
   // Launched early (launch_early), this kernel streams the entries while the step kernel runs: all but
   // the row's last, which the step kernel writes (a completed block's entry, or a new block's zeros),
   // and which is read after pdl_wait through L2, like the query.
-  const bf16* eh = p.entries + b * p.entries_stride + int64_t(h) * p.max_blocks * dg + 8 * i;
+  const int64_t e0 = b * p.entries.stride + int64_t(h) * p.max_blocks;  // the row's first entry
+  const Elem* eh = reinterpret_cast<const Elem*>(kInt8 ? static_cast<const void*>(p.entries.int8)
+                                                       : static_cast<const void*>(p.entries.bf16)) +
+                   e0 * dg + V * i;
   uint4 raw[kLoads];
+  float sc[kLoads];
 #pragma unroll
   for (int u = 0; u < kLoads; ++u) {
     const int j = j0 + kPer * u;
     raw[u] = j < nb - 1 ? __ldg(reinterpret_cast<const uint4*>(eh + int64_t(j) * dg)) : make_uint4(0, 0, 0, 0);
+    if (kInt8) sc[u] = j < nb - 1 && i == 0 ? __ldg(p.entries.scale + e0 + j) : 0.0f;
   }
   pdl_wait();
 #pragma unroll
   for (int u = 0; u < kLoads; ++u)
-    if (j0 + kPer * u == nb - 1) raw[u] = __ldcg(reinterpret_cast<const uint4*>(eh + int64_t(nb - 1) * dg));
-  const float4* qg = reinterpret_cast<const float4*>(p.qg + (int64_t(b) * p.num_kv_heads + h) * dg + 8 * i);
-  const float4 qa = __ldcg(qg), qb = __ldcg(qg + 1);
-  const float qv[8] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
+    if (j0 + kPer * u == nb - 1) {
+      raw[u] = __ldcg(reinterpret_cast<const uint4*>(eh + int64_t(nb - 1) * dg));
+      if (kInt8 && i == 0) sc[u] = __ldcg(p.entries.scale + e0 + nb - 1);
+    }
+  const float4* qg = reinterpret_cast<const float4*>(p.qg + (int64_t(b) * p.num_kv_heads + h) * dg + V * i);
+  float qv[V];
+#pragma unroll
+  for (int v = 0; v < V / 4; ++v) {
+    const float4 f = __ldcg(qg + v);
+    qv[4 * v] = f.x;
+    qv[4 * v + 1] = f.y;
+    qv[4 * v + 2] = f.z;
+    qv[4 * v + 3] = f.w;
+  }
   float acc[kLoads];
 #pragma unroll
-  for (int u = 0; u < kLoads; ++u) {
-    const __nv_bfloat162* e2 = reinterpret_cast<const __nv_bfloat162*>(&raw[u]);
-    float a = 0.0f;
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const float2 f = __bfloat1622float2(e2[e]);
-      a += qv[2 * e] * f.x;
-      a += qv[2 * e + 1] * f.y;
-    }
-    acc[u] = a;
-  }
+  for (int u = 0; u < kLoads; ++u) acc[u] = dot16(raw[u], qv, Elem{});
 #pragma unroll
   for (int u = 0; u < kLoads; ++u)
     for (int off = T / 2; off > 0; off >>= 1) acc[u] += __shfl_xor_sync(0xffffffffu, acc[u], off);
@@ -705,7 +753,7 @@ __global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecod
   if (i == 0) {
 #pragma unroll
     for (int u = 0; u < kLoads; ++u)
-      if (j0 + kPer * u < nb) out[j0 + kPer * u] = acc[u] * scale;
+      if (j0 + kPer * u < nb) out[j0 + kPer * u] = kInt8 ? acc[u] * sc[u] * scale : acc[u] * scale;
   }
 }
 
@@ -1581,14 +1629,14 @@ cudaError_t run_gate_k_features(const GateKStats& s, GatePools pools, int kv_len
 }
 
 cudaError_t run_gate_norm_rope(float* x, int heads, int n, int dg, int64_t head_stride, const float* norm_w,
-                               GateRope rope, int first_block, int block_size, bf16* out_bf16,
+                               GateRope rope, int first_block, int block_size, GateEntries out,
                                int64_t out_head_stride, cudaStream_t stream) {
   if (n <= 0 || heads <= 0) return cudaSuccess;
-  if (dg > kMaxHidden || dg % 2 != 0) return cudaErrorInvalidValue;
-  if (!norm_w && !rope.inv_freq && !out_bf16) return cudaSuccess;
+  if (dg > kMaxHidden || dg % 2 != 0 || (out.int8 && !out.scale)) return cudaErrorInvalidValue;
+  if (!norm_w && !rope.inv_freq && !out) return cudaSuccess;
   const dim3 grid(n, (heads + kRopeHeads - 1) / kRopeHeads);
   gate_norm_rope_kernel<<<grid, max(dg, 32), 0, stream>>>(x, heads, dg, head_stride, norm_w, rope, first_block,
-                                                          block_size, out_bf16, out_head_stride);
+                                                          block_size, out, out_head_stride);
   return cudaGetLastError();
 }
 
@@ -1663,11 +1711,24 @@ cudaError_t run_gate_decode_step(const GateDecodeParams& p, cudaStream_t stream)
 
 cudaError_t run_gate_decode_scores(const GateDecodeParams& p, float* scores, int64_t row_stride, int num_blocks,
                                    cudaStream_t stream) {
+  // Early: it streams the cache while the step kernel before it runs. A CTA covers 128 bf16 entries or
+  // 256 int8 ones (the same bytes).
+  if (p.entries.int8) {
+    if (!p.entries.scale) return cudaErrorInvalidValue;
+    const dim3 grid((num_blocks + 255) / 256, p.num_kv_heads, p.batch_size);
+    switch (p.hidden) {
+      case 64: return launch_early(gate_decode_scores_kernel<int8_t, 4, 32>, grid, 256, stream, p, scores, row_stride);
+      case 128: return launch_early(gate_decode_scores_kernel<int8_t, 8, 32>, grid, 256, stream, p, scores, row_stride);
+      case 256:
+        return launch_early(gate_decode_scores_kernel<int8_t, 16, 32>, grid, 256, stream, p, scores, row_stride);
+      default: return cudaErrorInvalidValue;
+    }
+  }
   const dim3 grid((num_blocks + 127) / 128, p.num_kv_heads, p.batch_size);
-  switch (p.hidden) {  // early: it streams the cache while the step kernel before it runs
-    case 64: return launch_early(gate_decode_scores_kernel<8>, grid, 256, stream, p, scores, row_stride);
-    case 128: return launch_early(gate_decode_scores_kernel<16>, grid, 256, stream, p, scores, row_stride);
-    case 256: return launch_early(gate_decode_scores_kernel<32>, grid, 256, stream, p, scores, row_stride);
+  switch (p.hidden) {
+    case 64: return launch_early(gate_decode_scores_kernel<bf16, 8, 16>, grid, 256, stream, p, scores, row_stride);
+    case 128: return launch_early(gate_decode_scores_kernel<bf16, 16, 16>, grid, 256, stream, p, scores, row_stride);
+    case 256: return launch_early(gate_decode_scores_kernel<bf16, 32, 16>, grid, 256, stream, p, scores, row_stride);
     default: return cudaErrorInvalidValue;
   }
 }

@@ -16,7 +16,8 @@
 //   k feat   [Hkv, head_blocks, P*d]        pooled key features of blocks b0 .. b0+nblk-1 (index i: b0+i)
 //   q feat   [Hq, rows, P*d]                pooled new queries of the query blocks a chunk touches
 //   rows     [heads, n, dg]                 projected features, normed and rotated in place
-//   entries  bf16 [B][Hkv, max_blocks, dg]   the decode K-compression cache (zero for a partial block)
+//   entries  [B][Hkv, max_blocks, dg]        the decode K-compression cache (zero for a partial block),
+//                                            bf16, or int8 with scales [B][Hkv, max_blocks] (GateEntries)
 //   qg       [B, Hkv, dg]                   the decode gate's query after pooling, projection, norm, RoPE
 //   scores   [rows, row_stride]             one selection row each; overwritten by its selection
 #pragma once
@@ -85,11 +86,26 @@ cudaError_t run_gate_pool(const GateKStats& s, __nv_bfloat16* k, int64_t k_strid
 cudaError_t run_gate_k_features(const GateKStats& s, GatePools pools, int kv_len, int b0, int nblk, float* feat,
                                 int head_blocks, cudaStream_t stream);
 
+// The decode gate's K-compression cache of one layer: dg values per (sequence, KV head, block), entry e
+// (= (b * Hkv + h) * max_blocks + j) at values e * dg .. e * dg + dg - 1, in one of two formats:
+//   bf16   the values rounded to bf16 (|error| <= 2^-9 |v| per value)
+//   int8   q = round(v / s) with one fp32 scale s = max_i |v_i| / 127 per entry, read as s * q
+//          (|error| <= s / 2 per value): half the bytes each decode step's scores stream
+// A zero entry (a partial block's placeholder) is all zeros, scale 0 included.
+struct GateEntries {
+  __nv_bfloat16* bf16 = nullptr;  // [B][Hkv, max_blocks, dg]; either this or int8
+  int8_t* int8 = nullptr;         // [B][Hkv, max_blocks, dg]
+  float* scale = nullptr;         // int8: [B][Hkv, max_blocks]
+  int64_t stride = 0;             // entries between sequences (Hkv * max_blocks)
+  __host__ __device__ explicit operator bool() const { return bf16 || int8; }
+};
+
 // Rows x [heads][n, dg] (head h at x + h * head_stride): optional RMSNorm (weight norm_w [dg], eps
 // 1e-6, as attngate_knorm) then the gate RoPE at position (first_block + i) * block_size for row i.
-// out_bf16 null: in place; else written as bf16 to out_bf16 + h * out_head_stride + i * dg.
+// Without `out`: in place; with it, row i of head h is written as entry h * out_head_stride +
+// first_block + i of `out` (one sequence's entries: out.stride unused).
 cudaError_t run_gate_norm_rope(float* x, int heads, int n, int dg, int64_t head_stride, const float* norm_w,
-                               GateRope rope, int first_block, int block_size, __nv_bfloat16* out_bf16,
+                               GateRope rope, int first_block, int block_size, GateEntries out,
                                int64_t out_head_stride, cudaStream_t stream);
 
 // Gate RoPE of rows x [rows, dg] from a block table (GateRope::block_table): row R sits at block
@@ -140,8 +156,7 @@ struct GateDecodeParams {
   int64_t k_stride = 0;
   float* stats = nullptr;        // [B][3, Hkv, max_blocks, d]
   int64_t stats_stride = 0;      // floats between sequences
-  __nv_bfloat16* entries = nullptr;  // [B][Hkv, max_blocks, dg]; null: statistics only (prefill gate)
-  int64_t entries_stride = 0;        // elements between sequences
+  GateEntries entries;  // none: statistics only (prefill gate)
   GatePools k_pools;
   const float* linear_k = nullptr;  // [Hkv, P*d, dg]
   const float* k_norm = nullptr;    // [dg] or null
