@@ -20,9 +20,10 @@
 //            mass:0.3), each as a share of the attention row above; `rope` the model's RoPE of q and k, and
 //            `gate+rope` the gate step with that RoPE folded into its pooling pass (as the model runs
 //            it), minus `rope`
-// Usage: bench_cuda_attention [--quick | --sweep | --gates [T] | --prefill [T] | --decode]   (--quick drops
-// 128k prefill and decode; --sweep prints the density and batch sweeps behind the plots, see sweep(); --gates
-// runs only the gate rows, with T only the prefill gate at T, with 0 only the decode gate; --prefill runs
+// Usage: bench_cuda_attention [--quick | --sweep | --gates [T] | --gates 0 [B] | --prefill [T] | --decode]
+// (--quick drops 128k prefill and decode; --sweep prints the density and batch sweeps behind the plots, see
+// sweep(); --gates runs only the gate rows, with T only the prefill gate at T, with 0 only the decode gate, with
+// 0 B only the decode gate at batch B (1 or 16); --prefill runs
 // only the Hopper kernel's prefill rows, with T only at T; --decode only the decode rows)
 // Prefill rows run both kernels where the device has the Hopper one (last column names it).
 #include <cuda_runtime.h>
@@ -713,10 +714,14 @@ int main(int argc, char** argv) {
     char* end = nullptr;
     const bool bad_mode = argc > 1 && !quick && !do_sweep && !takes_len && !decode_only;
     const bool bad_len = argc > 2 && (!takes_len || (std::strtol(argv[2], &end, 10), *end != '\0' || end == argv[2]));
-    if (bad_mode || bad_len || argc > 3) {
+    // --gates 0 B: the decode gate at batch B only
+    const bool batch_ok = argc == 4 && gates_only && std::strcmp(argv[2], "0") == 0 &&
+                          (std::strtol(argv[3], &end, 10) > 0 && *end == '\0');
+    if (bad_mode || bad_len || (argc > 3 && !batch_ok)) {
       std::fprintf(stderr,
                    "bench_cuda_attention: unexpected argument '%s'\n"
-                   "usage: bench_cuda_attention [--quick | --sweep | --gates [T] | --prefill [T] | --decode]\n",
+                   "usage: bench_cuda_attention [--quick | --sweep | --gates [T] | --gates 0 [B] | --prefill [T] | "
+                   "--decode]\n",
                    bad_mode ? mode : bad_len ? argv[2] : argv[3]);
       return 2;
     }
@@ -744,8 +749,10 @@ int main(int argc, char** argv) {
     const int only = argc > 2 ? std::atoi(argv[2]) : -1;
     for (int T : lens)
       if (only < 0 || only == T) bench_gate_prefill(T);
+    const int only_batch = argc > 3 ? std::atoi(argv[3]) : 0;
     if (only <= 0)
-      for (int batch : {1, 16}) bench_gate_decode(batch, 131072);
+      for (int batch : {1, 16})
+        if (only_batch == 0 || only_batch == batch) bench_gate_decode(batch, 131072);
     return 0;
   }
   const bool hopper = seer::cuda::sparse_prefill_sm90_available();
