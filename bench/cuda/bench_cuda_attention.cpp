@@ -604,6 +604,7 @@ void bench_gate_decode(int batch, int L) {
   const Timing tg_i8 = step_at(L, *made_i8.value());
   const Timing tm_g = step_at(L - 32, gates, true), tm_i8_g = step_at(L - 32, *made_i8.value(), true);
   const Timing tg_i8_g = step_at(L, *made_i8.value(), true);
+  const Timing tm_mass_g = step_at(L - 32, *made_mass.value(), true);
   const Timing tm = step_at(L - 32, gates);
   const Timing tg = step_at(L, gates);  // leaves lens = L and the selection of a full step for the attention
   std::vector<seer::LayerDensity> counts;
@@ -670,6 +671,8 @@ void bench_gate_decode(int batch, int L) {
   print_share("gate", shape, density_i8, tm_i8_g, ta_g.median_ms);
   std::snprintf(shape, sizeof shape, "B=%d L=%d end, int8, graph", batch, L);
   print_share("gate", shape, density_i8, tg_i8_g, ta_g.median_ms);
+  std::snprintf(shape, sizeof shape, "B=%d L=%d mid, mass:0.9, graph", batch, L);
+  print_share("gate", shape, density_mass, tm_mass_g, ta_g.median_ms);
   for (void* ptr : {q, kn, k, v, o, static_cast<void*>(lens), static_cast<void*>(ws)}) cudaFree(ptr);
   made.value().reset();
   made_out.value().reset();

@@ -1361,8 +1361,13 @@ __device__ __forceinline__ int group_prefix(const bool (&flag)[kCtaChunks], int*
   return buf[kCtaChunks * kCtaWarps];
 }
 
-template <bool kRegs>
+// kBudget: an instantiation for Top-K rows alone (a decode budget, the common rule), which runs none of
+// the softmax rules' code: the kernel is one pass through long code, and a third of its stall samples
+// waited for instructions (Nsight Compute). The other instantiation takes any rule (GateSelectParams::top_k);
+// one of its own per softmax rule was slower at batch 16 (BENCHMARKS §3a).
+template <bool kRegs, bool kBudget>
 __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const GateSelectParams p) {
+  const bool top_k = kBudget || p.top_k;  // a constant in the budget instantiation
   __shared__ double dtmp[kCtaWarps];
   __shared__ uint32_t bounds_buf[2][kCtaWarps];         // largest and smallest key per warp
   __shared__ __align__(16) int hist[256];               // the counting passes
@@ -1383,7 +1388,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
     const int j = c * kCtaThreads + t;
     if (j >= n) return 0u;
     const float v = p.sink_excluded && j == 0 ? INFINITY : __ldcg(mem + j);  // (not a score: ranked first)
-    return p.top_k ? order_key(v) : __float_as_uint(v);
+    return top_k ? order_key(v) : __float_as_uint(v);
   };
   const int first = p.sink_excluded ? 1 : 0;  // a threshold's softmax: entries first..n-1
   if constexpr (kRegs) {
@@ -1401,7 +1406,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
     }
   };
   const int k = min(p.k, n);
-  const bool take_all = p.top_k && k >= n;
+  const bool take_all = top_k && k >= n;
   uint32_t kth = 0;
   int ties = 0, equal = 0;
   // The largest and smallest of the keys `each` visits that pass `in`, over the CTA (one barrier; the
@@ -1429,7 +1434,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
     *lo = l;
   };
   // As kth_largest_key, over the CTA.
-  if (p.top_k && !take_all && k > 0) {
+  if (top_k && !take_all && k > 0) {
     auto bounds = [&](auto&& in, uint32_t* hi, uint32_t* lo) { cta_bounds(for_each, in, hi, lo); };
     auto count = [&](auto&& digit, uint32_t* mins) {
       for_each([&](int, uint32_t key) { count_digit(hist, digit(key), mins, key); });
@@ -1446,7 +1451,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
   }
   const bool rank_ties = ties < equal;  // as in gate_select_kernel
   ThresholdState th;
-  if (!p.top_k) {
+  if (!top_k) {
     double mx = -INFINITY;
     for_each([&](int c, uint32_t b) {
       const float v = __uint_as_float(b);
@@ -1481,7 +1486,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
   // mass:P: the row's weights float(exp(v - max)) over entries first..n-1 (0 for NaN, for entries
   // before `first` and past the end), and the cut by bisect_mass_cut, over the CTA. Rows in
   // registers hold the weights in place of their scores; rows read from memory recompute them.
-  const bool by_mass = p.mass && !p.top_k && th.finite;
+  const bool by_mass = p.mass && !top_k && th.finite;
   auto weight = [&](int c, uint32_t b) -> uint32_t {
     const float v = __uint_as_float(b);
     const int j = c * kCtaThreads + t;
@@ -1545,7 +1550,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
       else
         bits[g] = c0 + g < chunks ? bits_at(c0 + g) : 0u;
       const int j = (c0 + g) * kCtaThreads + t;
-      eq[g] = p.top_k && j < n && !take_all && k > 0 && bits[g] == kth;
+      eq[g] = top_k && j < n && !take_all && k > 0 && bits[g] == kth;
     }
     int eq_total = 0;
     if (rank_ties) eq_total = group_prefix(eq, prefix[0], rank);
@@ -1554,7 +1559,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
     for (int g = 0; g < kCtaChunks; ++g) {
       const int j = (c0 + g) * kCtaThreads + t;
       const bool valid = j < n;
-      if (p.top_k)
+      if (top_k)
         pick[g] = valid && (take_all || (k > 0 && (bits[g] > kth || (eq[g] && (!rank_ties || eq_seen + rank[g] < ties)))));
       else
         pick[g] = valid && (j < first || (by_mass ? (kRegs ? bits[g] : weight(c0 + g, bits[g])) >= cut
@@ -1748,9 +1753,14 @@ cudaError_t run_gate_select(const GateSelectParams& p, cudaStream_t stream) {
   cudaError_t err = cudaSuccess;
   if (p.decode) {
     // Early: its CTAs are in place when the scores kernel before it completes.
-    err = nb <= kCtaThreads * kCtaChunks
-              ? launch_early(gate_select_decode_kernel<true>, dim3(p.num_rows), dim3(kCtaThreads), stream, p)
-              : launch_early(gate_select_decode_kernel<false>, dim3(p.num_rows), dim3(kCtaThreads), stream, p);
+    const bool regs = nb <= kCtaThreads * kCtaChunks;
+    const dim3 grid(p.num_rows), block(kCtaThreads);
+    if (p.top_k)  // (the any-rule instantiation would give the same lists)
+      err = regs ? launch_early(gate_select_decode_kernel<true, true>, grid, block, stream, p)
+                 : launch_early(gate_select_decode_kernel<false, true>, grid, block, stream, p);
+    else
+      err = regs ? launch_early(gate_select_decode_kernel<true, false>, grid, block, stream, p)
+                 : launch_early(gate_select_decode_kernel<false, false>, grid, block, stream, p);
     if (err != cudaSuccess) return err;
   } else {
     // Fixed-stride rows are a decode form; prefill rows are whole heads.
