@@ -643,36 +643,31 @@ void bench_gate_decode(int batch, int L) {
   p.scale = 1.0f / std::sqrt(float(kD));
   const Timing ta = time_it([&] { check(seer::cuda::launch_sparse_decode(p, st)); }, st);
   const Timing ta_g = time_graph([&] { check(seer::cuda::launch_sparse_decode(p, st)); }, st);
-  char shape[64], spread[64];
-  std::snprintf(shape, sizeof shape, "B=%d L=%d gate's sel", batch, L);
-  std::snprintf(spread, sizeof spread, "%.4f..%.4f", ta.min_ms, ta.max_ms);
-  std::printf("%-8s %-22s %7.2f %9.4f %17s %10s %10s %9s\n", "decode", shape, density, ta.median_ms, spread, "-", "-",
-              "-");
-  std::snprintf(shape, sizeof shape, "B=%d L=%d Qproj mid", batch, L);
-  print_share("gate", shape, density, tm, ta.median_ms);
-  std::snprintf(shape, sizeof shape, "B=%d L=%d Qproj end", batch, L);
-  print_share("gate", shape, density, tg, ta.median_ms);
-  std::snprintf(shape, sizeof shape, "B=%d L=%d mid, 0 out", batch, L);
-  print_share("gate", shape, density_out, tm_out, ta.median_ms);
-  std::snprintf(shape, sizeof shape, "B=%d L=%d mid, mass:0.9", batch, L);
-  print_share("gate", shape, density_mass, tm_mass, ta.median_ms);
-  std::snprintf(shape, sizeof shape, "B=%d L=%d mid, int8", batch, L);
-  print_share("gate", shape, density_i8, tm_i8, ta.median_ms);
-  std::snprintf(shape, sizeof shape, "B=%d L=%d end, int8", batch, L);
-  print_share("gate", shape, density_i8, tg_i8, ta.median_ms);
-  // As graphs: the attention, and the steps against it.
-  std::snprintf(shape, sizeof shape, "B=%d L=%d sel, graph", batch, L);
-  std::snprintf(spread, sizeof spread, "%.4f..%.4f", ta_g.min_ms, ta_g.max_ms);
-  std::printf("%-8s %-22s %7.2f %9.4f %17s %10s %10s %9s\n", "decode", shape, density, ta_g.median_ms, spread, "-",
-              "-", "-");
-  std::snprintf(shape, sizeof shape, "B=%d L=%d mid, graph", batch, L);
-  print_share("gate", shape, density, tm_g, ta_g.median_ms);
-  std::snprintf(shape, sizeof shape, "B=%d L=%d mid, int8, graph", batch, L);
-  print_share("gate", shape, density_i8, tm_i8_g, ta_g.median_ms);
-  std::snprintf(shape, sizeof shape, "B=%d L=%d end, int8, graph", batch, L);
-  print_share("gate", shape, density_i8, tg_i8_g, ta_g.median_ms);
-  std::snprintf(shape, sizeof shape, "B=%d L=%d mid, mass:0.9, graph", batch, L);
-  print_share("gate", shape, density_mass, tm_mass_g, ta_g.median_ms);
+  // The attention rows (eager, then as a graph), each followed by the gate steps measured against it.
+  auto attention_row = [&](const char* what, const Timing& t) {
+    char shape[64], spread[64];
+    std::snprintf(shape, sizeof shape, "B=%d L=%d %s", batch, L, what);
+    std::snprintf(spread, sizeof spread, "%.4f..%.4f", t.min_ms, t.max_ms);
+    std::printf("%-8s %-22s %7.2f %9.4f %17s %10s %10s %9s\n", "decode", shape, density, t.median_ms, spread, "-", "-",
+                "-");
+  };
+  auto gate_row = [&](const char* what, double d, const Timing& t, const Timing& of) {
+    char shape[64];
+    std::snprintf(shape, sizeof shape, "B=%d L=%d %s", batch, L, what);
+    print_share("gate", shape, d, t, of.median_ms);
+  };
+  attention_row("gate's sel", ta);
+  gate_row("Qproj mid", density, tm, ta);
+  gate_row("Qproj end", density, tg, ta);
+  gate_row("mid, 0 out", density_out, tm_out, ta);
+  gate_row("mid, mass:0.9", density_mass, tm_mass, ta);
+  gate_row("mid, int8", density_i8, tm_i8, ta);
+  gate_row("end, int8", density_i8, tg_i8, ta);
+  attention_row("sel, graph", ta_g);
+  gate_row("mid, graph", density, tm_g, ta_g);
+  gate_row("mid, int8, graph", density_i8, tm_i8_g, ta_g);
+  gate_row("end, int8, graph", density_i8, tg_i8_g, ta_g);
+  gate_row("mid, mass:0.9, graph", density_mass, tm_mass_g, ta_g);
   for (void* ptr : {q, kn, k, v, o, static_cast<void*>(lens), static_cast<void*>(ws)}) cudaFree(ptr);
   made.value().reset();
   made_out.value().reset();

@@ -745,13 +745,19 @@ void check_decode_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std:
   }
 }
 
+// A decode gate: Qproj with q/k norm, dg 64.
+GateConfig qproj_gate() {
+  GateConfig c;
+  c.kind = GateKind::kDecode;
+  c.q_head_pooling = QHeadPooling::kQproj;
+  c.use_qk_norm = true;
+  c.hidden_size = 64;
+  return c;
+}
+
 TEST(CudaGate, DecodeScoresMatchCpuCache) {
   GPU_OR_SKIP();
-  GateConfig qproj;
-  qproj.kind = GateKind::kDecode;
-  qproj.q_head_pooling = QHeadPooling::kQproj;
-  qproj.use_qk_norm = true;
-  qproj.hidden_size = 64;
+  const GateConfig qproj = qproj_gate();
   check_decode_gate(qproj, 4, 2, 64, "Qproj qk-norm");
   GateConfig avgproj = qproj;
   avgproj.q_head_pooling = QHeadPooling::kQavgproj;
@@ -775,11 +781,7 @@ TEST(CudaGate, DecodeScoresMatchCpuCache) {
 // takes (a 16-byte load is 16 values: 4, 8 or 16 threads per entry).
 TEST(CudaGate, DecodeInt8CacheMatchesCpu) {
   GPU_OR_SKIP();
-  GateConfig qproj;
-  qproj.kind = GateKind::kDecode;
-  qproj.q_head_pooling = QHeadPooling::kQproj;
-  qproj.use_qk_norm = true;
-  qproj.hidden_size = 64;
+  const GateConfig qproj = qproj_gate();
   check_decode_gate(qproj, 4, 2, 64, "int8 Qproj qk-norm dg 64", 2, true);
   GateConfig avgproj = qproj;
   avgproj.q_head_pooling = QHeadPooling::kQavgproj;
