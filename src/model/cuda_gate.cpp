@@ -354,13 +354,7 @@ struct CudaGates::Impl {
       const GateWeights& W = dec.layers[size_t(layer)];
       const int dg = c.hidden_size, kin = int(c.k_pools.size()) * d;
       const int j0 = start / bs, j1 = kv_len / bs;
-      cuda::GateEntries e = layer_entries(layer);  // this sequence's
-      const int64_t first = seq * e.stride;
-      if (e.bf16) e.bf16 += first * dg;
-      if (e.int8) {
-        e.int8 += first * dg;
-        e.scale += first;
-      }
+      const cuda::GateEntries e = layer_entries(layer).from(seq * entries_stride(), dg);  // this sequence's
       if (j1 > j0) {
         const int nblk = j1 - j0;
         SEER_RETURN_IF_ERROR(dfeat.reserve(size_t(Hkv) * nblk * kin * sizeof(float), "gate features"));
@@ -375,10 +369,9 @@ struct CudaGates::Impl {
                                                  max_blocks, stream));
       }
       if (kv_len % bs != 0) {  // every KV head's entry j1: zero (scale 0 with int8)
-        const size_t value = e.int8 ? 1 : sizeof(bf16);
-        char* v = e.int8 ? reinterpret_cast<char*>(e.int8) : reinterpret_cast<char*>(e.bf16);
-        SEER_CUDA_CHECK(cudaMemset2DAsync(v + int64_t(j1) * dg * value, size_t(max_blocks) * dg * value, 0,
-                                          size_t(dg) * value, size_t(Hkv), stream));
+        const size_t row = size_t(dg) * e.value_bytes();
+        SEER_CUDA_CHECK(cudaMemset2DAsync(static_cast<char*>(e.values()) + j1 * row, max_blocks * row, 0, row,
+                                          size_t(Hkv), stream));
         if (e.int8)
           SEER_CUDA_CHECK(cudaMemset2DAsync(e.scale + j1, size_t(max_blocks) * sizeof(float), 0, sizeof(float),
                                             size_t(Hkv), stream));
@@ -641,9 +634,9 @@ Status CudaGates::decode_entries(int layer, std::vector<float>* out) {
     return Status::error("GPU gates: no decode gate cache for layer {}", layer);
   const cuda::GateEntries e = m.layer_entries(layer);
   const size_t n = size_t(m.batch) * size_t(e.stride), dg = size_t(m.dec.set->config.hidden_size);
-  std::vector<uint8_t> raw(n * dg * (e.int8 ? 1 : 2));
+  std::vector<uint8_t> raw(n * dg * size_t(e.value_bytes()));
   std::vector<float> scale(e.int8 ? n : 0);
-  SEER_CUDA_CHECK(cudaMemcpyAsync(raw.data(), m.entries[size_t(layer)].ptr, raw.size(), cudaMemcpyDeviceToHost, m.stream));
+  SEER_CUDA_CHECK(cudaMemcpyAsync(raw.data(), e.values(), raw.size(), cudaMemcpyDeviceToHost, m.stream));
   if (e.int8)
     SEER_CUDA_CHECK(cudaMemcpyAsync(scale.data(), e.scale, n * sizeof(float), cudaMemcpyDeviceToHost, m.stream));
   SEER_CUDA_CHECK(cudaStreamSynchronize(m.stream));

@@ -692,8 +692,7 @@ void check_decode_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std:
   for (int step = 0; step < 70; ++step) {
     for (auto& l : lens) ++l;
     const std::vector<float> q = random_acts(B, Hq, d, rng), k = random_acts(B, Hkv, d, rng);
-    const std::vector<uint16_t> qh = to_bf16(q);
-    Dev<uint16_t> qd(qh), kd(to_bf16(k));
+    Dev<uint16_t> qd(to_bf16(q)), kd(to_bf16(k));
     Dev<int32_t> ld(lens);
     const int max_len = *std::max_element(lens.begin(), lens.end());
     std::vector<float> g, ge;
@@ -708,15 +707,12 @@ void check_decode_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std:
       ASSERT_TRUE(cpu[size_t(b)]->update(layer, k.data() + size_t(b) * Hkv * d, 1, pos).is_ok());
       DecodeGateScores c;
       ASSERT_TRUE(decode_gate_scores(*cpu[size_t(b)], layer, q.data() + size_t(b) * Hq * d, pos, false, &c).is_ok());
-      std::vector<float> qg(size_t(Hkv) * dg), qr(size_t(Hq) * d), qgr(size_t(Hkv) * dg);
+      std::vector<float> qg(size_t(Hkv) * dg);  // (q is bf16-exact: the query the GPU projects too)
       decode_gate_query(gs, layer, q.data() + size_t(b) * Hq * d, pos, qg.data());
-      for (size_t i = 0; i < qr.size(); ++i) qr[i] = bf16_to_fp32(qh[size_t(b) * Hq * d + i]);
-      decode_gate_query(gs, layer, qr.data(), pos, qgr.data());  // the query from the bf16 q the GPU got
       for (int h = 0; h < Hkv; ++h) {
         const float* e = cpu[size_t(b)]->entries(layer, h);
         const float* eg = ge.data() + ((size_t(b) * Hkv + h) * max_blocks) * dg;
-        const float* qh_g = qg.data() + size_t(h) * dg;
-        const float* qh_r = qgr.data() + size_t(h) * dg;
+        const float* qh = qg.data() + size_t(h) * dg;
         std::vector<float> bound(size_t(c.num_blocks));
         for (int j = 0; j < c.num_blocks; ++j) {
           // The stored entry against the CPU's: one rounding step (int8: its scale; bf16: 2^-8 of the
@@ -728,9 +724,9 @@ void check_decode_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std:
             const float ev = e[size_t(j) * dg + i], gv = eg[size_t(j) * dg + i];
             const float step_i = int8 ? emax / 127.0f : std::fabs(ev) / 256.0f;
             ASSERT_NEAR(gv, ev, step_i + 4e-3f * emax + 1e-6f) << at << " head " << h << " entry " << j << " dim " << i;
-            acc += std::fabs(qh_g[i]) * step_i;
-            ref += double(qh_r[i]) * gv;
-            mag += std::fabs(double(qh_r[i]) * gv);
+            acc += std::fabs(qh[i]) * step_i;
+            ref += double(qh[i]) * gv;
+            mag += std::fabs(double(qh[i]) * gv);
           }
           bound[size_t(j)] = float(acc / std::sqrt(double(dg)));
           // The scores kernel against the entries it read: fp32 sums of the same products.

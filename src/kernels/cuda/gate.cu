@@ -714,9 +714,7 @@ __global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecod
   // the row's last, which the step kernel writes (a completed block's entry, or a new block's zeros),
   // and which is read after pdl_wait through L2, like the query.
   const int64_t e0 = b * p.entries.stride + int64_t(h) * p.max_blocks;  // the row's first entry
-  const Elem* eh = reinterpret_cast<const Elem*>(kInt8 ? static_cast<const void*>(p.entries.int8)
-                                                       : static_cast<const void*>(p.entries.bf16)) +
-                   e0 * dg + V * i;
+  const Elem* eh = static_cast<const Elem*>(p.entries.values()) + e0 * dg + V * i;
   uint4 raw[kLoads];
   float sc[kLoads];
 #pragma unroll

@@ -98,6 +98,18 @@ struct GateEntries {
   float* scale = nullptr;         // int8: [B][Hkv, max_blocks]
   int64_t stride = 0;             // entries between sequences (Hkv * max_blocks)
   __host__ __device__ explicit operator bool() const { return bf16 || int8; }
+  __host__ __device__ int value_bytes() const { return int8 ? 1 : 2; }
+  __host__ __device__ void* values() const { return int8 ? static_cast<void*>(int8) : static_cast<void*>(bf16); }
+  // The same cache from entry `first` on (b * stride: sequence b's entries).
+  __host__ __device__ GateEntries from(int64_t first, int dg) const {
+    GateEntries e = *this;
+    if (e.bf16) e.bf16 += first * dg;
+    if (e.int8) {
+      e.int8 += first * dg;
+      e.scale += first;
+    }
+    return e;
+  }
 };
 
 // Rows x [heads][n, dg] (head h at x + h * head_stride): optional RMSNorm (weight norm_w [dg], eps
