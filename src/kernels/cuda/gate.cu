@@ -141,11 +141,18 @@ __device__ void store_entry(const GateEntries& to, int64_t e, const float* x, in
 
 // out[o] = sum_{i < rows} x[i] * w[i * dg + o] (x, out and red in shared memory; 8 warps of a
 // 256-thread block; warp w takes rows w, w + 8, .. in order, 16 rows' loads in flight at a time; lane
-// l columns 4l + 128c with float4 loads).
-__device__ void matvec(const float* x, int rows, const float* __restrict__ w, int dg, float* red /*[8][256]*/,
-                       float* out) {
+// l columns 4l + 128c with float4 loads). stage() writes x (every thread, then a barrier) while the first
+// rows' weights are on their way to L1 (prefetches: the two reads overlap, and no registers wait).
+template <class Stage>
+__device__ __forceinline__ void matvec(Stage&& stage, const float* x, int rows, const float* __restrict__ w, int dg,
+                       float* red /*[8][256]*/, float* out) {
   constexpr int kRows = 16;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if (lane * 4 < dg)
+    for (int r = 0; r < kRows && warp + 8 * r < rows; ++r)
+      asm volatile("prefetch.global.L1 [%0];" ::"l"(w + int64_t(warp + 8 * r) * dg + lane * 4));
+  stage();
+  __syncthreads();
   for (int c = 0; c < 2; ++c) {
     const int col = c * 128 + lane * 4;
     if (col >= dg) break;
@@ -561,11 +568,16 @@ __device__ __forceinline__ float slice_sum(const float* part, int slices, int st
 
 // grid (slices, Hkv, B), 256 threads: partial sums of the query projection and of a completed
 // block's linear_k over this CTA's slice of the input rows; the last CTA of a (sequence, KV head) to
-// finish sums them and writes the state and the query.
-__global__ void __launch_bounds__(256) gate_decode_project_kernel(const GateDecodeParams p) {
+// finish sums them and writes the state and the query. The step is a chain of dependent reads, so what
+// does not depend on the projections starts at once: the finishing's inputs (the new key, the block's
+// statistics) and the RoPE tables; and with one slice the sums stay in shared memory. 64 registers (the
+// bound): the scores kernel, launched early, keeps two CTAs per SM beside this one (left to itself, ptxas
+// takes 48 and spills).
+__global__ void __launch_bounds__(256, 4) gate_decode_project_kernel(const GateDecodeParams p) {
   __shared__ float x[2048];
   __shared__ float red[8 * kMaxHidden];
-  __shared__ float out[kMaxHidden], cs[kMaxHidden / 2], sn[kMaxHidden / 2];
+  __shared__ float qout[kMaxHidden], eout[kMaxHidden];  // the query's and the entry's projections
+  __shared__ float qcs[kMaxHidden / 2], qsn[kMaxHidden / 2], ecs[kMaxHidden / 2], esn[kMaxHidden / 2];
   __shared__ double dred[32];
   __shared__ bool last;
   pdl_allow_next();  // the scores kernel may start streaming the compressed cache (gate_decode_scores_kernel)
@@ -578,43 +590,61 @@ __global__ void __launch_bounds__(256) gate_decode_project_kernel(const GateDeco
   const bf16* kr = p.k + b * p.k_stride + int64_t(h) * d;
   const bool project_q = p.scoring && p.entries && p.q_pooling != 2;
   const bool compress = p.entries && slot == bs - 1;
+  // Channel t's statistics with the new token (thread t < d; every slice reads the old ones, the last
+  // writes these), and the RoPE tables of the query's and of the completed block's positions.
+  float mx = 0.0f, mn = 0.0f, sm = 0.0f;
+  if (t < d) {
+    mx = mn = sm = ld(kr + t);
+    if (slot > 0) {
+      const float v = mx;
+      mx = v > st[t] ? v : st[t];
+      mn = v < st[plane + t] ? v : st[plane + t];
+      sm = st[2 * plane + t] + v;
+    }
+  }
+  if (p.scoring && p.entries) rope_table(pos, dg, p.rope, qcs, qsn);
+  if (compress) rope_table(p.upstream_rope_position ? pos : j * bs, dg, p.rope, ecs, esn);
   if (project_q) {  // Qproj rows: the group's g*d query values; Qavgproj: their mean
     const int rows = p.q_pooling == 0 ? g * d : d;
     const int chunk = (rows + p.slices - 1) / p.slices, r0 = min(rows, s * chunk), r1 = min(rows, r0 + chunk);
     const bf16* q = p.q + b * p.q_stride + int64_t(h) * g * d;
-    for (int i = t; i < r1 - r0; i += blockDim.x) {
-      const int idx = r0 + i;
-      if (p.q_pooling == 0) {
-        x[i] = ld(q + idx);
-      } else {
-        float sum = 0.0f;
-        for (int k = 0; k < g; ++k) sum += ld(q + int64_t(k) * d + idx);
-        x[i] = sum / float(g);
+    auto stage = [&] {
+      for (int i = t; i < r1 - r0; i += blockDim.x) {
+        const int idx = r0 + i;
+        if (p.q_pooling == 0) {
+          x[i] = ld(q + idx);
+        } else {
+          float sum = 0.0f;
+          for (int k = 0; k < g; ++k) sum += ld(q + int64_t(k) * d + idx);
+          x[i] = sum / float(g);
+        }
       }
-    }
-    __syncthreads();
-    matvec(x, r1 - r0, p.linear_q + (int64_t(h) * rows + r0) * dg, dg, red, out);
-    for (int o = t; o < dg; o += blockDim.x) p.q_partial[(head * p.slices + s) * dg + o] = out[o];
+    };
+    matvec(stage, x, r1 - r0, p.linear_q + (int64_t(h) * rows + r0) * dg, dg, red, qout);
+    if (p.slices > 1)
+      for (int o = t; o < dg; o += blockDim.x) p.q_partial[(head * p.slices + s) * dg + o] = qout[o];
   }
   if (compress) {  // the new token completes its block: pool (statistics + token) -> linear_k
     const int rows = p.k_pools.count * d;
     const int chunk = (rows + p.slices - 1) / p.slices, r0 = min(rows, s * chunk), r1 = min(rows, r0 + chunk);
     const float inv = 1.0f / float(slot + 1);
     __syncthreads();  // x may still be read by the query's matvec
-    for (int i = t; i < r1 - r0; i += blockDim.x) {
-      const int idx = r0 + i, c = idx % d;
-      const float v = ld(kr + c);
-      float mx = v, mn = v, sm = v;
-      if (slot > 0) {
-        mx = v > st[c] ? v : st[c];
-        mn = v < st[plane + c] ? v : st[plane + c];
-        sm = st[2 * plane + c] + v;
+    auto stage = [&] {
+      for (int i = t; i < r1 - r0; i += blockDim.x) {
+        const int idx = r0 + i, c = idx % d;
+        const float v = ld(kr + c);
+        float cmx = v, cmn = v, csm = v;
+        if (slot > 0) {
+          cmx = v > st[c] ? v : st[c];
+          cmn = v < st[plane + c] ? v : st[plane + c];
+          csm = st[2 * plane + c] + v;
+        }
+        x[i] = feature(p.k_pools.type[idx / d], cmx, cmn, csm, inv);
       }
-      x[i] = feature(p.k_pools.type[idx / d], mx, mn, sm, inv);
-    }
-    __syncthreads();
-    matvec(x, r1 - r0, p.linear_k + (int64_t(h) * rows + r0) * dg, dg, red, out);
-    for (int o = t; o < dg; o += blockDim.x) p.e_partial[(head * p.slices + s) * dg + o] = out[o];
+    };
+    matvec(stage, x, r1 - r0, p.linear_k + (int64_t(h) * rows + r0) * dg, dg, red, eout);
+    if (p.slices > 1)
+      for (int o = t; o < dg; o += blockDim.x) p.e_partial[(head * p.slices + s) * dg + o] = eout[o];
   }
   // The last CTA of this (sequence, KV head) finishes the step (threadFenceReduction pattern).
   if (p.slices > 1) {
@@ -626,47 +656,41 @@ __global__ void __launch_bounds__(256) gate_decode_project_kernel(const GateDeco
     __threadfence();
   }
   // State: the block's statistics (every slice has read the old ones), then its entry.
-  for (int c = t; c < d; c += blockDim.x) {
-    const float v = ld(kr + c);
-    float mx = v, mn = v, sm = v;
-    if (slot > 0) {
-      mx = v > st[c] ? v : st[c];
-      mn = v < st[plane + c] ? v : st[plane + c];
-      sm = st[2 * plane + c] + v;
-    }
-    st[c] = mx;
-    st[plane + c] = mn;
-    st[2 * plane + c] = sm;
+  if (t < d) {
+    st[t] = mx;
+    st[plane + t] = mn;
+    st[2 * plane + t] = sm;
   }
   if (p.entries) {
     const int64_t entry = b * p.entries.stride + int64_t(h) * p.max_blocks + j;
     if (compress) {
-      for (int o = t; o < dg; o += blockDim.x) out[o] = slice_sum(p.e_partial + head * p.slices * dg + o, p.slices, dg);
-      rope_table(p.upstream_rope_position ? pos : j * bs, dg, p.rope, cs, sn);
+      if (p.slices > 1)
+        for (int o = t; o < dg; o += blockDim.x) eout[o] = slice_sum(p.e_partial + head * p.slices * dg + o, p.slices, dg);
       __syncthreads();
-      norm_rope_apply(out, dg, p.k_norm, p.rope.inv_freq ? cs : nullptr, sn, dred);
-      store_entry(p.entries, entry, out, dg);
+      norm_rope_apply(eout, dg, p.k_norm, p.rope.inv_freq ? ecs : nullptr, esn, dred);
+      store_entry(p.entries, entry, eout, dg);
     } else if (slot == 0) {
       store_entry(p.entries, entry, nullptr, dg);
     }
   }
   if (p.scoring && p.entries) {  // the query: summed partials (Qproj / Qavgproj) or the group mean (Qavg)
-    __syncthreads();
-    for (int o = t; o < dg; o += blockDim.x) {
-      float sum = 0.0f;
-      if (p.q_pooling == 2) {
-        const bf16* q = p.q + b * p.q_stride + int64_t(h) * g * d + o;
-        for (int k = 0; k < g; ++k) sum += ld(q + int64_t(k) * d);
-        sum /= float(g);
-      } else {
-        sum = slice_sum(p.q_partial + head * p.slices * dg + o, p.slices, dg);
+    if (p.q_pooling == 2 || p.slices > 1) {
+      __syncthreads();
+      for (int o = t; o < dg; o += blockDim.x) {
+        float sum = 0.0f;
+        if (p.q_pooling == 2) {
+          const bf16* q = p.q + b * p.q_stride + int64_t(h) * g * d + o;
+          for (int k = 0; k < g; ++k) sum += ld(q + int64_t(k) * d);
+          sum /= float(g);
+        } else {
+          sum = slice_sum(p.q_partial + head * p.slices * dg + o, p.slices, dg);
+        }
+        qout[o] = sum;
       }
-      out[o] = sum;
     }
-    rope_table(pos, dg, p.rope, cs, sn);
     __syncthreads();
-    norm_rope_apply(out, dg, p.q_norm, p.rope.inv_freq ? cs : nullptr, sn, dred);
-    for (int o = t; o < dg; o += blockDim.x) p.qg[head * dg + o] = out[o];
+    norm_rope_apply(qout, dg, p.q_norm, p.rope.inv_freq ? qcs : nullptr, qsn, dred);
+    for (int o = t; o < dg; o += blockDim.x) p.qg[head * dg + o] = qout[o];
   }
   if (t == 0 && p.slices > 1) p.done[head] = 0;  // ready for the next step
 }
