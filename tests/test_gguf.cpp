@@ -58,10 +58,10 @@ struct TensorSpec {
   std::string name;
   std::vector<uint64_t> dims;  // innermost first
   uint32_t type_id = 0;
-  std::vector<uint8_t> data;   // empty: sized and filled automatically from dims/type
-  std::optional<uint64_t> offset;
-  std::optional<uint32_t> n_dims;
-  std::optional<uint64_t> name_len;  // written instead of name.size()
+  std::vector<uint8_t> data{};  // empty: sized and filled automatically from dims/type
+  std::optional<uint64_t> offset{};
+  std::optional<uint32_t> n_dims{};
+  std::optional<uint64_t> name_len{};  // written instead of name.size()
 };
 
 // GGML type ids used in the files.

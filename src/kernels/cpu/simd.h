@@ -6,7 +6,17 @@
 #include <cstdint>
 #include <cstring>
 #ifdef __AVX512F__
+// GCC 12's AVX-512 headers give full-mask conversions (_mm512_cvtph_ps, _mm512_cvtepi32_ps) an
+// _mm512_undefined_ps() source that is never read; -Wmaybe-uninitialized reports it inside the header
+// wherever they are inlined. The warning is off for the header's own lines only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif
 
 namespace seer::simd {
