@@ -83,12 +83,8 @@ bool check(const Status& s) {
 // Hands fresh gates to the GPU session (AttentionPolicy::device_gates); never selects on the host.
 class GatePolicy : public AttentionPolicy {
  public:
-  GatePolicy(const ModelConfig& cfg, double density, int budget) {
-    auto pre = init_gates(GateKind::kPrefill, cfg, GateOptions{}, 11);
-    auto dec = init_gates(GateKind::kDecode, cfg, GateOptions{}, 12);
-    if (!check(pre.status()) || !check(dec.status())) std::exit(1);
-    pre_ = std::move(pre).value();
-    dec_ = std::move(dec).value();
+  GatePolicy(const ModelConfig& cfg, double density, int budget)
+      : pre_(fresh(GateKind::kPrefill, cfg, 11)), dec_(fresh(GateKind::kDecode, cfg, 12)) {
     spec_.prefill = &pre_;
     spec_.decode = &dec_;
     spec_.options.prefill.kind = PrefillSparsity::Kind::kDensity;
@@ -103,6 +99,11 @@ class GatePolicy : public AttentionPolicy {
   const DeviceGateSpec* device_gates() const override { return &spec_; }
 
  private:
+  static GateSet fresh(GateKind kind, const ModelConfig& cfg, uint64_t seed) {
+    auto g = init_gates(kind, cfg, GateOptions{}, seed);
+    if (!check(g.status())) std::exit(1);
+    return std::move(g).value();
+  }
   GateSet pre_, dec_;
   DeviceGateSpec spec_;
 };
