@@ -348,13 +348,15 @@ TEST(KCompressionCache, IncrementalEqualsFromScratch) {
         ASSERT_EQ(std::memcmp(inc.entries(l, h), scratch.entries(l, h), sizeof(float) * nb * 16), 0)
             << "len " << len << " layer " << l << " head " << h;
         // The partial block's placeholder is zero.
-        if (len % 64)
+        if (len % 64) {
           for (int o = 0; o < 16; ++o) ASSERT_EQ(scratch.entries(l, h)[(nb - 1) * 16 + o], 0.0f);
+        }
       }
-      if (chunk_end == len)
+      if (chunk_end == len) {
         for (int h = 0; h < Hkv; ++h)
           ASSERT_EQ(std::memcmp(chunked.entries(l, h), scratch.entries(l, h), sizeof(float) * nb * 16), 0)
               << "chunked, len " << len << " layer " << l;
+      }
     }
   }
   // A new sequence (start_pos 0) resets; a gap is an error.
@@ -513,7 +515,9 @@ TEST(PrefillGate, ProbabilitiesAreCausalSoftmax) {
       double s = 0.0;
       for (int j = 0; j < out.num_key_blocks; ++j) {
         const float p = out.scores[(size_t(h) * out.num_rows + rrow) * out.num_key_blocks + j];
-        if (j > rrow) EXPECT_EQ(p, 0.0f);
+        if (j > rrow) {
+          EXPECT_EQ(p, 0.0f);
+        }
         s += p;
       }
       EXPECT_NEAR(s, 1.0, 1e-5);
