@@ -739,13 +739,16 @@ __global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecod
   // and which is read after pdl_wait through L2, like the query.
   const int64_t e0 = b * p.entries.stride + int64_t(h) * p.max_blocks;  // the row's first entry
   const Elem* eh = static_cast<const Elem*>(p.entries.values()) + e0 * dg + V * i;
+  // ld.global.cg (__ldcg), not .nc (__ldg): ptxas moved every .nc load of this loop past the wait below
+  // (griddepcontrol.wait, SASS ACQBULK; checked with cuobjdump), so the early launch streamed nothing
+  // while the step kernel ran (H200, batch 16 x 128k, int8, graph: 28.9 -> 26.8 us with .cg).
   uint4 raw[kLoads];
   float sc[kLoads];
 #pragma unroll
   for (int u = 0; u < kLoads; ++u) {
     const int j = j0 + kPer * u;
-    raw[u] = j < nb - 1 ? __ldg(reinterpret_cast<const uint4*>(eh + int64_t(j) * dg)) : make_uint4(0, 0, 0, 0);
-    if (kInt8) sc[u] = j < nb - 1 && i == 0 ? __ldg(p.entries.scale + e0 + j) : 0.0f;
+    raw[u] = j < nb - 1 ? __ldcg(reinterpret_cast<const uint4*>(eh + int64_t(j) * dg)) : make_uint4(0, 0, 0, 0);
+    if (kInt8) sc[u] = j < nb - 1 && i == 0 ? __ldcg(p.entries.scale + e0 + j) : 0.0f;
   }
   pdl_wait();
 #pragma unroll
@@ -1399,23 +1402,30 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
     listed = 0;
     forced = 0;
   }
-  pdl_wait();  // launched early after the scores kernel (run_gate_select): its scores, through L2
   const int t = threadIdx.x;
   const int64_t row = blockIdx.x;
+  // (kv_lens: written before the step kernel started, which it had when this kernel could launch)
   const int n = (p.kv_lens[row / p.num_heads] + p.block_size - 1) / p.block_size;
+  pdl_wait();  // launched early after the scores kernel (run_gate_select): its scores, through L2
   const int chunks = (n + kCtaThreads - 1) / kCtaThreads;
   float* mem = p.scores + row * p.row_stride;
   uint32_t reg[kRegs ? kCtaChunks : 1];
-  auto bits_at = [&](int c) -> uint32_t {  // chunk c of this thread (0 past the end)
+  auto bits_of = [&](int c, float v) -> uint32_t {  // chunk c of this thread, loaded as v (0 past the end)
     const int j = c * kCtaThreads + t;
     if (j >= n) return 0u;
-    const float v = p.sink_excluded && j == 0 ? INFINITY : __ldcg(mem + j);  // (not a score: ranked first)
+    if (p.sink_excluded && j == 0) v = INFINITY;  // (not a score: ranked first)
     return top_k ? order_key(v) : __float_as_uint(v);
   };
+  auto bits_at = [&](int c) -> uint32_t { return c * kCtaThreads + t < n ? bits_of(c, __ldcg(mem + c * kCtaThreads + t)) : 0u; };
   const int first = p.sink_excluded ? 1 : 0;  // a threshold's softmax: entries first..n-1
   if constexpr (kRegs) {
+    // Every load in flight at once: no branch between them (a load per branch made them eight L2 round
+    // trips in a row; past the end, entry n - 1 is read again and dropped).
+    float v[kCtaChunks];
 #pragma unroll
-    for (int c = 0; c < kCtaChunks; ++c) reg[c] = bits_at(c);
+    for (int c = 0; c < kCtaChunks; ++c) v[c] = __ldcg(mem + max(0, min(c * kCtaThreads + t, n - 1)));
+#pragma unroll
+    for (int c = 0; c < kCtaChunks; ++c) reg[c] = bits_of(c, v[c]);
   }
   // fn(c, bits) over the chunks in order.
   auto for_each = [&](auto&& fn) {
