@@ -605,6 +605,7 @@ void bench_gate_decode(int batch, int L) {
   const Timing tm_g = step_at(L - 32, gates, true), tm_i8_g = step_at(L - 32, *made_i8.value(), true);
   const Timing tg_i8_g = step_at(L, *made_i8.value(), true);
   const Timing tm_mass_g = step_at(L - 32, *made_mass.value(), true);
+  const Timing tm_out_g = step_at(L - 32, *made_out.value(), true);
   const Timing tm = step_at(L - 32, gates);
   const Timing tg = step_at(L, gates);  // leaves lens = L and the selection of a full step for the attention
   std::vector<seer::LayerDensity> counts;
@@ -668,6 +669,7 @@ void bench_gate_decode(int batch, int L) {
   gate_row("mid, int8, graph", density_i8, tm_i8_g, ta_g);
   gate_row("end, int8, graph", density_i8, tg_i8_g, ta_g);
   gate_row("mid, mass:0.9, graph", density_mass, tm_mass_g, ta_g);
+  gate_row("mid, 0 out, graph", density_out, tm_out_g, ta_g);
   for (void* ptr : {q, kn, k, v, o, static_cast<void*>(lens), static_cast<void*>(ws)}) cudaFree(ptr);
   made.value().reset();
   made_out.value().reset();
