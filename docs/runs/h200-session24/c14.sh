@@ -17,7 +17,7 @@ wait
 echo "built (t=$(( $(date +%s) - t0 )))"
 mkdir -p /tmp/g14
 for r in 1 2 3; do for v in t l; do /tmp/b$v/bench_cuda_attention --gates 32768 > /tmp/g14/pgate_${v}_$r.txt 2>&1; done; done
-for v in t l; do echo "== $v"; grep -hE '^(gate|select|plan|prefill)' /tmp/g14/pgate_${v}_*.txt | cut -c1-100 | sort | uniq; done
+for v in t l; do echo "== $v"; grep -hE '^(gate|select|plan|prefill|rope)' /tmp/g14/pgate_${v}_*.txt | cut -c1-100 | sort | uniq; done
 echo "benched (t=$(( $(date +%s) - t0 )))"
 timeout 200 /tmp/bl/seer_cuda_tests --gtest_filter='CudaGate.*' > /tmp/g14/tests_l.txt 2>&1
 echo "l: CudaGate tests rc=$? $(grep -cE '^\[       OK' /tmp/g14/tests_l.txt) ok $(grep -E '^\[  FAILED' /tmp/g14/tests_l.txt | head -5 | tr '\n' ' ') (t=$(( $(date +%s) - t0 )))"
