@@ -1416,7 +1416,10 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
     if (p.sink_excluded && j == 0) v = INFINITY;  // (not a score: ranked first)
     return top_k ? order_key(v) : __float_as_uint(v);
   };
-  auto bits_at = [&](int c) -> uint32_t { return c * kCtaThreads + t < n ? bits_of(c, __ldcg(mem + c * kCtaThreads + t)) : 0u; };
+  auto bits_at = [&](int c) -> uint32_t {  // (the rows read from memory)
+    const int j = c * kCtaThreads + t;
+    return j < n ? bits_of(c, __ldcg(mem + j)) : 0u;
+  };
   const int first = p.sink_excluded ? 1 : 0;  // a threshold's softmax: entries first..n-1
   if constexpr (kRegs) {
     // Every load in flight at once: no branch between them (a load per branch made them eight L2 round
