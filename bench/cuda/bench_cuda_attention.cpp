@@ -714,9 +714,10 @@ int main(int argc, char** argv) {
     char* end = nullptr;
     const bool bad_mode = argc > 1 && !quick && !do_sweep && !takes_len && !decode_only;
     const bool bad_len = argc > 2 && (!takes_len || (std::strtol(argv[2], &end, 10), *end != '\0' || end == argv[2]));
-    // --gates 0 B: the decode gate at batch B only
-    const bool batch_ok = argc == 4 && gates_only && std::strcmp(argv[2], "0") == 0 &&
-                          (std::strtol(argv[3], &end, 10) > 0 && *end == '\0');
+    // --gates 0 B: the decode gate at batch B only, one of the two batches it has rows for (1, 16)
+    const long batch = argc == 4 ? std::strtol(argv[3], &end, 10) : 0;
+    const bool batch_ok =
+        argc == 4 && gates_only && std::strcmp(argv[2], "0") == 0 && *end == '\0' && (batch == 1 || batch == 16);
     if (bad_mode || bad_len || (argc > 3 && !batch_ok)) {
       std::fprintf(stderr,
                    "bench_cuda_attention: unexpected argument '%s'\n"
