@@ -566,6 +566,18 @@ __device__ __forceinline__ float slice_sum(const float* part, int slices, int st
   return sum;
 }
 
+// Channel c's block statistics [max | min | sum] (planes plane apart in st) with the new token's value v
+// merged in; a block's first token (slot 0) starts them afresh.
+__device__ __forceinline__ void merge_stats(float v, const float* st, int64_t plane, int c, int slot, float& mx,
+                                            float& mn, float& sm) {
+  mx = mn = sm = v;
+  if (slot > 0) {
+    mx = v > st[c] ? v : st[c];
+    mn = v < st[plane + c] ? v : st[plane + c];
+    sm = st[2 * plane + c] + v;
+  }
+}
+
 // grid (slices, Hkv, B), 256 threads: partial sums of the query projection and of a completed
 // block's linear_k over this CTA's slice of the input rows; the last CTA of a (sequence, KV head) to
 // finish sums them and writes the state and the query. The step is a chain of dependent reads, so what
@@ -593,15 +605,7 @@ __global__ void __launch_bounds__(256, 4) gate_decode_project_kernel(const GateD
   // Channel t's statistics with the new token (thread t < d; every slice reads the old ones, the last
   // writes these), and the RoPE tables of the query's and of the completed block's positions.
   float mx = 0.0f, mn = 0.0f, sm = 0.0f;
-  if (t < d) {
-    mx = mn = sm = ld(kr + t);
-    if (slot > 0) {
-      const float v = mx;
-      mx = v > st[t] ? v : st[t];
-      mn = v < st[plane + t] ? v : st[plane + t];
-      sm = st[2 * plane + t] + v;
-    }
-  }
+  if (t < d) merge_stats(ld(kr + t), st, plane, t, slot, mx, mn, sm);
   if (p.scoring && p.entries) rope_table(pos, dg, p.rope, qcs, qsn);
   if (compress) rope_table(p.upstream_rope_position ? pos : j * bs, dg, p.rope, ecs, esn);
   if (project_q) {  // Qproj rows: the group's g*d query values; Qavgproj: their mean
@@ -632,13 +636,8 @@ __global__ void __launch_bounds__(256, 4) gate_decode_project_kernel(const GateD
     auto stage = [&] {
       for (int i = t; i < r1 - r0; i += blockDim.x) {
         const int idx = r0 + i, c = idx % d;
-        const float v = ld(kr + c);
-        float cmx = v, cmn = v, csm = v;
-        if (slot > 0) {
-          cmx = v > st[c] ? v : st[c];
-          cmn = v < st[plane + c] ? v : st[plane + c];
-          csm = st[2 * plane + c] + v;
-        }
+        float cmx, cmn, csm;
+        merge_stats(ld(kr + c), st, plane, c, slot, cmx, cmn, csm);
         x[i] = feature(p.k_pools.type[idx / d], cmx, cmn, csm, inv);
       }
     };
