@@ -950,12 +950,14 @@ __device__ __forceinline__ uint32_t rank_few(const uint32_t* list, int m, int ne
 //      - the pass also keeps each bin's smallest key, and when the answer's bin holds exactly the keys
 //        still needed (about 2/3 of rows of N(0, 1) scores), that key is the answer: steps 2-3 are
 //        skipped (H200: the 32k select 0.0332 -> 0.031 ms);
-//      - a row whose largest keys are +inf (block 0 of a gate trained without it, sink_excluded) has
-//        its bins span lo to its largest finite key, the +inf keys joining the top bin, instead of
-//        going to the radix passes (the 32k `0 out` select 0.0345 -> 0.033 ms).
-//      Rows of up to 2048 blocks (8 keys per bin) and the decode rows' CTA go without: there they cost
-//      more than they saved (128k select 0.530 -> 0.546 ms and 0.531 -> 0.550 ms; decode, batch 1,
-//      0.021 -> 0.024 ms).
+//      - kInfBins (kShort's default; the decode rows' CTA sets it too): a row whose largest keys are
+//        +inf (block 0 of a gate trained without it, sink_excluded) has its bins span lo to its largest
+//        finite key, the +inf keys joining the top bin, instead of going to the radix passes (the 32k
+//        `0 out` select 0.0345 -> 0.033 ms; the decode step of such a gate in a graph, batch 16 x 128k
+//        0.0361 -> 0.0356 ms, batch 1 0.0134 -> 0.0128 ms).
+//      Rows of up to 2048 blocks (8 keys per bin) go without both, and the decode rows' CTA without the
+//      first: there they cost more than they saved (128k select 0.530 -> 0.546 ms and 0.531 -> 0.550 ms;
+//      decode, batch 1, 0.021 -> 0.024 ms).
 //   2. Otherwise, or while more than 32 keys remain, 8-bit radix passes over the remaining keys (those
 //      in [lo, hi], lo and hi narrowed to the chosen bin's keys) from the highest bit where lo and hi
 //      differ.
@@ -967,7 +969,7 @@ __device__ __forceinline__ uint32_t rank_few(const uint32_t* list, int m, int ne
 // writes. hist: 256 shared bins (16-byte aligned), also the list's storage, then, with kShort, 256
 // words for the first pass's smallest keys. *ties: how many keys equal to the answer are taken (k
 // minus those above it), the lowest indices first; *equal: how many keys equal it.
-template <bool kShort, class Count, class Gather, class Bounds, class Sync>
+template <bool kShort, bool kInfBins = kShort, class Count, class Gather, class Bounds, class Sync>
 __device__ uint32_t kth_largest(uint32_t hi, uint32_t lo, int n, int k, int rank, int size, int* hist, Count&& count,
                                 Gather&& gather, Bounds&& bounds, Sync&& sync, int* ties, int* equal) {
   int need = k, left = n;  // the answer is the need-th largest of the `left` keys remaining
@@ -998,8 +1000,9 @@ __device__ uint32_t kth_largest(uint32_t hi, uint32_t lo, int n, int k, int rank
     return key;
   };
   uint32_t bins_hi = hi;  // the bins' upper end
-  if (kShort && hi == kInfKey && lo < hi) {
+  if (kInfBins && hi == kInfKey && lo < hi) {
     uint32_t finite, unused;
+    sync();  // (a CTA's bounds go through shared memory: the caller's call has been read everywhere)
     bounds([](uint32_t key) { return key != 0 && key != kInfKey; }, &finite, &unused);
     if (finite > lo) bins_hi = finite;  // (0 when every key is +inf)
   }
@@ -1480,8 +1483,8 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
     };
     uint32_t hi, lo;
     bounds([](uint32_t key) { return key != 0; }, &hi, &lo);  // 0: past the row's end
-    kth = kth_largest<false>(hi, lo, n, k, t, kCtaThreads, hist, count, gather, bounds, [] { __syncthreads(); },
-                             &ties, &equal);
+    kth = kth_largest<false, true>(hi, lo, n, k, t, kCtaThreads, hist, count, gather, bounds,
+                                   [] { __syncthreads(); }, &ties, &equal);
   }
   const bool rank_ties = ties < equal;  // as in gate_select_kernel
   ThresholdState th;
