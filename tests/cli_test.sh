@@ -67,6 +67,11 @@ check "train-gates missing --data" 2 "$seer" train-gates -m "$tiny" -o "$tmp/out
 check "train-gates bad kind" 2 "$seer" train-gates -m "$tiny" --kind both2 --data "$tmp/corpus" -o "$tmp/out"
 check "train-gates bad ground truth" 2 "$seer" train-gates -m "$tiny" --ground-truth sum --data "$tmp/corpus" -o "$tmp/out"
 contains "train-gates names the ground truths" "mass"
+check "train-gates bad gate type" 2 "$seer" train-gates -m "$tiny" --gate-type Qfoo_Kmax --data "$tmp/corpus" -o "$tmp/out"
+contains "train-gates names the gate type" "Qfoo_Kmax"
+check "init-gates bad gate type" 2 "$seer" init-gates -m "$tiny" --gate-type Kmax -o "$tmp/out"
+check "train-gates group-pool sum for a prefill gate" 2 "$seer" train-gates -m "$tiny" --group-pool sum --data "$tmp/corpus" -o "$tmp/out"
+contains "train-gates names --group-pool" "--group-pool"
 check "train-gates missing data path" 1 "$seer" train-gates -m "$tiny" --data "$tmp/nowhere" -o "$tmp/out" --seq-len 256
 contains "train-gates names the data path" "$tmp/nowhere"
 check "train-gates seq-len above context" 1 "$seer" train-gates -m "$tiny" --data "$tmp/corpus" -o "$tmp/out" --seq-len 100000

@@ -345,7 +345,14 @@ struct GateArchOpts {
 };
 
 void add_gate_arch(CLI::App* app, GateArchOpts* g) {
-  app->add_option("--gate-type", g->gate_type, "prefill pooling, e.g. Qavg_Kmaxminavg (default)");
+  app->add_option("--gate-type", g->gate_type, "prefill pooling, e.g. Qavg_Kmaxminavg (default)")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            std::vector<seer::PoolType> q, k;
+            const seer::Status st = seer::parse_gate_type(s, &q, &k);
+            return st.is_ok() ? std::string() : st.message();
+          },
+          "Q<pools>_K<pools>"));
   app->add_option("--q-pooling", g->q_pooling, "decode query head pooling: Qproj (default), Qavgproj, Qavg")
       ->check(CLI::IsMember({"Qproj", "Qavgproj", "Qavg"}));
   app->add_option("--block-size", g->block_size, "gate block size (default 64)")->check(CLI::IsMember({64, 128}));
@@ -410,7 +417,7 @@ std::atomic<bool> g_interrupted{false};
 
 int run_train_gates(TrainArgs& a) {
   if (a.group_pool == "sum" && a.kind == "prefill")
-    return fail(seer::Status::error("--group-pool sum: only the decode gate's targets pool a GQA group, and "
+    return usage(seer::Status::error("--group-pool sum: only the decode gate's targets pool a GQA group, and "
                                     "--kind prefill trains no decode gate"));
   auto model = open_model(a.common);
   if (!model) return fail(model.status());
