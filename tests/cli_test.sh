@@ -112,7 +112,45 @@ check "--gate-cache-int8" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m 
 check "--gate-cache-int8 without a gate" 2 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 \
   --policy streaming --decode-sparsity budget:64 --gate-cache-int8
 contains "--gate-cache-int8 without a gate says why" "needs the gate policy"
+check "--init and a fresh gate's option" 2 "$seer" train-gates -m "$tiny" --data "$tmp/corpus" -o "$tmp/out4" \
+  --init "$tmp/out" --hidden-size 32
+contains "--init names the option it excludes" "--hidden-size"
+check "--init names itself" 1 "$seer" train-gates -m "$tiny" --data "$tmp/corpus" -o "$tmp/out4" --seq-len 256 \
+  --eval-fraction 0 --init "$tmp/nowhere"
+contains "--init names itself in the error" "--init $tmp/nowhere"
+check "--min-lr above --lr" 2 "$seer" train-gates -m "$tiny" --data "$tmp/corpus" -o "$tmp/out4" --lr 1e-3 --min-lr 1
+contains "--min-lr above --lr names both" "--min-lr 1 is above the peak --lr"
+check "init-gates" 0 "$seer" init-gates -m "$tiny" -o "$tmp/init"
+check "init-gates refuses to overwrite" 1 "$seer" init-gates -m "$tiny" -o "$tmp/init"
+contains "init-gates suggests --force" "--force"
+check "init-gates --force" 0 "$seer" init-gates -m "$tiny" -o "$tmp/init" --kind decode --force
+check "ppl decode sparsity without --prefill-len warns" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" \
+  -c 256 --max-windows 1 --gates "$tmp/out" --decode-sparsity budget:64
+contains "the warning names --prefill-len" "--prefill-len"
 rm -rf "$tmp"
+
+# Values a demanding user gets wrong, each refused with its flag named (exit 2) before any model loads.
+check "threads far above the cores" 2 "$seer" generate -m "$tiny" -p hi -n 1 -t 100000
+contains "threads names the flag" "--threads"
+check "non-finite temperature" 2 "$seer" generate -m "$tiny" -p hi -n 1 --temp nan
+contains "temperature says finite" "finite"
+check "non-finite top-p" 2 "$seer" generate -m "$tiny" -p hi -n 1 --top-p nan
+check "unknown subcommand" 2 "$seer" gen -p hi
+contains "unknown subcommand names it" "unknown subcommand 'gen'"
+check "empty model path" 2 "$seer" info -m ""
+contains "empty model path names the flag" "--model"
+check "prompt and prompt file" 2 "$seer" generate -m "$tiny" -p hi -f "$src/README.md"
+check "--system without --chat" 2 "$seer" generate -m "$tiny" -p hi --system x
+check "sparsity with dense attention" 2 "$seer" generate -m "$tiny" -p hi -n 1 --prefill-sparsity density:0.1
+contains "sparsity with dense attention says what is missing" "--gates DIR or --policy P"
+check "--start-layer beyond the layers" 2 "$seer" generate -m "$tiny" -p hi -n 1 --policy streaming \
+  --prefill-sparsity density:0.5 --start-layer 100
+check "decode ,nosink" 2 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" --policy streaming \
+  --prefill-len 128 --decode-sparsity budget:64,nosink
+check "--hidden-size odd" 2 "$seer" init-gates -m "$tiny" -o "${TMPDIR:-/tmp}/seer_cli_never" --hidden-size 7
+check "a repeated option: the last wins" 0 "$seer" generate -m "$tiny" -p hi -n 1 -n 2 --temp 0 -q
+check "the context's end is named" 0 "$seer" generate -m "$tiny" -p hi -n 50 -c 4 --temp 0
+contains "the context's end is named" "the context is full"
 
 model="${SEER_HOME:-$HOME/.cache/seer}/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 if [ -f "$model" ]; then

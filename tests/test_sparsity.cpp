@@ -183,6 +183,9 @@ TEST(Sparsity, ParseDecode) {
   EXPECT_TRUE(DecodeSparsity::parse("mass:1").is_ok());
   for (const char* bad : {"mass:0", "mass:1.5", "mass:-0.2"})
     EXPECT_NE(DecodeSparsity::parse(bad).status().message().find("mass must be in (0, 1]"), std::string::npos) << bad;
+  for (const char* bad : {"budget:64,nosink", "mass:0.9,nosink"})  // the sink is a prefill option
+    EXPECT_NE(DecodeSparsity::parse(bad).status().message().find("',nosink' is a prefill option"), std::string::npos)
+        << bad;
   for (const char* bad : {"budget:0", "budget:-5", "budget:1.5", "budget:", "budget", "budget:4k",
                           "threshold:2", "density:0.5", "sparse", "mass", "mass:x", "mass:0", "mass:1.01"}) {
     auto p = DecodeSparsity::parse(bad);

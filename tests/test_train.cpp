@@ -340,6 +340,11 @@ TEST(TrainData, DocumentsSplitRowsAndOrder) {
   const std::string base = dir.path.filename().string();
   EXPECT_EQ((*docs)[0].name, base + "/a.txt");
   EXPECT_EQ((*docs)[1].name, base + "/b/two.txt");
+  // A file reached twice counts once, at its first place: the same directory twice, or a file inside it.
+  auto twice = list_documents({dir.str(), dir.str() + "/", (dir.path / "b" / "two.txt").string()});
+  ASSERT_TRUE(twice) << twice.status().message();
+  ASSERT_EQ(twice->size(), 2u);
+  EXPECT_EQ((*twice)[1].name, base + "/b/two.txt");
   EXPECT_FALSE(list_documents({(dir.path / "missing").string()}));
   fs::create_directories(dir.path / "empty");
   auto empty = list_documents({(dir.path / "empty").string()});

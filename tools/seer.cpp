@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
@@ -24,6 +25,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "core/blas_kernels.h"
 #include "core/timer.h"
@@ -36,13 +38,19 @@ constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;
 
 // Number checks whose messages say what is wrong ("--steps: must be positive, got 0"); CLI11's own
-// PositiveNumber names a range up to 1.8e308.
+// PositiveNumber names a range up to 1.8e308, and its Range passes NaN.
+std::string check_number(const std::string& s, double* v) {
+  char* end = nullptr;
+  *v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size()) return "expects a number, got '" + s + "'";
+  if (!std::isfinite(*v)) return "expects a finite number, got " + s;
+  return "";
+}
 CLI::Validator number_check(bool allow_zero) {
   return CLI::Validator(
       [allow_zero](std::string& s) -> std::string {
-        char* end = nullptr;
-        const double v = std::strtod(s.c_str(), &end);
-        if (s.empty() || end != s.c_str() + s.size()) return "expects a number, got '" + s + "'";
+        double v;
+        if (std::string e = check_number(s, &v); !e.empty()) return e;
         if (allow_zero ? v < 0.0 : !(v > 0.0)) return std::string(allow_zero ? "must be >= 0" : "must be positive") + ", got " + s;
         return "";
       },
@@ -50,6 +58,32 @@ CLI::Validator number_check(bool allow_zero) {
 }
 const CLI::Validator kPositive = number_check(false);
 const CLI::Validator kNonNegative = number_check(true);
+CLI::Validator range_check(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& s) -> std::string {
+        double v;
+        if (std::string e = check_number(s, &v); !e.empty()) return e;
+        if (v < lo || v > hi) return "must be in [" + CLI::detail::to_string(lo) + ", " + CLI::detail::to_string(hi) + "], got " + s;
+        return "";
+      },
+      "[" + CLI::detail::to_string(lo) + " - " + CLI::detail::to_string(hi) + "]");
+}
+const CLI::Validator kNonEmpty(
+    [](std::string& s) { return s.empty() ? std::string("expects a path, got an empty string") : std::string(); }, "");
+// Threads: 0 is every core; more than 4 per core only oversubscribes the spin-then-sleep pool (a
+// thousand threads on two cores turned a two-token generate into minutes).
+const CLI::Validator kThreads(
+    [](std::string& s) -> std::string {
+      double v;
+      if (std::string e = check_number(s, &v); !e.empty()) return e;
+      const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+      if (v < 0 || v != std::floor(v)) return "expects a whole number >= 0 (0: all cores), got " + s;
+      if (v > 4.0 * cores)
+        return "at most 4 per core (" + std::to_string(4 * cores) + " on this machine's " + std::to_string(cores) +
+               " cores), got " + s;
+      return "";
+    },
+    "INT (0: all cores)");
 
 struct CommonOpts {
   std::string model;
@@ -61,8 +95,9 @@ struct CommonOpts {
 
 void add_common(CLI::App* app, CommonOpts* c, bool with_device = false) {
   app->add_option("-m,--model", c->model,
-                  "GGUF file or Hugging Face directory (default: the cached SmolLM2-135M-Instruct)");
-  app->add_option("-t,--threads", c->threads, "threads (default: all cores)")->check(kNonNegative);
+                  "GGUF file or Hugging Face directory (default: the cached SmolLM2-135M-Instruct)")
+      ->check(kNonEmpty);
+  app->add_option("-t,--threads", c->threads, "threads (default, or 0: all cores)")->check(kThreads);
   if (with_device)
     app->add_option("--device", c->device,
                   "cpu (default) or cuda: the whole model on the GPU in bf16 (builds with -DSEER_CUDA=ON; every policy, "
@@ -98,6 +133,13 @@ seer::Result<seer::Model> open_model(const CommonOpts& c) {
   return seer::load_model(path);
 }
 
+// A context beyond the model's trained one runs, but RoPE positions past it are untrained.
+void warn_context(const char* flag, int ctx, const seer::Model& model) {
+  if (model.config.max_position > 0 && ctx > model.config.max_position)
+    std::fprintf(stderr, "seer: warning: %s %d is above the model's trained context of %d tokens\n", flag, ctx,
+                 model.config.max_position);
+}
+
 bool read_file(const std::string& path, std::string* out) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return false;
@@ -125,7 +167,7 @@ void add_attention(CLI::App* app, AttnOpts* a) {
                   "block selection: dense, gate, oracle, oracle-mass, oracle-sum, oracle-mass-sum, quest, streaming, "
                   "random (default: gate with --gates, else dense; -mass: the oracle ranks blocks by probability mass, "
                   "-sum: decode pools a GQA group by its sum)");
-  app->add_option("--gates", a->gates, "directory with trained AttnGates (config.json + safetensors)");
+  app->add_option("--gates", a->gates, "directory with trained AttnGates (config.json + safetensors)")->check(kNonEmpty);
   app->add_option("--prefill-sparsity", a->prefill, "dense | threshold:TAU | density:RHO | mass:P (default dense); block 0, the attention sink, is kept in "
                   "every row unless ',nosink' follows (density:0.2,nosink)");
   app->add_option("--decode-sparsity", a->decode, "dense | budget:TOKENS | threshold:TAU | mass:P (default dense)");
@@ -154,6 +196,17 @@ PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model,
   auto dec = seer::DecodeSparsity::parse(a.decode);
   if (!dec) return {nullptr, dec.status(), true};
   std::string name = a.policy.empty() ? (a.gates.empty() ? "dense" : "gate") : a.policy;
+  if (name == "dense" && (pre->kind != seer::PrefillSparsity::Kind::kDense || dec->kind != seer::DecodeSparsity::Kind::kDense))
+    return {nullptr,
+            Status::error("--{}-sparsity {}: dense attention selects no blocks; give --gates DIR or --policy P",
+                          pre->kind != seer::PrefillSparsity::Kind::kDense ? "prefill" : "decode",
+                          pre->kind != seer::PrefillSparsity::Kind::kDense ? a.prefill : a.decode),
+            true};
+  if (a.start_layer >= model.config.num_layers)
+    return {nullptr,
+            Status::error("--start-layer {}: the model has {} layers (0 .. {})", a.start_layer, model.config.num_layers,
+                          model.config.num_layers - 1),
+            true};
   if (name == "dense" && pre->kind == seer::PrefillSparsity::Kind::kDense && dec->kind == seer::DecodeSparsity::Kind::kDense &&
       a.gates.empty())
     return out;  // the engine's own dense path
@@ -201,8 +254,10 @@ int run_generate(const GenerateArgs& a) {
     if (!read_file(a.prompt_file, &text)) return fail(Status::error("cannot read --prompt-file {}", a.prompt_file));
   }
   if (text.empty()) return fail(Status::error("empty prompt: give --prompt TEXT or --prompt-file FILE"));
+  if (!a.system.empty() && !a.chat) return usage(Status::error("--system: the system message needs --chat"));
   auto model = open_model(a.common);
   if (!model) return fail(model.status());
+  warn_context("--ctx", a.common.ctx, *model);
   if (!model->tokenizer) return fail(Status::error("{}: the model has no tokenizer", model->path));
   const seer::Tokenizer& tok = *model->tokenizer;
   if (a.chat) {
@@ -249,7 +304,9 @@ int run_generate(const GenerateArgs& a) {
                  st->prompt_tokens, st->prefill_seconds, st->prompt_tokens / std::max(1e-9, st->prefill_seconds),
                  st->generated_tokens, st->decode_seconds,
                  st->generated_tokens / std::max(1e-9, st->decode_seconds),
-                 st->stopped_at_eos ? ", stopped at end-of-generation token" : "",
+                 st->stopped_at_eos                                   ? ", stopped at end-of-generation token"
+                 : st->generated_tokens < a.n && (*session)->pos() >= (*session)->max_context() ? ", stopped: the context is full"
+                                                                                                 : "",
                  static_cast<unsigned long long>(go.sampling.seed));
     if (pol.policy) print_density(*pol.policy);
   }
@@ -271,8 +328,14 @@ struct PplArgs {
 int run_ppl(const PplArgs& a) {
   std::string text;
   if (!read_file(a.file, &text)) return fail(Status::error("cannot read {}", a.file));
+  if (a.prefill_len > 0 && a.prefill_len >= a.ctx)
+    return usage(Status::error("--prefill-len {} must be in [1, --ctx {})", a.prefill_len, a.ctx));
+  if (a.prefill_len == 0 && a.attn.decode != "dense")
+    std::fprintf(stderr, "seer: warning: --decode-sparsity %s has no effect: ppl runs decode steps only with "
+                 "--prefill-len N\n", a.attn.decode.c_str());
   auto model = open_model(a.common);
   if (!model) return fail(model.status());
+  warn_context("--ctx", a.ctx, *model);
   if (!model->tokenizer) return fail(Status::error("{}: the model has no tokenizer", model->path));
   const seer::Tokenizer& tok = *model->tokenizer;
   const double t0 = seer::now_seconds();
@@ -356,8 +419,16 @@ void add_gate_arch(CLI::App* app, GateArchOpts* g) {
   app->add_option("--q-pooling", g->q_pooling, "decode query head pooling: Qproj (default), Qavgproj, Qavg")
       ->check(CLI::IsMember({"Qproj", "Qavgproj", "Qavg"}));
   app->add_option("--block-size", g->block_size, "gate block size (default 64)")->check(CLI::IsMember({64, 128}));
-  app->add_option("--hidden-size", g->hidden_size, "gate hidden size dg (default: head_dim)")
-      ->check(kNonNegative);
+  app->add_option("--hidden-size", g->hidden_size, "gate hidden size dg, even, up to 1024 (default, or 0: head_dim)")
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            double v;
+            if (std::string e = check_number(s, &v); !e.empty()) return e;
+            if (v < 0 || v > 1024 || v != std::floor(v) || int(v) % 2 != 0)
+              return "expects 0 (head_dim) or an even whole number up to 1024, got " + s;
+            return "";
+          },
+          "INT"));
   app->add_flag("--no-qk-norm", g->no_qk_norm, "decode gates without q/k RMSNorm");
   app->add_flag("--force-double", g->force_double, "prefill gates with both Q and K linears");
 }
@@ -381,10 +452,14 @@ struct InitGatesArgs {
   std::string kind = "prefill";
   std::string out;
   int64_t seed = 0;
+  bool force = false;
   GateArchOpts arch;
 };
 
 int run_init_gates(const InitGatesArgs& a) {
+  std::error_code ec;
+  if (!a.force && std::filesystem::exists(std::filesystem::path(a.out) / "config.json", ec))
+    return fail(Status::error("--out {}: holds gates already (config.json); pass --force to overwrite them", a.out));
   auto model = open_model(a.common);
   if (!model) return fail(model.status());
   const seer::GateOptions go = gate_options(a.arch, model->path);
@@ -419,6 +494,8 @@ int run_train_gates(TrainArgs& a) {
   if (a.group_pool == "sum" && a.kind == "prefill")
     return usage(seer::Status::error("--group-pool sum: only the decode gate's targets pool a GQA group, and "
                                     "--kind prefill trains no decode gate"));
+  if (a.min_lr > a.t.lr)
+    return usage(seer::Status::error("--min-lr {} is above the peak --lr {}", a.min_lr, a.t.lr));
   auto model = open_model(a.common);
   if (!model) return fail(model.status());
   seer::TrainOptions& t = a.t;
@@ -506,17 +583,19 @@ int main(int argc, char** argv) {
   GenerateArgs ga;
   CLI::App* gen = app.add_subcommand("generate", "generate text from a prompt");
   add_common(gen, &ga.common, /*with_device=*/true);
-  gen->add_option("-p,--prompt", ga.prompt, "prompt text");
-  gen->add_option("-f,--prompt-file", ga.prompt_file, "read the prompt from a file")->check(CLI::ExistingFile);
+  CLI::Option* prompt = gen->add_option("-p,--prompt", ga.prompt, "prompt text");
+  gen->add_option("-f,--prompt-file", ga.prompt_file, "read the prompt from a file")
+      ->check(CLI::ExistingFile)
+      ->excludes(prompt);
   gen->add_flag("--chat", ga.chat, "wrap the prompt in the model's chat template (ChatML)");
   gen->add_option("--system", ga.system, "system message for --chat");
   gen->add_option("-n,--n-predict", ga.n, "tokens to generate (default 128)")->check(kPositive);
   gen->add_option("--temp", ga.temp, "temperature; 0 = greedy (default 0.7)")->check(kNonNegative);
   gen->add_option("--top-k", ga.top_k, "top-k; 0 = off (default 40)")->check(kNonNegative);
-  gen->add_option("--top-p", ga.top_p, "top-p; 1 = off (default 0.95)")->check(CLI::Range(0.0, 1.0));
+  gen->add_option("--top-p", ga.top_p, "top-p; 1 = off (default 0.95)")->check(range_check(0.0, 1.0));
   gen->add_option("-s,--seed", ga.seed, "random seed (default: random, printed at the end)")
       ->check(kNonNegative);
-  gen->add_option("-c,--ctx", ga.common.ctx, "context size (default: the model's)")->check(kNonNegative);
+  gen->add_option("-c,--ctx", ga.common.ctx, "context size (default, or 0: the model's)")->check(kNonNegative);
   gen->add_flag("-q,--quiet", ga.quiet, "print only the generated text");
   add_attention(gen, &ga.attn);
 
@@ -541,7 +620,8 @@ int main(int argc, char** argv) {
   add_common(init, &ig.common);
   init->add_option("--kind", ig.kind, "prefill (SeerAttention) or decode (SeerAttention-R)")
       ->check(CLI::IsMember({"prefill", "decode"}));
-  init->add_option("-o,--out", ig.out, "output directory")->required();
+  init->add_option("-o,--out", ig.out, "output directory")->required()->check(kNonEmpty);
+  init->add_flag("--force", ig.force, "overwrite gates already in --out");
   init->add_option("-s,--seed", ig.seed, "random seed (default 0)")->check(kNonNegative);
   add_gate_arch(init, &ig.arch);
 
@@ -551,7 +631,7 @@ int main(int argc, char** argv) {
   train->add_option("--kind", ta.kind, "prefill (SeerAttention), decode (SeerAttention-R) or both from the same forwards (default prefill)")
       ->check(CLI::IsMember({"prefill", "decode", "both"}));
   train->add_option("--data", ta.data, "text files or directories of .txt files, one document per file")->required();
-  train->add_option("-o,--out", ta.t.out, "output directory: gates, checkpoint, loss log")->required();
+  train->add_option("-o,--out", ta.t.out, "output directory: gates, checkpoint, loss log")->required()->check(kNonEmpty);
   train->add_option("--steps", ta.t.steps, "optimiser steps (default 100)")->check(kPositive);
   train->add_option("--seq-len", ta.t.seq_lens,
                     "tokens per training row (default 8192); several (e.g. 1024,2048,4096,8192) are taken in turn "
@@ -566,7 +646,10 @@ int main(int argc, char** argv) {
   train->add_option("--clip", ta.t.clip, "gradient L2-norm clip, 0 for none (default 1.0)")->check(kNonNegative);
   train->add_option("-s,--seed", ta.t.seed, "seed of the init, row order, row sample and token sample (default 0)");
   train->add_option("--split-seed", ta.t.split_seed, "seed of the train/eval split by document (default 0)");
-  train->add_option("--init", ta.t.init, "start from these trained gates (a --gates directory) instead of N(0, 0.02)");
+  CLI::Option* init_from =
+      train->add_option("--init", ta.t.init, "start from these trained gates (a --gates directory) instead of N(0, 0.02); "
+                        "their architecture is kept, so the fresh gates' options (--gate-type, --hidden-size, ...) "
+                        "do not go with it")->check(kNonEmpty);
   train->add_option("--device", ta.device,
                     "cpu (default) or cuda: the frozen forwards (and the ground truth) on the GPU; the gate losses "
                     "and gradients stay on the CPU")->check(CLI::IsMember({"cpu", "cuda"}));
@@ -583,7 +666,7 @@ int main(int argc, char** argv) {
                   "(recorded in the gates' config; such gates score block 0 +inf)");
   train->add_flag("--resume", ta.t.resume, "continue the run in --out from its last checkpoint");
   train->add_option("--checkpoint-every", ta.t.checkpoint_every, "steps between checkpoints (default 10)")->check(kPositive);
-  train->add_option("--eval-fraction", ta.t.eval_fraction, "share of documents held out (default 0.1)")->check(CLI::Range(0.0, 0.99));
+  train->add_option("--eval-fraction", ta.t.eval_fraction, "share of documents held out (default 0.1)")->check(range_check(0.0, 0.99));
   train->add_option("--eval-rows", ta.t.eval_rows, "held-out rows for the eval loss (default 2)")->check(kNonNegative);
   train->add_option("--eval-every", ta.t.eval_every, "steps between eval losses, 0: at the end only (default 0)")->check(kNonNegative);
   train->add_option("--max-rows", ta.t.max_rows, "train on a seeded sample of this many rows, 0: all (default 0)")->check(kNonNegative);
@@ -591,11 +674,27 @@ int main(int argc, char** argv) {
   train->add_option("--decode-tokens", ta.t.decode_tokens, "decode loss tokens sampled per row from its second half, 0: all (default 512)")->check(kNonNegative);
   train->add_option("--cache-mb", ta.t.cache_mb, "memory for cached training examples in MiB (default 8192)")->check(kNonNegative);
   add_gate_arch(train, &ta.arch);
+  for (const char* arch : {"--gate-type", "--q-pooling", "--hidden-size", "--no-qk-norm", "--force-double"})
+    init_from->excludes(train->get_option(arch));
 
   CommonOpts ia;
   CLI::App* info = app.add_subcommand("info", "print the model's architecture, dimensions and tensor types");
   add_common(info, &ia);
 
+  // A last value wins when a single-value option is repeated (scripts append overrides); lists
+  // (--data, --seq-len) collect every value.
+  for (CLI::App* sub : {gen, ppl, init, train, info})
+    for (CLI::Option* o : sub->get_options())
+      if (o->get_items_expected_max() == 1 && o->get_type_size() > 0) o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  if (argc > 1 && argv[1][0] != '-') {
+    try {
+      app.get_subcommand(argv[1]);
+    } catch (const CLI::OptionNotFound&) {
+      std::fprintf(stderr, "seer: unknown subcommand '%s' (generate, ppl, info, init-gates, train-gates; seer --help)\n",
+                   argv[1]);
+      return kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

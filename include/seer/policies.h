@@ -153,8 +153,9 @@ struct GateBundle {
 };
 
 // `dir` is one gate checkpoint (config.json + safetensors, its kind from the config), or a directory
-// holding `prefill/` and/or `decode/` checkpoints. Errors name the directory and what is missing.
-Result<GateBundle> load_gate_bundle(const std::string& dir, const ModelConfig& model);
+// holding `prefill/` and/or `decode/` checkpoints. Errors name the flag that gave it, the directory
+// and what is missing.
+Result<GateBundle> load_gate_bundle(const std::string& dir, const ModelConfig& model, const char* flag = "--gates");
 
 // Names accepted by make_policy, in the order the error message lists them.
 const std::vector<std::string>& policy_names();

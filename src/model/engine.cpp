@@ -9,8 +9,12 @@
 #include <seer/generate.h>
 #include <seer/perplexity.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -58,6 +62,21 @@ struct Session::Impl {
   Status forward(std::span<const int> tokens, Logits which, std::span<const float>* out, bool logits_on_device = false);
 };
 
+namespace {
+// MemAvailable of /proc/meminfo in GiB, or -1 where the system does not say.
+double available_memory_gib() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  long long kib = 0;
+  std::string unit;
+  while (f >> key >> kib) {
+    std::getline(f, unit);
+    if (key == "MemAvailable:") return double(kib) / double(1 << 20);
+  }
+  return -1.0;
+}
+}  // namespace
+
 Session::Session() : impl_(std::make_unique<Impl>()) {}
 Session::~Session() = default;
 
@@ -71,9 +90,12 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionOpti
   if (ctx <= 0) ctx = 4096;
   const size_t per_layer = size_t(c.num_kv_heads) * ctx * c.head_dim;
   const double gib = 2.0 * c.num_layers * per_layer * sizeof(float) / double(1 << 30);
-  if (gib > 64.0)
-    return Status::error("{}: a KV cache of {} tokens needs {:.1f} GiB; pass a smaller context",
-                         model.path, ctx, gib);
+  // The host's cache (the GPU's is sized, and refused, by CudaForward): against the memory the
+  // system has available, where it says (a request beyond it was killed by the kernel mid-run).
+  const double avail = opts.device == Device::kCuda ? -1.0 : available_memory_gib();
+  if (gib > 64.0 || (avail >= 0.0 && gib > avail))
+    return Status::error("{}: a KV cache of {} tokens needs {:.1f} GiB ({}); pass a smaller context", model.path, ctx,
+                         gib, avail >= 0.0 ? fmt::format("{:.1f} GiB of memory available", avail) : "64 GiB at most");
   matmul_init();
   std::unique_ptr<Session> s(new Session());
   Impl& m = *s->impl_;

@@ -21,16 +21,16 @@ int GateBundle::block_size() const {
   return 0;
 }
 
-Result<GateBundle> load_gate_bundle(const std::string& dir, const ModelConfig& model) {
+Result<GateBundle> load_gate_bundle(const std::string& dir, const ModelConfig& model, const char* flag) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return Status::error("--gates {}: not a directory", dir);
+  if (!fs::is_directory(dir, ec)) return Status::error("{} {}: not a directory", flag, dir);
   GateBundle b;
   auto load_one = [&](const std::string& d) -> Status {
     SEER_ASSIGN_OR_RETURN(GateSet g, load_gates(d, model));
     auto ptr = std::make_shared<const GateSet>(std::move(g));
     auto& slot = ptr->config.kind == GateKind::kPrefill ? b.prefill : b.decode;
-    if (slot) return Status::error("--gates {}: two {} gates", dir, gate_kind_name(ptr->config.kind));
+    if (slot) return Status::error("{} {}: two {} gates", flag, dir, gate_kind_name(ptr->config.kind));
     slot = std::move(ptr);
     return Status::ok();
   };
@@ -42,11 +42,11 @@ Result<GateBundle> load_gate_bundle(const std::string& dir, const ModelConfig& m
       if (fs::exists(p / "config.json", ec)) SEER_RETURN_IF_ERROR(load_one(p.string()));
     }
     if (!b.prefill && !b.decode)
-      return Status::error("--gates {}: no gate checkpoint (expected config.json, or prefill/ and/or decode/ with one)",
-                           dir);
+      return Status::error("{} {}: no gate checkpoint (expected config.json, or prefill/ and/or decode/ with one)",
+                           flag, dir);
   }
   if (b.prefill && b.decode && b.prefill->config.block_size != b.decode->config.block_size)
-    return Status::error("--gates {}: the prefill gate's block size {} differs from the decode gate's {}", dir,
+    return Status::error("{} {}: the prefill gate's block size {} differs from the decode gate's {}", flag, dir,
                          b.prefill->config.block_size, b.decode->config.block_size);
   return b;
 }

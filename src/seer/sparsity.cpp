@@ -160,7 +160,8 @@ Result<PrefillSparsity> PrefillSparsity::parse(const std::string& text) {
     sp.keep_sink = false;
   }
   if (const size_t comma = spec.find(','); comma != std::string::npos)
-    return Status::error("{}: unknown suffix '{}' (the only one is ',nosink')", flag, spec.substr(comma));
+    return Status::error("{}: unknown suffix '{}' (the only one is ',nosink', once, at the end)", flag,
+                         spec.substr(comma));
   std::string kind, value;
   bool has_value = false;
   split_spec(spec, &kind, &value, &has_value);
@@ -202,6 +203,8 @@ std::string PrefillSparsity::to_string() const {
 
 Result<DecodeSparsity> DecodeSparsity::parse(const std::string& text) {
   const std::string flag = fmt::format("--decode-sparsity '{}'", text);
+  if (text.find(",nosink") != std::string::npos)
+    return Status::error("{}: ',nosink' is a prefill option; a decode step always keeps block 0 (SPEC §2.3)", flag);
   std::string kind, value;
   bool has_value = false;
   split_spec(text, &kind, &value, &has_value);

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "core/file.h"
@@ -32,12 +33,18 @@ using json = nlohmann::json;
 Result<std::vector<DocumentFile>> list_documents(const std::vector<std::string>& paths) {
   if (paths.empty()) return Status::error("no --data path given");
   std::vector<DocumentFile> docs;
+  std::set<fs::path> seen;  // a file named twice (the same directory twice, or a file inside a given one) counts once
+  auto add = [&](const DocumentFile& d) {
+    std::error_code ec;
+    const fs::path key = fs::weakly_canonical(d.path, ec);
+    if (seen.insert(ec ? fs::path(d.path) : key).second) docs.push_back(d);
+  };
   for (const std::string& p : paths) {
     std::error_code ec;
     const fs::file_status st = fs::status(p, ec);
     if (ec || !fs::exists(st)) return Status::error("{}: no such file or directory (--data)", p);
     if (fs::is_regular_file(st)) {
-      docs.push_back({p, fs::path(p).filename().string()});
+      add({p, fs::path(p).filename().string()});
       continue;
     }
     if (!fs::is_directory(st)) return Status::error("{}: not a file or directory (--data)", p);
@@ -54,7 +61,7 @@ Result<std::vector<DocumentFile>> list_documents(const std::vector<std::string>&
     if (ec) return Status::error("{}: cannot list: {}", p, ec.message());
     if (found.empty()) return Status::error("{}: no .txt files in this directory (--data)", p);
     std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-    docs.insert(docs.end(), found.begin(), found.end());
+    for (const DocumentFile& d : found) add(d);
   }
   return docs;
 }
@@ -299,7 +306,7 @@ Status Trainer::init_or_resume() {
   if (!have) {
     GateBundle start;
     if (!o_.init.empty()) {
-      SEER_ASSIGN_OR_RETURN(start, load_gate_bundle(o_.init, model_.config));
+      SEER_ASSIGN_OR_RETURN(start, load_gate_bundle(o_.init, model_.config, "--init"));
     }
     for (auto& g : gates_) {
       const GateOptions& go = g.kind == GateKind::kPrefill ? o_.prefill_gate : o_.decode_gate;
