@@ -74,6 +74,9 @@ check "train-gates group-pool sum for a prefill gate" 2 "$seer" train-gates -m "
 contains "train-gates names --group-pool" "--group-pool"
 check "train-gates missing data path" 1 "$seer" train-gates -m "$tiny" --data "$tmp/nowhere" -o "$tmp/out" --seq-len 256
 contains "train-gates names the data path" "$tmp/nowhere"
+mkdir -p "$tmp/binary" && cp "$seer" "$tmp/binary/seer.txt"
+check "train-gates binary data" 1 "$seer" train-gates -m "$tiny" --data "$tmp/binary" -o "$tmp/out-binary" --seq-len 256
+contains "train-gates binary data names the file" "seer.txt: not a text file"
 check "train-gates seq-len above context" 1 "$seer" train-gates -m "$tiny" --data "$tmp/corpus" -o "$tmp/out" --seq-len 100000
 contains "train-gates names the context" "context"
 check "train-gates cuda" 1 "$seer" train-gates -m "$tiny" --data "$tmp/corpus" -o "$tmp/out" --device cuda

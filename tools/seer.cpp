@@ -389,8 +389,11 @@ int run_ppl(const PplArgs& a) {
     }
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("ppl %.4f  (nll %.6f over %lld tokens, %d windows of %d, BOS %s, %.1f s)\n", r->ppl, r->nll,
-                static_cast<long long>(r->tokens), r->windows, r->ctx, use_bos ? "on" : "off", r->seconds);
+    // (A text shorter than --ctx is one window of its own length.)
+    const int window = r->windows == 1 && a.prefill_len == 0 ? int(std::min<int64_t>(r->ctx, r->tokens + 1)) : r->ctx;
+    std::printf("ppl %.4f  (nll %.6f over %lld tokens, %d window%s of %d, BOS %s, %.1f s)\n", r->ppl, r->nll,
+                static_cast<long long>(r->tokens), r->windows, r->windows == 1 ? "" : "s", window,
+                use_bos ? "on" : "off", r->seconds);
     if (pol.policy) print_density(*pol.policy);
   }
   return 0;

@@ -215,7 +215,10 @@ Status Trainer::load_data() {
     if (!in) return Status::error("{}: cannot read", f.path);
     std::stringstream ss;
     ss << in.rdbuf();
-    Document doc{f.name, tok.encode(ss.str(), /*parse_special=*/false)};
+    const std::string text = ss.str();
+    if (text.find('\0') != std::string::npos)  // a model or archive named by mistake
+      return Status::error("{}: not a text file (it holds NUL bytes) (--data)", f.path);
+    Document doc{f.name, tok.encode(text, /*parse_special=*/false)};
     fp = fnv1a(f.name, fp);
     for (int t : doc.tokens) fp = (fp ^ uint64_t(uint32_t(t))) * 1099511628211ULL;
     if (doc.tokens.empty()) continue;
