@@ -27,6 +27,8 @@
 #include <string>
 #include <thread>
 
+#include <unistd.h>
+
 #include "core/blas_kernels.h"
 #include "core/timer.h"
 
@@ -512,8 +514,15 @@ int run_train_gates(TrainArgs& a) {
   if (a.min_lr >= 0.0) t.min_lr_prefill = t.min_lr_decode = a.min_lr;
   t.prefill_gate = t.decode_gate = gate_options(a.arch, model->path);
   t.prefill_gate.sink_excluded = t.decode_gate.sink_excluded = a.exclude_sink;
-  std::signal(SIGINT, [](int) { g_interrupted = true; });
-  std::signal(SIGTERM, [](int) { g_interrupted = true; });
+  // The first Ctrl-C stops after the current step with a checkpoint; a second one quits at once (the last
+  // checkpoint stays whole: it is written atomically).
+  auto on_signal = [](int) {
+    if (g_interrupted.exchange(true)) _exit(130);
+    static const char kMsg[] = "\nseer: stopping after this step (checkpoint kept); Ctrl-C again quits now\n";
+    [[maybe_unused]] const ssize_t n = write(2, kMsg, sizeof(kMsg) - 1);
+  };
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
   t.should_stop = [] { return g_interrupted.load(); };
   t.log = [](const std::string& line) { std::fprintf(stderr, "seer: %s\n", line.c_str()); };
   auto r = seer::train_gates(*model, t);

@@ -211,6 +211,7 @@ Status Trainer::load_data() {
   const double t0 = now_seconds();
   int64_t eval_tokens = 0;
   for (const DocumentFile& f : files) {
+    if (o_.should_stop && o_.should_stop()) return Status::ok();  // run() reports the stop
     std::ifstream in(f.path, std::ios::binary);
     if (!in) return Status::error("{}: cannot read", f.path);
     std::stringstream ss;
@@ -489,9 +490,14 @@ Result<TrainResult> Trainer::run() {
                          o_.prefill_gate.block_size, o_.decode_gate.block_size);
   for (auto& g : gates_) g.w.config.block_size = (g.kind == GateKind::kPrefill ? o_.prefill_gate : o_.decode_gate).block_size;
   SEER_RETURN_IF_ERROR(load_data());
+  TrainResult res;
+  if (o_.should_stop && o_.should_stop()) {  // interrupted while the corpus was read: nothing written yet
+    log("stopped while reading the data; nothing was written");
+    res.stopped = true;
+    return res;
+  }
   SEER_RETURN_IF_ERROR(init_or_resume());
 
-  TrainResult res;
   const double t_start = now_seconds();
   const double prior_seconds = history_.empty() ? 0.0 : history_.back()["seconds"].get<double>();
   int64_t prior_tokens = history_.empty() ? 0 : history_.back()["tokens"].get<int64_t>();
