@@ -785,6 +785,7 @@ struct TinyArch {
   std::string arch = "llama";
   int hidden = 64, ffn = 96, layers = 2, heads = 4, kv_heads = 2, head_dim = 16, vocab = 260;
   int heads_in_key = -1;  // written as head_count instead of `heads` when >= 0
+  int block_count = -1;   // written as block_count instead of `layers` when >= 0 (the tensors stay `layers`)
 };
 
 // GPT-2 byte-level vocabulary: the 256 byte symbols, then a few merged tokens.
@@ -847,7 +848,7 @@ GgufWriter tiny_model(const TinyArch& a, bool tied = true) {
   w.kv_str("general.name", "tiny-" + p);
   w.kv<uint32_t>(p + ".embedding_length", GgufType::kUint32, uint32_t(a.hidden));
   w.kv<uint32_t>(p + ".feed_forward_length", GgufType::kUint32, uint32_t(a.ffn));
-  w.kv<uint32_t>(p + ".block_count", GgufType::kUint32, uint32_t(a.layers));
+  w.kv<uint32_t>(p + ".block_count", GgufType::kUint32, uint32_t(a.block_count >= 0 ? a.block_count : a.layers));
   w.kv<uint32_t>(p + ".attention.head_count", GgufType::kUint32,
                  uint32_t(a.heads_in_key >= 0 ? a.heads_in_key : a.heads));
   w.kv<uint32_t>(p + ".attention.head_count_kv", GgufType::kUint32, uint32_t(a.kv_heads));
@@ -1033,6 +1034,14 @@ TEST(GgufModel, ErrorsNameFileFieldAndValue) {
        {"blk.1.ffn_down.weight", "[64, 96]", "[64, 64]"}},
       {"misshaped_norm", reshape("blk.0.ffn_norm.weight", {32}), {"blk.0.ffn_norm.weight", "[1, 64]", "[1, 32]"}},
       {"norm_is_matrix", reshape("output_norm.weight", {64, 1}), {"output_norm.weight", "[64, 1]"}},
+      // (once an allocation of the count before any tensor was checked: found by fuzzing)
+      {"block_count_beyond_tensors",
+       [] {
+         TinyArch a;
+         a.block_count = 2147483647;
+         return tiny_model(a).build();
+       },
+       {"blk.2.attn_norm.weight"}},
       {"duplicate_key",
        edit([](GgufWriter& w) { w.kv<uint32_t>("llama.attention.head_count", GgufType::kUint32, 0); }),
        {"duplicate", "llama.attention.head_count"}},

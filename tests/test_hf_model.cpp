@@ -398,6 +398,27 @@ TEST(HfModelErrors, WrongKeyType) {
   expect_load_error(dir, {"config.json", "num_hidden_layers", "\"two\""});
 }
 
+// Counts and ids taken from the files bound nothing they allocate before the tensors are checked
+// (found by fuzzing: each of these once asked for gigabytes up front).
+TEST(HfModelErrors, LayerCountBeyondTheTensors) {
+  TempDir tmp;
+  const std::string dir = copy_variant(tmp, "llama_f32");
+  json c = read_json(dir + "/config.json");
+  c["num_hidden_layers"] = 1 << 30;
+  write_json(dir + "/config.json", c);
+  expect_load_error(dir, {"model.safetensors", "missing tensor", "model.layers."});
+}
+
+TEST(HfModelErrors, TokenIdFarBeyondTheVocabulary) {
+  TempDir tmp;
+  const std::string dir = copy_variant(tmp, "llama_f32");
+  json t = read_json(dir + "/tokenizer.json");
+  ASSERT_TRUE(t["model"]["vocab"].is_object() && !t["model"]["vocab"].empty());
+  t["model"]["vocab"].begin().value() = 2147483647;
+  write_json(dir + "/tokenizer.json", t);
+  expect_load_error(dir, {"tokenizer.json", "2147483647", "above the largest supported"});
+}
+
 TEST(HfModelErrors, InvalidConfigJson) {
   TempDir tmp;
   const std::string dir = copy_variant(tmp, "llama_f32");

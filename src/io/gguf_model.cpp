@@ -194,9 +194,10 @@ Result<Model> load_gguf_model(const std::string& path) {
   c.qkv_bias = f.find_tensor("blk.0.attn_q.bias") != nullptr;
   c.qk_norm = f.find_tensor("blk.0.attn_q_norm.weight") != nullptr;
 
-  w.layers.resize(size_t(c.num_layers));
+  // One layer at a time: a block count beyond the file fails at its first missing tensor, not in an
+  // allocation of the count.
   for (int i = 0; i < c.num_layers; ++i) {
-    LayerWeights& l = w.layers[size_t(i)];
+    LayerWeights& l = w.layers.emplace_back();
     auto n = [i](const char* t) { return fmt::format("blk.{}.{}", i, t); };
     SEER_ASSIGN_OR_RETURN(l.attn_norm, vector_f32(f, m, n("attn_norm.weight"), true));
     SEER_ASSIGN_OR_RETURN(l.wq, matrix(f, n("attn_q.weight"), true));

@@ -451,9 +451,10 @@ Result<Model> load_hf_model_impl(const std::string& dir_in) {
     SEER_ASSIGN_OR_RETURN(w.output, ld.matrix("lm_head.weight", c.vocab_size, hidden));
   }
 
-  w.layers.resize(c.num_layers);
+  // One layer at a time: a layer count beyond the files fails at its first missing tensor, not in
+  // an allocation of the count.
   for (int i = 0; i < c.num_layers; ++i) {
-    LayerWeights& l = w.layers[i];
+    LayerWeights& l = w.layers.emplace_back();
     const std::string p = fmt::format("model.layers.{}.", i);
     SEER_ASSIGN_OR_RETURN(l.attn_norm, ld.vector(p + "input_layernorm.weight", hidden));
     SEER_ASSIGN_OR_RETURN(l.wq, ld.matrix(p + "self_attn.q_proj.weight", q_dim, hidden));

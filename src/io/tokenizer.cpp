@@ -41,6 +41,7 @@ constexpr int kTypeNormal = 1;
 constexpr int kTypeControl = 3;
 constexpr int kTypeUserDefined = 4;
 constexpr int kTypeUnused = 5;
+constexpr int64_t kMaxTokenId = int64_t(1) << 24;  // 16.7M ids; the largest vocabularies hold ~256k
 
 constexpr const char* kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
@@ -687,6 +688,10 @@ Result<TokenizerData> parse_hf(const json& j, const std::string& path) {
     }
   }
   if (by_id.empty()) return Status::error("{}: field 'model.vocab' is empty", path);
+  // Ids index the token table: one far beyond the entries would allocate for every id below it.
+  if (by_id.rbegin()->first >= kMaxTokenId)
+    return Status::error("{}: token '{}' has id {}, above the largest supported ({})", path, by_id.rbegin()->second.text,
+                         by_id.rbegin()->first, kMaxTokenId - 1);
   const size_t n = size_t(by_id.rbegin()->first) + 1;
   d.tokens.assign(n, std::string());
   d.token_types.assign(n, kTypeUnused);  // ids that no entry names stay unused
