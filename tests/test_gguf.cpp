@@ -467,6 +467,14 @@ std::vector<Corruption> corruptions() {
                  return w.build();
                },
                {"'general.alignment'", "value 0"}});
+  c.push_back({"alignment_below_8", [] {  // GGUF asks for a multiple of 8; 1 made the reads misaligned (fuzzing)
+                 GgufWriter w;
+                 w.alignment = 1;
+                 w.kv<uint32_t>("general.alignment", GgufType::kUint32, 1);
+                 w.tensor({"v", {5}, kF32});
+                 return w.build();
+               },
+               {"'general.alignment'", "value 1", "at least 8"}});
   c.push_back({"alignment_wrong_type", [] {
                  GgufWriter w;
                  w.kv_str("general.alignment", "32");

@@ -311,8 +311,10 @@ Result<std::unique_ptr<GgufFile>> GgufFile::open(const std::string& path) {
   if (f->find("general.alignment") != nullptr) {
     auto a = f->get_int("general.alignment");
     if (!a) return a.status();
-    if (*a <= 0 || (*a & (*a - 1)) != 0) {
-      return Status::error("{}: key 'general.alignment': value {} is not a power of two", path, *a);
+    // GGUF: "must be a multiple of 8". Tensor data is read in place as fp16 / block structs / floats,
+    // so a smaller alignment would make those reads misaligned.
+    if (*a <= 0 || (*a & (*a - 1)) != 0 || *a % 8 != 0) {
+      return Status::error("{}: key 'general.alignment': value {} is not a power of two of at least 8", path, *a);
     }
     f->alignment_ = uint64_t(*a);
   } else {

@@ -176,14 +176,16 @@ void to_f32(const SafetensorsTensor& t, float* dst) {
   const int64_t n = t.numel();
   switch (*t.dtype) {
     case DType::kF32: std::memcpy(dst, t.data, size_t(n) * 4); break;
-    case DType::kF16: {
-      const auto* s = reinterpret_cast<const uint16_t*>(t.data);
-      for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(s[i]);
-      break;
-    }
+    // (16-bit values by memcpy: safetensors does not align a tensor's data.)
+    case DType::kF16:
     case DType::kBF16: {
-      const auto* s = reinterpret_cast<const uint16_t*>(t.data);
-      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(s[i]);
+      const auto* s = static_cast<const uint8_t*>(t.data);
+      const bool f16 = *t.dtype == DType::kF16;
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t v;
+        std::memcpy(&v, s + 2 * i, 2);
+        dst[i] = f16 ? fp16_to_fp32(v) : bf16_to_fp32(v);
+      }
       break;
     }
     default: break;
