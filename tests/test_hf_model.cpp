@@ -426,6 +426,22 @@ TEST(HfModelErrors, InvalidConfigJson) {
   expect_load_error(dir, {"config.json", "invalid JSON"});
 }
 
+// 300,000 levels of nesting overflowed the stack when the parsed value was copied (fuzzing); every
+// JSON the loaders read now stops at kMaxJsonDepth.
+std::string deeply_nested(int depth) { return std::string(size_t(depth), '[') + std::string(size_t(depth), ']'); }
+
+TEST(HfModelErrors, DeeplyNestedJson) {
+  TempDir tmp;
+  const std::string dir = copy_variant(tmp, "llama_f32");
+  write_text(dir + "/config.json", "{\"architectures\": " + deeply_nested(300000) + "}");
+  expect_load_error(dir, {"config.json", "invalid JSON", "nested deeper than"});
+  TempDir tmp2;
+  const std::string dir2 = copy_variant(tmp2, "llama_f32");
+  json t = read_json(dir2 + "/tokenizer.json");
+  write_text(dir2 + "/tokenizer.json", t.dump().substr(0, t.dump().size() - 1) + ", \"x\": " + deeply_nested(300000) + "}");
+  expect_load_error(dir2, {"tokenizer.json", "nested deeper than"});
+}
+
 TEST(HfModelErrors, UnsupportedRopeScaling) {
   TempDir tmp;
   const std::string dir = copy_variant(tmp, "llama_f32");
@@ -478,6 +494,13 @@ TEST(SafetensorsErrors, TruncatedHeader) {
   // The length field matches the file, but the JSON stops in the middle.
   write_raw_safetensors(p, "{\"w\": {\"dtype\": \"F32\", \"sha", "");
   expect_open_error(p, {p, "invalid JSON"});
+}
+
+TEST(SafetensorsErrors, DeeplyNestedHeader) {
+  TempDir tmp;
+  const std::string p = tmp.file("a.safetensors");
+  write_raw_safetensors(p, "{\"__metadata__\": " + deeply_nested(300000) + "}", "");
+  expect_open_error(p, {p, "invalid JSON", "nested deeper than"});
 }
 
 TEST(SafetensorsErrors, HeaderLengthBeyondFile) {

@@ -377,7 +377,7 @@ class TokenizerErrors : public ::testing::Test {
 
 constexpr const char* kPre = R"("pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true})";
 
-TEST_F(TokenizerErrors, NotJson) { EXPECT_NE(load_error("{ this is not json").find("not valid JSON"), std::string::npos); }
+TEST_F(TokenizerErrors, NotJson) { EXPECT_NE(load_error("{ this is not json").find("invalid JSON"), std::string::npos); }
 
 TEST_F(TokenizerErrors, MissingFile) {
   auto t = Tokenizer::from_hf_json((dir_ / "absent.json").string());

@@ -3,9 +3,22 @@
 
 #include <seer/status.h>
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 
 namespace seer {
+
+// JSON nested deeper than this is refused: nlohmann parses iteratively but copies recursively, and a
+// file nested 300,000 deep overflowed the stack (found by fuzzing). Real configs nest 3-5 levels.
+constexpr int kMaxJsonDepth = 128;
+
+// Parses `text`, refusing nesting beyond kMaxJsonDepth; errors begin with `what` (a file name).
+Result<nlohmann::json> parse_json(const std::string& text, const std::string& what);
+
+// Reads and parses the JSON file `path`; with `object`, its top level must be an object. Errors name
+// the file.
+Result<nlohmann::json> read_json_file(const std::string& path, bool object = true);
 
 // Writes `bytes` to `path` through `path`.tmp and a rename, so a reader (or a crash) never sees
 // a half-written file. Errors name the file.

@@ -10,6 +10,7 @@
 #include <seer/model.h>
 #include <seer/tokenizer.h>
 
+#include "core/file.h"
 #include "io/safetensors.h"
 
 #include <nlohmann/json.hpp>
@@ -26,17 +27,6 @@ namespace {
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
-
-Result<json> read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::error("{}: cannot open", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Status::error("{}: invalid JSON", path);
-  if (!j.is_object()) return Status::error("{}: top level is not a JSON object", path);
-  return j;
-}
 
 // Typed access to one JSON object with errors naming the file and the key ("rope_scaling.factor").
 class JsonReader {

@@ -11,7 +11,10 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 #include <unordered_set>
+
+#include "core/file.h"
 
 namespace seer {
 namespace {
@@ -156,12 +159,13 @@ Result<std::shared_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string
     header = json::parse(
         hdr, hdr + header_len,
         [&](int depth, json::parse_event_t ev, json& parsed) {
+          if (depth > kMaxJsonDepth) throw std::runtime_error(fmt::format("nested deeper than {} levels", kMaxJsonDepth));
           if (depth == 1 && ev == json::parse_event_t::key && parsed.is_string() &&
               !seen.insert(parsed.get<std::string>()).second && duplicate.empty())
             duplicate = parsed.get<std::string>();
           return true;
         });
-  } catch (const json::exception& e) {
+  } catch (const std::exception& e) {  // (json::exception, or the depth limit's)
     return Status::error("{}: invalid JSON header ({} bytes): {}", path, header_len, e.what());
   }
   if (!header.is_object())

@@ -33,6 +33,8 @@
 #include <sstream>
 #include <string_view>
 
+#include "core/file.h"
+
 namespace seer {
 namespace {
 
@@ -569,18 +571,6 @@ namespace {
 
 using nlohmann::json;
 
-Result<json> read_json(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::error("{}: cannot open", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  try {
-    return json::parse(ss.str());
-  } catch (const json::parse_error& e) {
-    return Status::error("{}: not valid JSON ({})", path, e.what());
-  }
-}
-
 // Pre-tokenizer of a tokenizer.json, from its `pre_tokenizer` section.
 Result<PreTokenizer> detect_pre(const json& pt, const std::string& path) {
   auto unsupported = [&](const std::string& why) {
@@ -725,14 +715,14 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_hf_json(const std::string& to
   const std::string& path = tokenizer_json_path;
   TokenizerData d;
   try {
-    SEER_ASSIGN_OR_RETURN(json j, read_json(path));
+    SEER_ASSIGN_OR_RETURN(json j, read_json_file(path));
     SEER_ASSIGN_OR_RETURN(d, parse_hf(j, path));
 
     const std::string cfg_path =
         (std::filesystem::path(path).parent_path() / "tokenizer_config.json").string();
     std::error_code ec;
     if (std::filesystem::exists(cfg_path, ec)) {
-      SEER_ASSIGN_OR_RETURN(json cfg, read_json(cfg_path));
+      SEER_ASSIGN_OR_RETURN(json cfg, read_json_file(cfg_path));
       if (!cfg.is_object()) return Status::error("{}: not a JSON object", cfg_path);
       auto lookup = [&](const char* key, int* id) -> Status {
         const std::string t = config_token(cfg, key);

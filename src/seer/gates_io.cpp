@@ -212,13 +212,8 @@ int layer_of(const std::string& name) {
 
 Result<GateSet> load_gates(const std::string& dir, const ModelConfig& model) {
   const std::string cfg_path = dir + "/config.json";
-  std::ifstream in(cfg_path, std::ios::binary);
-  if (!in) return Status::error("{}: cannot open (gate directory needs config.json)", cfg_path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Status::error("{}: invalid JSON", cfg_path);
-  if (!j.is_object()) return Status::error("{}: top level is not a JSON object", cfg_path);
+  if (!std::ifstream(cfg_path)) return Status::error("{}: cannot open (gate directory needs config.json)", cfg_path);
+  SEER_ASSIGN_OR_RETURN(json j, read_json_file(cfg_path));
   Keys keys(cfg_path, j);
 
   GateSet gs;
