@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 
 #include <unistd.h>
@@ -697,6 +698,14 @@ TEST(GateCheckpoint, LoadErrors) {
              json{{"seerattn_gate_type", "Qavg_Kmaxminavg"}, {"seerattn_gate_block_size", 64},
                   {"seerattn_gate_hidden_size", 16}});
   expect_msg(load_gates(empty.str(), m).status(), {"no *.safetensors"});
+  // A weight that is not finite (fuzzing: such gates loaded and selected silently wrong blocks).
+  auto g = init_gates(GateKind::kPrefill, m, {}, 1);
+  ASSERT_TRUE(g.is_ok());
+  g->layers[1].linear_k[5] = std::numeric_limits<float>::infinity();
+  TempDir bad;
+  ASSERT_TRUE(save_gates(bad.str(), *g, m).is_ok());
+  expect_msg(load_gates(bad.str(), m).status(),
+             {"gates.safetensors", "model.layers.1.self_attn.attn_gate.mask_linear_k.weight", "element 5 is inf"});
 }
 
 TEST(GateCheckpoint, InitStatistics) {

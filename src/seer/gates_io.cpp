@@ -273,6 +273,11 @@ Result<GateSet> load_gates(const std::string& dir, const ModelConfig& model) {
       auto& dst = gs.layers[size_t(l)].get(s.role);
       dst.resize(size_t(s.numel()));
       to_f32(t, dst.data());
+      // A NaN or an infinity in a weight makes every score it touches NaN, which ranks last: the gate
+      // would select silently wrong blocks.
+      if (auto bad = std::find_if(dst.begin(), dst.end(), [](float v) { return !std::isfinite(v); }); bad != dst.end())
+        return Status::error("{}: tensor '{}': element {} is {} (weights must be finite)", f->path(), s.name,
+                             bad - dst.begin(), *bad);
       by_name.erase(it);
     }
   }
