@@ -419,6 +419,16 @@ TEST(HfModelErrors, TokenIdFarBeyondTheVocabulary) {
   expect_load_error(dir, {"tokenizer.json", "2147483647", "above the largest supported"});
 }
 
+TEST(HfModelErrors, TokenizerBeyondTheModelsVocabulary) {
+  TempDir tmp;
+  const std::string dir = copy_variant(tmp, "llama_f32");
+  const int vocab = read_json(dir + "/config.json")["vocab_size"].get<int>();
+  json t = read_json(dir + "/tokenizer.json");
+  t["added_tokens"].push_back(json{{"id", vocab + 10}, {"content", "<extra>"}, {"special", true}});
+  write_json(dir + "/tokenizer.json", t);
+  expect_load_error(dir, {"tokenizer.json", std::to_string(vocab + 11) + " token ids", "vocab_size"});
+}
+
 TEST(HfModelErrors, InvalidConfigJson) {
   TempDir tmp;
   const std::string dir = copy_variant(tmp, "llama_f32");
@@ -501,6 +511,16 @@ TEST(SafetensorsErrors, DeeplyNestedHeader) {
   const std::string p = tmp.file("a.safetensors");
   write_raw_safetensors(p, "{\"__metadata__\": " + deeply_nested(300000) + "}", "");
   expect_open_error(p, {p, "invalid JSON", "nested deeper than"});
+}
+
+TEST(SafetensorsErrors, OverlappingTensors) {  // (accepted before; found by fuzzing)
+  TempDir tmp;
+  const std::string p = tmp.file("a.safetensors");
+  write_raw_safetensors(p,
+                        R"({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},)"
+                        R"( "b": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}})",
+                        std::string(16, '\0'));
+  expect_open_error(p, {p, "'a' [0, 16)", "'b' [8, 16)", "overlap"});
 }
 
 TEST(SafetensorsErrors, HeaderLengthBeyondFile) {

@@ -473,6 +473,11 @@ Result<Model> load_hf_model_impl(const std::string& dir_in) {
   const std::string tok_path = dir + "/tokenizer.json";
   if (fs::exists(tok_path, ec)) {
     SEER_ASSIGN_OR_RETURN(m.tokenizer, Tokenizer::from_hf_json(tok_path));
+    // Token ids index the embedding rows: a tokenizer with more ids than the model has rows would
+    // fail in the middle of a forward.
+    if (m.tokenizer->vocab_size() > c.vocab_size)
+      return Status::error("{}: {} token ids, more than the model's vocab_size {} (config.json)", tok_path,
+                           m.tokenizer->vocab_size(), c.vocab_size);
   }
   SEER_RETURN_IF_ERROR(validate_weights(m));
   return m;

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -185,6 +186,17 @@ Result<std::shared_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string
   } catch (const json::exception& e) {
     return Status::error("{}: malformed header: {}", path, e.what());
   }
+  // The format forbids tensors sharing bytes: a header that points two names at one range is corrupt.
+  std::vector<const SafetensorsTensor*> by_offset;
+  for (const SafetensorsTensor& t : f->tensors_)
+    if (t.nbytes > 0) by_offset.push_back(&t);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const SafetensorsTensor* a, const SafetensorsTensor* b) { return a->offset < b->offset; });
+  for (size_t i = 1; i < by_offset.size(); ++i)
+    if (by_offset[i]->offset < by_offset[i - 1]->offset + by_offset[i - 1]->nbytes)
+      return Status::error("{}: tensors '{}' [{}, {}) and '{}' [{}, {}) overlap", path, by_offset[i - 1]->name,
+                           by_offset[i - 1]->offset, by_offset[i - 1]->offset + by_offset[i - 1]->nbytes,
+                           by_offset[i]->name, by_offset[i]->offset, by_offset[i]->offset + by_offset[i]->nbytes);
   return f;
 }
 
