@@ -150,6 +150,12 @@ check "--start-layer beyond the layers" 2 "$seer" generate -m "$tiny" -p hi -n 1
   --prefill-sparsity density:0.5 --start-layer 100
 check "decode ,nosink" 2 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" --policy streaming \
   --prefill-len 128 --decode-sparsity budget:64,nosink
+check "a prefill option for a decode gate" 2 "$seer" init-gates -m "$tiny" -o "${TMPDIR:-/tmp}/seer_cli_never" --kind decode \
+  --gate-type Qavg_Kmax
+contains "a prefill option for a decode gate says why" "--gate-type shapes prefill gates"
+check "a decode option for a prefill gate" 2 "$seer" train-gates -m "$tiny" --data x -o "${TMPDIR:-/tmp}/seer_cli_never" \
+  --q-pooling Qavg
+contains "a decode option for a prefill gate says why" "--q-pooling shapes decode gates"
 check "--hidden-size odd" 2 "$seer" init-gates -m "$tiny" -o "${TMPDIR:-/tmp}/seer_cli_never" --hidden-size 7
 check "a repeated option: the last wins" 0 "$seer" generate -m "$tiny" -p hi -n 1 -n 2 --temp 0 -q
 check "the context's end is named" 0 "$seer" generate -m "$tiny" -p hi -n 50 -c 4 --temp 0

@@ -722,6 +722,16 @@ int main(int argc, char** argv) {
   if (gen->parsed()) return run_generate(ga);
   if (ppl->parsed()) return run_ppl(pa);
   if (info->parsed()) return run_info(ia);
+  // A fresh gate's option for the kind of gate that is not made would be dropped without a word.
+  for (auto [sub, kind] : {std::pair<CLI::App*, const std::string*>{init, &ig.kind}, {train, &ta.kind}}) {
+    if (!sub->parsed()) continue;
+    for (const char* o : {"--gate-type", "--force-double"})
+      if (*kind == "decode" && sub->count(o) > 0)
+        return usage(Status::error("{} shapes prefill gates, and --kind decode makes none", o));
+    for (const char* o : {"--q-pooling", "--no-qk-norm"})
+      if (*kind == "prefill" && sub->count(o) > 0)
+        return usage(Status::error("{} shapes decode gates, and --kind prefill makes none", o));
+  }
   if (init->parsed()) return run_init_gates(ig);
   if (train->parsed()) return run_train_gates(ta);
   return kExitUsage;
