@@ -138,6 +138,8 @@ contains "threads names the flag" "--threads"
 check "non-finite temperature" 2 "$seer" generate -m "$tiny" -p hi -n 1 --temp nan
 contains "temperature says finite" "finite"
 check "non-finite top-p" 2 "$seer" generate -m "$tiny" -p hi -n 1 --top-p nan
+check "an option before the subcommand" 2 "$seer" -t 2 info
+contains "an option before the subcommand says where it goes" "options go after it"
 check "unknown subcommand" 2 "$seer" gen -p hi
 contains "unknown subcommand names it" "unknown subcommand 'gen'"
 check "empty model path" 2 "$seer" info -m ""

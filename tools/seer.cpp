@@ -698,6 +698,14 @@ int main(int argc, char** argv) {
   for (CLI::App* sub : {gen, ppl, init, train, info})
     for (CLI::Option* o : sub->get_options())
       if (o->get_items_expected_max() == 1 && o->get_type_size() > 0) o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  if (argc > 1 && argv[1][0] == '-' && std::string(argv[1]) != "--help" && std::string(argv[1]) != "-h" &&
+      std::string(argv[1]) != "--version") {
+    std::fprintf(stderr,
+                 "seer: '%s' before the subcommand: options go after it (seer SUBCOMMAND [OPTIONS]; subcommands: "
+                 "generate, ppl, info, init-gates, train-gates)\n",
+                 argv[1]);
+    return kExitUsage;
+  }
   if (argc > 1 && argv[1][0] != '-') {
     try {
       app.get_subcommand(argv[1]);
