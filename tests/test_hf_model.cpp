@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 
@@ -371,62 +372,51 @@ TEST(HfModelErrors, NotADirectory) {
   expect_load_error("/nonexistent/seer_model_dir", {"/nonexistent/seer_model_dir"});
 }
 
-TEST(HfModelErrors, UnknownArchitecture) {
+// The llama_f32 variant with one of its JSON files (config.json, tokenizer.json) edited must fail to load
+// with an error holding every needle.
+void expect_edit_error(const std::string& file, const std::function<void(json&)>& edit,
+                       const std::vector<std::string>& needles) {
   TempDir tmp;
   const std::string dir = copy_variant(tmp, "llama_f32");
-  json c = read_json(dir + "/config.json");
-  c["architectures"] = {"MistralForCausalLM"};
-  write_json(dir + "/config.json", c);
-  expect_load_error(dir, {"config.json", "unsupported architecture", "MistralForCausalLM"});
+  json j = read_json(dir + "/" + file);
+  edit(j);
+  write_json(dir + "/" + file, j);
+  expect_load_error(dir, needles);
+}
+
+TEST(HfModelErrors, UnknownArchitecture) {
+  expect_edit_error("config.json", [](json& c) { c["architectures"] = {"MistralForCausalLM"}; },
+                    {"config.json", "unsupported architecture", "MistralForCausalLM"});
 }
 
 TEST(HfModelErrors, MissingKey) {
-  TempDir tmp;
-  const std::string dir = copy_variant(tmp, "llama_f32");
-  json c = read_json(dir + "/config.json");
-  c.erase("hidden_size");
-  write_json(dir + "/config.json", c);
-  expect_load_error(dir, {"config.json", "missing key", "hidden_size"});
+  expect_edit_error("config.json", [](json& c) { c.erase("hidden_size"); }, {"config.json", "missing key", "hidden_size"});
 }
 
 TEST(HfModelErrors, WrongKeyType) {
-  TempDir tmp;
-  const std::string dir = copy_variant(tmp, "llama_f32");
-  json c = read_json(dir + "/config.json");
-  c["num_hidden_layers"] = "two";
-  write_json(dir + "/config.json", c);
-  expect_load_error(dir, {"config.json", "num_hidden_layers", "\"two\""});
+  expect_edit_error("config.json", [](json& c) { c["num_hidden_layers"] = "two"; },
+                    {"config.json", "num_hidden_layers", "\"two\""});
 }
 
 // Counts and ids taken from the files bound nothing they allocate before the tensors are checked
 // (found by fuzzing: each of these once asked for gigabytes up front).
 TEST(HfModelErrors, LayerCountBeyondTheTensors) {
-  TempDir tmp;
-  const std::string dir = copy_variant(tmp, "llama_f32");
-  json c = read_json(dir + "/config.json");
-  c["num_hidden_layers"] = 1 << 30;
-  write_json(dir + "/config.json", c);
-  expect_load_error(dir, {"model.safetensors", "missing tensor", "model.layers."});
+  expect_edit_error("config.json", [](json& c) { c["num_hidden_layers"] = 1 << 30; },
+                    {"model.safetensors", "missing tensor", "model.layers."});
 }
 
 TEST(HfModelErrors, TokenIdFarBeyondTheVocabulary) {
-  TempDir tmp;
-  const std::string dir = copy_variant(tmp, "llama_f32");
-  json t = read_json(dir + "/tokenizer.json");
-  ASSERT_TRUE(t["model"]["vocab"].is_object() && !t["model"]["vocab"].empty());
-  t["model"]["vocab"].begin().value() = 2147483647;
-  write_json(dir + "/tokenizer.json", t);
-  expect_load_error(dir, {"tokenizer.json", "2147483647", "above the largest supported"});
+  expect_edit_error("tokenizer.json", [](json& t) { t["model"]["vocab"].begin().value() = 2147483647; },
+                    {"tokenizer.json", "2147483647", "above the largest supported"});
 }
 
 TEST(HfModelErrors, TokenizerBeyondTheModelsVocabulary) {
-  TempDir tmp;
-  const std::string dir = copy_variant(tmp, "llama_f32");
-  const int vocab = read_json(dir + "/config.json")["vocab_size"].get<int>();
-  json t = read_json(dir + "/tokenizer.json");
-  t["added_tokens"].push_back(json{{"id", vocab + 10}, {"content", "<extra>"}, {"special", true}});
-  write_json(dir + "/tokenizer.json", t);
-  expect_load_error(dir, {"tokenizer.json", std::to_string(vocab + 11) + " token ids", "vocab_size"});
+  const int vocab = read_json(kTinyDir + "llama_f32/config.json")["vocab_size"].get<int>();
+  expect_edit_error("tokenizer.json",
+                    [&](json& t) {
+                      t["added_tokens"].push_back(json{{"id", vocab + 10}, {"content", "<extra>"}, {"special", true}});
+                    },
+                    {"tokenizer.json", std::to_string(vocab + 11) + " token ids", "vocab_size"});
 }
 
 TEST(HfModelErrors, InvalidConfigJson) {
