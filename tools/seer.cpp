@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <random>
 #include <sstream>
@@ -40,52 +41,37 @@ constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;
 
 // Number checks whose messages say what is wrong ("--steps: must be positive, got 0"); CLI11's own
-// PositiveNumber names a range up to 1.8e308, and its Range passes NaN.
-std::string check_number(const std::string& s, double* v) {
-  char* end = nullptr;
-  *v = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size()) return "expects a number, got '" + s + "'";
-  if (!std::isfinite(*v)) return "expects a finite number, got " + s;
-  return "";
-}
-CLI::Validator number_check(bool allow_zero) {
+// PositiveNumber names a range up to 1.8e308, and its Range passes NaN. One rule: finite, in [lo, hi]
+// (above lo with lo_open), a whole number with whole; `hint` goes with the message.
+CLI::Validator number_check(double lo, double hi, bool lo_open = false, bool whole = false, std::string hint = "") {
+  const bool unbounded = std::isinf(hi);
+  const std::string range = lo_open && unbounded ? "must be positive"
+                            : unbounded         ? "must be >= " + CLI::detail::to_string(lo)
+                                                : "must be in [" + CLI::detail::to_string(lo) + ", " + CLI::detail::to_string(hi) + "]";
   return CLI::Validator(
-      [allow_zero](std::string& s) -> std::string {
-        double v;
-        if (std::string e = check_number(s, &v); !e.empty()) return e;
-        if (allow_zero ? v < 0.0 : !(v > 0.0)) return std::string(allow_zero ? "must be >= 0" : "must be positive") + ", got " + s;
+      [=](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || end != s.c_str() + s.size()) return "expects a number, got '" + s + "'";
+        if (!std::isfinite(v)) return "expects a finite number, got " + s;
+        if (whole && v != std::floor(v)) return "expects a whole number, got " + s;
+        if (lo_open ? !(v > lo) : v < lo) return range + hint + ", got " + s;
+        if (v > hi) return range + hint + ", got " + s;
         return "";
       },
-      allow_zero ? "NONNEGATIVE" : "POSITIVE");
+      unbounded ? (lo_open ? "POSITIVE" : "NONNEGATIVE") : "[" + CLI::detail::to_string(lo) + " - " + CLI::detail::to_string(hi) + "]");
 }
-const CLI::Validator kPositive = number_check(false);
-const CLI::Validator kNonNegative = number_check(true);
-CLI::Validator range_check(double lo, double hi) {
-  return CLI::Validator(
-      [lo, hi](std::string& s) -> std::string {
-        double v;
-        if (std::string e = check_number(s, &v); !e.empty()) return e;
-        if (v < lo || v > hi) return "must be in [" + CLI::detail::to_string(lo) + ", " + CLI::detail::to_string(hi) + "], got " + s;
-        return "";
-      },
-      "[" + CLI::detail::to_string(lo) + " - " + CLI::detail::to_string(hi) + "]");
-}
+constexpr double kInf = std::numeric_limits<double>::infinity();
+const CLI::Validator kPositive = number_check(0.0, kInf, /*lo_open=*/true);
+const CLI::Validator kNonNegative = number_check(0.0, kInf);
 const CLI::Validator kNonEmpty(
     [](std::string& s) { return s.empty() ? std::string("expects a path, got an empty string") : std::string(); }, "");
 // Threads: 0 is every core; more than 4 per core only oversubscribes the spin-then-sleep pool (a
 // thousand threads on two cores turned a two-token generate into minutes).
-const CLI::Validator kThreads(
-    [](std::string& s) -> std::string {
-      double v;
-      if (std::string e = check_number(s, &v); !e.empty()) return e;
-      const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-      if (v < 0 || v != std::floor(v)) return "expects a whole number >= 0 (0: all cores), got " + s;
-      if (v > 4.0 * cores)
-        return "at most 4 per core (" + std::to_string(4 * cores) + " on this machine's " + std::to_string(cores) +
-               " cores), got " + s;
-      return "";
-    },
-    "INT (0: all cores)");
+const int kCores = int(std::max(1u, std::thread::hardware_concurrency()));
+const CLI::Validator kThreads = number_check(0.0, 4.0 * kCores, false, /*whole=*/true,
+                                             " (0: all cores; at most 4 per core of this machine's " +
+                                                 std::to_string(kCores) + ")");
 
 struct CommonOpts {
   std::string model;
@@ -306,9 +292,9 @@ int run_generate(const GenerateArgs& a) {
                  st->prompt_tokens, st->prefill_seconds, st->prompt_tokens / std::max(1e-9, st->prefill_seconds),
                  st->generated_tokens, st->decode_seconds,
                  st->generated_tokens / std::max(1e-9, st->decode_seconds),
-                 st->stopped_at_eos                                   ? ", stopped at end-of-generation token"
-                 : st->generated_tokens < a.n && (*session)->pos() >= (*session)->max_context() ? ", stopped: the context is full"
-                                                                                                 : "",
+                 st->stopped_at_eos       ? ", stopped at end-of-generation token"
+                 : st->stopped_at_context ? ", stopped: the context is full"
+                                          : "",
                  static_cast<unsigned long long>(go.sampling.seed));
     if (pol.policy) print_density(*pol.policy);
   }
@@ -330,8 +316,11 @@ struct PplArgs {
 int run_ppl(const PplArgs& a) {
   std::string text;
   if (!read_file(a.file, &text)) return fail(Status::error("cannot read {}", a.file));
-  if (a.prefill_len > 0 && a.prefill_len >= a.ctx)
-    return usage(Status::error("--prefill-len {} must be in [1, --ctx {})", a.prefill_len, a.ctx));
+  seer::PerplexityOptions po;
+  po.ctx = a.ctx;
+  po.max_windows = a.max_windows;
+  po.prefill_len = a.prefill_len;
+  if (Status st = po.check(); !st.is_ok()) return usage(st);  // before the model loads
   if (a.prefill_len == 0 && a.attn.decode != "dense")
     std::fprintf(stderr, "seer: warning: --decode-sparsity %s has no effect: ppl runs decode steps only with "
                  "--prefill-len N\n", a.attn.decode.c_str());
@@ -344,10 +333,6 @@ int run_ppl(const PplArgs& a) {
   std::vector<int> ids = tok.encode(text, /*parse_special=*/false);
   const double tokenize_s = seer::now_seconds() - t0;
 
-  seer::PerplexityOptions po;
-  po.ctx = a.ctx;
-  po.max_windows = a.max_windows;
-  po.prefill_len = a.prefill_len;
   auto pol = make_attention_policy(a.attn, *model, a.common.threads);
   if (!pol.status.is_ok()) return pol.usage_error ? usage(pol.status) : fail(pol.status);
   const bool use_bos = a.bos == "on" || (a.bos == "auto" && tok.add_bos());
@@ -391,10 +376,8 @@ int run_ppl(const PplArgs& a) {
     }
     std::printf("%s\n", j.dump().c_str());
   } else {
-    // (A text shorter than --ctx is one window of its own length.)
-    const int window = r->windows == 1 && a.prefill_len == 0 ? int(std::min<int64_t>(r->ctx, r->tokens + 1)) : r->ctx;
     std::printf("ppl %.4f  (nll %.6f over %lld tokens, %d window%s of %d, BOS %s, %.1f s)\n", r->ppl, r->nll,
-                static_cast<long long>(r->tokens), r->windows, r->windows == 1 ? "" : "s", window,
+                static_cast<long long>(r->tokens), r->windows, r->windows == 1 ? "" : "s", r->window,
                 use_bos ? "on" : "off", r->seconds);
     if (pol.policy) print_density(*pol.policy);
   }
@@ -425,15 +408,9 @@ void add_gate_arch(CLI::App* app, GateArchOpts* g) {
       ->check(CLI::IsMember({"Qproj", "Qavgproj", "Qavg"}));
   app->add_option("--block-size", g->block_size, "gate block size (default 64)")->check(CLI::IsMember({64, 128}));
   app->add_option("--hidden-size", g->hidden_size, "gate hidden size dg, even, up to 1024 (default, or 0: head_dim)")
+      ->check(number_check(0.0, 1024.0, false, /*whole=*/true, " (0: head_dim)"))
       ->check(CLI::Validator(
-          [](std::string& s) -> std::string {
-            double v;
-            if (std::string e = check_number(s, &v); !e.empty()) return e;
-            if (v < 0 || v > 1024 || v != std::floor(v) || int(v) % 2 != 0)
-              return "expects 0 (head_dim) or an even whole number up to 1024, got " + s;
-            return "";
-          },
-          "INT"));
+          [](std::string& s) { return std::atoi(s.c_str()) % 2 != 0 ? "must be even, got " + s : std::string(); }, ""));
   app->add_flag("--no-qk-norm", g->no_qk_norm, "decode gates without q/k RMSNorm");
   app->add_flag("--force-double", g->force_double, "prefill gates with both Q and K linears");
 }
@@ -604,7 +581,7 @@ int main(int argc, char** argv) {
   gen->add_option("-n,--n-predict", ga.n, "tokens to generate (default 128)")->check(kPositive);
   gen->add_option("--temp", ga.temp, "temperature; 0 = greedy (default 0.7)")->check(kNonNegative);
   gen->add_option("--top-k", ga.top_k, "top-k; 0 = off (default 40)")->check(kNonNegative);
-  gen->add_option("--top-p", ga.top_p, "top-p; 1 = off (default 0.95)")->check(range_check(0.0, 1.0));
+  gen->add_option("--top-p", ga.top_p, "top-p; 1 = off (default 0.95)")->check(number_check(0.0, 1.0));
   gen->add_option("-s,--seed", ga.seed, "random seed (default: random, printed at the end)")
       ->check(kNonNegative);
   gen->add_option("-c,--ctx", ga.common.ctx, "context size (default, or 0: the model's)")->check(kNonNegative);
@@ -678,7 +655,7 @@ int main(int argc, char** argv) {
                   "(recorded in the gates' config; such gates score block 0 +inf)");
   train->add_flag("--resume", ta.t.resume, "continue the run in --out from its last checkpoint");
   train->add_option("--checkpoint-every", ta.t.checkpoint_every, "steps between checkpoints (default 10)")->check(kPositive);
-  train->add_option("--eval-fraction", ta.t.eval_fraction, "share of documents held out (default 0.1)")->check(range_check(0.0, 0.99));
+  train->add_option("--eval-fraction", ta.t.eval_fraction, "share of documents held out (default 0.1)")->check(number_check(0.0, 0.99));
   train->add_option("--eval-rows", ta.t.eval_rows, "held-out rows for the eval loss (default 2)")->check(kNonNegative);
   train->add_option("--eval-every", ta.t.eval_every, "steps between eval losses, 0: at the end only (default 0)")->check(kNonNegative);
   train->add_option("--max-rows", ta.t.max_rows, "train on a seeded sample of this many rows, 0: all (default 0)")->check(kNonNegative);

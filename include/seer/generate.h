@@ -65,6 +65,7 @@ struct GenerateStats {
   double prefill_seconds = 0.0;
   double decode_seconds = 0.0;
   bool stopped_at_eos = false;
+  bool stopped_at_context = false;  // the session's context filled before max_new_tokens
 };
 
 // Runs the prompt as one prefill, then samples up to max_new_tokens tokens, calling `on_text` with

@@ -28,6 +28,9 @@ struct PerplexityOptions {
   int prefill_len = 0;  // > 0: teacher-forced decode after a prefill of this many window tokens
   // Called after each window: windows done, total windows, running ppl, scored tokens per second.
   std::function<void(int, int, double, double)> progress;
+  // ctx >= 2 and prefill_len in {0} or [1, ctx): what perplexity() checks first, for callers that
+  // want the error before they load a model.
+  Status check() const;
 };
 
 struct PerplexityResult {
@@ -36,6 +39,7 @@ struct PerplexityResult {
   int64_t tokens = 0;  // scored tokens
   int windows = 0;
   int ctx = 0;
+  int window = 0;  // tokens per window, BOS included: ctx, or fewer when the whole text is shorter
   double seconds = 0.0;
 };
 

@@ -55,7 +55,10 @@ Result<GenerateStats> generate(Session& session, const Tokenizer& tok, const std
     ++st.generated_tokens;
     if (!on_text(utf8.push(tok.token_text(next)))) break;
     if (i + 1 == opts.max_new_tokens) break;
-    if (session.pos() >= session.max_context()) break;
+    if (session.pos() >= session.max_context()) {
+      st.stopped_at_context = true;
+      break;
+    }
     const int one[1] = {next};
     SEER_ASSIGN_OR_RETURN(next, session.forward_sample(one, sampler));
   }

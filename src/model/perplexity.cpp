@@ -16,11 +16,16 @@ double token_nll(const float* logits, int vocab, int target) {
   return std::log(sum) + mx - double(logits[target]);
 }
 
+Status PerplexityOptions::check() const {
+  if (ctx < 2) return Status::error("--ctx {} is too small (at least 2)", ctx);
+  if (prefill_len < 0 || (prefill_len > 0 && prefill_len >= ctx))
+    return Status::error("--prefill-len {} must be in [1, --ctx {})", prefill_len, ctx);
+  return Status::ok();
+}
+
 Result<PerplexityResult> perplexity(Session& session, const std::vector<int>& tokens,
                                     const PerplexityOptions& opts) {
-  if (opts.ctx < 2) return Status::error("--ctx {} is too small (at least 2)", opts.ctx);
-  if (opts.prefill_len < 0 || (opts.prefill_len > 0 && opts.prefill_len >= opts.ctx))
-    return Status::error("--prefill-len {} must be in [1, --ctx {})", opts.prefill_len, opts.ctx);
+  SEER_RETURN_IF_ERROR(opts.check());
   if (opts.ctx > session.max_context())
     return Status::error("--ctx {} exceeds the session's context of {} tokens", opts.ctx, session.max_context());
   const int bos = opts.bos_id;
@@ -37,6 +42,7 @@ Result<PerplexityResult> perplexity(Session& session, const std::vector<int>& to
 
   PerplexityResult r;
   r.ctx = opts.ctx;
+  r.window = window_len + (bos >= 0 ? 1 : 0);
   double nll_sum = 0.0;
   const double t0 = now_seconds();
   std::vector<int> win;
