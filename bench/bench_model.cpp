@@ -207,6 +207,11 @@ int main(int argc, char** argv) {
                   1e6 * stats(pol_s).median / tg_tokens / model->config.num_layers,
                   1e6 * stats(score_s).median / tg_tokens / model->config.num_layers,
                   1e6 * stats(attn_s).median / tg_tokens / model->config.num_layers);
+    else
+      std::printf("#   tg@%d: attention %.1f ms of %.1f ms (%.1f%%), %.1f us per token and layer\n", depth,
+                  1e3 * stats(attn_s).median, 1e3 * stats(fwd_s).median,
+                  100.0 * stats(attn_s).median / stats(fwd_s).median,
+                  1e6 * stats(attn_s).median / tg_tokens / model->config.num_layers);
     std::printf("| %s | tg%d @ d%d | %.1f | %.1f | %.1f |\n", model->name.c_str(), tg_tokens, depth, st.median,
                 st.lo, st.hi);
     write_jsonl(jsonl, ("tg" + std::to_string(tg_tokens)).c_str(), depth, st);

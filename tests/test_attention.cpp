@@ -160,12 +160,15 @@ TEST(Attention, PrefillOnExistingCache) {
 TEST(Attention, DecodePerKvHeadSplit) {
   ThreadPool pool(2);
   uint64_t seed = 40;
-  for (int g : {1, 3, 4, 8})
+  for (int g : {1, 2, 3, 4, 6, 8})
     for (int len : {1, 64, 65, 1000, 4097})
       for (double density : {0.0, 0.1, 1.0}) {
         run_case({1, len, 2 * g, 2, 64, density, true}, seed++, pool);
         run_case({1, len, 2 * g, 2, 128, density, false}, seed++, pool);
       }
+  // A group of 12 rows: more than scores_direct takes, so the tile is transposed as in prefill.
+  for (int len : {70, 1000}) run_case({1, len, 24, 2, 128, 1.0, true}, seed++, pool);
+  run_case({1, 1000, 6, 2, 128, 0.5, true}, seed++, pool);
 }
 
 TEST(Attention, EmptyRowGivesZeros) {

@@ -2,6 +2,7 @@
 // weight type, on random blocks with random fp16 scales. Outputs are poisoned first.
 #include "kernels/cpu/matmul.h"
 
+#include <cstring>
 #include <random>
 
 #include "core/thread_pool.h"
@@ -87,6 +88,51 @@ TEST(Matmul, AllTypesAllPaths) {
       }
     }
   }
+}
+
+// matmul_shared_input equals one matmul per weight, bit for bit: decode token counts (the fused job of
+// packed weights of mixed types, rows leaving partial groups) and a prefill count; with one weight
+// unpacked it falls back to matmul per weight.
+TEST(Matmul, SharedInputEqualsOneCallPerWeight) {
+  ThreadPool pool(2);
+  matmul_init();
+  const int64_t cols = 576;
+  const std::pair<DType, int64_t> shapes[] = {{DType::kQ4_1, 300}, {DType::kQ4_0, 37}, {DType::kQ8_0, 130},
+                                              {DType::kF16, 20}};
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<Weight> ws;
+  std::vector<PackedWeight> packed(4);
+  uint64_t seed = 500;
+  for (auto [t, rows] : shapes) {
+    bytes.push_back(random_weight(t, rows, cols, seed++));
+    Weight w;
+    w.dtype = t;
+    w.rows = rows;
+    w.cols = cols;
+    w.data = bytes.back().data();
+    ws.push_back(w);
+  }
+  for (int count : {1, 3, 4})
+    for (int64_t n : {1, 2, 3, 9}) {
+      SCOPED_TRACE(testing::Message() << count << " weights, n " << n);
+      auto x = test::random_vector(size_t(n * cols), seed++);
+      std::vector<MatmulTarget> targets;
+      std::vector<std::vector<float>> fused(static_cast<size_t>(count)), each(static_cast<size_t>(count));
+      for (int i = 0; i < count; ++i) {
+        const bool has = n < kGemmMinTokens && pack_weight(ws[size_t(i)], &packed[size_t(i)]);
+        fused[size_t(i)].resize(size_t(n * ws[size_t(i)].rows));
+        each[size_t(i)].resize(fused[size_t(i)].size());
+        test::poison(fused[size_t(i)]);
+        test::poison(each[size_t(i)]);
+        targets.push_back({&ws[size_t(i)], has ? &packed[size_t(i)] : nullptr, fused[size_t(i)].data()});
+      }
+      matmul_shared_input(targets.data(), count, x.data(), n, pool);
+      for (int i = 0; i < count; ++i) {
+        matmul(ws[size_t(i)], x.data(), each[size_t(i)].data(), n, pool, targets[size_t(i)].packed);
+        EXPECT_EQ(0, std::memcmp(fused[size_t(i)].data(), each[size_t(i)].data(), fused[size_t(i)].size() * 4))
+            << "weight " << i;
+      }
+    }
 }
 
 }  // namespace

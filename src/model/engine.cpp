@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <initializer_list>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -53,9 +54,17 @@ struct Session::Impl {
   std::unordered_map<const void*, PackedWeight> packed;
   std::unique_ptr<CudaForward> gpu;  // Device::kCuda: the forward runs there, nothing above is used
   std::vector<float> gpu_logits;
-  void mm(const Weight& w, const float* x, float* y, int64_t n) {
+  const PackedWeight* packed_of(const Weight& w) const {
     auto it = packed.find(w.data);
-    matmul(w, x, y, n, *pool, it == packed.end() ? nullptr : &it->second);
+    return it == packed.end() ? nullptr : &it->second;
+  }
+  void mm(const Weight& w, const float* x, float* y, int64_t n) { matmul(w, x, y, n, *pool, packed_of(w)); }
+  // Weights that read the same input (Q/K/V, gate/up): one job on the pool in decode.
+  void mm_shared(std::initializer_list<std::pair<const Weight*, float*>> wy, const float* x, int64_t n) {
+    MatmulTarget t[4];
+    int count = 0;
+    for (const auto& [w, y] : wy) t[count++] = {w, packed_of(*w), y};
+    matmul_shared_input(t, count, x, n, *pool);
   }
 
   // logits_on_device (GPU sessions): the logits stay on the GPU for CudaForward::sample_last.
@@ -258,9 +267,7 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
   for (int l = 0; l < cfg.num_layers; ++l) {
     const LayerWeights& L = W.layers[size_t(l)];
     rmsnorm(x.data(), L.attn_norm.f32(), h.data(), n, D, cfg.rms_eps);
-    mm(L.wq, h.data(), q.data(), n);
-    mm(L.wk, h.data(), k.data(), n);
-    mm(L.wv, h.data(), v.data(), n);
+    mm_shared({{&L.wq, q.data()}, {&L.wk, k.data()}, {&L.wv, v.data()}}, h.data(), n);
     if (!L.bq.empty()) add_bias(q.data(), L.bq.f32(), n, qdim);
     if (!L.bk.empty()) add_bias(k.data(), L.bk.f32(), n, kvdim);
     if (!L.bv.empty()) add_bias(v.data(), L.bv.f32(), n, kvdim);
@@ -319,8 +326,7 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
     rmsnorm(x.data(), L.ffn_norm.f32(), h.data(), n, D, cfg.rms_eps);
     for (int64_t t0 = 0; t0 < n; t0 += kFfnChunk) {
       const int64_t m = std::min(kFfnChunk, n - t0);
-      mm(L.w_gate, h.data() + t0 * D, g.data(), m);
-      mm(L.w_up, h.data() + t0 * D, u.data(), m);
+      mm_shared({{&L.w_gate, g.data()}, {&L.w_up, u.data()}}, h.data() + t0 * D, m);
       silu_mul(g.data(), u.data(), m, F);
       mm(L.w_down, g.data(), ffn_out.data(), m);
       for (int64_t i = 0; i < m * D; ++i) x[size_t(t0 * D + i)] += ffn_out[size_t(i)];

@@ -43,6 +43,7 @@ namespace {
 
 constexpr int kKeyTile = 64;   // keys per inner tile
 constexpr int kTileRows = 64;  // query rows per tile
+constexpr int kDirectRows = 8; // up to this many rows, a tile without Kᵀ is scored by scores_direct
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
@@ -123,6 +124,50 @@ inline void pv_dispatch(const float* p, const float* v, float* o, int i0, int kn
   for (; dc + 16 <= d; dc += 16) pv_rows<ROWS, 1>(p, v, o, i0, dc, kn, d);
 }
 
+// Lane t of the result is the sum of v[t]'s lanes. A tree of two-source shuffles halves the count of
+// vectors at each level (16 -> 8 -> 4 -> 2 -> 1); its output lanes come in bit-reversed order of the
+// inputs, so callers pass v[t] = the vector of item kBitRev16[t].
+constexpr int kBitRev16[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
+inline f32x16 hsum16(const f32x16* v) {
+  f32x16 a[8], b[4], c[2];
+  for (int i = 0; i < 8; ++i)
+    a[i] = __builtin_shufflevector(v[2 * i], v[2 * i + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+           __builtin_shufflevector(v[2 * i], v[2 * i + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  for (int i = 0; i < 4; ++i)
+    b[i] = __builtin_shufflevector(a[2 * i], a[2 * i + 1], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27) +
+           __builtin_shufflevector(a[2 * i], a[2 * i + 1], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+  for (int i = 0; i < 2; ++i)
+    c[i] = __builtin_shufflevector(b[2 * i], b[2 * i + 1], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29) +
+           __builtin_shufflevector(b[2 * i], b[2 * i + 1], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+  return __builtin_shufflevector(c[0], c[1], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30) +
+         __builtin_shufflevector(c[0], c[1], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+}
+
+// S[i, 0:64] = qt[i]·k[j] for a few query rows straight from the row-major keys k [kn, d] (decode: a GQA
+// group's rows, where transposing the tile would cost more than the products). Sixteen keys at a time,
+// each key's products kept as one vector and the sixteen summed by hsum16. Keys past kn read key kn-1
+// (never past the cache); their scores are masked by the caller.
+void scores_direct(const float* qt, const float* k, int kn, int rows, int d, float* s) {
+  for (int j0 = 0; j0 < kKeyTile; j0 += 16) {
+    if (j0 >= kn) {
+      for (int i = 0; i < rows; ++i) store(s + i * kKeyTile + j0, splat(0.0f));
+      continue;
+    }
+    const float* kp[16];
+    for (int t = 0; t < 16; ++t) kp[t] = k + size_t(std::min(j0 + kBitRev16[t], kn - 1)) * d;
+    for (int i = 0; i < rows; ++i) {
+      const float* qi = qt + i * d;
+      f32x16 acc[16];
+      for (int t = 0; t < 16; ++t) acc[t] = splat(0.0f);
+      for (int c = 0; c < d; c += 16) {
+        const f32x16 q = load(qi + c);
+        for (int t = 0; t < 16; ++t) acc[t] += q * load(kp[t] + c);
+      }
+      store(s + i * kKeyTile + j0, hsum16(acc));
+    }
+  }
+}
+
 // Processes one 64-key tile [kstart, kstart + kn) of one KV head for the tile's `rows` queries.
 // Kᵀ of one 64-key tile: kt[c * 64 + j] = k[j * d + c], zero past kn.
 void transpose_tile(const float* k, int kn, int d, float* kt) {
@@ -140,13 +185,17 @@ void attend_keys(TileState& st, int rows, int d, const float* k, const float* v,
   // Scores.
   if (vec) {
     const float* kt = kt_pre;
-    if (!kt) {
-      transpose_tile(k, kn, d, st.kt.data());
-      kt = st.kt.data();
+    if (!kt && rows <= kDirectRows) {
+      scores_direct(st.qt.data(), k, kn, rows, d, s);
+    } else {
+      if (!kt) {
+        transpose_tile(k, kn, d, st.kt.data());
+        kt = st.kt.data();
+      }
+      int i = 0;
+      for (; i + 4 <= rows; i += 4) scores_rows<4>(st.qt.data(), kt, s, i, d);
+      for (; i < rows; ++i) scores_rows<1>(st.qt.data(), kt, s, i, d);
     }
-    int i = 0;
-    for (; i + 4 <= rows; i += 4) scores_rows<4>(st.qt.data(), kt, s, i, d);
-    for (; i < rows; ++i) scores_rows<1>(st.qt.data(), kt, s, i, d);
   } else {
     for (int i = 0; i < rows; ++i)
       for (int j = 0; j < kn; ++j) {
@@ -197,7 +246,9 @@ void attend_keys(TileState& st, int rows, int d, const float* k, const float* v,
   if (vec) {
     int i = 0;
     for (; i + 4 <= rows; i += 4) pv_dispatch<4>(s, v, st.o.data(), i, kn, d);
-    for (; i < rows; ++i) pv_dispatch<1>(s, v, st.o.data(), i, kn, d);
+    if (rows - i == 3) pv_dispatch<3>(s, v, st.o.data(), i, kn, d);
+    else if (rows - i == 2) pv_dispatch<2>(s, v, st.o.data(), i, kn, d);
+    else if (rows - i == 1) pv_dispatch<1>(s, v, st.o.data(), i, kn, d);
   } else {
     for (int i = 0; i < rows; ++i)
       for (int j = 0; j < kn; ++j) {

@@ -103,15 +103,15 @@ void quantize_row_q8(const float* x, int64_t cols, QuantizedRow* out) {
   out->d.resize(size_t(nb));
   out->sd.resize(size_t(nb));
   for (int64_t k = 0; k < nb; ++k) {
-    float amax = 0.0f;
-    for (int i = 0; i < kQuantBlock; ++i) amax = std::max(amax, std::fabs(x[k * 32 + i]));
+    const __m512 x0 = _mm512_loadu_ps(x + k * 32), x1 = _mm512_loadu_ps(x + k * 32 + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
     const float dx = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    int32_t sum = 0;
-    for (int i = 0; i < kQuantBlock; ++i) {
-      const int v = int(std::nearbyint(x[k * 32 + i] * inv));
-      out->q[size_t(k * 32 + i)] = int8_t(v);
-      sum += v;
-    }
+    // Round to nearest even under the default MXCSR, as std::nearbyint does.
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, _mm512_set1_ps(inv)));
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, _mm512_set1_ps(inv)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out->q.data() + k * 32), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out->q.data() + k * 32 + 16), _mm512_cvtepi32_epi8(q1));
+    const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
     out->d[size_t(k)] = dx;
     out->sd[size_t(k)] = dx * float(sum);
   }
@@ -164,24 +164,38 @@ __m512 packed_group_dot(const PackedWeight& w, int64_t g, const QuantizedRow& x)
   return acc;
 }
 
-void packed_matvec(const PackedWeight& w, const float* x, float* y, int64_t n, ThreadPool& pool) {
-  std::vector<QuantizedRow> xq(static_cast<size_t>(n));
-  for (int64_t t = 0; t < n; ++t) quantize_row_q8(x + t * w.cols, w.cols, &xq[size_t(t)]);
-  const int64_t groups = (w.rows + 15) / 16;
-  const int64_t per_task = std::max<int64_t>(1, std::min<int64_t>(8, groups / (4 * pool.size())));
+// y_i = x · W_iᵀ for every target (all packed, same cols): x quantised once, then the targets' row
+// groups as one job, a few groups per item so that both threads end together.
+void packed_matvecs(const MatmulTarget* targets, int count, const float* x, int64_t n, ThreadPool& pool) {
+  constexpr int kMaxTargets = 8;
+  SEER_ASSERT(count >= 1 && count <= kMaxTargets);
+  const int64_t cols = targets[0].packed->cols;
+  thread_local std::vector<QuantizedRow> xq;  // the caller's; workers read it through xr
+  if (xq.size() < size_t(n)) xq.resize(size_t(n));
+  for (int64_t t = 0; t < n; ++t) quantize_row_q8(x + t * cols, cols, &xq[size_t(t)]);
+  int64_t first[kMaxTargets + 1] = {0};  // first[i]: target i's first group in the job; first[count]: all
+  for (int i = 0; i < count; ++i) first[i + 1] = first[i] + (targets[i].packed->rows + 15) / 16;
+  const int64_t groups = first[count];
+  const int64_t per_task = std::max<int64_t>(1, std::min<int64_t>(8, groups / (16 * pool.size())));
+  const QuantizedRow* xr = xq.data();
   pool.parallel_for((groups + per_task - 1) / per_task, [&](int64_t c, int) {
     const int64_t g1 = std::min(groups, (c + 1) * per_task);
-    for (int64_t g = c * per_task; g < g1; ++g)
+    int i = 0;
+    for (int64_t gg = c * per_task; gg < g1; ++gg) {
+      while (gg >= first[i + 1]) ++i;
+      const PackedWeight& w = *targets[i].packed;
+      const int64_t g = gg - first[i];
       for (int64_t t = 0; t < n; ++t) {
         __m512 acc;
         switch (w.dtype) {
-          case DType::kQ4_1: acc = packed_group_dot<DType::kQ4_1>(w, g, xq[size_t(t)]); break;
-          case DType::kQ4_0: acc = packed_group_dot<DType::kQ4_0>(w, g, xq[size_t(t)]); break;
-          default: acc = packed_group_dot<DType::kQ8_0>(w, g, xq[size_t(t)]); break;
+          case DType::kQ4_1: acc = packed_group_dot<DType::kQ4_1>(w, g, xr[t]); break;
+          case DType::kQ4_0: acc = packed_group_dot<DType::kQ4_0>(w, g, xr[t]); break;
+          default: acc = packed_group_dot<DType::kQ8_0>(w, g, xr[t]); break;
         }
         const int64_t r0 = g * 16, valid = std::min<int64_t>(16, w.rows - r0);
-        _mm512_mask_storeu_ps(y + t * w.rows + r0, __mmask16((1u << valid) - 1), acc);
+        _mm512_mask_storeu_ps(targets[i].y + t * w.rows + r0, __mmask16((1u << valid) - 1), acc);
       }
+    }
   });
 }
 #endif
@@ -201,7 +215,8 @@ void matmul(const Weight& w, const float* x, float* y, int64_t n, ThreadPool& po
   const int64_t rows = w.rows, cols = w.cols;
 #ifdef SEER_MATMUL_VNNI
   if (n < kGemmMinTokens && packed) {
-    packed_matvec(*packed, x, y, n, pool);
+    const MatmulTarget one{&w, packed, y};
+    packed_matvecs(&one, 1, x, n, pool);
     return;
   }
 #endif
@@ -277,6 +292,19 @@ bool pack_weight(const Weight& w, PackedWeight* out) {
 #else
   return false;
 #endif
+}
+
+void matmul_shared_input(const MatmulTarget* targets, int count, const float* x, int64_t n, ThreadPool& pool) {
+#ifdef SEER_MATMUL_VNNI
+  bool fused = n < kGemmMinTokens && count >= 1 && count <= 8;
+  for (int i = 0; i < count && fused; ++i)
+    fused = targets[i].packed && targets[i].packed->cols == targets[0].packed->cols;
+  if (fused) {
+    packed_matvecs(targets, count, x, n, pool);
+    return;
+  }
+#endif
+  for (int i = 0; i < count; ++i) matmul(*targets[i].w, x, targets[i].y, n, pool, targets[i].packed);
 }
 
 void ref_matmul(const Weight& w, const float* x, float* y, int64_t n) {

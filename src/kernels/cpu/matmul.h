@@ -35,6 +35,18 @@ bool pack_weight(const Weight& w, PackedWeight* out);
 void matmul(const Weight& w, const float* x /*[n, cols]*/, float* y /*[n, rows]*/, int64_t n,
             ThreadPool& pool, const PackedWeight* packed = nullptr);
 
+// Several weights of the same cols applied to one input (a layer's Q/K/V, or gate/up): y_i = x · W_iᵀ.
+// Decode with every weight packed quantises x once and runs all the weights' row groups as one job on the
+// pool, one synchronisation instead of one per weight; otherwise it is matmul() per weight. The results are
+// those of matmul() bit for bit.
+struct MatmulTarget {
+  const Weight* w = nullptr;
+  const PackedWeight* packed = nullptr;  // or null
+  float* y = nullptr;                    // [n, w->rows]
+};
+void matmul_shared_input(const MatmulTarget* targets, int count, const float* x /*[n, cols]*/, int64_t n,
+                         ThreadPool& pool);
+
 // Plain reference: double accumulation over dequantised rows.
 void ref_matmul(const Weight& w, const float* x /*[n, cols]*/, float* y /*[n, rows]*/, int64_t n);
 
