@@ -35,12 +35,14 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::run_items(Job& job, int thread_id) {
+  int64_t ran = 0;  // counted once at the end: one write to the shared `done` per thread, not per item
   for (;;) {
     const int64_t i = job.next.fetch_add(1, std::memory_order_relaxed);
-    if (i >= job.n) return;  // exhausted: the caller no longer needs us (fn may be gone)
+    if (i >= job.n) break;  // exhausted: the caller no longer needs us (fn may be gone)
     (*job.fn)(i, thread_id);
-    job.done.fetch_add(1, std::memory_order_release);
+    ++ran;
   }
+  if (ran > 0) job.done.fetch_add(ran, std::memory_order_release);
 }
 
 void ThreadPool::worker(int thread_id) {

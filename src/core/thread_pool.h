@@ -34,8 +34,8 @@ class ThreadPool {
   struct Job {
     const std::function<void(int64_t, int)>* fn = nullptr;
     int64_t n = 0;
-    std::atomic<int64_t> next{0};
-    std::atomic<int64_t> done{0};
+    alignas(64) std::atomic<int64_t> next{0};  // claimed by every item: a line of its own
+    alignas(64) std::atomic<int64_t> done{0};  // items finished, added once per thread
   };
   static void run_items(Job& job, int thread_id);
   void worker(int thread_id);

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/huge_pages.h"
 #include "core/thread_pool.h"
 #include "core/timer.h"
 #include "kernels/cpu/attention.h"
@@ -43,7 +44,7 @@ struct Session::Impl {
   std::vector<float> inv_freq;
   float rope_scale = 1.0f;
   // KV cache per layer: [num_kv_heads, max_context, head_dim]
-  std::vector<std::vector<float>> k_cache, v_cache;
+  std::vector<std::vector<float, HugePageAllocator<float>>> k_cache, v_cache;
   // Scratch (token-major)
   std::vector<float> x, h, q, k, v, q_nope, k_nope, attn, g, u, ffn_out, cos_t, sin_t, logits;
   std::vector<float> block_max;  // [n, Hq, nb] a training policy's ground truth (GroundTruthRequest)

@@ -44,6 +44,7 @@ namespace {
 constexpr int kKeyTile = 64;   // keys per inner tile
 constexpr int kTileRows = 64;  // query rows per tile
 constexpr int kDirectRows = 8; // up to this many rows, a tile without Kᵀ is scored by scores_direct
+constexpr int kSplitItems = 8;  // decode: split rows' block lists until there are this many items per thread
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
@@ -340,7 +341,7 @@ void attention(const AttentionParams& p, const BlockSelection& sel, ThreadPool& 
   }();
   int splits = 1;
   if (num_rows < 4 * pool.size() && max_blocks >= 8 && !p.block_max) {
-    splits = int(std::min<int64_t>((4 * pool.size() + num_rows - 1) / num_rows, max_blocks / 4));
+    splits = int(std::min<int64_t>((kSplitItems * pool.size() + num_rows - 1) / num_rows, max_blocks / 4));
     splits = std::max(splits, 1);
   }
 

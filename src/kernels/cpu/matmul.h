@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/huge_pages.h"
+
 namespace seer {
 
 class ThreadPool;
@@ -26,7 +28,7 @@ constexpr int kGemmMinTokens = 4;
 struct PackedWeight {
   DType dtype = DType::kQ4_1;
   int64_t rows = 0, cols = 0;
-  std::vector<uint8_t> q;
+  std::vector<uint8_t, HugePageAllocator<uint8_t>> q;
   std::vector<uint16_t> d, m;
 };
 // Fills `out` and returns true when the machine and the type have a packed decode path.
