@@ -1,5 +1,6 @@
 // matmul (fused quantised dot for few tokens, dequantise + sgemm for many) vs ref_matmul, for every
-// weight type, on random blocks with random fp16 scales. Outputs are poisoned first.
+// weight type, on random blocks with random fp16 scales (130 tokens: the long-prompt panels of one per
+// thread). Outputs are poisoned first.
 #include "kernels/cpu/matmul.h"
 
 #include <cstring>
@@ -69,7 +70,7 @@ TEST(Matmul, AllTypesAllPaths) {
       w.rows = rows;
       w.cols = cols;
       w.data = wb.data();
-      for (int64_t n : {1, 2, 3, 4, 17, 70}) {
+      for (int64_t n : {1, 2, 3, 4, 17, 70, 130}) {
         SCOPED_TRACE(testing::Message() << dtype_name(t) << " rows " << rows << " cols " << cols << " n " << n);
         auto x = test::random_vector(size_t(n * cols), seed++);
         PackedWeight pw;

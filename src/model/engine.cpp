@@ -60,6 +60,14 @@ struct Session::Impl {
     return it == packed.end() ? nullptr : &it->second;
   }
   void mm(const Weight& w, const float* x, float* y, int64_t n) { matmul(w, x, y, n, *pool, packed_of(w)); }
+  // fn(t0, count) over [0, n) tokens: in chunks on the pool for a long prompt (the row-wise ops, RMSNorm,
+  // RoPE and SiLU·up, would otherwise leave the other threads idle), at once for a short one.
+  template <class Fn>
+  void by_tokens(int64_t n, Fn&& fn) {
+    constexpr int64_t kChunk = 32;
+    if (n < 4 * kChunk) return fn(int64_t(0), n);
+    pool->parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c, int) { fn(c * kChunk, std::min(kChunk, n - c * kChunk)); });
+  }
   // Weights that read the same input (Q/K/V, gate/up): one job on the pool in decode.
   void mm_shared(std::initializer_list<std::pair<const Weight*, float*>> wy, const float* x, int64_t n) {
     MatmulTarget t[4];
@@ -267,7 +275,9 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
 
   for (int l = 0; l < cfg.num_layers; ++l) {
     const LayerWeights& L = W.layers[size_t(l)];
-    rmsnorm(x.data(), L.attn_norm.f32(), h.data(), n, D, cfg.rms_eps);
+    by_tokens(n, [&](int64_t t0, int64_t m) {
+      rmsnorm(x.data() + t0 * D, L.attn_norm.f32(), h.data() + t0 * D, m, D, cfg.rms_eps);
+    });
     mm_shared({{&L.wq, q.data()}, {&L.wk, k.data()}, {&L.wv, v.data()}}, h.data(), n);
     if (!L.bq.empty()) add_bias(q.data(), L.bq.f32(), n, qdim);
     if (!L.bk.empty()) add_bias(k.data(), L.bk.f32(), n, kvdim);
@@ -278,8 +288,11 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
       std::copy(q.begin(), q.end(), q_nope.begin());
       std::copy(k.begin(), k.end(), k_nope.begin());
     }
-    rope_apply(q.data(), n, Hq, d, cos_t.data(), sin_t.data());
-    rope_apply(k.data(), n, Hkv, d, cos_t.data(), sin_t.data());
+    by_tokens(n, [&](int64_t t0, int64_t m) {
+      const int64_t cs = t0 * (d / 2);  // cos_t, sin_t [n, d/2]
+      rope_apply(q.data() + t0 * Hq * d, m, Hq, d, cos_t.data() + cs, sin_t.data() + cs);
+      rope_apply(k.data() + t0 * Hkv * d, m, Hkv, d, cos_t.data() + cs, sin_t.data() + cs);
+    });
     // k,v [n, Hkv, d] -> cache [Hkv, max_context, d]
     float* kc = k_cache[size_t(l)].data();
     float* vc = v_cache[size_t(l)].data();
@@ -324,11 +337,13 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
     mm(L.wo, attn.data(), h.data(), n);
     for (int64_t i = 0; i < n * D; ++i) x[size_t(i)] += h[size_t(i)];
 
-    rmsnorm(x.data(), L.ffn_norm.f32(), h.data(), n, D, cfg.rms_eps);
+    by_tokens(n, [&](int64_t t0, int64_t m) {
+      rmsnorm(x.data() + t0 * D, L.ffn_norm.f32(), h.data() + t0 * D, m, D, cfg.rms_eps);
+    });
     for (int64_t t0 = 0; t0 < n; t0 += kFfnChunk) {
       const int64_t m = std::min(kFfnChunk, n - t0);
       mm_shared({{&L.w_gate, g.data()}, {&L.w_up, u.data()}}, h.data() + t0 * D, m);
-      silu_mul(g.data(), u.data(), m, F);
+      by_tokens(m, [&](int64_t c0, int64_t cm) { silu_mul(g.data() + c0 * F, u.data() + c0 * F, cm, F); });
       mm(L.w_down, g.data(), ffn_out.data(), m);
       for (int64_t i = 0; i < m * D; ++i) x[size_t(t0 * D + i)] += ffn_out[size_t(i)];
     }

@@ -3,9 +3,11 @@
 // A work item is one selection row (head, query block), or a chunk of a row's selected blocks when
 // there are too few rows to keep every thread busy (decode). An item gathers its query rows into a
 // tile (at most kTileRows rows: one head's positions in prefill, or a GQA group's heads in decode),
-// then streams the selected key blocks 64 keys at a time: S = Q·Kᵀ (K transposed into a [d][64]
-// panel so the inner loop runs over 64 contiguous keys), causal mask, online softmax in base 2
-// (scores pre-multiplied by scale·log2 e), O += P·V. Chunks of one row are merged by log-sum-exp.
+// then streams the selected key blocks 64 keys at a time: S = Q·Kᵀ, causal mask, online softmax in
+// base 2 (scores pre-multiplied by scale·log2 e), O += P·V. Chunks of one row are merged by
+// log-sum-exp. S comes from K transposed into a [d][64] panel (once per prefill call, so the inner loop
+// runs over 64 contiguous keys) or, for tiles of at most kDirectRows rows without that panel (decode),
+// straight from the row-major keys (scores_direct), which costs less than transposing every step.
 #include "kernels/cpu/attention.h"
 
 #include <algorithm>

@@ -213,6 +213,9 @@ void block_sums(const float* x, int64_t cols, float* xsum) {
 
 }  // namespace
 
+constexpr int64_t kLongPrompt = 128;        // tokens from which a matmul takes one panel per thread
+constexpr int64_t kPanelFloats = 1 << 20;   // the largest panel of dequantised weight rows
+
 void matmul(const Weight& w, const float* x, float* y, int64_t n, ThreadPool& pool, const PackedWeight* packed) {
   const int64_t rows = w.rows, cols = w.cols;
 #ifdef SEER_MATMUL_VNNI
@@ -237,9 +240,16 @@ void matmul(const Weight& w, const float* x, float* y, int64_t n, ThreadPool& po
     });
     return;
   }
-  // Panels of weight rows: small enough that both threads get work on small matrices.
+  // Panels of weight rows. sgemm packs x anew for every panel, so a long prompt takes one panel per thread
+  // (at most 4 MB of dequantised rows each): with panels of 128 rows, packing x was an eighth of a 512-token
+  // prefill. Few tokens take panels small enough that both threads get work on small matrices.
   int64_t panel = 128;
-  while (panel > 16 && (rows + panel - 1) / panel < 4 * pool.size()) panel /= 2;
+  if (n >= kLongPrompt) {
+    const int64_t per_thread = (rows + pool.size() - 1) / pool.size();
+    panel = std::max<int64_t>(16, std::min((per_thread + 15) / 16 * 16, kPanelFloats / cols / 16 * 16));
+  } else {
+    while (panel > 16 && (rows + panel - 1) / panel < 4 * pool.size()) panel /= 2;
+  }
   const int64_t num_panels = (rows + panel - 1) / panel;
   pool.parallel_for(num_panels, [&](int64_t p, int) {
     const int64_t r0 = p * panel, nr = std::min(rows, r0 + panel) - r0;
