@@ -70,7 +70,8 @@ struct Session::Impl {
   }
   // Weights that read the same input (Q/K/V, gate/up): one job on the pool in decode.
   void mm_shared(std::initializer_list<std::pair<const Weight*, float*>> wy, const float* x, int64_t n) {
-    MatmulTarget t[4];
+    MatmulTarget t[kMaxMatmulTargets];
+    SEER_ASSERT(wy.size() <= size_t(kMaxMatmulTargets));
     int count = 0;
     for (const auto& [w, y] : wy) t[count++] = {w, packed_of(*w), y};
     matmul_shared_input(t, count, x, n, *pool);

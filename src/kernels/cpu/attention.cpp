@@ -45,7 +45,7 @@ namespace {
 
 constexpr int kKeyTile = 64;   // keys per inner tile
 constexpr int kTileRows = 64;  // query rows per tile
-constexpr int kDirectRows = 8; // up to this many rows, a tile without Kᵀ is scored by scores_direct
+constexpr int kDirectRows = 8;  // up to this many rows, a tile without Kᵀ is scored by scores_direct
 constexpr int kSplitItems = 8;  // decode: split rows' block lists until there are this many items per thread
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();

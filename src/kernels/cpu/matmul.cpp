@@ -165,15 +165,13 @@ __m512 packed_group_dot(const PackedWeight& w, int64_t g, const QuantizedRow& x)
 }
 
 // y_i = x · W_iᵀ for every target (all packed, same cols): x quantised once, then the targets' row
-// groups as one job on the pool.
+// groups as one job on the pool. count: 1 .. kMaxMatmulTargets (matmul_shared_input checks it).
 void packed_matvecs(const MatmulTarget* targets, int count, const float* x, int64_t n, ThreadPool& pool) {
-  constexpr int kMaxTargets = 8;
-  SEER_ASSERT(count >= 1 && count <= kMaxTargets);
   const int64_t cols = targets[0].packed->cols;
   thread_local std::vector<QuantizedRow> xq;  // the caller's; workers read it through xr
   if (xq.size() < size_t(n)) xq.resize(size_t(n));
   for (int64_t t = 0; t < n; ++t) quantize_row_q8(x + t * cols, cols, &xq[size_t(t)]);
-  int64_t first[kMaxTargets + 1] = {0};  // first[i]: target i's first group in the job; first[count]: all
+  int64_t first[kMaxMatmulTargets + 1] = {0};  // first[i]: target i's first group in the job; first[count]: all
   for (int i = 0; i < count; ++i) first[i + 1] = first[i] + (targets[i].packed->rows + 15) / 16;
   const int64_t groups = first[count];
   // Two items per thread: each item claimed costs a cache line moved between the cores (~0.1 us), about
@@ -307,8 +305,9 @@ bool pack_weight(const Weight& w, PackedWeight* out) {
 }
 
 void matmul_shared_input(const MatmulTarget* targets, int count, const float* x, int64_t n, ThreadPool& pool) {
+  SEER_ASSERT(count >= 1 && count <= kMaxMatmulTargets);
 #ifdef SEER_MATMUL_VNNI
-  bool fused = n < kGemmMinTokens && count >= 1 && count <= 8;
+  bool fused = n < kGemmMinTokens;
   for (int i = 0; i < count && fused; ++i)
     fused = targets[i].packed && targets[i].packed->cols == targets[0].packed->cols;
   if (fused) {

@@ -46,6 +46,7 @@ struct MatmulTarget {
   const PackedWeight* packed = nullptr;  // or null
   float* y = nullptr;                    // [n, w->rows]
 };
+constexpr int kMaxMatmulTargets = 8;  // count: 1 .. kMaxMatmulTargets
 void matmul_shared_input(const MatmulTarget* targets, int count, const float* x /*[n, cols]*/, int64_t n,
                          ThreadPool& pool);
 
