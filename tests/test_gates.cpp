@@ -424,6 +424,52 @@ TEST(KCompressionCache, Bf16ScoresMatchFp32AcrossTiles) {
   }
 }
 
+// decode_gate_scores with the KV heads on the pool (2 and 3 threads) gives the scores of the serial call bit
+// for bit, and they are the direct dot products of decode_gate_query's query with the entries (151 blocks, the
+// last one partial; Qproj, Qavgproj and Qavg; a head_dim of 40 and 96).
+TEST(KCompressionCache, ScoresOnThePoolMatchTheQuery) {
+  struct Case { int Hq, Hkv, d; QHeadPooling qp; };
+  for (const Case c : {Case{9, 3, 40, QHeadPooling::kQproj}, Case{8, 2, 64, QHeadPooling::kQproj},
+                       Case{6, 2, 96, QHeadPooling::kQavgproj}, Case{4, 2, 64, QHeadPooling::kQavg}}) {
+    SCOPED_TRACE("Hq " + std::to_string(c.Hq) + " d " + std::to_string(c.d) + " pooling " + std::to_string(int(c.qp)));
+    const GateSet gs = random_decode_gates(1, c.Hq, c.Hkv, c.d, c.qp, 31);
+    const int dg = gs.config.hidden_size, T = 64 * 150 + 5;  // 151 blocks
+    const auto k = test::random_vector(size_t(T) * c.Hkv * c.d, 32);
+    const auto q = test::random_vector(size_t(c.Hq) * c.d, 33);
+    for (bool bf16 : {false, true}) {
+      KCacheOptions o;
+      o.bf16_scoring = bf16;
+      KCompressionCache cache(gs, o);
+      ASSERT_TRUE(cache.update(0, k.data(), T, 0).is_ok());
+      DecodeGateScores one;
+      ASSERT_TRUE(decode_gate_scores(cache, 0, q.data(), T - 1, false, &one).is_ok());
+      ASSERT_EQ(one.num_blocks, 151);
+      for (int threads : {2, 3}) {
+        ThreadPool pool(threads);
+        DecodeGateScores split;
+        ASSERT_TRUE(decode_gate_scores(cache, 0, q.data(), T - 1, false, &split, &pool).is_ok());
+        ASSERT_EQ(split.scores.size(), one.scores.size());
+        EXPECT_EQ(std::memcmp(split.scores.data(), one.scores.data(), one.scores.size() * sizeof(float)), 0)
+            << threads << " threads, bf16 " << bf16;
+      }
+      if (bf16) continue;  // the bf16 path against the exact one: Bf16ScoresMatchFp32AcrossTiles
+      std::vector<float> qg(size_t(c.Hkv) * dg);
+      decode_gate_query(gs, 0, q.data(), T - 1, qg.data());
+      for (int h = 0; h < c.Hkv; ++h)
+        for (int j = 0; j < 151; ++j) {
+          double dot = 0.0, mag = 0.0;
+          for (int o2 = 0; o2 < dg; ++o2) {
+            const double p = double(qg[size_t(h) * dg + o2]) * cache.entries(0, h)[size_t(j) * dg + o2];
+            dot += p;
+            mag += std::fabs(p);
+          }
+          const double want = dot / std::sqrt(double(dg));
+          EXPECT_NEAR(one.scores[size_t(h) * 151 + j], want, 1e-5 * mag + 1e-6) << "head " << h << " block " << j;
+        }
+    }
+  }
+}
+
 TEST(PrefillGate, ChunkedEqualsOneShotOnSharedRows) {
   for (bool two : {false, true})
     for (int bs : {64, 128}) {
