@@ -4,7 +4,8 @@
 // Warm-up once, then the median (and min/max) over --reps repetitions. Random token ids.
 // Usage: bench_model [-m MODEL] [-t THREADS] [--pp 512,2048,8192] [--tg 512,8192] [--tg-tokens 32] [--reps 3]
 //                    [--jsonl FILE]   (one line per test: test, depth, tps_mean, tps_std, tps_median, tps_best)
-//                    [--policy NAME] [--gates DIR] [--prefill-sparsity S] [--decode-sparsity S]
+//                    [--policy NAME] [--gates DIR] [--prefill-sparsity S] [--decode-sparsity S] [--f32-matmul]
+// --f32-matmul: Q4/Q8 weights times f32 activations (SessionOptions::int8_matmul false) instead of int8 ones.
 // With a policy, the time it spends choosing blocks (gate scores + selection) is reported beside the
 // forward time (median over repetitions).
 #include <seer/engine.h>
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
   seer::rerun_with_matching_blas_kernels(argv);
   std::string model_path = seer::default_model_path();
   int threads = 0, reps = 3, tg_tokens = 32;
+  bool f32_matmul = false;
   FILE* jsonl = nullptr;
   std::string policy_name, gates_dir, prefill_sp = "dense", decode_sp = "dense";
   std::vector<int> pp = {512, 2048, 8192}, tg = {512, 8192};
@@ -75,6 +77,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--tg")) tg = parse_list(next());
     else if (!std::strcmp(argv[i], "--tg-tokens")) tg_tokens = std::atoi(next());
     else if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(next());
+    else if (!std::strcmp(argv[i], "--f32-matmul")) f32_matmul = true;
     else if (!std::strcmp(argv[i], "--policy")) policy_name = next();
     else if (!std::strcmp(argv[i], "--gates")) gates_dir = next();
     else if (!std::strcmp(argv[i], "--prefill-sparsity")) prefill_sp = next();
@@ -133,6 +136,7 @@ int main(int argc, char** argv) {
   so.num_threads = threads;
   so.max_context = max_ctx;
   so.policy = policy;
+  so.int8_matmul = !f32_matmul;
   auto session = seer::Session::create(*model, so);
   if (!session) {
     std::fprintf(stderr, "bench_model: %s\n", session.status().message().c_str());
@@ -147,6 +151,7 @@ int main(int argc, char** argv) {
     return v;
   };
 
+  std::printf("# matmuls with Q4/Q8 weights: %s activations\n", f32_matmul ? "f32" : "int8");
   std::printf("| model | test | t/s (median) | min | max |\n|---|---|---|---|---|\n");
   for (int n : pp) {
     std::vector<double> tps, pol_s, fwd_s, score_s;

@@ -85,6 +85,9 @@ contains "train-gates cuda says why" "CUDA"
 check "generate --device cuda" 1 "$seer" generate -m "$tiny" -p hi -n 1 --device cuda
 contains "generate cuda says why" "CUDA"
 check "ppl --device bogus" 2 "$seer" ppl -m "$tiny" /dev/null --device tpu
+check "ppl --f32-matmul with cuda" 2 "$seer" ppl -m "$tiny" /dev/null --f32-matmul --device cuda
+contains "--f32-matmul names the CPU" "for the CPU"
+check "generate --f32-matmul" 0 "$seer" generate -m "$tiny" -p hi -n 2 --f32-matmul
 check "train-gates runs" 0 "$seer" train-gates -m "$tiny" --kind both --data "$tmp/corpus" -o "$tmp/out" \
   --steps 3 --seq-len 256 --batch 2 --decode-tokens 16 --eval-fraction 0
 contains "train-gates progress line" "ETA"

@@ -1,6 +1,8 @@
-// matmul (fused quantised dot for few tokens, dequantise + sgemm for many) vs ref_matmul, for every
-// weight type, on random blocks with random fp16 scales (130 tokens: the long-prompt panels of one per
-// thread). Outputs are poisoned first.
+// matmul vs ref_matmul for every weight type, on random blocks with random fp16 scales: the f32 paths
+// (fused quantised dot for few tokens, dequantise + sgemm for many; 130 tokens take the long-prompt panels
+// of one per thread) and, for Q4_0 / Q4_1 / Q8_0 on AVX-512 VNNI machines, the packed int8-activation path
+// at every token count. The packed path gives every token the products of a one-token call bit for bit.
+// Outputs are poisoned first.
 #include "kernels/cpu/matmul.h"
 
 #include <cstring>
@@ -44,8 +46,8 @@ std::vector<uint8_t> random_weight(DType t, int64_t rows, int64_t cols, uint64_t
   return bytes;
 }
 
-// The packed decode path (n < kGemmMinTokens, pack_weight() true on AVX-512 VNNI machines; rows
-// 1, 37, 130, 300 leave a partial group of 16) multiplies quantised weights with int8 activations
+// The packed path (pack_weight() true on AVX-512 VNNI machines; rows 1, 37, 130, 300 leave a partial group
+// of 16; 17, 70 and 130 tokens take tiles of 8 and single tokens) multiplies quantised weights with int8 activations
 // (per-32-block scale amax/127, round to nearest). Rounding x through that grid first makes the
 // kernel's re-quantisation exact, so the comparison with the double reference measures only the
 // kernel's arithmetic.
@@ -70,30 +72,33 @@ TEST(Matmul, AllTypesAllPaths) {
       w.rows = rows;
       w.cols = cols;
       w.data = wb.data();
-      for (int64_t n : {1, 2, 3, 4, 17, 70, 130}) {
-        SCOPED_TRACE(testing::Message() << dtype_name(t) << " rows " << rows << " cols " << cols << " n " << n);
-        auto x = test::random_vector(size_t(n * cols), seed++);
-        PackedWeight pw;
-        const bool packed = n < kGemmMinTokens && pack_weight(w, &pw);
-        if (packed) round_through_q8(x);
-        std::vector<float> y(size_t(n * rows)), ref(size_t(n * rows));
-        test::poison(y);
-        matmul(w, x.data(), y.data(), n, pool, packed ? &pw : nullptr);
-        ref_matmul(w, x.data(), ref.data(), n);
-        // fp32 accumulation error vs double: bounded by a few ulp of sum |w x| ~ cols * max|w|.
-        std::string why;
-        double scale = 0;
-        for (float r : ref) scale = std::max(scale, double(std::fabs(r)));
-        EXPECT_LE(test::max_abs_diff(y.data(), ref.data(), y.size(), &why), 2e-5 * double(cols) * 0.5 + 1e-6 * scale)
-            << why;
-      }
+      PackedWeight pw;
+      const bool packable = pack_weight(w, &pw);
+      for (int64_t n : {1, 2, 3, 4, 17, 70, 130})
+        for (bool packed : {false, true}) {
+          if (packed && !packable) continue;
+          SCOPED_TRACE(testing::Message() << dtype_name(t) << " rows " << rows << " cols " << cols << " n " << n
+                                          << (packed ? " packed" : " f32"));
+          auto x = test::random_vector(size_t(n * cols), seed++);
+          if (packed) round_through_q8(x);
+          std::vector<float> y(size_t(n * rows)), ref(size_t(n * rows));
+          test::poison(y);
+          matmul(w, x.data(), y.data(), n, pool, packed ? &pw : nullptr);
+          ref_matmul(w, x.data(), ref.data(), n);
+          // fp32 accumulation error vs double: bounded by a few ulp of sum |w x| ~ cols * max|w|.
+          std::string why;
+          double scale = 0;
+          for (float r : ref) scale = std::max(scale, double(std::fabs(r)));
+          EXPECT_LE(test::max_abs_diff(y.data(), ref.data(), y.size(), &why), 2e-5 * double(cols) * 0.5 + 1e-6 * scale)
+              << why;
+        }
     }
   }
 }
 
-// matmul_shared_input equals one matmul per weight, bit for bit: decode token counts (the fused job of
-// packed weights of mixed types, rows leaving partial groups) and a prefill count; with one weight
-// unpacked it falls back to matmul per weight.
+// matmul_shared_input equals one matmul per weight, bit for bit: decode and prompt token counts (the fused
+// job of packed weights of mixed types, rows leaving partial groups; 300 tokens span two chunks of the
+// packed job); with one weight unpacked it falls back to matmul per weight.
 TEST(Matmul, SharedInputEqualsOneCallPerWeight) {
   ThreadPool pool(2);
   matmul_init();
@@ -114,13 +119,13 @@ TEST(Matmul, SharedInputEqualsOneCallPerWeight) {
     ws.push_back(w);
   }
   for (int count : {1, 3, 4})
-    for (int64_t n : {1, 2, 3, 9}) {
+    for (int64_t n : {1, 2, 3, 9, 300}) {
       SCOPED_TRACE(testing::Message() << count << " weights, n " << n);
       auto x = test::random_vector(size_t(n * cols), seed++);
       std::vector<MatmulTarget> targets;
       std::vector<std::vector<float>> fused(static_cast<size_t>(count)), each(static_cast<size_t>(count));
       for (int i = 0; i < count; ++i) {
-        const bool has = n < kGemmMinTokens && pack_weight(ws[size_t(i)], &packed[size_t(i)]);
+        const bool has = pack_weight(ws[size_t(i)], &packed[size_t(i)]);
         fused[size_t(i)].resize(size_t(n * ws[size_t(i)].rows));
         each[size_t(i)].resize(fused[size_t(i)].size());
         test::poison(fused[size_t(i)]);
@@ -134,6 +139,35 @@ TEST(Matmul, SharedInputEqualsOneCallPerWeight) {
             << "weight " << i;
       }
     }
+}
+
+// The packed path over many tokens (300: a chunk of 256 and one of 44; tiles of 8 tokens and 4 single ones)
+// gives every token the products of a one-token call bit for bit, so a prompt's matmuls do not depend on
+// how it is split between prefill calls and decode steps.
+TEST(Matmul, PackedTokensEqualOneTokenCalls) {
+  ThreadPool pool(2);
+  matmul_init();
+  uint64_t seed = 900;
+  for (DType t : {DType::kQ4_1, DType::kQ4_0, DType::kQ8_0}) {
+    const int64_t rows = 37, cols = 576, n = 300;
+    auto wb = random_weight(t, rows, cols, seed++);
+    Weight w;
+    w.dtype = t;
+    w.rows = rows;
+    w.cols = cols;
+    w.data = wb.data();
+    PackedWeight pw;
+    if (!pack_weight(w, &pw)) GTEST_SKIP() << "no packed path on this machine (AVX-512 VNNI)";
+    const auto x = test::random_vector(size_t(n * cols), seed++);
+    std::vector<float> all(size_t(n * rows)), one(size_t(n * rows));
+    test::poison(all);
+    test::poison(one);
+    matmul(w, x.data(), all.data(), n, pool, &pw);
+    for (int64_t i = 0; i < n; ++i) matmul(w, x.data() + i * cols, one.data() + i * rows, 1, pool, &pw);
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_EQ(0, std::memcmp(all.data() + i * rows, one.data() + i * rows, size_t(rows) * 4))
+          << dtype_name(t) << " token " << i;
+  }
 }
 
 }  // namespace

@@ -78,6 +78,7 @@ struct CommonOpts {
   int threads = 0;
   int ctx = 0;
   std::string device = "cpu";
+  bool f32_matmul = false;
   seer::Device dev() const { return device == "cuda" ? seer::Device::kCuda : seer::Device::kCpu; }
 };
 
@@ -91,6 +92,24 @@ void add_common(CLI::App* app, CommonOpts* c, bool with_device = false) {
                   "cpu (default) or cuda: the whole model on the GPU in bf16 (builds with -DSEER_CUDA=ON; every policy, "
                   "quest reading a host copy of the K cache, the oracles the GPU's own block statistics)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  if (with_device)
+    app->add_flag("--f32-matmul", c->f32_matmul,
+                  "CPU: multiply Q4/Q8 weights with f32 activations (dequantised weights, sgemm) instead of int8 ones "
+                  "as llama.cpp does: the reference's numerics (perplexity -0.3-0.4% on SmolLM2), slower");
+}
+
+// The session options every command shares; --f32-matmul is for the CPU path (the GPU computes in bf16).
+seer::Result<seer::SessionOptions> session_options(const CommonOpts& c, int ctx,
+                                                 std::shared_ptr<seer::AttentionPolicy> policy) {
+  if (c.f32_matmul && c.dev() == seer::Device::kCuda)
+    return Status::error("--f32-matmul is for the CPU; --device cuda computes in bf16");
+  seer::SessionOptions so;
+  so.num_threads = c.threads;
+  so.max_context = ctx;
+  so.policy = std::move(policy);
+  so.device = c.dev();
+  so.int8_matmul = !c.f32_matmul;
+  return so;
 }
 
 int fail(const Status& s) {
@@ -260,12 +279,9 @@ int run_generate(const GenerateArgs& a) {
 
   auto pol = make_attention_policy(a.attn, *model, a.common.threads);
   if (!pol.status.is_ok()) return pol.usage_error ? usage(pol.status) : fail(pol.status);
-  seer::SessionOptions so;
-  so.num_threads = a.common.threads;
-  so.max_context = a.common.ctx;
-  so.policy = pol.policy;
-  so.device = a.common.dev();
-  auto session = seer::Session::create(*model, so);
+  auto so = session_options(a.common, a.common.ctx, pol.policy);
+  if (!so.is_ok()) return usage(so.status());
+  auto session = seer::Session::create(*model, *so);
   if (!session) return fail(session.status());
   if (int(ids.size()) >= (*session)->max_context())
     return fail(Status::error("the prompt has {} tokens; the context holds {}", ids.size(), (*session)->max_context()));
@@ -342,12 +358,9 @@ int run_ppl(const PplArgs& a) {
     std::fprintf(stderr, "\rppl: window %d/%d  ppl %.4f  %.0f tok/s   ", done, total, ppl, tps);
     std::fflush(stderr);
   };
-  seer::SessionOptions so;
-  so.num_threads = a.common.threads;
-  so.max_context = a.ctx;
-  so.policy = pol.policy;
-  so.device = a.common.dev();
-  auto session = seer::Session::create(*model, so);
+  auto so = session_options(a.common, a.ctx, pol.policy);
+  if (!so.is_ok()) return usage(so.status());
+  auto session = seer::Session::create(*model, *so);
   if (!session) return fail(session.status());
   auto r = seer::perplexity(**session, ids, po);
   std::fputc('\n', stderr);

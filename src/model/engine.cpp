@@ -130,7 +130,7 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionOpti
   }
   m.k_cache.resize(size_t(c.num_layers));
   m.v_cache.resize(size_t(c.num_layers));
-  if (opts.int8_decode) {
+  if (opts.int8_matmul) {
     std::vector<const Weight*> mats = {&model.weights.output};
     for (const LayerWeights& L : model.weights.layers)
       for (const Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) mats.push_back(w);

@@ -164,37 +164,118 @@ __m512 packed_group_dot(const PackedWeight& w, int64_t g, const QuantizedRow& x)
   return acc;
 }
 
-// y_i = x · W_iᵀ for every target (all packed, same cols): x quantised once, then the targets' row
-// groups as one job on the pool. count: 1 .. kMaxMatmulTargets (matmul_shared_input checks it).
-void packed_matvecs(const MatmulTarget* targets, int count, const float* x, int64_t n, ThreadPool& pool) {
+// packed_group_dot for T tokens at once (x[0 .. T-1], acc[t] for token t): the group's weights are unpacked
+// once per block for all T tokens, and each token's sums are packed_group_dot's bit for bit (the same
+// operations in the same order), so a prompt's products do not depend on how it is split into calls.
+template <DType kType, int T>
+void packed_group_dot_tokens(const PackedWeight& w, int64_t g, const QuantizedRow* x, __m512* acc) {
+  constexpr int kSteps = kType == DType::kQ8_0 ? 8 : 4;
+  const int64_t nb = w.cols / kQuantBlock;
+  const uint8_t* q = w.q.data() + size_t(g * nb) * kSteps * 64;
+  const uint16_t* d = w.d.data() + size_t(g * nb) * 16;
+  const uint16_t* m = kType == DType::kQ4_1 ? w.m.data() + size_t(g * nb) * 16 : nullptr;
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < nb; ++k, q += kSteps * 64, d += 16) {
+    __m512i wv[8];  // wv[e] multiplies the activations' dword k * 8 + e
+    if constexpr (kType == DType::kQ8_0) {
+      const __m512i flip = _mm512_set1_epi8(char(0x80));
+      for (int s = 0; s < 8; ++s) wv[s] = _mm512_xor_si512(_mm512_loadu_si512(q + s * 64), flip);
+    } else {
+      for (int s = 0; s < 4; ++s) {
+        const __m512i v = _mm512_loadu_si512(q + s * 64);
+        wv[s] = _mm512_and_si512(v, low4);
+        wv[4 + s] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      }
+    }
+    const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(d)));
+    __m512 mv = _mm512_setzero_ps();
+    if constexpr (kType == DType::kQ4_1) {
+      mv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(m)));
+      m += 16;
+    }
+    for (int t = 0; t < T; ++t) {
+      const int32_t* xq = reinterpret_cast<const int32_t*>(x[t].q.data()) + k * 8;
+      __m512i isum = _mm512_setzero_si512();
+      if constexpr (kType == DType::kQ8_0) {
+        for (int s = 0; s < 8; ++s) isum = _mm512_dpbusd_epi32(isum, wv[s], _mm512_set1_epi32(xq[s]));
+      } else {
+        for (int s = 0; s < 4; ++s) {
+          isum = _mm512_dpbusd_epi32(isum, wv[s], _mm512_set1_epi32(xq[s]));
+          isum = _mm512_dpbusd_epi32(isum, wv[4 + s], _mm512_set1_epi32(xq[4 + s]));
+        }
+      }
+      acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(x[t].d[size_t(k)])), dv, acc[t]);
+      const float sd = x[t].sd[size_t(k)];
+      if constexpr (kType == DType::kQ4_1)
+        acc[t] = _mm512_fmadd_ps(mv, _mm512_set1_ps(sd), acc[t]);
+      else if constexpr (kType == DType::kQ4_0)
+        acc[t] = _mm512_fmadd_ps(dv, _mm512_set1_ps(-8.0f * sd), acc[t]);
+      else
+        acc[t] = _mm512_fmadd_ps(dv, _mm512_set1_ps(-128.0f * sd), acc[t]);
+    }
+  }
+}
+
+constexpr int kTokenTile = 8;        // tokens per pass over a group's weights (packed_group_dot_tokens)
+constexpr int64_t kTokenChunk = 256;  // tokens per work item: their quantised rows stay in L2 for every group
+
+// Rows [g*16, g*16+16) of y for tokens [t0, t1): tiles of kTokenTile tokens, then one token at a time.
+void packed_group_rows(const PackedWeight& w, int64_t g, const QuantizedRow* x, int64_t t0, int64_t t1, float* y) {
+  const int64_t r0 = g * 16;
+  const __mmask16 valid = __mmask16((1u << std::min<int64_t>(16, w.rows - r0)) - 1);
+  int64_t t = t0;
+  for (; t + kTokenTile <= t1; t += kTokenTile) {
+    __m512 acc[kTokenTile];
+    switch (w.dtype) {
+      case DType::kQ4_1: packed_group_dot_tokens<DType::kQ4_1, kTokenTile>(w, g, x + t, acc); break;
+      case DType::kQ4_0: packed_group_dot_tokens<DType::kQ4_0, kTokenTile>(w, g, x + t, acc); break;
+      default: packed_group_dot_tokens<DType::kQ8_0, kTokenTile>(w, g, x + t, acc); break;
+    }
+    for (int u = 0; u < kTokenTile; ++u) _mm512_mask_storeu_ps(y + (t + u) * w.rows + r0, valid, acc[u]);
+  }
+  for (; t < t1; ++t) {
+    __m512 acc;
+    switch (w.dtype) {
+      case DType::kQ4_1: acc = packed_group_dot<DType::kQ4_1>(w, g, x[t]); break;
+      case DType::kQ4_0: acc = packed_group_dot<DType::kQ4_0>(w, g, x[t]); break;
+      default: acc = packed_group_dot<DType::kQ8_0>(w, g, x[t]); break;
+    }
+    _mm512_mask_storeu_ps(y + t * w.rows + r0, valid, acc);
+  }
+}
+
+// y_i = x · W_iᵀ for every target (all packed, same cols), for any number of tokens: x quantised once
+// (on the pool for long prompts), then items of (a chunk of kTokenChunk tokens, a run of row groups over
+// all targets) on the pool. count: 1 .. kMaxMatmulTargets (matmul_shared_input checks it).
+void packed_matmuls(const MatmulTarget* targets, int count, const float* x, int64_t n, ThreadPool& pool) {
   const int64_t cols = targets[0].packed->cols;
-  thread_local std::vector<QuantizedRow> xq;  // the caller's; workers read it through xr
+  thread_local std::vector<QuantizedRow> xq;  // the caller's; workers use it through xr
   if (xq.size() < size_t(n)) xq.resize(size_t(n));
-  for (int64_t t = 0; t < n; ++t) quantize_row_q8(x + t * cols, cols, &xq[size_t(t)]);
+  QuantizedRow* xr = xq.data();
+  if (n >= kTokenChunk) {
+    pool.parallel_for((n + kTokenChunk - 1) / kTokenChunk, [&](int64_t c, int) {
+      for (int64_t t = c * kTokenChunk; t < std::min(n, (c + 1) * kTokenChunk); ++t)
+        quantize_row_q8(x + t * cols, cols, &xr[t]);
+    });
+  } else {
+    for (int64_t t = 0; t < n; ++t) quantize_row_q8(x + t * cols, cols, &xr[t]);
+  }
   int64_t first[kMaxMatmulTargets + 1] = {0};  // first[i]: target i's first group in the job; first[count]: all
   for (int i = 0; i < count; ++i) first[i + 1] = first[i] + (targets[i].packed->rows + 15) / 16;
   const int64_t groups = first[count];
-  // Two items per thread: each item claimed costs a cache line moved between the cores (~0.1 us), about
-  // what a group of 16 rows takes, so fine items cost more than the imbalance of coarse ones saves.
+  // Two runs of groups per thread and chunk: each item claimed costs a cache line moved between the cores
+  // (~0.1 us), about what a group of 16 rows takes for one token, so fine items cost more than the
+  // imbalance of coarse ones saves.
   const int64_t per_task = std::max<int64_t>(1, groups / (2 * pool.size()));
-  const QuantizedRow* xr = xq.data();
-  pool.parallel_for((groups + per_task - 1) / per_task, [&](int64_t c, int) {
-    const int64_t g1 = std::min(groups, (c + 1) * per_task);
+  const int64_t runs = (groups + per_task - 1) / per_task, chunks = (n + kTokenChunk - 1) / kTokenChunk;
+  pool.parallel_for(chunks * runs, [&](int64_t item, int) {
+    const int64_t t0 = item / runs * kTokenChunk, t1 = std::min(n, t0 + kTokenChunk);
+    const int64_t g0 = item % runs * per_task, g1 = std::min(groups, g0 + per_task);
     int i = 0;
-    for (int64_t gg = c * per_task; gg < g1; ++gg) {
+    for (int64_t gg = g0; gg < g1; ++gg) {
       while (gg >= first[i + 1]) ++i;
-      const PackedWeight& w = *targets[i].packed;
-      const int64_t g = gg - first[i];
-      for (int64_t t = 0; t < n; ++t) {
-        __m512 acc;
-        switch (w.dtype) {
-          case DType::kQ4_1: acc = packed_group_dot<DType::kQ4_1>(w, g, xr[t]); break;
-          case DType::kQ4_0: acc = packed_group_dot<DType::kQ4_0>(w, g, xr[t]); break;
-          default: acc = packed_group_dot<DType::kQ8_0>(w, g, xr[t]); break;
-        }
-        const int64_t r0 = g * 16, valid = std::min<int64_t>(16, w.rows - r0);
-        _mm512_mask_storeu_ps(targets[i].y + t * w.rows + r0, __mmask16((1u << valid) - 1), acc);
-      }
+      packed_group_rows(*targets[i].packed, gg - first[i], xr, t0, t1, targets[i].y);
     }
   });
 }
@@ -217,9 +298,9 @@ constexpr int64_t kPanelFloats = 1 << 20;   // the largest panel of dequantised 
 void matmul(const Weight& w, const float* x, float* y, int64_t n, ThreadPool& pool, const PackedWeight* packed) {
   const int64_t rows = w.rows, cols = w.cols;
 #ifdef SEER_MATMUL_VNNI
-  if (n < kGemmMinTokens && packed) {
+  if (packed) {
     const MatmulTarget one{&w, packed, y};
-    packed_matvecs(&one, 1, x, n, pool);
+    packed_matmuls(&one, 1, x, n, pool);
     return;
   }
 #endif
@@ -307,11 +388,11 @@ bool pack_weight(const Weight& w, PackedWeight* out) {
 void matmul_shared_input(const MatmulTarget* targets, int count, const float* x, int64_t n, ThreadPool& pool) {
   SEER_ASSERT(count >= 1 && count <= kMaxMatmulTargets);
 #ifdef SEER_MATMUL_VNNI
-  bool fused = n < kGemmMinTokens;
+  bool fused = true;
   for (int i = 0; i < count && fused; ++i)
     fused = targets[i].packed && targets[i].packed->cols == targets[0].packed->cols;
   if (fused) {
-    packed_matvecs(targets, count, x, n, pool);
+    packed_matmuls(targets, count, x, n, pool);
     return;
   }
 #endif
