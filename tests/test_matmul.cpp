@@ -46,6 +46,16 @@ std::vector<uint8_t> random_weight(DType t, int64_t rows, int64_t cols, uint64_t
   return bytes;
 }
 
+// A weight of `bytes` (which must outlive it).
+Weight weight_of(DType t, int64_t rows, int64_t cols, const std::vector<uint8_t>& bytes) {
+  Weight w;
+  w.dtype = t;
+  w.rows = rows;
+  w.cols = cols;
+  w.data = bytes.data();
+  return w;
+}
+
 // The packed path (pack_weight() true on AVX-512 VNNI machines; rows 1, 37, 130, 300 leave a partial group
 // of 16; 17, 70 and 130 tokens take tiles of 8 and single tokens) multiplies quantised weights with int8 activations
 // (per-32-block scale amax/127, round to nearest). Rounding x through that grid first makes the
@@ -67,11 +77,7 @@ TEST(Matmul, AllTypesAllPaths) {
   for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1}) {
     for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 32}, {37, 96}, {300, 576}, {130, 1536}}) {
       auto wb = random_weight(t, rows, cols, seed++);
-      Weight w;
-      w.dtype = t;
-      w.rows = rows;
-      w.cols = cols;
-      w.data = wb.data();
+      const Weight w = weight_of(t, rows, cols, wb);
       PackedWeight pw;
       const bool packable = pack_weight(w, &pw);
       for (int64_t n : {1, 2, 3, 4, 17, 70, 130})
@@ -111,12 +117,7 @@ TEST(Matmul, SharedInputEqualsOneCallPerWeight) {
   uint64_t seed = 500;
   for (auto [t, rows] : shapes) {
     bytes.push_back(random_weight(t, rows, cols, seed++));
-    Weight w;
-    w.dtype = t;
-    w.rows = rows;
-    w.cols = cols;
-    w.data = bytes.back().data();
-    ws.push_back(w);
+    ws.push_back(weight_of(t, rows, cols, bytes.back()));
   }
   for (int count : {1, 3, 4})
     for (int64_t n : {1, 2, 3, 9, 300}) {
@@ -151,11 +152,7 @@ TEST(Matmul, PackedTokensEqualOneTokenCalls) {
   for (DType t : {DType::kQ4_1, DType::kQ4_0, DType::kQ8_0}) {
     const int64_t rows = 37, cols = 576, n = 300;
     auto wb = random_weight(t, rows, cols, seed++);
-    Weight w;
-    w.dtype = t;
-    w.rows = rows;
-    w.cols = cols;
-    w.data = wb.data();
+    const Weight w = weight_of(t, rows, cols, wb);
     PackedWeight pw;
     if (!pack_weight(w, &pw)) GTEST_SKIP() << "no packed path on this machine (AVX-512 VNNI)";
     const auto x = test::random_vector(size_t(n * cols), seed++);
