@@ -470,6 +470,31 @@ TEST(KCompressionCache, ScoresOnThePoolMatchTheQuery) {
   }
 }
 
+// KCompressionCache::prefetch is a hint: at any cache length (empty, a partial block, whole blocks), for the
+// bf16 and the fp32 scoring data and for a layer out of range, the scores after it are those before it.
+TEST(KCompressionCache, PrefetchChangesNoScore) {
+  const int Hq = 6, Hkv = 2, d = 32;
+  const GateSet gs = random_decode_gates(2, Hq, Hkv, d, QHeadPooling::kQproj, 41);
+  const auto k = test::random_vector(size_t(200) * Hkv * d, 42);
+  const auto q = test::random_vector(size_t(Hq) * d, 43);
+  for (bool bf16 : {false, true}) {
+    KCacheOptions o;
+    o.bf16_scoring = bf16;
+    KCompressionCache cache(gs, o);
+    for (int l : {-1, 0, 1, 2}) cache.prefetch(l);  // empty cache, and layers out of range
+    for (int T : {1, 37, 64, 200}) {
+      for (int l = 0; l < 2; ++l) ASSERT_TRUE(cache.update(l, k.data(), T, 0).is_ok());
+      DecodeGateScores before, after;
+      ASSERT_TRUE(decode_gate_scores(cache, 1, q.data(), T - 1, false, &before).is_ok());
+      for (int l : {-1, 0, 1, 2}) cache.prefetch(l);
+      ASSERT_TRUE(decode_gate_scores(cache, 1, q.data(), T - 1, false, &after).is_ok());
+      ASSERT_EQ(before.scores.size(), after.scores.size());
+      EXPECT_EQ(0, std::memcmp(before.scores.data(), after.scores.data(), before.scores.size() * sizeof(float)))
+          << "T " << T << " bf16 " << bf16;
+    }
+  }
+}
+
 TEST(PrefillGate, ChunkedEqualsOneShotOnSharedRows) {
   for (bool two : {false, true})
     for (int bs : {64, 128}) {

@@ -18,6 +18,8 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <string>
+#include <vector>
 
 namespace seer {
 namespace {
@@ -570,6 +572,34 @@ TEST(Policies, SessionDensityHandCount) {
   EXPECT_EQ(p->stats().decode_total(1).selected, 6);
   p->reset_stats();
   EXPECT_EQ(p->stats().prefill_total().selected, 0);
+}
+
+// The CPU session asks a policy to prefetch each layer's state before the layer's Q/K/V products: once per
+// layer and forward, with the forward's token count, before that layer's select() (the gate policy brings its
+// decode scoring's data into L2 there).
+TEST(Policies, SessionPrefetchesEachLayerBeforeSelect) {
+  struct Recorder : AttentionPolicy {
+    mutable std::vector<std::string> log;
+    const char* name() const override { return "recorder"; }
+    Status select(const AttentionContext& ctx, BlockSelection*) override {
+      log.push_back("select " + std::to_string(ctx.layer) + " " + std::to_string(ctx.qo_len));
+      return Status::ok();
+    }
+    void prefetch(int layer, int qo_len) const override {
+      log.push_back("prefetch " + std::to_string(layer) + " " + std::to_string(qo_len));
+    }
+  };
+  auto m = load_hf_model(kTinyModel);
+  ASSERT_TRUE(m.is_ok()) << m.status().message();
+  auto rec = std::make_shared<Recorder>();
+  run_model(*m, rec, 70, 2);
+  std::vector<std::string> want;
+  for (int n : {70, 1, 1})
+    for (int l = 0; l < 2; ++l) {
+      want.push_back("prefetch " + std::to_string(l) + " " + std::to_string(n));
+      want.push_back("select " + std::to_string(l) + " " + std::to_string(n));
+    }
+  EXPECT_EQ(rec->log, want);
 }
 
 }  // namespace

@@ -139,6 +139,9 @@ class AttentionPolicy {
   // sparse layer's block counts through add_device_counts(). Null: select() on the host.
   virtual const DeviceGateSpec* device_gates() const { return nullptr; }
   virtual void add_device_counts(int layer, bool decode, const BlockCounts& counts) {}
+  // Called at the start of a CPU layer, before its Q/K/V products: a policy may start bringing the state that
+  // its select() will read for this layer into the caches.
+  virtual void prefetch(int layer, int qo_len) const {}
 };
 
 }  // namespace seer

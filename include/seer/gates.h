@@ -253,6 +253,9 @@ class KCompressionCache {
   float rope_scale() const { return rope_scale_; }
   // The gate RoPE table [dg/2] of one position, computed once and shared by every layer of a step.
   void rope_at(int pos, const float** cos_t, const float** sin_t) const;
+  // Asks for the data a decode step's scoring of `layer` reads (the query projection and the entries in the
+  // form decode_gate_scores uses) to be brought into L2; a hint, with no effect on any result.
+  void prefetch(int layer) const;
 
  private:
   mutable int rope_pos_ = -1;

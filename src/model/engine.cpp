@@ -276,6 +276,7 @@ Status Session::Impl::forward(std::span<const int> tokens, Logits which, std::sp
 
   for (int l = 0; l < cfg.num_layers; ++l) {
     const LayerWeights& L = W.layers[size_t(l)];
+    if (policy) policy->prefetch(l, int(n));
     by_tokens(n, [&](int64_t t0, int64_t m) {
       rmsnorm(x.data() + t0 * D, L.attn_norm.f32(), h.data() + t0 * D, m, D, cfg.rms_eps);
     });

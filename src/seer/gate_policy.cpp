@@ -71,6 +71,12 @@ class GatePolicy : public ScoredPolicy {
   const char* name() const override { return "gate"; }
   bool needs_pre_rope_qk() const override { return true; }  // the gates pool and project them
   const DeviceGateSpec* device_gates() const override { return &device_; }
+  // A decode step's scoring reads the layer's query projection and compressed entries (~120 KB per layer at
+  // SmolLM2's 8k), which the other layers' weights have pushed out of every cache. Asked for before the
+  // layer's Q/K/V products, they arrive while those run.
+  void prefetch(int layer, int qo_len) const override {
+    if (qo_len == 1 && cache_) cache_->prefetch(layer);
+  }
 
  protected:
   void reset_state() override {

@@ -543,6 +543,24 @@ void decode_gate_query(const GateSet& g, int layer, const float* q_nope, int pos
   decode_query(g, layer, q_nope, pos, inv, scale, qg);
 }
 
+void KCompressionCache::prefetch(int layer) const {
+  auto to_l2 = [](const void* p, size_t bytes) {
+    const char* c = static_cast<const char*>(p);
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 0, 2);  // read, L2 (prefetcht1)
+  };
+  const GateSet& g = *gates_;
+  if (layer < 0 || layer >= int(layers_.size())) return;
+  const LayerState& st = layers_[size_t(layer)];
+  if (opts_.bf16_scoring) {
+    to_l2(linear_q_bf16_[size_t(layer)].data(), linear_q_bf16_[size_t(layer)].size() * sizeof(uint16_t));
+    for (const auto& e : st.entries_bf16) to_l2(e.data(), e.size() * sizeof(uint16_t));
+  } else {
+    const auto& wq = g.layers[size_t(layer)].linear_q;
+    to_l2(wq.data(), wq.size() * sizeof(float));
+    for (const auto& e : st.entries) to_l2(e.data(), e.size() * sizeof(float));
+  }
+}
+
 void KCompressionCache::rope_at(int pos, const float** cos_t, const float** sin_t) const {
   if (pos != rope_pos_) {
     rope_cos_.resize(inv_freq_.size());
