@@ -117,56 +117,14 @@ void quantize_row_q8(const float* x, int64_t cols, QuantizedRow* out) {
   }
 }
 
-// y[g*16 .. g*16+15] for one token: the 16 rows of a packed group sit in the 16 lanes, so every
-// vpdpbusd does 64 useful multiply-adds and no horizontal sum is needed.
+// y[g*16 .. g*16+15] for T tokens (x[0 .. T-1], acc[t] for token t): the 16 rows of a packed group sit in the
+// 16 lanes, so every vpdpbusd does 64 useful multiply-adds and no horizontal sum is needed.
 //   Q4_1: Σ w·x = d·dx·Σ q·qx + m·(dx·Σ qx)
 //   Q4_0: Σ w·x = d·dx·Σ q·qx − 8·d·(dx·Σ qx)            (q stored as 0..15)
 //   Q8_0: Σ w·x = d·dx·Σ (q+128)·qx − 128·d·(dx·Σ qx)    (vpdpbusd wants u8 weights)
-template <DType kType>
-__m512 packed_group_dot(const PackedWeight& w, int64_t g, const QuantizedRow& x) {
-  constexpr int kSteps = kType == DType::kQ8_0 ? 8 : 4;
-  const int64_t nb = w.cols / kQuantBlock;
-  const uint8_t* q = w.q.data() + size_t(g * nb) * kSteps * 64;
-  const uint16_t* d = w.d.data() + size_t(g * nb) * 16;
-  const uint16_t* m = kType == DType::kQ4_1 ? w.m.data() + size_t(g * nb) * 16 : nullptr;
-  const int32_t* xq = reinterpret_cast<const int32_t*>(x.q.data());
-  const __m512i low4 = _mm512_set1_epi8(0x0F);
-  __m512 acc = _mm512_setzero_ps();
-  for (int64_t k = 0; k < nb; ++k, q += kSteps * 64, d += 16) {
-    __m512i isum = _mm512_setzero_si512();
-    if constexpr (kType == DType::kQ8_0) {
-      const __m512i flip = _mm512_set1_epi8(char(0x80));
-      for (int s = 0; s < 8; ++s) {
-        const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(q + s * 64), flip);
-        isum = _mm512_dpbusd_epi32(isum, v, _mm512_set1_epi32(xq[k * 8 + s]));
-      }
-    } else {
-      for (int s = 0; s < 4; ++s) {
-        const __m512i v = _mm512_loadu_si512(q + s * 64);
-        isum = _mm512_dpbusd_epi32(isum, _mm512_and_si512(v, low4), _mm512_set1_epi32(xq[k * 8 + s]));
-        isum = _mm512_dpbusd_epi32(isum, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4),
-                                   _mm512_set1_epi32(xq[k * 8 + 4 + s]));
-      }
-    }
-    const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(d)));
-    acc = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(x.d[size_t(k)])), dv, acc);
-    const float sd = x.sd[size_t(k)];
-    if constexpr (kType == DType::kQ4_1) {
-      const __m512 mv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(m)));
-      m += 16;
-      acc = _mm512_fmadd_ps(mv, _mm512_set1_ps(sd), acc);
-    } else if constexpr (kType == DType::kQ4_0) {
-      acc = _mm512_fmadd_ps(dv, _mm512_set1_ps(-8.0f * sd), acc);
-    } else {
-      acc = _mm512_fmadd_ps(dv, _mm512_set1_ps(-128.0f * sd), acc);
-    }
-  }
-  return acc;
-}
-
-// packed_group_dot for T tokens at once (x[0 .. T-1], acc[t] for token t): the group's weights are unpacked
-// once per block for all T tokens, and each token's sums are packed_group_dot's bit for bit (the same
-// operations in the same order), so a prompt's products do not depend on how it is split into calls.
+// The group's weights are unpacked once per block for all T tokens; a token's operations do not depend on T,
+// so its sums are the same bit for bit in a tile of 8 as alone (a decode step), and a prompt's products do
+// not depend on how it is split into calls.
 template <DType kType, int T>
 void packed_group_dot_tokens(const PackedWeight& w, int64_t g, const QuantizedRow* x, __m512* acc) {
   constexpr int kSteps = kType == DType::kQ8_0 ? 8 : 4;
@@ -220,6 +178,16 @@ void packed_group_dot_tokens(const PackedWeight& w, int64_t g, const QuantizedRo
 constexpr int kTokenTile = 8;        // tokens per pass over a group's weights (packed_group_dot_tokens)
 constexpr int64_t kTokenChunk = 256;  // tokens per work item: their quantised rows stay in L2 for every group
 
+// packed_group_dot_tokens for the weight's type.
+template <int T>
+void group_dot(const PackedWeight& w, int64_t g, const QuantizedRow* x, __m512* acc) {
+  switch (w.dtype) {
+    case DType::kQ4_1: packed_group_dot_tokens<DType::kQ4_1, T>(w, g, x, acc); break;
+    case DType::kQ4_0: packed_group_dot_tokens<DType::kQ4_0, T>(w, g, x, acc); break;
+    default: packed_group_dot_tokens<DType::kQ8_0, T>(w, g, x, acc); break;
+  }
+}
+
 // Rows [g*16, g*16+16) of y for tokens [t0, t1): tiles of kTokenTile tokens, then one token at a time.
 void packed_group_rows(const PackedWeight& w, int64_t g, const QuantizedRow* x, int64_t t0, int64_t t1, float* y) {
   const int64_t r0 = g * 16;
@@ -227,20 +195,12 @@ void packed_group_rows(const PackedWeight& w, int64_t g, const QuantizedRow* x, 
   int64_t t = t0;
   for (; t + kTokenTile <= t1; t += kTokenTile) {
     __m512 acc[kTokenTile];
-    switch (w.dtype) {
-      case DType::kQ4_1: packed_group_dot_tokens<DType::kQ4_1, kTokenTile>(w, g, x + t, acc); break;
-      case DType::kQ4_0: packed_group_dot_tokens<DType::kQ4_0, kTokenTile>(w, g, x + t, acc); break;
-      default: packed_group_dot_tokens<DType::kQ8_0, kTokenTile>(w, g, x + t, acc); break;
-    }
+    group_dot<kTokenTile>(w, g, x + t, acc);
     for (int u = 0; u < kTokenTile; ++u) _mm512_mask_storeu_ps(y + (t + u) * w.rows + r0, valid, acc[u]);
   }
   for (; t < t1; ++t) {
     __m512 acc;
-    switch (w.dtype) {
-      case DType::kQ4_1: acc = packed_group_dot<DType::kQ4_1>(w, g, x[t]); break;
-      case DType::kQ4_0: acc = packed_group_dot<DType::kQ4_0>(w, g, x[t]); break;
-      default: acc = packed_group_dot<DType::kQ8_0>(w, g, x[t]); break;
-    }
+    group_dot<1>(w, g, x + t, &acc);
     _mm512_mask_storeu_ps(y + t * w.rows + r0, valid, acc);
   }
 }
