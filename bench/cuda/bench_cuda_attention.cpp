@@ -14,6 +14,8 @@
 //            selection and CSR; decode: a step inside a block, `mid`, one that completes a block and
 //            compresses it, `end`, and `mid, 0 out` as a gate trained without block 0 (sink_excluded,
 //            the shipped decode gates) ranks it, first as +inf; `int8` with the int8 K-compression cache;
+//            `folded` from the query projection the model's Q product makes (fold_query), and `fold
+//            product` that product's own time;
 //            `graph` rows time 16 steps, or 16 attention calls, captured as one CUDA graph, per call, as
 //            the model's decode graphs run them: without the host's launch gaps), `select` rows the selection + CSR part alone (Top-K
 //            with the sink rule, Top-K as a gate trained without block 0 ranks it, `0 out`, and
@@ -539,7 +541,10 @@ void bench_gate_prefill(int T) {
 // `0 out`: the step of a gate trained without block 0 (sink_excluded, the shipped gates), whose selection
 // ranks block 0 first as +inf; `mass:0.9`: that gate's step under decode mass:0.9 (its own density; the
 // share is of the budget's attention row); `int8`: the step with the int8 K-compression cache
-// (PolicyOptions::gate_cache_int8).
+// (PolicyOptions::gate_cache_int8); `folded`: the step from the query projection the model's Q product
+// makes (PolicyOptions::gate_fold_query, CudaGates::fold_query; a random Wq [Hq * d, D] folded, D = 4096
+// as Llama-3.1-8B's), and `fold product` that product's own cost, which the model adds to its Q product
+// (as a separate GEMM at these batches; the model's one-token steps fold it into their q/k/v launch).
 void bench_gate_decode(int batch, int L) {
   const seer::ModelConfig m = bench_model();
   const seer::GateSet g = bench_gate(seer::GateKind::kDecode, m);
@@ -568,6 +573,29 @@ void bench_gate_decode(int batch, int L) {
   check(made_mass.status());
   auto made_i8 = seer::CudaGates::create(spec_i8, m, L, batch, blas, st);
   check(made_i8.status());
+  auto made_f = seer::CudaGates::create(spec, m, L, batch, blas, st);
+  check(made_f.status());
+  auto made_f8 = seer::CudaGates::create(spec_i8, m, L, batch, blas, st);
+  check(made_f8.status());
+  const int D = m.hidden_size, fq = made_f.value()->folded_query_rows();
+  void *wq, *xin, *qf;
+  BENCH_CHECK(cudaMalloc(&wq, size_t(kHq) * kD * D * 2));
+  BENCH_CHECK(cudaMalloc(&xin, size_t(batch) * D * 2));
+  BENCH_CHECK(cudaMalloc(&qf, size_t(batch) * fq * 2));
+  fill_random_bf16(wq, size_t(kHq) * kD * D, 5);
+  fill_random_bf16(xin, size_t(batch) * D, 6);
+  for (seer::CudaGates* gs : {made_f.value().get(), made_f8.value().get()})
+    check(gs->fold_query(0, static_cast<const __nv_bfloat16*>(wq), nullptr));
+  // qf [B, fq] = x [B, D] · Wfᵀ, as the model's cuBLAS GEMM of one weight computes it
+  auto fold_product = [&] {
+    const float one = 1.0f, zero = 0.0f;
+    if (cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, fq, batch, D, &one, made_f.value()->folded_query_weight(0),
+                     CUDA_R_16BF, D, xin, CUDA_R_16BF, D, &zero, qf, CUDA_R_16BF, fq, CUBLAS_COMPUTE_32F,
+                     CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
+      std::exit(1);
+  };
+  fold_product();
+  BENCH_CHECK(cudaStreamSynchronize(st));
   void *q, *kn, *k, *v, *o;
   int32_t* lens;
   const size_t nq = size_t(batch) * kHq * kD, nkv = size_t(batch) * kHkv * L * kD;
@@ -586,18 +614,25 @@ void bench_gate_decode(int batch, int L) {
   seer::DeviceSelection sel;
   bool sparse = false;
   const auto* knb = static_cast<const __nv_bfloat16*>(kn);
-  for (seer::CudaGates* gs : {&gates, made_out.value().get(), made_mass.value().get(), made_i8.value().get()})
+  for (seer::CudaGates* gs : {&gates, made_out.value().get(), made_mass.value().get(), made_i8.value().get(),
+                               made_f.value().get(), made_f8.value().get()})
     for (int b = 0; b < batch; ++b) check(gs->prefill(0, b, knb, knb, L - 1, 0, &sel, &sparse));
   // A step re-appends the token at len - 1: len = L completes a block (the costliest step, one in 64),
   // len = L - 32 is a step inside a block (the others).
   // `graph`: the same steps timed as a graph (time_graph).
-  auto step_at = [&](int len, seer::CudaGates& gs, bool graph = false) {
+  // `folded`: the step from qf (the gates must have been folded).
+  auto step_at = [&](int len, seer::CudaGates& gs, bool graph = false, bool folded = false) {
     const std::vector<int32_t> l(size_t(batch), len);
     BENCH_CHECK(cudaStreamSynchronize(st));
     BENCH_CHECK(cudaMemcpy(lens, l.data(), batch * 4, cudaMemcpyHostToDevice));
-    auto step = [&] { check(gs.decode(0, static_cast<const __nv_bfloat16*>(q), knb, lens, L, &sel, &sparse)); };
+    const auto* qfb = folded ? static_cast<const __nv_bfloat16*>(qf) : nullptr;
+    auto step = [&] { check(gs.decode(0, static_cast<const __nv_bfloat16*>(q), knb, lens, L, &sel, &sparse, qfb)); };
     return graph ? time_graph(step, st) : time_it(step, st);
   };
+  const Timing tm_f_g = step_at(L - 32, *made_f.value(), true, true);
+  const Timing tm_f8_g = step_at(L - 32, *made_f8.value(), true, true);
+  const Timing tg_f8_g = step_at(L, *made_f8.value(), true, true);
+  const Timing tfold = time_it(fold_product, st);  // (eager: one cuBLAS call, not captured)
   const Timing tm_out = step_at(L - 32, *made_out.value());
   const Timing tm_mass = step_at(L - 32, *made_mass.value());
   const Timing tm_i8 = step_at(L - 32, *made_i8.value());
@@ -617,6 +652,10 @@ void bench_gate_decode(int batch, int L) {
   const double density_mass = counts[0].decode.density();
   check(made_i8.value()->take_counts(&counts));
   const double density_i8 = counts[0].decode.density();
+  check(made_f.value()->take_counts(&counts));
+  const double density_f = counts[0].decode.density();
+  check(made_f8.value()->take_counts(&counts));
+  const double density_f8 = counts[0].decode.density();
 
   int splits = 1;
   check(seer::cuda::plan_decode_splits(seer::cuda::DType::kBF16, kD, batch, kHkv, sel.max_row_blocks, &splits));
@@ -670,11 +709,17 @@ void bench_gate_decode(int batch, int L) {
   gate_row("end, int8, graph", density_i8, tg_i8_g, ta_g);
   gate_row("mid, mass:0.9, graph", density_mass, tm_mass_g, ta_g);
   gate_row("mid, 0 out, graph", density_out, tm_out_g, ta_g);
-  for (void* ptr : {q, kn, k, v, o, static_cast<void*>(lens), static_cast<void*>(ws)}) cudaFree(ptr);
+  gate_row("mid, folded, graph", density_f, tm_f_g, ta_g);
+  gate_row("mid, int8, folded, graph", density_f8, tm_f8_g, ta_g);
+  gate_row("end, int8, folded, graph", density_f8, tg_f8_g, ta_g);
+  gate_row("fold product", 0.0, tfold, ta_g);
+  for (void* ptr : {q, kn, k, v, o, static_cast<void*>(lens), static_cast<void*>(ws), wq, xin, qf}) cudaFree(ptr);
   made.value().reset();
   made_out.value().reset();
   made_mass.value().reset();
   made_i8.value().reset();
+  made_f.value().reset();
+  made_f8.value().reset();
   cublasDestroy(blas);
   cudaStreamDestroy(st);
 }

@@ -6,7 +6,8 @@
 // forward shared by every layer: CudaForward::set_fixed_density), and with the learned gates on
 // the GPU (fresh gates of the released architecture, seer::init_gates: prefill density:ρ per query
 // head, decode budget ρ·depth tokens per KV head; every layer scores and selects its own blocks, so
-// the gates' whole cost is in the figure). Median of --reps after a warm-up.
+// the gates' whole cost is in the figure; the decode gate's query folded into the model's Q product,
+// PolicyOptions::gate_fold_query, and in a second decode row not). Median of --reps after a warm-up.
 // Usage: bench_cuda_model [--model smollm2|llama8b|all] [--density 0.1] [--reps 3] [--quick]
 //   --quick: prefill 8k only and decode at 8k (for a fast check)
 #include <seer/gates.h>
@@ -83,8 +84,10 @@ bool check(const Status& s) {
 // Hands fresh gates to the GPU session (AttentionPolicy::device_gates); never selects on the host.
 class GatePolicy : public AttentionPolicy {
  public:
-  GatePolicy(const ModelConfig& cfg, double density, int budget)
+  // fold_query: PolicyOptions::gate_fold_query (the decode gate's query from the model's Q product).
+  GatePolicy(const ModelConfig& cfg, double density, int budget, bool fold_query = true)
       : pre_(fresh(GateKind::kPrefill, cfg, 11)), dec_(fresh(GateKind::kDecode, cfg, 12)) {
+    spec_.options.gate_fold_query = fold_query;
     spec_.prefill = &pre_;
     spec_.decode = &dec_;
     spec_.options.prefill.kind = PrefillSparsity::Kind::kDensity;
@@ -193,6 +196,12 @@ int main(int argc, char** argv) {
     const double sparse = bench_decode(**f, decode_depth, decode_steps, cfg.vocab_size, reps);
     std::printf("| %s | decode @ %d | %.1f | %.1f | %.2fx | %.1f | %.2fx |\n", name.c_str(), decode_depth, dense,
                 sparse, sparse / dense, gated, gated / dense);
+    std::fflush(stdout);
+    // The same gates with the step projecting q itself (PolicyOptions::gate_fold_query off).
+    GatePolicy unfolded(cfg, density, int(density * decode_depth), false);
+    const double gated_unfolded = bench_decode(**f, decode_depth, decode_steps, cfg.vocab_size, reps, &unfolded);
+    std::printf("| %s | decode @ %d, gate query not folded | %.1f | - | - | %.1f | %.2fx |\n", name.c_str(),
+                decode_depth, dense, gated_unfolded, gated_unfolded / dense);
     std::fflush(stdout);
     std::fprintf(stderr, "# %s: %lld one-token forwards ran as CUDA graphs (SEER_CUDA_GRAPHS=0: none)\n",
                  name.c_str(), static_cast<long long>((*f)->graph_replays()));

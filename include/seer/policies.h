@@ -66,6 +66,11 @@ struct PolicyOptions {
   // (v -> s * round(v / s), s = max |v| / 127; KCacheOptions::int8_entries), on the CPU and the GPU
   // alike. On the GPU each decode step's scores then read half the bytes of the bf16 entries.
   bool gate_cache_int8 = false;
+  // gate, GPU sessions: the decode gate's query projection folded into the model's Q product
+  // (CudaGates::fold_query) when the model allows it (no q norm). The step then starts from the
+  // model's product instead of projecting q itself; scores move by bf16 roundings (~1e-3 relative).
+  // false: the step projects q, as the CPU does.
+  bool gate_fold_query = true;
 };
 
 // The shape of the prefill scores for one layer.

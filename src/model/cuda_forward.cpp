@@ -57,6 +57,7 @@ struct CudaForward::Impl {
   float rope_scale = 1.0f;
   // Scratch
   DeviceBuffer x, h, q, k, v, attn, g, u, cos_t, sin_t, tokens, logits, kv_len_dev;
+  DeviceBuffer qf;  // decode with gates: the folded gate query [n, Hkv * dg] (CudaGates::fold_query)
   DeviceBuffer dense_offsets, dense_indices, sel_offsets, sel_indices, partial;
   DeviceBuffer block_max, gt_pool, gt_group, gt_rows;  // gate training's ground truth (reduce_ground_truth)
   std::vector<float> host_cos, host_sin, host_q, host_k;
@@ -113,6 +114,9 @@ struct CudaForward::Impl {
       return Status::error("--device cuda: the gates' block size is {}, the GPU session runs {}", spec->options.block_size,
                            kBlockSize);
     SEER_ASSIGN_OR_RETURN(gates, CudaGates::create(*spec, cfg, max_context, 1, blas, stream));
+    if (spec->decode && spec->options.gate_fold_query && !cfg.qk_norm)  // q = Wq x + bq: the fold applies
+      for (int l = 0; l < cfg.num_layers; ++l)
+        SEER_RETURN_IF_ERROR(gates->fold_query(l, layers[size_t(l)].wq.as<bf16>(), layers[size_t(l)].bq.as<float>()));
     gates_spec = spec;
     return Status::ok();
   }
@@ -542,20 +546,25 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
     for (int l = 0; l < cfg.num_layers; ++l) {
       DeviceLayer& L = layers[size_t(l)];
       SEER_CUDA_CHECK(cuda::run_rmsnorm(x.as<float>(), L.attn_norm.as<float>(), hb, n, D, cfg.rms_eps, stream));
-      if (gemv_fits(n, D, {hb, L.wq.ptr, L.wk.ptr, L.wv.ptr})) {  // q, k, v in one launch
+      // The decode gate's query projection, folded into this product (CudaGates::fold_query): qf [n, fq].
+      const bf16* wf = decode && active ? active->folded_query_weight(l) : nullptr;
+      const int fq = wf ? active->folded_query_rows() : 0;
+      if (wf) SEER_RETURN_IF_ERROR(qf.reserve(size_t(n) * fq * sizeof(bf16), "folded gate query"));
+      if (gemv_fits(n, D, {hb, L.wq.ptr, L.wk.ptr, L.wv.ptr, wf})) {  // q, k, v (and qf) in one launch
         cuda::GemvParams gp;
         gp.x = hb;
         gp.n = n;
         gp.in = D;
-        gp.parts = 3;
-        gp.w[0] = L.wq.as<bf16>(), gp.w[1] = L.wk.as<bf16>(), gp.w[2] = L.wv.as<bf16>();
-        gp.y[0] = qb, gp.y[1] = kb, gp.y[2] = vb;
-        gp.out[0] = qdim, gp.out[1] = kvdim, gp.out[2] = kvdim;
+        gp.parts = wf ? 4 : 3;
+        gp.w[0] = L.wq.as<bf16>(), gp.w[1] = L.wk.as<bf16>(), gp.w[2] = L.wv.as<bf16>(), gp.w[3] = wf;
+        gp.y[0] = qb, gp.y[1] = kb, gp.y[2] = vb, gp.y[3] = qf.ptr;
+        gp.out[0] = qdim, gp.out[1] = kvdim, gp.out[2] = kvdim, gp.out[3] = fq;
         SEER_CUDA_CHECK(cuda::run_gemv_parts(gp, stream));
       } else {
         SEER_RETURN_IF_ERROR(gemm(L.wq.as<bf16>(), hb, qb, qdim, n, D, false));
         SEER_RETURN_IF_ERROR(gemm(L.wk.as<bf16>(), hb, kb, kvdim, n, D, false));
         SEER_RETURN_IF_ERROR(gemm(L.wv.as<bf16>(), hb, vb, kvdim, n, D, false));
+        if (wf) SEER_RETURN_IF_ERROR(gemm(wf, hb, qf.ptr, fq, n, D, false));
       }
       if (L.bq.ptr) SEER_CUDA_CHECK(cuda::run_add_bias(qb, L.bq.as<float>(), n, qdim, stream));
       if (L.bk.ptr) SEER_CUDA_CHECK(cuda::run_add_bias(kb, L.bk.as<float>(), n, kvdim, stream));
@@ -574,7 +583,8 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
         DeviceSelection gs;
         bool sparse = false;
         if (decode)
-          SEER_RETURN_IF_ERROR(active->decode(l, qb, kb, kv_len_dev.as<int32_t>(), kv_len, &gs, &sparse));
+          SEER_RETURN_IF_ERROR(active->decode(l, qb, kb, kv_len_dev.as<int32_t>(), kv_len, &gs, &sparse,
+                                              wf ? qf.as<bf16>() : nullptr));
         else
           SEER_RETURN_IF_ERROR(active->prefill_and_rope(l, 0, qb, kb, int(n), start, cos_t.as<float>(),
                                                         sin_t.as<float>(), &gs, &sparse));
@@ -803,6 +813,12 @@ void CudaForward::set_fixed_density(double rho, uint64_t seed) {
 }
 size_t CudaForward::weight_bytes() const { return impl_->weight_bytes; }
 size_t CudaForward::cache_bytes() const { return impl_->cache_bytes; }
+bool CudaForward::gate_query_folded() const {
+  const Impl& m = *impl_;
+  for (int l = 0; m.gates && l < m.cfg.num_layers; ++l)
+    if (m.gates->folded_query_weight(l)) return true;
+  return false;
+}
 
 Status CudaForward::available() {
   int count = 0;
@@ -896,6 +912,7 @@ CudaForward::~CudaForward() = default;
 int CudaForward::max_context() const { return 0; }
 size_t CudaForward::weight_bytes() const { return 0; }
 size_t CudaForward::cache_bytes() const { return 0; }
+bool CudaForward::gate_query_folded() const { return false; }
 Status CudaForward::available() {
   return Status::error("--device cuda: this build has no CUDA backend (configure with -DSEER_CUDA=ON on a machine with nvcc)");
 }

@@ -82,6 +82,9 @@ class CudaForward {
   // every step launches its kernels one by one (the same kernels, the same bits).
   void set_graphs(bool on);
   int64_t graph_replays() const;  // one-token forwards that ran as a graph so far
+  // Whether the attached gates' decode query comes from the model's own Q product
+  // (PolicyOptions::gate_fold_query on a model without q norm; CudaGates::fold_query).
+  bool gate_query_folded() const;
   int max_context() const;
   size_t weight_bytes() const;  // device memory held by the weights
   size_t cache_bytes() const;   // device memory held by the KV cache

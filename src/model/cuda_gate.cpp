@@ -188,6 +188,9 @@ struct CudaGates::Impl {
   DeviceBuffer dfeat, dproj;  // the decode gate's compression of the blocks a prefill chunk completes
   DeviceBuffer q_partial, e_partial;  // decode projections: [B, Hkv, slices, dg]
   DeviceBuffer done;                  // decode: u32 [B, Hkv] slice counters
+  // fold_query, per layer: the folded query weight bf16 [Hkv * dg, hidden] and bias fp32 [Hkv * dg]
+  // (empty: not folded / no bias).
+  std::vector<DeviceBuffer> fold_w, fold_b;
   int slices = 1;
   std::vector<unsigned long long> host_counts;
   DeviceBuffer tile_ptrs;          // the tiled score GEMM's pointers: [q tiles | key tiles | score tiles]
@@ -253,6 +256,8 @@ struct CudaGates::Impl {
       SEER_RETURN_IF_ERROR(st_buf.reserve(size_t(batch * stats_stride()) * sizeof(float), "gate K statistics"));
     if (has_dec) {
       const size_t n = size_t(batch * entries_stride()), dg = size_t(s.decode->config.hidden_size);
+      fold_w = std::vector<DeviceBuffer>(size_t(m.num_layers));  // empty until fold_query
+      fold_b = std::vector<DeviceBuffer>(size_t(m.num_layers));
       entries = std::vector<DeviceBuffer>(size_t(m.num_layers));
       for (auto& e : entries)
         SEER_RETURN_IF_ERROR(e.reserve(n * dg * (int8_entries() ? 1 : sizeof(bf16)), "the K-compression cache"));
@@ -471,8 +476,27 @@ struct CudaGates::Impl {
   }
 
   // Updates the cache; when `scoring`, leaves the scores [B * Hkv, nb] in `scores`.
+  Status fold_query(int layer, const bf16* wq, const float* bq) {
+    if (layer < 0 || layer >= model.num_layers) return Status::error("GPU gates: fold_query: no layer {}", layer);
+    if (!has_dec || !sparse_layer(layer, true)) return Status::ok();
+    if (!wq) return Status::error("GPU gates: fold_query: layer {} has no Q weight", layer);
+    const GateConfig& c = dec.set->config;
+    const int dg = c.hidden_size, rows = folded_query_rows(), D = model.hidden_size;
+    SEER_RETURN_IF_ERROR(fold_w[size_t(layer)].reserve(size_t(rows) * D * sizeof(bf16), "folded gate query"));
+    if (bq) SEER_RETURN_IF_ERROR(fold_b[size_t(layer)].reserve(size_t(rows) * sizeof(float), "folded gate query"));
+    SEER_CUDA_CHECK(cuda::run_gate_fold_query(wq, bq, dec.layers[size_t(layer)].linear_q.as<float>(),
+                                              int(c.q_head_pooling), model.num_qo_heads, model.num_kv_heads,
+                                              model.head_dim, dg, D, fold_w[size_t(layer)].as<bf16>(),
+                                              bq ? fold_b[size_t(layer)].as<float>() : nullptr, stream));
+    return Status::ok();
+  }
+  int folded_query_rows() const { return has_dec ? model.num_kv_heads * dec.set->config.hidden_size : 0; }
+  const bf16* folded_query_weight(int layer) const {
+    return layer >= 0 && size_t(layer) < fold_w.size() ? fold_w[size_t(layer)].as<bf16>() : nullptr;
+  }
+
   Status decode_scores(int layer, const bf16* q, const bf16* k, const int32_t* kv_lens, int max_kv_len,
-                       bool scoring) {
+                       bool scoring, const bf16* q_folded = nullptr) {
     const int Hq = model.num_qo_heads, Hkv = model.num_kv_heads, d = model.head_dim;
     if (layer < 0 || layer >= model.num_layers || max_kv_len < 1 || max_kv_len > max_context)
       return Status::error("GPU gates: bad decode call (layer {}, longest sequence {}, context {})", layer, max_kv_len,
@@ -510,6 +534,13 @@ struct CudaGates::Impl {
       p.linear_q = W.linear_q.as<float>();
       p.q_norm = W.q_norm.as<float>();
       p.rope = dec.rope(c.use_rope);
+      if (q_folded && scoring) {
+        if (!folded_query_weight(layer))
+          return Status::error("GPU gates: a folded query for layer {}, which fold_query has not folded", layer);
+        p.q_folded = q_folded;
+        p.q_folded_stride = folded_query_rows();
+        p.q_folded_bias = fold_b[size_t(layer)].as<float>();
+      }
     }
     SEER_CUDA_CHECK(cuda::run_gate_decode_step(p, stream));
     if (!scoring) return Status::ok();
@@ -520,9 +551,9 @@ struct CudaGates::Impl {
   }
 
   Status decode(int layer, const bf16* q, const bf16* k, const int32_t* kv_lens, int max_kv_len, DeviceSelection* sel,
-                bool* sparse) {
+                bool* sparse, const bf16* q_folded) {
     *sparse = sparse_layer(layer, true);
-    SEER_RETURN_IF_ERROR(decode_scores(layer, q, k, kv_lens, max_kv_len, *sparse));
+    SEER_RETURN_IF_ERROR(decode_scores(layer, q, k, kv_lens, max_kv_len, *sparse, q_folded));
     if (!*sparse) return Status::ok();
     const int rows = batch * model.num_kv_heads, nb = (max_kv_len + bs - 1) / bs;
     SEER_RETURN_IF_ERROR(offsets.reserve(size_t(rows) * sizeof(int32_t), "gate selection"));
@@ -609,9 +640,13 @@ Status CudaGates::prefill_and_rope(int layer, int seq, __nv_bfloat16* q, __nv_bf
 }
 
 Status CudaGates::decode(int layer, const bf16* q, const bf16* k, const int32_t* kv_lens, int max_kv_len,
-                         DeviceSelection* sel, bool* sparse) {
-  return impl_->decode(layer, q, k, kv_lens, max_kv_len, sel, sparse);
+                         DeviceSelection* sel, bool* sparse, const bf16* q_folded) {
+  return impl_->decode(layer, q, k, kv_lens, max_kv_len, sel, sparse, q_folded);
 }
+
+Status CudaGates::fold_query(int layer, const bf16* wq, const float* bq) { return impl_->fold_query(layer, wq, bq); }
+const bf16* CudaGates::folded_query_weight(int layer) const { return impl_->folded_query_weight(layer); }
+int CudaGates::folded_query_rows() const { return impl_->folded_query_rows(); }
 
 Status CudaGates::prefill_scores(int layer, int seq, const bf16* q, const bf16* k, int n, int start,
                                  std::vector<float>* scores) {
@@ -622,8 +657,8 @@ Status CudaGates::prefill_scores(int layer, int seq, const bf16* q, const bf16* 
 }
 
 Status CudaGates::decode_scores(int layer, const bf16* q, const bf16* k, const int32_t* kv_lens, int max_kv_len,
-                                std::vector<float>* scores) {
-  SEER_RETURN_IF_ERROR(impl_->decode_scores(layer, q, k, kv_lens, max_kv_len, true));
+                                std::vector<float>* scores, const bf16* q_folded) {
+  SEER_RETURN_IF_ERROR(impl_->decode_scores(layer, q, k, kv_lens, max_kv_len, true, q_folded));
   const int nb = (max_kv_len + impl_->bs - 1) / impl_->bs;
   return impl_->download_scores(size_t(impl_->batch) * impl_->model.num_kv_heads * nb, scores);
 }

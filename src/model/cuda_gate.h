@@ -72,15 +72,30 @@ class CudaGates {
                           const float* rope_cos, const float* rope_sin, DeviceSelection* sel, bool* sparse);
   // One decode step of every sequence: q [B][Hq * head_dim], k [B][Hkv * head_dim]; kv_lens [B] on the
   // GPU, after the new token, at most max_kv_len. As prefill() for decode sparsity.
+  // With q_folded (fold_query below): the query's projection [B][Hkv * dg] bf16 made by the model, in place
+  // of the step's own from q (then unused).
   Status decode(int layer, const __nv_bfloat16* q, const __nv_bfloat16* k, const int32_t* kv_lens, int max_kv_len,
-                DeviceSelection* sel, bool* sparse);
+                DeviceSelection* sel, bool* sparse, const __nv_bfloat16* q_folded = nullptr);
+  // The decode gate's query projection folded into the model's Q product, for a layer the decode gate
+  // scores (others: nothing to do). The model's q must be pre-RoPE and linear in the layer's input x:
+  // q = Wq · x (+ bq), no q norm. Then the gate's query map E_h (Qproj: linear_q; Qavgproj: the group
+  // mean, then linear_q; Qavg: the group mean), applied to q, is W · x with
+  //   W [Hkv * dg, hidden] bf16, row h * dg + o = Σ_r E_h[r, o] · Wq[h * g * d + r, :]   (fp32 sums)
+  // and the bias folded the same way (kept by the gates, added by the step). The model computes
+  // qf = W · x beside its q (one more part of the same product) and passes it to decode(): the step's
+  // projection, a chain of dependent reads, leaves its critical path. wq [Hq * d, hidden] bf16, bq
+  // [Hq * d] fp32 or null, on the GPU; hidden = the ModelConfig's.
+  Status fold_query(int layer, const __nv_bfloat16* wq, const float* bq);
+  // fold_query's W for `layer` (null when not folded) and its row count (Hkv * dg; 0 without a decode gate).
+  const __nv_bfloat16* folded_query_weight(int layer) const;
+  int folded_query_rows() const;
   // The same steps with the scores (logits / sqrt(dg)) copied to the host instead of a selection, for
   // tests and tools: prefill [Hq, rows, nb] (entries above a row's diagonal are unspecified), decode
   // [B * Hkv, ceil(max_kv_len / bs)] (entries past a sequence's blocks unspecified). State as above.
   Status prefill_scores(int layer, int seq, const __nv_bfloat16* q, const __nv_bfloat16* k, int n, int start,
                         std::vector<float>* scores);
   Status decode_scores(int layer, const __nv_bfloat16* q, const __nv_bfloat16* k, const int32_t* kv_lens,
-                       int max_kv_len, std::vector<float>* scores);
+                       int max_kv_len, std::vector<float>* scores, const __nv_bfloat16* q_folded = nullptr);
   // The decode gate's K-compression cache of `layer` as the scores read it (bf16 values, or int8
   // values times their entry's scale), for tests and tools: [B][Hkv, ceil(max_context / bs), dg]
   // (entries past a sequence's blocks unspecified). Waits for the stream.

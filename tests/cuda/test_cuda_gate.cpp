@@ -789,6 +789,136 @@ TEST(CudaGate, DecodeInt8CacheMatchesCpu) {
   check_decode_gate(llama, 32, 8, 128, "int8 Qproj qk-norm 32/8 heads batch 9", 9, true);
 }
 
+// The decode gate's query folded into the model's Q product (CudaGates::fold_query): the folded weight
+// against host sums of the gate's query map times Wq (one bf16 rounding), and the steps' scores from the
+// model's product qf = W · x against those of the step's own projection of q = Wq · x + bq, both rounded
+// to bf16 as the model stores them. Two gate sets fed the same keys hold the same state. A wrong head,
+// group member or transposition, or a lost bias, moves the scores by O(100%); the bf16 roundings by
+// ~0.1% of a row's largest.
+void check_folded_query(const GateConfig& cfg, int Hq, int Hkv, int d, bool bias, const std::string& what, int B = 2) {
+  ModelConfig m = gate_model(Hq, Hkv, d);
+  m.hidden_size = 136;  // the layer's input width D, unrelated to Hq * d
+  const int D = m.hidden_size, g = Hq / Hkv, dg = cfg.hidden_size, layer = 1, bs = cfg.block_size, ctx = 1024;
+  const GateSet gs = random_gate(cfg, m, 11);
+  DeviceGateSpec spec;
+  spec.decode = &gs;
+  spec.options.decode = DecodeSparsity::parse("budget:256").value();  // a layer the decode gate scores
+  GateHarness hx;
+  auto made_a = CudaGates::create(spec, m, ctx, B, hx.blas, hx.stream);
+  auto made_b = CudaGates::create(spec, m, ctx, B, hx.blas, hx.stream);
+  ASSERT_TRUE(made_a.is_ok() && made_b.is_ok()) << made_a.status().message();
+  CudaGates& a = *made_a.value();  // projects q in its step
+  CudaGates& b = *made_b.value();  // takes the folded product
+  std::mt19937 rng(57);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::normal_distribution<float> nd(0.0f, 0.5f);
+  std::vector<float> wq(size_t(Hq) * d * D), bq(bias ? size_t(Hq) * d : 0);
+  for (float& w : wq) w = bf16_to_fp32(fp32_to_bf16(u(rng) * 2.0f / std::sqrt(float(D))));
+  for (float& x : bq) x = nd(rng);
+  Dev<uint16_t> wq_d(to_bf16(wq));
+  Dev<float> bq_d(bq);
+  const auto* wqb = reinterpret_cast<const bf16*>(wq_d.ptr);
+  ASSERT_TRUE(b.fold_query(layer, wqb, bias ? bq_d.ptr : nullptr).is_ok()) << what;
+  ASSERT_EQ(b.folded_query_rows(), Hkv * dg) << what;
+  ASSERT_NE(b.folded_query_weight(layer), nullptr) << what;
+  EXPECT_EQ(a.folded_query_weight(layer), nullptr) << what;
+  EXPECT_EQ(b.folded_query_weight(0), nullptr) << what << ": layer 0 was not folded";
+  // The gate's map E_h[r, o] over the group's g * d query values.
+  const std::vector<float>& lq = gs.layers[size_t(layer)].linear_q;
+  auto e_at = [&](int h, int r, int o) -> double {
+    switch (cfg.q_head_pooling) {
+      case QHeadPooling::kQproj: return lq[(size_t(h) * g * d + r) * dg + o];
+      case QHeadPooling::kQavgproj: return lq[(size_t(h) * d + r % d) * dg + o] / double(g);
+      default: return r % d == o ? 1.0 / g : 0.0;
+    }
+  };
+  std::vector<uint16_t> wf(size_t(Hkv) * dg * D);
+  ASSERT_EQ(cudaMemcpy(wf.data(), b.folded_query_weight(layer), wf.size() * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+  std::vector<double> bf(size_t(Hkv) * dg, 0.0);  // the folded bias, for the host's qf
+  for (int h = 0; h < Hkv; ++h)
+    for (int o = 0; o < dg; ++o) {
+      for (int r = 0; r < g * d; ++r) bf[size_t(h) * dg + o] += bias ? e_at(h, r, o) * bq[size_t(h) * g * d + r] : 0.0;
+      for (int c = 0; c < D; ++c) {
+        double ref = 0.0, mag = 0.0;
+        for (int r = 0; r < g * d; ++r) {
+          const double t = e_at(h, r, o) * wq[(size_t(h) * g * d + r) * D + c];
+          ref += t;
+          mag += std::fabs(t);
+        }
+        ASSERT_NEAR(bf16_to_fp32(wf[(size_t(h) * dg + o) * D + c]), ref, std::fabs(ref) / 256.0 + 1e-5 * mag)
+            << what << " folded row " << h * dg + o << " column " << c;
+      }
+    }
+  // The same keys into both gate sets, then decode steps from one x per sequence.
+  std::vector<int32_t> lens(static_cast<size_t>(B));
+  for (int s = 0; s < B; ++s) lens[size_t(s)] = s % 2 ? 64 * (3 + s) - 2 : 130 + 7 * s;
+  for (int s = 0; s < B; ++s) {
+    const std::vector<float> k = random_acts(lens[size_t(s)], Hkv, d, rng), q = random_acts(lens[size_t(s)], Hq, d, rng);
+    Dev<uint16_t> qd(to_bf16(q)), kd(to_bf16(k));
+    DeviceSelection sel;
+    bool sparse = true;
+    for (CudaGates* gates : {&a, &b})
+      ASSERT_TRUE(gates->prefill(layer, s, reinterpret_cast<const bf16*>(qd.ptr), reinterpret_cast<const bf16*>(kd.ptr),
+                                 lens[size_t(s)], 0, &sel, &sparse).is_ok());
+  }
+  for (int step = 0; step < 6; ++step) {
+    for (auto& l : lens) ++l;
+    std::vector<float> x(size_t(B) * D), q(size_t(B) * Hq * d), qf(size_t(B) * Hkv * dg);
+    for (float& v : x) v = bf16_to_fp32(fp32_to_bf16(nd(rng) * 2.0f));
+    for (int s = 0; s < B; ++s) {
+      const float* xs = x.data() + size_t(s) * D;
+      for (int r = 0; r < Hq * d; ++r) {  // q = bf16(Wq x + bq), the model's q
+        double acc = bias ? bq[size_t(r)] : 0.0;
+        for (int c = 0; c < D; ++c) acc += double(wq[size_t(r) * D + c]) * xs[c];
+        q[size_t(s) * Hq * d + r] = bf16_to_fp32(fp32_to_bf16(float(acc)));
+      }
+      for (int r = 0; r < Hkv * dg; ++r) {  // qf = bf16(W x), the model's folded product (bias: the step's)
+        double acc = 0.0;
+        for (int c = 0; c < D; ++c) acc += double(bf16_to_fp32(wf[size_t(r) * D + c])) * xs[c];
+        qf[size_t(s) * Hkv * dg + r] = float(acc);
+      }
+    }
+    const std::vector<float> k = random_acts(B, Hkv, d, rng);
+    Dev<uint16_t> qd(to_bf16(q)), kd(to_bf16(k)), qfd(to_bf16(qf));
+    Dev<int32_t> ld(lens);
+    const int max_len = *std::max_element(lens.begin(), lens.end()), nb = (max_len + bs - 1) / bs;
+    const auto* qb = reinterpret_cast<const bf16*>(qd.ptr);
+    const auto* kb = reinterpret_cast<const bf16*>(kd.ptr);
+    std::vector<float> ga, gb;
+    ASSERT_TRUE(a.decode_scores(layer, qb, kb, ld.ptr, max_len, &ga).is_ok());
+    const Status st = b.decode_scores(layer, qb, kb, ld.ptr, max_len, &gb, reinterpret_cast<const bf16*>(qfd.ptr));
+    ASSERT_TRUE(st.is_ok()) << st.message();
+    for (int s = 0; s < B; ++s)
+      for (int h = 0; h < Hkv; ++h) {
+        const size_t row = (size_t(s) * Hkv + h) * nb;
+        expect_rows_close(gb.data() + row, ga.data() + row, (lens[size_t(s)] + bs - 1) / bs,
+                          what + " step " + std::to_string(step) + " seq " + std::to_string(s) + " head " +
+                              std::to_string(h));
+      }
+    // A folded query for a layer that was not folded is refused.
+    EXPECT_FALSE(a.decode_scores(layer, qb, kb, ld.ptr, max_len, &ga, reinterpret_cast<const bf16*>(qfd.ptr)).is_ok());
+  }
+}
+
+TEST(CudaGate, FoldedQueryMatchesTheStepsProjection) {
+  GPU_OR_SKIP();
+  const GateConfig qproj = qproj_gate();
+  check_folded_query(qproj, 4, 2, 64, false, "Qproj qk-norm");
+  check_folded_query(qproj, 4, 2, 64, true, "Qproj qk-norm, q bias");
+  GateConfig avgproj = qproj;
+  avgproj.q_head_pooling = QHeadPooling::kQavgproj;
+  avgproj.hidden_size = 128;
+  avgproj.use_qk_norm = false;
+  check_folded_query(avgproj, 6, 2, 64, true, "Qavgproj dg 128, q bias", 3);
+  GateConfig avg = qproj;
+  avg.q_head_pooling = QHeadPooling::kQavg;
+  avg.hidden_size = 128;
+  check_folded_query(avg, 8, 2, 128, true, "Qavg, q bias");
+  GateConfig llama = qproj;
+  llama.hidden_size = 128;
+  check_folded_query(llama, 32, 8, 128, false, "Qproj qk-norm 32/8 heads", 3);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The model with device gates
 
@@ -913,6 +1043,32 @@ TEST(CudaGate, ModelForwardWithDeviceGates) {
   EXPECT_EQ(some8.stats[1].decode.selected, l1.decode.selected);
   EXPECT_EQ(some8.stats[1].decode.dense, l1.decode.dense);
   spec.options.gate_cache_int8 = false;
+  // The decode gate's query from the model's Q product (PolicyOptions::gate_fold_query, the default in the
+  // runs above; this model has no q norm, so its session folds) against the step's own projection: the
+  // prompt's logits are the same bits (the fold is decode's), the steps' stay close, and the budget keeps
+  // as many blocks.
+  {
+    auto fwd = CudaForward::create_random(m, ctx, 77);
+    ASSERT_TRUE(fwd.is_ok());
+    std::vector<float> logits;
+    ASSERT_TRUE(fwd.value()->forward(std::span<const int>(tokens.data(), prompt), 0, Logits::kLast, &some, nullptr,
+                                     &logits).is_ok());
+    EXPECT_TRUE(fwd.value()->gate_query_folded());
+  }
+  spec.options.gate_fold_query = false;
+  DeviceGatePolicy unfolded(spec);
+  std::vector<std::vector<float>> sparse_unfolded;
+  run(&unfolded, &sparse_unfolded);
+  ASSERT_EQ(sparse_unfolded.size(), sparse.size());
+  EXPECT_EQ(sparse_unfolded[0], sparse[0]);
+  for (size_t i = 1; i < sparse.size(); ++i) {
+    float scale = 0.0f;
+    for (float x : sparse_unfolded[i]) scale = std::max(scale, std::fabs(x));
+    for (size_t j = 0; j < sparse[i].size(); ++j)
+      ASSERT_NEAR(sparse[i][j], sparse_unfolded[i][j], 0.02f * scale) << "folded query, forward " << i << " logit " << j;
+  }
+  EXPECT_EQ(unfolded.stats[1].decode.selected, l1.decode.selected);
+  spec.options.gate_fold_query = true;
 
   // One session, gates on and off: a forward without the policy runs dense and leaves the gates'
   // state behind, so continuing that sequence with the gates is refused; a new sequence is fine.

@@ -405,9 +405,10 @@ TEST(CudaModelOps, GemvMatchesHostSums) {
   EXPECT_EQ(cuda::run_gemv(nullptr, nullptr, nullptr, 1, 8, 12, nullptr), cudaErrorInvalidValue);
 }
 
-// The decode's fused launches against the separate ones they replace, bit for bit: q, k and v in one
-// run_gemv_parts == three run_gemv; run_gemv_swiglu == run_gemv (gate), run_gemv (up), run_silu_mul.
-// Parts of different row counts (a CTA part-empty at each part's end), 1-4 tokens, fresh random rows.
+// The decode's fused launches against the separate ones they replace, bit for bit: q, k, v and the decode
+// gate's folded query in one run_gemv_parts == one run_gemv per part (1-4 parts); run_gemv_swiglu ==
+// run_gemv (gate), run_gemv (up), run_silu_mul. Parts of different row counts (a CTA part-empty at each
+// part's end), 1-4 tokens, fresh random rows.
 TEST(CudaModelOps, GemvPartsAndSwiGluMatchSeparateLaunches) {
   if (!gpu_present()) {
     GTEST_SKIP() << "no CUDA device";
@@ -427,29 +428,42 @@ TEST(CudaModelOps, GemvPartsAndSwiGluMatchSeparateLaunches) {
     EXPECT_EQ(cudaMemcpy(h.data(), d, count * 2, cudaMemcpyDeviceToHost), cudaSuccess);
     return h;
   };
+  static_assert(cuda::kGemvMaxParts == 4);
   for (int in : {72, 576})
     for (int n = 1; n <= cuda::kGemvMaxTokens; ++n) {
-      const std::string what = "in " + std::to_string(in) + " tokens " + std::to_string(n);
-      const int outs[3] = {37, 8, 203};
+      const int outs[4] = {37, 8, 203, 64};
       __nv_bfloat16* x = upload(size_t(n) * in);
       cuda::GemvParams p;
-      p.x = x;
-      p.n = n;
-      p.in = in;
-      p.parts = 3;
-      __nv_bfloat16* sep[3];
-      for (int q = 0; q < 3; ++q) {
-        p.w[q] = upload(size_t(outs[q]) * in);
-        p.y[q] = upload(size_t(n) * outs[q]);  // (random: every element must be written)
-        p.out[q] = outs[q];
-        sep[q] = upload(size_t(n) * outs[q]);
-        ASSERT_EQ(cuda::run_gemv(p.w[q], x, sep[q], n, outs[q], in, nullptr), cudaSuccess) << what;
+      __nv_bfloat16* sep[4];
+      for (int parts = 1; parts <= cuda::kGemvMaxParts; ++parts) {
+        const std::string what =
+            "in " + std::to_string(in) + " tokens " + std::to_string(n) + " parts " + std::to_string(parts);
+        p = cuda::GemvParams{};
+        p.x = x;
+        p.n = n;
+        p.in = in;
+        p.parts = parts;
+        for (int q = 0; q < parts; ++q) {
+          p.w[q] = upload(size_t(outs[q]) * in);
+          p.y[q] = upload(size_t(n) * outs[q]);  // (random: every element must be written)
+          p.out[q] = outs[q];
+          sep[q] = upload(size_t(n) * outs[q]);
+          ASSERT_EQ(cuda::run_gemv(p.w[q], x, sep[q], n, outs[q], in, nullptr), cudaSuccess) << what;
+        }
+        ASSERT_EQ(cuda::run_gemv_parts(p, nullptr), cudaSuccess) << what;
+        for (int q = 0; q < parts; ++q)
+          EXPECT_EQ(download(static_cast<__nv_bfloat16*>(p.y[q]), size_t(n) * outs[q]),
+                    download(sep[q], size_t(n) * outs[q]))
+              << what << " part " << q;
+        if (parts == cuda::kGemvMaxParts) break;  // the SwiGLU below reuses the last parts' w[2]
+        for (int q = 0; q < parts; ++q) {
+          cudaFree(const_cast<__nv_bfloat16*>(p.w[q]));
+          cudaFree(p.y[q]);
+          cudaFree(sep[q]);
+        }
       }
-      ASSERT_EQ(cuda::run_gemv_parts(p, nullptr), cudaSuccess) << what;
-      for (int q = 0; q < 3; ++q)
-        EXPECT_EQ(download(static_cast<__nv_bfloat16*>(p.y[q]), size_t(n) * outs[q]), download(sep[q], size_t(n) * outs[q]))
-            << what << " part " << q;
       // SwiGLU with F = 203 rows
+      const std::string what = "in " + std::to_string(in) + " tokens " + std::to_string(n);
       const int F = outs[2];
       __nv_bfloat16* w_up = upload(size_t(F) * in);
       __nv_bfloat16* g = upload(size_t(n) * F);
@@ -461,7 +475,7 @@ TEST(CudaModelOps, GemvPartsAndSwiGluMatchSeparateLaunches) {
       ASSERT_EQ(cuda::run_gemv_swiglu(p.w[2], w_up, x, fused, n, F, in, nullptr), cudaSuccess) << what;
       EXPECT_EQ(download(fused, size_t(n) * F), download(g, size_t(n) * F)) << what << " SwiGLU";
       for (__nv_bfloat16* d : {x, w_up, g, up, fused}) cudaFree(d);
-      for (int q = 0; q < 3; ++q) {
+      for (int q = 0; q < cuda::kGemvMaxParts; ++q) {
         cudaFree(const_cast<__nv_bfloat16*>(p.w[q]));
         cudaFree(p.y[q]);
         cudaFree(sep[q]);

@@ -600,7 +600,7 @@ __global__ void __launch_bounds__(256, 4) gate_decode_project_kernel(const GateD
   const int64_t plane = int64_t(p.num_kv_heads) * p.max_blocks * d;
   float* st = p.stats + b * p.stats_stride + (int64_t(h) * p.max_blocks + j) * d;
   const bf16* kr = p.k + b * p.k_stride + int64_t(h) * d;
-  const bool project_q = p.scoring && p.entries && p.q_pooling != 2;
+  const bool project_q = p.scoring && p.entries && p.q_pooling != 2 && !p.q_folded;
   const bool compress = p.entries && slot == bs - 1;
   // Channel t's statistics with the new token (thread t < d; every slice reads the old ones, the last
   // writes these), and the RoPE tables of the query's and of the completed block's positions.
@@ -672,12 +672,16 @@ __global__ void __launch_bounds__(256, 4) gate_decode_project_kernel(const GateD
       store_entry(p.entries, entry, nullptr, dg);
     }
   }
-  if (p.scoring && p.entries) {  // the query: summed partials (Qproj / Qavgproj) or the group mean (Qavg)
-    if (p.q_pooling == 2 || p.slices > 1) {
+  if (p.scoring && p.entries) {  // the query: the model's folded projection, summed partials (Qproj /
+                                 // Qavgproj) or the group mean (Qavg)
+    if (p.q_folded || p.q_pooling == 2 || p.slices > 1) {
       __syncthreads();
       for (int o = t; o < dg; o += blockDim.x) {
         float sum = 0.0f;
-        if (p.q_pooling == 2) {
+        if (p.q_folded) {
+          sum = ld(p.q_folded + b * p.q_folded_stride + int64_t(h) * dg + o);
+          if (p.q_folded_bias) sum += p.q_folded_bias[h * dg + o];
+        } else if (p.q_pooling == 2) {
           const bf16* q = p.q + b * p.q_stride + int64_t(h) * g * d + o;
           for (int k = 0; k < g; ++k) sum += ld(q + int64_t(k) * d);
           sum /= float(g);
@@ -692,6 +696,36 @@ __global__ void __launch_bounds__(256, 4) gate_decode_project_kernel(const GateD
     for (int o = t; o < dg; o += blockDim.x) p.qg[head * dg + o] = qout[o];
   }
   if (t == 0 && p.slices > 1) p.done[head] = 0;  // ready for the next step
+}
+
+// grid (ceil((in + 1) / 256), dg, Hkv), 256 threads: thread c of output row h * dg + o computes column c
+// of run_gate_fold_query's w_out (c < in) or the row's bias (c == in), summing over the group's g * d
+// rows of wq in fp32. Once per layer when the gates are attached (Llama-3.1-8B shapes: ~1 ms a layer).
+__global__ void __launch_bounds__(256) gate_fold_query_kernel(const bf16* __restrict__ wq, const float* __restrict__ bq,
+                                                              const float* __restrict__ linear_q, int q_pooling, int g,
+                                                              int d, int dg, int in, bf16* __restrict__ w_out,
+                                                              float* __restrict__ b_out) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x, o = blockIdx.y, h = blockIdx.z;
+  if (c > in || (c == in && !bq)) return;
+  const int64_t r0 = int64_t(h) * g * d;  // the group's first row of wq
+  const auto x = [&](int64_t r) { return c < in ? __bfloat162float(wq[r * in + c]) : bq[r]; };
+  float acc = 0.0f;
+  if (q_pooling == 2) {  // Qavg: the group mean of channel o (dg = d)
+    for (int i = 0; i < g; ++i) acc += x(r0 + int64_t(i) * d + o);
+    acc /= float(g);
+  } else if (q_pooling == 1) {  // Qavgproj: linear_q[h] [d, dg] over the group mean
+    for (int ch = 0; ch < d; ++ch) {
+      float s = 0.0f;
+      for (int i = 0; i < g; ++i) s += x(r0 + int64_t(i) * d + ch);
+      acc += linear_q[(int64_t(h) * d + ch) * dg + o] * (s / float(g));
+    }
+  } else {  // Qproj: linear_q[h] [g * d, dg]
+    for (int r = 0; r < g * d; ++r) acc += linear_q[(r0 + r) * dg + o] * x(r0 + r);
+  }
+  if (c < in)
+    w_out[(int64_t(h) * dg + o) * in + c] = __float2bfloat16(acc);
+  else
+    b_out[h * dg + o] = acc;
 }
 
 // The dot product of 16 bytes of an entry (8 bf16, or 16 int8 values) with the query's matching values.
@@ -1748,6 +1782,19 @@ cudaError_t run_gate_decode_step(const GateDecodeParams& p, cudaStream_t stream)
       p.slices > kGateMaxSlices || (g * p.head_dim + p.slices - 1) / p.slices > 2048 || !p.done)
     return cudaErrorInvalidValue;
   gate_decode_project_kernel<<<dim3(p.slices, p.num_kv_heads, p.batch_size), 256, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t run_gate_fold_query(const bf16* wq, const float* bq, const float* linear_q, int q_pooling, int num_qo_heads,
+                                int num_kv_heads, int head_dim, int hidden, int in, bf16* w_out, float* b_out,
+                                cudaStream_t stream) {
+  if (num_kv_heads < 1 || num_qo_heads % num_kv_heads != 0 || head_dim < 1 || hidden < 1 || in < 1 ||
+      q_pooling < 0 || q_pooling > 2 || (q_pooling != 2 && !linear_q) || (q_pooling == 2 && hidden != head_dim) ||
+      (bq && !b_out))
+    return cudaErrorInvalidValue;
+  const dim3 grid((in + 1 + 255) / 256, hidden, num_kv_heads);  // column `in` is the bias
+  gate_fold_query_kernel<<<grid, 256, 0, stream>>>(wq, bq, linear_q, q_pooling, num_qo_heads / num_kv_heads, head_dim,
+                                                   hidden, in, w_out, b_out);
   return cudaGetLastError();
 }
 

@@ -186,9 +186,25 @@ struct GateDecodeParams {
   float* e_partial = nullptr;        // [B, Hkv, slices, dg] workspace
   unsigned* done = nullptr;          // [B, Hkv] slice counters, zero between steps (left zero)
   float* qg = nullptr;               // [B, Hkv, dg] the query, written by the step kernel
+  // The query's projection made by the model's own Q product (run_gate_fold_query's weights):
+  // [B][Hkv, dg] bf16, q_folded_stride elements between sequences, plus q_folded_bias [Hkv, dg] fp32 or
+  // null. When set, the step reads neither q nor linear_q: it adds the bias, then qnorm -> RoPE.
+  const __nv_bfloat16* q_folded = nullptr;
+  int64_t q_folded_stride = 0;
+  const float* q_folded_bias = nullptr;
 };
 
 cudaError_t run_gate_decode_step(const GateDecodeParams& p, cudaStream_t stream);
+
+// The decode gate's query projection folded into the model's Q weights, one layer: the model's pre-RoPE
+// q = Wq · x + bq (no q norm) makes the gate's query map E_h (per KV head h, [g * d, dg]: Qproj's
+// linear_q[h]; Qavgproj's linear_q[h] [d, dg] over the group mean; Qavg's group mean) a product with x:
+//   w_out[h * dg + o, :] = Σ_{r < g d} E_h[r, o] · wq[h * g * d + r, :]       bf16 [Hkv * dg, in] (fp32 sums)
+//   b_out[h * dg + o]    = Σ_{r < g d} E_h[r, o] · bq[h * g * d + r]          fp32 [Hkv * dg] (when bq)
+// wq: [Hq * d, in] bf16; linear_q as GateDecodeParams (null for Qavg, where dg = d).
+cudaError_t run_gate_fold_query(const __nv_bfloat16* wq, const float* bq, const float* linear_q, int q_pooling,
+                                int num_qo_heads, int num_kv_heads, int head_dim, int hidden, int in,
+                                __nv_bfloat16* w_out, float* b_out, cudaStream_t stream);
 // scores[(b * Hkv + h) * row_stride + j] = qg[b, h] . entries[b][h, j] / sqrt(dg), j < ceil(kv_lens[b] / bs);
 // num_blocks bounds ceil(kv_lens[b] / bs) (the grid).
 cudaError_t run_gate_decode_scores(const GateDecodeParams& p, float* scores, int64_t row_stride, int num_blocks,

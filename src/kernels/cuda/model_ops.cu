@@ -165,16 +165,17 @@ template <int N, bool kAdd, bool kSwiGlu>
 __global__ void __launch_bounds__(256) gemv_kernel(const GemvParams p) {
   constexpr int kUnroll = 4, M = kSwiGlu ? 2 : 1;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, b = int(blockIdx.x);
-  const int q = p.parts > 1 && b >= p.first_cta[1] ? (p.parts > 2 && b >= p.first_cta[2] ? 2 : 1) : 0;
+  const int q = (p.parts > 1 && b >= p.first_cta[1]) + (p.parts > 2 && b >= p.first_cta[2]) +
+                (p.parts > 3 && b >= p.first_cta[3]);
   // (selected, not indexed: an indexed parameter array would be copied to local memory)
-  const auto pick = [q](auto a0, auto a1, auto a2) { return q == 0 ? a0 : q == 1 ? a1 : a2; };
-  const int out = pick(p.out[0], p.out[1], p.out[2]);
-  const int o = (b - pick(p.first_cta[0], p.first_cta[1], p.first_cta[2])) * 8 + warp;
+  const auto pick = [q](auto a0, auto a1, auto a2, auto a3) { return q == 0 ? a0 : q == 1 ? a1 : q == 2 ? a2 : a3; };
+  const int out = pick(p.out[0], p.out[1], p.out[2], p.out[3]);
+  const int o = (b - pick(p.first_cta[0], p.first_cta[1], p.first_cta[2], p.first_cta[3])) * 8 + warp;
   if (o >= out) return;
-  void* const y = pick(p.y[0], p.y[1], p.y[2]);
+  void* const y = pick(p.y[0], p.y[1], p.y[2], p.y[3]);
   const int chunks = p.in / 8;
   const uint4* wr[M];
-  wr[0] = reinterpret_cast<const uint4*>(pick(p.w[0], p.w[1], p.w[2]) + int64_t(o) * p.in);
+  wr[0] = reinterpret_cast<const uint4*>(pick(p.w[0], p.w[1], p.w[2], p.w[3]) + int64_t(o) * p.in);
   if constexpr (kSwiGlu) wr[M - 1] = reinterpret_cast<const uint4*>(p.w_up + int64_t(o) * p.in);
   const uint4* xr = reinterpret_cast<const uint4*>(p.x);
   float acc[M][N];

@@ -51,7 +51,7 @@ cudaError_t run_silu_mul(__nv_bfloat16* g, const __nv_bfloat16* u, int64_t n, in
 // output row, 16-byte loads, four per lane in flight. n <= kGemvMaxTokens, in a multiple of 8, w and x
 // 16-byte aligned. (cublasGemmEx at n = 1 costs the host ~16 us a call on the H200 machine, 7 calls a
 // layer: decode was bound by it; this launch costs a few.)
-constexpr int kGemvMaxTokens = 4, kGemvMaxParts = 3;
+constexpr int kGemvMaxTokens = 4, kGemvMaxParts = 4;
 cudaError_t run_gemv(const __nv_bfloat16* w, const __nv_bfloat16* x, __nv_bfloat16* y, int64_t n, int out, int in,
                      cudaStream_t stream);
 cudaError_t run_gemv_add(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int64_t n, int out, int in,
