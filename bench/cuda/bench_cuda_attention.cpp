@@ -31,6 +31,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -132,6 +133,38 @@ Timing time_graph(F&& launch, cudaStream_t stream, int reps = 16) {
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
   return {t.median_ms / reps, t.min_ms / reps, t.max_ms / reps};
+}
+
+// One eager call's GPU time without its host cost: the stream first runs a host function that sleeps
+// 1 ms, while this thread enqueues the start event, the call and the end event behind it, so the GPU
+// runs those back to back (time_it would include a cuBLAS call's ~16 us of host work). Median of kRuns.
+template <typename F>
+Timing time_gpu(F&& launch, cudaStream_t stream) {
+  const auto sleep_1ms = [](void*) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  };
+  cudaEvent_t a, b;
+  BENCH_CHECK(cudaEventCreate(&a));
+  BENCH_CHECK(cudaEventCreate(&b));
+  for (int i = 0; i < kWarmup; ++i) launch();
+  BENCH_CHECK(cudaStreamSynchronize(stream));
+  std::vector<double> ms;
+  for (int i = 0; i < kRuns; ++i) {
+    BENCH_CHECK(cudaLaunchHostFunc(stream, sleep_1ms, nullptr));
+    BENCH_CHECK(cudaEventRecord(a, stream));
+    launch();
+    BENCH_CHECK(cudaEventRecord(b, stream));
+    BENCH_CHECK(cudaEventSynchronize(b));
+    float t = 0;
+    BENCH_CHECK(cudaEventElapsedTime(&t, a, b));
+    ms.push_back(t);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(ms.begin(), ms.end());
+  return {ms[ms.size() / 2], ms.front(), ms.back()};
 }
 
 void print_header() {
@@ -587,14 +620,24 @@ void bench_gate_decode(int batch, int L) {
   for (seer::CudaGates* gs : {made_f.value().get(), made_f8.value().get()})
     check(gs->fold_query(0, static_cast<const __nv_bfloat16*>(wq), nullptr));
   // qf [B, fq] = x [B, D] · Wfᵀ, as the model's cuBLAS GEMM of one weight computes it
-  auto fold_product = [&] {
+  // y [B, rows] = x [B, D] · Wᵀ, as the model's cuBLAS GEMM of one weight computes it
+  auto product = [&](const void* w, int rows, void* y) {
     const float one = 1.0f, zero = 0.0f;
-    if (cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, fq, batch, D, &one, made_f.value()->folded_query_weight(0),
-                     CUDA_R_16BF, D, xin, CUDA_R_16BF, D, &zero, qf, CUDA_R_16BF, fq, CUBLAS_COMPUTE_32F,
-                     CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
+    if (cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, batch, D, &one, w, CUDA_R_16BF, D, xin, CUDA_R_16BF, D,
+                     &zero, y, CUDA_R_16BF, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
       std::exit(1);
   };
+  auto fold_product = [&] { product(made_f.value()->folded_query_weight(0), fq, qf); };
   fold_product();
+  // The model's Q product [Hq d, D] alone and with the folded rows appended ([Hq d + fq, D], one GEMM):
+  // the difference is what the fold adds to it.
+  const int qrows = kHq * kD;
+  void *wqf, *yq;
+  BENCH_CHECK(cudaMalloc(&wqf, size_t(qrows + fq) * D * 2));
+  BENCH_CHECK(cudaMalloc(&yq, size_t(batch) * (qrows + fq) * 2));
+  BENCH_CHECK(cudaMemcpy(wqf, wq, size_t(qrows) * D * 2, cudaMemcpyDeviceToDevice));
+  BENCH_CHECK(cudaMemcpy(static_cast<char*>(wqf) + size_t(qrows) * D * 2, made_f.value()->folded_query_weight(0),
+                         size_t(fq) * D * 2, cudaMemcpyDeviceToDevice));
   BENCH_CHECK(cudaStreamSynchronize(st));
   void *q, *kn, *k, *v, *o;
   int32_t* lens;
@@ -632,7 +675,9 @@ void bench_gate_decode(int batch, int L) {
   const Timing tm_f_g = step_at(L - 32, *made_f.value(), true, true);
   const Timing tm_f8_g = step_at(L - 32, *made_f8.value(), true, true);
   const Timing tg_f8_g = step_at(L, *made_f8.value(), true, true);
-  const Timing tfold = time_it(fold_product, st);  // (eager: one cuBLAS call, not captured)
+  const Timing tfold = time_gpu(fold_product, st);
+  const Timing tq = time_gpu([&] { product(wq, qrows, yq); }, st);
+  const Timing tqf = time_gpu([&] { product(wqf, qrows + fq, yq); }, st);
   const Timing tm_out = step_at(L - 32, *made_out.value());
   const Timing tm_mass = step_at(L - 32, *made_mass.value());
   const Timing tm_i8 = step_at(L - 32, *made_i8.value());
@@ -713,7 +758,10 @@ void bench_gate_decode(int batch, int L) {
   gate_row("mid, int8, folded, graph", density_f8, tm_f8_g, ta_g);
   gate_row("end, int8, folded, graph", density_f8, tg_f8_g, ta_g);
   gate_row("fold product", 0.0, tfold, ta_g);
-  for (void* ptr : {q, kn, k, v, o, static_cast<void*>(lens), static_cast<void*>(ws), wq, xin, qf}) cudaFree(ptr);
+  gate_row("Q product", 0.0, tq, ta_g);
+  gate_row("Q product + fold", 0.0, tqf, ta_g);
+  for (void* ptr : {q, kn, k, v, o, static_cast<void*>(lens), static_cast<void*>(ws), wq, xin, qf, wqf, yq})
+    cudaFree(ptr);
   made.value().reset();
   made_out.value().reset();
   made_mass.value().reset();

@@ -67,9 +67,10 @@ struct PolicyOptions {
   // alike. On the GPU each decode step's scores then read half the bytes of the bf16 entries.
   bool gate_cache_int8 = false;
   // gate, GPU sessions: the decode gate's query projection folded into the model's Q product
-  // (CudaGates::fold_query) when the model allows it (no q norm). The step then starts from the
-  // model's product instead of projecting q itself; scores move by bf16 roundings (~1e-3 relative).
-  // false: the step projects q, as the CPU does.
+  // (CudaGates::fold_query) when the model allows it (no q norm) and the folded weight is small (at
+  // most 2 MiB a layer: SmolLM2, not Llama-3.1-8B, where reading it costs more than it saves). The
+  // step then starts from the model's product instead of projecting q itself; its query moves by bf16
+  // roundings (~0.3%). false: the step projects q, as the CPU does.
   bool gate_fold_query = true;
 };
 

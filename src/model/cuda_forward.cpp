@@ -3,6 +3,7 @@
 #include "model/cuda_forward.h"
 
 #include <seer/attention.h>
+#include <seer/gates.h>
 #include <seer/generate.h>
 
 #ifdef SEER_HAVE_CUDA
@@ -114,7 +115,14 @@ struct CudaForward::Impl {
       return Status::error("--device cuda: the gates' block size is {}, the GPU session runs {}", spec->options.block_size,
                            kBlockSize);
     SEER_ASSIGN_OR_RETURN(gates, CudaGates::create(*spec, cfg, max_context, 1, blas, stream));
-    if (spec->decode && spec->options.gate_fold_query && !cfg.qk_norm)  // q = Wq x + bq: the fold applies
+    // The fold (q = Wq x + bq, no q norm) trades the step's projection, a chain of dependent reads (H200:
+    // the step 13.0 -> 11.3 us at one sequence of 128k), for the folded weight's bytes in the Q/K/V product:
+    // a gain while they are few (SmolLM2: 0.2 MiB a layer, decode at 32k 748 -> 777 tokens/s), a loss at
+    // Llama-3.1-8B's 8 MiB (171 -> 169 tokens/s; docs/BENCHMARKS.md §3a).
+    constexpr size_t kFoldMaxBytes = size_t(2) << 20;
+    const size_t fold_bytes =
+        spec->decode ? size_t(cfg.num_kv_heads) * spec->decode->config.hidden_size * cfg.hidden_size * sizeof(bf16) : 0;
+    if (spec->decode && spec->options.gate_fold_query && !cfg.qk_norm && fold_bytes <= kFoldMaxBytes)
       for (int l = 0; l < cfg.num_layers; ++l)
         SEER_RETURN_IF_ERROR(gates->fold_query(l, layers[size_t(l)].wq.as<bf16>(), layers[size_t(l)].bq.as<float>()));
     gates_spec = spec;

@@ -688,6 +688,15 @@ Status CudaGates::decode_entries(int layer, std::vector<float>* out) {
   return Status::ok();
 }
 
+Status CudaGates::decode_query(std::vector<float>* out) {
+  Impl& m = *impl_;
+  if (!m.has_dec) return Status::error("GPU gates: no decode gate query");
+  out->resize(size_t(m.batch) * m.model.num_kv_heads * m.dec.set->config.hidden_size);
+  SEER_CUDA_CHECK(cudaMemcpyAsync(out->data(), m.qproj.ptr, out->size() * sizeof(float), cudaMemcpyDeviceToHost, m.stream));
+  SEER_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  return Status::ok();
+}
+
 Status CudaGates::take_counts(std::vector<LayerDensity>* out) { return impl_->take_counts(out); }
 
 }  // namespace seer

@@ -100,6 +100,9 @@ class CudaGates {
   // values times their entry's scale), for tests and tools: [B][Hkv, ceil(max_context / bs), dg]
   // (entries past a sequence's blocks unspecified). Waits for the stream.
   Status decode_entries(int layer, std::vector<float>* out);
+  // The decode gate's query of the last scoring step, [B][Hkv, dg] after qnorm and RoPE, as the scores
+  // read it, for tests and tools. Waits for the stream.
+  Status decode_query(std::vector<float>* out);
   // Block counts of the sparse layers since the last call, per layer (waits for the stream).
   Status take_counts(std::vector<LayerDensity>* out);
 

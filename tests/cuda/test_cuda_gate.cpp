@@ -790,11 +790,12 @@ TEST(CudaGate, DecodeInt8CacheMatchesCpu) {
 }
 
 // The decode gate's query folded into the model's Q product (CudaGates::fold_query): the folded weight
-// against host sums of the gate's query map times Wq (one bf16 rounding), and the steps' scores from the
-// model's product qf = W · x against those of the step's own projection of q = Wq · x + bq, both rounded
-// to bf16 as the model stores them. Two gate sets fed the same keys hold the same state. A wrong head,
-// group member or transposition, or a lost bias, moves the scores by O(100%); the bf16 roundings by
-// ~0.1% of a row's largest.
+// against host sums of the gate's query map times Wq (one bf16 rounding); then decode steps from the
+// model's product qf = W · x against steps that project q = Wq · x + bq themselves, both rounded to bf16 as
+// the model stores them (two gate sets fed the same keys hold the same state): the query each step scores
+// with (after qnorm and RoPE; CudaGates::decode_query) within 1% of its RMS, and the scores within 1% of
+// the magnitude of their products (Σ |q_i e_i| / sqrt(dg), the entries downloaded). The roundings move
+// them by ~0.3%; a wrong head, group member or transposition, or a lost bias, by O(100%).
 void check_folded_query(const GateConfig& cfg, int Hq, int Hkv, int d, bool bias, const std::string& what, int B = 2) {
   ModelConfig m = gate_model(Hq, Hkv, d);
   m.hidden_size = 136;  // the layer's input width D, unrelated to Hq * d
@@ -884,16 +885,31 @@ void check_folded_query(const GateConfig& cfg, int Hq, int Hkv, int d, bool bias
     const int max_len = *std::max_element(lens.begin(), lens.end()), nb = (max_len + bs - 1) / bs;
     const auto* qb = reinterpret_cast<const bf16*>(qd.ptr);
     const auto* kb = reinterpret_cast<const bf16*>(kd.ptr);
-    std::vector<float> ga, gb;
+    std::vector<float> ga, gb, qa, qg, ent;
     ASSERT_TRUE(a.decode_scores(layer, qb, kb, ld.ptr, max_len, &ga).is_ok());
+    ASSERT_TRUE(a.decode_query(&qa).is_ok());
     const Status st = b.decode_scores(layer, qb, kb, ld.ptr, max_len, &gb, reinterpret_cast<const bf16*>(qfd.ptr));
     ASSERT_TRUE(st.is_ok()) << st.message();
+    ASSERT_TRUE(b.decode_query(&qg).is_ok());
+    ASSERT_TRUE(b.decode_entries(layer, &ent).is_ok());
+    const int max_blocks = (ctx + bs - 1) / bs;
     for (int s = 0; s < B; ++s)
       for (int h = 0; h < Hkv; ++h) {
-        const size_t row = (size_t(s) * Hkv + h) * nb;
-        expect_rows_close(gb.data() + row, ga.data() + row, (lens[size_t(s)] + bs - 1) / bs,
-                          what + " step " + std::to_string(step) + " seq " + std::to_string(s) + " head " +
-                              std::to_string(h));
+        const std::string at =
+            what + " step " + std::to_string(step) + " seq " + std::to_string(s) + " head " + std::to_string(h);
+        const float* q_a = qa.data() + (size_t(s) * Hkv + h) * dg;
+        const float* q_b = qg.data() + (size_t(s) * Hkv + h) * dg;
+        double ss = 0.0;
+        for (int i = 0; i < dg; ++i) ss += double(q_a[i]) * q_a[i];
+        const double rms = std::sqrt(ss / dg);
+        for (int i = 0; i < dg; ++i) ASSERT_NEAR(q_b[i], q_a[i], 0.01 * rms) << at << ": query dim " << i;
+        for (int j = 0; j < (lens[size_t(s)] + bs - 1) / bs; ++j) {
+          const float* e = ent.data() + ((size_t(s) * Hkv + h) * max_blocks + j) * dg;
+          double mag = 0.0;
+          for (int i = 0; i < dg; ++i) mag += std::fabs(double(q_a[i]) * e[i]);
+          const size_t r = (size_t(s) * Hkv + h) * nb + size_t(j);
+          ASSERT_NEAR(gb[r], ga[r], 0.01 * mag / std::sqrt(double(dg)) + 1e-6) << at << " block " << j;
+        }
       }
     // A folded query for a layer that was not folded is refused.
     EXPECT_FALSE(a.decode_scores(layer, qb, kb, ld.ptr, max_len, &ga, reinterpret_cast<const bf16*>(qfd.ptr)).is_ok());

@@ -766,7 +766,11 @@ __global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecod
   pdl_allow_next();  // the selection may launch; it waits for these scores
   const int nb = (p.kv_lens[b] + p.block_size - 1) / p.block_size;
   const int j0 = blockIdx.x * 8 * E + warp * E + sub;  // this thread's entries: j0 + kPer u
-  if (j0 - sub >= nb) return;
+  // With the model's folded query (p.q_folded) every CTA makes the query itself (below, all threads)
+  // and only the CTA of the row's last entry waits for the step kernel: the others need nothing it
+  // writes, and finish while it runs.
+  const bool folded = p.q_folded != nullptr;
+  if (!folded && j0 - sub >= nb) return;
   // Launched early (launch_early), this kernel streams the entries while the step kernel runs: all but
   // the row's last, which the step kernel writes (a completed block's entry, or a new block's zeros),
   // and which is read after pdl_wait through L2, like the query.
@@ -783,22 +787,40 @@ __global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecod
     raw[u] = j < nb - 1 ? __ldcg(reinterpret_cast<const uint4*>(eh + int64_t(j) * dg)) : make_uint4(0, 0, 0, 0);
     if (kInt8) sc[u] = j < nb - 1 && i == 0 ? __ldcg(p.entries.scale + e0 + j) : 0.0f;
   }
-  pdl_wait();
+  __shared__ float qs[dg], qcs[dg / 2], qsn[dg / 2];
+  __shared__ double dred[32];
+  if (folded) {  // the step kernel's arithmetic: bias, then qnorm -> RoPE at the token's position
+    const int t = threadIdx.x;
+    if (t < dg) {
+      const int64_t at = b * p.q_folded_stride + int64_t(h) * dg + t;
+      qs[t] = ld(p.q_folded + at) + (p.q_folded_bias ? p.q_folded_bias[h * dg + t] : 0.0f);
+    }
+    rope_table(p.kv_lens[b] - 1, dg, p.rope, qcs, qsn);
+    __syncthreads();
+    norm_rope_apply(qs, dg, p.q_norm, p.rope.inv_freq ? qcs : nullptr, qsn, dred);
+    if (j0 - sub >= nb) return;
+  }
+  if (!folded || int(blockIdx.x) == (nb - 1) / (8 * E)) pdl_wait();
 #pragma unroll
   for (int u = 0; u < kLoads; ++u)
     if (j0 + kPer * u == nb - 1) {
       raw[u] = __ldcg(reinterpret_cast<const uint4*>(eh + int64_t(nb - 1) * dg));
       if (kInt8 && i == 0) sc[u] = __ldcg(p.entries.scale + e0 + nb - 1);
     }
-  const float4* qg = reinterpret_cast<const float4*>(p.qg + (int64_t(b) * p.num_kv_heads + h) * dg + V * i);
   float qv[V];
+  if (folded) {
 #pragma unroll
-  for (int v = 0; v < V / 4; ++v) {
-    const float4 f = __ldcg(qg + v);
-    qv[4 * v] = f.x;
-    qv[4 * v + 1] = f.y;
-    qv[4 * v + 2] = f.z;
-    qv[4 * v + 3] = f.w;
+    for (int v = 0; v < V; ++v) qv[v] = qs[V * i + v];
+  } else {
+    const float4* qg = reinterpret_cast<const float4*>(p.qg + (int64_t(b) * p.num_kv_heads + h) * dg + V * i);
+#pragma unroll
+    for (int v = 0; v < V / 4; ++v) {
+      const float4 f = __ldcg(qg + v);
+      qv[4 * v] = f.x;
+      qv[4 * v + 1] = f.y;
+      qv[4 * v + 2] = f.z;
+      qv[4 * v + 3] = f.w;
+    }
   }
   float acc[kLoads];
 #pragma unroll

@@ -150,7 +150,9 @@ cudaError_t run_gate_score_tiles(const float* q, const float* k, float* scores, 
 //           (qnorm -> RoPE at the token's position)
 //   scores: every KV head's query against its compressed entries; on sm_90+ it starts while the step
 //           kernel runs (programmatic dependent launch) and streams the entries the step does not
-//           write, then waits for the query and the row's last entry
+//           write, then waits for the query and the row's last entry. With the model's folded query
+//           (q_folded) each CTA makes the query itself (bias, qnorm, RoPE: the step's arithmetic), and
+//           only the CTA of a row's last entry waits for the step kernel
 
 constexpr int kGateMaxSlices = 16;  // GateDecodeParams::slices at most
 
