@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels/cpu/ops.h"
@@ -64,12 +65,14 @@ struct GateOnDevice {
   std::vector<GateWeights> layers;
   DeviceBuffer inv_freq;     // [dg / 2]
   DeviceBuffer block_table;  // [max_blocks, dg]: cos | sin at every block start
+  DeviceBuffer slot_table;   // [block_size, dg]: cos | sin of every offset within a block, unscaled
   float rope_scale = 1.0f;
   cuda::GateRope rope(bool on) const {
     cuda::GateRope r;
     if (on) {
       r.inv_freq = inv_freq.as<float>();
       r.block_table = block_table.as<float>();
+      r.slot_table = slot_table.as<float>();
     }
     r.scale = rope_scale;
     return r;
@@ -141,6 +144,17 @@ Status upload_gate(const GateSet& g, int max_blocks, GateOnDevice* out) {
     std::copy_n(sn.begin() + int64_t(j) * dg / 2, dg / 2, table.begin() + int64_t(j) * dg + dg / 2);
   }
   SEER_RETURN_IF_ERROR(upload(table, &out->block_table, "gate RoPE"));
+  {  // offsets 0 .. bs - 1, unscaled
+    std::vector<int> off(static_cast<size_t>(bs));
+    for (int i = 0; i < bs; ++i) off[size_t(i)] = i;
+    std::vector<float> ocs(size_t(bs) * dg / 2), osn(ocs.size()), slots(size_t(bs) * dg);
+    rope_tables(inv, 1.0f, off.data(), bs, ocs.data(), osn.data());
+    for (int i = 0; i < bs; ++i) {
+      std::copy_n(ocs.begin() + int64_t(i) * dg / 2, dg / 2, slots.begin() + int64_t(i) * dg);
+      std::copy_n(osn.begin() + int64_t(i) * dg / 2, dg / 2, slots.begin() + int64_t(i) * dg + dg / 2);
+    }
+    SEER_RETURN_IF_ERROR(upload(slots, &out->slot_table, "gate RoPE"));
+  }
   const int d = g.model.head_dim, Hkv = g.model.num_kv_heads, grp = g.model.num_qo_heads / Hkv;
   const bool regroup = g.config.kind == GateKind::kPrefill && !g.config.prefill_two_linear(d);
   const size_t kin = g.config.k_pools.size() * size_t(d);
@@ -191,6 +205,10 @@ struct CudaGates::Impl {
   // fold_query, per layer: the folded query weight bf16 [Hkv * dg, hidden] and bias fp32 [Hkv * dg]
   // (empty: not folded / no bias).
   std::vector<DeviceBuffer> fold_w, fold_b;
+  bool own_query = [] {  // (temporary experiment: SEER_EXP_OWN_QUERY=1)
+    const char* e = std::getenv("SEER_EXP_OWN_QUERY");
+    return e && e[0] == '1';
+  }();
   int slices = 1;
   std::vector<unsigned long long> host_counts;
   DeviceBuffer tile_ptrs;          // the tiled score GEMM's pointers: [q tiles | key tiles | score tiles]
@@ -540,6 +558,7 @@ struct CudaGates::Impl {
         p.q_folded = q_folded;
         p.q_folded_stride = folded_query_rows();
         p.q_folded_bias = fold_b[size_t(layer)].as<float>();
+        p.own_query = own_query;
       }
     }
     SEER_CUDA_CHECK(cuda::run_gate_decode_step(p, stream));

@@ -605,6 +605,8 @@ __global__ void __launch_bounds__(256, 4) gate_decode_project_kernel(const GateD
   // Channel t's statistics with the new token (thread t < d; every slice reads the old ones, the last
   // writes these), and the RoPE tables of the query's and of the completed block's positions.
   float mx = 0.0f, mn = 0.0f, sm = 0.0f;
+  // The folded query's value of this thread, loaded with the statistics (its chain does not wait on them).
+  const float qf = p.q_folded && p.scoring && t < dg ? ld(p.q_folded + b * p.q_folded_stride + int64_t(h) * dg + t) : 0.0f;
   if (t < d) merge_stats(ld(kr + t), st, plane, t, slot, mx, mn, sm);
   if (p.scoring && p.entries) rope_table(pos, dg, p.rope, qcs, qsn);
   if (compress) rope_table(p.upstream_rope_position ? pos : j * bs, dg, p.rope, ecs, esn);
@@ -679,7 +681,7 @@ __global__ void __launch_bounds__(256, 4) gate_decode_project_kernel(const GateD
       for (int o = t; o < dg; o += blockDim.x) {
         float sum = 0.0f;
         if (p.q_folded) {
-          sum = ld(p.q_folded + b * p.q_folded_stride + int64_t(h) * dg + o);
+          sum = qf;  // (o == t: dg <= kMaxHidden <= blockDim.x)
           if (p.q_folded_bias) sum += p.q_folded_bias[h * dg + o];
         } else if (p.q_pooling == 2) {
           const bf16* q = p.q + b * p.q_stride + int64_t(h) * g * d + o;
@@ -766,11 +768,11 @@ __global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecod
   pdl_allow_next();  // the selection may launch; it waits for these scores
   const int nb = (p.kv_lens[b] + p.block_size - 1) / p.block_size;
   const int j0 = blockIdx.x * 8 * E + warp * E + sub;  // this thread's entries: j0 + kPer u
-  // With the model's folded query (p.q_folded) every CTA makes the query itself (below, all threads)
-  // and only the CTA of the row's last entry waits for the step kernel: the others need nothing it
-  // writes, and finish while it runs.
-  const bool folded = p.q_folded != nullptr;
-  if (!folded && j0 - sub >= nb) return;
+  // (experiment, own_query) With the model's folded query every CTA makes the query itself (warp 0,
+  // below) and only the CTA of the row's last entry waits for the step kernel: the others need nothing
+  // it writes, and finish while it runs.
+  const bool own = p.q_folded && p.own_query;
+  if (!own && j0 - sub >= nb) return;
   // Launched early (launch_early), this kernel streams the entries while the step kernel runs: all but
   // the row's last, which the step kernel writes (a completed block's entry, or a new block's zeros),
   // and which is read after pdl_wait through L2, like the query.
@@ -787,20 +789,54 @@ __global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecod
     raw[u] = j < nb - 1 ? __ldcg(reinterpret_cast<const uint4*>(eh + int64_t(j) * dg)) : make_uint4(0, 0, 0, 0);
     if (kInt8) sc[u] = j < nb - 1 && i == 0 ? __ldcg(p.entries.scale + e0 + j) : 0.0f;
   }
-  __shared__ float qs[dg], qcs[dg / 2], qsn[dg / 2];
-  __shared__ double dred[32];
-  if (folded) {  // the step kernel's arithmetic: bias, then qnorm -> RoPE at the token's position
-    const int t = threadIdx.x;
-    if (t < dg) {
-      const int64_t at = b * p.q_folded_stride + int64_t(h) * dg + t;
-      qs[t] = ld(p.q_folded + at) + (p.q_folded_bias ? p.q_folded_bias[h * dg + t] : 0.0f);
+  __shared__ float qs[dg];
+  if (own) {  // bias, qnorm, RoPE at the token's position (block_table x slot_table), by warp 0
+    if (warp == 0) {
+      constexpr int P = dg / 32;  // dims per lane: lane + 32 u
+      const int pos = p.kv_lens[b] - 1;
+      const bf16* qf = p.q_folded + b * p.q_folded_stride + int64_t(h) * dg;
+      float x[P], ss = 0.0f;
+#pragma unroll
+      for (int u = 0; u < P; ++u) {
+        const int o = lane + 32 * u;
+        x[u] = ld(qf + o) + (p.q_folded_bias ? p.q_folded_bias[h * dg + o] : 0.0f);
+        ss += x[u] * x[u];
+      }
+      if (p.q_norm) {
+        for (int off = 16; off > 0; off >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+        const float r = rsqrtf(ss / float(dg) + kNormEps);
+#pragma unroll
+        for (int u = 0; u < P; ++u) x[u] *= r * p.q_norm[lane + 32 * u];
+      }
+#pragma unroll
+      for (int u = 0; u < P; ++u) qs[lane + 32 * u] = x[u];
+      __syncwarp();
+      if (p.rope.inv_freq) {
+        constexpr int half = dg / 2;
+        const float* bt = p.rope.block_table + int64_t(pos / p.block_size) * dg;
+        const float* st = p.rope.slot_table + int64_t(pos % p.block_size) * dg;
+        float a[P / 2], c[P / 2];
+#pragma unroll
+        for (int u = 0; u < P / 2; ++u) {
+          const int o = lane + 32 * u;
+          a[u] = qs[o];
+          c[u] = qs[o + half];
+        }
+        __syncwarp();
+#pragma unroll
+        for (int u = 0; u < P / 2; ++u) {
+          const int o = lane + 32 * u;
+          const float cb = bt[o], sb = bt[half + o], cs = st[o], sn = st[half + o];
+          const float co = cb * cs - sb * sn, si = sb * cs + cb * sn;
+          qs[o] = a[u] * co - c[u] * si;
+          qs[o + half] = c[u] * co + a[u] * si;
+        }
+      }
     }
-    rope_table(p.kv_lens[b] - 1, dg, p.rope, qcs, qsn);
     __syncthreads();
-    norm_rope_apply(qs, dg, p.q_norm, p.rope.inv_freq ? qcs : nullptr, qsn, dred);
     if (j0 - sub >= nb) return;
   }
-  if (!folded || int(blockIdx.x) == (nb - 1) / (8 * E)) pdl_wait();
+  if (!own || int(blockIdx.x) == (nb - 1) / (8 * E)) pdl_wait();
 #pragma unroll
   for (int u = 0; u < kLoads; ++u)
     if (j0 + kPer * u == nb - 1) {
@@ -808,7 +844,7 @@ __global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecod
       if (kInt8 && i == 0) sc[u] = __ldcg(p.entries.scale + e0 + nb - 1);
     }
   float qv[V];
-  if (folded) {
+  if (own) {
 #pragma unroll
     for (int v = 0; v < V; ++v) qv[v] = qs[V * i + v];
   } else {

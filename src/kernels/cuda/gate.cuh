@@ -42,6 +42,9 @@ struct GateRope {
   // Optional: the same at every block start, [max_blocks, dg] (cos | sin of position j * block_size),
   // computed once by the host with seer::rope_tables (used for rows at block positions).
   const float* block_table = nullptr;
+  // Optional: cos | sin of every offset 0 .. block_size - 1 within a block, unscaled, [block_size, dg]
+  // (with block_table, a position's table as a product of two rotations).
+  const float* slot_table = nullptr;
 };
 
 struct GateKStats {
@@ -150,9 +153,7 @@ cudaError_t run_gate_score_tiles(const float* q, const float* k, float* scores, 
 //           (qnorm -> RoPE at the token's position)
 //   scores: every KV head's query against its compressed entries; on sm_90+ it starts while the step
 //           kernel runs (programmatic dependent launch) and streams the entries the step does not
-//           write, then waits for the query and the row's last entry. With the model's folded query
-//           (q_folded) each CTA makes the query itself (bias, qnorm, RoPE: the step's arithmetic), and
-//           only the CTA of a row's last entry waits for the step kernel
+//           write, then waits for the query and the row's last entry
 
 constexpr int kGateMaxSlices = 16;  // GateDecodeParams::slices at most
 
@@ -194,6 +195,7 @@ struct GateDecodeParams {
   const __nv_bfloat16* q_folded = nullptr;
   int64_t q_folded_stride = 0;
   const float* q_folded_bias = nullptr;
+  bool own_query = false;  // (experiment) the scores kernel makes the folded query itself
 };
 
 cudaError_t run_gate_decode_step(const GateDecodeParams& p, cudaStream_t stream);
