@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 
 #include "kernels/cpu/ops.h"
@@ -205,10 +204,6 @@ struct CudaGates::Impl {
   // fold_query, per layer: the folded query weight bf16 [Hkv * dg, hidden] and bias fp32 [Hkv * dg]
   // (empty: not folded / no bias).
   std::vector<DeviceBuffer> fold_w, fold_b;
-  bool own_query = [] {  // (temporary experiment: SEER_EXP_OWN_QUERY=1)
-    const char* e = std::getenv("SEER_EXP_OWN_QUERY");
-    return e && e[0] == '1';
-  }();
   int slices = 1;
   std::vector<unsigned long long> host_counts;
   DeviceBuffer tile_ptrs;          // the tiled score GEMM's pointers: [q tiles | key tiles | score tiles]
@@ -558,7 +553,6 @@ struct CudaGates::Impl {
         p.q_folded = q_folded;
         p.q_folded_stride = folded_query_rows();
         p.q_folded_bias = fold_b[size_t(layer)].as<float>();
-        p.own_query = own_query;
       }
     }
     SEER_CUDA_CHECK(cuda::run_gate_decode_step(p, stream));

@@ -793,9 +793,11 @@ TEST(CudaGate, DecodeInt8CacheMatchesCpu) {
 // against host sums of the gate's query map times Wq (one bf16 rounding); then decode steps from the
 // model's product qf = W · x against steps that project q = Wq · x + bq themselves, both rounded to bf16 as
 // the model stores them (two gate sets fed the same keys hold the same state): the query each step scores
-// with (after qnorm and RoPE; CudaGates::decode_query) within 1% of its size and RMS, and the scores within 1% of
-// the magnitude of their products (Σ |q_i e_i| / sqrt(dg), the entries downloaded). The roundings move
-// them by ~0.3%; a wrong head, group member or transposition, or a lost bias, by O(100%).
+// with (after qnorm and RoPE, which the scores kernel makes from qf; CudaGates::decode_query) within 2% of
+// its size and RMS, and the scores within 1% of the magnitude of their products (Σ |q_i e_i| / sqrt(dg), the
+// entries downloaded). The roundings move them by ~0.3% (the query's largest deviations over thousands of
+// values come to 1.1% of the RMS); a wrong head, group member, transposition, position or norm, or a lost
+// bias, by O(100%).
 void check_folded_query(const GateConfig& cfg, int Hq, int Hkv, int d, bool bias, const std::string& what, int B = 2) {
   ModelConfig m = gate_model(Hq, Hkv, d);
   m.hidden_size = 136;  // the layer's input width D, unrelated to Hq * d
@@ -903,7 +905,7 @@ void check_folded_query(const GateConfig& cfg, int Hq, int Hkv, int d, bool bias
         for (int i = 0; i < dg; ++i) ss += double(q_a[i]) * q_a[i];
         const double rms = std::sqrt(ss / dg);
         for (int i = 0; i < dg; ++i)  // (bf16 roundings move an element in proportion to it)
-          ASSERT_NEAR(q_b[i], q_a[i], 0.01 * (std::fabs(q_a[i]) + rms)) << at << ": query dim " << i;
+          ASSERT_NEAR(q_b[i], q_a[i], 0.02 * (std::fabs(q_a[i]) + rms)) << at << ": query dim " << i;
         for (int j = 0; j < (lens[size_t(s)] + bs - 1) / bs; ++j) {
           const float* e = ent.data() + ((size_t(s) * Hkv + h) * max_blocks + j) * dg;
           double mag = 0.0;

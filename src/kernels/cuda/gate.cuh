@@ -153,7 +153,9 @@ cudaError_t run_gate_score_tiles(const float* q, const float* k, float* scores, 
 //           (qnorm -> RoPE at the token's position)
 //   scores: every KV head's query against its compressed entries; on sm_90+ it starts while the step
 //           kernel runs (programmatic dependent launch) and streams the entries the step does not
-//           write, then waits for the query and the row's last entry
+//           write, then waits for the query and the row's last entry; with a query the model's Q
+//           product made (q_folded), each CTA makes the query itself and only the CTA of a row's last
+//           entry waits for the step kernel
 
 constexpr int kGateMaxSlices = 16;  // GateDecodeParams::slices at most
 
@@ -191,11 +193,12 @@ struct GateDecodeParams {
   float* qg = nullptr;               // [B, Hkv, dg] the query, written by the step kernel
   // The query's projection made by the model's own Q product (run_gate_fold_query's weights):
   // [B][Hkv, dg] bf16, q_folded_stride elements between sequences, plus q_folded_bias [Hkv, dg] fp32 or
-  // null. When set, the step reads neither q nor linear_q: it adds the bias, then qnorm -> RoPE.
+  // null. When set, the step kernel makes no query (it reads neither q nor linear_q); the scores kernel
+  // adds the bias, then qnorm -> RoPE (fp32; the position's rotation from rope.block_table and
+  // rope.slot_table), and writes the query to qg as well.
   const __nv_bfloat16* q_folded = nullptr;
   int64_t q_folded_stride = 0;
   const float* q_folded_bias = nullptr;
-  bool own_query = false;  // (experiment) the scores kernel makes the folded query itself
 };
 
 cudaError_t run_gate_decode_step(const GateDecodeParams& p, cudaStream_t stream);
