@@ -116,7 +116,7 @@ struct CudaForward::Impl {
                            kBlockSize);
     SEER_ASSIGN_OR_RETURN(gates, CudaGates::create(*spec, cfg, max_context, 1, blas, stream));
     // The fold (q = Wq x + bq, no q norm) trades the step's projection, a chain of dependent reads (H200:
-    // the step 13.0 -> 11.3 us at one sequence of 128k), for the folded weight's bytes in the Q/K/V product:
+    // the step 13.2 -> 11.2 us at one sequence of 128k), for the folded weight's bytes in the Q/K/V product:
     // a gain while they are few (SmolLM2: 0.2 MiB a layer, decode at 32k 748 -> 777 tokens/s), a loss at
     // Llama-3.1-8B's 8 MiB (171 -> 169 tokens/s; docs/BENCHMARKS.md §3a).
     constexpr size_t kFoldMaxBytes = size_t(2) << 20;
