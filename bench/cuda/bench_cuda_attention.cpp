@@ -93,8 +93,16 @@ struct Timing {
   double median_ms, min_ms, max_ms;
 };
 
+// hold_host: the GPU's time without the call's host cost. Before each run the stream gets a host function
+// that sleeps 1 ms, while this thread enqueues the start event, the call and the end event behind it, so the
+// GPU runs those back to back (without it, a cuBLAS call's ~16 us of host work is in the figure).
 template <typename F>
-Timing time_it(F&& launch, cudaStream_t stream = nullptr) {
+Timing time_it(F&& launch, cudaStream_t stream = nullptr, bool hold_host = false) {
+  const auto sleep_1ms = [](void*) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  };
   cudaEvent_t a, b;
   BENCH_CHECK(cudaEventCreate(&a));
   BENCH_CHECK(cudaEventCreate(&b));
@@ -102,6 +110,7 @@ Timing time_it(F&& launch, cudaStream_t stream = nullptr) {
   BENCH_CHECK(cudaDeviceSynchronize());
   std::vector<double> ms;
   for (int i = 0; i < kRuns; ++i) {
+    if (hold_host) BENCH_CHECK(cudaLaunchHostFunc(stream, sleep_1ms, nullptr));
     BENCH_CHECK(cudaEventRecord(a, stream));
     launch();
     BENCH_CHECK(cudaEventRecord(b, stream));
@@ -133,38 +142,6 @@ Timing time_graph(F&& launch, cudaStream_t stream, int reps = 16) {
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
   return {t.median_ms / reps, t.min_ms / reps, t.max_ms / reps};
-}
-
-// One eager call's GPU time without its host cost: the stream first runs a host function that sleeps
-// 1 ms, while this thread enqueues the start event, the call and the end event behind it, so the GPU
-// runs those back to back (time_it would include a cuBLAS call's ~16 us of host work). Median of kRuns.
-template <typename F>
-Timing time_gpu(F&& launch, cudaStream_t stream) {
-  const auto sleep_1ms = [](void*) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
-    while (std::chrono::steady_clock::now() < until) {
-    }
-  };
-  cudaEvent_t a, b;
-  BENCH_CHECK(cudaEventCreate(&a));
-  BENCH_CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < kWarmup; ++i) launch();
-  BENCH_CHECK(cudaStreamSynchronize(stream));
-  std::vector<double> ms;
-  for (int i = 0; i < kRuns; ++i) {
-    BENCH_CHECK(cudaLaunchHostFunc(stream, sleep_1ms, nullptr));
-    BENCH_CHECK(cudaEventRecord(a, stream));
-    launch();
-    BENCH_CHECK(cudaEventRecord(b, stream));
-    BENCH_CHECK(cudaEventSynchronize(b));
-    float t = 0;
-    BENCH_CHECK(cudaEventElapsedTime(&t, a, b));
-    ms.push_back(t);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(ms.begin(), ms.end());
-  return {ms[ms.size() / 2], ms.front(), ms.back()};
 }
 
 void print_header() {
@@ -675,9 +652,9 @@ void bench_gate_decode(int batch, int L) {
   const Timing tm_f_g = step_at(L - 32, *made_f.value(), true, true);
   const Timing tm_f8_g = step_at(L - 32, *made_f8.value(), true, true);
   const Timing tg_f8_g = step_at(L, *made_f8.value(), true, true);
-  const Timing tfold = time_gpu(fold_product, st);
-  const Timing tq = time_gpu([&] { product(wq, qrows, yq); }, st);
-  const Timing tqf = time_gpu([&] { product(wqf, qrows + fq, yq); }, st);
+  const Timing tfold = time_it(fold_product, st, true);
+  const Timing tq = time_it([&] { product(wq, qrows, yq); }, st, true);
+  const Timing tqf = time_it([&] { product(wqf, qrows + fq, yq); }, st, true);
   const Timing tm_out = step_at(L - 32, *made_out.value());
   const Timing tm_mass = step_at(L - 32, *made_mass.value());
   const Timing tm_i8 = step_at(L - 32, *made_i8.value());
