@@ -792,12 +792,12 @@ TEST(CudaGate, DecodeInt8CacheMatchesCpu) {
 // The decode gate's query folded into the model's Q product (CudaGates::fold_query): the folded weight
 // against host sums of the gate's query map times Wq (one bf16 rounding); then decode steps from the
 // model's product qf = W · x against steps that project q = Wq · x + bq themselves, both rounded to bf16 as
-// the model stores them (two gate sets fed the same keys hold the same state): the query each step scores
-// with (after qnorm and RoPE, which the scores kernel makes from qf; CudaGates::decode_query) within 2% of
-// its size and RMS, and the scores within 1% of the magnitude of their products (Σ |q_i e_i| / sqrt(dg), the
-// entries downloaded). The roundings move them by ~0.3% (the query's largest deviations over thousands of
-// values come to 1.1% of the RMS); a wrong head, group member, transposition, position or norm, or a lost
-// bias, by O(100%).
+// the model stores them (two gate sets fed the same keys hold the same state): the query each step makes
+// (after qnorm and RoPE; CudaGates::decode_query) within 2% of its size and RMS, and the scores (the scores
+// kernel makes its own query from qf) within 1% of the magnitude of their products (Σ |q_i e_i| / sqrt(dg),
+// the entries downloaded). The roundings move them by ~0.3% (the query's largest deviations over thousands
+// of values come to 1.1% of the RMS); a wrong head, group member, transposition, position or norm, or a
+// lost bias, by O(100%).
 void check_folded_query(const GateConfig& cfg, int Hq, int Hkv, int d, bool bias, const std::string& what, int B = 2) {
   ModelConfig m = gate_model(Hq, Hkv, d);
   m.hidden_size = 136;  // the layer's input width D, unrelated to Hq * d

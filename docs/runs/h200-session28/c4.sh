@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Call 4 (twenty-eighth session), model-free: the tree as committed. The folded query is the scores kernel's
-# (warp 0 of each CTA makes it; only a row's last-entry CTA waits for the step kernel, which makes no query);
-# the model folds weights of at most 2 MiB a layer. The standalone CUDA build; the changed tests and the SASS
+# Call 4 (twenty-eighth session; not run: the device loans were paused), model-free: the tree as committed.
+# The folded query is made by each scores CTA (warp 0; only a row's last-entry CTA waits for the step kernel),
+# call 3's SEER_EXP_OWN_QUERY=1 path without the switch; the model folds weights of at most 2 MiB a layer. The standalone CUDA build; the changed tests and the SASS
 # check; memcheck and racecheck of the fold test; the decode gate rows (batch 16 three times, batch 1 twice;
 # unfolded and folded in each run); the SmolLM2-shaped model's decode with and without the fold; every CTest.
 set -u

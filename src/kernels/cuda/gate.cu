@@ -600,14 +600,17 @@ __global__ void __launch_bounds__(256, 4) gate_decode_project_kernel(const GateD
   const int64_t plane = int64_t(p.num_kv_heads) * p.max_blocks * d;
   float* st = p.stats + b * p.stats_stride + (int64_t(h) * p.max_blocks + j) * d;
   const bf16* kr = p.k + b * p.k_stride + int64_t(h) * d;
-  const bool query = p.scoring && p.entries && !p.q_folded;  // (a folded query is the scores kernel's)
-  const bool project_q = query && p.q_pooling != 2;
+  const bool project_q = p.scoring && p.entries && p.q_pooling != 2 && !p.q_folded;
   const bool compress = p.entries && slot == bs - 1;
   // Channel t's statistics with the new token (thread t < d; every slice reads the old ones, the last
   // writes these), and the RoPE tables of the query's and of the completed block's positions.
   float mx = 0.0f, mn = 0.0f, sm = 0.0f;
+  // The folded query's value of this thread, loaded with the statistics (its chain does not wait on
+  // them). The step still makes the query (qg: CudaGates::decode_query), though the scores kernel makes
+  // its own from q_folded and only its last-entry CTAs wait for this kernel.
+  const float qf = p.q_folded && p.scoring && t < dg ? ld(p.q_folded + b * p.q_folded_stride + int64_t(h) * dg + t) : 0.0f;
   if (t < d) merge_stats(ld(kr + t), st, plane, t, slot, mx, mn, sm);
-  if (query) rope_table(pos, dg, p.rope, qcs, qsn);
+  if (p.scoring && p.entries) rope_table(pos, dg, p.rope, qcs, qsn);
   if (compress) rope_table(p.upstream_rope_position ? pos : j * bs, dg, p.rope, ecs, esn);
   if (project_q) {  // Qproj rows: the group's g*d query values; Qavgproj: their mean
     const int rows = p.q_pooling == 0 ? g * d : d;
@@ -673,12 +676,16 @@ __global__ void __launch_bounds__(256, 4) gate_decode_project_kernel(const GateD
       store_entry(p.entries, entry, nullptr, dg);
     }
   }
-  if (query) {  // the query: summed partials (Qproj / Qavgproj) or the group mean (Qavg)
-    if (p.q_pooling == 2 || p.slices > 1) {
+  if (p.scoring && p.entries) {  // the query: the model's folded projection, summed partials (Qproj /
+                                 // Qavgproj) or the group mean (Qavg)
+    if (p.q_folded || p.q_pooling == 2 || p.slices > 1) {
       __syncthreads();
       for (int o = t; o < dg; o += blockDim.x) {
         float sum = 0.0f;
-        if (p.q_pooling == 2) {
+        if (p.q_folded) {
+          sum = qf;  // (o == t: dg <= kMaxHidden <= blockDim.x)
+          if (p.q_folded_bias) sum += p.q_folded_bias[h * dg + o];
+        } else if (p.q_pooling == 2) {
           const bf16* q = p.q + b * p.q_stride + int64_t(h) * g * d + o;
           for (int k = 0; k < g; ++k) sum += ld(q + int64_t(k) * d);
           sum /= float(g);
@@ -766,7 +773,7 @@ __global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecod
   // With the model's folded query (q_folded) every CTA makes the query itself (warp 0, below), and only
   // the CTA of the row's last entry waits for the step kernel: the others need nothing it writes and
   // finish while it runs, so that later waves of CTAs stream the cache meanwhile (H200, batch 16 x 128k,
-  // int8, graph: 22.2 -> 20.8 us against every CTA waiting for the query from the step kernel).
+  // int8, graph: 22.2 -> 20.8 us against every CTA waiting for the step kernel's query).
   const bool own = p.q_folded != nullptr;
   if (!own && j0 - sub >= nb) return;
   // Launched early (launch_early), this kernel streams the entries while the step kernel runs: all but
@@ -827,10 +834,7 @@ __global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecod
           qs[o] = a[u] * co - c[u] * si;
           qs[o + half] = c[u] * co + a[u] * si;
         }
-        __syncwarp();
       }
-      if (blockIdx.x == 0)  // the row's query where the step kernel would leave it (CudaGates::decode_query)
-        for (int o = lane; o < dg; o += 32) p.qg[(int64_t(b) * p.num_kv_heads + h) * dg + o] = qs[o];
     }
     __syncthreads();
     if (j0 - sub >= nb) return;

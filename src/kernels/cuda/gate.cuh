@@ -193,9 +193,9 @@ struct GateDecodeParams {
   float* qg = nullptr;               // [B, Hkv, dg] the query, written by the step kernel
   // The query's projection made by the model's own Q product (run_gate_fold_query's weights):
   // [B][Hkv, dg] bf16, q_folded_stride elements between sequences, plus q_folded_bias [Hkv, dg] fp32 or
-  // null. When set, the step kernel makes no query (it reads neither q nor linear_q); the scores kernel
-  // adds the bias, then qnorm -> RoPE (fp32; the position's rotation from rope.block_table and
-  // rope.slot_table), and writes the query to qg as well.
+  // null. When set, the step reads neither q nor linear_q: it adds the bias, then qnorm -> RoPE, into qg;
+  // the scores kernel makes the same query itself (fp32; the position's rotation from rope.block_table and
+  // rope.slot_table) rather than wait for it.
   const __nv_bfloat16* q_folded = nullptr;
   int64_t q_folded_stride = 0;
   const float* q_folded_bias = nullptr;
