@@ -5,6 +5,9 @@ set -u
 seer="$1"
 pass=0
 fail=0
+# A directory of this run's own: two runs at once (a CI clone beside a developer's build) must not share one.
+work=$(mktemp -d "${TMPDIR:-/tmp}/seer_cli.XXXXXX") || exit 1
+trap 'rm -rf "$work"' EXIT
 check() {  # check NAME EXPECTED_RC COMMAND... ; stdout+stderr in $out
   local name=$1 want=$2
   shift 2
@@ -54,13 +57,13 @@ check "ppl help" 0 "$seer" ppl --help
 contains "ppl help lists --prefill-len" "--prefill-len"
 check "missing model" 1 "$seer" info -m /nonexistent/model.gguf
 contains "missing model names the file" "/nonexistent/model.gguf"
-printf 'GGUF\x03\x00\x00\x00' > "${TMPDIR:-/tmp}/seer_cli_truncated.gguf"
-check "truncated gguf" 1 "$seer" info -m "${TMPDIR:-/tmp}/seer_cli_truncated.gguf"
+printf 'GGUF\x03\x00\x00\x00' > "$work/seer_cli_truncated.gguf"
+check "truncated gguf" 1 "$seer" info -m "$work/seer_cli_truncated.gguf"
 contains "truncated gguf names the file" "seer_cli_truncated.gguf"
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 tiny="$src/tests/data/tiny_hf/llama_f32"
-tmp="${TMPDIR:-/tmp}/seer_cli_train"
+tmp="$work/train"
 rm -rf "$tmp" && mkdir -p "$tmp/corpus"
 for i in 0 1 2 3 4 5; do cut -c $((i * 1500 + 1))-$((i * 1500 + 1500)) "$src/tests/data/tdavid_excerpt.txt" > "$tmp/corpus/d$i.txt"; done
 check "train-gates missing --data" 2 "$seer" train-gates -m "$tiny" -o "$tmp/out"
@@ -155,13 +158,13 @@ check "--start-layer beyond the layers" 2 "$seer" generate -m "$tiny" -p hi -n 1
   --prefill-sparsity density:0.5 --start-layer 100
 check "decode ,nosink" 2 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" --policy streaming \
   --prefill-len 128 --decode-sparsity budget:64,nosink
-check "a prefill option for a decode gate" 2 "$seer" init-gates -m "$tiny" -o "${TMPDIR:-/tmp}/seer_cli_never" --kind decode \
+check "a prefill option for a decode gate" 2 "$seer" init-gates -m "$tiny" -o "$work/never" --kind decode \
   --gate-type Qavg_Kmax
 contains "a prefill option for a decode gate says why" "--gate-type shapes prefill gates"
-check "a decode option for a prefill gate" 2 "$seer" train-gates -m "$tiny" --data x -o "${TMPDIR:-/tmp}/seer_cli_never" \
+check "a decode option for a prefill gate" 2 "$seer" train-gates -m "$tiny" --data x -o "$work/never" \
   --q-pooling Qavg
 contains "a decode option for a prefill gate says why" "--q-pooling shapes decode gates"
-check "--hidden-size odd" 2 "$seer" init-gates -m "$tiny" -o "${TMPDIR:-/tmp}/seer_cli_never" --hidden-size 7
+check "--hidden-size odd" 2 "$seer" init-gates -m "$tiny" -o "$work/never" --hidden-size 7
 check "a repeated option: the last wins" 0 "$seer" generate -m "$tiny" -p hi -n 1 -n 2 --temp 0 -q
 check "the context's end is named" 0 "$seer" generate -m "$tiny" -p hi -n 50 -c 4 --temp 0
 contains "the context's end is named" "the context is full"

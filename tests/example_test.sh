@@ -7,8 +7,8 @@ set -u
 seer="$1" example="$2"
 src=$(cd "$(dirname "$0")/.." && pwd)
 tiny="$src/tests/data/tiny_hf/llama_f32"
-tmp="${TMPDIR:-/tmp}/seer_example_test"
-rm -rf "$tmp" && mkdir -p "$tmp"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/seer_example.XXXXXX") || exit 1  # this run's own (runs at once must not share)
+trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
 ok() { if [ "$1" = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL $2"; fi; }
 "$seer" init-gates -m "$tiny" --kind prefill -o "$tmp/gates/prefill" -s 3 > /dev/null 2>&1; ok $? "init-gates prefill"

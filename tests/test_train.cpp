@@ -18,6 +18,8 @@
 #include <numeric>
 #include <set>
 
+#include <unistd.h>
+
 #include "core/thread_pool.h"
 #include "kernels/cpu/block_max.h"
 #include "test_util.h"
@@ -314,9 +316,10 @@ TEST(TrainExamples, GroupSumGroundTruthIsNormalisedAndCausal) {
 // ---------------------------------------------------------------------------------------------
 // Data and schedule
 
-struct TempDir {
+struct TempDir {  // named by the process too: two test runs at once must not share a directory
   fs::path path;
-  explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / ("seer_test_" + name)) {
+  explicit TempDir(const std::string& name)
+      : path(fs::temp_directory_path() / ("seer_test_" + name + "_" + std::to_string(::getpid()))) {
     fs::remove_all(path);
     fs::create_directories(path);
   }
