@@ -488,7 +488,7 @@ struct CudaGates::Impl {
     return Status::ok();
   }
 
-  // Updates the cache; when `scoring`, leaves the scores [B * Hkv, nb] in `scores`.
+  // CudaGates::fold_query: the folded weight (and bias) of a layer the decode gate scores.
   Status fold_query(int layer, const bf16* wq, const float* bq) {
     if (layer < 0 || layer >= model.num_layers) return Status::error("GPU gates: fold_query: no layer {}", layer);
     if (!has_dec || !sparse_layer(layer, true)) return Status::ok();
@@ -508,6 +508,8 @@ struct CudaGates::Impl {
     return layer >= 0 && size_t(layer) < fold_w.size() ? fold_w[size_t(layer)].as<bf16>() : nullptr;
   }
 
+  // Updates the cache; when `scoring`, leaves the scores [B * Hkv, nb] in `scores` (from q, or from the
+  // model's folded product q_folded).
   Status decode_scores(int layer, const bf16* q, const bf16* k, const int32_t* kv_lens, int max_kv_len,
                        bool scoring, const bf16* q_folded = nullptr) {
     const int Hq = model.num_qo_heads, Hkv = model.num_kv_heads, d = model.head_dim;

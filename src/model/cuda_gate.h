@@ -7,8 +7,9 @@
 //                                prefill_and_rope the same pass also applies the model's RoPE to Q and K
 //   prefill chunk, sparse layer: key features -> linear_k (GEMM) -> RoPE; pooled new queries ->
 //                                [linear_q (GEMM)] -> RoPE; scores (GEMM) -> selection per query head
-//   decode step, sparse layer:   query head pooling -> [linear_q] -> [qnorm] -> RoPE; scores against
-//                                the compressed cache -> selection per KV head
+//   decode step, sparse layer:   query head pooling -> [linear_q] -> [qnorm] -> RoPE (or, folded into
+//                                the model's Q product, fold_query: its product -> [qnorm] -> RoPE);
+//                                scores against the compressed cache -> selection per KV head
 // Selections are the CSR lists the attention kernels read, written on the device; their block
 // counts accumulate on the device and are read back once per forward (take_counts).
 //
