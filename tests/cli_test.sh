@@ -121,6 +121,9 @@ check "--gate-cache-int8" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m 
 check "--gate-cache-int8 without a gate" 2 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 \
   --policy streaming --decode-sparsity budget:64 --gate-cache-int8
 contains "--gate-cache-int8 without a gate says why" "needs the gate policy"
+check "--gate-query-unfolded on the CPU" 2 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 \
+  --max-windows 1 --gates "$tmp/out" --decode-sparsity budget:64 --prefill-len 192 --gate-query-unfolded
+contains "--gate-query-unfolded names the GPU" "--device cuda"
 check "--init and a fresh gate's option" 2 "$seer" train-gates -m "$tiny" --data "$tmp/corpus" -o "$tmp/out4" \
   --init "$tmp/out" --hidden-size 32
 contains "--init names the option it excludes" "--hidden-size"

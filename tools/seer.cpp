@@ -167,6 +167,7 @@ struct AttnOpts {
   int start_layer = 0;
   int64_t policy_seed = 0;
   bool gate_cache_int8 = false;
+  bool gate_query_unfolded = false;
 };
 
 void add_attention(CLI::App* app, AttnOpts* a) {
@@ -187,6 +188,10 @@ void add_attention(CLI::App* app, AttnOpts* a) {
   app->add_flag("--gate-cache-int8", a->gate_cache_int8,
                 "gate policy: keep the decode gate's K-compression cache as int8 with one scale per block (on the "
                 "GPU each decode step's gate scores read half the bytes of bf16)");
+  app->add_flag("--gate-query-unfolded", a->gate_query_unfolded,
+                "gate policy, --device cuda: the decode gate projects the query in its own step, as the CPU does, "
+                "instead of taking the projection folded into the model's Q product (the default for small models "
+                "without q norm, such as SmolLM2; the query moves by bf16 roundings)");
 }
 
 // Builds the policy, or null for plain dense attention. Bad values are usage errors (exit 2).
@@ -196,7 +201,7 @@ struct PolicyOrError {
   bool usage_error = false;
 };
 
-PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model, int threads) {
+PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model, int threads, seer::Device device) {
   PolicyOrError out;
   auto pre = seer::PrefillSparsity::parse(a.prefill);
   if (!pre) return {nullptr, pre.status(), true};
@@ -227,6 +232,11 @@ PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model,
   }
   if (a.gate_cache_int8 && (name != "gate" || !gates.decode))
     return {nullptr, Status::error("--gate-cache-int8 needs the gate policy with a decode gate (--gates DIR)"), true};
+  if (a.gate_query_unfolded && (name != "gate" || !gates.decode || device != seer::Device::kCuda))
+    return {nullptr,
+            Status::error("--gate-query-unfolded is for the gate policy with a decode gate on --device cuda (the CPU "
+                          "always projects the query in the step)"),
+            true};
   seer::PolicyOptions po;
   po.prefill = *pre;
   po.decode = *dec;
@@ -235,6 +245,7 @@ PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model,
   po.seed = uint64_t(a.policy_seed);
   po.num_threads = threads;
   po.gate_cache_int8 = a.gate_cache_int8;
+  po.gate_fold_query = !a.gate_query_unfolded;
   auto p = seer::make_policy(name, po, model.config, gates);
   if (!p) return {nullptr, p.status(), true};
   out.policy = *p;
@@ -277,7 +288,7 @@ int run_generate(const GenerateArgs& a) {
   auto enc = tok.encode(text, /*parse_special=*/a.chat);
   ids.insert(ids.end(), enc.begin(), enc.end());
 
-  auto pol = make_attention_policy(a.attn, *model, a.common.threads);
+  auto pol = make_attention_policy(a.attn, *model, a.common.threads, a.common.dev());
   if (!pol.status.is_ok()) return pol.usage_error ? usage(pol.status) : fail(pol.status);
   auto so = session_options(a.common, a.common.ctx, pol.policy);
   if (!so.is_ok()) return usage(so.status());
@@ -349,7 +360,7 @@ int run_ppl(const PplArgs& a) {
   std::vector<int> ids = tok.encode(text, /*parse_special=*/false);
   const double tokenize_s = seer::now_seconds() - t0;
 
-  auto pol = make_attention_policy(a.attn, *model, a.common.threads);
+  auto pol = make_attention_policy(a.attn, *model, a.common.threads, a.common.dev());
   if (!pol.status.is_ok()) return pol.usage_error ? usage(pol.status) : fail(pol.status);
   const bool use_bos = a.bos == "on" || (a.bos == "auto" && tok.add_bos());
   po.bos_id = use_bos ? tok.bos_id() : -1;
