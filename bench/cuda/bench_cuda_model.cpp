@@ -197,12 +197,15 @@ int main(int argc, char** argv) {
     std::printf("| %s | decode @ %d | %.1f | %.1f | %.2fx | %.1f | %.2fx |\n", name.c_str(), decode_depth, dense,
                 sparse, sparse / dense, gated, gated / dense);
     std::fflush(stdout);
-    // The same gates with the step projecting q itself (PolicyOptions::gate_fold_query off).
-    GatePolicy unfolded(cfg, density, int(density * decode_depth), false);
-    const double gated_unfolded = bench_decode(**f, decode_depth, decode_steps, cfg.vocab_size, reps, &unfolded);
-    std::printf("| %s | decode @ %d, gate query not folded | %.1f | - | - | %.1f | %.2fx |\n", name.c_str(),
-                decode_depth, dense, gated_unfolded, gated_unfolded / dense);
-    std::fflush(stdout);
+    // The same gates with the step projecting q itself (PolicyOptions::gate_fold_query off), where the
+    // session folded it (small models: CudaForward::gate_query_folded).
+    if ((*f)->gate_query_folded()) {
+      GatePolicy unfolded(cfg, density, int(density * decode_depth), false);
+      const double gated_unfolded = bench_decode(**f, decode_depth, decode_steps, cfg.vocab_size, reps, &unfolded);
+      std::printf("| %s | decode @ %d, gate query not folded | %.1f | - | - | %.1f | %.2fx |\n", name.c_str(),
+                  decode_depth, dense, gated_unfolded, gated_unfolded / dense);
+      std::fflush(stdout);
+    }
     std::fprintf(stderr, "# %s: %lld one-token forwards ran as CUDA graphs (SEER_CUDA_GRAPHS=0: none)\n",
                  name.c_str(), static_cast<long long>((*f)->graph_replays()));
   }
