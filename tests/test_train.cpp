@@ -316,14 +316,21 @@ TEST(TrainExamples, GroupSumGroundTruthIsNormalisedAndCausal) {
 // ---------------------------------------------------------------------------------------------
 // Data and schedule
 
-struct TempDir {  // named by the process too: two test runs at once must not share a directory
+// seer_test_NAME inside a directory of this process's own: two test runs at once must not share one, and
+// the leaf keeps its fixed name (a corpus directory's name is part of its documents' names, which decide
+// the train / eval split the tests were written against).
+struct TempDir {
   fs::path path;
   explicit TempDir(const std::string& name)
-      : path(fs::temp_directory_path() / ("seer_test_" + name + "_" + std::to_string(::getpid()))) {
+      : path(fs::temp_directory_path() / ("seer_test_" + std::to_string(::getpid())) / ("seer_test_" + name)) {
     fs::remove_all(path);
     fs::create_directories(path);
   }
-  ~TempDir() { fs::remove_all(path); }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+    fs::remove(path.parent_path(), ec);  // once empty
+  }
   std::string str() const { return path.string(); }
 };
 
