@@ -596,8 +596,7 @@ void bench_gate_decode(int batch, int L) {
   fill_random_bf16(xin, size_t(batch) * D, 6);
   for (seer::CudaGates* gs : {made_f.value().get(), made_f8.value().get()})
     check(gs->fold_query(0, static_cast<const __nv_bfloat16*>(wq), nullptr));
-  // qf [B, fq] = x [B, D] · Wfᵀ, as the model's cuBLAS GEMM of one weight computes it
-  // y [B, rows] = x [B, D] · Wᵀ, as the model's cuBLAS GEMM of one weight computes it
+  // y [B, rows] = x [B, D] · Wᵀ, as the model's cuBLAS GEMM of one weight computes it (qf: W the folded weight)
   auto product = [&](const void* w, int rows, void* y) {
     const float one = 1.0f, zero = 0.0f;
     if (cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, batch, D, &one, w, CUDA_R_16BF, D, xin, CUDA_R_16BF, D,
