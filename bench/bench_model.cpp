@@ -5,6 +5,7 @@
 // Usage: bench_model [-m MODEL] [-t THREADS] [--pp 512,2048,8192] [--tg 512,8192] [--tg-tokens 32] [--reps 3]
 //                    [--jsonl FILE]   (one line per test: test, depth, tps_mean, tps_std, tps_median, tps_best)
 //                    [--policy NAME] [--gates DIR] [--prefill-sparsity S] [--decode-sparsity S] [--f32-matmul]
+//                    [--uniform-budget]   (budget:N N tokens a head though the gates have budget shares)
 // --f32-matmul: Q4/Q8 weights times f32 activations (SessionOptions::int8_matmul false) instead of int8 ones.
 // With a policy, the time it spends choosing blocks (gate scores + selection) is reported beside the
 // forward time (median over repetitions).
@@ -59,7 +60,7 @@ int main(int argc, char** argv) {
   seer::rerun_with_matching_blas_kernels(argv);
   std::string model_path = seer::default_model_path();
   int threads = 0, reps = 3, tg_tokens = 32;
-  bool f32_matmul = false;
+  bool f32_matmul = false, uniform_budget = false;
   FILE* jsonl = nullptr;
   std::string policy_name, gates_dir, prefill_sp = "dense", decode_sp = "dense";
   std::vector<int> pp = {512, 2048, 8192}, tg = {512, 8192};
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--tg-tokens")) tg_tokens = std::atoi(next());
     else if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(next());
     else if (!std::strcmp(argv[i], "--f32-matmul")) f32_matmul = true;
+    else if (!std::strcmp(argv[i], "--uniform-budget")) uniform_budget = true;
     else if (!std::strcmp(argv[i], "--policy")) policy_name = next();
     else if (!std::strcmp(argv[i], "--gates")) gates_dir = next();
     else if (!std::strcmp(argv[i], "--prefill-sparsity")) prefill_sp = next();
@@ -124,13 +126,15 @@ int main(int argc, char** argv) {
     po.prefill = *pre;
     po.decode = *dec;
     po.block_size = gates.block_size() > 0 ? gates.block_size() : 64;
+    po.uniform_budget = uniform_budget;
     auto p = seer::make_policy(policy_name, po, model->config, gates);
     if (!p) {
       std::fprintf(stderr, "bench_model: %s\n", p.status().message().c_str());
       return 1;
     }
     policy = *p;
-    std::printf("# policy %s, prefill %s, decode %s\n", policy_name.c_str(), prefill_sp.c_str(), decode_sp.c_str());
+    std::printf("# policy %s, prefill %s, decode %s%s\n", policy_name.c_str(), prefill_sp.c_str(), decode_sp.c_str(),
+                policy->options().decode_budget_shares.empty() ? "" : ", budget split by the gates' shares");
   }
   seer::SessionOptions so;
   so.num_threads = threads;

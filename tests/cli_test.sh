@@ -136,6 +136,33 @@ check "init-gates" 0 "$seer" init-gates -m "$tiny" -o "$tmp/init"
 check "init-gates refuses to overwrite" 1 "$seer" init-gates -m "$tiny" -o "$tmp/init"
 contains "init-gates suggests --force" "--force"
 check "init-gates --force" 0 "$seer" init-gates -m "$tiny" -o "$tmp/init" --kind decode --force
+# calibrate-budget: the decode gate's budget shares, written beside its config.json and followed by budget:N.
+ex="$src/tests/data/tdavid_excerpt.txt"
+check "calibrate-budget" 0 "$seer" calibrate-budget -m "$tiny" --gates "$tmp/out" "$ex" -c 256 --prefill-len 192 \
+  --max-windows 1
+contains "calibrate-budget names the file" "$tmp/out/decode/budget_shares.json"
+check "calibrate-budget wrote the shares" 0 grep -q '"shares"' "$tmp/out/decode/budget_shares.json"
+check "calibrate-budget refuses to overwrite" 1 "$seer" calibrate-budget -m "$tiny" --gates "$tmp/out" "$ex" -c 256 \
+  --prefill-len 192 --max-windows 1
+contains "calibrate-budget suggests --force" "--force"
+check "calibrate-budget --force" 0 "$seer" calibrate-budget -m "$tiny" --gates "$tmp/out" "$ex" -c 256 \
+  --prefill-len 192 --max-windows 1 --mass 0.5 --force
+check "calibrate-budget recorded the rule" 0 grep -q '"mass:0.5"' "$tmp/out/decode/budget_shares.json"
+check "calibrate-budget without a decode gate" 1 "$seer" calibrate-budget -m "$tiny" --gates "$tmp/out-mass" "$ex" -c 256
+contains "calibrate-budget says what is missing" "no decode gate"
+check "calibrate-budget on a text shorter than a window" 1 "$seer" calibrate-budget -m "$tiny" --gates "$tmp/out" "$ex" \
+  -c 100000 --force
+contains "calibrate-budget names the window" "fewer than one window"
+check "calibrate-budget --mass 0" 2 "$seer" calibrate-budget -m "$tiny" --gates "$tmp/out" "$ex" --mass 0
+check "a budget split by the shares" 0 "$seer" ppl "$ex" -m "$tiny" -c 256 --max-windows 1 --gates "$tmp/out" \
+  --decode-sparsity budget:64 --prefill-len 192
+contains "the density line says the budget is split" "split over the KV heads by the gates' budget shares"
+check "--uniform-budget" 0 "$seer" ppl "$ex" -m "$tiny" -c 256 --max-windows 1 --gates "$tmp/out" \
+  --decode-sparsity budget:64 --prefill-len 192 --uniform-budget
+lacks "--uniform-budget does not split" "budget shares"
+check "--uniform-budget without a budget" 2 "$seer" ppl "$ex" -m "$tiny" -c 256 --policy streaming \
+  --decode-sparsity budget:64 --uniform-budget
+contains "--uniform-budget says what it is for" "--uniform-budget is for the gate policy"
 check "ppl decode sparsity without --prefill-len warns" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" \
   -c 256 --max-windows 1 --gates "$tmp/out" --decode-sparsity budget:64
 contains "the warning names --prefill-len" "--prefill-len"

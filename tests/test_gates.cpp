@@ -779,6 +779,62 @@ TEST(GateCheckpoint, LoadErrors) {
              {"gates.safetensors", "model.layers.1.self_attn.attn_gate.mask_linear_k.weight", "element 5 is inf"});
 }
 
+// budget_shares.json beside a decode gate: saved and loaded with the gates (scaled to mean 1, the
+// calibration kept), removed when gates without shares are saved over them, and refused with the file,
+// key, layer and head named when it does not fit the model or the gate.
+TEST(GateCheckpoint, BudgetShares) {
+  const ModelConfig m = small_model(3, 6, 2, 16);
+  auto g = init_gates(GateKind::kDecode, m, {}, 1);
+  ASSERT_TRUE(g.is_ok());
+  TempDir dir;
+  ASSERT_TRUE(save_gates(dir.str(), *g, m).is_ok());
+  EXPECT_FALSE(fs::exists(dir.path / kBudgetSharesFile));
+  EXPECT_TRUE(load_gates(dir.str(), m)->budget_shares.empty());
+  const std::vector<float> shares = {1, 2, 3, 4, 5, 9};  // mean 4: read back as 0.25 .. 2.25
+  const std::vector<double> kept = {0.05, 0.1, 0.15, 0.2, 0.25, 0.45};
+  ASSERT_TRUE(save_budget_shares(dir.str(), shares, kept, m, R"({"rule": "mass:0.75", "windows": 4})").is_ok());
+  auto back = load_gates(dir.str(), m);
+  ASSERT_TRUE(back.is_ok()) << back.status().message();
+  ASSERT_EQ(back->budget_shares.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(back->budget_shares[i], shares[i] / 4.0f, 1e-6) << i;
+  EXPECT_EQ(json::parse(back->budget_calibration).at("rule"), "mass:0.75");
+  const json file = read_json((dir.path / kBudgetSharesFile).string());
+  EXPECT_EQ(file.at("shares").size(), 3u);
+  EXPECT_NEAR(file.at("kept")[2][1].get<double>(), 0.45, 1e-9);
+  // Saved with the gates: the same shares and calibration come back.
+  TempDir copy;
+  ASSERT_TRUE(save_gates(copy.str(), *back, m).is_ok());
+  auto again = load_gates(copy.str(), m);
+  ASSERT_TRUE(again.is_ok());
+  for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(again->budget_shares[i], back->budget_shares[i], 1e-6);
+  EXPECT_EQ(json::parse(again->budget_calibration), json::parse(back->budget_calibration));
+  // New weights saved over them (a training run's --out): the old shares go.
+  ASSERT_TRUE(save_gates(copy.str(), *g, m).is_ok());
+  EXPECT_FALSE(fs::exists(copy.path / kBudgetSharesFile));
+  EXPECT_TRUE(load_gates(copy.str(), m)->budget_shares.empty());
+
+  auto refused = [&](const std::function<void(json&)>& edit, std::initializer_list<const char*> parts) {
+    json j = read_json((dir.path / kBudgetSharesFile).string());
+    edit(j);
+    TempDir d;
+    ASSERT_TRUE(save_gates(d.str(), *g, m).is_ok());
+    write_json((d.path / kBudgetSharesFile).string(), j);
+    expect_msg(load_gates(d.str(), m).status(), parts);
+  };
+  refused([](json& j) { j["shares"][1][0] = -1.0; }, {kBudgetSharesFile, "'shares'", "layer 1, KV head 0", "-1"});
+  refused([](json& j) { j["shares"][2][1] = "x"; }, {"layer 2, KV head 1", "positive number"});
+  refused([](json& j) { j["shares"].erase(2); }, {"'shares'", "3 rows (layers) of 2"});
+  refused([](json& j) { j["shares"][0].push_back(1.0); }, {"row 0", "2 numbers"});
+  refused([](json& j) { j.erase("shares"); }, {"missing key 'shares'"});
+  refused([](json& j) { j["num_key_value_heads"] = 4; }, {"num_key_value_heads", "is 4", "has 2 KV heads"});
+  // A prefill gate has no decode budget to split.
+  auto pg = init_gates(GateKind::kPrefill, m, {}, 1);
+  TempDir pd;
+  ASSERT_TRUE(save_gates(pd.str(), *pg, m).is_ok());
+  std::filesystem::copy_file(dir.path / kBudgetSharesFile, pd.path / kBudgetSharesFile);
+  expect_msg(load_gates(pd.str(), m).status(), {kBudgetSharesFile, "prefill gate"});
+}
+
 TEST(GateCheckpoint, InitStatistics) {
   const ModelConfig m = small_model(4, 8, 2, 32);
   GateOptions o;

@@ -381,6 +381,67 @@ TEST(Policies, RandomReproducibleBySeed) {
   }
 }
 
+// budget:N split by shares (PolicyOptions::decode_budget_shares): head h keeps the Top-K of its own
+// share_budget count, the row a uniform budget of that many blocks gives it, and the policy counts each
+// head's blocks (DensityStats decode_heads). Bad shares are refused by the factory.
+TEST(Policies, DecodeBudgetShares) {
+  const ModelConfig cfg = tiny_config(1, 4, 2, 16);
+  PolicyOptions o;
+  o.block_size = 16;
+  o.seed = 9;
+  o.decode = DecodeSparsity{DecodeSparsity::Kind::kBudget, 128};  // 8 blocks a head on average
+  o.decode_budget_shares = {1.0f, 3.0f};                          // share_budget: {4, 12}
+  ASSERT_EQ(share_budget(o.decode_budget_shares, 8), (std::vector<int>{4, 12}));
+  auto shared = must_make("random", o, cfg);
+  Synthetic d(4, 2, 16, 500, 1, 1);
+  BlockSelection sel;
+  ASSERT_TRUE(shared->select(d.ctx(), &sel).is_ok());
+  const int blocks[2] = {4, 12};
+  for (int h = 0; h < 2; ++h) {
+    PolicyOptions u = o;
+    u.decode_budget_shares.clear();
+    u.decode.value = blocks[h] * 16;
+    auto uniform = must_make("random", u, cfg);
+    BlockSelection want;
+    ASSERT_TRUE(uniform->select(d.ctx(), &want).is_ok());
+    const auto row = [&](const BlockSelection& s) {
+      return std::vector<int>(s.indices.begin() + s.offsets[size_t(h)], s.indices.begin() + s.offsets[size_t(h) + 1]);
+    };
+    EXPECT_EQ(row(sel), row(want)) << "head " << h;
+    const auto& heads = shared->stats().layers()[0].decode_heads;
+    ASSERT_EQ(heads.size(), 2u);
+    EXPECT_EQ(heads[size_t(h)].selected, int64_t(row(sel).size()));
+    EXPECT_EQ(heads[size_t(h)].dense, 32);  // 500 tokens: 32 blocks
+  }
+  o.decode_budget_shares = {1.0f, 2.0f, 3.0f};
+  auto bad = make_policy("random", o, cfg);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("3 decode budget shares for a model of 1 layers x 2 KV heads"),
+            std::string::npos) << bad.status().message();
+  o.decode_budget_shares = {1.0f, 0.0f};
+  bad = make_policy("random", o, cfg);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("(layer 0, KV head 1) must be a positive number"), std::string::npos)
+      << bad.status().message();
+
+  // The gate policy takes its decode gate's shares for a budget, unless uniform_budget or another rule.
+  auto dg = init_gates(GateKind::kDecode, cfg, {}, 1);
+  ASSERT_TRUE(dg.is_ok());
+  dg->budget_shares = {0.5f, 1.5f};
+  GateBundle bundle;
+  bundle.decode = std::make_shared<const GateSet>(*dg);
+  PolicyOptions g;
+  g.decode = DecodeSparsity{DecodeSparsity::Kind::kBudget, 256};
+  auto gp = make_policy("gate", g, cfg, bundle);
+  ASSERT_TRUE(gp.is_ok()) << gp.status().message();
+  EXPECT_EQ((*gp)->options().decode_budget_shares, dg->budget_shares);
+  g.uniform_budget = true;
+  EXPECT_TRUE(make_policy("gate", g, cfg, bundle).value()->options().decode_budget_shares.empty());
+  g.uniform_budget = false;
+  g.decode = DecodeSparsity{DecodeSparsity::Kind::kMass, 0.9};
+  EXPECT_TRUE(make_policy("gate", g, cfg, bundle).value()->options().decode_budget_shares.empty());
+}
+
 TEST(Policies, FactoryErrors) {
   const ModelConfig cfg = tiny_config();
   auto r = make_policy("bogus", {}, cfg);

@@ -256,6 +256,102 @@ TEST(Sparsity, DecodeBudgetBounds) {
   }
 }
 
+// share_budget against a plain reference (floors, then one block at a time to the entry furthest below its exact
+// share, ties to the lower index; then every entry below 1 raised, taken from the first largest): the same counts,
+// adding up to the uniform budget's total, each within one block of its exact share where none was raised.
+TEST(Sparsity, ShareBudgetMatchesReference) {
+  auto reference = [](const std::vector<float>& s, int64_t k) {
+    double sum = 0.0;
+    for (float x : s) sum += double(x);
+    const int64_t total = k * int64_t(s.size());
+    std::vector<double> exact(s.size());
+    std::vector<int> r(s.size());
+    int64_t given = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+      exact[i] = double(total) * double(s[i]) / sum;
+      r[i] = int(std::floor(exact[i]));
+      given += r[i];
+    }
+    for (; given < total; ++given) {
+      size_t best = 0;
+      for (size_t i = 1; i < s.size(); ++i)
+        if (exact[i] - r[i] > exact[best] - r[best]) best = i;
+      r[best] += 1;
+    }
+    for (size_t i = 0; i < s.size(); ++i)
+      if (r[i] < 1) {
+        size_t big = 0;
+        for (size_t j = 1; j < s.size(); ++j)
+          if (r[j] > r[big]) big = j;
+        r[big] -= 1;
+        r[i] = 1;
+      }
+    return r;
+  };
+  std::mt19937_64 rng(5);
+  for (int trial = 0; trial < 300; ++trial) {
+    const size_t n = 1 + rng() % 100;
+    const int64_t k = 1 + int64_t(rng() % 64);
+    std::vector<float> s(n);
+    const double spread = trial % 3 == 0 ? 50.0 : 5.0;  // some rows with shares far below 1 / k
+    for (float& x : s) x = float(0.01 + spread * double(rng() % 100000) / 100000.0);
+    const std::vector<int> got = share_budget(s, k);
+    ASSERT_EQ(got, reference(s, k)) << "trial " << trial;
+    int64_t sum = 0;
+    for (int v : got) {
+      EXPECT_GE(v, 1);
+      sum += v;
+    }
+    EXPECT_EQ(sum, k * int64_t(n)) << "trial " << trial;
+  }
+  EXPECT_EQ(share_budget(std::vector<float>(7, 2.5f), 16), std::vector<int>(7, 16));  // equal shares: uniform
+  EXPECT_EQ(share_budget({1.0f, 3.0f}, 4), (std::vector<int>{2, 6}));
+  EXPECT_EQ(share_budget({1.0f, 1.0f, 1.0f}, 0), (std::vector<int>{0, 0, 0}));  // budget below a block
+  EXPECT_EQ(share_budget({0.001f, 10.0f}, 2), (std::vector<int>{1, 3}));       // raised to 1
+}
+
+// Decode budget:N with per-head counts (DecodeSelectArgs::head_blocks): each head's row is the Top-K of its
+// own count, as a one-head selection with that budget gives it, and the per-head counts add up to the total.
+TEST(Sparsity, DecodeBudgetPerHead) {
+  std::mt19937_64 rng(17);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int nb = 1 + int(rng() % 60), bs = 64, heads = 1 + int(rng() % 4);
+    std::vector<int> k(static_cast<size_t>(heads));
+    for (int& x : k) x = int(rng() % size_t(nb + 4));
+    std::vector<float> s = test::random_vector(size_t(heads) * nb, rng());
+    const DecodeSparsity sp{DecodeSparsity::Kind::kBudget, 640.0};  // (10 a head without head_blocks)
+    DecodeSelectArgs a{heads, nb, bs, false};
+    a.head_blocks = k.data();
+    BlockSelection sel;
+    BlockCounts total;
+    std::vector<BlockCounts> per(static_cast<size_t>(heads));
+    ASSERT_TRUE(select_decode(sp, a, s.data(), &sel, &total, per.data()).is_ok());
+    BlockCounts sum;
+    for (int h = 0; h < heads; ++h) {
+      BlockSelection one;
+      BlockCounts c1;
+      const DecodeSparsity sp1{DecodeSparsity::Kind::kBudget, double(std::max(1, k[size_t(h)]) * bs)};
+      ASSERT_TRUE(select_decode(sp1, {1, nb, bs, false}, s.data() + size_t(h) * nb, &one, &c1).is_ok());
+      const std::vector<int32_t> row(sel.indices.begin() + sel.offsets[size_t(h)],
+                                     sel.indices.begin() + sel.offsets[size_t(h) + 1]);
+      if (k[size_t(h)] >= 1) {
+        EXPECT_EQ(row, one.indices) << "trial " << trial << " head " << h;
+        EXPECT_EQ(per[size_t(h)].forced, c1.forced);
+      } else {  // no budget block: the sink and the current block alone
+        EXPECT_EQ(row.front(), 0);
+        EXPECT_EQ(row.back(), nb - 1);
+        EXPECT_LE(row.size(), 2u);
+      }
+      EXPECT_EQ(per[size_t(h)].selected, int64_t(row.size()));
+      EXPECT_EQ(per[size_t(h)].dense, nb);
+      sum += per[size_t(h)];
+    }
+    EXPECT_EQ(sum.selected, total.selected);
+    EXPECT_EQ(sum.dense, total.dense);
+    EXPECT_EQ(sum.forced, total.forced);
+  }
+}
+
 // decode mass:P against a plain reference: per head, the entries at or above the largest value v whose entries at
 // or above it hold at least P of the row's total (probabilities in; ties at v all kept), plus the sink and the
 // current block; a +inf entry (the sink of a gate trained without it) is kept and left out of the total.
@@ -346,6 +442,19 @@ TEST(Sparsity, StatsAndJson) {
   ASSERT_EQ(j.at("layers").size(), 3u);
   EXPECT_EQ(j.at("layers")[1].at("decode").at("forced"), 2);
   EXPECT_EQ(j.at("layers")[1].at("prefill").at("density"), 1.0);  // no blocks: density 1
+  EXPECT_FALSE(j.at("layers")[1].contains("decode_heads"));
+  // Per-head decode counts (host selections): added up per head, their densities in the JSON.
+  const BlockCounts heads[2] = {{1, 4, 0}, {3, 4, 1}};
+  st.add_decode_heads(1, heads, 2);
+  st.add_decode_heads(1, heads, 2);
+  ASSERT_EQ(st.layers()[1].decode_heads.size(), 2u);
+  EXPECT_EQ(st.layers()[1].decode_heads[1].selected, 6);
+  EXPECT_EQ(st.layers()[1].decode_heads[1].forced, 2);
+  const json j2 = json::parse(st.to_json());
+  ASSERT_EQ(j2.at("layers")[1].at("decode_heads").size(), 2u);
+  EXPECT_NEAR(j2.at("layers")[1].at("decode_heads")[0].get<double>(), 0.25, 1e-6);
+  EXPECT_NEAR(j2.at("layers")[1].at("decode_heads")[1].get<double>(), 0.75, 1e-6);
+  EXPECT_FALSE(j2.at("layers")[0].contains("decode_heads"));
 }
 
 }  // namespace

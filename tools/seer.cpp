@@ -1,4 +1,4 @@
-// The `seer` command line: generate, ppl, info, init-gates, train-gates.
+// The `seer` command line: generate, ppl, info, init-gates, train-gates, calibrate-budget.
 // Conventions: `--help` on every subcommand; an unknown flag or a bad value exits with code 2 and a
 // message; a runtime failure (missing model, corrupt file) exits with code 1.
 #include <seer/engine.h>
@@ -124,9 +124,12 @@ int usage(const Status& s) {
 
 void print_density(const seer::ScoredPolicy& p) {
   const auto pre = p.stats().prefill_total(), dec = p.stats().decode_total();
-  std::fprintf(stderr, "seer: density prefill %.4f (%lld of %lld blocks), decode %.4f (%lld of %lld blocks)\n",
+  std::fprintf(stderr, "seer: density prefill %.4f (%lld of %lld blocks), decode %.4f (%lld of %lld blocks)%s\n",
                pre.density(), static_cast<long long>(pre.selected), static_cast<long long>(pre.dense), dec.density(),
-               static_cast<long long>(dec.selected), static_cast<long long>(dec.dense));
+               static_cast<long long>(dec.selected), static_cast<long long>(dec.dense),
+               p.options().decode.kind == seer::DecodeSparsity::Kind::kBudget && !p.options().decode_budget_shares.empty()
+                   ? "; the decode budget split over the KV heads by the gates' budget shares"
+                   : "");
 }
 
 seer::Result<seer::Model> open_model(const CommonOpts& c) {
@@ -168,6 +171,7 @@ struct AttnOpts {
   int64_t policy_seed = 0;
   bool gate_cache_int8 = false;
   bool gate_query_unfolded = false;
+  bool uniform_budget = false;
 };
 
 void add_attention(CLI::App* app, AttnOpts* a) {
@@ -192,6 +196,10 @@ void add_attention(CLI::App* app, AttnOpts* a) {
                 "gate policy, --device cuda: the decode gate projects the query in its own step, as the CPU does, "
                 "instead of taking the projection folded into the model's Q product (the default for small models "
                 "without q norm, such as SmolLM2; the query moves by bf16 roundings)");
+  app->add_flag("--uniform-budget", a->uniform_budget,
+                "gate policy, --decode-sparsity budget:N: N tokens for every KV head, even when the decode gate has "
+                "budget shares (budget_shares.json from seer calibrate-budget, which otherwise split the same total "
+                "over the heads)");
 }
 
 // Builds the policy, or null for plain dense attention. Bad values are usage errors (exit 2).
@@ -246,6 +254,9 @@ PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model,
   po.num_threads = threads;
   po.gate_cache_int8 = a.gate_cache_int8;
   po.gate_fold_query = !a.gate_query_unfolded;
+  if (a.uniform_budget && (name != "gate" || dec->kind != seer::DecodeSparsity::Kind::kBudget))
+    return {nullptr, Status::error("--uniform-budget is for the gate policy with --decode-sparsity budget:N"), true};
+  po.uniform_budget = a.uniform_budget;
   auto p = seer::make_policy(name, po, model.config, gates);
   if (!p) return {nullptr, p.status(), true};
   out.policy = *p;
@@ -405,6 +416,98 @@ int run_ppl(const PplArgs& a) {
                 use_bos ? "on" : "off", r->seconds);
     if (pol.policy) print_density(*pol.policy);
   }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// calibrate-budget: how a decode gate's token budget is split over the KV heads. The gate runs
+// teacher-forced decode steps over a text under mass:P (per step and head, the fewest blocks holding a
+// share P of its softmax); each head's share of a budget is its kept fraction over the mean's. A head
+// whose attention is spread gets more of the budget, a peaked one less; every step still reads the
+// uniform budget's total (share_budget).
+struct CalibrateArgs {
+  CommonOpts common;
+  std::string gates, file;
+  double mass = 0.75;
+  int ctx = 8192;
+  int prefill_len = 0;  // 0: three quarters of ctx
+  int max_windows = 4;
+  bool force = false;
+};
+
+int run_calibrate_budget(const CalibrateArgs& a) {
+  const int prefill_len = a.prefill_len > 0 ? a.prefill_len : a.ctx * 3 / 4;
+  seer::PerplexityOptions po;
+  po.ctx = a.ctx;
+  po.max_windows = a.max_windows;
+  po.prefill_len = prefill_len;
+  if (Status st = po.check(); !st.is_ok()) return usage(st);
+  std::string text;
+  if (!read_file(a.file, &text)) return fail(Status::error("cannot read {}", a.file));
+  auto model = open_model(a.common);
+  if (!model) return fail(model.status());
+  warn_context("--ctx", a.ctx, *model);
+  if (!model->tokenizer) return fail(Status::error("{}: the model has no tokenizer", model->path));
+  auto bundle = seer::load_gate_bundle(a.gates, model->config);
+  if (!bundle) return fail(bundle.status());
+  if (!bundle->decode) return fail(Status::error("--gates {}: no decode gate to calibrate", a.gates));
+  namespace fs = std::filesystem;
+  const std::string dir = fs::exists(fs::path(a.gates) / "config.json") ? a.gates : (fs::path(a.gates) / "decode").string();
+  const std::string out = (fs::path(dir) / seer::kBudgetSharesFile).string();
+  if (fs::exists(out) && !a.force)
+    return fail(Status::error("{} exists (shares calibrated before); --force replaces it", out));
+  const seer::Tokenizer& tok = *model->tokenizer;
+  const std::vector<int> ids = tok.encode(text, /*parse_special=*/false);
+  if (int64_t(ids.size()) < a.ctx)
+    return fail(Status::error("{}: {} tokens, fewer than one window of --ctx {}", a.file, ids.size(), a.ctx));
+
+  seer::GateBundle decode_only;  // (a prefill gate would only cost time: the prefill is dense)
+  decode_only.decode = bundle->decode;
+  seer::PolicyOptions opts;
+  opts.decode.kind = seer::DecodeSparsity::Kind::kMass;
+  opts.decode.value = a.mass;
+  opts.block_size = decode_only.block_size();
+  opts.start_layer = 0;
+  opts.num_threads = a.common.threads;
+  auto policy = seer::make_policy("gate", opts, model->config, decode_only);
+  if (!policy) return fail(policy.status());
+  po.bos_id = tok.add_bos() ? tok.bos_id() : -1;
+  po.progress = [](int done, int total, double ppl, double tps) {
+    std::fprintf(stderr, "\rcalibrate-budget: window %d/%d  ppl %.4f  %.0f tok/s   ", done, total, ppl, tps);
+    std::fflush(stderr);
+  };
+  auto so = session_options(a.common, a.ctx, *policy);
+  if (!so.is_ok()) return usage(so.status());
+  auto session = seer::Session::create(*model, *so);
+  if (!session) return fail(session.status());
+  auto r = seer::perplexity(**session, ids, po);
+  std::fputc('\n', stderr);
+  if (!r) return fail(r.status());
+
+  const int L = model->config.num_layers, H = model->config.num_kv_heads;
+  const auto& layers = (*policy)->stats().layers();
+  std::vector<double> kept(size_t(L) * H);
+  double sum = 0.0;
+  for (int l = 0; l < L; ++l)
+    for (int h = 0; h < H; ++h) {
+      const auto& heads = size_t(l) < layers.size() ? layers[size_t(l)].decode_heads : std::vector<seer::BlockCounts>{};
+      if (size_t(h) >= heads.size() || heads[size_t(h)].dense == 0)
+        return fail(Status::error("calibrate-budget: layer {}, KV head {} made no decode selection", l, h));
+      kept[size_t(l) * H + h] = heads[size_t(h)].density();
+      sum += kept[size_t(l) * H + h];
+    }
+  std::vector<float> shares(kept.size());
+  for (size_t i = 0; i < kept.size(); ++i) shares[i] = float(kept[i] * double(kept.size()) / sum);
+  const auto dec = (*policy)->stats().decode_total();
+  nlohmann::json cal = {{"rule", opts.decode.to_string()}, {"text", a.file},     {"ctx", a.ctx},
+                        {"prefill_len", prefill_len},       {"windows", r->windows}, {"scored_tokens", r->tokens},
+                        {"density", dec.density()},         {"ppl", r->ppl},     {"model", model->path}};
+  if (Status st = seer::save_budget_shares(dir, shares, kept, model->config, cal.dump()); !st.is_ok()) return fail(st);
+  const auto [lo, hi] = std::minmax_element(shares.begin(), shares.end());
+  std::printf("budget shares of %d layers x %d KV heads written to %s: decode %s kept %.4f of the blocks over %d "
+              "window%s; shares %.3f .. %.3f\n",
+              L, H, out.c_str(), opts.decode.to_string().c_str(), dec.density(), r->windows, r->windows == 1 ? "" : "s",
+              double(*lo), double(*hi));
   return 0;
 }
 
@@ -690,20 +793,39 @@ int main(int argc, char** argv) {
   for (const char* arch : {"--gate-type", "--q-pooling", "--hidden-size", "--no-qk-norm", "--force-double"})
     init_from->excludes(train->get_option(arch));
 
+  CalibrateArgs ca;
+  CLI::App* calib = app.add_subcommand(
+      "calibrate-budget",
+      "split a decode gate's token budget over the KV heads: runs the gate over a text and writes "
+      "budget_shares.json beside its config.json, which --decode-sparsity budget:N then follows");
+  add_common(calib, &ca.common);
+  calib->add_option("--gates", ca.gates, "gates with a decode gate (a gate directory, or one with decode/)")
+      ->required()
+      ->check(kNonEmpty);
+  calib->add_option("file", ca.file, "calibration text (not the text you evaluate on)")->required()->check(CLI::ExistingFile);
+  calib->add_option("--mass", ca.mass, "the share P of each step's gate softmax that a head keeps (default 0.75)")
+      ->check(number_check(0.0, 1.0, /*lo_open=*/true));
+  calib->add_option("-c,--ctx", ca.ctx, "window length in tokens (default 8192)")->check(CLI::Range(2, 1 << 20));
+  calib->add_option("--prefill-len", ca.prefill_len,
+                    "dense prefill of each window; the rest runs as decode steps (default: three quarters of --ctx)")
+      ->check(kNonNegative);
+  calib->add_option("--max-windows", ca.max_windows, "windows of the text to run, 0: all (default 4)")->check(kNonNegative);
+  calib->add_flag("--force", ca.force, "replace the gates' budget_shares.json");
+
   CommonOpts ia;
   CLI::App* info = app.add_subcommand("info", "print the model's architecture, dimensions and tensor types");
   add_common(info, &ia);
 
   // A last value wins when a single-value option is repeated (scripts append overrides); lists
   // (--data, --seq-len) collect every value.
-  for (CLI::App* sub : {gen, ppl, init, train, info})
+  for (CLI::App* sub : {gen, ppl, init, train, calib, info})
     for (CLI::Option* o : sub->get_options())
       if (o->get_items_expected_max() == 1 && o->get_type_size() > 0) o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   if (argc > 1 && argv[1][0] == '-' && std::string(argv[1]) != "--help" && std::string(argv[1]) != "-h" &&
       std::string(argv[1]) != "--version") {
     std::fprintf(stderr,
                  "seer: '%s' before the subcommand: options go after it (seer SUBCOMMAND [OPTIONS]; subcommands: "
-                 "generate, ppl, info, init-gates, train-gates)\n",
+                 "generate, ppl, info, init-gates, train-gates, calibrate-budget)\n",
                  argv[1]);
     return kExitUsage;
   }
@@ -711,7 +833,8 @@ int main(int argc, char** argv) {
     try {
       app.get_subcommand(argv[1]);
     } catch (const CLI::OptionNotFound&) {
-      std::fprintf(stderr, "seer: unknown subcommand '%s' (generate, ppl, info, init-gates, train-gates; seer --help)\n",
+      std::fprintf(stderr, "seer: unknown subcommand '%s' (generate, ppl, info, init-gates, train-gates, "
+                   "calibrate-budget; seer --help)\n",
                    argv[1]);
       return kExitUsage;
     }
@@ -731,6 +854,7 @@ int main(int argc, char** argv) {
   if (gen->parsed()) return run_generate(ga);
   if (ppl->parsed()) return run_ppl(pa);
   if (info->parsed()) return run_info(ia);
+  if (calib->parsed()) return run_calibrate_budget(ca);
   // A fresh gate's option for the kind of gate that is not made would be dropped without a word.
   for (auto [sub, kind] : {std::pair<CLI::App*, const std::string*>{init, &ig.kind}, {train, &ta.kind}}) {
     if (!sub->parsed()) continue;

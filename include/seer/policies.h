@@ -72,6 +72,12 @@ struct PolicyOptions {
   // step then starts from the model's product instead of projecting q itself; its query moves by bf16
   // roundings (~0.3%). false: the step projects q, as the CPU does.
   bool gate_fold_query = true;
+  // budget:N split over the KV heads by these shares (share_budget; a project rule): [num_layers *
+  // num_kv_heads], layer-major, positive. Empty: N tokens for every head. The gate policy, given none,
+  // takes the shares calibrated with its decode gate (GateSet::budget_shares, `seer calibrate-budget`),
+  // unless uniform_budget; the CPU and the GPU alike.
+  std::vector<float> decode_budget_shares;
+  bool uniform_budget = false;
 };
 
 // The shape of the prefill scores for one layer.
@@ -133,6 +139,8 @@ class ScoredPolicy : public AttentionPolicy {
  private:
   DensityStats stats_;
   std::vector<float> scores_;
+  std::vector<int> budget_blocks_;  // [num_layers * num_kv_heads] share_budget's counts; empty: uniform
+  std::vector<BlockCounts> head_counts_;  // [num_kv_heads] one decode step's, per head
   std::unique_ptr<ThreadPool> pool_;
   ThreadPool* session_pool_ = nullptr;
   double prefill_seconds_ = 0.0, decode_seconds_ = 0.0;

@@ -31,7 +31,9 @@
 //   counted as selected and as forced.
 // Decode (SPEC §3.2, §2.3), per KV head (shared by its GQA group):
 //   scores [num_kv_heads, num_blocks]
-//   * budget:N     Top-K with k = N / block_size blocks (every block when num_blocks <= k);
+//   * budget:N     Top-K with k = N / block_size blocks (every block when num_blocks <= k); or, with
+//                  per-head block counts (DecodeSelectArgs::head_blocks, from share_budget), head h's
+//                  own count, the counts averaging N / block_size over the model's KV heads;
 //   * threshold:τ  keep prob > τ (softmax over all num_blocks when the scores are logits);
 //   * then the sink block 0 and the current (last) block num_blocks-1 are always kept, so a budget
 //     gives between N/block_size and N/block_size + 2 blocks.
@@ -119,17 +121,31 @@ struct DecodeSelectArgs {
   int num_blocks = 0;  // ceil(kv_len / block_size)
   int block_size = 64;
   bool scores_are_probs = false;
+  // budget:N only: [num_heads] blocks of each head's Top-K (share_budget's counts of this layer);
+  // null: N / block_size for every head.
+  const int* head_blocks = nullptr;
 };
 
 // scores: [num_heads, num_blocks]. Fills `sel` with one row per KV head (per_kv_head, num_rows 1,
-// first_q_block = num_blocks - 1).
+// first_q_block = num_blocks - 1). `head_counts`, when given, [num_heads]: each head's counts are
+// added to its entry.
 Status select_decode(const DecodeSparsity& sp, const DecodeSelectArgs& args, const float* scores,
-                     BlockSelection* sel, BlockCounts* counts = nullptr);
+                     BlockSelection* sel, BlockCounts* counts = nullptr, BlockCounts* head_counts = nullptr);
+
+// A decode budget split over KV heads by shares (a project rule, docs/TRAINING.md *Budget shares*):
+// shares [n] (n = num_layers * num_kv_heads, layer-major; positive), blocks_per_head = N / block_size.
+// Entry i gets about blocks_per_head * n * shares[i] / Σ shares blocks: the floors, then one more for
+// the largest remainders (ties: the lower index) so that the entries add up to blocks_per_head * n
+// exactly; then every entry below 1 gets 1, taken from the largest entry (ties: the lower index).
+// Every step of every layer then reads as many blocks in all as a uniform budget would (the sink and
+// current blocks forced on top, as there). The same counts on the CPU and the GPU.
+std::vector<int> share_budget(const std::vector<float>& shares, int64_t blocks_per_head);
 
 // Counts of one phase of one layer, accumulated over forwards until reset().
 struct LayerDensity {
   BlockCounts prefill;
   BlockCounts decode;
+  std::vector<BlockCounts> decode_heads;  // [num_kv_heads] decode per KV head (host selections only)
 };
 
 class DensityStats {
@@ -137,12 +153,14 @@ class DensityStats {
   void reset(int num_layers);
   void add_prefill(int layer, const BlockCounts& c);
   void add_decode(int layer, const BlockCounts& c);
+  void add_decode_heads(int layer, const BlockCounts* heads, int num_heads);  // [num_heads]
   const std::vector<LayerDensity>& layers() const { return layers_; }
   // Sums over layers >= first_layer (SPEC §3.3 sums decode over layers >= start_layer).
   BlockCounts prefill_total(int first_layer = 0) const;
   BlockCounts decode_total(int first_layer = 0) const;
   // {"prefill": {"selected":..,"dense":..,"forced":..,"density":..}, "decode": {..},
-  //  "layers": [{"layer": 0, "prefill": {..}, "decode": {..}}, ..]}
+  //  "layers": [{"layer": 0, "prefill": {..}, "decode": {..}, "decode_heads": [density, ..]}, ..]}
+  //  ("decode_heads" only where per-head counts were added)
   std::string to_json() const;
 
  private:

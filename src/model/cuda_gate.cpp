@@ -204,6 +204,10 @@ struct CudaGates::Impl {
   // fold_query, per layer: the folded query weight bf16 [Hkv * dg, hidden] and bias fp32 [Hkv * dg]
   // (empty: not folded / no bias).
   std::vector<DeviceBuffer> fold_w, fold_b;
+  // A decode budget split by shares (options.decode_budget_shares): i32 [num_layers, Hkv] Top-K per KV
+  // head (seer::share_budget, as the CPU's ScoredPolicy), and each layer's largest; empty: uniform.
+  DeviceBuffer budget_k;
+  std::vector<int> budget_k_host, budget_k_max;
   int slices = 1;
   std::vector<unsigned long long> host_counts;
   DeviceBuffer tile_ptrs;          // the tiled score GEMM's pointers: [q tiles | key tiles | score tiles]
@@ -293,6 +297,19 @@ struct CudaGates::Impl {
       SEER_RETURN_IF_ERROR(q_partial.reserve(n * sizeof(float), "gate workspace"));
       SEER_RETURN_IF_ERROR(e_partial.reserve(n * sizeof(float), "gate workspace"));
       SEER_RETURN_IF_ERROR(qproj.reserve(size_t(batch) * m.num_kv_heads * dg * sizeof(float), "gate queries"));
+    }
+    const DecodeSparsity& ds = s.options.decode;
+    if (has_dec && ds.kind == DecodeSparsity::Kind::kBudget && !s.options.decode_budget_shares.empty()) {
+      if (s.options.decode_budget_shares.size() != size_t(m.num_layers) * m.num_kv_heads)
+        return Status::error("GPU gates: {} decode budget shares for {} layers x {} KV heads",
+                             s.options.decode_budget_shares.size(), m.num_layers, m.num_kv_heads);
+      budget_k_host = share_budget(s.options.decode_budget_shares, int64_t(ds.value) / bs);
+      budget_k_max.assign(size_t(m.num_layers), 0);
+      for (size_t i = 0; i < budget_k_host.size(); ++i)
+        budget_k_max[i / size_t(m.num_kv_heads)] = std::max(budget_k_max[i / size_t(m.num_kv_heads)], budget_k_host[i]);
+      SEER_RETURN_IF_ERROR(budget_k.reserve(budget_k_host.size() * sizeof(int32_t), "gate budget shares"));
+      SEER_CUDA_CHECK(cudaMemcpy(budget_k.ptr, budget_k_host.data(), budget_k_host.size() * sizeof(int32_t),
+                                 cudaMemcpyHostToDevice));
     }
     const size_t nc = size_t(m.num_layers) * 6;
     SEER_RETURN_IF_ERROR(counters.reserve(nc * sizeof(unsigned long long), "gate counters"));
@@ -586,6 +603,10 @@ struct CudaGates::Impl {
     sp.top_k = ds.kind == DecodeSparsity::Kind::kBudget;
     sp.mass = ds.kind == DecodeSparsity::Kind::kMass;
     sp.k = sp.top_k ? int(std::min<int64_t>(int64_t(ds.value) / bs, nb)) : 0;
+    if (sp.top_k && !budget_k_host.empty()) {
+      sp.head_k = budget_k.as<int32_t>() + size_t(layer) * model.num_kv_heads;
+      sp.k = std::min(budget_k_max[size_t(layer)], nb);  // (bounds the rows' lists: max_row_blocks)
+    }
     sp.tau = ds.value;
     sp.sink_excluded = dec.set->config.sink_excluded;
     sp.block_indices = indices.as<int32_t>();

@@ -208,7 +208,72 @@ int layer_of(const std::string& name) {
 }
 
 
+// `dir`/budget_shares.json, when present, into gs->budget_shares (mean 1) and budget_calibration.
+Status load_budget_shares(const std::string& dir, const ModelConfig& model, GateSet* gs) {
+  const std::string path = dir + "/" + kBudgetSharesFile;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return Status::ok();
+  if (gs->config.kind != GateKind::kDecode)
+    return Status::error("{}: budget shares split a decode budget, but {} holds a prefill gate", path, dir);
+  SEER_ASSIGN_OR_RETURN(json j, read_json_file(path));
+  Keys k(path, j);
+  SEER_RETURN_IF_ERROR(check_base_dims(k, model));
+  if (!k.has("shares")) return k.missing("shares");
+  const json& rows = j.at("shares");
+  const std::string want = fmt::format("{} rows (layers) of {} positive numbers (KV heads)", model.num_layers,
+                                       model.num_kv_heads);
+  if (!rows.is_array() || int(rows.size()) != model.num_layers) return k.bad("shares", want.c_str());
+  std::vector<float> s;
+  double sum = 0.0;
+  for (size_t l = 0; l < rows.size(); ++l) {
+    if (!rows[l].is_array() || int(rows[l].size()) != model.num_kv_heads)
+      return Status::error("{}: key 'shares': row {} must hold {} numbers (KV heads), got {}", path, l,
+                           model.num_kv_heads, rows[l].dump());
+    for (size_t h = 0; h < rows[l].size(); ++h) {
+      const json& v = rows[l][h];
+      if (!v.is_number() || !(v.get<double>() > 0.0) || !std::isfinite(v.get<double>()))
+        return Status::error("{}: key 'shares': layer {}, KV head {}: must be a positive number, got {}", path, l, h,
+                             v.dump());
+      s.push_back(v.get<float>());
+      sum += v.get<double>();
+    }
+  }
+  for (float& v : s) v = float(double(v) * double(s.size()) / sum);
+  gs->budget_shares = std::move(s);
+  gs->budget_calibration = j.contains("calibration") ? j.at("calibration").dump() : std::string();
+  return Status::ok();
+}
+
 }  // namespace
+
+Status save_budget_shares(const std::string& dir, const std::vector<float>& shares, const std::vector<double>& kept,
+                          const ModelConfig& model, const std::string& calibration_json) {
+  const size_t H = size_t(model.num_kv_heads), n = size_t(model.num_layers) * H;
+  if (shares.size() != n || (!kept.empty() && kept.size() != n))
+    return Status::error("save_budget_shares: {} shares and {} kept fractions for {} layers x {} KV heads",
+                         shares.size(), kept.size(), model.num_layers, H);
+  json j;
+  j["num_hidden_layers"] = model.num_layers;
+  j["num_key_value_heads"] = model.num_kv_heads;
+  json rows = json::array(), krows = json::array();
+  for (size_t l = 0; l < size_t(model.num_layers); ++l) {
+    json r = json::array(), kr = json::array();
+    for (size_t h = 0; h < H; ++h) {
+      r.push_back(std::round(double(shares[l * H + h]) * 1e6) / 1e6);
+      if (!kept.empty()) kr.push_back(std::round(kept[l * H + h] * 1e6) / 1e6);
+    }
+    rows.push_back(r);
+    krows.push_back(kr);
+  }
+  j["shares"] = rows;
+  if (!kept.empty()) j["kept"] = krows;
+  if (!calibration_json.empty()) {
+    json c = json::parse(calibration_json, nullptr, /*allow_exceptions=*/false);
+    if (c.is_discarded()) return Status::error("save_budget_shares: the calibration is not JSON");
+    j["calibration"] = c;
+  }
+  return write_file_atomic(dir + "/" + kBudgetSharesFile, j.dump(1) + "\n");
+}
 
 Result<GateSet> load_gates(const std::string& dir, const ModelConfig& model) {
   const std::string cfg_path = dir + "/config.json";
@@ -221,6 +286,7 @@ Result<GateSet> load_gates(const std::string& dir, const ModelConfig& model) {
   SEER_RETURN_IF_ERROR(check_base_dims(keys, model));
   SEER_RETURN_IF_ERROR(validate_gate_config(gs.config, model).with_context(cfg_path));
   gs.model = model;
+  SEER_RETURN_IF_ERROR(load_budget_shares(dir, model, &gs));
 
   // Every *.safetensors file of the directory, in name order.
   std::vector<std::string> files;
@@ -361,7 +427,13 @@ Status save_gates(const std::string& dir, const GateSet& gs, const ModelConfig& 
   file += h;
   file += data;
   SEER_RETURN_IF_ERROR(write_file_atomic(dir + "/gates.safetensors", file));
-  return write_file_atomic(dir + "/config.json", cfg.dump(2) + "\n");
+  SEER_RETURN_IF_ERROR(write_file_atomic(dir + "/config.json", cfg.dump(2) + "\n"));
+  // The shares belong to these weights: written with them, and a stale file (shares calibrated for
+  // gates this save replaces) removed.
+  if (!gs.budget_shares.empty())
+    return save_budget_shares(dir, gs.budget_shares, {}, model, gs.budget_calibration);
+  fs::remove(dir + "/" + kBudgetSharesFile, ec);
+  return Status::ok();
 }
 
 }  // namespace seer

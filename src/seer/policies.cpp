@@ -89,6 +89,8 @@ void oracle_decode_scores(const AttentionContext& ctx, int bs, float* scores, Th
 
 ScoredPolicy::ScoredPolicy(const PolicyOptions& opts, const ModelConfig& cfg) : opts_(opts), cfg_(cfg) {
   stats_.reset(cfg.num_layers);
+  if (opts.decode.kind == DecodeSparsity::Kind::kBudget && !opts.decode_budget_shares.empty())
+    budget_blocks_ = share_budget(opts.decode_budget_shares, int64_t(opts.decode.value) / opts.block_size);
 }
 
 ScoredPolicy::~ScoredPolicy() = default;
@@ -162,7 +164,10 @@ Status ScoredPolicy::select_impl(const AttentionContext& ctx, BlockSelection* se
         if (std::isnan(scores_[i]))
           return Status::error("policy '{}': NaN decode score (kv head {}, block {})", name(),
                                i / size_t(a.num_blocks), i % size_t(a.num_blocks));
-      SEER_RETURN_IF_ERROR(select_decode(opts_.decode, a, scores_.data(), sel, &c));
+      if (!budget_blocks_.empty()) a.head_blocks = budget_blocks_.data() + size_t(ctx.layer) * a.num_heads;
+      head_counts_.assign(size_t(a.num_heads), BlockCounts{});
+      SEER_RETURN_IF_ERROR(select_decode(opts_.decode, a, scores_.data(), sel, &c, head_counts_.data()));
+      stats_.add_decode_heads(ctx.layer, head_counts_.data(), a.num_heads);
     }
     stats_.add_decode(ctx.layer, c);
     return Status::ok();
@@ -445,6 +450,16 @@ Result<std::shared_ptr<ScoredPolicy>> make_policy(const std::string& name, const
     if (!dec.is_ok() || (opts.decode.kind == DecodeSparsity::Kind::kBudget && opts.decode.value != std::floor(opts.decode.value)))
       return Status::error("policy '{}': {}", name,
                            dec.is_ok() ? "--decode-sparsity budget must be a whole number of tokens" : dec.status().message());
+  }
+  if (!opts.decode_budget_shares.empty()) {
+    const size_t n = size_t(cfg.num_layers) * size_t(cfg.num_kv_heads);
+    if (opts.decode_budget_shares.size() != n)
+      return Status::error("policy '{}': {} decode budget shares for a model of {} layers x {} KV heads ({})", name,
+                           opts.decode_budget_shares.size(), cfg.num_layers, cfg.num_kv_heads, n);
+    for (size_t i = 0; i < n; ++i)
+      if (!(std::isfinite(opts.decode_budget_shares[i]) && opts.decode_budget_shares[i] > 0.0f))
+        return Status::error("policy '{}': decode budget share {} (layer {}, KV head {}) must be a positive number",
+                             name, opts.decode_budget_shares[i], i / size_t(cfg.num_kv_heads), i % size_t(cfg.num_kv_heads));
   }
   if (name == "dense") {
     PolicyOptions o = opts;

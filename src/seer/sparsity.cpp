@@ -341,7 +341,7 @@ Status select_prefill(const PrefillSparsity& sp, const PrefillSelectArgs& a, con
 }
 
 Status select_decode(const DecodeSparsity& sp, const DecodeSelectArgs& a, const float* scores,
-                     BlockSelection* sel, BlockCounts* counts) {
+                     BlockSelection* sel, BlockCounts* counts, BlockCounts* head_counts) {
   if (a.num_heads <= 0 || a.num_blocks <= 0 || a.block_size <= 0)
     return Status::error("select_decode: bad shape (heads {}, {} blocks, block {})", a.num_heads,
                          a.num_blocks, a.block_size);
@@ -353,6 +353,11 @@ Status select_decode(const DecodeSparsity& sp, const DecodeSelectArgs& a, const 
       c.selected = c.dense = sel->num_selected();
       *counts += c;
     }
+    if (head_counts)
+      for (int h = 0; h < a.num_heads; ++h) {
+        head_counts[h].selected += nb;
+        head_counts[h].dense += nb;
+      }
     return Status::ok();
   }
   if (!scores) return Status::error("select_decode: {} needs scores", sp.to_string());
@@ -369,8 +374,9 @@ Status select_decode(const DecodeSparsity& sp, const DecodeSelectArgs& a, const 
   for (int h = 0; h < a.num_heads; ++h) {
     const float* s = scores + size_t(h) * nb;
     std::fill(keep.begin(), keep.end(), char(0));
+    const int64_t forced0 = c.forced, selected0 = int64_t(sel->indices.size());
     if (sp.kind == DecodeSparsity::Kind::kBudget)
-      top_k(s, nb, int(std::min<int64_t>(k, nb)), keep);
+      top_k(s, nb, int(std::min<int64_t>(a.head_blocks ? a.head_blocks[h] : k, nb)), keep);
     else if (sp.kind == DecodeSparsity::Kind::kMass)
       top_mass(s, nb, sp.value, a.scores_are_probs, keep);
     else
@@ -385,10 +391,47 @@ Status select_decode(const DecodeSparsity& sp, const DecodeSelectArgs& a, const 
       if (keep[size_t(j)]) sel->indices.push_back(j);
     sel->offsets[size_t(h) + 1] = int32_t(sel->indices.size());
     c.dense += nb;
+    if (head_counts) {
+      head_counts[h].selected += int64_t(sel->indices.size()) - selected0;
+      head_counts[h].dense += nb;
+      head_counts[h].forced += c.forced - forced0;
+    }
   }
   c.selected = sel->num_selected();
   if (counts) *counts += c;
   return Status::ok();
+}
+
+std::vector<int> share_budget(const std::vector<float>& shares, int64_t blocks_per_head) {
+  const size_t n = shares.size();
+  std::vector<int> out(n, 0);
+  double sum = 0.0;
+  for (float s : shares) sum += double(s);
+  if (n == 0 || blocks_per_head <= 0 || !(sum > 0.0)) {
+    std::fill(out.begin(), out.end(), int(std::max<int64_t>(0, blocks_per_head)));
+    return out;
+  }
+  const int64_t total = blocks_per_head * int64_t(n);
+  std::vector<double> frac(n);
+  int64_t given = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double exact = double(total) * double(shares[i]) / sum;
+    out[i] = int(std::floor(exact));
+    frac[i] = exact - std::floor(exact);
+    given += out[i];
+  }
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return frac[a] > frac[b]; });
+  for (size_t r = 0; given < total; ++r, ++given) out[order[r % n]] += 1;
+  for (size_t i = 0; i < n; ++i)
+    if (out[i] < 1) {
+      const size_t big = size_t(std::max_element(out.begin(), out.end()) - out.begin());  // first largest
+      if (out[big] <= 1) break;  // (blocks_per_head >= 1: cannot happen)
+      out[big] -= 1;
+      out[i] = 1;
+    }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -410,6 +453,14 @@ void DensityStats::add_decode(int layer, const BlockCounts& c) {
   SEER_ASSERT(layer >= 0);
   grow(layer);
   layers_[size_t(layer)].decode += c;
+}
+
+void DensityStats::add_decode_heads(int layer, const BlockCounts* heads, int num_heads) {
+  SEER_ASSERT(layer >= 0);
+  grow(layer);
+  std::vector<BlockCounts>& d = layers_[size_t(layer)].decode_heads;
+  if (int(d.size()) < num_heads) d.resize(size_t(num_heads));
+  for (int h = 0; h < num_heads; ++h) d[size_t(h)] += heads[h];
 }
 
 BlockCounts DensityStats::prefill_total(int first_layer) const {
@@ -436,8 +487,15 @@ std::string DensityStats::to_json() const {
                               counts_json(decode_total()));
   for (size_t l = 0; l < layers_.size(); ++l) {
     if (l) s += ", ";
-    s += fmt::format(R"({{"layer": {}, "prefill": {}, "decode": {}}})", l, counts_json(layers_[l].prefill),
+    s += fmt::format(R"({{"layer": {}, "prefill": {}, "decode": {})", l, counts_json(layers_[l].prefill),
                      counts_json(layers_[l].decode));
+    if (!layers_[l].decode_heads.empty()) {
+      s += R"(, "decode_heads": [)";
+      for (size_t h = 0; h < layers_[l].decode_heads.size(); ++h)
+        s += fmt::format("{}{:.6f}", h ? ", " : "", layers_[l].decode_heads[h].density());
+      s += "]";
+    }
+    s += "}";
   }
   s += "]}";
   return s;

@@ -290,6 +290,71 @@ TEST(CudaGate, DecodeSelectionMatchesCpu) {
       }
 }
 
+// A budget split over the KV heads by shares (GateSelectParams::head_k, seer::share_budget): each row's
+// Top-K takes its head's own k, and the lists equal the CPU's select_decode with the same per-head counts
+// (DecodeSelectArgs::head_blocks). Shares of two "layers" of three heads; the second layer's counts go
+// to the kernel, from 1 block to more than a row holds.
+TEST(CudaGate, DecodeSelectionWithBudgetSharesMatchesCpu) {
+  GPU_OR_SKIP();
+  std::mt19937 rng(13);
+  const int Hkv = 3, bs = 64;
+  std::uniform_real_distribution<float> share(0.05f, 3.0f);
+  for (const std::vector<int32_t>& kv_lens : {std::vector<int32_t>{1, 65, 700, 4097, 131072},
+                                              std::vector<int32_t>{64, 1000, 131072 + 100}})
+    for (int budget : {64, 512, 4096})
+      for (int trial = 0; trial < 3; ++trial)
+        for (bool excluded : {false, true}) {
+          std::vector<float> shares(size_t(2) * Hkv);
+          for (float& x : shares) x = share(rng);
+          if (trial == 2) shares[size_t(Hkv)] = 40.0f;  // one head past the longest row of the short lists
+          const std::vector<int> all_k = share_budget(shares, budget / bs);
+          const std::vector<int32_t> head_k(all_k.begin() + Hkv, all_k.end());
+          const int B = int(kv_lens.size()), max_nb = (kv_lens.back() + bs - 1) / bs;
+          const DecodeSparsity s = DecodeSparsity::parse("budget:" + std::to_string(budget)).value();
+          std::vector<float> scores = random_scores(size_t(B) * Hkv * max_nb, rng, trial == 1 ? kSpecials : kPlain);
+          std::vector<int32_t> offsets(1, 0), indices;
+          BlockCounts cc;
+          for (int b = 0; b < B; ++b) {
+            const int nb = (kv_lens[size_t(b)] + bs - 1) / bs;
+            std::vector<float> rows(size_t(Hkv) * nb);
+            for (int h = 0; h < Hkv; ++h)
+              std::copy_n(scores.begin() + (int64_t(b) * Hkv + h) * max_nb, nb, rows.begin() + int64_t(h) * nb);
+            if (excluded) sink_excluded_reference(rows, Hkv, nb, true);
+            DecodeSelectArgs a;
+            a.num_heads = Hkv;
+            a.num_blocks = nb;
+            a.head_blocks = all_k.data() + Hkv;
+            BlockSelection cpu;
+            ASSERT_TRUE(select_decode(s, a, rows.data(), &cpu, &cc).is_ok());
+            for (int h = 0; h < Hkv; ++h)  // the head's own count, with the sink and current block on top
+              EXPECT_GE(cpu.offsets[size_t(h) + 1] - cpu.offsets[size_t(h)], std::min(head_k[size_t(h)], nb));
+            for (size_t r = 1; r < cpu.offsets.size(); ++r)
+              offsets.push_back(offsets.back() + cpu.offsets[r] - cpu.offsets[r - 1]);
+            indices.insert(indices.end(), cpu.indices.begin(), cpu.indices.end());
+          }
+          Dev<int32_t> lens(kv_lens), ks(head_k);
+          cuda::GateSelectParams p;
+          p.row_stride = max_nb;
+          p.num_rows = B * Hkv;
+          p.decode = true;
+          p.kv_lens = lens.ptr;
+          p.num_heads = Hkv;
+          p.num_blocks = max_nb;
+          p.block_size = bs;
+          p.top_k = true;
+          p.k = std::min(*std::max_element(head_k.begin(), head_k.end()), max_nb);
+          p.head_k = ks.ptr;
+          p.sink_excluded = excluded;
+          for (bool fixed : {false, true}) {
+            const GpuSelection g = gpu_select(p, scores, int64_t(B) * Hkv * max_nb, fixed ? max_nb : 0);
+            expect_same(g, offsets, indices, cc,
+                        "budget " + std::to_string(budget) + " trial " + std::to_string(trial) + " longest " +
+                            std::to_string(kv_lens.back()) + (excluded ? " sink excluded" : "") +
+                            (fixed ? " fixed-stride" : " CSR"));
+          }
+        }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Gate math
 
@@ -1088,6 +1153,31 @@ TEST(CudaGate, ModelForwardWithDeviceGates) {
   }
   EXPECT_EQ(unfolded.stats[1].decode.selected, l1.decode.selected);
   spec.options.gate_fold_query = true;
+
+  // A budget split by shares (PolicyOptions::decode_budget_shares; CudaGates uploads share_budget's counts):
+  // budget:256 is 4 blocks a head on average; these shares give layer 1's heads 13 and 1
+  // (share_budget({0.5, 0.5, 14, 1}, 4) = {1, 1, 13, 1}). Head 0 then keeps every block of each step's
+  // 11-12 and head 1 one block plus at most the sink and the current one; a uniform 4 each would keep at
+  // most 12 a step.
+  {
+    ASSERT_EQ(share_budget({0.5f, 0.5f, 14.0f, 1.0f}, 4), (std::vector<int>{1, 1, 13, 1}));
+    DeviceGateSpec shared = spec;
+    shared.options.decode = DecodeSparsity::parse("budget:256").value();
+    shared.options.decode_budget_shares = {0.5f, 0.5f, 14.0f, 1.0f};
+    DeviceGatePolicy by_shares(shared);
+    std::vector<std::vector<float>> out;
+    run(&by_shares, &out);
+    int64_t lo = 0, hi = 0;
+    for (int s = 0; s < steps; ++s) {
+      const int nb = (prompt + s + 1 + 63) / 64;
+      lo += nb + 1;
+      hi += nb + std::min(3, nb);
+    }
+    const LayerDensity& c = by_shares.stats[1];
+    EXPECT_GE(c.decode.selected, lo);
+    EXPECT_LE(c.decode.selected, hi);
+    EXPECT_GT(c.decode.selected, int64_t(12) * steps);
+  }
 
   // One session, gates on and off: a forward without the policy runs dense and leaves the gates'
   // state behind, so continuing that sequence with the gates is refused; a new sequence is fine.

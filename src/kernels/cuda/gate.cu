@@ -1537,7 +1537,7 @@ __global__ void __launch_bounds__(kCtaThreads) gate_select_decode_kernel(const G
       for (int c = 0; c < chunks; ++c) fn(c, bits_at(c));
     }
   };
-  const int k = min(p.k, n);
+  const int k = min(p.head_k ? p.head_k[row % p.num_heads] : p.k, n);
   const bool take_all = top_k && k >= n;
   uint32_t kth = 0;
   int ties = 0, equal = 0;

@@ -254,6 +254,9 @@ struct GateSelectParams {
   bool top_k = true;
   bool mass = false;
   int k = 1;
+  // Decode Top-K only: [num_heads] k of each KV head (seer::share_budget's counts of the layer, row R
+  // taking head_k[R % num_heads]); null: k for every row.
+  const int32_t* head_k = nullptr;
   double tau = 0.0;
   int32_t* row_offsets = nullptr;    // [num_rows + 1]
   int32_t* block_indices = nullptr;  // capacity: every row's entries
