@@ -272,7 +272,9 @@ def main():
     ap.add_argument("--decode-prefill", type=int, default=6144)
     ap.add_argument("--densities", default="0.5,0.2,0.1")
     ap.add_argument("--budgets", default="2048,1024,512")
-    ap.add_argument("--policies", default="gate,oracle,quest,streaming,random")
+    ap.add_argument("--policies", default="gate,oracle,quest,streaming,random",
+                    help="policies to compare; gate-uniform: the gate with --uniform-budget (decode budgets only: "
+                         "every KV head the same budget, though the gates have budget shares)")
     ap.add_argument("--phase", default="both", choices=["prefill", "decode", "both"])
     ap.add_argument("--seer", default="build/seer")
     ap.add_argument("--threads", type=int, default=0)
@@ -291,8 +293,13 @@ def main():
     args = ap.parse_args()
     if args.resume and not args.jsonl:
         ap.error("--resume reads the runs recorded in --jsonl: pass --jsonl FILE")
-    policies = args.policies.split(",")
+    all_policies = args.policies.split(",")
     g = ["--gates", args.gates]
+
+    def policy_args(p):
+        return ["--policy", "gate", "--uniform-budget"] if p == "gate-uniform" else ["--policy", p]
+
+    policies = [p for p in all_policies if p != "gate-uniform"]  # (prefill has no budget to split)
     if args.phase in ("prefill", "both"):
         print("prefill:", file=sys.stderr)
         dense = run_ppl(args, ["--policy", "dense"])
@@ -325,11 +332,11 @@ def main():
         res = {}
         budgets = [b for b in args.budgets.split(",") if b]
         for b in budgets:
-            for p in policies:
-                res[(b, p)] = run_ppl(args, g + pl + ["--policy", p, "--decode-sparsity", f"budget:{b}"])
+            for p in all_policies:
+                res[(b, p)] = run_ppl(args, g + pl + policy_args(p) + ["--decode-sparsity", f"budget:{b}"])
         table(f"Decode, teacher-forced over the last {args.ctx - args.decode_prefill} tokens of {args.windows} x "
               f"{args.ctx}-token windows after a dense prefill, perplexity (vs dense)",
-              budgets, "budget", policies, dense, res)
+              budgets, "budget", all_policies, dense, res)
         rows = []
         if "gate" in policies:
             rows += [("budget", b, res[(b, "gate")]) for b in budgets]

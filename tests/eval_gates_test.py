@@ -19,7 +19,7 @@ FAKE_SEER = r'''#!PYTHON
 import json, sys
 a = sys.argv[1:]
 val = lambda flag: a[a.index(flag) + 1] if flag in a else ""
-policy = val("--policy")
+policy = val("--policy") + ("-uniform" if "--uniform-budget" in a else "")
 level = (val("--prefill-sparsity") or val("--decode-sparsity")).split(":")[-1]
 if policy == "broken":
     print("seer: policy 'broken' fell over", file=sys.stderr)
@@ -43,6 +43,7 @@ TABLE = {
     "gate@1024": 10.2, "oracle@1024": 10.1, "random@1024": 13.0, "streaming@1024": 10.2,
     "gate@512": 10.4, "oracle@512": 10.25, "random@512": 15.0, "streaming@512": 10.5,
     "gate@256": 10.4, "oracle@256": 10.5,
+    "gate-uniform@1024": 10.3, "gate-uniform@512": 10.6,  # the gate with --uniform-budget
     # decode rules: threshold:0.015, mass:0.9
     "gate@0.015": 10.3, "gate@0.9": 10.05, "gate@0.03": 10.5, "gate@0.75": 10.25,
 }
@@ -135,6 +136,18 @@ with tempfile.TemporaryDirectory() as tmp:
     r = run(tmp, "--phase", "decode", "--budgets", "512", "--policies", "gate,oracle")
     check("under each rule" not in r.stdout and "each of its budget rows" not in r.stdout,
           "a rule table without rules:\n" + r.stdout)
+
+    # gate-uniform: the gate with --uniform-budget, a column of the decode table; prefill has no budget to split.
+    os.remove(log)
+    r = run(tmp, "--phase", "both", "--densities", "0.5", "--budgets", "1024,512", "--policies", "gate,gate-uniform,random")
+    calls = open(log).read().splitlines()
+    check(r.returncode == 0 and "| budget | gate | gate-uniform | random | gate behind |" in r.stdout
+          and "| 512 | 10.400 (+4.00%) | 10.600 (+6.00%) | 15.000 (+50.00%) | none |" in r.stdout,
+          "gate-uniform decode column:\n" + r.stdout + r.stderr)
+    check("| density | gate | random | gate behind |" in r.stdout, "no gate-uniform in prefill:\n" + r.stdout)
+    check(sum(c.endswith("--policy gate --uniform-budget --decode-sparsity budget:512") for c in calls) == 1
+          and not any("--uniform-budget" in c and "--prefill-sparsity" in c for c in calls),
+          "gate-uniform calls:\n" + "\n".join(calls))
 
     # Without the gate: the plain table, no margins.
     r = run(tmp, "--phase", "decode", "--budgets", "512", "--policies", "oracle,random")
