@@ -252,27 +252,27 @@ Status save_budget_shares(const std::string& dir, const std::vector<float>& shar
   if (shares.size() != n || (!kept.empty() && kept.size() != n))
     return Status::error("save_budget_shares: {} shares and {} kept fractions for {} layers x {} KV heads",
                          shares.size(), kept.size(), model.num_layers, H);
-  json j;
-  j["num_hidden_layers"] = model.num_layers;
-  j["num_key_value_heads"] = model.num_kv_heads;
-  json rows = json::array(), krows = json::array();
-  for (size_t l = 0; l < size_t(model.num_layers); ++l) {
-    json r = json::array(), kr = json::array();
-    for (size_t h = 0; h < H; ++h) {
-      r.push_back(std::round(double(shares[l * H + h]) * 1e6) / 1e6);
-      if (!kept.empty()) kr.push_back(std::round(kept[l * H + h] * 1e6) / 1e6);
+  // One row per layer, so that the file reads as a table.
+  auto rows = [&](auto value) {
+    std::string t = "[\n";
+    for (size_t l = 0; l < size_t(model.num_layers); ++l) {
+      t += "  [";
+      for (size_t h = 0; h < H; ++h) t += fmt::format("{}{:.6f}", h ? ", " : "", double(value(l * H + h)));
+      t += l + 1 < size_t(model.num_layers) ? "],\n" : "]\n";
     }
-    rows.push_back(r);
-    krows.push_back(kr);
-  }
-  j["shares"] = rows;
-  if (!kept.empty()) j["kept"] = krows;
+    return t + " ]";
+  };
+  std::string out = "{\n";
+  out += fmt::format(" \"num_hidden_layers\": {},\n \"num_key_value_heads\": {},\n", model.num_layers, model.num_kv_heads);
   if (!calibration_json.empty()) {
-    json c = json::parse(calibration_json, nullptr, /*allow_exceptions=*/false);
-    if (c.is_discarded()) return Status::error("save_budget_shares: the calibration is not JSON");
-    j["calibration"] = c;
+    const json c = json::parse(calibration_json, nullptr, /*allow_exceptions=*/false);
+    if (c.is_discarded() || !c.is_object()) return Status::error("save_budget_shares: the calibration is not a JSON object");
+    out += " \"calibration\": " + c.dump() + ",\n";
   }
-  return write_file_atomic(dir + "/" + kBudgetSharesFile, j.dump(1) + "\n");
+  out += " \"shares\": " + rows([&](size_t i) { return shares[i]; });
+  if (!kept.empty()) out += ",\n \"kept\": " + rows([&](size_t i) { return kept[i]; });
+  out += "\n}\n";
+  return write_file_atomic(dir + "/" + kBudgetSharesFile, out);
 }
 
 Result<GateSet> load_gates(const std::string& dir, const ModelConfig& model) {
