@@ -340,6 +340,26 @@ int run_generate(const GenerateArgs& a) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A session with `policy` over windows of `ids` (perplexity's protocol, po.ctx the context), a progress line
+// on stderr named `what`. 0, or the exit code after the error is printed.
+int run_windows(const char* what, const CommonOpts& common, const seer::Model& model,
+                std::shared_ptr<seer::AttentionPolicy> policy, const std::vector<int>& ids, seer::PerplexityOptions po,
+                seer::PerplexityResult* out) {
+  po.progress = [what](int done, int total, double ppl, double tps) {
+    std::fprintf(stderr, "\r%s: window %d/%d  ppl %.4f  %.0f tok/s   ", what, done, total, ppl, tps);
+    std::fflush(stderr);
+  };
+  auto so = session_options(common, po.ctx, std::move(policy));
+  if (!so.is_ok()) return usage(so.status());
+  auto session = seer::Session::create(model, *so);
+  if (!session) return fail(session.status());
+  auto r = seer::perplexity(**session, ids, po);
+  std::fputc('\n', stderr);
+  if (!r) return fail(r.status());
+  *out = *r;
+  return 0;
+}
+
 struct PplArgs {
   CommonOpts common;
   AttnOpts attn;
@@ -376,17 +396,9 @@ int run_ppl(const PplArgs& a) {
   const bool use_bos = a.bos == "on" || (a.bos == "auto" && tok.add_bos());
   po.bos_id = use_bos ? tok.bos_id() : -1;
   if (use_bos && po.bos_id < 0) return fail(Status::error("--bos on, but the tokenizer has no BOS token"));
-  po.progress = [](int done, int total, double ppl, double tps) {
-    std::fprintf(stderr, "\rppl: window %d/%d  ppl %.4f  %.0f tok/s   ", done, total, ppl, tps);
-    std::fflush(stderr);
-  };
-  auto so = session_options(a.common, a.ctx, pol.policy);
-  if (!so.is_ok()) return usage(so.status());
-  auto session = seer::Session::create(*model, *so);
-  if (!session) return fail(session.status());
-  auto r = seer::perplexity(**session, ids, po);
-  std::fputc('\n', stderr);
-  if (!r) return fail(r.status());
+  seer::PerplexityResult result;
+  if (int rc = run_windows("ppl", a.common, *model, pol.policy, ids, po, &result)) return rc;
+  const seer::PerplexityResult* r = &result;
   if (a.json) {
     nlohmann::json j = {{"ppl", r->ppl},         {"nll", r->nll},         {"tokens", r->tokens},
                         {"windows", r->windows}, {"ctx", r->ctx},         {"bos", use_bos},
@@ -472,17 +484,9 @@ int run_calibrate_budget(const CalibrateArgs& a) {
   auto policy = seer::make_policy("gate", opts, model->config, decode_only);
   if (!policy) return fail(policy.status());
   po.bos_id = tok.add_bos() ? tok.bos_id() : -1;
-  po.progress = [](int done, int total, double ppl, double tps) {
-    std::fprintf(stderr, "\rcalibrate-budget: window %d/%d  ppl %.4f  %.0f tok/s   ", done, total, ppl, tps);
-    std::fflush(stderr);
-  };
-  auto so = session_options(a.common, a.ctx, *policy);
-  if (!so.is_ok()) return usage(so.status());
-  auto session = seer::Session::create(*model, *so);
-  if (!session) return fail(session.status());
-  auto r = seer::perplexity(**session, ids, po);
-  std::fputc('\n', stderr);
-  if (!r) return fail(r.status());
+  seer::PerplexityResult result;
+  if (int rc = run_windows("calibrate-budget", a.common, *model, *policy, ids, po, &result)) return rc;
+  const seer::PerplexityResult* r = &result;
 
   const int L = model->config.num_layers, H = model->config.num_kv_heads;
   const auto& layers = (*policy)->stats().layers();
