@@ -231,6 +231,50 @@ TEST(CudaGate, PrefillSelectionMatchesCpu) {
           }
 }
 
+// The CPU's decode lists of a batch (select_decode per sequence; rows [B][Hkv] of `scores`, max_nb apart,
+// each sequence's own blocks), as one CSR over every row, as run_gate_select lists them, with the counts.
+// `excluded`: a gate trained without block 0 (sink_excluded_reference); head_blocks: per-head budgets.
+struct CpuDecodeLists {
+  std::vector<int32_t> offsets{0}, indices;
+  BlockCounts counts;
+};
+CpuDecodeLists cpu_decode_lists(const DecodeSparsity& s, const std::vector<float>& scores,
+                                const std::vector<int32_t>& kv_lens, int Hkv, int bs, bool excluded,
+                                const int* head_blocks = nullptr) {
+  CpuDecodeLists out;
+  const int B = int(kv_lens.size()), max_nb = (kv_lens.back() + bs - 1) / bs;
+  for (int b = 0; b < B; ++b) {
+    const int nb = (kv_lens[size_t(b)] + bs - 1) / bs;
+    std::vector<float> rows(size_t(Hkv) * nb);
+    for (int h = 0; h < Hkv; ++h)
+      std::copy_n(scores.begin() + (int64_t(b) * Hkv + h) * max_nb, nb, rows.begin() + int64_t(h) * nb);
+    if (excluded) sink_excluded_reference(rows, Hkv, nb, s.kind == DecodeSparsity::Kind::kBudget);
+    DecodeSelectArgs a;
+    a.num_heads = Hkv;
+    a.num_blocks = nb;
+    a.head_blocks = head_blocks;
+    BlockSelection cpu;
+    EXPECT_TRUE(select_decode(s, a, rows.data(), &cpu, &out.counts).is_ok());
+    for (size_t r = 1; r < cpu.offsets.size(); ++r)
+      out.offsets.push_back(out.offsets.back() + cpu.offsets[r] - cpu.offsets[r - 1]);
+    out.indices.insert(out.indices.end(), cpu.indices.begin(), cpu.indices.end());
+  }
+  return out;
+}
+
+// Decode selection parameters of B sequences x Hkv heads, rows max_nb apart (method fields left to the caller).
+cuda::GateSelectParams decode_select_params(const int32_t* kv_lens, int B, int Hkv, int max_nb, int bs) {
+  cuda::GateSelectParams p;
+  p.row_stride = max_nb;
+  p.num_rows = B * Hkv;
+  p.decode = true;
+  p.kv_lens = kv_lens;
+  p.num_heads = Hkv;
+  p.num_blocks = max_nb;
+  p.block_size = bs;
+  return p;
+}
+
 TEST(CudaGate, DecodeSelectionMatchesCpu) {
   GPU_OR_SKIP();
   std::mt19937 rng(12);
@@ -248,33 +292,13 @@ TEST(CudaGate, DecodeSelectionMatchesCpu) {
         const bool top_k = s.kind == DecodeSparsity::Kind::kBudget;
         const bool mass = s.kind == DecodeSparsity::Kind::kMass;
         std::vector<float> scores = random_scores(size_t(B) * Hkv * max_nb, rng, mode);
-        std::vector<int32_t> offsets(1, 0), indices;
-        BlockCounts cc;
-        for (int b = 0; b < B; ++b) {
-          const int nb = (kv_lens[size_t(b)] + bs - 1) / bs;
-          std::vector<float> rows(size_t(Hkv) * nb);
-          for (int h = 0; h < Hkv; ++h)
-            std::copy_n(scores.begin() + (int64_t(b) * Hkv + h) * max_nb, nb, rows.begin() + int64_t(h) * nb);
-          if (excluded) sink_excluded_reference(rows, Hkv, nb, top_k);
-          DecodeSelectArgs a;
-          a.num_heads = Hkv;
-          a.num_blocks = nb;
-          BlockSelection cpu;
-          ASSERT_TRUE(select_decode(s, a, rows.data(), &cpu, &cc).is_ok());
-          for (size_t r = 1; r < cpu.offsets.size(); ++r)
-            offsets.push_back(offsets.back() + cpu.offsets[r] - cpu.offsets[r - 1]);
-          indices.insert(indices.end(), cpu.indices.begin(), cpu.indices.end());
-        }
+        CpuDecodeLists want = cpu_decode_lists(s, scores, kv_lens, Hkv, bs, excluded);
+        const std::vector<int32_t>& offsets = want.offsets;
+        const std::vector<int32_t>& indices = want.indices;
+        BlockCounts& cc = want.counts;
         if (excluded && !top_k) cc.forced -= int64_t(B) * Hkv;  // block 0: the GPU's pick
         Dev<int32_t> lens(kv_lens);
-        cuda::GateSelectParams p;
-        p.row_stride = max_nb;
-        p.num_rows = B * Hkv;
-        p.decode = true;
-        p.kv_lens = lens.ptr;
-        p.num_heads = Hkv;
-        p.num_blocks = max_nb;
-        p.block_size = bs;
+        cuda::GateSelectParams p = decode_select_params(lens.ptr, B, Hkv, max_nb, bs);
         p.top_k = top_k;
         p.mass = mass;
         p.k = p.top_k ? int(std::min<int64_t>(int64_t(s.value) / bs, max_nb)) : 0;
@@ -312,35 +336,17 @@ TEST(CudaGate, DecodeSelectionWithBudgetSharesMatchesCpu) {
           const int B = int(kv_lens.size()), max_nb = (kv_lens.back() + bs - 1) / bs;
           const DecodeSparsity s = DecodeSparsity::parse("budget:" + std::to_string(budget)).value();
           std::vector<float> scores = random_scores(size_t(B) * Hkv * max_nb, rng, trial == 1 ? kSpecials : kPlain);
-          std::vector<int32_t> offsets(1, 0), indices;
-          BlockCounts cc;
-          for (int b = 0; b < B; ++b) {
-            const int nb = (kv_lens[size_t(b)] + bs - 1) / bs;
-            std::vector<float> rows(size_t(Hkv) * nb);
-            for (int h = 0; h < Hkv; ++h)
-              std::copy_n(scores.begin() + (int64_t(b) * Hkv + h) * max_nb, nb, rows.begin() + int64_t(h) * nb);
-            if (excluded) sink_excluded_reference(rows, Hkv, nb, true);
-            DecodeSelectArgs a;
-            a.num_heads = Hkv;
-            a.num_blocks = nb;
-            a.head_blocks = all_k.data() + Hkv;
-            BlockSelection cpu;
-            ASSERT_TRUE(select_decode(s, a, rows.data(), &cpu, &cc).is_ok());
-            for (int h = 0; h < Hkv; ++h)  // the head's own count, with the sink and current block on top
-              EXPECT_GE(cpu.offsets[size_t(h) + 1] - cpu.offsets[size_t(h)], std::min(head_k[size_t(h)], nb));
-            for (size_t r = 1; r < cpu.offsets.size(); ++r)
-              offsets.push_back(offsets.back() + cpu.offsets[r] - cpu.offsets[r - 1]);
-            indices.insert(indices.end(), cpu.indices.begin(), cpu.indices.end());
-          }
+          const CpuDecodeLists want = cpu_decode_lists(s, scores, kv_lens, Hkv, bs, excluded, all_k.data() + Hkv);
+          const std::vector<int32_t>& offsets = want.offsets;
+          const std::vector<int32_t>& indices = want.indices;
+          const BlockCounts& cc = want.counts;
+          for (int b = 0; b < B; ++b)  // each head its own count, with the sink and current block on top
+            for (int h = 0; h < Hkv; ++h) {
+              const size_t row = size_t(b) * Hkv + size_t(h);
+              EXPECT_GE(offsets[row + 1] - offsets[row], std::min(head_k[size_t(h)], (kv_lens[size_t(b)] + bs - 1) / bs));
+            }
           Dev<int32_t> lens(kv_lens), ks(head_k);
-          cuda::GateSelectParams p;
-          p.row_stride = max_nb;
-          p.num_rows = B * Hkv;
-          p.decode = true;
-          p.kv_lens = lens.ptr;
-          p.num_heads = Hkv;
-          p.num_blocks = max_nb;
-          p.block_size = bs;
+          cuda::GateSelectParams p = decode_select_params(lens.ptr, B, Hkv, max_nb, bs);
           p.top_k = true;
           p.k = std::min(*std::max_element(head_k.begin(), head_k.end()), max_nb);
           p.head_k = ks.ptr;
