@@ -308,6 +308,11 @@ TEST(Sparsity, ShareBudgetMatchesReference) {
   EXPECT_EQ(share_budget({1.0f, 3.0f}, 4), (std::vector<int>{2, 6}));
   EXPECT_EQ(share_budget({1.0f, 1.0f, 1.0f}, 0), (std::vector<int>{0, 0, 0}));  // budget below a block
   EXPECT_EQ(share_budget({0.001f, 10.0f}, 2), (std::vector<int>{1, 3}));       // raised to 1
+  // Layers below start_layer (dense) take no part: the others share their own total.
+  const std::vector<float> two_layers = {9.0f, 9.0f, 1.0f, 3.0f};  // 2 layers x 2 KV heads
+  EXPECT_EQ(layer_budget_blocks(two_layers, 2, 1, 4), (std::vector<int>{4, 4, 2, 6}));
+  EXPECT_EQ(layer_budget_blocks(two_layers, 2, 0, 4), share_budget(two_layers, 4));
+  EXPECT_EQ(layer_budget_blocks(two_layers, 2, 5, 4), (std::vector<int>{4, 4, 4, 4}));  // every layer dense
 }
 
 // Decode budget:N with per-head counts (DecodeSelectArgs::head_blocks): each head's row is the Top-K of its

@@ -140,6 +140,11 @@ Status select_decode(const DecodeSparsity& sp, const DecodeSelectArgs& args, con
 // Every step of every layer then reads as many blocks in all as a uniform budget would (the sink and
 // current blocks forced on top, as there). The same counts on the CPU and the GPU.
 std::vector<int> share_budget(const std::vector<float>& shares, int64_t blocks_per_head);
+// The per-head counts a policy uses: shares [num_layers * num_kv_heads]; layers below start_layer are
+// dense and take no part (their entries are blocks_per_head, unused), so the sparse layers' counts add
+// up to the uniform budget's over those layers.
+std::vector<int> layer_budget_blocks(const std::vector<float>& shares, int num_kv_heads, int start_layer,
+                                     int64_t blocks_per_head);
 
 // Counts of one phase of one layer, accumulated over forwards until reset().
 struct LayerDensity {

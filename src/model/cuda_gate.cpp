@@ -303,7 +303,8 @@ struct CudaGates::Impl {
       if (s.options.decode_budget_shares.size() != size_t(m.num_layers) * m.num_kv_heads)
         return Status::error("GPU gates: {} decode budget shares for {} layers x {} KV heads",
                              s.options.decode_budget_shares.size(), m.num_layers, m.num_kv_heads);
-      budget_k_host = share_budget(s.options.decode_budget_shares, int64_t(ds.value) / bs);
+      budget_k_host = layer_budget_blocks(s.options.decode_budget_shares, m.num_kv_heads, s.options.start_layer,
+                                          int64_t(ds.value) / bs);
       budget_k_max.assign(size_t(m.num_layers), 0);
       for (size_t i = 0; i < budget_k_host.size(); ++i)
         budget_k_max[i / size_t(m.num_kv_heads)] = std::max(budget_k_max[i / size_t(m.num_kv_heads)], budget_k_host[i]);

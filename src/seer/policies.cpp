@@ -90,7 +90,8 @@ void oracle_decode_scores(const AttentionContext& ctx, int bs, float* scores, Th
 ScoredPolicy::ScoredPolicy(const PolicyOptions& opts, const ModelConfig& cfg) : opts_(opts), cfg_(cfg) {
   stats_.reset(cfg.num_layers);
   if (opts.decode.kind == DecodeSparsity::Kind::kBudget && !opts.decode_budget_shares.empty())
-    budget_blocks_ = share_budget(opts.decode_budget_shares, int64_t(opts.decode.value) / opts.block_size);
+    budget_blocks_ = layer_budget_blocks(opts.decode_budget_shares, cfg.num_kv_heads, opts.start_layer,
+                                         int64_t(opts.decode.value) / opts.block_size);
 }
 
 ScoredPolicy::~ScoredPolicy() = default;

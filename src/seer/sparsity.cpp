@@ -434,6 +434,15 @@ std::vector<int> share_budget(const std::vector<float>& shares, int64_t blocks_p
   return out;
 }
 
+std::vector<int> layer_budget_blocks(const std::vector<float>& shares, int num_kv_heads, int start_layer,
+                                     int64_t blocks_per_head) {
+  const size_t first = std::min(shares.size(), size_t(std::max(0, start_layer)) * size_t(std::max(0, num_kv_heads)));
+  std::vector<int> out(first, int(std::max<int64_t>(0, blocks_per_head)));
+  const std::vector<int> sparse = share_budget(std::vector<float>(shares.begin() + first, shares.end()), blocks_per_head);
+  out.insert(out.end(), sparse.begin(), sparse.end());
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Accounting
 

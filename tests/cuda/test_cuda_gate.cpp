@@ -1168,6 +1168,7 @@ TEST(CudaGate, ModelForwardWithDeviceGates) {
   {
     ASSERT_EQ(share_budget({0.5f, 0.5f, 14.0f, 1.0f}, 4), (std::vector<int>{1, 1, 13, 1}));
     DeviceGateSpec shared = spec;
+    shared.options.start_layer = 0;  // (both layers share the total: layer_budget_blocks)
     shared.options.decode = DecodeSparsity::parse("budget:256").value();
     shared.options.decode_budget_shares = {0.5f, 0.5f, 14.0f, 1.0f};
     DeviceGatePolicy by_shares(shared);
