@@ -148,6 +148,10 @@ contains "calibrate-budget suggests --force" "--force"
 check "calibrate-budget --force" 0 "$seer" calibrate-budget -m "$tiny" --gates "$tmp/out" "$ex" -c 256 \
   --prefill-len 192 --max-windows 1 --mass 0.5 --force
 check "calibrate-budget recorded the rule" 0 grep -q '"mass:0.5"' "$tmp/out/decode/budget_shares.json"
+check "train-gates --init from gates with shares" 0 "$seer" train-gates -m "$tiny" --kind both --data "$tmp/corpus" \
+  -o "$tmp/out5" --steps 1 --seq-len 256 --decode-tokens 16 --eval-fraction 0 --init "$tmp/out"
+check "trained gates do not keep the starting gates' shares" 1 test -e "$tmp/out5/decode/budget_shares.json"
+check "nor do their checkpoints" 1 test -e "$tmp/out5/checkpoint/decode/budget_shares.json"
 check "calibrate-budget without a decode gate" 1 "$seer" calibrate-budget -m "$tiny" --gates "$tmp/out-mass" "$ex" -c 256
 contains "calibrate-budget says what is missing" "no decode gate"
 check "calibrate-budget on a text shorter than a window" 1 "$seer" calibrate-budget -m "$tiny" --gates "$tmp/out" "$ex" \

@@ -322,6 +322,8 @@ Status Trainer::init_or_resume() {
                                from->config.block_size, go.block_size);
         g.w = *from;
         g.w.config.sink_excluded = go.sink_excluded;  // the run's loss decides, not the starting gates'
+        g.w.budget_shares.clear();  // calibrated for the starting weights, not for the ones trained here
+        g.w.budget_calibration.clear();
       } else {
         SEER_ASSIGN_OR_RETURN(g.w, init_gates(g.kind, model_.config, go,
                                               o_.seed + (g.kind == GateKind::kPrefill ? 0 : 1)));
