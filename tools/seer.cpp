@@ -463,10 +463,9 @@ int run_calibrate_budget(const CalibrateArgs& a) {
   auto bundle = seer::load_gate_bundle(a.gates, model->config);
   if (!bundle) return fail(bundle.status());
   if (!bundle->decode) return fail(Status::error("--gates {}: no decode gate to calibrate", a.gates));
-  namespace fs = std::filesystem;
-  const std::string dir = fs::exists(fs::path(a.gates) / "config.json") ? a.gates : (fs::path(a.gates) / "decode").string();
-  const std::string out = (fs::path(dir) / seer::kBudgetSharesFile).string();
-  if (fs::exists(out) && !a.force)
+  const std::string& dir = bundle->decode->dir;
+  const std::string out = dir + "/" + seer::kBudgetSharesFile;
+  if (std::filesystem::exists(out) && !a.force)
     return fail(Status::error("{} exists (shares calibrated before); --force replaces it", out));
   const seer::Tokenizer& tok = *model->tokenizer;
   const std::vector<int> ids = tok.encode(text, /*parse_special=*/false);

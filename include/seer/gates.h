@@ -115,6 +115,7 @@ struct GateSet {
   // (rope_theta, rope_scaling) that the gate RoPE reuses.
   ModelConfig model;
   std::vector<GateLayerWeights> layers;  // [model.num_layers]
+  std::string dir;  // the directory load_gates read it from (empty: made in memory)
   // Decode gates: how a token budget is split over the KV heads (PolicyOptions::decode_budget_shares),
   // [num_layers * num_kv_heads] layer-major, mean 1; empty when the gate has none. From
   // `dir`/budget_shares.json (kBudgetSharesFile), which `seer calibrate-budget` writes; the file's

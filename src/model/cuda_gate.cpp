@@ -134,26 +134,20 @@ Status upload_gate(const GateSet& g, int max_blocks, GateOnDevice* out) {
   const std::vector<float> inv = rope_inv_freq(c, &scale);
   SEER_RETURN_IF_ERROR(upload(inv, &out->inv_freq, "gate RoPE"));
   out->rope_scale = scale;
-  std::vector<int> pos(static_cast<size_t>(max_blocks));
-  for (int j = 0; j < max_blocks; ++j) pos[size_t(j)] = j * bs;
-  std::vector<float> cs(size_t(max_blocks) * dg / 2), sn(cs.size()), table(size_t(max_blocks) * dg);
-  rope_tables(inv, scale, pos.data(), max_blocks, cs.data(), sn.data());
-  for (int j = 0; j < max_blocks; ++j) {
-    std::copy_n(cs.begin() + int64_t(j) * dg / 2, dg / 2, table.begin() + int64_t(j) * dg);
-    std::copy_n(sn.begin() + int64_t(j) * dg / 2, dg / 2, table.begin() + int64_t(j) * dg + dg / 2);
-  }
-  SEER_RETURN_IF_ERROR(upload(table, &out->block_table, "gate RoPE"));
-  {  // offsets 0 .. bs - 1, unscaled
-    std::vector<int> off(static_cast<size_t>(bs));
-    for (int i = 0; i < bs; ++i) off[size_t(i)] = i;
-    std::vector<float> ocs(size_t(bs) * dg / 2), osn(ocs.size()), slots(size_t(bs) * dg);
-    rope_tables(inv, 1.0f, off.data(), bs, ocs.data(), osn.data());
-    for (int i = 0; i < bs; ++i) {
-      std::copy_n(ocs.begin() + int64_t(i) * dg / 2, dg / 2, slots.begin() + int64_t(i) * dg);
-      std::copy_n(osn.begin() + int64_t(i) * dg / 2, dg / 2, slots.begin() + int64_t(i) * dg + dg / 2);
+  // [count, dg] tables of cos | sin at positions j * step, j < count, RoPE scaled by `sc`.
+  auto cos_sin_rows = [&](int count, int step, float sc) {
+    std::vector<int> pos(static_cast<size_t>(count));
+    for (int j = 0; j < count; ++j) pos[size_t(j)] = j * step;
+    std::vector<float> cs(size_t(count) * dg / 2), sn(cs.size()), table(size_t(count) * dg);
+    rope_tables(inv, sc, pos.data(), count, cs.data(), sn.data());
+    for (int j = 0; j < count; ++j) {
+      std::copy_n(cs.begin() + int64_t(j) * dg / 2, dg / 2, table.begin() + int64_t(j) * dg);
+      std::copy_n(sn.begin() + int64_t(j) * dg / 2, dg / 2, table.begin() + int64_t(j) * dg + dg / 2);
     }
-    SEER_RETURN_IF_ERROR(upload(slots, &out->slot_table, "gate RoPE"));
-  }
+    return table;
+  };
+  SEER_RETURN_IF_ERROR(upload(cos_sin_rows(max_blocks, bs, scale), &out->block_table, "gate RoPE"));
+  SEER_RETURN_IF_ERROR(upload(cos_sin_rows(bs, 1, 1.0f), &out->slot_table, "gate RoPE"));  // offsets, unscaled
   const int d = g.model.head_dim, Hkv = g.model.num_kv_heads, grp = g.model.num_qo_heads / Hkv;
   const bool regroup = g.config.kind == GateKind::kPrefill && !g.config.prefill_two_linear(d);
   const size_t kin = g.config.k_pools.size() * size_t(d);
@@ -205,9 +199,9 @@ struct CudaGates::Impl {
   // (empty: not folded / no bias).
   std::vector<DeviceBuffer> fold_w, fold_b;
   // A decode budget split by shares (options.decode_budget_shares): i32 [num_layers, Hkv] Top-K per KV
-  // head (seer::share_budget, as the CPU's ScoredPolicy), and each layer's largest; empty: uniform.
+  // head (seer::layer_budget_blocks, as the CPU's ScoredPolicy), and each layer's largest; empty: uniform.
   DeviceBuffer budget_k;
-  std::vector<int> budget_k_host, budget_k_max;
+  std::vector<int> budget_k_max;
   int slices = 1;
   std::vector<unsigned long long> host_counts;
   DeviceBuffer tile_ptrs;          // the tiled score GEMM's pointers: [q tiles | key tiles | score tiles]
@@ -303,14 +297,13 @@ struct CudaGates::Impl {
       if (s.options.decode_budget_shares.size() != size_t(m.num_layers) * m.num_kv_heads)
         return Status::error("GPU gates: {} decode budget shares for {} layers x {} KV heads",
                              s.options.decode_budget_shares.size(), m.num_layers, m.num_kv_heads);
-      budget_k_host = layer_budget_blocks(s.options.decode_budget_shares, m.num_kv_heads, s.options.start_layer,
-                                          int64_t(ds.value) / bs);
+      const size_t H = size_t(m.num_kv_heads);
+      const std::vector<int> k = layer_budget_blocks(s.options.decode_budget_shares, m.num_kv_heads,
+                                                     s.options.start_layer, int64_t(ds.value) / bs);
       budget_k_max.assign(size_t(m.num_layers), 0);
-      for (size_t i = 0; i < budget_k_host.size(); ++i)
-        budget_k_max[i / size_t(m.num_kv_heads)] = std::max(budget_k_max[i / size_t(m.num_kv_heads)], budget_k_host[i]);
-      SEER_RETURN_IF_ERROR(budget_k.reserve(budget_k_host.size() * sizeof(int32_t), "gate budget shares"));
-      SEER_CUDA_CHECK(cudaMemcpy(budget_k.ptr, budget_k_host.data(), budget_k_host.size() * sizeof(int32_t),
-                                 cudaMemcpyHostToDevice));
+      for (size_t i = 0; i < k.size(); ++i) budget_k_max[i / H] = std::max(budget_k_max[i / H], k[i]);
+      SEER_RETURN_IF_ERROR(budget_k.reserve(k.size() * sizeof(int32_t), "gate budget shares"));
+      SEER_CUDA_CHECK(cudaMemcpy(budget_k.ptr, k.data(), k.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
     }
     const size_t nc = size_t(m.num_layers) * 6;
     SEER_RETURN_IF_ERROR(counters.reserve(nc * sizeof(unsigned long long), "gate counters"));
@@ -604,7 +597,7 @@ struct CudaGates::Impl {
     sp.top_k = ds.kind == DecodeSparsity::Kind::kBudget;
     sp.mass = ds.kind == DecodeSparsity::Kind::kMass;
     sp.k = sp.top_k ? int(std::min<int64_t>(int64_t(ds.value) / bs, nb)) : 0;
-    if (sp.top_k && !budget_k_host.empty()) {
+    if (sp.top_k && !budget_k_max.empty()) {
       sp.head_k = budget_k.as<int32_t>() + size_t(layer) * model.num_kv_heads;
       sp.k = std::min(budget_k_max[size_t(layer)], nb);  // (bounds the rows' lists: max_row_blocks)
     }

@@ -286,6 +286,7 @@ Result<GateSet> load_gates(const std::string& dir, const ModelConfig& model) {
   SEER_RETURN_IF_ERROR(check_base_dims(keys, model));
   SEER_RETURN_IF_ERROR(validate_gate_config(gs.config, model).with_context(cfg_path));
   gs.model = model;
+  gs.dir = dir;
   SEER_RETURN_IF_ERROR(load_budget_shares(dir, model, &gs));
 
   // Every *.safetensors file of the directory, in name order.
