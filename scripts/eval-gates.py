@@ -273,8 +273,8 @@ def main():
     ap.add_argument("--densities", default="0.5,0.2,0.1")
     ap.add_argument("--budgets", default="2048,1024,512")
     ap.add_argument("--policies", default="gate,oracle,quest,streaming,random",
-                    help="policies to compare; gate-uniform: the gate with --uniform-budget (decode budgets only: "
-                         "every KV head the same budget, though the gates have budget shares)")
+                    help="policies to compare; gate-uniform: the gate with --uniform-budget (Top-K densities and "
+                         "decode budgets: every head the same k or budget, though the gates have budget shares)")
     ap.add_argument("--phase", default="both", choices=["prefill", "decode", "both"])
     ap.add_argument("--seer", default="build/seer")
     ap.add_argument("--threads", type=int, default=0)
@@ -299,18 +299,18 @@ def main():
     def policy_args(p):
         return ["--policy", "gate", "--uniform-budget"] if p == "gate-uniform" else ["--policy", p]
 
-    policies = [p for p in all_policies if p != "gate-uniform"]  # (prefill has no budget to split)
+    policies = [p for p in all_policies if p != "gate-uniform"]  # (the rule tables: no budget to split)
     if args.phase in ("prefill", "both"):
         print("prefill:", file=sys.stderr)
         dense = run_ppl(args, ["--policy", "dense"])
         res = {}
         densities = [d for d in args.densities.split(",") if d]
         for rho in densities:
-            for p in policies:
-                res[(rho, p)] = run_ppl(args, g + ["--policy", p, "--prefill-sparsity", f"density:{rho}"])
+            for p in all_policies:
+                res[(rho, p)] = run_ppl(args, g + policy_args(p) + ["--prefill-sparsity", f"density:{rho}"])
         if densities:
             table(f"Prefill, {args.windows} x {args.ctx}-token windows, perplexity (vs dense)",
-                  densities, "density", policies, dense, res)
+                  densities, "density", all_policies, dense, res)
         gate_rules = []  # (rule, the gate's row) for the table of the rules at the Top-K densities
         for rule, label, values in (("threshold", "TAU", args.thresholds), ("mass", "P", args.masses)):
             rows = []

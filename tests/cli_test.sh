@@ -167,6 +167,32 @@ lacks "--uniform-budget does not split" "budget shares"
 check "--uniform-budget without a budget" 2 "$seer" ppl "$ex" -m "$tiny" -c 256 --policy streaming \
   --decode-sparsity budget:64 --uniform-budget
 contains "--uniform-budget says what it is for" "--uniform-budget is for the gate policy"
+check "--uniform-budget with threshold rules" 2 "$seer" ppl "$ex" -m "$tiny" -c 256 --gates "$tmp/out" \
+  --prefill-sparsity threshold:0.1 --uniform-budget
+contains "--uniform-budget names both rules" "density:RHO"
+# calibrate-budget --kind prefill: the prefill gate's shares of density:RHO's Top-K over the query heads.
+check "calibrate-budget --kind prefill" 0 "$seer" calibrate-budget -m "$tiny" --gates "$tmp/out" "$ex" -c 256 \
+  --max-windows 1 --kind prefill
+contains "calibrate-budget --kind prefill names the file" "$tmp/out/prefill/budget_shares.json"
+contains "calibrate-budget --kind prefill says which heads" "query heads"
+check "prefill shares name the query heads" 0 grep -q '"num_attention_heads"' "$tmp/out/prefill/budget_shares.json"
+check "prefill shares record the default rule" 0 grep -q '"mass:0.6"' "$tmp/out/prefill/budget_shares.json"
+check "calibrate-budget --kind prefill --prefill-len" 2 "$seer" calibrate-budget -m "$tiny" --gates "$tmp/out" "$ex" \
+  -c 256 --kind prefill --prefill-len 192 --force
+contains "--prefill-len is for decode" "whole windows"
+check "calibrate-budget --kind other" 2 "$seer" calibrate-budget -m "$tiny" --gates "$tmp/out" "$ex" --kind both
+check "a Top-K split by the shares" 0 "$seer" ppl "$ex" -m "$tiny" -c 256 --max-windows 1 --gates "$tmp/out" \
+  --prefill-sparsity density:0.3
+contains "the density line says the Top-K is split" "prefill Top-K split over the query heads"
+check "both split" 0 "$seer" ppl "$ex" -m "$tiny" -c 256 --max-windows 1 --gates "$tmp/out" \
+  --prefill-sparsity density:0.3 --decode-sparsity budget:64 --prefill-len 192
+contains "the density line says both are split" "prefill Top-K and the decode budget split"
+check "--uniform-budget with a Top-K" 0 "$seer" ppl "$ex" -m "$tiny" -c 256 --max-windows 1 --gates "$tmp/out" \
+  --prefill-sparsity density:0.3 --uniform-budget
+lacks "--uniform-budget does not split the Top-K" "budget shares"
+check "calibrate-budget --kind prefill without a prefill gate" 1 "$seer" calibrate-budget -m "$tiny" \
+  --gates "$tmp/out/decode" "$ex" -c 256 --kind prefill
+contains "calibrate-budget says no prefill gate" "no prefill gate"
 check "ppl decode sparsity without --prefill-len warns" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" \
   -c 256 --max-windows 1 --gates "$tmp/out" --decode-sparsity budget:64
 contains "the warning names --prefill-len" "--prefill-len"

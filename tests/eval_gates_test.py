@@ -44,6 +44,7 @@ TABLE = {
     "gate@512": 10.4, "oracle@512": 10.25, "random@512": 15.0, "streaming@512": 10.5,
     "gate@256": 10.4, "oracle@256": 10.5,
     "gate-uniform@1024": 10.3, "gate-uniform@512": 10.6,  # the gate with --uniform-budget
+    "gate-uniform@0.5": 10.15,
     # decode rules: threshold:0.015, mass:0.9
     "gate@0.015": 10.3, "gate@0.9": 10.05, "gate@0.03": 10.5, "gate@0.75": 10.25,
 }
@@ -137,16 +138,17 @@ with tempfile.TemporaryDirectory() as tmp:
     check("under each rule" not in r.stdout and "each of its budget rows" not in r.stdout,
           "a rule table without rules:\n" + r.stdout)
 
-    # gate-uniform: the gate with --uniform-budget, a column of the decode table; prefill has no budget to split.
+    # gate-uniform: the gate with --uniform-budget, a column of the Top-K and decode tables.
     os.remove(log)
     r = run(tmp, "--phase", "both", "--densities", "0.5", "--budgets", "1024,512", "--policies", "gate,gate-uniform,random")
     calls = open(log).read().splitlines()
     check(r.returncode == 0 and "| budget | gate | gate-uniform | random | gate behind |" in r.stdout
           and "| 512 | 10.400 (+4.00%) | 10.600 (+6.00%) | 15.000 (+50.00%) | none |" in r.stdout,
           "gate-uniform decode column:\n" + r.stdout + r.stderr)
-    check("| density | gate | random | gate behind |" in r.stdout, "no gate-uniform in prefill:\n" + r.stdout)
+    check("| density | gate | gate-uniform | random | gate behind |" in r.stdout
+          and "| 0.5 | 10.100 (+1.00%) | 10.150 (+1.50%) |" in r.stdout, "gate-uniform Top-K column:\n" + r.stdout)
     check(sum(c.endswith("--policy gate --uniform-budget --decode-sparsity budget:512") for c in calls) == 1
-          and not any("--uniform-budget" in c and "--prefill-sparsity" in c for c in calls),
+          and sum(c.endswith("--policy gate --uniform-budget --prefill-sparsity density:0.5") for c in calls) == 1,
           "gate-uniform calls:\n" + "\n".join(calls))
 
     # Without the gate: the plain table, no margins.

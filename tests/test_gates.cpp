@@ -792,7 +792,8 @@ TEST(GateCheckpoint, BudgetShares) {
   EXPECT_TRUE(load_gates(dir.str(), m)->budget_shares.empty());
   const std::vector<float> shares = {1, 2, 3, 4, 5, 9};  // mean 4: read back as 0.25 .. 2.25
   const std::vector<double> kept = {0.05, 0.1, 0.15, 0.2, 0.25, 0.45};
-  ASSERT_TRUE(save_budget_shares(dir.str(), shares, kept, m, R"({"rule": "mass:0.75", "windows": 4})").is_ok());
+  ASSERT_TRUE(
+      save_budget_shares(dir.str(), GateKind::kDecode, shares, kept, m, R"({"rule": "mass:0.75", "windows": 4})").is_ok());
   auto back = load_gates(dir.str(), m);
   ASSERT_TRUE(back.is_ok()) << back.status().message();
   ASSERT_EQ(back->budget_shares.size(), 6u);
@@ -827,12 +828,28 @@ TEST(GateCheckpoint, BudgetShares) {
   refused([](json& j) { j["shares"][0].push_back(1.0); }, {"row 0", "2 numbers"});
   refused([](json& j) { j.erase("shares"); }, {"missing key 'shares'"});
   refused([](json& j) { j["num_key_value_heads"] = 4; }, {"num_key_value_heads", "is 4", "has 2 KV heads"});
-  // A prefill gate has no decode budget to split.
+  refused([](json& j) { j.erase("num_key_value_heads"); }, {"'num_key_value_heads' is missing", "KV heads", "decode gate"});
+  // A prefill gate's shares split over its 6 query heads: a decode gate's file is refused there.
   auto pg = init_gates(GateKind::kPrefill, m, {}, 1);
   TempDir pd;
   ASSERT_TRUE(save_gates(pd.str(), *pg, m).is_ok());
   std::filesystem::copy_file(dir.path / kBudgetSharesFile, pd.path / kBudgetSharesFile);
-  expect_msg(load_gates(pd.str(), m).status(), {kBudgetSharesFile, "prefill gate"});
+  expect_msg(load_gates(pd.str(), m).status(), {kBudgetSharesFile, "'num_attention_heads' is missing", "prefill gate"});
+  std::vector<float> pshares(18);
+  for (size_t i = 0; i < pshares.size(); ++i) pshares[i] = 0.5f + float(i % 7);
+  EXPECT_FALSE(save_budget_shares(pd.str(), GateKind::kPrefill, shares, {}, m, "").is_ok());  // 6 for 3 x 6
+  ASSERT_TRUE(save_budget_shares(pd.str(), GateKind::kPrefill, pshares, {}, m, R"({"kind": "prefill"})").is_ok());
+  EXPECT_EQ(read_json((pd.path / kBudgetSharesFile).string()).at("num_attention_heads"), 6);
+  auto pback = load_gates(pd.str(), m);
+  ASSERT_TRUE(pback.is_ok()) << pback.status().message();
+  double mean = 0.0;
+  for (float v : pshares) mean += v / 18.0;
+  ASSERT_EQ(pback->budget_shares.size(), 18u);
+  for (size_t i = 0; i < 18; ++i) EXPECT_NEAR(pback->budget_shares[i], pshares[i] / mean, 1e-5) << i;
+  json pj = read_json((pd.path / kBudgetSharesFile).string());
+  pj["shares"][1].erase(5);
+  write_json((pd.path / kBudgetSharesFile).string(), pj);
+  expect_msg(load_gates(pd.str(), m).status(), {"row 1", "6 numbers (query heads)"});
 }
 
 TEST(GateCheckpoint, InitStatistics) {

@@ -442,6 +442,72 @@ TEST(Policies, DecodeBudgetShares) {
   EXPECT_TRUE(make_policy("gate", g, cfg, bundle).value()->options().decode_budget_shares.empty());
 }
 
+// Prefill Top-K split over the query heads: each head's rows are those of a uniform policy with that head's k;
+// the counts follow the forward's block count; the gate policy takes its prefill gate's shares.
+TEST(Policies, PrefillBudgetShares) {
+  const ModelConfig cfg = tiny_config(2, 4, 2, 16);
+  PolicyOptions o;
+  o.block_size = 16;
+  o.seed = 5;
+  o.start_layer = 1;  // layer 0 dense: layer 1's four heads share 4 k between them
+  const double rho = 0.3;
+  o.prefill = PrefillSparsity{PrefillSparsity::Kind::kDensity, rho};
+  o.prefill_budget_shares = {9.0f, 9.0f, 9.0f, 9.0f, 1.0f, 1.0f, 2.0f, 4.0f};
+  auto shared = must_make("random", o, cfg);
+  for (const int kv : {500, 1000}) {  // 32 and 63 blocks: k 5 and 10
+    Synthetic d(4, 2, 16, kv, kv, 3);
+    const int nb = (kv + 15) / 16, k = density_top_k(rho, nb);
+    const std::vector<int> want_k = share_budget({1.0f, 1.0f, 2.0f, 4.0f}, k);
+    BlockSelection sel;
+    ASSERT_TRUE(shared->select(d.ctx(1), &sel).is_ok());
+    for (int h = 0; h < 4; ++h) {
+      PolicyOptions u = o;
+      u.prefill_budget_shares.clear();
+      const int kh = want_k[size_t(h)];
+      u.prefill.value = kh >= nb ? 1.0 : 1.0 - std::pow(1.0 - (kh + 0.5) / nb, 2.0);
+      ASSERT_EQ(density_top_k(u.prefill.value, nb), kh);
+      auto uniform = must_make("random", u, cfg);
+      BlockSelection want;
+      ASSERT_TRUE(uniform->select(d.ctx(1), &want).is_ok());
+      const size_t a = size_t(h) * sel.num_rows, b = a + size_t(sel.num_rows);
+      EXPECT_EQ(std::vector<int>(sel.indices.begin() + sel.offsets[a], sel.indices.begin() + sel.offsets[b]),
+                std::vector<int>(want.indices.begin() + want.offsets[a], want.indices.begin() + want.offsets[b]))
+          << "kv " << kv << " head " << h << " k " << kh;
+    }
+  }
+  const auto& heads = shared->stats().layers()[1].prefill_heads;
+  ASSERT_EQ(heads.size(), 4u);
+  EXPECT_LT(heads[0].selected, heads[3].selected);  // share 1 against 4
+  EXPECT_NE(shared->stats().to_json().find("\"prefill_heads\""), std::string::npos);
+  o.prefill_budget_shares.pop_back();
+  auto bad = make_policy("random", o, cfg);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("7 prefill budget shares for a model of 2 layers x 4 query heads"),
+            std::string::npos) << bad.status().message();
+  o.prefill_budget_shares = {1, 1, 1, 1, 1, 1, -1, 1};
+  bad = make_policy("random", o, cfg);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("(layer 1, query head 2) must be a positive number"), std::string::npos)
+      << bad.status().message();
+
+  // The gate policy takes its prefill gate's shares for density:RHO, unless uniform_budget or another rule.
+  auto pg = init_gates(GateKind::kPrefill, cfg, {}, 1);
+  ASSERT_TRUE(pg.is_ok());
+  pg->budget_shares = {1, 1, 1, 1, 0.5f, 1.5f, 1, 1};
+  GateBundle bundle;
+  bundle.prefill = std::make_shared<const GateSet>(*pg);
+  PolicyOptions g;
+  g.prefill = PrefillSparsity{PrefillSparsity::Kind::kDensity, 0.2};
+  auto gp = make_policy("gate", g, cfg, bundle);
+  ASSERT_TRUE(gp.is_ok()) << gp.status().message();
+  EXPECT_EQ((*gp)->options().prefill_budget_shares, pg->budget_shares);
+  g.uniform_budget = true;
+  EXPECT_TRUE(make_policy("gate", g, cfg, bundle).value()->options().prefill_budget_shares.empty());
+  g.uniform_budget = false;
+  g.prefill = PrefillSparsity{PrefillSparsity::Kind::kMass, 0.9};
+  EXPECT_TRUE(make_policy("gate", g, cfg, bundle).value()->options().prefill_budget_shares.empty());
+}
+
 TEST(Policies, FactoryErrors) {
   const ModelConfig cfg = tiny_config();
   auto r = make_policy("bogus", {}, cfg);

@@ -357,6 +357,53 @@ TEST(Sparsity, DecodeBudgetPerHead) {
   }
 }
 
+// Prefill Top-K with per-head counts: each head's rows equal a one-head selection under the density whose k is
+// that head's count; per-head counts add up to the total. Random shapes, chunk offsets, the sink rule and
+// last_block_dense.
+TEST(Sparsity, PrefillTopKPerHead) {
+  std::mt19937_64 rng(23);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int nb = 1 + int(rng() % 40), first = int(rng() % size_t(nb)), rows = nb - first, heads = 1 + int(rng() % 4);
+    std::vector<int> k(static_cast<size_t>(heads));
+    for (int& x : k) x = 1 + int(rng() % size_t(nb));
+    std::vector<float> s = test::random_vector(size_t(heads) * rows * nb, rng());
+    PrefillSparsity sp{PrefillSparsity::Kind::kDensity, 0.3};  // (its own k without head_blocks)
+    sp.keep_sink = rng() % 2;
+    sp.last_block_dense = rng() % 3 == 0;
+    PrefillSelectArgs a{heads, first, rows, nb, 64, false};
+    a.head_blocks = k.data();
+    BlockSelection sel;
+    BlockCounts total;
+    std::vector<BlockCounts> per(static_cast<size_t>(heads));
+    ASSERT_TRUE(select_prefill(sp, a, s.data(), &sel, &total, per.data()).is_ok());
+    BlockCounts sum;
+    for (int h = 0; h < heads; ++h) {
+      const int kh = k[size_t(h)];
+      PrefillSparsity one_sp = sp;  // the density whose k is kh
+      one_sp.value = kh >= nb ? 1.0 : 1.0 - std::pow(1.0 - (kh + 0.5) / nb, 2.0);
+      ASSERT_EQ(density_top_k(one_sp.value, nb), kh);
+      BlockSelection one;
+      BlockCounts c1;
+      ASSERT_TRUE(select_prefill(one_sp, {1, first, rows, nb, 64, false}, s.data() + size_t(h) * rows * nb, &one, &c1)
+                      .is_ok());
+      for (int r = 0; r < rows; ++r) {
+        const size_t i = size_t(h) * rows + r;
+        const std::vector<int32_t> row(sel.indices.begin() + sel.offsets[i], sel.indices.begin() + sel.offsets[i + 1]);
+        const std::vector<int32_t> want(one.indices.begin() + one.offsets[size_t(r)],
+                                        one.indices.begin() + one.offsets[size_t(r) + 1]);
+        EXPECT_EQ(row, want) << "trial " << trial << " head " << h << " row " << r;
+      }
+      EXPECT_EQ(per[size_t(h)].selected, c1.selected);
+      EXPECT_EQ(per[size_t(h)].dense, c1.dense);
+      EXPECT_EQ(per[size_t(h)].forced, c1.forced);
+      sum += per[size_t(h)];
+    }
+    EXPECT_EQ(sum.selected, total.selected);
+    EXPECT_EQ(sum.dense, total.dense);
+    EXPECT_EQ(sum.forced, total.forced);
+  }
+}
+
 // decode mass:P against a plain reference: per head, the entries at or above the largest value v whose entries at
 // or above it hold at least P of the row's total (probabilities in; ties at v all kept), plus the sink and the
 // current block; a +inf entry (the sink of a gate trained without it) is kept and left out of the total.

@@ -124,12 +124,16 @@ int usage(const Status& s) {
 
 void print_density(const seer::ScoredPolicy& p) {
   const auto pre = p.stats().prefill_total(), dec = p.stats().decode_total();
+  const seer::PolicyOptions& o = p.options();
+  const bool split_prefill = o.prefill.kind == seer::PrefillSparsity::Kind::kDensity && !o.prefill_budget_shares.empty();
+  const bool split_decode = o.decode.kind == seer::DecodeSparsity::Kind::kBudget && !o.decode_budget_shares.empty();
   std::fprintf(stderr, "seer: density prefill %.4f (%lld of %lld blocks), decode %.4f (%lld of %lld blocks)%s\n",
                pre.density(), static_cast<long long>(pre.selected), static_cast<long long>(pre.dense), dec.density(),
                static_cast<long long>(dec.selected), static_cast<long long>(dec.dense),
-               p.options().decode.kind == seer::DecodeSparsity::Kind::kBudget && !p.options().decode_budget_shares.empty()
-                   ? "; the decode budget split over the KV heads by the gates' budget shares"
-                   : "");
+               split_prefill && split_decode ? "; the prefill Top-K and the decode budget split over the heads by the gates' budget shares"
+               : split_prefill             ? "; the prefill Top-K split over the query heads by the gates' budget shares"
+               : split_decode              ? "; the decode budget split over the KV heads by the gates' budget shares"
+                                           : "");
 }
 
 seer::Result<seer::Model> open_model(const CommonOpts& c) {
@@ -197,9 +201,9 @@ void add_attention(CLI::App* app, AttnOpts* a) {
                 "instead of taking the projection folded into the model's Q product (the default for small models "
                 "without q norm, such as SmolLM2; the query moves by bf16 roundings)");
   app->add_flag("--uniform-budget", a->uniform_budget,
-                "gate policy, --decode-sparsity budget:N: N tokens for every KV head, even when the decode gate has "
-                "budget shares (budget_shares.json from seer calibrate-budget, which otherwise split the same total "
-                "over the heads)");
+                "gate policy: --decode-sparsity budget:N gives N tokens to every KV head and --prefill-sparsity "
+                "density:RHO the same k to every query head, even when the gate has budget shares "
+                "(budget_shares.json from seer calibrate-budget, which otherwise split the same total over the heads)");
 }
 
 // Builds the policy, or null for plain dense attention. Bad values are usage errors (exit 2).
@@ -254,8 +258,12 @@ PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model,
   po.num_threads = threads;
   po.gate_cache_int8 = a.gate_cache_int8;
   po.gate_fold_query = !a.gate_query_unfolded;
-  if (a.uniform_budget && (name != "gate" || dec->kind != seer::DecodeSparsity::Kind::kBudget))
-    return {nullptr, Status::error("--uniform-budget is for the gate policy with --decode-sparsity budget:N"), true};
+  if (a.uniform_budget && (name != "gate" || (dec->kind != seer::DecodeSparsity::Kind::kBudget &&
+                                               pre->kind != seer::PrefillSparsity::Kind::kDensity)))
+    return {nullptr,
+            Status::error("--uniform-budget is for the gate policy with --decode-sparsity budget:N or "
+                          "--prefill-sparsity density:RHO"),
+            true};
   po.uniform_budget = a.uniform_budget;
   auto p = seer::make_policy(name, po, model.config, gates);
   if (!p) return {nullptr, p.status(), true};
@@ -432,23 +440,31 @@ int run_ppl(const PplArgs& a) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// calibrate-budget: how a decode gate's token budget is split over the KV heads. The gate runs
-// teacher-forced decode steps over a text under mass:P (per step and head, the fewest blocks holding a
-// share P of its softmax); each head's share of a budget is its kept fraction over the mean's. A head
-// whose attention is spread gets more of the budget, a peaked one less; every step still reads the
-// uniform budget's total (share_budget).
+// calibrate-budget: how a gate's fixed budget is split over its heads. Decode: the gate runs
+// teacher-forced decode steps over a text under mass:P (per step and KV head, the fewest blocks holding
+// a share P of its softmax). Prefill: the gate selects each window's prefill under mass:P (per query
+// head and row). Each head's share of a budget is its kept fraction over the mean's: a head whose
+// attention is spread gets more of the budget, a peaked one less, and the total stays the uniform
+// budget's (share_budget): budget:N's per decode step, density:ρ's per prefill row.
 struct CalibrateArgs {
   CommonOpts common;
   std::string gates, file;
-  double mass = 0.75;
+  std::string kind = "decode";
+  double mass = 0.0;  // 0: the kind's default (kCalibrateMass)
   int ctx = 8192;
-  int prefill_len = 0;  // 0: three quarters of ctx
+  int prefill_len = 0;  // decode; 0: three quarters of ctx
   int max_windows = 4;
   bool force = false;
 };
+constexpr double kCalibrateMass[2] = {0.6, 0.75};  // prefill, decode
 
 int run_calibrate_budget(const CalibrateArgs& a) {
-  const int prefill_len = a.prefill_len > 0 ? a.prefill_len : a.ctx * 3 / 4;
+  const bool decode = a.kind == "decode";
+  const double mass = a.mass > 0.0 ? a.mass : kCalibrateMass[decode];
+  const int prefill_len = !decode ? 0 : a.prefill_len > 0 ? a.prefill_len : a.ctx * 3 / 4;
+  if (!decode && a.prefill_len > 0)
+    return usage(Status::error("--prefill-len {}: a prefill calibration scores whole windows (--kind prefill)",
+                               a.prefill_len));
   seer::PerplexityOptions po;
   po.ctx = a.ctx;
   po.max_windows = a.max_windows;
@@ -462,8 +478,12 @@ int run_calibrate_budget(const CalibrateArgs& a) {
   if (!model->tokenizer) return fail(Status::error("{}: the model has no tokenizer", model->path));
   auto bundle = seer::load_gate_bundle(a.gates, model->config);
   if (!bundle) return fail(bundle.status());
-  if (!bundle->decode) return fail(Status::error("--gates {}: no decode gate to calibrate", a.gates));
-  const std::string& dir = bundle->decode->dir;
+  // Only the calibrated gate: the other phase stays dense (a gate there would only cost time).
+  seer::GateBundle one;
+  (decode ? one.decode : one.prefill) = decode ? bundle->decode : bundle->prefill;
+  const seer::GateSet* gate = decode ? one.decode.get() : one.prefill.get();
+  if (!gate) return fail(Status::error("--gates {}: no {} gate to calibrate", a.gates, a.kind));
+  const std::string& dir = gate->dir;
   const std::string out = dir + "/" + seer::kBudgetSharesFile;
   if (std::filesystem::exists(out) && !a.force)
     return fail(Status::error("{} exists (shares calibrated before); --force replaces it", out));
@@ -472,45 +492,54 @@ int run_calibrate_budget(const CalibrateArgs& a) {
   if (int64_t(ids.size()) < a.ctx)
     return fail(Status::error("{}: {} tokens, fewer than one window of --ctx {}", a.file, ids.size(), a.ctx));
 
-  seer::GateBundle decode_only;  // (a prefill gate would only cost time: the prefill is dense)
-  decode_only.decode = bundle->decode;
   seer::PolicyOptions opts;
-  opts.decode.kind = seer::DecodeSparsity::Kind::kMass;
-  opts.decode.value = a.mass;
-  opts.block_size = decode_only.block_size();
+  if (decode) {
+    opts.decode.kind = seer::DecodeSparsity::Kind::kMass;
+    opts.decode.value = mass;
+  } else {
+    opts.prefill.kind = seer::PrefillSparsity::Kind::kMass;
+    opts.prefill.value = mass;
+  }
+  opts.block_size = one.block_size();
   opts.start_layer = 0;
   opts.num_threads = a.common.threads;
-  auto policy = seer::make_policy("gate", opts, model->config, decode_only);
+  auto policy = seer::make_policy("gate", opts, model->config, one);
   if (!policy) return fail(policy.status());
   po.bos_id = tok.add_bos() ? tok.bos_id() : -1;
   seer::PerplexityResult result;
   if (int rc = run_windows("calibrate-budget", a.common, *model, *policy, ids, po, &result)) return rc;
   const seer::PerplexityResult* r = &result;
 
-  const int L = model->config.num_layers, H = model->config.num_kv_heads;
+  const int L = model->config.num_layers, H = decode ? model->config.num_kv_heads : model->config.num_qo_heads;
+  const char* head = decode ? "KV head" : "query head";
   const auto& layers = (*policy)->stats().layers();
   std::vector<double> kept(size_t(L) * H);
   double sum = 0.0;
   for (int l = 0; l < L; ++l)
     for (int h = 0; h < H; ++h) {
-      const auto& heads = size_t(l) < layers.size() ? layers[size_t(l)].decode_heads : std::vector<seer::BlockCounts>{};
-      if (size_t(h) >= heads.size() || heads[size_t(h)].dense == 0)
-        return fail(Status::error("calibrate-budget: layer {}, KV head {} made no decode selection", l, h));
-      kept[size_t(l) * H + h] = heads[size_t(h)].density();
+      const std::vector<seer::BlockCounts>* heads = nullptr;
+      if (size_t(l) < layers.size()) heads = decode ? &layers[size_t(l)].decode_heads : &layers[size_t(l)].prefill_heads;
+      if (!heads || size_t(h) >= heads->size() || (*heads)[size_t(h)].dense == 0)
+        return fail(Status::error("calibrate-budget: layer {}, {} {} made no {} selection", l, head, h, a.kind));
+      kept[size_t(l) * H + h] = (*heads)[size_t(h)].density();
       sum += kept[size_t(l) * H + h];
     }
   std::vector<float> shares(kept.size());
   for (size_t i = 0; i < kept.size(); ++i) shares[i] = float(kept[i] * double(kept.size()) / sum);
-  const auto dec = (*policy)->stats().decode_total();
-  nlohmann::json cal = {{"rule", opts.decode.to_string()}, {"text", a.file},     {"ctx", a.ctx},
-                        {"prefill_len", prefill_len},       {"windows", r->windows}, {"scored_tokens", r->tokens},
-                        {"density", dec.density()},         {"ppl", r->ppl},     {"model", model->path}};
-  if (Status st = seer::save_budget_shares(dir, shares, kept, model->config, cal.dump()); !st.is_ok()) return fail(st);
+  const auto total = decode ? (*policy)->stats().decode_total() : (*policy)->stats().prefill_total();
+  const std::string rule = decode ? opts.decode.to_string() : opts.prefill.to_string();
+  nlohmann::json cal = {{"kind", a.kind},         {"rule", rule},          {"text", a.file},
+                        {"ctx", a.ctx},           {"windows", r->windows}, {"scored_tokens", r->tokens},
+                        {"density", total.density()}, {"ppl", r->ppl},    {"model", model->path}};
+  if (decode) cal["prefill_len"] = prefill_len;
+  if (Status st = seer::save_budget_shares(dir, gate->config.kind, shares, kept, model->config, cal.dump());
+      !st.is_ok())
+    return fail(st);
   const auto [lo, hi] = std::minmax_element(shares.begin(), shares.end());
-  std::printf("budget shares of %d layers x %d KV heads written to %s: decode %s kept %.4f of the blocks over %d "
+  std::printf("budget shares of %d layers x %d %ss written to %s: %s %s kept %.4f of the blocks over %d "
               "window%s; shares %.3f .. %.3f\n",
-              L, H, out.c_str(), opts.decode.to_string().c_str(), dec.density(), r->windows, r->windows == 1 ? "" : "s",
-              double(*lo), double(*hi));
+              L, H, head, out.c_str(), a.kind.c_str(), rule.c_str(), total.density(), r->windows,
+              r->windows == 1 ? "" : "s", double(*lo), double(*hi));
   return 0;
 }
 
@@ -799,18 +828,25 @@ int main(int argc, char** argv) {
   CalibrateArgs ca;
   CLI::App* calib = app.add_subcommand(
       "calibrate-budget",
-      "split a decode gate's token budget over the KV heads: runs the gate over a text and writes "
-      "budget_shares.json beside its config.json, which --decode-sparsity budget:N then follows");
+      "split a gate's fixed budget over its heads: runs the gate over a text and writes budget_shares.json "
+      "beside its config.json, which --decode-sparsity budget:N (decode gate, KV heads) or "
+      "--prefill-sparsity density:RHO (prefill gate, query heads) then follows");
   add_common(calib, &ca.common);
-  calib->add_option("--gates", ca.gates, "gates with a decode gate (a gate directory, or one with decode/)")
+  calib->add_option("--gates", ca.gates, "gates with a gate of that kind (a gate directory, or one with decode/, prefill/)")
       ->required()
       ->check(kNonEmpty);
   calib->add_option("file", ca.file, "calibration text (not the text you evaluate on)")->required()->check(CLI::ExistingFile);
-  calib->add_option("--mass", ca.mass, "the share P of each step's gate softmax that a head keeps (default 0.75)")
+  calib->add_option("--kind", ca.kind, "decode (split budget:N over the KV heads) or prefill (density:RHO's Top-K "
+                                        "over the query heads) (default decode)")
+      ->check(CLI::IsMember({"decode", "prefill"}));
+  calib->add_option("--mass", ca.mass,
+                    "the share P of the gate's softmax that a head keeps, per decode step or prefill row (default 0.75 "
+                    "decode, 0.6 prefill)")
       ->check(number_check(0.0, 1.0, /*lo_open=*/true));
   calib->add_option("-c,--ctx", ca.ctx, "window length in tokens (default 8192)")->check(CLI::Range(2, 1 << 20));
   calib->add_option("--prefill-len", ca.prefill_len,
-                    "dense prefill of each window; the rest runs as decode steps (default: three quarters of --ctx)")
+                    "decode: dense prefill of each window; the rest runs as decode steps (default: three quarters of "
+                    "--ctx)")
       ->check(kNonNegative);
   calib->add_option("--max-windows", ca.max_windows, "windows of the text to run, 0: all (default 4)")->check(kNonNegative);
   calib->add_flag("--force", ca.force, "replace the gates' budget_shares.json");

@@ -116,23 +116,26 @@ struct GateSet {
   ModelConfig model;
   std::vector<GateLayerWeights> layers;  // [model.num_layers]
   std::string dir;  // the directory load_gates read it from (empty: made in memory)
-  // Decode gates: how a token budget is split over the KV heads (PolicyOptions::decode_budget_shares),
-  // [num_layers * num_kv_heads] layer-major, mean 1; empty when the gate has none. From
-  // `dir`/budget_shares.json (kBudgetSharesFile), which `seer calibrate-budget` writes; the file's
-  // "calibration" object (how they were measured) is kept as JSON text to be written back.
+  // How a fixed budget is split over the heads: a decode gate's token budget over the KV heads
+  // (PolicyOptions::decode_budget_shares, [num_layers * num_kv_heads]), a prefill gate's Top-K k over
+  // the query heads (PolicyOptions::prefill_budget_shares, [num_layers * num_qo_heads]); layer-major,
+  // mean 1; empty when the gate has none. From `dir`/budget_shares.json (kBudgetSharesFile), which
+  // `seer calibrate-budget` writes; the file's "calibration" object (how they were measured) is kept
+  // as JSON text to be written back.
   std::vector<float> budget_shares;
   std::string budget_calibration;
 };
 
-// The file beside a decode gate's config.json that holds its budget shares:
-//   {"num_hidden_layers": L, "num_key_value_heads": H,
+// The file beside a gate's config.json that holds its budget shares:
+//   {"num_hidden_layers": L, "num_key_value_heads": H,   (a prefill gate: "num_attention_heads": H)
 //    "shares": [[s_00, .., s_0(H-1)], .. L rows],   positive; read scaled to mean 1
 //    "kept": [[..]],                                  optional: the calibration's kept fraction per head
 //    "calibration": {..}}                             optional: rule, text, windows, density, ...
 inline constexpr const char* kBudgetSharesFile = "budget_shares.json";
-// Writes `dir`/budget_shares.json (through a temp file and rename): shares and kept [L * H].
-Status save_budget_shares(const std::string& dir, const std::vector<float>& shares, const std::vector<double>& kept,
-                          const ModelConfig& model, const std::string& calibration_json);
+// Writes `dir`/budget_shares.json (through a temp file and rename) for a gate of `kind`: shares and
+// kept [L * H], H its heads (above).
+Status save_budget_shares(const std::string& dir, GateKind kind, const std::vector<float>& shares,
+                          const std::vector<double>& kept, const ModelConfig& model, const std::string& calibration_json);
 
 // Checks a config (block size, dg, pooling combination) and, when `model` is given, that every
 // layer's tensors have the sizes gate_tensor_specs() asks for.

@@ -77,7 +77,12 @@ struct PolicyOptions {
   // takes the shares calibrated with its decode gate (GateSet::budget_shares, `seer calibrate-budget`),
   // unless uniform_budget; the CPU and the GPU alike.
   std::vector<float> decode_budget_shares;
-  bool uniform_budget = false;
+  // density:ρ's Top-K k split over the query heads the same way: [num_layers * num_qo_heads],
+  // layer-major, positive; each head's k for a forward of nb blocks is share_budget's count of
+  // density_top_k(ρ, nb). Empty: that k for every head. The gate policy, given none, takes its prefill
+  // gate's (`seer calibrate-budget --kind prefill`) unless uniform_budget; the CPU and the GPU alike.
+  std::vector<float> prefill_budget_shares;
+  bool uniform_budget = false;  // neither phase takes its gate's shares
 };
 
 // The shape of the prefill scores for one layer.
@@ -140,7 +145,11 @@ class ScoredPolicy : public AttentionPolicy {
   DensityStats stats_;
   std::vector<float> scores_;
   std::vector<int> budget_blocks_;  // [num_layers * num_kv_heads] share_budget's counts; empty: uniform
-  std::vector<BlockCounts> head_counts_;  // [num_kv_heads] one decode step's, per head
+  // [num_layers * num_qo_heads] share_budget's counts of the prefill Top-K's k = prefill_k_ (it follows
+  // the forward's block count); empty: uniform.
+  std::vector<int> prefill_blocks_;
+  int prefill_k_ = 0;
+  std::vector<BlockCounts> head_counts_;  // [heads] one selection's, per head
   std::unique_ptr<ThreadPool> pool_;
   ThreadPool* session_pool_ = nullptr;
   double prefill_seconds_ = 0.0, decode_seconds_ = 0.0;

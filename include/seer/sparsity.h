@@ -7,7 +7,8 @@
 //                  scores are logits, or the score itself when they are already probabilities;
 //   * density:ρ    Top-K with k = max(1, int((1 - sqrt(1 - ρ)) * nb)), nb = num_blocks, the query
 //                  blocks of the whole sequence so far; ρ is the density relative to the causal
-//                  triangle and ρ = 1 gives k = nb (dense);
+//                  triangle and ρ = 1 gives k = nb (dense); or, with per-head counts
+//                  (PrefillSelectArgs::head_blocks, share_budget of that k), head h's own k;
 //   * mass:P       the fewest highest-scoring blocks that hold a share P of the row's weight (top-p,
 //                  a project rule): weights w = float(exp(s - max)) for logits (NaN: 0), the scores
 //                  themselves for probabilities (a +inf one is kept and weighs nothing); the cut c is
@@ -109,12 +110,16 @@ struct PrefillSelectArgs {
   int num_blocks = 0;     // key blocks = query blocks of the whole sequence (first_q_block + num_rows)
   int block_size = 64;
   bool scores_are_probs = false;
+  // density:ρ only: [num_heads] k of each head's Top-K (share_budget's counts of this layer for
+  // density_top_k(ρ, num_blocks)); null: that k for every head.
+  const int* head_blocks = nullptr;
 };
 
 // scores: [num_heads, num_rows, num_blocks]. Fills `sel` (per qo head, ascending indices) and,
-// when `counts` is given, adds this selection's counts to it.
+// when `counts` is given, adds this selection's counts to it. `head_counts`, when given,
+// [num_heads]: each head's counts are added to its entry.
 Status select_prefill(const PrefillSparsity& sp, const PrefillSelectArgs& args, const float* scores,
-                      BlockSelection* sel, BlockCounts* counts = nullptr);
+                      BlockSelection* sel, BlockCounts* counts = nullptr, BlockCounts* head_counts = nullptr);
 
 struct DecodeSelectArgs {
   int num_heads = 0;   // num_kv_heads
@@ -132,25 +137,29 @@ struct DecodeSelectArgs {
 Status select_decode(const DecodeSparsity& sp, const DecodeSelectArgs& args, const float* scores,
                      BlockSelection* sel, BlockCounts* counts = nullptr, BlockCounts* head_counts = nullptr);
 
-// A decode budget split over KV heads by shares (a project rule, docs/TRAINING.md *Budget shares*):
-// shares [n] (n = num_layers * num_kv_heads, layer-major; positive), blocks_per_head = N / block_size.
+// A budget split over heads by shares (a project rule, docs/TRAINING.md *Budget shares*): a decode
+// budget:N over the KV heads (blocks_per_head = N / block_size), or a prefill density:ρ's Top-K over
+// the query heads (blocks_per_head = its k, blocks per row). shares [n] (n = num_layers * heads,
+// layer-major; positive).
 // Entry i gets about blocks_per_head * n * shares[i] / Σ shares blocks: the floors, then one more for
 // the largest remainders (ties: the lower index) so that the entries add up to blocks_per_head * n
 // exactly; then every entry below 1 gets 1, taken from the largest entry (ties: the lower index).
-// Every step of every layer then reads as many blocks in all as a uniform budget would (the sink and
-// current blocks forced on top, as there). The same counts on the CPU and the GPU.
+// Every decode step of every layer then reads as many blocks in all as a uniform budget would (the
+// sink and current blocks forced on top, as there); every prefill row as many, but for rows shorter
+// than a head's k. The same counts on the CPU and the GPU.
 std::vector<int> share_budget(const std::vector<float>& shares, int64_t blocks_per_head);
-// The per-head counts a policy uses: shares [num_layers * num_kv_heads]; layers below start_layer are
+// The per-head counts a policy uses: shares [num_layers * num_heads]; layers below start_layer are
 // dense and take no part (their entries are blocks_per_head, unused), so the sparse layers' counts add
 // up to the uniform budget's over those layers.
-std::vector<int> layer_budget_blocks(const std::vector<float>& shares, int num_kv_heads, int start_layer,
+std::vector<int> layer_budget_blocks(const std::vector<float>& shares, int num_heads, int start_layer,
                                      int64_t blocks_per_head);
 
 // Counts of one phase of one layer, accumulated over forwards until reset().
 struct LayerDensity {
   BlockCounts prefill;
   BlockCounts decode;
-  std::vector<BlockCounts> decode_heads;  // [num_kv_heads] decode per KV head (host selections only)
+  std::vector<BlockCounts> prefill_heads;  // [num_qo_heads] prefill per query head (host selections only)
+  std::vector<BlockCounts> decode_heads;   // [num_kv_heads] decode per KV head (host selections only)
 };
 
 class DensityStats {
@@ -158,14 +167,16 @@ class DensityStats {
   void reset(int num_layers);
   void add_prefill(int layer, const BlockCounts& c);
   void add_decode(int layer, const BlockCounts& c);
-  void add_decode_heads(int layer, const BlockCounts* heads, int num_heads);  // [num_heads]
+  void add_prefill_heads(int layer, const BlockCounts* heads, int num_heads);  // [num_heads]
+  void add_decode_heads(int layer, const BlockCounts* heads, int num_heads);   // [num_heads]
   const std::vector<LayerDensity>& layers() const { return layers_; }
   // Sums over layers >= first_layer (SPEC §3.3 sums decode over layers >= start_layer).
   BlockCounts prefill_total(int first_layer = 0) const;
   BlockCounts decode_total(int first_layer = 0) const;
   // {"prefill": {"selected":..,"dense":..,"forced":..,"density":..}, "decode": {..},
-  //  "layers": [{"layer": 0, "prefill": {..}, "decode": {..}, "decode_heads": [density, ..]}, ..]}
-  //  ("decode_heads" only where per-head counts were added)
+  //  "layers": [{"layer": 0, "prefill": {..}, "decode": {..}, "prefill_heads": [density, ..],
+  //              "decode_heads": [density, ..]}, ..]}
+  //  (the "_heads" lists only where per-head counts were added)
   std::string to_json() const;
 
  private:

@@ -145,10 +145,13 @@ Result<std::shared_ptr<ScoredPolicy>> make_gate_policy(const PolicyOptions& opts
                          opts.decode.to_string());
   for (const auto* g : {gates.prefill.get(), gates.decode.get()})
     if (g) SEER_RETURN_IF_ERROR(validate_gates(*g, cfg));
-  PolicyOptions o = opts;  // a budget follows the decode gate's shares unless told otherwise
+  PolicyOptions o = opts;  // a budget follows its gate's shares unless told otherwise
   if (o.decode.kind == DecodeSparsity::Kind::kBudget && o.decode_budget_shares.empty() && !o.uniform_budget &&
       gates.decode)
     o.decode_budget_shares = gates.decode->budget_shares;
+  if (o.prefill.kind == PrefillSparsity::Kind::kDensity && o.prefill_budget_shares.empty() && !o.uniform_budget &&
+      gates.prefill)
+    o.prefill_budget_shares = gates.prefill->budget_shares;
   return std::shared_ptr<ScoredPolicy>(std::make_shared<GatePolicy>(o, cfg, gates));
 }
 

@@ -208,32 +208,45 @@ int layer_of(const std::string& name) {
 }
 
 
+// The heads a gate's budget shares split over: a decode gate's KV heads, a prefill gate's query heads.
+struct ShareHeads {
+  int count;
+  const char* key;   // the base-model key that names them
+  const char* what;  // in messages
+};
+ShareHeads share_heads(GateKind kind, const ModelConfig& m) {
+  if (kind == GateKind::kDecode) return {m.num_kv_heads, "num_key_value_heads", "KV head"};
+  return {m.num_qo_heads, "num_attention_heads", "query head"};
+}
+
 // `dir`/budget_shares.json, when present, into gs->budget_shares (mean 1) and budget_calibration.
 Status load_budget_shares(const std::string& dir, const ModelConfig& model, GateSet* gs) {
   const std::string path = dir + "/" + kBudgetSharesFile;
   std::error_code ec;
   if (!fs::exists(path, ec)) return Status::ok();
-  if (gs->config.kind != GateKind::kDecode)
-    return Status::error("{}: budget shares split a decode budget, but {} holds a prefill gate", path, dir);
+  const ShareHeads heads = share_heads(gs->config.kind, model);
   SEER_ASSIGN_OR_RETURN(json j, read_json_file(path));
   Keys k(path, j);
   SEER_RETURN_IF_ERROR(check_base_dims(k, model));
+  if (!k.has(heads.key))  // the file names the heads it splits over: a prefill gate's file is not a decode gate's
+    return Status::error("{}: key '{}' is missing: the file must name the {}s of this {} gate's shares", path,
+                         heads.key, heads.what, gs->config.kind == GateKind::kDecode ? "decode" : "prefill");
   if (!k.has("shares")) return k.missing("shares");
   const json& rows = j.at("shares");
-  const std::string want = fmt::format("{} rows (layers) of {} positive numbers (KV heads)", model.num_layers,
-                                       model.num_kv_heads);
+  const std::string want = fmt::format("{} rows (layers) of {} positive numbers ({}s)", model.num_layers,
+                                       heads.count, heads.what);
   if (!rows.is_array() || int(rows.size()) != model.num_layers) return k.bad("shares", want.c_str());
   std::vector<float> s;
   double sum = 0.0;
   for (size_t l = 0; l < rows.size(); ++l) {
-    if (!rows[l].is_array() || int(rows[l].size()) != model.num_kv_heads)
-      return Status::error("{}: key 'shares': row {} must hold {} numbers (KV heads), got {}", path, l,
-                           model.num_kv_heads, rows[l].dump());
+    if (!rows[l].is_array() || int(rows[l].size()) != heads.count)
+      return Status::error("{}: key 'shares': row {} must hold {} numbers ({}s), got {}", path, l, heads.count,
+                           heads.what, rows[l].dump());
     for (size_t h = 0; h < rows[l].size(); ++h) {
       const json& v = rows[l][h];
       if (!v.is_number() || !(v.get<double>() > 0.0) || !std::isfinite(v.get<double>()))
-        return Status::error("{}: key 'shares': layer {}, KV head {}: must be a positive number, got {}", path, l, h,
-                             v.dump());
+        return Status::error("{}: key 'shares': layer {}, {} {}: must be a positive number, got {}", path, l,
+                             heads.what, h, v.dump());
       s.push_back(v.get<float>());
       sum += v.get<double>();
     }
@@ -246,12 +259,13 @@ Status load_budget_shares(const std::string& dir, const ModelConfig& model, Gate
 
 }  // namespace
 
-Status save_budget_shares(const std::string& dir, const std::vector<float>& shares, const std::vector<double>& kept,
-                          const ModelConfig& model, const std::string& calibration_json) {
-  const size_t H = size_t(model.num_kv_heads), n = size_t(model.num_layers) * H;
+Status save_budget_shares(const std::string& dir, GateKind kind, const std::vector<float>& shares,
+                          const std::vector<double>& kept, const ModelConfig& model, const std::string& calibration_json) {
+  const ShareHeads heads = share_heads(kind, model);
+  const size_t H = size_t(heads.count), n = size_t(model.num_layers) * H;
   if (shares.size() != n || (!kept.empty() && kept.size() != n))
-    return Status::error("save_budget_shares: {} shares and {} kept fractions for {} layers x {} KV heads",
-                         shares.size(), kept.size(), model.num_layers, H);
+    return Status::error("save_budget_shares: {} shares and {} kept fractions for {} layers x {} {}s",
+                         shares.size(), kept.size(), model.num_layers, H, heads.what);
   // One row per layer, so that the file reads as a table.
   auto rows = [&](auto value) {
     std::string t = "[\n";
@@ -263,7 +277,7 @@ Status save_budget_shares(const std::string& dir, const std::vector<float>& shar
     return t + " ]";
   };
   std::string out = "{\n";
-  out += fmt::format(" \"num_hidden_layers\": {},\n \"num_key_value_heads\": {},\n", model.num_layers, model.num_kv_heads);
+  out += fmt::format(" \"num_hidden_layers\": {},\n \"{}\": {},\n", model.num_layers, heads.key, H);
   if (!calibration_json.empty()) {
     const json c = json::parse(calibration_json, nullptr, /*allow_exceptions=*/false);
     if (c.is_discarded() || !c.is_object()) return Status::error("save_budget_shares: the calibration is not a JSON object");
@@ -432,7 +446,7 @@ Status save_gates(const std::string& dir, const GateSet& gs, const ModelConfig& 
   // The shares belong to these weights: written with them, and a stale file (shares calibrated for
   // gates this save replaces) removed.
   if (!gs.budget_shares.empty())
-    return save_budget_shares(dir, gs.budget_shares, {}, model, gs.budget_calibration);
+    return save_budget_shares(dir, gs.config.kind, gs.budget_shares, {}, model, gs.budget_calibration);
   fs::remove(dir + "/" + kBudgetSharesFile, ec);
   return Status::ok();
 }

@@ -193,7 +193,17 @@ Status ScoredPolicy::select_impl(const AttentionContext& ctx, BlockSelection* se
           if (std::isnan(scores_[(size_t(h) * a.num_rows + r) * a.num_blocks + j]))
             return Status::error("policy '{}': NaN prefill score (qo head {}, query block {}, key block {})",
                                  name(), h, a.first_q_block + r, j);
-    SEER_RETURN_IF_ERROR(select_prefill(opts_.prefill, a, scores_.data(), sel, &c));
+    if (opts_.prefill.kind == PrefillSparsity::Kind::kDensity && !opts_.prefill_budget_shares.empty()) {
+      const int k = density_top_k(opts_.prefill.value, a.num_blocks);
+      if (k != prefill_k_ || prefill_blocks_.empty()) {
+        prefill_blocks_ = layer_budget_blocks(opts_.prefill_budget_shares, cfg_.num_qo_heads, opts_.start_layer, k);
+        prefill_k_ = k;
+      }
+      a.head_blocks = prefill_blocks_.data() + size_t(ctx.layer) * a.num_heads;
+    }
+    head_counts_.assign(size_t(a.num_heads), BlockCounts{});
+    SEER_RETURN_IF_ERROR(select_prefill(opts_.prefill, a, scores_.data(), sel, &c, head_counts_.data()));
+    stats_.add_prefill_heads(ctx.layer, head_counts_.data(), a.num_heads);
   }
   stats_.add_prefill(ctx.layer, c);
   return Status::ok();
@@ -452,15 +462,20 @@ Result<std::shared_ptr<ScoredPolicy>> make_policy(const std::string& name, const
       return Status::error("policy '{}': {}", name,
                            dec.is_ok() ? "--decode-sparsity budget must be a whole number of tokens" : dec.status().message());
   }
-  if (!opts.decode_budget_shares.empty()) {
-    const size_t n = size_t(cfg.num_layers) * size_t(cfg.num_kv_heads);
-    if (opts.decode_budget_shares.size() != n)
-      return Status::error("policy '{}': {} decode budget shares for a model of {} layers x {} KV heads ({})", name,
-                           opts.decode_budget_shares.size(), cfg.num_layers, cfg.num_kv_heads, n);
+  for (const bool decode : {false, true}) {
+    const std::vector<float>& shares = decode ? opts.decode_budget_shares : opts.prefill_budget_shares;
+    const int heads = decode ? cfg.num_kv_heads : cfg.num_qo_heads;
+    const char* phase = decode ? "decode" : "prefill";
+    const char* head = decode ? "KV head" : "query head";
+    if (shares.empty()) continue;
+    const size_t n = size_t(cfg.num_layers) * size_t(heads);
+    if (shares.size() != n)
+      return Status::error("policy '{}': {} {} budget shares for a model of {} layers x {} {}s ({})", name,
+                           shares.size(), phase, cfg.num_layers, heads, head, n);
     for (size_t i = 0; i < n; ++i)
-      if (!(std::isfinite(opts.decode_budget_shares[i]) && opts.decode_budget_shares[i] > 0.0f))
-        return Status::error("policy '{}': decode budget share {} (layer {}, KV head {}) must be a positive number",
-                             name, opts.decode_budget_shares[i], i / size_t(cfg.num_kv_heads), i % size_t(cfg.num_kv_heads));
+      if (!(std::isfinite(shares[i]) && shares[i] > 0.0f))
+        return Status::error("policy '{}': {} budget share {} (layer {}, {} {}) must be a positive number", name,
+                             phase, shares[i], i / size_t(heads), head, i % size_t(heads));
   }
   if (name == "dense") {
     PolicyOptions o = opts;

@@ -262,7 +262,7 @@ int density_top_k(double density, int num_blocks) {
 // Selection
 
 Status select_prefill(const PrefillSparsity& sp, const PrefillSelectArgs& a, const float* scores,
-                      BlockSelection* sel, BlockCounts* counts) {
+                      BlockSelection* sel, BlockCounts* counts, BlockCounts* head_counts) {
   if (a.num_heads <= 0 || a.num_rows <= 0 || a.first_q_block < 0 || a.block_size <= 0 ||
       a.num_blocks < a.first_q_block + a.num_rows)
     return Status::error("select_prefill: bad shape (heads {}, rows {} from block {}, {} key blocks, block {})",
@@ -287,7 +287,7 @@ Status select_prefill(const PrefillSparsity& sp, const PrefillSelectArgs& a, con
 
   const int nb = a.num_blocks;
   const bool by_density = sp.kind == PrefillSparsity::Kind::kDensity;
-  const int k = by_density ? density_top_k(sp.value, nb) : 0;
+  int k = by_density ? density_top_k(sp.value, nb) : 0;  // (head_blocks: set per head below)
   std::vector<char> keep(static_cast<size_t>(nb));
   std::vector<float> sink_row;  // a Top-K row with block 0 ranked first (keep_sink)
   // The method on one row: Top-K (the sink in one of its k slots), the threshold or mass:P alone;
@@ -307,6 +307,9 @@ Status select_prefill(const PrefillSparsity& sp, const PrefillSelectArgs& a, con
   };
   BlockCounts c;
   for (int h = 0; h < a.num_heads; ++h) {
+    if (by_density && a.head_blocks) k = std::max(1, a.head_blocks[h]);
+    const BlockCounts c0 = c;
+    const int64_t selected0 = int64_t(sel->indices.size());
     for (int r = 0; r < a.num_rows; ++r) {
       const int qb = a.first_q_block + r;
       const int n = qb + 1;  // causal blocks of the row
@@ -333,6 +336,11 @@ Status select_prefill(const PrefillSparsity& sp, const PrefillSelectArgs& a, con
         if (keep[size_t(j)]) sel->indices.push_back(j);
       sel->offsets[size_t(h) * a.num_rows + r + 1] = int32_t(sel->indices.size());
       c.dense += n;
+    }
+    if (head_counts) {
+      head_counts[h].selected += int64_t(sel->indices.size()) - selected0;
+      head_counts[h].dense += c.dense - c0.dense;
+      head_counts[h].forced += c.forced - c0.forced;
     }
   }
   c.selected = sel->num_selected();
@@ -434,9 +442,9 @@ std::vector<int> share_budget(const std::vector<float>& shares, int64_t blocks_p
   return out;
 }
 
-std::vector<int> layer_budget_blocks(const std::vector<float>& shares, int num_kv_heads, int start_layer,
+std::vector<int> layer_budget_blocks(const std::vector<float>& shares, int num_heads, int start_layer,
                                      int64_t blocks_per_head) {
-  const size_t first = std::min(shares.size(), size_t(std::max(0, start_layer)) * size_t(std::max(0, num_kv_heads)));
+  const size_t first = std::min(shares.size(), size_t(std::max(0, start_layer)) * size_t(std::max(0, num_heads)));
   std::vector<int> out(first, int(std::max<int64_t>(0, blocks_per_head)));
   const std::vector<int> sparse = share_budget(std::vector<float>(shares.begin() + first, shares.end()), blocks_per_head);
   out.insert(out.end(), sparse.begin(), sparse.end());
@@ -464,12 +472,23 @@ void DensityStats::add_decode(int layer, const BlockCounts& c) {
   layers_[size_t(layer)].decode += c;
 }
 
+namespace {
+void add_heads(std::vector<BlockCounts>& d, const BlockCounts* heads, int num_heads) {
+  if (int(d.size()) < num_heads) d.resize(size_t(num_heads));
+  for (int h = 0; h < num_heads; ++h) d[size_t(h)] += heads[h];
+}
+}  // namespace
+
+void DensityStats::add_prefill_heads(int layer, const BlockCounts* heads, int num_heads) {
+  SEER_ASSERT(layer >= 0);
+  grow(layer);
+  add_heads(layers_[size_t(layer)].prefill_heads, heads, num_heads);
+}
+
 void DensityStats::add_decode_heads(int layer, const BlockCounts* heads, int num_heads) {
   SEER_ASSERT(layer >= 0);
   grow(layer);
-  std::vector<BlockCounts>& d = layers_[size_t(layer)].decode_heads;
-  if (int(d.size()) < num_heads) d.resize(size_t(num_heads));
-  for (int h = 0; h < num_heads; ++h) d[size_t(h)] += heads[h];
+  add_heads(layers_[size_t(layer)].decode_heads, heads, num_heads);
 }
 
 BlockCounts DensityStats::prefill_total(int first_layer) const {
@@ -498,10 +517,11 @@ std::string DensityStats::to_json() const {
     if (l) s += ", ";
     s += fmt::format(R"({{"layer": {}, "prefill": {}, "decode": {})", l, counts_json(layers_[l].prefill),
                      counts_json(layers_[l].decode));
-    if (!layers_[l].decode_heads.empty()) {
-      s += R"(, "decode_heads": [)";
-      for (size_t h = 0; h < layers_[l].decode_heads.size(); ++h)
-        s += fmt::format("{}{:.6f}", h ? ", " : "", layers_[l].decode_heads[h].density());
+    for (const auto& [key, heads] : {std::pair{"prefill_heads", &layers_[l].prefill_heads},
+                                     std::pair{"decode_heads", &layers_[l].decode_heads}}) {
+      if (heads->empty()) continue;
+      s += fmt::format(R"(, "{}": [)", key);
+      for (size_t h = 0; h < heads->size(); ++h) s += fmt::format("{}{:.6f}", h ? ", " : "", (*heads)[h].density());
       s += "]";
     }
     s += "}";

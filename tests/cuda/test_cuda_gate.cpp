@@ -1,7 +1,8 @@
 // The learned gates on the GPU (src/model/cuda_gate.h, src/kernels/cuda/gate.cuh) against the CPU
 // references on fresh random inputs:
 //   * selection: run_gate_select == seer::select_prefill / select_decode, exactly (lists and
-//     counts), on scores with ties, NaN and infinities, every method and forcing rule, and for a
+//     counts), on scores with ties, NaN and infinities, every method and forcing rule, per-head
+//     counts from budget shares (prefill and decode), and for a
 //     gate trained without block 0 (sink_excluded) against the scores the CPU gates hand the
 //     selection then;
 //   * pooling: run_gate_pool == host max / min / sums of the same bf16 rows;
@@ -359,6 +360,60 @@ TEST(CudaGate, DecodeSelectionWithBudgetSharesMatchesCpu) {
                             (fixed ? " fixed-stride" : " CSR"));
           }
         }
+}
+
+// A prefill Top-K split over the query heads by shares (GateSelectParams::head_k, seer::share_budget of
+// density:ρ's k): each head's rows take its own k; the closed-form CSR offsets and counts then sum over
+// heads of different lengths. Against the CPU's select_prefill with the same per-head counts
+// (PrefillSelectArgs::head_blocks), in every register tier, with the sink rule and last_block_dense.
+TEST(CudaGate, PrefillSelectionWithBudgetSharesMatchesCpu) {
+  GPU_OR_SKIP();
+  std::mt19937 rng(14);
+  const int heads = 5;
+  std::uniform_real_distribution<float> share(0.05f, 4.0f);
+  for (int first : {0, 7, 200, 460, 1950})
+    for (int rows : {1, 37, 150})
+      for (const char* method : {"density:0.05", "density:0.2", "density:0.2,nosink"})
+        for (bool lbd : {false, true})
+          for (bool excluded : {false, true}) {
+            PrefillSparsity s = PrefillSparsity::parse(method).value();
+            s.last_block_dense = lbd;
+            const int nb = first + rows, k = density_top_k(s.value, nb);
+            std::vector<float> shares(size_t(2) * heads);  // two layers; the second's counts go to the kernel
+            for (float& x : shares) x = share(rng);
+            if (lbd) shares[size_t(heads) + 1] = 60.0f;  // one head past the rows' lengths
+            const std::vector<int> all_k = share_budget(shares, k);
+            const std::vector<int32_t> head_k(all_k.begin() + heads, all_k.end());
+            const std::vector<float> scores = random_scores(size_t(heads) * rows * nb, rng, excluded ? kSpecials : kPlain);
+            std::vector<float> ref = scores;
+            if (excluded) sink_excluded_reference(ref, int64_t(heads) * rows, nb, true);
+            PrefillSelectArgs a;
+            a.num_heads = heads;
+            a.first_q_block = first;
+            a.num_rows = rows;
+            a.num_blocks = nb;
+            a.head_blocks = all_k.data() + heads;
+            BlockSelection cpu;
+            BlockCounts cc;
+            ASSERT_TRUE(select_prefill(s, a, ref.data(), &cpu, &cc).is_ok());
+            Dev<int32_t> ks(head_k);
+            cuda::GateSelectParams p;
+            p.row_stride = nb;
+            p.num_rows = heads * rows;
+            p.rows_per_head = rows;
+            p.first_q_block = first;
+            p.num_blocks = nb;
+            p.last_block_dense = lbd;
+            p.keep_sink = s.keep_sink;
+            p.sink_excluded = excluded;
+            p.top_k = true;
+            p.k = k;
+            p.head_k = ks.ptr;
+            const GpuSelection g = gpu_select(p, scores, int64_t(heads) * rows * nb);
+            expect_same(g, cpu.offsets, cpu.indices, cc,
+                        std::string(method) + " first " + std::to_string(first) + " rows " + std::to_string(rows) +
+                            (lbd ? " last_block_dense" : "") + (excluded ? " sink excluded" : ""));
+          }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1184,6 +1239,30 @@ TEST(CudaGate, ModelForwardWithDeviceGates) {
     EXPECT_GE(c.decode.selected, lo);
     EXPECT_LE(c.decode.selected, hi);
     EXPECT_GT(c.decode.selected, int64_t(12) * steps);
+  }
+  // A prefill Top-K split by shares (PolicyOptions::prefill_budget_shares; CudaGates uploads
+  // layer_budget_blocks' counts for the forward's k): density:0.6 over the prompt's 11 blocks is k = 4;
+  // each query head's rows then keep min(its k, qb + 1) blocks, and the counts say so exactly.
+  {
+    DeviceGateSpec shared = spec;
+    shared.options.start_layer = 0;
+    shared.options.prefill = PrefillSparsity::parse("density:0.6").value();
+    shared.options.prefill_budget_shares = {1.0f, 1.0f, 1.0f, 1.0f, 0.2f, 0.2f, 3.0f, 0.6f};
+    const int nb = (prompt + 63) / 64, k = density_top_k(0.6, nb);
+    ASSERT_EQ(k, 4);
+    const std::vector<int> per_head = layer_budget_blocks(shared.options.prefill_budget_shares, m.num_qo_heads, 0, k);
+    DeviceGatePolicy by_shares(shared);
+    std::vector<std::vector<float>> out;
+    run(&by_shares, &out);
+    for (const auto& lg : out)
+      for (float x : lg) ASSERT_TRUE(std::isfinite(x));
+    for (int l = 0; l < m.num_layers; ++l) {
+      int64_t want = 0;
+      for (int h = 0; h < m.num_qo_heads; ++h)
+        for (int qb = 0; qb < nb; ++qb) want += std::min(per_head[size_t(l) * m.num_qo_heads + h], qb + 1);
+      EXPECT_EQ(by_shares.stats[size_t(l)].prefill.selected, want) << "layer " << l;
+    }
+    EXPECT_NE(per_head[4], per_head[6]);  // (layer 1's heads differ)
   }
 
   // One session, gates on and off: a forward without the policy runs dense and leaves the gates'

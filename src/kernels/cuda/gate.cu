@@ -1298,21 +1298,25 @@ __device__ uint32_t mass_cut(const RowView<R>& row, double share) {
 
 // Prefill Top-K rows have a known length (min(k, qb + 1), or qb + 1 for a last_block_dense row),
 // so their CSR offsets and block counts have a closed form and the select kernel writes each list in
-// place: no scan, no compaction, no counting. Of the rows of one head with query blocks in [a, b):
-// the blocks Top-K picks, and those last_block_dense adds (forced).
-__device__ int64_t top_k_picked(const GateSelectParams& p, int a, int b) {
+// place: no scan, no compaction, no counting. Of the rows of one head (Top-K of k) with query blocks
+// in [a, b): the blocks Top-K picks, and those last_block_dense adds (forced).
+__device__ int64_t top_k_picked(int k, int a, int b) {
   if (b <= a) return 0;
-  const int m = min(b, max(a, p.k));  // rows qb < k keep all qb + 1 blocks, the others k
-  return int64_t(m - a) * (a + 1 + m) / 2 + int64_t(b - m) * p.k;
+  const int m = min(b, max(a, k));  // rows qb < k keep all qb + 1 blocks, the others k
+  return int64_t(m - a) * (a + 1 + m) / 2 + int64_t(b - m) * k;
 }
-__device__ int64_t top_k_forced(const GateSelectParams& p, int a, int b) {
+__device__ int64_t top_k_forced(const GateSelectParams& p, int k, int a, int b) {
   int64_t total = 0;
   if (p.last_block_dense)
-    for (int qb = max(a, p.num_blocks - 2); qb < b; ++qb) total += (qb + 1) - min(p.k, qb + 1);
+    for (int qb = max(a, p.num_blocks - 2); qb < b; ++qb) total += (qb + 1) - min(k, qb + 1);
   return total;
 }
-__device__ int64_t top_k_blocks(const GateSelectParams& p, int a, int b) {
-  return top_k_picked(p, a, b) + top_k_forced(p, a, b);
+__device__ int64_t top_k_blocks(const GateSelectParams& p, int k, int a, int b) {
+  return top_k_picked(k, a, b) + top_k_forced(p, k, a, b);
+}
+// A prefill head's k: its own (head_k: budget shares), else the one k.
+__device__ __forceinline__ int prefill_head_k(const GateSelectParams& p, int head) {
+  return p.head_k ? max(1, p.head_k[head]) : p.k;
 }
 
 __host__ __device__ inline bool closed_form(const GateSelectParams& p) { return p.top_k && p.k >= 1; }
@@ -1332,10 +1336,15 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
   if (closed) {  // the counts in closed form, added once
     if (p.counts && blockIdx.x == 0 && threadIdx.x == 0) {
       const int heads = p.num_rows / p.rows_per_head, a = p.first_q_block, b = a + p.rows_per_head;
-      const int64_t forced = top_k_forced(p, a, b);
-      atomicAdd(&p.counts[0], (unsigned long long)(heads * (top_k_picked(p, a, b) + forced)));
+      int64_t picked = 0, forced = 0;
+      for (int h = 0; h < heads; ++h) {
+        const int k = prefill_head_k(p, h);
+        picked += top_k_picked(k, a, b);
+        forced += top_k_forced(p, k, a, b);
+      }
+      atomicAdd(&p.counts[0], (unsigned long long)(picked + forced));
       atomicAdd(&p.counts[1], (unsigned long long)(heads * (int64_t(b - a) * (a + 1 + b) / 2)));
-      atomicAdd(&p.counts[2], (unsigned long long)(heads * forced));
+      atomicAdd(&p.counts[2], (unsigned long long)forced);
     }
   } else {
     if (threadIdx.x < 3) cta_counts[threadIdx.x] = 0;
@@ -1356,14 +1365,16 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
     // Top-K (closed-form offsets): straight to block_indices; threshold rows in place over their
     // scores (compacted after the scan; chunk c is read before anything at or after its first
     // output position is written).
-    int64_t base = 0;
+    const int head = row / p.rows_per_head;
+    const int head_k = kTopK ? prefill_head_k(p, head) : p.k;
+    int64_t base = 0;  // the heads before this one, then this head's rows before this one
     if (closed) {
-      const int head = row / p.rows_per_head;
-      base = head * top_k_blocks(p, p.first_q_block, p.first_q_block + p.rows_per_head) +
-             top_k_blocks(p, p.first_q_block, qb);
+      for (int h = 0; h < head; ++h)
+        base += top_k_blocks(p, prefill_head_k(p, h), p.first_q_block, p.first_q_block + p.rows_per_head);
+      base += top_k_blocks(p, head_k, p.first_q_block, qb);
     }
     int32_t* out = closed ? p.block_indices + base : reinterpret_cast<int32_t*>(row_scores);
-    const int k = min(p.k, n);
+    const int k = min(head_k, n);
     const bool take_all = kTopK && k >= n;
     uint32_t kth = 0;
     int ties = 0, equal = 0;

@@ -254,8 +254,9 @@ struct GateSelectParams {
   bool top_k = true;
   bool mass = false;
   int k = 1;
-  // Decode Top-K only: [num_heads] k of each KV head (seer::share_budget's counts of the layer, row R
-  // taking head_k[R % num_heads]); null: k for every row.
+  // Top-K only: k of each head (seer::share_budget's counts of the layer; null: k for every row).
+  // Decode: [num_heads], row R takes head_k[R % num_heads] (KV heads), and k bounds them all.
+  // Prefill: [num_rows / rows_per_head], row R takes head_k[R / rows_per_head] (query heads).
   const int32_t* head_k = nullptr;
   double tau = 0.0;
   int32_t* row_offsets = nullptr;    // [num_rows + 1]
