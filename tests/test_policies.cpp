@@ -442,14 +442,15 @@ TEST(Policies, DecodeBudgetShares) {
   EXPECT_TRUE(make_policy("gate", g, cfg, bundle).value()->options().decode_budget_shares.empty());
 }
 
-// Prefill Top-K split over the query heads: each head's rows are those of a uniform policy with that head's k;
-// the counts follow the forward's block count; the gate policy takes its prefill gate's shares.
+// Prefill Top-K split over the query heads: each head's rows are those of a uniform policy with that head's k
+// (prefill_budget_blocks for the forward's rows, which follow its block count); the gate policy takes its prefill
+// gate's shares.
 TEST(Policies, PrefillBudgetShares) {
   const ModelConfig cfg = tiny_config(2, 4, 2, 16);
   PolicyOptions o;
   o.block_size = 16;
   o.seed = 5;
-  o.start_layer = 1;  // layer 0 dense: layer 1's four heads share 4 k between them
+  o.start_layer = 1;  // layer 0 dense: layer 1's four heads share what a uniform k would pick
   const double rho = 0.3;
   o.prefill = PrefillSparsity{PrefillSparsity::Kind::kDensity, rho};
   o.prefill_budget_shares = {9.0f, 9.0f, 9.0f, 9.0f, 1.0f, 1.0f, 2.0f, 4.0f};
@@ -457,7 +458,9 @@ TEST(Policies, PrefillBudgetShares) {
   for (const int kv : {500, 1000}) {  // 32 and 63 blocks: k 5 and 10
     Synthetic d(4, 2, 16, kv, kv, 3);
     const int nb = (kv + 15) / 16, k = density_top_k(rho, nb);
-    const std::vector<int> want_k = share_budget({1.0f, 1.0f, 2.0f, 4.0f}, k);
+    const std::vector<int> all_k = prefill_budget_blocks(o.prefill_budget_shares, 4, 1, k, 0, nb, true);
+    const std::vector<int> want_k(all_k.begin() + 4, all_k.end());
+    EXPECT_EQ(std::vector<int>(all_k.begin(), all_k.begin() + 4), std::vector<int>(4, k));  // layer 0: dense
     BlockSelection sel;
     ASSERT_TRUE(shared->select(d.ctx(1), &sel).is_ok());
     for (int h = 0; h < 4; ++h) {

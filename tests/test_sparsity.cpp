@@ -404,6 +404,48 @@ TEST(Sparsity, PrefillTopKPerHead) {
   }
 }
 
+// prefill_budget_blocks: the heads' Top-K picks add up to the uniform k's or fall short by less than one more
+// block in every row; never more. Larger shares never get smaller counts; every count within [2 or 1, rows'
+// longest]; layers below start_layer keep k; equal shares give k everywhere.
+TEST(Sparsity, PrefillBudgetBlocksKeepTheTotal) {
+  std::mt19937_64 rng(31);
+  std::uniform_real_distribution<float> share(0.05f, 5.0f);
+  for (int trial = 0; trial < 400; ++trial) {
+    const int layers = 1 + int(rng() % 4), heads = 1 + int(rng() % 9), start = int(rng() % size_t(layers));
+    const int nb = 1 + int(rng() % 300), first = int(rng() % size_t(nb)), k = 1 + int(rng() % size_t(nb));
+    const bool sink = rng() % 2;
+    std::vector<float> shares(size_t(layers) * heads);
+    for (float& x : shares) x = share(rng);
+    if (trial % 10 == 0) std::fill(shares.begin(), shares.end(), 1.5f);
+    const std::vector<int> got = prefill_budget_blocks(shares, heads, start, k, first, nb, sink);
+    ASSERT_EQ(got.size(), shares.size());
+    const auto picked = [&](int kk) {
+      int64_t t = 0;
+      for (int qb = first; qb < nb; ++qb) t += std::min(kk, qb + 1);
+      return t;
+    };
+    const size_t lo = size_t(start) * heads;
+    int64_t total = 0;
+    const int floor_k = sink && k >= 2 ? 2 : 1;
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (i < lo) {
+        EXPECT_EQ(got[i], k);
+        continue;
+      }
+      EXPECT_GE(got[i], floor_k) << trial;
+      EXPECT_LE(got[i], nb) << trial;
+      total += picked(got[i]);
+      for (size_t j = lo; j < got.size(); ++j)
+        if (shares[i] > shares[j]) EXPECT_GE(got[i], got[j]) << "trial " << trial << " entries " << i << ", " << j;
+    }
+    const int64_t target = int64_t(got.size() - lo) * picked(k);
+    EXPECT_LE(total, target) << trial;
+    if (got.size() > lo) EXPECT_LT(target - total, nb - first) << trial;
+    if (trial % 10 == 0)
+      for (size_t i = lo; i < got.size(); ++i) EXPECT_EQ(got[i], k) << trial;
+  }
+}
+
 // decode mass:P against a plain reference: per head, the entries at or above the largest value v whose entries at
 // or above it hold at least P of the row's total (probabilities in; ties at v all kept), plus the sink and the
 // current block; a +inf entry (the sink of a gate trained without it) is kept and left out of the total.

@@ -49,6 +49,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace seer {
@@ -78,8 +79,8 @@ struct PolicyOptions {
   // unless uniform_budget; the CPU and the GPU alike.
   std::vector<float> decode_budget_shares;
   // density:ρ's Top-K k split over the query heads the same way: [num_layers * num_qo_heads],
-  // layer-major, positive; each head's k for a forward of nb blocks is share_budget's count of
-  // density_top_k(ρ, nb). Empty: that k for every head. The gate policy, given none, takes its prefill
+  // layer-major, positive; each head's k for a forward is prefill_budget_blocks' count (the heads
+  // together pick as many blocks as the uniform k, or a few fewer). Empty: that k for every head. The gate policy, given none, takes its prefill
   // gate's (`seer calibrate-budget --kind prefill`) unless uniform_budget; the CPU and the GPU alike.
   std::vector<float> prefill_budget_shares;
   bool uniform_budget = false;  // neither phase takes its gate's shares
@@ -145,10 +146,10 @@ class ScoredPolicy : public AttentionPolicy {
   DensityStats stats_;
   std::vector<float> scores_;
   std::vector<int> budget_blocks_;  // [num_layers * num_kv_heads] share_budget's counts; empty: uniform
-  // [num_layers * num_qo_heads] share_budget's counts of the prefill Top-K's k = prefill_k_ (it follows
-  // the forward's block count); empty: uniform.
+  // [num_layers * num_qo_heads] prefill_budget_blocks' counts for the forward's rows prefill_rows_
+  // (first query block, block count); empty: uniform.
   std::vector<int> prefill_blocks_;
-  int prefill_k_ = 0;
+  std::pair<int, int> prefill_rows_{-1, -1};
   std::vector<BlockCounts> head_counts_;  // [heads] one selection's, per head
   std::unique_ptr<ThreadPool> pool_;
   ThreadPool* session_pool_ = nullptr;

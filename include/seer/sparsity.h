@@ -8,7 +8,7 @@
 //   * density:ρ    Top-K with k = max(1, int((1 - sqrt(1 - ρ)) * nb)), nb = num_blocks, the query
 //                  blocks of the whole sequence so far; ρ is the density relative to the causal
 //                  triangle and ρ = 1 gives k = nb (dense); or, with per-head counts
-//                  (PrefillSelectArgs::head_blocks, share_budget of that k), head h's own k;
+//                  (PrefillSelectArgs::head_blocks, prefill_budget_blocks of that k), head h's own k;
 //   * mass:P       the fewest highest-scoring blocks that hold a share P of the row's weight (top-p,
 //                  a project rule): weights w = float(exp(s - max)) for logits (NaN: 0), the scores
 //                  themselves for probabilities (a +inf one is kept and weighs nothing); the cut c is
@@ -110,8 +110,8 @@ struct PrefillSelectArgs {
   int num_blocks = 0;     // key blocks = query blocks of the whole sequence (first_q_block + num_rows)
   int block_size = 64;
   bool scores_are_probs = false;
-  // density:ρ only: [num_heads] k of each head's Top-K (share_budget's counts of this layer for
-  // density_top_k(ρ, num_blocks)); null: that k for every head.
+  // density:ρ only: [num_heads] k of each head's Top-K (prefill_budget_blocks' counts of this layer
+  // for density_top_k(ρ, num_blocks)); null: that k for every head.
   const int* head_blocks = nullptr;
 };
 
@@ -137,22 +137,34 @@ struct DecodeSelectArgs {
 Status select_decode(const DecodeSparsity& sp, const DecodeSelectArgs& args, const float* scores,
                      BlockSelection* sel, BlockCounts* counts = nullptr, BlockCounts* head_counts = nullptr);
 
-// A budget split over heads by shares (a project rule, docs/TRAINING.md *Budget shares*): a decode
-// budget:N over the KV heads (blocks_per_head = N / block_size), or a prefill density:ρ's Top-K over
-// the query heads (blocks_per_head = its k, blocks per row). shares [n] (n = num_layers * heads,
-// layer-major; positive).
+// A decode budget split over KV heads by shares (a project rule, docs/TRAINING.md *Budget shares*):
+// shares [n] (n = num_layers * num_kv_heads, layer-major; positive), blocks_per_head = N / block_size.
 // Entry i gets about blocks_per_head * n * shares[i] / Σ shares blocks: the floors, then one more for
 // the largest remainders (ties: the lower index) so that the entries add up to blocks_per_head * n
 // exactly; then every entry below 1 gets 1, taken from the largest entry (ties: the lower index).
-// Every decode step of every layer then reads as many blocks in all as a uniform budget would (the
-// sink and current blocks forced on top, as there); every prefill row as many, but for rows shorter
-// than a head's k. The same counts on the CPU and the GPU.
+// Every step of every layer then reads as many blocks in all as a uniform budget would (the sink and
+// current blocks forced on top, as there). The same counts on the CPU and the GPU.
 std::vector<int> share_budget(const std::vector<float>& shares, int64_t blocks_per_head);
-// The per-head counts a policy uses: shares [num_layers * num_heads]; layers below start_layer are
-// dense and take no part (their entries are blocks_per_head, unused), so the sparse layers' counts add
-// up to the uniform budget's over those layers.
-std::vector<int> layer_budget_blocks(const std::vector<float>& shares, int num_heads, int start_layer,
+// The per-head counts a decode policy uses: shares [num_layers * num_kv_heads]; layers below
+// start_layer are dense and take no part (their entries are blocks_per_head, unused), so the sparse
+// layers' counts add up to the uniform budget's over those layers.
+std::vector<int> layer_budget_blocks(const std::vector<float>& shares, int num_kv_heads, int start_layer,
                                      int64_t blocks_per_head);
+
+// The per-head k a policy uses for a prefill density:ρ forward over query blocks [first_q_block,
+// num_blocks) with Top-K's k = density_top_k(ρ, num_blocks), split by shares [num_layers * num_heads]
+// (layers below start_layer dense and out of it, their entries k). A head of k' picks
+// P(k') = Σ_rows min(k', qb + 1) blocks, so a head's k beyond its short rows buys nothing there: the
+// counts are chosen so that the sparse heads together pick as many blocks as the uniform k would
+// (n P(k)) or a few fewer, never more. Each head gets clamp(round(c x_i), m, num_blocks), x_i its exact
+// share of the uniform total (k n s_i / Σ s) and c the largest scale that fits; then one more block
+// for the heads nearest to rounding up (ties: the lower index) while it fits. (Floors in place of the
+// nearest integer would hand the small heads' remainders to the large ones through c: measured, +7% ->
+// +15% at density 0.1 with the shipped gates.) m = 2 with keep_sink and k >= 2
+// (the sink and one pick of the gate's own; a head of 1 would lose the sink), else 1. Shares all
+// equal give k everywhere. The same counts on the CPU and the GPU.
+std::vector<int> prefill_budget_blocks(const std::vector<float>& shares, int num_heads, int start_layer, int k,
+                                       int first_q_block, int num_blocks, bool keep_sink);
 
 // Counts of one phase of one layer, accumulated over forwards until reset().
 struct LayerDensity {

@@ -203,11 +203,12 @@ struct CudaGates::Impl {
   DeviceBuffer budget_k;
   std::vector<int> budget_k_max;
   // A prefill Top-K split by shares (options.prefill_budget_shares): i32 [num_layers, Hq] k per query
-  // head for a forward whose k is prefill_k_for (it follows the block count; uploaded when it changes),
-  // the host copy in prefill_k_host; empty: uniform.
+  // head (seer::prefill_budget_blocks, as the CPU's ScoredPolicy) for a forward over the rows
+  // prefill_k_rows (first query block, block count; uploaded when they change), the host copy in
+  // prefill_k_host; empty: uniform.
   DeviceBuffer prefill_k;
   std::vector<int> prefill_k_host;
-  int prefill_k_for = 0;
+  std::pair<int, int> prefill_k_rows{-1, -1};
   int slices = 1;
   std::vector<unsigned long long> host_counts;
   DeviceBuffer tile_ptrs;          // the tiled score GEMM's pointers: [q tiles | key tiles | score tiles]
@@ -491,16 +492,17 @@ struct CudaGates::Impl {
     sp.mass = spec.options.prefill.kind == PrefillSparsity::Kind::kMass;
     sp.k = sp.top_k ? density_top_k(spec.options.prefill.value, nb) : 0;
     const std::vector<float>& shares = spec.options.prefill_budget_shares;
-    if (sp.top_k && !shares.empty()) {  // each query head its own k (seer::layer_budget_blocks, as the CPU)
+    if (sp.top_k && !shares.empty()) {  // each query head its own k (seer::prefill_budget_blocks, as the CPU)
       if (shares.size() != size_t(model.num_layers) * Hq)
         return Status::error("GPU gates: {} prefill budget shares for {} layers x {} query heads", shares.size(),
                              model.num_layers, Hq);
-      if (sp.k != prefill_k_for || prefill_k_host.empty()) {
-        prefill_k_host = layer_budget_blocks(shares, Hq, spec.options.start_layer, sp.k);
+      if (prefill_k_rows != std::pair{first_qb, nb}) {
+        prefill_k_host = prefill_budget_blocks(shares, Hq, spec.options.start_layer, sp.k, first_qb, nb,
+                                               spec.options.prefill.keep_sink);
         SEER_RETURN_IF_ERROR(prefill_k.reserve(prefill_k_host.size() * sizeof(int32_t), "gate budget shares"));
         SEER_CUDA_CHECK(cudaMemcpyAsync(prefill_k.ptr, prefill_k_host.data(), prefill_k_host.size() * sizeof(int32_t),
                                         cudaMemcpyHostToDevice, stream));
-        prefill_k_for = sp.k;
+        prefill_k_rows = {first_qb, nb};
       }
       sp.head_k = prefill_k.as<int32_t>() + size_t(layer) * Hq;
     }

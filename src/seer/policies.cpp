@@ -194,10 +194,11 @@ Status ScoredPolicy::select_impl(const AttentionContext& ctx, BlockSelection* se
             return Status::error("policy '{}': NaN prefill score (qo head {}, query block {}, key block {})",
                                  name(), h, a.first_q_block + r, j);
     if (opts_.prefill.kind == PrefillSparsity::Kind::kDensity && !opts_.prefill_budget_shares.empty()) {
-      const int k = density_top_k(opts_.prefill.value, a.num_blocks);
-      if (k != prefill_k_ || prefill_blocks_.empty()) {
-        prefill_blocks_ = layer_budget_blocks(opts_.prefill_budget_shares, cfg_.num_qo_heads, opts_.start_layer, k);
-        prefill_k_ = k;
+      if (prefill_rows_ != std::pair{a.first_q_block, a.num_blocks}) {  // (the same for every layer of a forward)
+        prefill_blocks_ = prefill_budget_blocks(opts_.prefill_budget_shares, cfg_.num_qo_heads, opts_.start_layer,
+                                                density_top_k(opts_.prefill.value, a.num_blocks), a.first_q_block,
+                                                a.num_blocks, opts_.prefill.keep_sink);
+        prefill_rows_ = {a.first_q_block, a.num_blocks};
       }
       a.head_blocks = prefill_blocks_.data() + size_t(ctx.layer) * a.num_heads;
     }

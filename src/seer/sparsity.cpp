@@ -442,12 +442,69 @@ std::vector<int> share_budget(const std::vector<float>& shares, int64_t blocks_p
   return out;
 }
 
-std::vector<int> layer_budget_blocks(const std::vector<float>& shares, int num_heads, int start_layer,
+std::vector<int> layer_budget_blocks(const std::vector<float>& shares, int num_kv_heads, int start_layer,
                                      int64_t blocks_per_head) {
-  const size_t first = std::min(shares.size(), size_t(std::max(0, start_layer)) * size_t(std::max(0, num_heads)));
+  const size_t first = std::min(shares.size(), size_t(std::max(0, start_layer)) * size_t(std::max(0, num_kv_heads)));
   std::vector<int> out(first, int(std::max<int64_t>(0, blocks_per_head)));
   const std::vector<int> sparse = share_budget(std::vector<float>(shares.begin() + first, shares.end()), blocks_per_head);
   out.insert(out.end(), sparse.begin(), sparse.end());
+  return out;
+}
+
+std::vector<int> prefill_budget_blocks(const std::vector<float>& shares, int num_heads, int start_layer, int k,
+                                       int first_q_block, int num_blocks, bool keep_sink) {
+  const size_t first = std::min(shares.size(), size_t(std::max(0, start_layer)) * size_t(std::max(0, num_heads)));
+  std::vector<int> out(shares.size(), k);
+  const size_t n = shares.size() - first;
+  const int a = std::max(0, first_q_block), b = std::max(a, num_blocks);
+  if (n == 0 || k < 1 || b <= a) return out;
+  // Blocks Top-K of k picks over the rows: Σ min(k, qb + 1), qb in [a, b).
+  const auto picked = [&](int64_t kk) {
+    const int64_t m = std::min<int64_t>(b, std::max<int64_t>(a, kk));  // rows qb < kk keep all qb + 1
+    return (m - a) * (a + 1 + m) / 2 + (b - m) * kk;
+  };
+  const int lo_k = keep_sink && k >= 2 ? 2 : 1, hi_k = b;  // a row never holds more than b blocks
+  double sum = 0.0;
+  for (size_t i = first; i < shares.size(); ++i) sum += double(shares[i]);
+  std::vector<double> x(n);  // each head's exact share of the uniform total of k a head
+  double x_min = std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < n; ++i) {
+    x[i] = sum > 0.0 ? double(k) * double(n) * double(shares[first + i]) / sum : double(k);
+    x_min = std::min(x_min, x[i]);
+  }
+  const int64_t target = int64_t(n) * picked(k);
+  const auto count_at = [&](double c, size_t i) {
+    return int(std::clamp<double>(std::floor(c * x[i] + 0.5), lo_k, hi_k));  // (nearest: floors would favour the large)
+  };
+  const auto total_at = [&](double c) {
+    int64_t t = 0;
+    for (size_t i = 0; i < n; ++i) t += picked(count_at(c, i));
+    return t;
+  };
+  // The largest scale c with total_at(c) <= target (total_at(0) = n * picked(lo_k) <= target).
+  double lo = 0.0, hi = double(hi_k) / std::max(x_min, 1e-30) + 1.0;
+  for (int it = 0; it < 100 && hi - lo > 1e-12 * hi; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    (total_at(mid) <= target ? lo : hi) = mid;
+  }
+  std::vector<int> kk(n);
+  int64_t left = target;
+  for (size_t i = 0; i < n; ++i) left -= picked(kk[i] = count_at(lo, i));
+  // What the rounding left: one more block for the heads nearest to rounding up (ties: the lower index)
+  // while it fits.
+  const auto frac = [&](size_t i) { return lo * x[i] + 0.5 - std::floor(lo * x[i] + 0.5); };
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](size_t i, size_t j) { return frac(i) > frac(j); });
+  for (size_t i : order) {
+    if (kk[i] >= hi_k) continue;
+    const int64_t inc = picked(kk[i] + 1) - picked(kk[i]);
+    if (inc <= left) {
+      kk[i] += 1;
+      left -= inc;
+    }
+  }
+  std::copy(kk.begin(), kk.end(), out.begin() + std::ptrdiff_t(first));
   return out;
 }
 

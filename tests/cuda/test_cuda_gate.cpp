@@ -1241,7 +1241,7 @@ TEST(CudaGate, ModelForwardWithDeviceGates) {
     EXPECT_GT(c.decode.selected, int64_t(12) * steps);
   }
   // A prefill Top-K split by shares (PolicyOptions::prefill_budget_shares; CudaGates uploads
-  // layer_budget_blocks' counts for the forward's k): density:0.6 over the prompt's 11 blocks is k = 4;
+  // prefill_budget_blocks' counts for the forward's rows): density:0.6 over the prompt's 11 blocks is k = 4;
   // each query head's rows then keep min(its k, qb + 1) blocks, and the counts say so exactly.
   {
     DeviceGateSpec shared = spec;
@@ -1250,7 +1250,8 @@ TEST(CudaGate, ModelForwardWithDeviceGates) {
     shared.options.prefill_budget_shares = {1.0f, 1.0f, 1.0f, 1.0f, 0.2f, 0.2f, 3.0f, 0.6f};
     const int nb = (prompt + 63) / 64, k = density_top_k(0.6, nb);
     ASSERT_EQ(k, 4);
-    const std::vector<int> per_head = layer_budget_blocks(shared.options.prefill_budget_shares, m.num_qo_heads, 0, k);
+    const std::vector<int> per_head =
+        prefill_budget_blocks(shared.options.prefill_budget_shares, m.num_qo_heads, 0, k, 0, nb, true);
     DeviceGatePolicy by_shares(shared);
     std::vector<std::vector<float>> out;
     run(&by_shares, &out);
