@@ -458,7 +458,7 @@ TEST(Policies, PrefillBudgetShares) {
   for (const int kv : {500, 1000}) {  // 32 and 63 blocks: k 5 and 10
     Synthetic d(4, 2, 16, kv, kv, 3);
     const int nb = (kv + 15) / 16, k = density_top_k(rho, nb);
-    const std::vector<int> all_k = prefill_budget_blocks(o.prefill_budget_shares, 4, 1, k, 0, nb, true);
+    const std::vector<int> all_k = prefill_budget_blocks(o.prefill_budget_shares, 4, 1, k, 0, nb);
     const std::vector<int> want_k(all_k.begin() + 4, all_k.end());
     EXPECT_EQ(std::vector<int>(all_k.begin(), all_k.begin() + 4), std::vector<int>(4, k));  // layer 0: dense
     BlockSelection sel;

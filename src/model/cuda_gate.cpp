@@ -497,8 +497,7 @@ struct CudaGates::Impl {
         return Status::error("GPU gates: {} prefill budget shares for {} layers x {} query heads", shares.size(),
                              model.num_layers, Hq);
       if (prefill_k_rows != std::pair{first_qb, nb}) {
-        prefill_k_host = prefill_budget_blocks(shares, Hq, spec.options.start_layer, sp.k, first_qb, nb,
-                                               spec.options.prefill.keep_sink);
+        prefill_k_host = prefill_budget_blocks(shares, Hq, spec.options.start_layer, sp.k, first_qb, nb);
         SEER_RETURN_IF_ERROR(prefill_k.reserve(prefill_k_host.size() * sizeof(int32_t), "gate budget shares"));
         SEER_CUDA_CHECK(cudaMemcpyAsync(prefill_k.ptr, prefill_k_host.data(), prefill_k_host.size() * sizeof(int32_t),
                                         cudaMemcpyHostToDevice, stream));

@@ -197,7 +197,7 @@ Status ScoredPolicy::select_impl(const AttentionContext& ctx, BlockSelection* se
       if (prefill_rows_ != std::pair{a.first_q_block, a.num_blocks}) {  // (the same for every layer of a forward)
         prefill_blocks_ = prefill_budget_blocks(opts_.prefill_budget_shares, cfg_.num_qo_heads, opts_.start_layer,
                                                 density_top_k(opts_.prefill.value, a.num_blocks), a.first_q_block,
-                                                a.num_blocks, opts_.prefill.keep_sink);
+                                                a.num_blocks);
         prefill_rows_ = {a.first_q_block, a.num_blocks};
       }
       a.head_blocks = prefill_blocks_.data() + size_t(ctx.layer) * a.num_heads;

@@ -452,7 +452,7 @@ std::vector<int> layer_budget_blocks(const std::vector<float>& shares, int num_k
 }
 
 std::vector<int> prefill_budget_blocks(const std::vector<float>& shares, int num_heads, int start_layer, int k,
-                                       int first_q_block, int num_blocks, bool keep_sink) {
+                                       int first_q_block, int num_blocks) {
   const size_t first = std::min(shares.size(), size_t(std::max(0, start_layer)) * size_t(std::max(0, num_heads)));
   std::vector<int> out(shares.size(), k);
   const size_t n = shares.size() - first;
@@ -463,7 +463,7 @@ std::vector<int> prefill_budget_blocks(const std::vector<float>& shares, int num
     const int64_t m = std::min<int64_t>(b, std::max<int64_t>(a, kk));  // rows qb < kk keep all qb + 1
     return (m - a) * (a + 1 + m) / 2 + (b - m) * kk;
   };
-  const int lo_k = keep_sink && k >= 2 ? 2 : 1, hi_k = b;  // a row never holds more than b blocks
+  const int lo_k = std::min(k, kPrefillShareFloor), hi_k = b;  // a row never holds more than b blocks
   double sum = 0.0;
   for (size_t i = first; i < shares.size(); ++i) sum += double(shares[i]);
   std::vector<double> x(n);  // each head's exact share of the uniform total of k a head

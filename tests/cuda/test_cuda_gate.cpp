@@ -1251,7 +1251,7 @@ TEST(CudaGate, ModelForwardWithDeviceGates) {
     const int nb = (prompt + 63) / 64, k = density_top_k(0.6, nb);
     ASSERT_EQ(k, 4);
     const std::vector<int> per_head =
-        prefill_budget_blocks(shared.options.prefill_budget_shares, m.num_qo_heads, 0, k, 0, nb, true);
+        prefill_budget_blocks(shared.options.prefill_budget_shares, m.num_qo_heads, 0, k, 0, nb);
     DeviceGatePolicy by_shares(shared);
     std::vector<std::vector<float>> out;
     run(&by_shares, &out);
