@@ -175,6 +175,26 @@ void sink_excluded_reference(std::vector<float>& rows, int64_t num_rows, int64_t
     rows[size_t(r * stride)] = top_k ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
 }
 
+// Prefill selection parameters of `heads` heads x `rows` query blocks from `first` on, under `s` (its method,
+// k, sink rule and last_block_dense); the buffers are gpu_select's.
+cuda::GateSelectParams prefill_select_params(const PrefillSparsity& s, int heads, int rows, int first, bool excluded) {
+  const int nb = first + rows;
+  cuda::GateSelectParams p;
+  p.row_stride = nb;
+  p.num_rows = heads * rows;
+  p.rows_per_head = rows;
+  p.first_q_block = first;
+  p.num_blocks = nb;
+  p.last_block_dense = s.last_block_dense;
+  p.keep_sink = s.keep_sink;
+  p.sink_excluded = excluded;
+  p.top_k = s.kind == PrefillSparsity::Kind::kDensity;
+  p.mass = s.kind == PrefillSparsity::Kind::kMass;
+  p.k = p.top_k ? density_top_k(s.value, nb) : 0;
+  p.tau = s.value;
+  return p;
+}
+
 TEST(CudaGate, PrefillSelectionMatchesCpu) {
   GPU_OR_SKIP();
   std::mt19937 rng(11);
@@ -211,19 +231,7 @@ TEST(CudaGate, PrefillSelectionMatchesCpu) {
             BlockCounts cc;
             ASSERT_TRUE(select_prefill(rs, a, ref.data(), &cpu, &cc).is_ok());
             if (excluded && !top_k) cc.forced -= int64_t(heads) * rows;  // block 0: the GPU's pick
-            cuda::GateSelectParams p;
-            p.row_stride = nb;
-            p.num_rows = heads * rows;
-            p.rows_per_head = rows;
-            p.first_q_block = first;
-            p.num_blocks = nb;
-            p.last_block_dense = lbd;
-            p.keep_sink = s.keep_sink;
-            p.sink_excluded = excluded;
-            p.top_k = top_k;
-            p.mass = s.kind == PrefillSparsity::Kind::kMass;
-            p.k = p.top_k ? density_top_k(s.value, nb) : 0;
-            p.tau = s.value;
+            const cuda::GateSelectParams p = prefill_select_params(s, heads, rows, first, excluded);
             const GpuSelection g = gpu_select(p, scores, int64_t(heads) * rows * nb);
             expect_same(g, cpu.offsets, cpu.indices, cc,
                         std::string(method) + " first " + std::to_string(first) + " rows " + std::to_string(rows) +
@@ -397,18 +405,8 @@ TEST(CudaGate, PrefillSelectionWithBudgetSharesMatchesCpu) {
             BlockCounts cc;
             ASSERT_TRUE(select_prefill(s, a, ref.data(), &cpu, &cc).is_ok());
             Dev<int32_t> ks(head_k);
-            cuda::GateSelectParams p;
-            p.row_stride = nb;
-            p.num_rows = heads * rows;
-            p.rows_per_head = rows;
-            p.first_q_block = first;
-            p.num_blocks = nb;
-            p.last_block_dense = lbd;
-            p.keep_sink = s.keep_sink;
-            p.sink_excluded = excluded;
-            p.top_k = true;
-            p.k = k;
-            p.head_k = ks.ptr;
+            cuda::GateSelectParams p = prefill_select_params(s, heads, rows, first, excluded);
+            p.head_k = ks.ptr;  // (p.k, the uniform k, is the closed form's switch)
             const GpuSelection g = gpu_select(p, scores, int64_t(heads) * rows * nb);
             expect_same(g, cpu.offsets, cpu.indices, cc,
                         std::string(method) + " first " + std::to_string(first) + " rows " + std::to_string(rows) +
