@@ -5,7 +5,7 @@
 // Usage: bench_model [-m MODEL] [-t THREADS] [--pp 512,2048,8192] [--tg 512,8192] [--tg-tokens 32] [--reps 3]
 //                    [--jsonl FILE]   (one line per test: test, depth, tps_mean, tps_std, tps_median, tps_best)
 //                    [--policy NAME] [--gates DIR] [--prefill-sparsity S] [--decode-sparsity S] [--f32-matmul]
-//                    [--uniform-budget]   (budget:N N tokens a head though the gates have budget shares)
+//                    [--uniform-budget]   (budget:N N tokens a head, density:RHO one k, though the gates have budget shares)
 // --f32-matmul: Q4/Q8 weights times f32 activations (SessionOptions::int8_matmul false) instead of int8 ones.
 // With a policy, the time it spends choosing blocks (gate scores + selection) is reported beside the
 // forward time (median over repetitions).
@@ -133,7 +133,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     policy = *p;
-    std::printf("# policy %s, prefill %s, decode %s%s\n", policy_name.c_str(), prefill_sp.c_str(), decode_sp.c_str(),
+    std::printf("# policy %s, prefill %s%s, decode %s%s\n", policy_name.c_str(), prefill_sp.c_str(),
+                policy->options().prefill_budget_shares.empty() ? "" : " (Top-K split by the gates' shares)",
+                decode_sp.c_str(),
                 policy->options().decode_budget_shares.empty() ? "" : ", budget split by the gates' shares");
   }
   seer::SessionOptions so;
