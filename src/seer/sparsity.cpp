@@ -463,7 +463,7 @@ std::vector<int> prefill_budget_blocks(const std::vector<float>& shares, int num
     const int64_t m = std::min<int64_t>(b, std::max<int64_t>(a, kk));  // rows qb < kk keep all qb + 1
     return (m - a) * (a + 1 + m) / 2 + (b - m) * kk;
   };
-  const int lo_k = std::min(k, kPrefillShareFloor), hi_k = b;  // a row never holds more than b blocks
+  const int lo_k = std::min(k, kPrefillShareFloor), hi_k = std::max(b, lo_k);  // a row holds at most b blocks
   double sum = 0.0;
   for (size_t i = first; i < shares.size(); ++i) sum += double(shares[i]);
   std::vector<double> x(n);  // each head's exact share of the uniform total of k a head
