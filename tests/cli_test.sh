@@ -176,7 +176,7 @@ check "calibrate-budget --kind prefill" 0 "$seer" calibrate-budget -m "$tiny" --
 contains "calibrate-budget --kind prefill names the file" "$tmp/out/prefill/budget_shares.json"
 contains "calibrate-budget --kind prefill says which heads" "query heads"
 check "prefill shares name the query heads" 0 grep -q '"num_attention_heads"' "$tmp/out/prefill/budget_shares.json"
-check "prefill shares record the default rule" 0 grep -q '"mass:0.6"' "$tmp/out/prefill/budget_shares.json"
+check "prefill shares record the default rule" 0 grep -q '"mass:0.8"' "$tmp/out/prefill/budget_shares.json"
 check "calibrate-budget --kind prefill --prefill-len" 2 "$seer" calibrate-budget -m "$tiny" --gates "$tmp/out" "$ex" \
   -c 256 --kind prefill --prefill-len 192 --force
 contains "--prefill-len is for decode" "whole windows"

@@ -456,7 +456,7 @@ struct CalibrateArgs {
   int max_windows = 4;
   bool force = false;
 };
-constexpr double kCalibrateMass[2] = {0.6, 0.75};  // prefill, decode
+constexpr double kCalibrateMass[2] = {0.8, 0.75};  // prefill, decode (docs/TRAINING.md *Budget shares*)
 
 int run_calibrate_budget(const CalibrateArgs& a) {
   const bool decode = a.kind == "decode";
@@ -841,7 +841,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"decode", "prefill"}));
   calib->add_option("--mass", ca.mass,
                     "the share P of the gate's softmax that a head keeps, per decode step or prefill row (default 0.75 "
-                    "decode, 0.6 prefill)")
+                    "decode, 0.8 prefill)")
       ->check(number_check(0.0, 1.0, /*lo_open=*/true));
   calib->add_option("-c,--ctx", ca.ctx, "window length in tokens (default 8192)")->check(CLI::Range(2, 1 << 20));
   calib->add_option("--prefill-len", ca.prefill_len,
