@@ -445,7 +445,8 @@ int run_ppl(const PplArgs& a) {
 // a share P of its softmax). Prefill: the gate selects each window's prefill under mass:P (per query
 // head and row). Each head's share of a budget is its kept fraction over the mean's: a head whose
 // attention is spread gets more of the budget, a peaked one less, and the total stays the uniform
-// budget's (share_budget): budget:N's per decode step, density:ρ's per prefill row.
+// budget's: budget:N's per decode step (share_budget), density:ρ's per prefill forward
+// (prefill_budget_blocks).
 struct CalibrateArgs {
   CommonOpts common;
   std::string gates, file;
@@ -456,7 +457,7 @@ struct CalibrateArgs {
   int max_windows = 4;
   bool force = false;
 };
-constexpr double kCalibrateMass[2] = {0.8, 0.75};  // prefill, decode (docs/TRAINING.md *Budget shares*)
+constexpr double kCalibrateMass[2] = {0.8, 0.85};  // prefill, decode (docs/TRAINING.md *Budget shares*, *Prefill budget shares*)
 
 int run_calibrate_budget(const CalibrateArgs& a) {
   const bool decode = a.kind == "decode";
@@ -840,7 +841,7 @@ int main(int argc, char** argv) {
                                         "over the query heads) (default decode)")
       ->check(CLI::IsMember({"decode", "prefill"}));
   calib->add_option("--mass", ca.mass,
-                    "the share P of the gate's softmax that a head keeps, per decode step or prefill row (default 0.75 "
+                    "the share P of the gate's softmax that a head keeps, per decode step or prefill row (default 0.85 "
                     "decode, 0.8 prefill)")
       ->check(number_check(0.0, 1.0, /*lo_open=*/true));
   calib->add_option("-c,--ctx", ca.ctx, "window length in tokens (default 8192)")->check(CLI::Range(2, 1 << 20));
