@@ -467,7 +467,7 @@ TEST(Policies, PrefillBudgetShares) {
       PolicyOptions u = o;
       u.prefill_budget_shares.clear();
       const int kh = want_k[size_t(h)];
-      u.prefill.value = kh >= nb ? 1.0 : 1.0 - std::pow(1.0 - (kh + 0.5) / nb, 2.0);
+      u.prefill.value = test::density_for_top_k(kh, nb);
       ASSERT_EQ(density_top_k(u.prefill.value, nb), kh);
       auto uniform = must_make("random", u, cfg);
       BlockSelection want;

@@ -380,7 +380,7 @@ TEST(Sparsity, PrefillTopKPerHead) {
     for (int h = 0; h < heads; ++h) {
       const int kh = k[size_t(h)];
       PrefillSparsity one_sp = sp;  // the density whose k is kh
-      one_sp.value = kh >= nb ? 1.0 : 1.0 - std::pow(1.0 - (kh + 0.5) / nb, 2.0);
+      one_sp.value = test::density_for_top_k(kh, nb);
       ASSERT_EQ(density_top_k(one_sp.value, nb), kh);
       BlockSelection one;
       BlockCounts c1;
@@ -434,12 +434,17 @@ TEST(Sparsity, PrefillBudgetBlocksKeepTheTotal) {
       EXPECT_GE(got[i], floor_k) << trial;
       EXPECT_LE(got[i], nb) << trial;
       total += picked(got[i]);
-      for (size_t j = lo; j < got.size(); ++j)
-        if (shares[i] > shares[j]) EXPECT_GE(got[i], got[j]) << "trial " << trial << " entries " << i << ", " << j;
+      for (size_t j = lo; j < got.size(); ++j) {
+        if (shares[i] > shares[j]) {
+          EXPECT_GE(got[i], got[j]) << "trial " << trial << " entries " << i << ", " << j;
+        }
+      }
     }
     const int64_t target = int64_t(got.size() - lo) * picked(k);
     EXPECT_LE(total, target) << trial;
-    if (got.size() > lo) EXPECT_LT(target - total, nb - first) << trial;
+    if (got.size() > lo) {
+      EXPECT_LT(target - total, nb - first) << trial;
+    }
     if (trial % 10 == 0)
       for (size_t i = lo; i < got.size(); ++i) EXPECT_EQ(got[i], k) << trial;
   }

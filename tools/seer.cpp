@@ -479,11 +479,10 @@ int run_calibrate_budget(const CalibrateArgs& a) {
   if (!model->tokenizer) return fail(Status::error("{}: the model has no tokenizer", model->path));
   auto bundle = seer::load_gate_bundle(a.gates, model->config);
   if (!bundle) return fail(bundle.status());
-  // Only the calibrated gate: the other phase stays dense (a gate there would only cost time).
-  seer::GateBundle one;
-  (decode ? one.decode : one.prefill) = decode ? bundle->decode : bundle->prefill;
-  const seer::GateSet* gate = decode ? one.decode.get() : one.prefill.get();
+  const std::shared_ptr<const seer::GateSet>& gate = decode ? bundle->decode : bundle->prefill;
   if (!gate) return fail(Status::error("--gates {}: no {} gate to calibrate", a.gates, a.kind));
+  seer::GateBundle one;  // only the calibrated gate: the other phase stays dense (a gate there would only cost time)
+  (decode ? one.decode : one.prefill) = gate;
   const std::string& dir = gate->dir;
   const std::string out = dir + "/" + seer::kBudgetSharesFile;
   if (std::filesystem::exists(out) && !a.force)

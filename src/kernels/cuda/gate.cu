@@ -1369,9 +1369,12 @@ __global__ void __launch_bounds__(kSelectWarps * 32, R > 16 ? 1 : 4) gate_select
     const int head_k = kTopK ? prefill_head_k(p, head) : p.k;
     int64_t base = 0;  // the heads before this one, then this head's rows before this one
     if (closed) {
-      for (int h = 0; h < head; ++h)
-        base += top_k_blocks(p, prefill_head_k(p, h), p.first_q_block, p.first_q_block + p.rows_per_head);
-      base += top_k_blocks(p, head_k, p.first_q_block, qb);
+      const int a = p.first_q_block, b = a + p.rows_per_head;
+      if (p.head_k)  // heads of different lengths
+        for (int h = 0; h < head; ++h) base += top_k_blocks(p, prefill_head_k(p, h), a, b);
+      else
+        base = head * top_k_blocks(p, p.k, a, b);
+      base += top_k_blocks(p, head_k, a, qb);
     }
     int32_t* out = closed ? p.block_indices + base : reinterpret_cast<int32_t*>(row_scores);
     const int k = min(head_k, n);
