@@ -445,8 +445,9 @@ TEST(Sparsity, PrefillBudgetBlocksKeepTheTotal) {
     if (got.size() > lo) {
       EXPECT_LT(target - total, nb - first) << trial;
     }
-    if (trial % 10 == 0)
+    if (trial % 10 == 0) {
       for (size_t i = lo; i < got.size(); ++i) EXPECT_EQ(got[i], k) << trial;
+    }
   }
 }
 
