@@ -449,6 +449,10 @@ TEST(Sparsity, PrefillBudgetBlocksKeepTheTotal) {
       for (size_t i = lo; i < got.size(); ++i) EXPECT_EQ(got[i], k) << trial;
     }
   }
+  // The shares move the counts: a head of share 1 gets less than the uniform k, one of share 3 more.
+  const std::vector<int> two = prefill_budget_blocks({1.0f, 3.0f}, 2, 0, 16, 0, 64);
+  EXPECT_LT(two[0], 16);
+  EXPECT_GT(two[1], 16);
 }
 
 // decode mass:P against a plain reference: per head, the entries at or above the largest value v whose entries at
