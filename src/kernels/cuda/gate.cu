@@ -605,12 +605,12 @@ __global__ void __launch_bounds__(256, 4) gate_decode_project_kernel(const GateD
   // Channel t's statistics with the new token (thread t < d; every slice reads the old ones, the last
   // writes these), and the RoPE tables of the query's and of the completed block's positions.
   float mx = 0.0f, mn = 0.0f, sm = 0.0f;
-  // The folded query's value of this thread, loaded with the statistics (its chain does not wait on
-  // them). The step still makes the query (qg: CudaGates::decode_query), though the scores kernel makes
-  // its own from q_folded and only its last-entry CTAs wait for this kernel.
-  const float qf = p.q_folded && p.scoring && t < dg ? ld(p.q_folded + b * p.q_folded_stride + int64_t(h) * dg + t) : 0.0f;
+  // With the model's folded query (q_folded) the step makes no query: the scores kernel makes its own
+  // and publishes it to qg (CudaGates::decode_query). H100, int8 cache, graph: batch 1 x 128k 11.6 ->
+  // 9.5 us a mid-block step, batch 16 22.1 -> 22.8 us (docs/runs/h100-session31/c2).
+  const bool make_q = p.scoring && p.entries && !p.q_folded;
   if (t < d) merge_stats(ld(kr + t), st, plane, t, slot, mx, mn, sm);
-  if (p.scoring && p.entries) rope_table(pos, dg, p.rope, qcs, qsn);
+  if (make_q) rope_table(pos, dg, p.rope, qcs, qsn);
   if (compress) rope_table(p.upstream_rope_position ? pos : j * bs, dg, p.rope, ecs, esn);
   if (project_q) {  // Qproj rows: the group's g*d query values; Qavgproj: their mean
     const int rows = p.q_pooling == 0 ? g * d : d;
@@ -676,16 +676,12 @@ __global__ void __launch_bounds__(256, 4) gate_decode_project_kernel(const GateD
       store_entry(p.entries, entry, nullptr, dg);
     }
   }
-  if (p.scoring && p.entries) {  // the query: the model's folded projection, summed partials (Qproj /
-                                 // Qavgproj) or the group mean (Qavg)
-    if (p.q_folded || p.q_pooling == 2 || p.slices > 1) {
+  if (make_q) {  // the query: summed partials (Qproj / Qavgproj) or the group mean (Qavg)
+    if (p.q_pooling == 2 || p.slices > 1) {
       __syncthreads();
       for (int o = t; o < dg; o += blockDim.x) {
         float sum = 0.0f;
-        if (p.q_folded) {
-          sum = qf;  // (o == t: dg <= kMaxHidden <= blockDim.x)
-          if (p.q_folded_bias) sum += p.q_folded_bias[h * dg + o];
-        } else if (p.q_pooling == 2) {
+        if (p.q_pooling == 2) {
           const bf16* q = p.q + b * p.q_stride + int64_t(h) * g * d + o;
           for (int k = 0; k < g; ++k) sum += ld(q + int64_t(k) * d);
           sum /= float(g);
@@ -837,6 +833,8 @@ __global__ void __launch_bounds__(256) gate_decode_scores_kernel(const GateDecod
       }
     }
     __syncthreads();
+    if (blockIdx.x == 0)  // published for CudaGates::decode_query (the step makes none)
+      for (int o = threadIdx.x; o < dg; o += blockDim.x) p.qg[(int64_t(b) * p.num_kv_heads + h) * dg + o] = qs[o];
     if (j0 - sub >= nb) return;
   }
   if (!own || int(blockIdx.x) == (nb - 1) / (8 * E)) pdl_wait();

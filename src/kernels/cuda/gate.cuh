@@ -154,8 +154,8 @@ cudaError_t run_gate_score_tiles(const float* q, const float* k, float* scores, 
 //   scores: every KV head's query against its compressed entries; on sm_90+ it starts while the step
 //           kernel runs (programmatic dependent launch) and streams the entries the step does not
 //           write, then waits for the query and the row's last entry; with a query the model's Q
-//           product made (q_folded), each CTA makes the query itself and only the CTA of a row's last
-//           entry waits for the step kernel
+//           product made (q_folded), the step makes none: each CTA makes the query itself, CTA 0 of a
+//           row writes it to qg, and only the CTA of a row's last entry waits for the step kernel
 
 constexpr int kGateMaxSlices = 16;  // GateDecodeParams::slices at most
 
@@ -190,12 +190,11 @@ struct GateDecodeParams {
   float* q_partial = nullptr;        // [B, Hkv, slices, dg] workspace
   float* e_partial = nullptr;        // [B, Hkv, slices, dg] workspace
   unsigned* done = nullptr;          // [B, Hkv] slice counters, zero between steps (left zero)
-  float* qg = nullptr;               // [B, Hkv, dg] the query, written by the step kernel
+  float* qg = nullptr;               // [B, Hkv, dg] the query, written by the step kernel (q_folded: the scores kernel)
   // The query's projection made by the model's own Q product (run_gate_fold_query's weights):
   // [B][Hkv, dg] bf16, q_folded_stride elements between sequences, plus q_folded_bias [Hkv, dg] fp32 or
-  // null. When set, the step reads neither q nor linear_q: it adds the bias, then qnorm -> RoPE, into qg;
-  // the scores kernel makes the same query itself (fp32; the position's rotation from rope.block_table and
-  // rope.slot_table) rather than wait for it.
+  // null. When set, the step makes no query: the scores kernel adds the bias, then qnorm -> RoPE (fp32; the
+  // position's rotation from rope.block_table and rope.slot_table), and CTA 0 of each row writes it to qg.
   const __nv_bfloat16* q_folded = nullptr;
   int64_t q_folded_stride = 0;
   const float* q_folded_bias = nullptr;
