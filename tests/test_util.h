@@ -20,10 +20,10 @@ inline std::vector<float> random_vector(size_t n, uint64_t seed, float lo = -1.0
   return v;
 }
 
-// Fills with NaN so that an element the kernel forgets to write is caught.
 // A prefill density:ρ whose Top-K k (density_top_k: int((1 - sqrt(1 - ρ)) * nb)) is k, 1 <= k <= nb.
 inline double density_for_top_k(int k, int nb) { return k >= nb ? 1.0 : 1.0 - std::pow(1.0 - (k + 0.5) / nb, 2.0); }
 
+// Fills with NaN so that an element the kernel forgets to write is caught.
 inline void poison(std::vector<float>& v) { std::fill(v.begin(), v.end(), std::numeric_limits<float>::quiet_NaN()); }
 
 // max |a - b| with NaN/Inf anywhere as a failure; returns the max abs diff.
