@@ -116,11 +116,24 @@ check "train-gates --init without gates" 1 "$seer" train-gates -m "$tiny" --data
   --steps 2 --seq-len 256 --init "$tmp/corpus"
 check "trained gates load" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 --max-windows 1 \
   --gates "$tmp/out" --prefill-sparsity density:0.5 --decode-sparsity budget:64
+# The int8 K-compression cache is the default, --gate-cache-bf16 turns it off (ppl --json names the policy's cache).
+cache_of() {  # cache_of [FLAG]: the "gate_cache" of a decode run with the tiny gates
+  "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 --max-windows 1 --gates "$tmp/out" \
+    --decode-sparsity budget:64 --prefill-len 192 --json "$@" 2>/dev/null | grep -oE '"gate_cache":"[a-z0-9]+"'
+}
+check "the gate cache is int8 by default" 0 test "$(cache_of)" = '"gate_cache":"int8"'
+check "--gate-cache-bf16 keeps bf16 entries" 0 test "$(cache_of --gate-cache-bf16)" = '"gate_cache":"bf16"'
+check "--gate-cache-int8 is the default's cache" 0 test "$(cache_of --gate-cache-bf16 --gate-cache-int8)" = '"gate_cache":"int8"'
 check "--gate-cache-int8" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 --max-windows 1 \
   --gates "$tmp/out" --decode-sparsity budget:64 --prefill-len 192 --gate-cache-int8
 check "--gate-cache-int8 without a gate" 2 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 \
   --policy streaming --decode-sparsity budget:64 --gate-cache-int8
 contains "--gate-cache-int8 without a gate says why" "needs the gate policy"
+check "--gate-cache-bf16 without a gate" 2 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 \
+  --policy streaming --decode-sparsity budget:64 --gate-cache-bf16
+contains "--gate-cache-bf16 without a gate names it" "--gate-cache-bf16 needs the gate policy"
+check "no cache flag, no gate: no complaint" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 \
+  --max-windows 1 --policy streaming --decode-sparsity budget:64 --prefill-len 192
 check "--gate-query-unfolded on the CPU" 2 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 \
   --max-windows 1 --gates "$tmp/out" --decode-sparsity budget:64 --prefill-len 192 --gate-query-unfolded
 contains "--gate-query-unfolded names the GPU" "--device cuda"

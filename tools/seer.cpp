@@ -173,7 +173,8 @@ struct AttnOpts {
   int block_size = 0;  // 0: the gates' block size, else 64
   int start_layer = 0;
   int64_t policy_seed = 0;
-  bool gate_cache_int8 = false;
+  bool gate_cache_int8 = true;
+  const CLI::Option* gate_cache_flag = nullptr;  // --gate-cache-int8 / --gate-cache-bf16, to tell whether one was given
   bool gate_query_unfolded = false;
   bool uniform_budget = false;
 };
@@ -193,9 +194,10 @@ void add_attention(CLI::App* app, AttnOpts* a) {
       ->check(kNonNegative);
   app->add_option("--policy-seed", a->policy_seed, "seed of the random policy (default 0)")
       ->check(kNonNegative);
-  app->add_flag("--gate-cache-int8", a->gate_cache_int8,
-                "gate policy: keep the decode gate's K-compression cache as int8 with one scale per block (on the "
-                "GPU each decode step's gate scores read half the bytes of bf16)");
+  a->gate_cache_flag = app->add_flag("--gate-cache-int8,!--gate-cache-bf16", a->gate_cache_int8,
+                "gate policy: keep the decode gate's K-compression cache as int8 with one scale per block, the "
+                "default (on the GPU each decode step's gate scores read half the bytes of bf16); "
+                "--gate-cache-bf16 keeps bf16 entries");
   app->add_flag("--gate-query-unfolded", a->gate_query_unfolded,
                 "gate policy, --device cuda: the decode gate projects the query in its own step, as the CPU does, "
                 "instead of taking the projection folded into the model's Q product (the default for small models "
@@ -242,8 +244,11 @@ PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model,
   } else if (name == "gate") {
     return {nullptr, Status::error("--policy gate needs --gates DIR"), true};
   }
-  if (a.gate_cache_int8 && (name != "gate" || !gates.decode))
-    return {nullptr, Status::error("--gate-cache-int8 needs the gate policy with a decode gate (--gates DIR)"), true};
+  if (a.gate_cache_flag && a.gate_cache_flag->count() > 0 && (name != "gate" || !gates.decode))
+    return {nullptr,
+            Status::error("--gate-cache-{} needs the gate policy with a decode gate (--gates DIR)",
+                          a.gate_cache_int8 ? "int8" : "bf16"),
+            true};
   if (a.gate_query_unfolded && (name != "gate" || !gates.decode || device != seer::Device::kCuda))
     return {nullptr,
             Status::error("--gate-query-unfolded is for the gate policy with a decode gate on --device cuda (the CPU "
@@ -416,6 +421,9 @@ int run_ppl(const PplArgs& a) {
     j["policy"] = pol.policy ? a.attn.policy.empty() ? "gate" : a.attn.policy : "dense";
     j["prefill_sparsity"] = a.attn.prefill;
     j["decode_sparsity"] = a.attn.decode;
+    // the decode gate's K-compression cache, as the policy holds it
+    if (const seer::DeviceGateSpec* g = pol.policy ? pol.policy->device_gates() : nullptr; g && g->decode)
+      j["gate_cache"] = g->options.gate_cache_int8 ? "int8" : "bf16";
     // density of the phase that was measured: prefill, or decode with --prefill-len
     const char* phase = a.prefill_len > 0 ? "decode" : "prefill";
     if (pol.policy) {

@@ -65,8 +65,10 @@ struct PolicyOptions {
   int num_threads = 0;      // oracle scoring threads; 0: all hardware threads
   // gate: the decode gate's K-compression cache keeps each entry as int8 values with one fp32 scale
   // (v -> s * round(v / s), s = max |v| / 127; KCacheOptions::int8_entries), on the CPU and the GPU
-  // alike. On the GPU each decode step's scores then read half the bytes of the bf16 entries.
-  bool gate_cache_int8 = false;
+  // alike. On the GPU each decode step's scores then read half the bytes of the bf16 entries; the
+  // rounding moved no measured perplexity (docs/TRAINING.md, *The decode gate's cache in int8*).
+  // false: bf16 entries (the default before 2026-12-05).
+  bool gate_cache_int8 = true;
   // gate, GPU sessions: the decode gate's query projection folded into the model's Q product
   // (CudaGates::fold_query) when the model allows it (no q norm) and the folded weight is small (at
   // most 2 MiB a layer: SmolLM2, not Llama-3.1-8B, where reading it costs more than it saves). The

@@ -930,6 +930,7 @@ void check_folded_query(const GateConfig& cfg, int Hq, int Hkv, int d, bool bias
   DeviceGateSpec spec;
   spec.decode = &gs;
   spec.options.decode = DecodeSparsity::parse("budget:256").value();  // a layer the decode gate scores
+  spec.options.gate_cache_int8 = false;  // bf16 entries: the scores are checked against them as downloaded
   GateHarness hx;
   auto made_a = CudaGates::create(spec, m, ctx, B, hx.blas, hx.stream);
   auto made_b = CudaGates::create(spec, m, ctx, B, hx.blas, hx.stream);
@@ -1161,6 +1162,7 @@ TEST(CudaGate, ModelForwardWithDeviceGates) {
   spec.options.prefill = PrefillSparsity::parse("density:0.3").value();
   spec.options.decode = DecodeSparsity::parse("budget:128").value();
   spec.options.start_layer = 1;
+  spec.options.gate_cache_int8 = false;  // bf16 entries here, the int8 default below
   DeviceGatePolicy some(spec);
   run(&some, &sparse);
   for (const auto& lg : sparse)
@@ -1175,7 +1177,7 @@ TEST(CudaGate, ModelForwardWithDeviceGates) {
   EXPECT_GE(l1.decode.selected, 2 * rows);
   EXPECT_LE(l1.decode.selected, 4 * rows);
   EXPECT_LT(l1.decode.selected, l1.decode.dense);
-  // The same with the int8 K-compression cache: the model's cache path runs (prefill compression, decode
+  // The same with the int8 K-compression cache (the default): the model's cache path runs (prefill compression, decode
   // steps), the logits stay finite and the budget keeps as many blocks.
   spec.options.gate_cache_int8 = true;
   DeviceGatePolicy some8(spec);
