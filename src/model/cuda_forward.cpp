@@ -905,6 +905,14 @@ Status CudaForward::forward(std::span<const int> tokens, int start, Logits which
   return impl_->forward(tokens, start, which, policy, pool, logits);
 }
 
+Status CudaForward::prepare(AttentionPolicy* policy) {
+  const DeviceGateSpec* spec = policy ? policy->device_gates() : nullptr;
+  if (!spec) return Status::ok();
+  SEER_RETURN_IF_ERROR(impl_->use_gates(spec));
+  SEER_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
+  return Status::ok();
+}
+
 }  // namespace seer
 
 #else  // !SEER_HAVE_CUDA
@@ -933,6 +941,7 @@ Result<std::unique_ptr<CudaForward>> CudaForward::create_random(const ModelConfi
 Status CudaForward::forward(std::span<const int>, int, Logits, AttentionPolicy*, ThreadPool*, std::vector<float>*) {
   return available();
 }
+Status CudaForward::prepare(AttentionPolicy*) { return available(); }
 Status CudaForward::sample_last(float, int, float, double, int*) { return available(); }
 Status CudaForward::token_nll(int, std::span<const int>, std::vector<double>*) { return available(); }
 

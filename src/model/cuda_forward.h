@@ -64,6 +64,10 @@ class CudaForward {
   // sample_last). Returns when the work is done. `pool`: host threads for the policy (may be null).
   Status forward(std::span<const int> tokens, int start, Logits which, AttentionPolicy* policy, ThreadPool* pool,
                  std::vector<float>* logits);
+  // Sets up on the device what `policy` needs (the learned gates: created, their decode query folded into
+  // the Q weights) and waits for it, so that the first forward's time is the forward's; the first forward
+  // with the policy does it otherwise. Null or a policy without device gates: nothing to do.
+  Status prepare(AttentionPolicy* policy);
   // The next token from the last forward's last-position logits, sampled on the GPU
   // (src/kernels/cuda/sample.cuh; seer::Sampler's rule, `u` its uniform draw). Only the token comes
   // back. Needs a forward with Logits::kLast just before.

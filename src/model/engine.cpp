@@ -126,6 +126,7 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionOpti
   m.inv_freq = rope_inv_freq(c, &m.rope_scale);
   if (opts.device == Device::kCuda) {
     SEER_ASSIGN_OR_RETURN(m.gpu, CudaForward::create(c, model.weights, ctx));
+    SEER_RETURN_IF_ERROR(m.gpu->prepare(m.policy.get()));  // the gates' setup before the first forward's clock
     return s;
   }
   m.k_cache.resize(size_t(c.num_layers));
@@ -153,7 +154,11 @@ int Session::max_context() const { return impl_->max_context; }
 void Session::reset() { impl_->pos = 0; }
 const Model& Session::model() const { return *impl_->model; }
 AttentionPolicy* Session::policy() const { return impl_->policy.get(); }
-void Session::set_policy(std::shared_ptr<AttentionPolicy> p) { impl_->policy = std::move(p); }
+void Session::set_policy(std::shared_ptr<AttentionPolicy> p) {
+  impl_->policy = std::move(p);
+  // GPU: the gates' setup now rather than in the next forward; an error comes back from that forward.
+  if (impl_->gpu) (void)impl_->gpu->prepare(impl_->policy.get());
+}
 Device Session::device() const { return impl_->gpu ? Device::kCuda : Device::kCpu; }
 
 Result<std::span<const float>> Session::forward(std::span<const int> tokens, Logits which) {

@@ -1192,13 +1192,19 @@ TEST(CudaGate, ModelForwardWithDeviceGates) {
   // runs above; this model has no q norm, so its session folds) against the step's own projection: the
   // prompt's logits are the same bits (the fold is decode's), the steps' stay close, and the budget keeps
   // as many blocks.
+  // CudaForward::prepare sets the gates up, the fold included, before any forward (Session does it when it
+  // gets the policy); the prompt's logits after it are the same bits as run()'s, whose first forward did it.
   {
     auto fwd = CudaForward::create_random(m, ctx, 77);
     ASSERT_TRUE(fwd.is_ok());
+    EXPECT_FALSE(fwd.value()->gate_query_folded());
+    ASSERT_TRUE(fwd.value()->prepare(&some).is_ok());
+    EXPECT_TRUE(fwd.value()->gate_query_folded());
     std::vector<float> logits;
     ASSERT_TRUE(fwd.value()->forward(std::span<const int>(tokens.data(), prompt), 0, Logits::kLast, &some, nullptr,
                                      &logits).is_ok());
     EXPECT_TRUE(fwd.value()->gate_query_folded());
+    EXPECT_EQ(logits, sparse[0]);
   }
   spec.options.gate_fold_query = false;
   DeviceGatePolicy unfolded(spec);
