@@ -46,6 +46,7 @@ set xlabel 'batch (sequences)'
 set ylabel 'GB/s over the selected K/V'
 unset logscale
 set logscale x 2
+set xrange [0.8:40]  # batches 1 .. 32 (the prefill plot's range would hide them)
 set yrange [0:*]
 set key bottom right
 plot '$tmp/dec_131072_0.10' w lp pt 7 lc rgb '#cc3311' t 'L = 128k, density 0.1', \
