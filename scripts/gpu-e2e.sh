@@ -5,8 +5,11 @@
 # loader, so the GPU machine's own glibc does not matter; the model travels in four parts (a call
 # carries at most 64 MiB with the working tree).
 #
-#   scripts/gpu-e2e.sh pack            here: build-devpack/seer + libs -> .devcarry/devpack.tar.xz,
-#                                      the model -> .devcarry/model.part.{0,1,2,3} + model.sha256
+#   scripts/gpu-e2e.sh pack            here: build-devpack/seer + libs -> .devcarry/devpack.tar.xz (built first
+#                                      when missing), the model -> .devcarry/model.part.{0,1,2,3} + model.sha256,
+#                                      the prepared corpus -> corpus.tar.xz and the held-out evaluation text of
+#                                      the shipped gates -> eval.txt (when the corpus is there: scripts/setup.sh
+#                                      --corpus, then scripts/prepare-corpus.py ~/.cache/seer/corpus)
 #   call 1 (carry .devcarry/model.part.0):  mkdir -p /tmp/m && cp .devcarry/* /tmp/m/
 #   calls 2, 3 (carry .devcarry/model.part.1, then .2 and .devcarry/corpus.tar.xz):  cp .devcarry/* /tmp/m/
 #   call 4 (carry .devcarry/model.part.3, .devcarry/devpack.tar.xz, .devcarry/model.sha256):
@@ -21,7 +24,14 @@ mode="${1:-}"
 model="${SEER_HOME:-$HOME/.cache/seer}/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 if [ "$mode" = pack ]; then
-  [ -x build-devpack/seer ] || { echo "gpu-e2e: build it first: cmake -S . -B build-devpack -G Ninja -DSEER_CUDA=ON -DSEER_NATIVE=OFF -DSEER_TESTS=OFF -DCMAKE_CUDA_ARCHITECTURES=90a && cmake --build build-devpack --target seer" >&2; exit 1; }
+  if [ ! -x build-devpack/seer ]; then
+    command -v nvcc > /dev/null || { echo "gpu-e2e: pack needs nvcc to build build-devpack/seer" >&2; exit 1; }
+    echo "gpu-e2e: building build-devpack/seer (CUDA, sm_90a)" >&2
+    cmake -S . -B build-devpack -G Ninja -DSEER_CUDA=ON -DSEER_NATIVE=OFF -DSEER_TESTS=OFF \
+      -DCMAKE_CUDA_ARCHITECTURES=90a > /dev/null
+    cmake --build build-devpack --target seer -j "$(nproc)"
+  fi
+  [ -f "$model" ] || { echo "gpu-e2e: no model at $model (scripts/fetch-model.sh)" >&2; exit 1; }
   rm -rf .devcarry /tmp/devpack && mkdir -p .devcarry /tmp/devpack/lib
   cp build-devpack/seer /tmp/devpack/
   # Every shared library except the CUDA ones (the GPU machine has its own, matching its driver).
@@ -31,7 +41,13 @@ if [ "$mode" = pack ]; then
   split -n 4 -d -a 1 "$model" .devcarry/model.part.
   sha256sum "$model" | awk '{print $1}' > .devcarry/model.sha256
   corpus="${SEER_HOME:-$HOME/.cache/seer}/corpus"
-  [ -d "$corpus" ] && tar -C "$corpus" -cJf .devcarry/corpus.tar.xz .
+  if [ -d "$corpus" ]; then
+    tar -C "$corpus" -cJf .devcarry/corpus.tar.xz .
+    python3 scripts/eval-gates.py make-eval-text --list gates/smollm2-135m-instruct/eval_documents.txt \
+      --corpus "$corpus" -o .devcarry/eval.txt
+  else
+    echo "gpu-e2e: no corpus at $corpus: corpus.tar.xz and eval.txt left out" >&2
+  fi
   ls -la .devcarry
   exit 0
 fi
