@@ -600,7 +600,6 @@ __global__ void __launch_bounds__(256, 4) gate_decode_project_kernel(const GateD
   const int64_t plane = int64_t(p.num_kv_heads) * p.max_blocks * d;
   float* st = p.stats + b * p.stats_stride + (int64_t(h) * p.max_blocks + j) * d;
   const bf16* kr = p.k + b * p.k_stride + int64_t(h) * d;
-  const bool project_q = p.scoring && p.entries && p.q_pooling != 2 && !p.q_folded;
   const bool compress = p.entries && slot == bs - 1;
   // Channel t's statistics with the new token (thread t < d; every slice reads the old ones, the last
   // writes these), and the RoPE tables of the query's and of the completed block's positions.
@@ -609,6 +608,7 @@ __global__ void __launch_bounds__(256, 4) gate_decode_project_kernel(const GateD
   // and publishes it to qg (CudaGates::decode_query). H100, int8 cache, graph: batch 1 x 128k 11.6 ->
   // 9.5 us a mid-block step, batch 16 22.1 -> 22.8 us (docs/runs/h100-session31/c2).
   const bool make_q = p.scoring && p.entries && !p.q_folded;
+  const bool project_q = make_q && p.q_pooling != 2;  // Qavg makes its query from the group mean alone
   if (t < d) merge_stats(ld(kr + t), st, plane, t, slot, mx, mn, sm);
   if (make_q) rope_table(pos, dg, p.rope, qcs, qsn);
   if (compress) rope_table(p.upstream_rope_position ? pos : j * bs, dg, p.rope, ecs, esn);
