@@ -209,6 +209,12 @@ contains "calibrate-budget says no prefill gate" "no prefill gate"
 check "ppl decode sparsity without --prefill-len warns" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" \
   -c 256 --max-windows 1 --gates "$tmp/out" --decode-sparsity budget:64
 contains "the warning names --prefill-len" "--prefill-len"
+check "calibrate-budget where every block is kept" 1 "$seer" calibrate-budget -m "$tiny" --gates "$tmp/out" "$ex" \
+  -c 256 --prefill-len 192 --max-windows 1 --mass 1 --force
+contains "calibrate-budget writes no uniform shares" "every head kept all of its blocks"
+check "--warmup past --steps warns" 0 "$seer" train-gates -m "$tiny" --kind prefill --data "$tmp/corpus" \
+  -o "$tmp/out-warm" --steps 1 --seq-len 256 --eval-fraction 0
+contains "--warmup past --steps says so" "every step runs in the warmup"
 rm -rf "$tmp"
 
 # Values a demanding user gets wrong, each refused with its flag named (exit 2) before any model loads.
@@ -241,6 +247,40 @@ check "--hidden-size odd" 2 "$seer" init-gates -m "$tiny" -o "$work/never" --hid
 check "a repeated option: the last wins" 0 "$seer" generate -m "$tiny" -p hi -n 1 -n 2 --temp 0 -q
 check "the context's end is named" 0 "$seer" generate -m "$tiny" -p hi -n 50 -c 4 --temp 0
 contains "the context's end is named" "the context is full"
+
+# Numbers are decimal: CLI11 alone would read 010 as 8 and 0x10 as 16, and clamp a seed past 64 bits.
+check "a leading 0 is refused" 2 "$seer" generate -m "$tiny" -p hi -n 010
+contains "a leading 0 is named" "--n-predict: expects a decimal number without a leading 0 or 0x, got 010"
+check "hex is refused" 2 "$seer" generate -m "$tiny" -p hi -n 2 -s 0x10
+check "a seed past 64 bits is refused" 2 "$seer" generate -m "$tiny" -p hi -n 2 -s 99999999999999999999999
+contains "a seed past 64 bits says so" "--seed: out of range"
+check "a negative train-gates seed is refused" 2 "$seer" train-gates -m "$tiny" --data x -o "$work/never" -s -1
+check "an open range reads as one" 2 "$seer" calibrate-budget -m "$tiny" --gates x "$ex" --mass 0
+contains "an open range reads as one" "must be in (0, 1], got 0"
+# An unknown option is named, wherever it stands, even before a positional file.
+check "a mistyped option before the file" 2 "$seer" ppl -m "$tiny" --max-window 2 "$ex"
+contains "a mistyped option is named" "unknown option '--max-window'"
+check "an option's value may start with a dash" 0 "$seer" generate -m "$tiny" -p -5 -n 1 --temp 0 -q
+# Inputs that give nothing to do.
+check "no prompt is a usage error" 2 "$seer" generate -m "$tiny" -n 2
+: > "$work/empty.txt"
+check "an empty prompt file" 1 "$seer" generate -m "$tiny" -n 2 -f "$work/empty.txt"
+contains "an empty prompt file is named" "--prompt-file $work/empty.txt is empty"
+check "ppl of an empty file" 1 "$seer" ppl -m "$tiny" "$work/empty.txt"
+contains "ppl names the empty file" "$work/empty.txt: the text has 0 tokens"
+head -c 100 "$ex" > "$work/short.txt"
+check "--prefill-len past a short text" 1 "$seer" ppl -m "$tiny" "$work/short.txt" -c 256 --prefill-len 192
+contains "--prefill-len past a short text says why" "leaves no decode step"
+# Options that would change nothing are refused.
+check "--block-size without a policy" 2 "$seer" ppl -m "$tiny" "$ex" -c 256 --max-windows 1 --block-size 128
+contains "--block-size without a policy is named" "--block-size shapes a sparse policy"
+check "--policy-seed without the random policy" 2 "$seer" ppl -m "$tiny" "$ex" -c 256 --max-windows 1 \
+  --policy streaming --prefill-sparsity density:0.5 --policy-seed 5
+contains "--policy-seed names the policy" "the policy is streaming"
+check "--policy-seed with the random policy" 0 "$seer" ppl -m "$tiny" "$ex" -c 256 --max-windows 1 \
+  --policy random --prefill-sparsity density:0.5 --policy-seed 5
+check "an empty --system without --chat" 2 "$seer" generate -m "$tiny" -p hi -n 1 --system ""
+check "--data with an empty path" 2 "$seer" train-gates -m "$tiny" --data "" -o "$work/never"
 
 model="${SEER_HOME:-$HOME/.cache/seer}/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 if [ -f "$model" ]; then

@@ -150,7 +150,7 @@ TEST(Sparsity, ParsePrefill) {
                        Bad{"density:nan", "needs a number"}, Bad{"threshold:1", "threshold must be in [0, 1)"},
                        Bad{"threshold:-1e-3", "threshold must be in [0, 1)"}, Bad{"topk:3", "unknown method 'topk'"},
                        Bad{"", "unknown method"}, Bad{"dense:1", "takes no value"},
-                       Bad{"dense,nosink", "takes no value"}, Bad{"density:0.2,sink", "unknown suffix ',sink'"},
+                       Bad{"dense,nosink", "',nosink' is for threshold, density and mass"}, Bad{"density:0.2,sink", "unknown suffix ',sink'"},
                        Bad{"density:0.2,nosink,nosink", "unknown suffix ',nosink'"},
                        Bad{",nosink", "unknown method"},
                        Bad{"budget:64", "unknown method 'budget'"}, Bad{"mass:0", "mass must be in (0, 1]"},
@@ -193,7 +193,8 @@ TEST(Sparsity, ParseDecode) {
     EXPECT_NE(p.status().message().find(std::string("--decode-sparsity '") + bad + "'"), std::string::npos)
         << p.status().message();
   }
-  EXPECT_NE(DecodeSparsity::parse("budget:0").status().message().find("budget must be"), std::string::npos);
+  for (const char* bad : {"budget:0", "budget:-5"})  // whole numbers out of range say so
+    EXPECT_NE(DecodeSparsity::parse(bad).status().message().find("budget must be in [1, 2^30]"), std::string::npos) << bad;
 }
 
 // Property: no prefill row is ever empty, every index is causal and ascending, whatever the scores

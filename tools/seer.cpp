@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
@@ -41,29 +43,43 @@ constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;
 
 // Number checks whose messages say what is wrong ("--steps: must be positive, got 0"); CLI11's own
-// PositiveNumber names a range up to 1.8e308, and its Range passes NaN. One rule: finite, in [lo, hi]
-// (above lo with lo_open), a whole number with whole; `hint` goes with the message.
+// PositiveNumber names a range up to 1.8e308, and its Range passes NaN. One rule: a decimal number, finite,
+// in [lo, hi] (above lo with lo_open), a whole number that fits int64 with whole; `hint` goes with the
+// message. Decimal only: CLI11 reads integers with base 0, so 010 would be 8 and 0x10 16, while this
+// check reads them as 10 and refuses a prefix it would not see.
 CLI::Validator number_check(double lo, double hi, bool lo_open = false, bool whole = false, std::string hint = "") {
   const bool unbounded = std::isinf(hi);
   const std::string range = lo_open && unbounded ? "must be positive"
                             : unbounded         ? "must be >= " + CLI::detail::to_string(lo)
-                                                : "must be in [" + CLI::detail::to_string(lo) + ", " + CLI::detail::to_string(hi) + "]";
+                                                : std::string("must be in ") + (lo_open ? "(" : "[") + CLI::detail::to_string(lo) +
+                                                      ", " + CLI::detail::to_string(hi) + "]";
   return CLI::Validator(
       [=](std::string& s) -> std::string {
         char* end = nullptr;
         const double v = std::strtod(s.c_str(), &end);
         if (s.empty() || end != s.c_str() + s.size()) return "expects a number, got '" + s + "'";
         if (!std::isfinite(v)) return "expects a finite number, got " + s;
+        const size_t i = s[0] == '+' || s[0] == '-' ? 1 : 0;
+        if (s.find_first_of("xX") != std::string::npos || (s.size() > i + 1 && s[i] == '0' && std::isdigit(static_cast<unsigned char>(s[i + 1]))))
+          return "expects a decimal number without a leading 0 or 0x, got " + s;
         if (whole && v != std::floor(v)) return "expects a whole number, got " + s;
+        if (whole) {
+          errno = 0;
+          (void)std::strtoll(s.c_str(), nullptr, 10);
+          if (errno == ERANGE) return "out of range (64-bit), got " + s;
+        }
         if (lo_open ? !(v > lo) : v < lo) return range + hint + ", got " + s;
         if (v > hi) return range + hint + ", got " + s;
         return "";
       },
-      unbounded ? (lo_open ? "POSITIVE" : "NONNEGATIVE") : "[" + CLI::detail::to_string(lo) + " - " + CLI::detail::to_string(hi) + "]");
+      unbounded ? (lo_open ? "POSITIVE" : "NONNEGATIVE")
+                : std::string(lo_open ? "(" : "[") + CLI::detail::to_string(lo) + " - " + CLI::detail::to_string(hi) + "]");
 }
 constexpr double kInf = std::numeric_limits<double>::infinity();
 const CLI::Validator kPositive = number_check(0.0, kInf, /*lo_open=*/true);
 const CLI::Validator kNonNegative = number_check(0.0, kInf);
+const CLI::Validator kCount = number_check(0.0, kInf, false, /*whole=*/true);             // counts, seeds: 0, 1, 2, ...
+const CLI::Validator kPositiveCount = number_check(0.0, kInf, /*lo_open=*/true, /*whole=*/true);
 const CLI::Validator kNonEmpty(
     [](std::string& s) { return s.empty() ? std::string("expects a path, got an empty string") : std::string(); }, "");
 // Threads: 0 is every core; more than 4 per core only oversubscribes the spin-then-sleep pool (a
@@ -177,6 +193,10 @@ struct AttnOpts {
   const CLI::Option* gate_cache_flag = nullptr;  // --gate-cache-int8 / --gate-cache-bf16, to tell whether one was given
   bool gate_query_unfolded = false;
   bool uniform_budget = false;
+  // given on the command line (those whose effect depends on the policy are refused where they have none)
+  const CLI::Option* block_size_flag = nullptr;
+  const CLI::Option* start_layer_flag = nullptr;
+  const CLI::Option* policy_seed_flag = nullptr;
 };
 
 void add_attention(CLI::App* app, AttnOpts* a) {
@@ -188,12 +208,12 @@ void add_attention(CLI::App* app, AttnOpts* a) {
   app->add_option("--prefill-sparsity", a->prefill, "dense | threshold:TAU | density:RHO | mass:P (default dense); block 0, the attention sink, is kept in "
                   "every row unless ',nosink' follows (density:0.2,nosink)");
   app->add_option("--decode-sparsity", a->decode, "dense | budget:TOKENS | threshold:TAU | mass:P (default dense)");
-  app->add_option("--block-size", a->block_size, "attention block size in tokens (default: the gates', else 64)")
-      ->check(CLI::Range(1, 1024));
-  app->add_option("--start-layer", a->start_layer, "layers below this index stay dense (default 0)")
-      ->check(kNonNegative);
-  app->add_option("--policy-seed", a->policy_seed, "seed of the random policy (default 0)")
-      ->check(kNonNegative);
+  a->block_size_flag = app->add_option("--block-size", a->block_size, "attention block size in tokens (default: the gates', else 64)")
+      ->check(number_check(1, 1024, false, true));
+  a->start_layer_flag = app->add_option("--start-layer", a->start_layer, "layers below this index stay dense (default 0)")
+      ->check(kCount);
+  a->policy_seed_flag = app->add_option("--policy-seed", a->policy_seed, "seed of the random policy (default 0)")
+      ->check(kCount);
   a->gate_cache_flag = app->add_flag("--gate-cache-int8,!--gate-cache-bf16", a->gate_cache_int8,
                 "gate policy: keep the decode gate's K-compression cache as int8 with one scale per block, the "
                 "default (on the GPU each decode step's gate scores read half the bytes of bf16); "
@@ -228,6 +248,15 @@ PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model,
                           pre->kind != seer::PrefillSparsity::Kind::kDense ? "prefill" : "decode",
                           pre->kind != seer::PrefillSparsity::Kind::kDense ? a.prefill : a.decode),
             true};
+  const auto given = [](const CLI::Option* o) { return o && o->count() > 0; };
+  if (given(a.policy_seed_flag) && name != "random")
+    return {nullptr, Status::error("--policy-seed seeds --policy random, and the policy is {}", name), true};
+  for (const CLI::Option* o : {a.block_size_flag, a.start_layer_flag})
+    if (given(o) && name == "dense")
+      return {nullptr,
+              Status::error("{} shapes a sparse policy, and attention is dense here; give --gates DIR or --policy P",
+                            o->get_name()),
+              true};
   if (a.start_layer >= model.config.num_layers)
     return {nullptr,
             Status::error("--start-layer {}: the model has {} layers (0 .. {})", a.start_layer, model.config.num_layers,
@@ -288,6 +317,7 @@ struct GenerateArgs {
   float top_p = 0.95f;
   int64_t seed = -1;
   bool quiet = false;
+  const CLI::Option* system_flag = nullptr;  // --system, to tell an empty one from none
 };
 
 int run_generate(const GenerateArgs& a) {
@@ -295,8 +325,11 @@ int run_generate(const GenerateArgs& a) {
   if (!a.prompt_file.empty()) {
     if (!read_file(a.prompt_file, &text)) return fail(Status::error("cannot read --prompt-file {}", a.prompt_file));
   }
-  if (text.empty()) return fail(Status::error("empty prompt: give --prompt TEXT or --prompt-file FILE"));
-  if (!a.system.empty() && !a.chat) return usage(Status::error("--system: the system message needs --chat"));
+  if (text.empty())
+    return a.prompt_file.empty() ? usage(Status::error("empty prompt: give --prompt TEXT or --prompt-file FILE"))
+                                 : fail(Status::error("--prompt-file {} is empty", a.prompt_file));
+  if (a.system_flag && a.system_flag->count() > 0 && !a.chat)
+    return usage(Status::error("--system: the system message needs --chat"));
   auto model = open_model(a.common);
   if (!model) return fail(model.status());
   warn_context("--ctx", a.common.ctx, *model);
@@ -358,16 +391,18 @@ int run_generate(const GenerateArgs& a) {
 int run_windows(const char* what, const CommonOpts& common, const seer::Model& model,
                 std::shared_ptr<seer::AttentionPolicy> policy, const std::vector<int>& ids, seer::PerplexityOptions po,
                 seer::PerplexityResult* out) {
-  po.progress = [what](int done, int total, double ppl, double tps) {
+  bool progressed = false;
+  po.progress = [what, &progressed](int done, int total, double ppl, double tps) {
     std::fprintf(stderr, "\r%s: window %d/%d  ppl %.4f  %.0f tok/s   ", what, done, total, ppl, tps);
     std::fflush(stderr);
+    progressed = true;
   };
   auto so = session_options(common, po.ctx, std::move(policy));
   if (!so.is_ok()) return usage(so.status());
   auto session = seer::Session::create(model, *so);
   if (!session) return fail(session.status());
   auto r = seer::perplexity(**session, ids, po);
-  std::fputc('\n', stderr);
+  if (progressed) std::fputc('\n', stderr);
   if (!r) return fail(r.status());
   *out = *r;
   return 0;
@@ -392,6 +427,7 @@ int run_ppl(const PplArgs& a) {
   po.max_windows = a.max_windows;
   po.prefill_len = a.prefill_len;
   if (Status st = po.check(); !st.is_ok()) return usage(st);  // before the model loads
+  if (auto so = session_options(a.common, a.ctx, nullptr); !so.is_ok()) return usage(so.status());
   if (a.prefill_len == 0 && a.attn.decode != "dense")
     std::fprintf(stderr, "seer: warning: --decode-sparsity %s has no effect: ppl runs decode steps only with "
                  "--prefill-len N\n", a.attn.decode.c_str());
@@ -409,6 +445,9 @@ int run_ppl(const PplArgs& a) {
   const bool use_bos = a.bos == "on" || (a.bos == "auto" && tok.add_bos());
   po.bos_id = use_bos ? tok.bos_id() : -1;
   if (use_bos && po.bos_id < 0) return fail(Status::error("--bos on, but the tokenizer has no BOS token"));
+  if (ids.size() < (use_bos ? 1u : 2u))
+    return fail(Status::error("{}: the text has {} tokens; perplexity needs at least {}", a.file, ids.size(),
+                              use_bos ? "1 (with BOS)" : "2"));
   seer::PerplexityResult result;
   if (int rc = run_windows("ppl", a.common, *model, pol.policy, ids, po, &result)) return rc;
   const seer::PerplexityResult* r = &result;
@@ -532,6 +571,11 @@ int run_calibrate_budget(const CalibrateArgs& a) {
       kept[size_t(l) * H + h] = (*heads)[size_t(h)].density();
       sum += kept[size_t(l) * H + h];
     }
+  // Shares from heads that all kept every block are all 1: nothing to split, so nothing is written.
+  if (*std::min_element(kept.begin(), kept.end()) >= 0.999)
+    return fail(Status::error("calibrate-budget: every head kept all of its blocks under {} (windows of --ctx {} "
+                              "tokens, blocks of {}); a longer --ctx or a smaller --mass gives shares",
+                              decode ? opts.decode.to_string() : opts.prefill.to_string(), a.ctx, opts.block_size));
   std::vector<float> shares(kept.size());
   for (size_t i = 0; i < kept.size(); ++i) shares[i] = float(kept[i] * double(kept.size()) / sum);
   const auto total = decode ? (*policy)->stats().decode_total() : (*policy)->stats().prefill_total();
@@ -573,7 +617,9 @@ void add_gate_arch(CLI::App* app, GateArchOpts* g) {
           "Q<pools>_K<pools>"));
   app->add_option("--q-pooling", g->q_pooling, "decode query head pooling: Qproj (default), Qavgproj, Qavg")
       ->check(CLI::IsMember({"Qproj", "Qavgproj", "Qavg"}));
-  app->add_option("--block-size", g->block_size, "gate block size (default 64)")->check(CLI::IsMember({64, 128}));
+  app->add_option("--block-size", g->block_size, "gate block size (default 64)")
+      ->check(number_check(64, 128, false, true))
+      ->check(CLI::IsMember({64, 128}));
   app->add_option("--hidden-size", g->hidden_size, "gate hidden size dg, even, up to 1024 (default, or 0: head_dim)")
       ->check(number_check(0.0, 1024.0, false, /*whole=*/true, " (0: head_dim)"))
       ->check(CLI::Validator(
@@ -645,6 +691,9 @@ int run_train_gates(TrainArgs& a) {
                                     "--kind prefill trains no decode gate"));
   if (a.min_lr > a.t.lr)
     return usage(seer::Status::error("--min-lr {} is above the peak --lr {}", a.min_lr, a.t.lr));
+  if (a.t.warmup >= a.t.steps)
+    std::fprintf(stderr, "seer: warning: --warmup %d is not below --steps %d: every step runs in the warmup, at a "
+                 "fraction of --lr (the first at 0)\n", a.t.warmup, a.t.steps);
   auto model = open_model(a.common);
   if (!model) return fail(model.status());
   seer::TrainOptions& t = a.t;
@@ -744,14 +793,14 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile)
       ->excludes(prompt);
   gen->add_flag("--chat", ga.chat, "wrap the prompt in the model's chat template (ChatML)");
-  gen->add_option("--system", ga.system, "system message for --chat");
-  gen->add_option("-n,--n-predict", ga.n, "tokens to generate (default 128)")->check(kPositive);
+  ga.system_flag = gen->add_option("--system", ga.system, "system message for --chat");
+  gen->add_option("-n,--n-predict", ga.n, "tokens to generate (default 128)")->check(kPositiveCount);
   gen->add_option("--temp", ga.temp, "temperature; 0 = greedy (default 0.7)")->check(kNonNegative);
-  gen->add_option("--top-k", ga.top_k, "top-k; 0 = off (default 40)")->check(kNonNegative);
+  gen->add_option("--top-k", ga.top_k, "top-k; 0 = off (default 40)")->check(kCount);
   gen->add_option("--top-p", ga.top_p, "top-p; 1 = off (default 0.95)")->check(number_check(0.0, 1.0));
   gen->add_option("-s,--seed", ga.seed, "random seed (default: random, printed at the end)")
-      ->check(kNonNegative);
-  gen->add_option("-c,--ctx", ga.common.ctx, "context size (default, or 0: the model's)")->check(kNonNegative);
+      ->check(kCount);
+  gen->add_option("-c,--ctx", ga.common.ctx, "context size (default, or 0: the model's)")->check(kCount);
   gen->add_flag("-q,--quiet", ga.quiet, "print only the generated text");
   add_attention(gen, &ga.attn);
 
@@ -759,16 +808,16 @@ int main(int argc, char** argv) {
   CLI::App* ppl = app.add_subcommand("ppl", "perplexity of a text file over non-overlapping windows");
   add_common(ppl, &pa.common, /*with_device=*/true);
   ppl->add_option("file", pa.file, "text file")->required()->check(CLI::ExistingFile);
-  ppl->add_option("-c,--ctx", pa.ctx, "window length in tokens (default 512)")->check(CLI::Range(2, 1 << 20));
+  ppl->add_option("-c,--ctx", pa.ctx, "window length in tokens (default 512)")->check(number_check(2, 1 << 20, false, true));
   ppl->add_option("--max-windows", pa.max_windows, "evaluate at most this many windows (0 = all)")
-      ->check(kNonNegative);
+      ->check(kCount);
   ppl->add_option("--bos", pa.bos, "prepend BOS to each window: auto (tokenizer's add_bos), on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   ppl->add_flag("--json", pa.json, "print one JSON object");
   ppl->add_option("--prefill-len", pa.prefill_len,
                   "teacher-forced decode: prefill this many tokens of each window, then feed the rest one at a "
                   "time through the decode path and score only those")
-      ->check(kNonNegative);
+      ->check(kCount);
   add_attention(ppl, &pa.attn);
 
   InitGatesArgs ig;
@@ -778,7 +827,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"prefill", "decode"}));
   init->add_option("-o,--out", ig.out, "output directory")->required()->check(kNonEmpty);
   init->add_flag("--force", ig.force, "overwrite gates already in --out");
-  init->add_option("-s,--seed", ig.seed, "random seed (default 0)")->check(kNonNegative);
+  init->add_option("-s,--seed", ig.seed, "random seed (default 0)")->check(kCount);
   add_gate_arch(init, &ig.arch);
 
   TrainArgs ta;
@@ -786,22 +835,24 @@ int main(int argc, char** argv) {
   add_common(train, &ta.common);
   train->add_option("--kind", ta.kind, "prefill (SeerAttention), decode (SeerAttention-R) or both from the same forwards (default prefill)")
       ->check(CLI::IsMember({"prefill", "decode", "both"}));
-  train->add_option("--data", ta.data, "text files or directories of .txt files, one document per file")->required();
+  train->add_option("--data", ta.data, "text files or directories of .txt files, one document per file")
+      ->required()
+      ->check(kNonEmpty);
   train->add_option("-o,--out", ta.t.out, "output directory: gates, checkpoint, loss log")->required()->check(kNonEmpty);
-  train->add_option("--steps", ta.t.steps, "optimiser steps (default 100)")->check(kPositive);
+  train->add_option("--steps", ta.t.steps, "optimiser steps (default 100)")->check(kPositiveCount);
   train->add_option("--seq-len", ta.t.seq_lens,
                     "tokens per training row (default 8192); several (e.g. 1024,2048,4096,8192) are taken in turn "
                     "along each document")
       ->delimiter(',')
-      ->check(kPositive);
-  train->add_option("--batch", ta.t.batch, "rows per step (default 1)")->check(kPositive);
+      ->check(kPositiveCount);
+  train->add_option("--batch", ta.t.batch, "rows per step (default 1)")->check(kPositiveCount);
   train->add_option("--lr", ta.t.lr, "peak learning rate (default 1e-3)")->check(kPositive);
   train->add_option("--min-lr", ta.min_lr, "cosine floor (default 0 for prefill, 1e-5 for decode)")->check(kNonNegative);
-  train->add_option("--warmup", ta.t.warmup, "warmup steps (default 20)")->check(kNonNegative);
+  train->add_option("--warmup", ta.t.warmup, "warmup steps (default 20)")->check(kCount);
   train->add_option("--weight-decay", ta.t.weight_decay, "AdamW weight decay (default 0)")->check(kNonNegative);
   train->add_option("--clip", ta.t.clip, "gradient L2-norm clip, 0 for none (default 1.0)")->check(kNonNegative);
-  train->add_option("-s,--seed", ta.t.seed, "seed of the init, row order, row sample and token sample (default 0)");
-  train->add_option("--split-seed", ta.t.split_seed, "seed of the train/eval split by document (default 0)");
+  train->add_option("-s,--seed", ta.t.seed, "seed of the init, row order, row sample and token sample (default 0)")->check(kCount);
+  train->add_option("--split-seed", ta.t.split_seed, "seed of the train/eval split by document (default 0)")->check(kCount);
   CLI::Option* init_from =
       train->add_option("--init", ta.t.init, "start from these trained gates (a --gates directory) instead of N(0, 0.02); "
                         "their architecture is kept, so the fresh gates' options (--gate-type, --hidden-size, ...) "
@@ -821,14 +872,14 @@ int main(int argc, char** argv) {
                   "leave block 0, which every selection keeps anyway, out of the targets and the gates' softmax "
                   "(recorded in the gates' config; such gates score block 0 +inf)");
   train->add_flag("--resume", ta.t.resume, "continue the run in --out from its last checkpoint");
-  train->add_option("--checkpoint-every", ta.t.checkpoint_every, "steps between checkpoints (default 10)")->check(kPositive);
+  train->add_option("--checkpoint-every", ta.t.checkpoint_every, "steps between checkpoints (default 10)")->check(kPositiveCount);
   train->add_option("--eval-fraction", ta.t.eval_fraction, "share of documents held out (default 0.1)")->check(number_check(0.0, 0.99));
-  train->add_option("--eval-rows", ta.t.eval_rows, "held-out rows for the eval loss (default 2)")->check(kNonNegative);
-  train->add_option("--eval-every", ta.t.eval_every, "steps between eval losses, 0: at the end only (default 0)")->check(kNonNegative);
-  train->add_option("--max-rows", ta.t.max_rows, "train on a seeded sample of this many rows, 0: all (default 0)")->check(kNonNegative);
-  train->add_option("--min-row-len", ta.t.min_row_len, "shortest row kept (default max(4 blocks, shortest --seq-len / 8))")->check(kNonNegative);
-  train->add_option("--decode-tokens", ta.t.decode_tokens, "decode loss tokens sampled per row from its second half, 0: all (default 512)")->check(kNonNegative);
-  train->add_option("--cache-mb", ta.t.cache_mb, "memory for cached training examples in MiB (default 8192)")->check(kNonNegative);
+  train->add_option("--eval-rows", ta.t.eval_rows, "held-out rows for the eval loss (default 2)")->check(kCount);
+  train->add_option("--eval-every", ta.t.eval_every, "steps between eval losses, 0: at the end only (default 0)")->check(kCount);
+  train->add_option("--max-rows", ta.t.max_rows, "train on a seeded sample of this many rows, 0: all (default 0)")->check(kCount);
+  train->add_option("--min-row-len", ta.t.min_row_len, "shortest row kept (default max(4 blocks, shortest --seq-len / 8))")->check(kCount);
+  train->add_option("--decode-tokens", ta.t.decode_tokens, "decode loss tokens sampled per row from its second half, 0: all (default 512)")->check(kCount);
+  train->add_option("--cache-mb", ta.t.cache_mb, "memory for cached training examples in MiB (default 8192)")->check(kCount);
   add_gate_arch(train, &ta.arch);
   for (const char* arch : {"--gate-type", "--q-pooling", "--hidden-size", "--no-qk-norm", "--force-double"})
     init_from->excludes(train->get_option(arch));
@@ -851,12 +902,12 @@ int main(int argc, char** argv) {
                     "the share P of the gate's softmax that a head keeps, per decode step or prefill row (default 0.85 "
                     "decode, 0.8 prefill)")
       ->check(number_check(0.0, 1.0, /*lo_open=*/true));
-  calib->add_option("-c,--ctx", ca.ctx, "window length in tokens (default 8192)")->check(CLI::Range(2, 1 << 20));
+  calib->add_option("-c,--ctx", ca.ctx, "window length in tokens (default 8192)")->check(number_check(2, 1 << 20, false, true));
   calib->add_option("--prefill-len", ca.prefill_len,
                     "decode: dense prefill of each window; the rest runs as decode steps (default: three quarters of "
                     "--ctx)")
-      ->check(kNonNegative);
-  calib->add_option("--max-windows", ca.max_windows, "windows of the text to run, 0: all (default 4)")->check(kNonNegative);
+      ->check(kCount);
+  calib->add_option("--max-windows", ca.max_windows, "windows of the text to run, 0: all (default 4)")->check(kCount);
   calib->add_flag("--force", ca.force, "replace the gates' budget_shares.json");
 
   CommonOpts ia;
@@ -884,6 +935,30 @@ int main(int argc, char** argv) {
                    "calibrate-budget; seer --help)\n",
                    argv[1]);
       return kExitUsage;
+    }
+  }
+  // An unknown option is named here, before CLI11 sees it: CLI11 would first check a positional, taking a
+  // mistyped option's value for the file ("File does not exist: 2"), or list the unexpected arguments in
+  // reverse order.
+  if (argc > 2) {
+    CLI::App* sub = app.get_subcommand(argv[1]);
+    for (int i = 2; i < argc; ++i) {
+      const std::string arg = argv[i];
+      if (arg == "--") break;
+      if (arg.size() < 2 || arg[0] != '-') continue;
+      char* end = nullptr;
+      (void)std::strtod(arg.c_str(), &end);
+      if (*end == '\0') continue;  // a negative number: an option's value
+      std::string name = arg.substr(0, arg.find('='));
+      if (name[1] != '-') name = name.substr(0, 2);  // -n5: -n with its value
+      const CLI::Option* o = nullptr;
+      try {
+        o = sub->get_option(name);
+      } catch (const CLI::OptionNotFound&) {
+        std::fprintf(stderr, "seer %s: unknown option '%s' (seer %s --help)\n", argv[1], name.c_str(), argv[1]);
+        return kExitUsage;
+      }
+      if (o->get_items_expected_min() > 0 && name.size() == arg.size()) ++i;  // its value, whatever it looks like ("-p -5")
     }
   }
   try {

@@ -31,13 +31,19 @@ Result<PerplexityResult> perplexity(Session& session, const std::vector<int>& to
   const int bos = opts.bos_id;
   const int text_per_window = bos >= 0 ? opts.ctx - 1 : opts.ctx;
   const int64_t n = int64_t(tokens.size());
-  if (n < 2) return Status::error("the text has {} tokens; perplexity needs at least 2", n);
+  // Without BOS a window's first token is only context; with it, BOS predicts the first text token.
+  if (n < (bos >= 0 ? 1 : 2))
+    return Status::error("the text has {} tokens; perplexity needs at least {}", n, bos >= 0 ? "1 (with BOS)" : "2");
   int windows = int(n / text_per_window);
   int window_len = text_per_window;
   if (windows == 0) {
     windows = 1;
     window_len = int(n);
   }
+  // A text shorter than one window gives one short window; --prefill-len must still leave decode steps in it.
+  if (opts.prefill_len > 0 && opts.prefill_len >= window_len + (bos >= 0 ? 1 : 0))
+    return Status::error("--prefill-len {} leaves no decode step: the text gives one window of {} tokens (--ctx {})",
+                         opts.prefill_len, window_len + (bos >= 0 ? 1 : 0), opts.ctx);
   if (opts.max_windows > 0) windows = std::min(windows, opts.max_windows);
 
   PerplexityResult r;

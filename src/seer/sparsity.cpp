@@ -29,7 +29,7 @@ bool parse_double(const std::string& s, double* out) {
 }
 
 bool parse_int(const std::string& s, long long* out) {
-  if (s.empty() || !(std::isdigit(static_cast<unsigned char>(s[0])))) return false;
+  if (s.empty() || !(std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-')) return false;
   errno = 0;
   char* end = nullptr;
   const long long v = std::strtoll(s.c_str(), &end, 10);
@@ -166,7 +166,8 @@ Result<PrefillSparsity> PrefillSparsity::parse(const std::string& text) {
   bool has_value = false;
   split_spec(spec, &kind, &value, &has_value);
   if (kind == "dense") {
-    if (has_value || !sp.keep_sink) return Status::error("{}: 'dense' takes no value", flag);
+    if (has_value) return Status::error("{}: 'dense' takes no value", flag);
+    if (!sp.keep_sink) return Status::error("{}: dense keeps every block; ',nosink' is for threshold, density and mass", flag);
     return sp;
   }
   if (kind != "threshold" && kind != "density" && kind != "mass")
