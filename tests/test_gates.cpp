@@ -823,7 +823,10 @@ TEST(GateCheckpoint, BudgetShares) {
     expect_msg(load_gates(d.str(), m).status(), parts);
   };
   refused([](json& j) { j["shares"][1][0] = -1.0; }, {kBudgetSharesFile, "'shares'", "layer 1, KV head 0", "-1"});
-  refused([](json& j) { j["shares"][2][1] = "x"; }, {"layer 2, KV head 1", "positive number"});
+  refused([](json& j) { j["shares"][2][1] = "x"; }, {"layer 2, KV head 1", "a number in [1e-6, 1e6]"});
+  // Past a float's range a share would become inf or 0 and break every head's count.
+  refused([](json& j) { j["shares"][0][1] = 1e300; }, {"layer 0, KV head 1", "1e+300"});
+  refused([](json& j) { j["shares"][0][0] = 1e-300; }, {"layer 0, KV head 0", "1e-300"});
   refused([](json& j) { j["shares"].erase(2); }, {"'shares'", "3 rows (layers) of 2"});
   refused([](json& j) { j["shares"][0].push_back(1.0); }, {"row 0", "2 numbers"});
   refused([](json& j) { j.erase("shares"); }, {"missing key 'shares'"});

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <string>
 
 namespace seer {
@@ -13,7 +14,16 @@ namespace seer {
 // file nested 300,000 deep overflowed the stack (found by fuzzing). Real configs nest 3-5 levels.
 constexpr int kMaxJsonDepth = 128;
 
-// Parses `text`, refusing nesting beyond kMaxJsonDepth; errors begin with `what` (a file name).
+// `path` is a regular file of at most `max_bytes` (when >= 0): checked with stat(), which does not
+// block, before anything opens it, since opening a FIFO blocks and /dev/zero reads forever. Errors
+// name the file.
+Status check_regular_file(const std::string& path, int64_t max_bytes = -1);
+
+// The largest JSON file read (a tokenizer.json of a 256k vocabulary is ~20 MB).
+constexpr int64_t kMaxJsonBytes = int64_t(512) << 20;
+
+// Parses `text`, refusing nesting beyond kMaxJsonDepth; errors begin with `what` (a file name) and
+// say where the text stops being JSON.
 Result<nlohmann::json> parse_json(const std::string& text, const std::string& what);
 
 // Reads and parses the JSON file `path`; with `object`, its top level must be an object. Errors name

@@ -236,22 +236,25 @@ Status load_budget_shares(const std::string& dir, const ModelConfig& model, Gate
   const std::string want = fmt::format("{} rows (layers) of {} positive numbers ({}s)", model.num_layers,
                                        heads.count, heads.what);
   if (!rows.is_array() || int(rows.size()) != model.num_layers) return k.bad("shares", want.c_str());
-  std::vector<float> s;
+  std::vector<double> raw;
   double sum = 0.0;
   for (size_t l = 0; l < rows.size(); ++l) {
     if (!rows[l].is_array() || int(rows[l].size()) != heads.count)
       return Status::error("{}: key 'shares': row {} must hold {} numbers ({}s), got {}", path, l, heads.count,
                            heads.what, rows[l].dump());
     for (size_t h = 0; h < rows[l].size(); ++h) {
+      // A share is a ratio to the mean (calibrated ones span ~0.2-6): past [1e-6, 1e6] it is no
+      // calibration, and a float would round it to 0 or inf.
       const json& v = rows[l][h];
-      if (!v.is_number() || !(v.get<double>() > 0.0) || !std::isfinite(v.get<double>()))
-        return Status::error("{}: key 'shares': layer {}, {} {}: must be a positive number, got {}", path, l,
+      if (!v.is_number() || !(v.get<double>() >= 1e-6 && v.get<double>() <= 1e6))
+        return Status::error("{}: key 'shares': layer {}, {} {}: must be a number in [1e-6, 1e6], got {}", path, l,
                              heads.what, h, v.dump());
-      s.push_back(v.get<float>());
+      raw.push_back(v.get<double>());
       sum += v.get<double>();
     }
   }
-  for (float& v : s) v = float(double(v) * double(s.size()) / sum);
+  std::vector<float> s(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) s[i] = float(raw[i] * double(raw.size()) / sum);  // mean 1, in double
   gs->budget_shares = std::move(s);
   gs->budget_calibration = j.contains("calibration") ? j.at("calibration").dump() : std::string();
   return Status::ok();
@@ -291,7 +294,8 @@ Status save_budget_shares(const std::string& dir, GateKind kind, const std::vect
 
 Result<GateSet> load_gates(const std::string& dir, const ModelConfig& model) {
   const std::string cfg_path = dir + "/config.json";
-  if (!std::ifstream(cfg_path)) return Status::error("{}: cannot open (gate directory needs config.json)", cfg_path);
+  std::error_code ec;
+  if (!fs::exists(cfg_path, ec)) return Status::error("{}: cannot open (gate directory needs config.json)", cfg_path);
   SEER_ASSIGN_OR_RETURN(json j, read_json_file(cfg_path));
   Keys keys(cfg_path, j);
 
@@ -305,7 +309,6 @@ Result<GateSet> load_gates(const std::string& dir, const ModelConfig& model) {
 
   // Every *.safetensors file of the directory, in name order.
   std::vector<std::string> files;
-  std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec))
     if (e.is_regular_file() && e.path().extension() == ".safetensors") files.push_back(e.path().string());
   if (ec) return Status::error("{}: cannot list directory: {}", dir, ec.message());
