@@ -779,7 +779,7 @@ int run_info(const CommonOpts& c) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   seer::rerun_with_matching_blas_kernels(argv);
   CLI::App app{"seer: SeerAttention / SeerAttention-R inference engine"};
   app.require_subcommand(1);
@@ -990,4 +990,17 @@ int main(int argc, char** argv) {
   if (init->parsed()) return run_init_gates(ig);
   if (train->parsed()) return run_train_gates(ta);
   return kExitUsage;
+}
+
+// Errors come back as Status; what still throws (an allocation past the memory, a library's exception)
+// ends with a message and code 1 instead of std::terminate's abort.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "seer: error: out of memory (an allocation failed)\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "seer: error: %s\n", e.what());
+  }
+  return kExitRuntime;
 }
