@@ -644,6 +644,81 @@ TEST(TrainRun, SeveralRowLengths) {
   EXPECT_EQ(j["options"]["seq_len"], nlohmann::json({128, 256}));
 }
 
+// A crash between a checkpoint's renames, a resume with other gates or another model, rows under two
+// blocks, a run inside its own data directory, and gates already in --out.
+TEST(TrainRun, CrashesChangesAndLayouts) {
+  TinyRun run;
+  ASSERT_TRUE(run.model);
+  TempDir out("train_crash");
+  TrainOptions o = run.options(out.str());
+  o.steps = 4;
+  o.stop_after = 2;
+  ASSERT_TRUE(train_gates(*run.model, o));
+  o.stop_after = 0;
+  o.resume = true;
+  const fs::path ckpt = out.path / "checkpoint", old = out.path / "checkpoint.old", tmp = out.path / "checkpoint.tmp";
+  // Killed after checkpoint -> checkpoint.old, before checkpoint.tmp -> checkpoint, with tmp whole: the
+  // resume takes tmp back, and a second kill in its first save cannot leave the run without one.
+  fs::rename(ckpt, old);
+  fs::copy(old, tmp, fs::copy_options::recursive);
+  std::vector<std::string> lines;
+  o.log = [&](const std::string& l) { lines.push_back(l); };
+  // Another gate shape or another model is refused, naming what differs.
+  TrainOptions other = o;
+  other.prefill_gate.hidden_size = 8;
+  auto refused = train_gates(*run.model, other);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.status().message().find("--hidden-size"), std::string::npos) << refused.status().message();
+  EXPECT_TRUE(fs::exists(ckpt / "state.json"));  // restored before the refusal
+  auto bf16 = load_model(test::source_path("tests/data/tiny_hf/llama_bf16"));
+  ASSERT_TRUE(bf16) << bf16.status().message();
+  auto other_model = train_gates(*bf16, o);
+  ASSERT_FALSE(other_model);
+  EXPECT_NE(other_model.status().message().find("was made for a model of"), std::string::npos)
+      << other_model.status().message();
+  auto resumed = train_gates(*run.model, o);
+  ASSERT_TRUE(resumed) << resumed.status().message();
+  EXPECT_EQ(resumed->steps_done, 4);
+  bool restored = false;
+  for (const auto& l : lines) restored |= l.find("checkpoint.tmp restored as") != std::string::npos;
+  EXPECT_TRUE(restored);
+  EXPECT_FALSE(fs::exists(old));
+  EXPECT_FALSE(fs::exists(tmp));
+
+  // Rows need two gate blocks.
+  TrainOptions shortrows = run.options(out.str() + "/short");
+  shortrows.seq_lens = {100};
+  auto r = train_gates(*run.model, shortrows);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("--seq-len 100: a training row needs at least 2 gate blocks"), std::string::npos)
+      << r.status().message();
+  shortrows.seq_lens = {256};
+  shortrows.min_row_len = 1;
+  r = train_gates(*run.model, shortrows);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("--min-row-len 1"), std::string::npos) << r.status().message();
+
+  // --out inside the data directory: the run's own files are not data, so it resumes.
+  TrainOptions inside = run.options((run.data.path / "run").string());
+  inside.steps = 4;
+  inside.stop_after = 2;
+  ASSERT_TRUE(train_gates(*run.model, inside));
+  inside.stop_after = 0;
+  inside.resume = true;
+  auto again = train_gates(*run.model, inside);
+  ASSERT_TRUE(again) << again.status().message();
+  EXPECT_EQ(again->steps_done, 4);
+
+  // Gates in --out without a run (init-gates' output) are not overwritten.
+  TempDir gates_dir("train_gates_there");
+  auto g = init_gates(GateKind::kPrefill, run.model->config, {}, 1);
+  ASSERT_TRUE(g);
+  ASSERT_TRUE(save_gates((gates_dir.path / "prefill").string(), *g, run.model->config).is_ok());
+  auto over = train_gates(*run.model, run.options(gates_dir.str()));
+  ASSERT_FALSE(over);
+  EXPECT_NE(over.status().message().find("already holds gates"), std::string::npos) << over.status().message();
+}
+
 TEST(TrainRun, BadInputIsRefused) {
   TinyRun run;
   ASSERT_TRUE(run.model);

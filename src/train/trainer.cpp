@@ -30,8 +30,17 @@ using json = nlohmann::json;
 // ---------------------------------------------------------------------------------------------
 // Data
 
-Result<std::vector<DocumentFile>> list_documents(const std::vector<std::string>& paths) {
+Result<std::vector<DocumentFile>> list_documents(const std::vector<std::string>& paths, const std::string& skip) {
   if (paths.empty()) return Status::error("no --data path given");
+  std::error_code skip_ec;
+  const fs::path skip_dir = skip.empty() ? fs::path() : fs::weakly_canonical(skip, skip_ec);
+  const auto skipped = [&](const fs::path& p) {  // inside `skip`: the run's own files, never its data
+    if (skip_dir.empty() || skip_ec) return false;
+    std::error_code ec;
+    const fs::path c = fs::weakly_canonical(p, ec);
+    const auto rel = c.lexically_relative(skip_dir);
+    return !ec && !rel.empty() && *rel.begin() != "..";
+  };
   std::vector<DocumentFile> docs;
   std::set<fs::path> seen;  // a file named twice (the same directory twice, or a file inside a given one) counts once
   auto add = [&](const DocumentFile& d) {
@@ -56,7 +65,7 @@ Result<std::vector<DocumentFile>> list_documents(const std::vector<std::string>&
     const fs::path base = dir_path.filename();
     for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator();
          it.increment(ec))
-      if (it->is_regular_file() && it->path().extension() == ".txt")
+      if (it->is_regular_file() && it->path().extension() == ".txt" && !skipped(it->path()))
         found.push_back({it->path().string(), (base / fs::relative(it->path(), p)).string()});
     if (ec) return Status::error("{}: cannot list: {}", p, ec.message());
     if (found.empty()) return Status::error("{}: no .txt files in this directory (--data)", p);
@@ -205,7 +214,7 @@ Status Trainer::check_options() const {
 }
 
 Status Trainer::load_data() {
-  SEER_ASSIGN_OR_RETURN(std::vector<DocumentFile> files, list_documents(o_.data));
+  SEER_ASSIGN_OR_RETURN(std::vector<DocumentFile> files, list_documents(o_.data, o_.out));
   const Tokenizer& tok = *model_.tokenizer;
   uint64_t fp = 1469598103934665603ULL;
   const double t0 = now_seconds();
@@ -238,11 +247,18 @@ Status Trainer::load_data() {
                          fmt::join(o_.data, ", "), files.size());
   const int bs = gates_.front().w.config.block_size;
   const int shortest = *std::min_element(o_.seq_lens.begin(), o_.seq_lens.end());
-  const int min_len = o_.min_row_len > 0 ? o_.min_row_len : std::max(4 * bs, shortest / 8);
+  // A row needs two gate blocks: the decode targets are strictly previous blocks, and the prefill
+  // targets drop the first quarter of the query-block rows.
+  if (shortest < 2 * bs)
+    return Status::error("--seq-len {}: a training row needs at least 2 gate blocks ({} tokens)", shortest, 2 * bs);
+  if (o_.min_row_len > 0 && o_.min_row_len < 2 * bs)
+    return Status::error("--min-row-len {}: a training row needs at least 2 gate blocks ({} tokens)", o_.min_row_len,
+                         2 * bs);
+  const int min_len = o_.min_row_len > 0 ? o_.min_row_len : std::min(std::max(4 * bs, shortest / 8), shortest);
   rows_ = make_rows(train_docs_, o_.seq_lens, min_len);
   if (rows_.empty())
     return Status::error("no training row of at least {} tokens: the {} training documents are too short "
-                         "(lower --min-row-len or --seq-len)", min_len, train_docs_.size());
+                         "(lower --min-row-len, or add longer documents)", min_len, train_docs_.size());
   const int all_rows = int(rows_.size());
   if (o_.max_rows > 0 && o_.max_rows < all_rows) {
     std::vector<int> pick = epoch_order(all_rows, o_.seed ^ 0x6d61782d726f7773ULL, 0);
@@ -254,6 +270,9 @@ Status Trainer::load_data() {
   }
   std::vector<TrainRow> ev = make_rows(eval_docs_, o_.seq_lens, min_len);
   for (int i = 0; i < int(ev.size()) && i < o_.eval_rows; ++i) eval_rows_.push_back(ev[size_t(i)]);
+  if (o_.eval_every > 0 && eval_rows_.empty())
+    log(fmt::format("warning: --eval-every {}, but no held-out row of at least {} tokens: no eval loss will be "
+                    "recorded", o_.eval_every, min_len));
   cache_.assign(rows_.size() + eval_rows_.size(), nullptr);
   log(fmt::format("data: {} documents ({} train, {} eval), {} train tokens, {} eval tokens, tokenised in {:.1f} s; "
                   "{} training rows (lengths {} tokens){}, {} eval rows",
@@ -263,6 +282,25 @@ Status Trainer::load_data() {
                   eval_rows_.size()));
   return Status::ok();
 }
+
+namespace {
+// What a checkpoint must match beyond the layer count: a model of other dimensions, RoPE or embeddings
+// would train the stored gates on other attention.
+std::string model_shape(const ModelConfig& c) {
+  return fmt::format("{} layers {} hidden {} ffn {} heads {}/{} head_dim {} vocab {} rope theta {} scaling {} x{} {}",
+                     arch_name(c.arch), c.num_layers, c.hidden_size, c.intermediate_size, c.num_qo_heads,
+                     c.num_kv_heads, c.head_dim, c.vocab_size, c.rope_theta, int(c.rope_scaling.type),
+                     c.rope_scaling.factor, c.tied_embeddings ? "tied" : "untied");
+}
+// A gate's architecture, as the options that make it give it (--gate-type, --q-pooling, --hidden-size, ...).
+std::string gate_arch(const GateConfig& g) {
+  std::string pools;
+  for (PoolType p : g.k_pools) pools += std::to_string(int(p));
+  return fmt::format("block {} hidden {} type {} k-pools {} double {} q-pooling {} qk-norm {} rope {}", g.block_size,
+                     g.hidden_size, g.kind == GateKind::kPrefill ? g.gate_type : "-", pools, g.force_double,
+                     int(g.q_head_pooling), g.use_qk_norm, g.use_rope);
+}
+}  // namespace
 
 json Trainer::options_json() const {
   json j;
@@ -295,17 +333,34 @@ json Trainer::options_json() const {
 }
 
 Status Trainer::init_or_resume() {
-  const std::string ckpt = o_.out + "/checkpoint", old = o_.out + "/checkpoint.old";
+  const std::string ckpt = o_.out + "/checkpoint", tmp = o_.out + "/checkpoint.tmp", old = o_.out + "/checkpoint.old";
   std::error_code ec;
-  std::string dir = ckpt;
-  if (!fs::exists(ckpt) && fs::exists(old)) dir = old;  // a crash between the two renames
+  // A crash between save_checkpoint's two renames leaves no checkpoint/: put the newest whole one back
+  // first (tmp/ is whole once its state.json exists, written last), so that the next save, which drops
+  // checkpoint.old, never leaves the run without one.
+  if (!fs::exists(ckpt)) {
+    const std::string from = fs::exists(tmp + "/state.json") ? tmp : fs::exists(old + "/state.json") ? old : "";
+    if (!from.empty()) {
+      fs::rename(from, ckpt, ec);
+      if (ec) return Status::error("{}: cannot rename to {}: {}", from, ckpt, ec.message());
+      log(fmt::format("{} restored as {} (a run stopped while it saved)", from, ckpt));
+    }
+  }
+  const std::string dir = ckpt;
   const bool have = fs::exists(dir + "/state.json");
   if (have && !o_.resume)
     return Status::error("{} already holds a training run (step checkpoint in {}): pass --resume to continue "
                          "it, or choose another --out", o_.out, dir);
   if (!have && o_.resume) return Status::error("--resume: {} has no checkpoint to resume from", o_.out);
+  if (!have)  // gates without a run (init-gates, or a run's checkpoint removed) are not overwritten
+    for (const char* sub : {"", "/prefill", "/decode"})
+      if (fs::exists(o_.out + sub + "/config.json"))
+        return Status::error("{} already holds gates ({}): choose another --out", o_.out, o_.out + sub + "/config.json");
   fs::create_directories(o_.out, ec);
   if (ec) return Status::error("{}: cannot create: {}", o_.out, ec.message());
+  // Found now, not at the first checkpoint after minutes of training.
+  SEER_RETURN_IF_ERROR(write_file_atomic(o_.out + "/.write-test", "").with_context("--out"));
+  fs::remove(o_.out + "/.write-test", ec);
 
   if (!have) {
     GateBundle start;
@@ -346,19 +401,49 @@ Status Trainer::init_or_resume() {
   json keys = now;
   keys.update(was);
   const auto show = [](const json& v) { return v.is_null() ? std::string("unset") : v.dump(); };
+  const auto flag = [](const std::string& key) {  // the command-line option a stored key comes from
+    if (key == "prefill" || key == "decode") return std::string("--kind");
+    if (key == "min_lr_prefill" || key == "min_lr_decode") return std::string("--min-lr");
+    std::string f = "--" + key;
+    std::replace(f.begin(), f.end(), '_', '-');
+    return f;
+  };
+  const auto same = [](const std::string& key, const json& a, const json& b) {
+    if (key != "init" || !a.is_string() || !b.is_string()) return a == b;
+    std::error_code e1, e2;  // ./run and run are one --init
+    return fs::weakly_canonical(a.get<std::string>(), e1) == fs::weakly_canonical(b.get<std::string>(), e2);
+  };
   for (auto it = keys.begin(); it != keys.end(); ++it)
-    if (now.value(it.key(), json()) != was.value(it.key(), json()))
-      return Status::error("--resume: option {} is {} now but {} in {}/state.json; resume with the same options",
-                           it.key(), show(now.value(it.key(), json())), show(was.value(it.key(), json())), dir);
+    if (!same(it.key(), now.value(it.key(), json()), was.value(it.key(), json())))
+      return Status::error("--resume: {} ({}) is {} now but {} in {}/state.json; resume with the same options",
+                           flag(it.key()), it.key(), show(now.value(it.key(), json())), show(was.value(it.key(), json())),
+                           dir);
   if (st.value("data_fingerprint", "") != fingerprint_)
     return Status::error("--resume: the data under {} differs from the checkpoint's (fingerprint {} vs {})",
                          fmt::join(o_.data, ", "), fingerprint_, st.value("data_fingerprint", ""));
   if (st.value("model_layers", -1) != model_.config.num_layers)
     return Status::error("--resume: {} was made for a model with {} layers, {} has {}", dir,
                          st.value("model_layers", -1), model_.path, model_.config.num_layers);
+  if (st.contains("model_shape") && st["model_shape"] != model_shape(model_.config))  // (older checkpoints lack it)
+    return Status::error("--resume: {} was made for a model of {}, {} is one of {}", dir, show(st["model_shape"]),
+                         model_.path, model_shape(model_.config));
   for (auto& g : gates_) {
     const std::string base = dir + "/" + g.name();
     SEER_ASSIGN_OR_RETURN(g.w, load_gates(base, model_.config));
+    // The stored gates against those the options give now (with --init the architecture is --init's, and
+    // only the block size is an option).
+    const GateOptions& go = g.kind == GateKind::kPrefill ? o_.prefill_gate : o_.decode_gate;
+    GateSet fresh;
+    if (o_.init.empty()) {
+      SEER_ASSIGN_OR_RETURN(fresh, init_gates(g.kind, model_.config, go, 0));
+    } else {
+      fresh.config = g.w.config;
+      fresh.config.block_size = go.block_size;
+    }
+    if (gate_arch(fresh.config) != gate_arch(g.w.config))
+      return Status::error("--resume: the {} gate in {} is {}, the options now give {}; resume with the same "
+                           "--block-size, --gate-type, --q-pooling, --hidden-size, --no-qk-norm, --force-double",
+                           g.name(), dir, gate_arch(g.w.config), gate_arch(fresh.config));
     SEER_ASSIGN_OR_RETURN(g.m, load_gates(base + ".adam_m", model_.config));
     SEER_ASSIGN_OR_RETURN(g.v, load_gates(base + ".adam_v", model_.config));
   }
@@ -385,6 +470,7 @@ Status Trainer::save_checkpoint() {
   st["options"] = options_json();
   st["model"] = model_.name;
   st["model_layers"] = model_.config.num_layers;
+  st["model_shape"] = model_shape(model_.config);
   st["data"] = o_.data;
   st["data_fingerprint"] = fingerprint_;
   st["train_documents"] = int(train_docs_.size());
