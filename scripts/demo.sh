@@ -3,7 +3,7 @@
 # SeerAttention: the trained AttnGates in gates/smollm2-135m-instruct choose the key blocks, in the
 # prefill (SeerAttention, upstream's threshold rule: the blocks whose gate probability exceeds 0.01,
 # about half of the causal blocks of this prompt) and in every decode step (SeerAttention-R, a 1024-token
-# budget, split over the KV heads by the gates' calibrated budget shares). The default prompt is a ~3,300-token public-domain passage with a question, so
+# budget, split over the KV heads by the gates' calibrated budget shares). The default prompt is a ~3,500-token public-domain passage with a question, so
 # that both phases are sparse; the achieved density is printed at the end.
 # Arguments replace the default prompt and options and go to `seer generate` as they are.
 set -euo pipefail

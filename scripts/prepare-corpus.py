@@ -105,9 +105,12 @@ def book_file(i):
 
 
 def main():
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print(__doc__)
+        return 0
     args = [a for a in sys.argv[1:] if a != "--more"]
     more = len(args) < len(sys.argv) - 1
-    if len(args) != 1:
+    if len(args) != 1 or args[0].startswith("-"):  # an unknown option is not an output directory
         print(__doc__, file=sys.stderr)
         return 2
     out = args[0]

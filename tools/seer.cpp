@@ -856,7 +856,7 @@ int run(int argc, char** argv) {
   CLI::Option* init_from =
       train->add_option("--init", ta.t.init, "start from these trained gates (a --gates directory) instead of N(0, 0.02); "
                         "their architecture is kept, so the fresh gates' options (--gate-type, --hidden-size, ...) "
-                        "do not go with it")->check(kNonEmpty);
+                        "do not go with it, and --block-size must equal theirs")->check(kNonEmpty);
   train->add_option("--device", ta.device,
                     "cpu (default) or cuda: the frozen forwards (and the ground truth) on the GPU; the gate losses "
                     "and gradients stay on the CPU")->check(CLI::IsMember({"cpu", "cuda"}));
@@ -877,7 +877,7 @@ int run(int argc, char** argv) {
   train->add_option("--eval-rows", ta.t.eval_rows, "held-out rows for the eval loss (default 2)")->check(kCount);
   train->add_option("--eval-every", ta.t.eval_every, "steps between eval losses, 0: at the end only (default 0)")->check(kCount);
   train->add_option("--max-rows", ta.t.max_rows, "train on a seeded sample of this many rows, 0: all (default 0)")->check(kCount);
-  train->add_option("--min-row-len", ta.t.min_row_len, "shortest row kept (default max(4 blocks, shortest --seq-len / 8))")->check(kCount);
+  train->add_option("--min-row-len", ta.t.min_row_len, "shortest row kept, at least 2 blocks (default max(4 blocks, shortest --seq-len / 8), at most the shortest --seq-len)")->check(kCount);
   train->add_option("--decode-tokens", ta.t.decode_tokens, "decode loss tokens sampled per row from its second half, 0: all (default 512)")->check(kCount);
   train->add_option("--cache-mb", ta.t.cache_mb, "memory for cached training examples in MiB (default 8192)")->check(kCount);
   add_gate_arch(train, &ta.arch);

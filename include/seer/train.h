@@ -92,7 +92,7 @@ struct TrainOptions {
                             // different seeds share one held-out set)
   std::string init;         // start from these gates (a --gates directory) instead of N(0, 0.02)
   double eval_fraction = 0.1;
-  int min_row_len = 0;      // 0: max(4 * block_size, min(seq_lens) / 8)
+  int min_row_len = 0;      // 0: min(max(4 * block_size, min(seq_lens) / 8), min(seq_lens)); at least 2 blocks
   int max_rows = 0;         // > 0: train on this many rows only (a seeded sample), to reuse cached examples
   int decode_tokens = 512;  // decode loss tokens sampled per row from its second half; 0: all of them
   // What the targets take of each key block (GroundTruthRequest::stat): its largest probability
