@@ -1,6 +1,7 @@
 // GGUF reader, GGUF model loader and dtype conversion tests.
 //  * An in-test GGUF writer builds valid files (every metadata type, arrays, every tensor type) that
-//    must parse back exactly, and corrupt variants whose error must name the file, field and value.
+//    must parse back exactly, and corrupt variants whose error must name the file, field and value
+//    (including tensors laid out against ggml's rule, oversized metadata arrays, FIFOs).
 //  * Dequantisation is compared bit for bit with tests/golden/dequant.bin, written by PyPI gguf
 //    (scripts/golden/make_dequant_golden.py).
 //  * fp16/bf16 conversions: exhaustive round trips, nearest-even property checks, F16C hardware.
@@ -16,6 +17,11 @@
 #include <immintrin.h>
 #endif
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +32,7 @@
 #include <map>
 #include <optional>
 #include <functional>
+#include <future>
 #include <limits>
 #include <random>
 #include <string>
@@ -516,6 +523,39 @@ std::vector<Corruption> corruptions() {
                {"tensor 'v'", "size 20", "extends beyond the end of the file"}});
   c.push_back({"duplicate_tensor", with([](GgufWriter& w) { w.tensor({"w", {32}, kF32}); }),
                {"duplicate tensor name 'w'"}});
+  // ggml's layout rule: each tensor where the previous one ends, rounded up to the alignment, the
+  // first at 0. 'w' is Q4_1 [64, 3]: 120 bytes, so 'v' belongs at 128. (Only the bounds were
+  // checked before: all of these loaded.)
+  c.push_back({"tensors_overlap", with([](GgufWriter& w) { w.tensors()[1].offset = 0; }),
+               {"tensor 'v' has offset 0, expected 128", "tensors overlap", "'w' (Q4_1 [64, 3], 120 bytes at offset 0)"}});
+  // (a third tensor keeps the moved ones inside the file, where only the layout rule catches them)
+  c.push_back({"gap_between_tensors", with([](GgufWriter& w) {
+                 w.tensor({"z", {64}, kF32});
+                 w.tensors()[1].offset = 160;
+               }),
+               {"tensor 'v' has offset 160, expected 128"}});
+  c.push_back({"first_tensor_not_at_0", with([](GgufWriter& w) {
+                 w.tensor({"z", {64}, kF32});
+                 w.tensors()[0].offset = 32;
+               }),
+               {"tensor 'w' has offset 32, expected 0", "the first tensor starts at 0"}});
+  // A type relabelled without re-encoding the data: the bytes stay those of the old type. (Q4_1
+  // [256, 4] is 640 bytes, as Q4_0 576; an F32 vector of 64 is 256 bytes, as F16 128.)
+  c.push_back({"q4_1_relabelled_q4_0", [] {
+                 GgufWriter w;
+                 w.tensor({"a", {256, 4}, kQ4_0, std::vector<uint8_t>(640, 7)});
+                 w.tensor({"b", {8}, kF32});
+                 return w.build();
+               },
+               {"tensor 'b' has offset 640, expected 576", "'a' (Q4_0 [256, 4], 576 bytes at offset 0)",
+                "a type/shape does not match the data"}});
+  c.push_back({"f32_relabelled_f16", [] {
+                 GgufWriter w;
+                 w.tensor({"norm", {64}, kF16, std::vector<uint8_t>(256, 0)});
+                 w.tensor({"b", {8}, kF32});
+                 return w.build();
+               },
+               {"tensor 'b' has offset 256, expected 128", "'norm' (F16 [64], 128 bytes at offset 0)"}});
   return c;
 }
 
@@ -594,6 +634,85 @@ TEST(Gguf, MissingFileAndDirectory) {
   auto m = load_model((temp_dir() / "nothing_here").string());
   ASSERT_FALSE(m.is_ok());
   EXPECT_NE(m.status().message().find("nothing_here"), std::string::npos) << m.status().message();
+}
+
+// Runs `load` on a thread. If it has not returned within 10 s (blocked in open() of the FIFO
+// `fifo`, which waits for a writer), the test fails and the FIFO's write end is opened, so that
+// the blocked open() returns and the thread can be joined.
+Status run_against_fifo(const std::string& fifo, std::function<Status()> load) {
+  auto done = std::async(std::launch::async, std::move(load));
+  if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    ADD_FAILURE() << "the loader blocked on the FIFO " << fifo;
+    while (done.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  return done.get();
+}
+
+// A FIFO blocked open() forever (the regular-file check came after it); /dev/zero is a device.
+TEST(Gguf, FifoAndDeviceRefusedPromptly) {
+  const std::string fifo = (temp_dir() / "fifo.gguf").string();
+  fs::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  for (bool whole_model : {false, true}) {
+    SCOPED_TRACE(whole_model ? "load_model" : "GgufFile::open");
+    const Status s = run_against_fifo(fifo, [&] {
+      return whole_model ? load_model(fifo).status() : GgufFile::open(fifo).status();
+    });
+    ASSERT_FALSE(s.is_ok());
+    EXPECT_NE(s.message().find(fifo + ": not a regular file"), std::string::npos) << s.message();
+  }
+  const std::string zero = (temp_dir() / "zero.gguf").string();
+  fs::remove(zero);
+  fs::create_symlink("/dev/zero", zero);
+  auto z = GgufFile::open(zero);
+  ASSERT_FALSE(z.is_ok());
+  EXPECT_NE(z.status().message().find(zero + ": not a regular file"), std::string::npos) << z.status().message();
+}
+
+// A metadata array of 2^28 uint8 (a sparse file) took 22 s and 2.3 GB, one of 2^30 threw
+// std::bad_alloc: each element was widened to int64 and named with its own formatted string.
+TEST(Gguf, MetadataArraysAreBounded) {
+  // A file of uint8 arrays of `counts` elements (all zero), and nothing else. The last array's
+  // elements are a hole of the sparse file.
+  auto array_file = [](const std::string& name, const std::vector<uint64_t>& counts) {
+    Bytes o;
+    o.b = {'G', 'G', 'U', 'F'};
+    o.put<uint32_t>(3);
+    o.put<uint64_t>(0);              // tensors
+    o.put<uint64_t>(counts.size());  // key/values
+    for (size_t i = 0; i < counts.size(); ++i) {
+      o.put_str(fmt::format("arr{}", i));
+      o.put<uint32_t>(uint32_t(GgufType::kArray));
+      o.put<uint32_t>(uint32_t(GgufType::kUint8));
+      o.put<uint64_t>(counts[i]);
+      if (i + 1 < counts.size()) o.b.resize(o.b.size() + counts[i], 0);
+    }
+    const std::string path = write_file(name, o.b);
+    fs::resize_file(path, o.b.size() + counts.back());
+    return path;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string big = array_file("array_2e28.gguf", {uint64_t(1) << 28});
+  auto r = GgufFile::open(big);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("array_2e28.gguf: key 'arr0': array length 268435456 of uint8"), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("16777216"), std::string::npos) << r.status().message();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+
+  // The limit holds for the arrays of a file in all; an array of exactly the limit is read.
+  const std::string at_limit = array_file("array_at_limit.gguf", {kGgufMaxArrayElems});
+  auto ok = GgufFile::open(at_limit);
+  ASSERT_TRUE(ok.is_ok()) << ok.status().message();
+  EXPECT_EQ(val((*ok)->get_array("arr0"))->ints.size(), kGgufMaxArrayElems);
+  const std::string over = array_file("array_over_in_all.gguf", {kGgufMaxArrayElems - 4, 5});
+  auto r2 = GgufFile::open(over);
+  ASSERT_FALSE(r2.is_ok());
+  EXPECT_NE(r2.status().message().find("key 'arr1': array length 5 of uint8"), std::string::npos) << r2.status().message();
+  EXPECT_NE(r2.status().message().find("16777212 read before"), std::string::npos) << r2.status().message();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -794,7 +913,17 @@ struct TinyArch {
   int hidden = 64, ffn = 96, layers = 2, heads = 4, kv_heads = 2, head_dim = 16, vocab = 260;
   int heads_in_key = -1;  // written as head_count instead of `heads` when >= 0
   int block_count = -1;   // written as block_count instead of `layers` when >= 0 (the tensors stay `layers`)
+  double rms_eps = double(1e-6f), freq_base = 500000.0;  // float32 keys when a float holds them, else float64
 };
+
+// A float key as float32 when the value survives the narrowing, else as float64.
+void kv_number(GgufWriter& w, const std::string& key, double v) {
+  if (double(float(v)) == v || std::isinf(v)) {
+    w.kv<float>(key, GgufType::kFloat32, float(v));
+  } else {
+    w.kv<double>(key, GgufType::kFloat64, v);
+  }
+}
 
 // GPT-2 byte-level vocabulary: the 256 byte symbols, then a few merged tokens.
 void add_tokenizer(GgufWriter& w, int vocab) {
@@ -864,8 +993,8 @@ GgufWriter tiny_model(const TinyArch& a, bool tied = true) {
     w.kv<uint32_t>(p + ".attention.key_length", GgufType::kUint32, uint32_t(a.head_dim));
   }
   w.kv<uint32_t>(p + ".context_length", GgufType::kUint32, 2048);
-  w.kv<float>(p + ".attention.layer_norm_rms_epsilon", GgufType::kFloat32, 1e-6f);
-  w.kv<float>(p + ".rope.freq_base", GgufType::kFloat32, 500000.0f);
+  kv_number(w, p + ".attention.layer_norm_rms_epsilon", a.rms_eps);
+  kv_number(w, p + ".rope.freq_base", a.freq_base);
   add_tokenizer(w, a.vocab);
   const uint64_t h = uint64_t(a.hidden), ff = uint64_t(a.ffn), q = uint64_t(a.heads * a.head_dim),
                  kv = uint64_t(a.kv_heads * a.head_dim);
@@ -1071,6 +1200,128 @@ TEST(GgufModel, ErrorsNameFileFieldAndValue) {
   ASSERT_FALSE(r.is_ok());
   EXPECT_NE(r.status().message().find("llama.attention.head_count"), std::string::npos) << r.status().message();
   EXPECT_NE(r.status().message().find("value 0"), std::string::npos) << r.status().message();
+}
+
+// Loads `bytes` as `file` and expects an error naming the file and holding every needle.
+void expect_model_error(const std::string& file, const std::vector<uint8_t>& bytes,
+                        const std::vector<std::string>& needles) {
+  SCOPED_TRACE(file);
+  auto r = load_gguf_model(write_file(file, bytes));
+  ASSERT_FALSE(r.is_ok()) << file << " loaded";
+  const std::string& msg = r.status().message();
+  if (std::getenv("SEER_TEST_VERBOSE") != nullptr) std::printf("%s\n", msg.c_str());
+  EXPECT_NE(msg.find(file), std::string::npos) << msg;
+  for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << msg << "\n  lacks: " << n;
+}
+
+// Float parameters were range-checked as doubles, then narrowed to float: inf, NaN and 1e300
+// loaded and gave NaN logits. Each is now checked for finiteness, range and the float range.
+TEST(GgufModel, FloatParametersCheckedBeforeNarrowing) {
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  auto yarn = [](std::function<void(GgufWriter&)> keys) {
+    GgufWriter w = tiny_model(TinyArch{});
+    w.kv_str("llama.rope.scaling.type", "yarn");
+    w.kv<uint32_t>("llama.rope.scaling.original_context_length", GgufType::kUint32, 512);
+    keys(w);
+    return w.build();
+  };
+  auto factor = [](double f) { return [f](GgufWriter& w) { kv_number(w, "llama.rope.scaling.factor", f); }; };
+  auto with_factor = [&](std::function<void(GgufWriter&)> keys) {
+    return [keys](GgufWriter& w) {
+      kv_number(w, "llama.rope.scaling.factor", 4.0);
+      keys(w);
+    };
+  };
+  expect_model_error("float_yarn_factor_inf.gguf", yarn(factor(inf)), {"'llama.rope.scaling.factor'", "value inf", "[1, 1000000]"});
+  expect_model_error("float_yarn_factor_1e300.gguf", yarn(factor(1e300)), {"'llama.rope.scaling.factor'", "value 1e+300"});
+  expect_model_error("float_yarn_factor_below_1.gguf", yarn(factor(0.5)), {"'llama.rope.scaling.factor'", "value 0.5"});
+  expect_model_error("float_yarn_beta_fast_nan.gguf",
+                     yarn(with_factor([&](GgufWriter& w) { kv_number(w, "llama.rope.scaling.yarn_beta_fast", nan); })),
+                     {"'llama.rope.scaling.yarn_beta_fast'", "value nan", "(0, 1000000]"});
+  expect_model_error("float_yarn_beta_slow_zero.gguf",
+                     yarn(with_factor([&](GgufWriter& w) { kv_number(w, "llama.rope.scaling.yarn_beta_slow", 0.0); })),
+                     {"'llama.rope.scaling.yarn_beta_slow'", "value 0"});
+  expect_model_error("float_yarn_attn_factor_nan.gguf",
+                     yarn(with_factor([&](GgufWriter& w) { kv_number(w, "llama.rope.scaling.attn_factor", nan); })),
+                     {"'llama.rope.scaling.attn_factor'", "value nan", "[0, 1000]"});
+  expect_model_error("float_yarn_attn_factor_negative.gguf",
+                     yarn(with_factor([&](GgufWriter& w) { kv_number(w, "llama.rope.scaling.attn_factor", -1.0); })),
+                     {"'llama.rope.scaling.attn_factor'", "value -1"});
+  TinyArch a;
+  a.freq_base = inf;
+  expect_model_error("float_freq_base_inf.gguf", tiny_model(a).build(), {"'llama.rope.freq_base'", "value inf", "(1, 1000000000000]"});
+  a.freq_base = 1e13;
+  expect_model_error("float_freq_base_1e13.gguf", tiny_model(a).build(), {"'llama.rope.freq_base'", "value 10000000000000"});
+  a = TinyArch{};
+  a.rms_eps = 1e39;
+  expect_model_error("float_eps_1e39.gguf", tiny_model(a).build(), {"'llama.attention.layer_norm_rms_epsilon'", "value 1e+39", "(0, 1)"});
+  a.rms_eps = 1e-50;  // in range, but 0 as a float
+  expect_model_error("float_eps_1e-50.gguf", tiny_model(a).build(),
+                     {"'llama.attention.layer_norm_rms_epsilon'", "value 1e-50", "too small for a float"});
+
+  // In range: loads, with an attn_factor of 0 meaning "derive".
+  auto r = load_gguf_model(write_file("float_yarn_ok.gguf", yarn(with_factor([](GgufWriter& w) {
+    kv_number(w, "llama.rope.scaling.yarn_beta_fast", 16.0);
+    kv_number(w, "llama.rope.scaling.attn_factor", 0.0);
+  }))));
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(r->config.rope_scaling.beta_fast, 16.0f);
+  EXPECT_EQ(r->config.rope_scaling.beta_slow, 1.0f);
+  EXPECT_EQ(r->config.rope_scaling.attention_factor, 0.0f);
+}
+
+// Tensors the loader does not take were ignored: block_count 29 over 30 layers of tensors loaded
+// (perplexity 13.9 instead of 1.88), as did a bias the config has no slot for.
+TEST(GgufModel, UnusedTensorsRefused) {
+  TinyArch a;
+  a.block_count = 1;  // the tensors hold 2 layers
+  expect_model_error("unused_layer.gguf", tiny_model(a).build(),
+                     {"tensor 'blk.1.attn_norm.weight' is of layer 1", "key 'llama.block_count' is 1",
+                      "tensors of layers >= 1 in the file: 9"});
+  auto with = [](std::function<void(GgufWriter&)> f) {
+    GgufWriter w = tiny_model(TinyArch{});
+    f(w);
+    return w.build();
+  };
+  // (a bias of layer 1 only: the biases are detected at layer 0)
+  expect_model_error("unused_bias.gguf", with([](GgufWriter& w) { w.tensor({"blk.1.attn_q.bias", {64}, kF32}); }),
+                     {"tensor 'blk.1.attn_q.bias' is not used", "unused tensors in the file: 1"});
+  expect_model_error("unused_other.gguf", with([](GgufWriter& w) {
+                       w.tensor({"rope_factors.weight", {8}, kF32});
+                       w.tensor({"blk.0.ffn_gate_inp.weight", {64, 4}, kF32});
+                     }),
+                     {"tensor 'rope_factors.weight' is not used", "unused tensors in the file: 2"});
+  expect_model_error("nonzero_output_bias.gguf",
+                     with([](GgufWriter& w) { w.tensor({"blk.0.attn_output.bias", {64}, kF32, f32_vector(64, 0.0f)}); }),
+                     {"tensor 'blk.0.attn_output.bias' is non-zero", "element 1 is 1"});
+  // An all-zero output bias changes nothing: accepted, as in the HF loader.
+  auto r = load_gguf_model(write_file("zero_output_bias.gguf", with([](GgufWriter& w) {
+    w.tensor({"blk.1.attn_output.bias", {64}, kF32, std::vector<uint8_t>(256, 0)});
+  })));
+  EXPECT_TRUE(r.is_ok()) << r.status().message();
+}
+
+// The tokenizer's size was not compared with token_embd's rows: `seer info` showed a vocab of 1000
+// with a 49152-token tokenizer, and generation failed later.
+TEST(GgufModel, TokenizerLargerThanEmbeddings) {
+  GgufWriter w = tiny_model(TinyArch{});  // 260 tokens
+  for (TensorSpec& t : w.tensors())
+    if (t.name == "token_embd.weight") {
+      t.dims = {64, 259};
+      t.data.assign(type_bytes(t.type_id, 64 * 259), 0);
+    }
+  expect_model_error("tokenizer_larger.gguf", w.build(),
+                     {"tokenizer has 260 tokens", "'tokenizer.ggml.tokens'", "259 rows of tensor 'token_embd.weight'"});
+}
+
+// Without key_length the head_dim is embedding_length / head_count; when that is 0 the message named
+// key_length, which is not in the file, with "value 0".
+TEST(GgufModel, DerivedHeadDimZeroNamesBothKeys) {
+  TinyArch a;
+  a.heads_in_key = 100000;
+  expect_model_error("head_dim_zero.gguf", tiny_model(a).build(),
+                     {"'llama.attention.key_length' is absent", "'llama.embedding_length' (64)",
+                      "'llama.attention.head_count' (100000)", "is 0"});
 }
 
 // ---------------------------------------------------------------------------------------------

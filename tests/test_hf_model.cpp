@@ -2,7 +2,8 @@
 // through seer::Session; logits are compared with golden logits from an independent numpy float64
 // reference, both as one prefill and as prefill + token-by-token decode (exercises the KV cache).
 // Broken directories generated in a temp dir check that every loader error names the file, the
-// field and the offending value.
+// field and the offending value (FIFOs and devices in place of files, out-of-range floats, tensors
+// the loader does not use).
 #include <seer/engine.h>
 #include <seer/model.h>
 #include <seer/tokenizer.h>
@@ -13,6 +14,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +26,7 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <future>
 #include <sstream>
 
 namespace seer {
@@ -680,6 +687,187 @@ TEST(HfModelErrors, NoWeights) {
   const std::string dir = copy_variant(tmp, "llama_f32");
   fs::remove(dir + "/model.safetensors");
   expect_load_error(dir, {dir, "model.safetensors"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files that are not regular files
+
+// Runs `load` on a thread. If it has not returned within 10 s (blocked in open() of the FIFO
+// `fifo`, which waits for a writer), the test fails and the FIFO's write end is opened, so that
+// the blocked open() returns and the thread can be joined.
+Status run_against_fifo(const std::string& fifo, std::function<Status()> load) {
+  auto done = std::async(std::launch::async, std::move(load));
+  if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    ADD_FAILURE() << "the loader blocked on the FIFO " << fifo;
+    while (done.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  return done.get();
+}
+
+// `file` of a copy of `variant` replaced by a FIFO: the load fails promptly, naming it.
+void expect_fifo_refused(const std::string& variant, const std::string& file) {
+  SCOPED_TRACE(variant + "/" + file);
+  TempDir tmp;
+  const std::string dir = copy_variant(tmp, variant);
+  const std::string path = dir + "/" + file;
+  fs::remove(path);
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0) << std::strerror(errno);
+  const Status s = run_against_fifo(path, [&] { return load_hf_model(dir).status(); });
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find(path + ": not a regular file"), std::string::npos) << s.message();
+}
+
+// A safetensors file was opened before any check: a FIFO blocked forever, a directory gave
+// "mmap failed: No such device".
+TEST(HfModelErrors, FifoInPlaceOfAFile) {
+  expect_fifo_refused("llama_f32", "config.json");
+  expect_fifo_refused("llama_f32", "tokenizer.json");
+  expect_fifo_refused("llama_f32", "model.safetensors");
+  expect_fifo_refused("qwen2_f16", "model.safetensors.index.json");
+  expect_fifo_refused("qwen2_f16", "model-00002-of-00002.safetensors");
+  TempDir tmp;
+  const std::string fifo = tmp.file("a.safetensors");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  const Status s = run_against_fifo(fifo, [&] { return SafetensorsFile::open(fifo).status(); });
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find(fifo + ": not a regular file"), std::string::npos) << s.message();
+}
+
+TEST(HfModelErrors, DeviceOrDirectoryInPlaceOfAFile) {
+  for (const char* file : {"config.json", "tokenizer.json", "model.safetensors"}) {
+    SCOPED_TRACE(file);
+    TempDir tmp;
+    const std::string dir = copy_variant(tmp, "llama_f32");
+    fs::remove(dir + "/" + file);
+    fs::create_symlink("/dev/zero", dir + "/" + file);
+    expect_load_error(dir, {dir + "/" + file + ": not a regular file"});
+  }
+  TempDir tmp;
+  const std::string dir = copy_variant(tmp, "llama_f32");
+  fs::remove(dir + "/model.safetensors");
+  fs::create_directory(dir + "/model.safetensors");
+  expect_load_error(dir, {dir + "/model.safetensors: not a regular file (a directory)"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Float parameters: checked for finiteness and range before they are narrowed to float (1e39
+// became inf, 1e-39 a subnormal, and the model loaded with NaN or garbage perplexity).
+
+TEST(HfModelErrors, FloatParametersCheckedBeforeNarrowing) {
+  auto yarn = [](json extra) {
+    return [extra](json& c) {
+      c["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 64}};
+      for (auto it = extra.begin(); it != extra.end(); ++it) c["rope_scaling"][it.key()] = it.value();
+    };
+  };
+  auto llama3 = [](json extra) {
+    return [extra](json& c) {
+      c["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                           {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}};
+      for (auto it = extra.begin(); it != extra.end(); ++it) c["rope_scaling"][it.key()] = it.value();
+    };
+  };
+  expect_edit_error("config.json", yarn({{"factor", 1e39}}), {"config.json", "'rope_scaling.factor'", "1e+39", "[1e-06, 1000000]"});
+  expect_edit_error("config.json", yarn({{"attention_factor", 1e39}}), {"'rope_scaling.attention_factor'", "1e+39", "(0, 1000]"});
+  expect_edit_error("config.json", yarn({{"beta_fast", -32}}), {"'rope_scaling.beta_fast'", "value -32", "(0, 1000000]"});
+  expect_edit_error("config.json", yarn({{"beta_slow", 1e7}}), {"'rope_scaling.beta_slow'", "value 10000000"});
+  expect_edit_error("config.json", yarn({{"mscale", -100}, {"mscale_all_dim", 1}}),
+                    {"'rope_scaling.mscale / mscale_all_dim (the attention factor)'", "out of range"});
+  expect_edit_error("config.json", llama3({{"factor", 1e-39}}), {"'rope_scaling.factor'", "value 1e-39"});
+  expect_edit_error("config.json", llama3({{"low_freq_factor", 0}}), {"'rope_scaling.low_freq_factor'", "value 0"});
+  expect_edit_error("config.json", llama3({{"high_freq_factor", 1e39}}), {"'rope_scaling.high_freq_factor'", "1e+39"});
+  expect_edit_error("config.json", [](json& c) { c["rms_norm_eps"] = 1e39; }, {"'rms_norm_eps'", "1e+39", "(0, 1)"});
+  expect_edit_error("config.json", [](json& c) { c["rms_norm_eps"] = 1e-50; }, {"'rms_norm_eps'", "1e-50", "too small for a float"});
+  expect_edit_error("config.json", [](json& c) { c["rope_theta"] = 1e-30; }, {"'rope_theta'", "1e-30", "(1, 1000000000000]"});
+
+  // transformers' `or 32` / `or 1`: a beta of 0 means the default, and still loads.
+  TempDir tmp;
+  const std::string dir = copy_variant(tmp, "llama_f32");
+  json c = read_json(dir + "/config.json");
+  yarn({{"beta_fast", 0}, {"beta_slow", 0}, {"attention_factor", 0.5}})(c);
+  write_json(dir + "/config.json", c);
+  Result<Model> r = load_hf_model(dir);
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(r->config.rope_scaling.beta_fast, 32.0f);
+  EXPECT_EQ(r->config.rope_scaling.beta_slow, 1.0f);
+  EXPECT_EQ(r->config.rope_scaling.attention_factor, 0.5f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensors the loader does not use were dropped silently: num_hidden_layers 29 over 30 layers of
+// tensors loaded, and a q_proj.bias without attention_bias was ignored.
+
+TEST(HfModelErrors, TensorsOfLayersBeyondTheCount) {
+  expect_edit_error("config.json", [](json& c) { c["num_hidden_layers"] = 1; },
+                    {"model.safetensors", "tensor 'model.layers.1.", "is of layer 1", "num_hidden_layers is 1",
+                     "config.json", "tensors of layers >= 1: 9"});
+}
+
+TEST(HfModelErrors, UnusedTensors) {
+  auto with_tensors = [](const std::string& variant, const std::vector<RawTensor>& extra) {
+    auto tmp = std::make_unique<TempDir>();
+    const std::string dir = copy_variant(*tmp, variant);
+    auto ts = read_all(dir + "/model.safetensors");
+    ts.insert(ts.end(), extra.begin(), extra.end());
+    write_tensors(dir + "/model.safetensors", ts);
+    return std::pair{std::move(tmp), dir};
+  };
+  {
+    auto [tmp, dir] = with_tensors("llama_f32", {{"model.layers.0.self_attn.q_proj.bias", "F32", {64}, std::string(256, '\1')}});
+    expect_load_error(dir, {"model.safetensors", "tensor 'model.layers.0.self_attn.q_proj.bias' is not used",
+                            "unused tensors: 1", "attention_bias is not true in", "config.json"});
+  }
+  {
+    auto [tmp, dir] = with_tensors("llama_f32", {{"model.foo.weight", "F32", {2}, std::string(8, '\0')},
+                                                 {"model.layers.1.mlp.experts.weight", "I64", {1}, std::string(8, '\0')}});
+    expect_load_error(dir, {"tensor 'model.foo.weight' is not used", "unused tensors: 2"});
+  }
+  {  // a shard holding a tensor that the index does not list
+    TempDir tmp;
+    const std::string dir = copy_variant(tmp, "qwen2_f16");
+    const std::string shard = dir + "/model-00002-of-00002.safetensors";
+    auto ts = read_all(shard);
+    ts.push_back({"model.stray.weight", "F16", {4}, std::string(8, '\0')});
+    write_tensors(shard, ts);
+    expect_load_error(dir, {"model-00002-of-00002.safetensors", "tensor 'model.stray.weight' is not used"});
+  }
+  // Left in real checkpoints and unused by design: the tied copy of the embeddings, and the RoPE
+  // inv_freq buffers older transformers saved.
+  {
+    auto ts = read_all(kTinyDir + "llama_bf16/model.safetensors");
+    std::vector<RawTensor> extra;
+    for (const RawTensor& t : ts)
+      if (t.name == "model.embed_tokens.weight") extra.push_back({"lm_head.weight", t.dtype, t.shape, t.bytes});
+    ASSERT_EQ(extra.size(), 1u);
+    for (int i = 0; i < 2; ++i)
+      extra.push_back({fmt::format("model.layers.{}.self_attn.rotary_emb.inv_freq", i), "F32", {8}, std::string(32, '\0')});
+    auto [tmp, dir] = with_tensors("llama_bf16", extra);
+    Result<Model> r = load_hf_model(dir);
+    ASSERT_TRUE(r.is_ok()) << r.status().message();
+    EXPECT_EQ(r->weights.output.data, r->weights.tok_embd.data);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages that named the wrong key or value
+
+TEST(HfModelErrors, DerivedHeadDimZeroNamesBothKeys) {
+  // Was "key 'head_dim' must be a positive integer, got 0", though config.json has no head_dim.
+  expect_edit_error("config.json", [](json& c) { c["num_attention_heads"] = 1 << 20; },
+                    {"config.json", "'head_dim' is absent", "hidden_size (64) / num_attention_heads (1048576) is 0"});
+}
+
+TEST(HfModelErrors, Uint64AboveInt64PrintedAsWritten) {
+  // Was "got -1": the value wrapped when read as int64.
+  expect_edit_error("config.json", [](json& c) { c["num_hidden_layers"] = UINT64_MAX; },
+                    {"config.json", "'num_hidden_layers'", "18446744073709551615"});
+  expect_edit_error("config.json", [](json& c) { c["hidden_size"] = uint64_t(1) << 40; },
+                    {"'hidden_size'", "1099511627776"});
+  expect_edit_error("config.json", [](json& c) { c["intermediate_size"] = 4096.5; },
+                    {"'intermediate_size'", "4096.5"});
 }
 
 }  // namespace

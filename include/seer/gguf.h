@@ -1,6 +1,7 @@
 // GGUF v2/v3 reader: header, metadata key/values, tensor infos, alignment, mmap of the data.
 // Every offset, size and count is bounds-checked before use: a corrupt or truncated file gives a
-// Status naming the file, the field and the value, never a crash or an out-of-bounds read.
+// Status naming the file, the field and the value, never a crash or an out-of-bounds read. Tensor
+// data must be laid out as ggml lays it out (each tensor where the previous one ends, aligned).
 // Spec: github.com/ggml-org/ggml docs/gguf.md. Tensor dims are stored innermost-first (ne[0] is
 // the row length); `GgufTensor::shape` keeps that order.
 #pragma once
@@ -22,6 +23,12 @@ enum class GgufType : uint32_t {
   kUint8 = 0, kInt8 = 1, kUint16 = 2, kInt16 = 3, kUint32 = 4, kInt32 = 5, kFloat32 = 6,
   kBool = 7, kString = 8, kArray = 9, kUint64 = 10, kInt64 = 11, kFloat64 = 12,
 };
+
+// The metadata arrays of one file hold at most this many elements in all; a file asking for more is
+// refused (naming the key and the count). Elements are widened when read (a uint8 to an int64, a
+// string to a std::string), so a sparse file declaring a 2^30-element array once took gigabytes.
+// Real files stay far below: a 256k-token tokenizer's tokens, scores, types and merges are ~1M.
+constexpr uint64_t kGgufMaxArrayElems = uint64_t(1) << 24;
 
 // One metadata value. Arrays hold a homogeneous element type.
 struct GgufValue {

@@ -5,8 +5,12 @@
 // Strings are u64 length + bytes (no terminator); arrays are u32 elem_type, u64 count, elements.
 // The whole file is mapped read-only. Every read goes through a Cursor that checks the remaining
 // bytes first, and every count is compared with what the rest of the file could possibly hold
-// before anything is allocated, so a corrupt file yields a Status, never a crash or a huge alloc.
+// before anything is allocated, so a corrupt file yields a Status, never a crash or a huge alloc
+// (metadata arrays are also limited to kGgufMaxArrayElems elements in all). Tensor data must follow
+// ggml's layout, each tensor where the previous one ends, so that types and shapes match the bytes.
 #include <seer/gguf.h>
+
+#include <fmt/ranges.h>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -16,6 +20,9 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <type_traits>
+
+#include "core/file.h"
 
 namespace seer {
 
@@ -108,7 +115,18 @@ std::string_view ggml_type_name(uint32_t id) {
   }
 }
 
-// Bounds-checked little-endian reader over the mapping. `what` names the field for messages.
+// `what` names a field in messages: a string, or a callable returning one, called only on error
+// (so reading an array of a million strings formats no names).
+template <typename What>
+std::string field_name(const What& what) {
+  if constexpr (std::is_invocable_v<What>) {
+    return what();
+  } else {
+    return std::string(what);
+  }
+}
+
+// Bounds-checked little-endian reader over the mapping.
 class Cursor {
  public:
   Cursor(const std::string& path, const uint8_t* base, uint64_t size)
@@ -117,30 +135,39 @@ class Cursor {
   uint64_t pos() const { return pos_; }
   uint64_t remaining() const { return size_ - pos_; }
 
-  Status need(uint64_t n, const std::string& what) const {
+  template <typename What>
+  Status need(uint64_t n, const What& what) const {
     if (n > remaining()) {
       return Status::error("{}: truncated file: {} needs {} bytes at offset {} but the file has {} bytes",
-                           path_, what, n, pos_, size_);
+                           path_, field_name(what), n, pos_, size_);
     }
     return Status::ok();
   }
-  template <typename T>
-  Status read(T* out, const std::string& what) {
+  template <typename T, typename What>
+  Status read(T* out, const What& what) {
     SEER_RETURN_IF_ERROR(need(sizeof(T), what));
     std::memcpy(out, base_ + pos_, sizeof(T));
     pos_ += sizeof(T);
     return Status::ok();
   }
-  Status read_string(std::string* out, const std::string& what) {
+  template <typename What>
+  Status read_string(std::string* out, const What& what) {
     uint64_t len = 0;
-    SEER_RETURN_IF_ERROR(read(&len, what + " (string length)"));
+    SEER_RETURN_IF_ERROR(read(&len, [&] { return field_name(what) + " (string length)"; }));
     if (len > remaining()) {
       return Status::error("{}: {}: string length {} exceeds the {} bytes left in the file (offset {}, file {} bytes)",
-                           path_, what, len, remaining(), pos_, size_);
+                           path_, field_name(what), len, remaining(), pos_, size_);
     }
     out->assign(reinterpret_cast<const char*>(base_ + pos_), size_t(len));
     pos_ += len;
     return Status::ok();
+  }
+  // The next `n` bytes, which the caller has checked with need().
+  const uint8_t* skip(uint64_t n) {
+    SEER_ASSERT(n <= remaining());
+    const uint8_t* p = base_ + pos_;
+    pos_ += n;
+    return p;
   }
 
  private:
@@ -177,14 +204,34 @@ Status read_scalar(Cursor& c, GgufType t, const std::string& what,
   return Status::ok();
 }
 
+// Appends `count` little-endian elements of type T at `p` to `out`, widened to int64 (uint64
+// values above 2^63 wrap; no tokenizer id or type comes near).
+template <typename T>
+void append_ints(const uint8_t* p, uint64_t count, std::vector<int64_t>* out) {
+  for (uint64_t i = 0; i < count; ++i) {
+    T x;
+    std::memcpy(&x, p + i * sizeof(T), sizeof(T));
+    out->push_back(int64_t(x));
+  }
+}
+
+template <typename T>
+void append_floats(const uint8_t* p, uint64_t count, std::vector<double>* out) {
+  for (uint64_t i = 0; i < count; ++i) {
+    T x;
+    std::memcpy(&x, p + i * sizeof(T), sizeof(T));
+    out->push_back(double(x));
+  }
+}
+
+// `*array_elems` counts the array elements read so far in the file, against kGgufMaxArrayElems.
 Status read_value(Cursor& c, const std::string& path, const std::string& key, GgufType type,
-                  GgufValue* v) {
-  const std::string what = "value of key '" + key + "'";
+                  GgufValue* v, uint64_t* array_elems) {
   v->type = type;
-  if (type != GgufType::kArray) return read_scalar(c, type, what, &v->scalar);
+  if (type != GgufType::kArray) return read_scalar(c, type, "value of key '" + key + "'", &v->scalar);
 
   uint32_t et = 0;
-  SEER_RETURN_IF_ERROR(c.read(&et, "array element type of key '" + key + "'"));
+  SEER_RETURN_IF_ERROR(c.read(&et, [&] { return "array element type of key '" + key + "'"; }));
   if (!valid_type(et)) {
     return Status::error("{}: key '{}': invalid array element type {}", path, key, et);
   }
@@ -194,34 +241,49 @@ Status read_value(Cursor& c, const std::string& path, const std::string& key, Gg
   }
   v->elem_type = elem;
   uint64_t count = 0;
-  SEER_RETURN_IF_ERROR(c.read(&count, "array length of key '" + key + "'"));
+  SEER_RETURN_IF_ERROR(c.read(&count, [&] { return "array length of key '" + key + "'"; }));
   // Every element takes at least min_value_size bytes: reject counts the file cannot hold.
   if (count > c.remaining() / min_value_size(elem)) {
     return Status::error(
         "{}: key '{}': array length {} of {} exceeds what the remaining {} bytes of the file can hold",
         path, key, count, type_name(elem), c.remaining());
   }
-  std::variant<int64_t, uint64_t, double, bool, std::string> x;
+  // Elements are widened (a uint8 to 8 bytes, a string to 32 or more), so a count the file can
+  // hold may still ask for gigabytes: the arrays of one file are limited in all.
+  if (count > kGgufMaxArrayElems - *array_elems) {
+    return Status::error(
+        "{}: key '{}': array length {} of {} is more than the {} elements the metadata arrays of a file may hold "
+        "({} read before this key)",
+        path, key, count, type_name(elem), kGgufMaxArrayElems, *array_elems);
+  }
+  *array_elems += count;
   if (elem == GgufType::kString) {
     v->strings.reserve(count);
     for (uint64_t i = 0; i < count; ++i) {
-      SEER_RETURN_IF_ERROR(read_scalar(c, elem, fmt::format("element {} of key '{}'", i, key), &x));
-      v->strings.push_back(std::move(std::get<std::string>(x)));
+      std::string s;
+      SEER_RETURN_IF_ERROR(c.read_string(&s, [&] { return fmt::format("element {} of key '{}'", i, key); }));
+      v->strings.push_back(std::move(s));
     }
-  } else if (elem == GgufType::kFloat32 || elem == GgufType::kFloat64) {
-    v->floats.reserve(count);
-    for (uint64_t i = 0; i < count; ++i) {
-      SEER_RETURN_IF_ERROR(read_scalar(c, elem, fmt::format("element {} of key '{}'", i, key), &x));
-      v->floats.push_back(std::get<double>(x));
-    }
-  } else {
-    v->ints.reserve(count);
-    for (uint64_t i = 0; i < count; ++i) {
-      SEER_RETURN_IF_ERROR(read_scalar(c, elem, fmt::format("element {} of key '{}'", i, key), &x));
-      if (auto* s = std::get_if<int64_t>(&x)) v->ints.push_back(*s);
-      else if (auto* u = std::get_if<uint64_t>(&x)) v->ints.push_back(int64_t(*u));  // wraps above 2^63
-      else v->ints.push_back(std::get<bool>(x) ? 1 : 0);
-    }
+    return Status::ok();
+  }
+  // Fixed-size elements: the count check above keeps them inside the file.
+  const uint8_t* p = c.skip(count * scalar_size(elem));
+  switch (elem) {
+    case GgufType::kFloat32: v->floats.reserve(count); append_floats<float>(p, count, &v->floats); break;
+    case GgufType::kFloat64: v->floats.reserve(count); append_floats<double>(p, count, &v->floats); break;
+    case GgufType::kUint8: v->ints.reserve(count); append_ints<uint8_t>(p, count, &v->ints); break;
+    case GgufType::kInt8: v->ints.reserve(count); append_ints<int8_t>(p, count, &v->ints); break;
+    case GgufType::kUint16: v->ints.reserve(count); append_ints<uint16_t>(p, count, &v->ints); break;
+    case GgufType::kInt16: v->ints.reserve(count); append_ints<int16_t>(p, count, &v->ints); break;
+    case GgufType::kUint32: v->ints.reserve(count); append_ints<uint32_t>(p, count, &v->ints); break;
+    case GgufType::kInt32: v->ints.reserve(count); append_ints<int32_t>(p, count, &v->ints); break;
+    case GgufType::kUint64: v->ints.reserve(count); append_ints<uint64_t>(p, count, &v->ints); break;
+    case GgufType::kInt64: v->ints.reserve(count); append_ints<int64_t>(p, count, &v->ints); break;
+    case GgufType::kBool:  // any non-zero byte is true
+      v->ints.reserve(count);
+      for (uint64_t i = 0; i < count; ++i) v->ints.push_back(p[i] != 0 ? 1 : 0);
+      break;
+    case GgufType::kString: case GgufType::kArray: SEER_ASSERT(false);
   }
   return Status::ok();
 }
@@ -242,6 +304,8 @@ Result<std::unique_ptr<GgufFile>> GgufFile::open(const std::string& path) {
   std::unique_ptr<GgufFile> f(new GgufFile());
   f->path_ = path;
 
+  // stat() first: open() of a FIFO blocks until a writer comes.
+  SEER_RETURN_IF_ERROR(check_regular_file(path));
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::error("{}: cannot open: {}", path, std::strerror(errno));
   struct stat st {};
@@ -296,6 +360,7 @@ Result<std::unique_ptr<GgufFile>> GgufFile::open(const std::string& path) {
                          n_tensors, size);
   }
 
+  uint64_t array_elems = 0;
   for (uint64_t i = 0; i < n_kv; ++i) {
     std::string key;
     SEER_RETURN_IF_ERROR(c.read_string(&key, fmt::format("key of metadata entry {}", i)));
@@ -304,7 +369,7 @@ Result<std::unique_ptr<GgufFile>> GgufFile::open(const std::string& path) {
     if (!valid_type(t)) return Status::error("{}: key '{}': invalid value type {}", path, key, t);
     if (f->kv_.count(key) != 0) return Status::error("{}: duplicate metadata key '{}'", path, key);
     GgufValue v;
-    SEER_RETURN_IF_ERROR(read_value(c, path, key, GgufType(t), &v));
+    SEER_RETURN_IF_ERROR(read_value(c, path, key, GgufType(t), &v, &array_elems));
     f->kv_.emplace(std::move(key), std::move(v));
   }
 
@@ -372,12 +437,31 @@ Result<std::unique_ptr<GgufFile>> GgufFile::open(const std::string& path) {
   // Data section starts at the next multiple of the alignment after the tensor infos.
   const uint64_t info_end = c.pos();
   const uint64_t data_start = info_end + (f->alignment_ - info_end % f->alignment_) % f->alignment_;
-  for (GgufTensor& t : f->tensors_) {
+  // ggml's rule (gguf_init_from_file_impl): in the order of the infos, each tensor starts where the
+  // previous one ends, rounded up to the alignment, and the first at 0. Only then do the sizes that
+  // the types and shapes imply account for every byte: a Q4_1 tensor relabelled Q4_0, or two
+  // tensors sharing bytes, breaks the chain.
+  uint64_t expected = 0;
+  for (size_t i = 0; i < f->tensors_.size(); ++i) {
+    GgufTensor& t = f->tensors_[i];
     const uint64_t avail = data_start <= size ? size - data_start : 0;
     if (data_start > size || t.offset > avail || t.nbytes > avail - t.offset) {
       return Status::error("{}: tensor '{}': data [offset {}, size {}] extends beyond the end of the file ({} bytes, data section at {})",
                            path, t.name, t.offset, t.nbytes, size, data_start);
     }
+    if (t.offset != expected) {
+      std::string after = "the first tensor starts at 0";
+      if (i > 0) {
+        const GgufTensor& p = f->tensors_[i - 1];
+        after = fmt::format("the previous tensor '{}' ({} [{}], {} bytes at offset {}) ends there, rounded up to the alignment {}",
+                            p.name, dtype_name(p.dtype), fmt::join(p.shape, ", "), p.nbytes, p.offset, f->alignment_);
+      }
+      return Status::error("{}: tensor '{}' has offset {}, expected {} (tensors overlap, or a type/shape does not match the data: {})",
+                           path, t.name, t.offset, expected, after);
+    }
+    // offset + nbytes <= size here, so the sum cannot wrap.
+    expected = t.offset + t.nbytes;
+    expected += (f->alignment_ - expected % f->alignment_) % f->alignment_;
     t.data = f->base_ + data_start + t.offset;
   }
   return f;

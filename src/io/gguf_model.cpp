@@ -5,13 +5,18 @@
 //   w.reshape(n_head, 2, head_dim/2, cols).swapaxes(1, 2)
 // i.e. GGUF row h*d + 2*i + j holds HF row h*d + j*d/2 + i (i < d/2, j in {0, 1}). We copy them back
 // into HF order (whole rows, so quantised blocks are untouched). qwen2/qwen3 files are not permuted.
-// Norms and biases are converted to owned fp32 buffers.
+// Norms and biases are converted to owned fp32 buffers. Like llama.cpp's loader, every tensor of
+// the file must be used: one of a layer past block_count, or one the model has no slot for, is an
+// error rather than silently ignored.
 #include <seer/gguf.h>
 #include <seer/model.h>
 #include <seer/tokenizer.h>
 
+#include "io/config_checks.h"
+
 #include <fmt/ranges.h>
 
+#include <charconv>
 #include <climits>
 #include <cstring>
 
@@ -30,9 +35,67 @@ Result<int> get_positive_int(const GgufFile& f, const std::string& key, std::opt
 
 std::string shape_str(const std::vector<int64_t>& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
 
+// Finds tensors by name and remembers which ones were taken, so that the rest can be refused.
+class TensorUse {
+ public:
+  explicit TensorUse(const GgufFile& f) : f_(f), used_(f.tensors().size(), false) {}
+
+  const GgufTensor* take(const std::string& name) {
+    const GgufTensor* t = f_.find_tensor(name);
+    if (t != nullptr) used_[size_t(t - f_.tensors().data())] = true;
+    return t;
+  }
+
+  // Errors name the first tensor not taken and how many there are; tensors of a layer at or past
+  // `num_layers` (a block_count too small for the file) are reported first.
+  Status refuse_unused(int num_layers, const std::string& block_count_key) const {
+    const GgufTensor* first_beyond = nullptr;
+    const GgufTensor* first_other = nullptr;
+    int64_t first_layer = 0;
+    size_t n_beyond = 0, n_other = 0;
+    for (size_t i = 0; i < used_.size(); ++i) {
+      if (used_[i]) continue;
+      const GgufTensor& t = f_.tensors()[i];
+      const int64_t layer = layer_of(t.name);
+      if (layer >= num_layers) {
+        if (n_beyond++ == 0) {
+          first_beyond = &t;
+          first_layer = layer;
+        }
+      } else if (n_other++ == 0) {
+        first_other = &t;
+      }
+    }
+    if (first_beyond != nullptr) {
+      return Status::error("{}: tensor '{}' is of layer {}, but key '{}' is {} (tensors of layers >= {} in the file: {})",
+                           f_.path(), first_beyond->name, first_layer, block_count_key, num_layers, num_layers, n_beyond);
+    }
+    if (first_other != nullptr) {
+      return Status::error("{}: tensor '{}' is not used by this model (unused tensors in the file: {}); seer does not support it",
+                           f_.path(), first_other->name, n_other);
+    }
+    return Status::ok();
+  }
+
+ private:
+  // N of a "blk.N.*" name, -1 for other names.
+  static int64_t layer_of(const std::string& name) {
+    if (name.rfind("blk.", 0) != 0) return -1;
+    int64_t n = -1;
+    const char* begin = name.data() + 4;
+    const char* end = name.data() + name.size();
+    const auto [next, ec] = std::from_chars(begin, end, n);
+    if (ec != std::errc() || next == begin || next == end || *next != '.') return -1;
+    return n;
+  }
+
+  const GgufFile& f_;
+  std::vector<bool> used_;
+};
+
 // A 2-D tensor as a zero-copy Weight{rows = shape[1], cols = shape[0]}; empty if absent.
-Result<Weight> matrix(const GgufFile& f, const std::string& name, bool required) {
-  const GgufTensor* t = f.find_tensor(name);
+Result<Weight> matrix(const GgufFile& f, TensorUse& use, const std::string& name, bool required) {
+  const GgufTensor* t = use.take(name);
   if (t == nullptr) {
     if (required) return Status::error("{}: missing tensor '{}'", f.path(), name);
     return Weight{};
@@ -45,8 +108,8 @@ Result<Weight> matrix(const GgufFile& f, const std::string& name, bool required)
 }
 
 // A 1-D tensor converted to an owned fp32 Weight{1, n}; empty if absent.
-Result<Weight> vector_f32(const GgufFile& f, Model& m, const std::string& name, bool required) {
-  const GgufTensor* t = f.find_tensor(name);
+Result<Weight> vector_f32(const GgufFile& f, TensorUse& use, Model& m, const std::string& name, bool required) {
+  const GgufTensor* t = use.take(name);
   if (t == nullptr) {
     if (required) return Status::error("{}: missing tensor '{}'", f.path(), name);
     return Weight{};
@@ -59,6 +122,19 @@ Result<Weight> vector_f32(const GgufFile& f, Model& m, const std::string& name, 
   auto* out = static_cast<float*>(m.alloc(size_t(n) * sizeof(float)));
   dequantize_row(t->dtype, t->data, out, n);
   return Weight{DType::kF32, 1, n, out};
+}
+
+// A bias the model contract has no slot for (llama's attn_output.bias) is accepted only when all
+// its elements are zero (-0.0 included), as the HF loader does for o_proj.bias.
+Status require_zero(const GgufFile& f, TensorUse& use, Model& m, const std::string& name) {
+  SEER_ASSIGN_OR_RETURN(Weight b, vector_f32(f, use, m, name, false));
+  for (int64_t i = 0; i < b.cols; ++i) {
+    if (b.f32()[i] != 0.0f) {
+      return Status::error("{}: tensor '{}' is non-zero (element {} is {}): an output projection bias is not supported by seer",
+                           f.path(), name, i, b.f32()[i]);
+    }
+  }
+  return Status::ok();
 }
 
 // HF row of GGUF row r within a permuted Q/K matrix with heads of `head_dim` rows.
@@ -85,6 +161,14 @@ void unpermute_bias(Weight& b, int n_head, int head_dim) {
   for (int64_t r = 0; r < b.cols; ++r) out[hf_row(r, head_dim)] = tmp[size_t(r)];
 }
 
+// A float key (or `dflt` when absent) checked against `range` before it is narrowed to float.
+Result<float> get_checked_float(const GgufFile& f, const std::string& key, std::optional<double> dflt,
+                                FloatRange range) {
+  Result<double> v = dflt ? f.get_float_or(key, *dflt) : f.get_float(key);
+  if (!v) return v.status();
+  return checked_float(f.path(), key, *v, range);
+}
+
 Status read_rope_scaling(const GgufFile& f, const std::string& a, RopeScaling* rs) {
   const std::string type_key = a + ".rope.scaling.type";
   std::string type = "none";
@@ -100,19 +184,14 @@ Status read_rope_scaling(const GgufFile& f, const std::string& a, RopeScaling* r
                          f.path(), type_key, type);
   }
   rs->type = RopeScalingType::kYarn;
-  SEER_ASSIGN_OR_RETURN(double factor, f.get_float(a + ".rope.scaling.factor"));
-  if (!(factor >= 1.0)) {
-    return Status::error("{}: key '{}': yarn factor {} must be >= 1", f.path(), a + ".rope.scaling.factor", factor);
-  }
-  rs->factor = float(factor);
+  SEER_ASSIGN_OR_RETURN(rs->factor, get_checked_float(f, a + ".rope.scaling.factor", std::nullopt, {1.0, 1e6}));
   SEER_ASSIGN_OR_RETURN(rs->original_max_position,
                         get_positive_int(f, a + ".rope.scaling.original_context_length", std::nullopt));
-  SEER_ASSIGN_OR_RETURN(double beta_fast, f.get_float_or(a + ".rope.scaling.yarn_beta_fast", rs->beta_fast));
-  SEER_ASSIGN_OR_RETURN(double beta_slow, f.get_float_or(a + ".rope.scaling.yarn_beta_slow", rs->beta_slow));
-  SEER_ASSIGN_OR_RETURN(double attn, f.get_float_or(a + ".rope.scaling.attn_factor", 0.0));
-  rs->beta_fast = float(beta_fast);
-  rs->beta_slow = float(beta_slow);
-  rs->attention_factor = float(attn);
+  const FloatRange beta{0.0, 1e6, /*lo_open=*/true};
+  SEER_ASSIGN_OR_RETURN(rs->beta_fast, get_checked_float(f, a + ".rope.scaling.yarn_beta_fast", rs->beta_fast, beta));
+  SEER_ASSIGN_OR_RETURN(rs->beta_slow, get_checked_float(f, a + ".rope.scaling.yarn_beta_slow", rs->beta_slow, beta));
+  // 0: the kernels derive 0.1*ln(factor)+1.
+  SEER_ASSIGN_OR_RETURN(rs->attention_factor, get_checked_float(f, a + ".rope.scaling.attn_factor", 0.0, {0.0, 1e3}));
   return Status::ok();
 }
 
@@ -131,8 +210,13 @@ Status read_config(const GgufFile& f, ModelConfig* c) {
   SEER_ASSIGN_OR_RETURN(c->num_layers, get_positive_int(f, a + ".block_count", std::nullopt));
   SEER_ASSIGN_OR_RETURN(c->num_qo_heads, get_positive_int(f, a + ".attention.head_count", std::nullopt));
   SEER_ASSIGN_OR_RETURN(c->num_kv_heads, get_positive_int(f, a + ".attention.head_count_kv", c->num_qo_heads));
-  SEER_ASSIGN_OR_RETURN(c->head_dim,
-                        get_positive_int(f, a + ".attention.key_length", c->hidden_size / c->num_qo_heads));
+  const std::string key_length_key = a + ".attention.key_length";
+  if (f.find(key_length_key) == nullptr && c->hidden_size / c->num_qo_heads == 0) {
+    return Status::error("{}: key '{}' is absent and the head_dim derived from key '{}' ({}) / key '{}' ({}) is 0",
+                         f.path(), key_length_key, a + ".embedding_length", c->hidden_size,
+                         a + ".attention.head_count", c->num_qo_heads);
+  }
+  SEER_ASSIGN_OR_RETURN(c->head_dim, get_positive_int(f, key_length_key, c->hidden_size / c->num_qo_heads));
   SEER_ASSIGN_OR_RETURN(int v_dim, get_positive_int(f, a + ".attention.value_length", c->head_dim));
   if (v_dim != c->head_dim) {
     return Status::error("{}: key '{}': value_length {} differs from key_length {} (not supported)", f.path(),
@@ -144,14 +228,10 @@ Status read_config(const GgufFile& f, ModelConfig* c) {
                          a + ".rope.dimension_count", rope_dim, c->head_dim);
   }
   SEER_ASSIGN_OR_RETURN(c->max_position, get_positive_int(f, a + ".context_length", std::nullopt));
-  const std::string eps_key = a + ".attention.layer_norm_rms_epsilon";
-  SEER_ASSIGN_OR_RETURN(double eps, f.get_float(eps_key));
-  if (!(eps > 0.0 && eps < 1.0)) return Status::error("{}: key '{}': value {} is out of range", f.path(), eps_key, eps);
-  c->rms_eps = float(eps);
-  const std::string theta_key = a + ".rope.freq_base";
-  SEER_ASSIGN_OR_RETURN(double theta, f.get_float_or(theta_key, 10000.0));
-  if (!(theta > 1.0)) return Status::error("{}: key '{}': value {} is out of range", f.path(), theta_key, theta);
-  c->rope_theta = float(theta);
+  SEER_ASSIGN_OR_RETURN(c->rms_eps, get_checked_float(f, a + ".attention.layer_norm_rms_epsilon", std::nullopt,
+                                                      {0.0, 1.0, /*lo_open=*/true, /*hi_open=*/true}));
+  SEER_ASSIGN_OR_RETURN(c->rope_theta,
+                        get_checked_float(f, a + ".rope.freq_base", 10000.0, {1.0, 1e12, /*lo_open=*/true}));
   SEER_RETURN_IF_ERROR(read_rope_scaling(f, a, &c->rope_scaling));
   if (f.find_tensor("rope_freqs.weight") != nullptr) {
     return Status::error("{}: tensor 'rope_freqs.weight': llama3-style RoPE frequency scaling is not supported yet",
@@ -182,13 +262,14 @@ Result<Model> load_gguf_model(const std::string& path) {
   SEER_RETURN_IF_ERROR(read_config(f, &c));
 
   ModelWeights& w = m.weights;
-  SEER_ASSIGN_OR_RETURN(w.tok_embd, matrix(f, "token_embd.weight", true));
+  TensorUse use(f);
+  SEER_ASSIGN_OR_RETURN(w.tok_embd, matrix(f, use, "token_embd.weight", true));
   if (w.tok_embd.rows > INT_MAX) {
     return Status::error("{}: tensor 'token_embd.weight': vocab size {} is too large", path, w.tok_embd.rows);
   }
   c.vocab_size = int(w.tok_embd.rows);
-  SEER_ASSIGN_OR_RETURN(w.out_norm, vector_f32(f, m, "output_norm.weight", true));
-  SEER_ASSIGN_OR_RETURN(w.output, matrix(f, "output.weight", false));
+  SEER_ASSIGN_OR_RETURN(w.out_norm, vector_f32(f, use, m, "output_norm.weight", true));
+  SEER_ASSIGN_OR_RETURN(w.output, matrix(f, use, "output.weight", false));
   c.tied_embeddings = w.output.empty();
   if (c.tied_embeddings) w.output = w.tok_embd;
   c.qkv_bias = f.find_tensor("blk.0.attn_q.bias") != nullptr;
@@ -199,20 +280,27 @@ Result<Model> load_gguf_model(const std::string& path) {
   for (int i = 0; i < c.num_layers; ++i) {
     LayerWeights& l = w.layers.emplace_back();
     auto n = [i](const char* t) { return fmt::format("blk.{}.{}", i, t); };
-    SEER_ASSIGN_OR_RETURN(l.attn_norm, vector_f32(f, m, n("attn_norm.weight"), true));
-    SEER_ASSIGN_OR_RETURN(l.wq, matrix(f, n("attn_q.weight"), true));
-    SEER_ASSIGN_OR_RETURN(l.wk, matrix(f, n("attn_k.weight"), true));
-    SEER_ASSIGN_OR_RETURN(l.wv, matrix(f, n("attn_v.weight"), true));
-    SEER_ASSIGN_OR_RETURN(l.wo, matrix(f, n("attn_output.weight"), true));
-    SEER_ASSIGN_OR_RETURN(l.bq, vector_f32(f, m, n("attn_q.bias"), c.qkv_bias));
-    SEER_ASSIGN_OR_RETURN(l.bk, vector_f32(f, m, n("attn_k.bias"), c.qkv_bias));
-    SEER_ASSIGN_OR_RETURN(l.bv, vector_f32(f, m, n("attn_v.bias"), c.qkv_bias));
-    SEER_ASSIGN_OR_RETURN(l.q_norm, vector_f32(f, m, n("attn_q_norm.weight"), c.qk_norm));
-    SEER_ASSIGN_OR_RETURN(l.k_norm, vector_f32(f, m, n("attn_k_norm.weight"), c.qk_norm));
-    SEER_ASSIGN_OR_RETURN(l.ffn_norm, vector_f32(f, m, n("ffn_norm.weight"), true));
-    SEER_ASSIGN_OR_RETURN(l.w_gate, matrix(f, n("ffn_gate.weight"), true));
-    SEER_ASSIGN_OR_RETURN(l.w_up, matrix(f, n("ffn_up.weight"), true));
-    SEER_ASSIGN_OR_RETURN(l.w_down, matrix(f, n("ffn_down.weight"), true));
+    SEER_ASSIGN_OR_RETURN(l.attn_norm, vector_f32(f, use, m, n("attn_norm.weight"), true));
+    SEER_ASSIGN_OR_RETURN(l.wq, matrix(f, use, n("attn_q.weight"), true));
+    SEER_ASSIGN_OR_RETURN(l.wk, matrix(f, use, n("attn_k.weight"), true));
+    SEER_ASSIGN_OR_RETURN(l.wv, matrix(f, use, n("attn_v.weight"), true));
+    SEER_ASSIGN_OR_RETURN(l.wo, matrix(f, use, n("attn_output.weight"), true));
+    // Biases and QK norms are all-or-none, decided at layer 0: one in a later layer alone is left
+    // untaken, and refused below.
+    if (c.qkv_bias) {
+      SEER_ASSIGN_OR_RETURN(l.bq, vector_f32(f, use, m, n("attn_q.bias"), true));
+      SEER_ASSIGN_OR_RETURN(l.bk, vector_f32(f, use, m, n("attn_k.bias"), true));
+      SEER_ASSIGN_OR_RETURN(l.bv, vector_f32(f, use, m, n("attn_v.bias"), true));
+    }
+    SEER_RETURN_IF_ERROR(require_zero(f, use, m, n("attn_output.bias")));
+    if (c.qk_norm) {
+      SEER_ASSIGN_OR_RETURN(l.q_norm, vector_f32(f, use, m, n("attn_q_norm.weight"), true));
+      SEER_ASSIGN_OR_RETURN(l.k_norm, vector_f32(f, use, m, n("attn_k_norm.weight"), true));
+    }
+    SEER_ASSIGN_OR_RETURN(l.ffn_norm, vector_f32(f, use, m, n("ffn_norm.weight"), true));
+    SEER_ASSIGN_OR_RETURN(l.w_gate, matrix(f, use, n("ffn_gate.weight"), true));
+    SEER_ASSIGN_OR_RETURN(l.w_up, matrix(f, use, n("ffn_up.weight"), true));
+    SEER_ASSIGN_OR_RETURN(l.w_down, matrix(f, use, n("ffn_down.weight"), true));
     if (c.arch == Arch::kLlama) {
       unpermute_rows(m, l.wq, c.num_qo_heads, c.head_dim);
       unpermute_rows(m, l.wk, c.num_kv_heads, c.head_dim);
@@ -220,9 +308,19 @@ Result<Model> load_gguf_model(const std::string& path) {
       unpermute_bias(l.bk, c.num_kv_heads, c.head_dim);
     }
   }
+  // (rope_freqs.weight, the one tensor llama.cpp may carry that seer does not use, was refused by
+  // read_config.)
+  SEER_ASSIGN_OR_RETURN(std::string arch, f.get_string("general.architecture"));
+  SEER_RETURN_IF_ERROR(use.refuse_unused(c.num_layers, arch + ".block_count"));
   SEER_RETURN_IF_ERROR(validate_weights(m));
 
   SEER_ASSIGN_OR_RETURN(m.tokenizer, Tokenizer::from_gguf(f));
+  // Token ids index the embedding rows: a tokenizer with more ids than the rows fails later, in
+  // the middle of a forward.
+  if (m.tokenizer->vocab_size() > c.vocab_size) {
+    return Status::error("{}: the tokenizer has {} tokens (key 'tokenizer.ggml.tokens'), more than the {} rows of tensor 'token_embd.weight'",
+                         path, m.tokenizer->vocab_size(), c.vocab_size);
+  }
   return m;
 }
 

@@ -11,15 +11,18 @@
 #include <seer/tokenizer.h>
 
 #include "core/file.h"
+#include "io/config_checks.h"
 #include "io/safetensors.h"
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 namespace seer {
@@ -49,6 +52,10 @@ class JsonReader {
   }
   Result<double> get_float_or(const char* key, double dflt) const {
     return has(key) ? as_float(key) : Result<double>(dflt);
+  }
+  // `value` (read from `key`, or its default) checked against `range` before narrowing to float.
+  Result<float> checked(const char* key, double value, FloatRange range) const {
+    return checked_float(path_, name(key), value, range);
   }
   Result<bool> get_bool_or(const char* key, bool dflt) const {
     if (!has(key)) return dflt;
@@ -80,6 +87,9 @@ class JsonReader {
   }
   Result<int64_t> as_int(const char* key) const {
     const json& v = j_.at(key);
+    // (get<int64_t> of a uint64 above 2^63 wraps: 18446744073709551615 became -1)
+    if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))
+      return Status::error("{}: key '{}' is out of range, got {}", path_, name(key), v.dump());
     if (v.is_number_integer()) return v.get<int64_t>();
     // Some exporters write integral values as floats ("4096.0").
     if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() &&
@@ -94,8 +104,9 @@ class JsonReader {
   }
   Result<int> check_dim(const char* key, Result<int64_t> r) const {
     if (!r) return r.status();
-    if (*r <= 0 || *r > (int64_t(1) << 30))
-      return Status::error("{}: key '{}' must be a positive integer, got {}", path_, name(key), *r);
+    if (*r <= 0 || *r > (int64_t(1) << 30))  // (the value as written: "4096.0" stays "4096.0")
+      return Status::error("{}: key '{}' must be a positive integer of at most 2^30, got {}", path_, name(key),
+                           has(key) ? j_.at(key).dump() : std::to_string(*r));
     return int(*r);
   }
 
@@ -126,15 +137,13 @@ Result<RopeScaling> parse_rope_scaling(const JsonReader& cfg, const json& rs, in
     SEER_ASSIGN_OR_RETURN(double lo, r.get_float("low_freq_factor"));
     SEER_ASSIGN_OR_RETURN(double hi, r.get_float("high_freq_factor"));
     SEER_ASSIGN_OR_RETURN(int orig, r.get_dim("original_max_position_embeddings"));
-    if (!(factor > 0.0))
-      return Status::error("{}: key 'rope_scaling.factor' must be > 0, got {}", path, factor);
+    SEER_ASSIGN_OR_RETURN(s.factor, r.checked("factor", factor, {1e-6, 1e6}));
+    SEER_ASSIGN_OR_RETURN(s.low_freq_factor, r.checked("low_freq_factor", lo, {0.0, 1e6, /*lo_open=*/true}));
+    SEER_ASSIGN_OR_RETURN(s.high_freq_factor, r.checked("high_freq_factor", hi, {0.0, 1e6, /*lo_open=*/true}));
     if (!(hi > lo))
       return Status::error(
           "{}: rope_scaling.high_freq_factor ({}) must be greater than low_freq_factor ({})", path,
           hi, lo);
-    s.factor = float(factor);
-    s.low_freq_factor = float(lo);
-    s.high_freq_factor = float(hi);
     s.original_max_position = orig;
     return s;
   }
@@ -146,33 +155,36 @@ Result<RopeScaling> parse_rope_scaling(const JsonReader& cfg, const json& rs, in
     if (r.has("factor")) {
       SEER_ASSIGN_OR_RETURN(factor, r.get_float("factor"));
     }
-    if (!(factor > 0.0))
-      return Status::error("{}: key 'rope_scaling.factor' must be > 0, got {}", path, factor);
+    // (a factor derived from the two lengths is checked under the same key)
+    SEER_ASSIGN_OR_RETURN(s.factor, r.checked("factor", factor, {1e-6, 1e6}));
     // `or 32` / `or 1` in transformers: a 0 counts as absent.
     SEER_ASSIGN_OR_RETURN(double beta_fast, r.get_float_or("beta_fast", 32.0));
     SEER_ASSIGN_OR_RETURN(double beta_slow, r.get_float_or("beta_slow", 1.0));
     if (beta_fast == 0.0) beta_fast = 32.0;
     if (beta_slow == 0.0) beta_slow = 1.0;
+    const FloatRange beta{0.0, 1e6, /*lo_open=*/true};
+    SEER_ASSIGN_OR_RETURN(s.beta_fast, r.checked("beta_fast", beta_fast, beta));
+    SEER_ASSIGN_OR_RETURN(s.beta_slow, r.checked("beta_slow", beta_slow, beta));
     SEER_ASSIGN_OR_RETURN(bool truncate, r.get_bool_or("truncate", true));
     if (!truncate)
       return Status::error("{}: key 'rope_scaling.truncate' = false is not supported", path);
     auto mscale_of = [&](double m) { return factor <= 1.0 ? 1.0 : 0.1 * m * std::log(factor) + 1.0; };
-    double attention_factor = 0.0;  // 0: the kernels derive 0.1*ln(factor)+1
+    const FloatRange attention{0.0, 1e3, /*lo_open=*/true};
+    s.attention_factor = 0.0f;  // 0: the kernels derive 0.1*ln(factor)+1
     if (r.has("attention_factor")) {
-      SEER_ASSIGN_OR_RETURN(attention_factor, r.get_float("attention_factor"));
-      if (!(attention_factor > 0.0))
-        return Status::error("{}: key 'rope_scaling.attention_factor' must be > 0, got {}", path,
-                             attention_factor);
+      SEER_ASSIGN_OR_RETURN(double attention_factor, r.get_float("attention_factor"));
+      SEER_ASSIGN_OR_RETURN(s.attention_factor, r.checked("attention_factor", attention_factor, attention));
     } else if (r.has("mscale") && r.has("mscale_all_dim")) {
       SEER_ASSIGN_OR_RETURN(double m, r.get_float("mscale"));
       SEER_ASSIGN_OR_RETURN(double m_all, r.get_float("mscale_all_dim"));
-      if (m != 0.0 && m_all != 0.0) attention_factor = mscale_of(m) / mscale_of(m_all);
+      if (m != 0.0 && m_all != 0.0) {
+        // (named after both keys: a mscale of -100 or 1e308 gives a negative or infinite ratio)
+        SEER_ASSIGN_OR_RETURN(s.attention_factor,
+                              r.checked("mscale / mscale_all_dim (the attention factor)", mscale_of(m) / mscale_of(m_all),
+                                        attention));
+      }
     }
-    s.factor = float(factor);
     s.original_max_position = orig;
-    s.beta_fast = float(beta_fast);
-    s.beta_slow = float(beta_slow);
-    s.attention_factor = float(attention_factor);
     return s;
   }
   return Status::error(
@@ -206,18 +218,18 @@ Result<ModelConfig> parse_config(const std::string& path, const json& j) {
   SEER_ASSIGN_OR_RETURN(c.num_kv_heads, r.get_dim_or("num_key_value_heads", c.num_qo_heads));
   // transformers' Qwen3Config defaults head_dim to 128; Llama and Qwen2 derive it.
   const int64_t default_head_dim = c.arch == Arch::kQwen3 ? 128 : c.hidden_size / c.num_qo_heads;
+  if (!r.has("head_dim") && default_head_dim == 0)
+    return Status::error(
+        "{}: key 'head_dim' is absent and the head_dim derived from hidden_size ({}) / num_attention_heads ({}) is 0",
+        path, c.hidden_size, c.num_qo_heads);
   SEER_ASSIGN_OR_RETURN(c.head_dim, r.get_dim_or("head_dim", default_head_dim));
   SEER_ASSIGN_OR_RETURN(c.max_position, r.get_dim("max_position_embeddings"));
   SEER_ASSIGN_OR_RETURN(c.vocab_size, r.get_dim("vocab_size"));
   SEER_ASSIGN_OR_RETURN(double eps, r.get_float("rms_norm_eps"));
   SEER_ASSIGN_OR_RETURN(double theta, r.get_float_or("rope_theta", 10000.0));
   SEER_ASSIGN_OR_RETURN(c.tied_embeddings, r.get_bool_or("tie_word_embeddings", false));
-  if (!(eps > 0.0))
-    return Status::error("{}: key 'rms_norm_eps' must be > 0, got {}", path, eps);
-  if (!(theta > 0.0))
-    return Status::error("{}: key 'rope_theta' must be > 0, got {}", path, theta);
-  c.rms_eps = float(eps);
-  c.rope_theta = float(theta);
+  SEER_ASSIGN_OR_RETURN(c.rms_eps, r.checked("rms_norm_eps", eps, {0.0, 1.0, /*lo_open=*/true, /*hi_open=*/true}));
+  SEER_ASSIGN_OR_RETURN(c.rope_theta, r.checked("rope_theta", theta, {1.0, 1e12, /*lo_open=*/true}));
   if (c.num_qo_heads % c.num_kv_heads != 0)
     return Status::error(
         "{}: num_attention_heads ({}) is not a multiple of num_key_value_heads ({})", path,
@@ -375,6 +387,7 @@ class WeightLoader {
     auto it = idx_.tensors.find(name);
     if (it == idx_.tensors.end()) return Status::ok();
     const SafetensorsTensor& t = *it->second.second;
+    used_.insert(&t);
     for (uint64_t b = 0; b < t.nbytes; ++b) {
       // -0.0 has only the sign bit set; accept it as zero.
       const uint8_t v = t.data[b];
@@ -384,7 +397,68 @@ class WeightLoader {
     return Status::ok();
   }
 
+  // Fails on the first tensor of the files that no call above took (a layer at or past
+  // num_hidden_layers first), naming it and how many there are: transformers would warn and drop it,
+  // but a model that silently loses a layer or a bias computes something else.
+  Status refuse_unused(const ModelConfig& c, const std::string& config_path) const {
+    const std::string* first_beyond = nullptr;
+    const std::string* first_other = nullptr;
+    const SafetensorsFile* beyond_file = nullptr;
+    const SafetensorsFile* other_file = nullptr;
+    int64_t first_layer = 0;
+    size_t n_beyond = 0, n_other = 0;
+    for (const auto& f : idx_.files) {
+      for (const SafetensorsTensor& t : f->tensors()) {
+        if (used_.count(&t) != 0) continue;
+        const int64_t layer = layer_of(t.name);
+        if (layer >= c.num_layers) {
+          if (n_beyond++ == 0) {
+            first_beyond = &t.name;
+            beyond_file = f.get();
+            first_layer = layer;
+          }
+          continue;
+        }
+        // Left in checkpoints and unused by design: the tied copy of the embeddings, and the RoPE
+        // inv_freq buffers that transformers before 4.31 saved (it ignores them on load too).
+        if (c.tied_embeddings && t.name == "lm_head.weight") continue;
+        if (t.name == "model.rotary_emb.inv_freq" ||
+            (layer >= 0 && t.name.ends_with(".self_attn.rotary_emb.inv_freq")))
+          continue;
+        if (n_other++ == 0) {
+          first_other = &t.name;
+          other_file = f.get();
+        }
+      }
+    }
+    if (first_beyond != nullptr)
+      return Status::error("{}: tensor '{}' is of layer {}, but num_hidden_layers is {} in {} (tensors of layers >= {}: {})",
+                           beyond_file->path(), *first_beyond, first_layer, c.num_layers, config_path, c.num_layers,
+                           n_beyond);
+    if (first_other != nullptr) {
+      const bool qkv_bias = !c.qkv_bias && (first_other->ends_with(".self_attn.q_proj.bias") ||
+                                            first_other->ends_with(".self_attn.k_proj.bias") ||
+                                            first_other->ends_with(".self_attn.v_proj.bias"));
+      return Status::error("{}: tensor '{}' is not used by this model (unused tensors: {}){}", other_file->path(),
+                           *first_other, n_other,
+                           qkv_bias ? fmt::format("; attention_bias is not true in {}", config_path) : std::string());
+    }
+    return Status::ok();
+  }
+
  private:
+  // N of a "model.layers.N.*" name, -1 for other names.
+  static int64_t layer_of(const std::string& name) {
+    const std::string prefix = "model.layers.";
+    if (name.rfind(prefix, 0) != 0) return -1;
+    int64_t n = -1;
+    const char* begin = name.data() + prefix.size();
+    const char* end = name.data() + name.size();
+    const auto [next, ec] = std::from_chars(begin, end, n);
+    if (ec != std::errc() || next == begin || next == end || *next != '.') return -1;
+    return n;
+  }
+
   using Found = std::pair<const SafetensorsFile*, const SafetensorsTensor*>;
   Result<Found> find(const std::string& name, const std::vector<int64_t>& shape) {
     auto it = idx_.tensors.find(name);
@@ -399,11 +473,13 @@ class WeightLoader {
     if (t.shape != shape)
       return Status::error("{}: tensor '{}': expected shape {}, got {}", f->path(), name,
                            shape_str(shape), shape_str(t.shape));
+    used_.insert(&t);
     return it->second;
   }
 
   Model& m_;
   const TensorIndex& idx_;
+  std::set<const SafetensorsTensor*> used_;
 };
 
 Result<Model> load_hf_model_impl(const std::string& dir_in) {
@@ -469,6 +545,7 @@ Result<Model> load_hf_model_impl(const std::string& dir_in) {
     SEER_ASSIGN_OR_RETURN(l.w_up, ld.matrix(p + "mlp.up_proj.weight", inter, hidden));
     SEER_ASSIGN_OR_RETURN(l.w_down, ld.matrix(p + "mlp.down_proj.weight", hidden, inter));
   }
+  SEER_RETURN_IF_ERROR(ld.refuse_unused(c, config_path));
 
   const std::string tok_path = dir + "/tokenizer.json";
   if (fs::exists(tok_path, ec)) {

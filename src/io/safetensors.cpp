@@ -121,6 +121,9 @@ const SafetensorsTensor* SafetensorsFile::find(const std::string& name) const {
 Result<std::shared_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path) {
   std::shared_ptr<SafetensorsFile> f(new SafetensorsFile());
   f->path_ = path;
+  // stat() first: open() of a FIFO blocks until a writer comes, and a directory or a device cannot
+  // be mapped.
+  SEER_RETURN_IF_ERROR(check_regular_file(path));
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::error("{}: cannot open: {}", path, std::strerror(errno));
   struct stat st;
@@ -128,6 +131,10 @@ Result<std::shared_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string
     const int err = errno;
     ::close(fd);
     return Status::error("{}: cannot stat: {}", path, std::strerror(err));
+  }
+  if (!S_ISREG(st.st_mode)) {  // (replaced between the stat() and the open())
+    ::close(fd);
+    return Status::error("{}: not a regular file", path);
   }
   f->size_ = uint64_t(st.st_size);
   if (f->size_ < 8) {

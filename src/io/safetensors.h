@@ -3,9 +3,10 @@
 // The header maps tensor names to {"dtype", "shape", "data_offsets": [begin, end]}, offsets in
 // bytes relative to the start of the data section; "__metadata__" (string -> string) is ignored.
 // The file is memory-mapped read-only and tensors point into the mapping, so weights stay zero-copy.
-// Every field is checked at open(): a truncated file, invalid JSON, an unknown dtype, offsets outside
-// the data section or a byte size that disagrees with shape x dtype give a Status naming the file,
-// the tensor and the value. Tensors of a valid but unsupported dtype (I64, F64, ...) are listed with
+// open() refuses anything but a regular file before opening it (a FIFO would block, a directory or
+// a device cannot be mapped). Every field is checked at open(): a truncated file, invalid JSON, an
+// unknown dtype, offsets outside the data section or a byte size that disagrees with shape x dtype
+// give a Status naming the file, the tensor and the value. Tensors of a valid but unsupported dtype (I64, F64, ...) are listed with
 // `dtype` empty, so a checkpoint carrying e.g. an integer buffer still opens; using one is an error.
 #pragma once
 
