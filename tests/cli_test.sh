@@ -260,6 +260,8 @@ contains "an open range reads as one" "must be in (0, 1], got 0"
 # An unknown option is named, wherever it stands, even before a positional file.
 check "a mistyped option before the file" 2 "$seer" ppl -m "$tiny" --max-window 2 "$ex"
 contains "a mistyped option is named" "unknown option '--max-window'"
+check "help wins over a bad value" 0 "$seer" generate -h -n abc
+contains "help wins over a bad value" "Usage:"
 check "an option's value may start with a dash" 0 "$seer" generate -m "$tiny" -p -5 -n 1 --temp 0 -q
 # Inputs that give nothing to do.
 check "no prompt is a usage error" 2 "$seer" generate -m "$tiny" -n 2

@@ -951,6 +951,10 @@ int run(int argc, char** argv) {
       if (*end == '\0') continue;  // a negative number: an option's value
       std::string name = arg.substr(0, arg.find('='));
       if (name[1] != '-') name = name.substr(0, 2);  // -n5: -n with its value
+      if (arg == "-h" || arg == "--help") {  // help wins over the other arguments' errors
+        std::fputs(sub->help(argv[0]).c_str(), stdout);
+        return 0;
+      }
       const CLI::Option* o = nullptr;
       try {
         o = sub->get_option(name);
