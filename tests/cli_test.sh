@@ -46,7 +46,7 @@ check "no subcommand" 2 "$seer"
 check "unknown flag" 2 "$seer" generate --bogus
 contains "unknown flag message" "--bogus"
 check "bad value" 2 "$seer" generate -p hi --temp -1
-contains "bad value says what is wrong" "--temp: must be >= 0, got -1"
+contains "bad value says what is wrong" "--temp: must be in [0, 1e+06], got -1"
 check "bad list value" 2 "$seer" train-gates -m /nowhere --data x -o y --seq-len 1024,0
 contains "bad list value names the element" "--seq-len: must be positive, got 0"
 check "bad sparsity" 2 "$seer" ppl /dev/null --prefill-sparsity density:2
@@ -260,6 +260,8 @@ contains "an open range reads as one" "must be in (0, 1], got 0"
 # An unknown option is named, wherever it stands, even before a positional file.
 check "a mistyped option before the file" 2 "$seer" ppl -m "$tiny" --max-window 2 "$ex"
 contains "a mistyped option is named" "unknown option '--max-window'"
+printf 'abc\0def' > "$work/nul.txt"
+check "a NUL byte in the prompt is echoed" 0 bash -c "'$seer' generate -m '$tiny' -f '$work/nul.txt' -n 1 --temp 0 2>/dev/null | od -c | grep -q 'c  \\\\0   d'"
 check "help wins over a bad value" 0 "$seer" generate -h -n abc
 contains "help wins over a bad value" "Usage:"
 check "an option's value may start with a dash" 0 "$seer" generate -m "$tiny" -p -5 -n 1 --temp 0 -q
@@ -299,6 +301,12 @@ if [ -f "$model" ]; then
   check "unknown policy" 2 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" --policy nope
   contains "unknown policy lists the valid ones" "oracle"
   check "gate without gates" 2 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" --policy gate
+  printf '\xff\xfe' > "$work/ff.txt"  # bytes SmolLM2's tokenizer drops
+  check "a prompt of no tokens" 1 "$seer" generate -f "$work/ff.txt" -n 1
+  contains "a prompt of no tokens says so" "the prompt gives no tokens"
+  lacks "a prompt of no tokens echoes nothing" $'\xff'
+  check "--system \"\" is an empty system turn" 0 "$seer" generate -p "Say hi." --chat --system "" -n 1 --temp 0
+  contains "--system \"\" is an empty system turn" "prompt 17 tokens"
 else
   echo "default model not cached: skipping the model checks"
 fi

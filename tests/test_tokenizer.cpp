@@ -136,6 +136,9 @@ TEST(TokenizerSmolLM2, ChatTemplate) {
             "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_EQ(tok->apply_chat_template("hi", "Be brief."),
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+  // An explicit empty system message is an empty system turn, not the default one.
+  EXPECT_EQ(tok->apply_chat_template("hi", ""),
+            "<|im_start|>system\n<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
   const auto ids = tok->encode(tok->apply_chat_template("hi", "Be brief."), true);
   ASSERT_GE(ids.size(), 4u);
   EXPECT_EQ(ids.front(), 1);

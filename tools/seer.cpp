@@ -11,6 +11,7 @@
 #include <seer/train.h>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -143,9 +144,11 @@ void print_density(const seer::ScoredPolicy& p) {
   const seer::PolicyOptions& o = p.options();
   const bool split_prefill = o.prefill.kind == seer::PrefillSparsity::Kind::kDensity && !o.prefill_budget_shares.empty();
   const bool split_decode = o.decode.kind == seer::DecodeSparsity::Kind::kBudget && !o.decode_budget_shares.empty();
-  std::fprintf(stderr, "seer: density prefill %.4f (%lld of %lld blocks), decode %.4f (%lld of %lld blocks)%s\n",
-               pre.density(), static_cast<long long>(pre.selected), static_cast<long long>(pre.dense), dec.density(),
-               static_cast<long long>(dec.selected), static_cast<long long>(dec.dense),
+  // A phase that selected nothing (a one-token prompt runs no prefill) has no density.
+  const auto density = [](const seer::BlockCounts& c) { return c.dense > 0 ? fmt::format("{:.4f}", c.density()) : std::string("-"); };
+  std::fprintf(stderr, "seer: density prefill %s (%lld of %lld blocks), decode %s (%lld of %lld blocks)%s\n",
+               density(pre).c_str(), static_cast<long long>(pre.selected), static_cast<long long>(pre.dense),
+               density(dec).c_str(), static_cast<long long>(dec.selected), static_cast<long long>(dec.dense),
                split_prefill && split_decode ? "; the prefill Top-K and the decode budget split over the heads by the gates' budget shares"
                : split_prefill             ? "; the prefill Top-K split over the query heads by the gates' budget shares"
                : split_decode              ? "; the decode budget split over the KV heads by the gates' budget shares"
@@ -338,11 +341,14 @@ int run_generate(const GenerateArgs& a) {
   if (a.chat) {
     if (!tok.has_chatml())
       return fail(Status::error("{}: --chat needs a ChatML model (<|im_start|>/<|im_end|> tokens)", model->path));
-    text = tok.apply_chat_template(text, a.system);
+    const bool given = a.system_flag && a.system_flag->count() > 0;  // --system "" is an empty system turn
+    text = tok.apply_chat_template(text, given ? std::optional<std::string>(a.system) : std::nullopt);
   }
   std::vector<int> ids;
   if (tok.add_bos() && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
   auto enc = tok.encode(text, /*parse_special=*/a.chat);
+  if (enc.empty())  // (bytes the tokenizer drops, such as 0xFE / 0xFF)
+    return fail(Status::error("{}: the prompt gives no tokens", a.prompt_file.empty() ? "--prompt" : a.prompt_file));
   ids.insert(ids.end(), enc.begin(), enc.end());
 
   auto pol = make_attention_policy(a.attn, *model, a.common.threads, a.common.dev());
@@ -352,7 +358,8 @@ int run_generate(const GenerateArgs& a) {
   auto session = seer::Session::create(*model, *so);
   if (!session) return fail(session.status());
   if (int(ids.size()) >= (*session)->max_context())
-    return fail(Status::error("the prompt has {} tokens; the context holds {}", ids.size(), (*session)->max_context()));
+    return fail(Status::error("the prompt has {} tokens and the context holds {}: generating needs at least one "
+                              "position more (-c)", ids.size(), (*session)->max_context()));
 
   seer::GenerateOptions go;
   go.max_new_tokens = a.n;
@@ -360,11 +367,10 @@ int run_generate(const GenerateArgs& a) {
   go.sampling.top_k = a.top_k;
   go.sampling.top_p = a.top_p;
   go.sampling.seed = a.seed >= 0 ? uint64_t(a.seed) : std::random_device{}();
-  if (!a.chat && !a.quiet) {
-    std::fputs(text.c_str(), stdout);
-  }
+  // fwrite, not fputs: a NUL byte in the prompt or in a token is written too.
+  if (!a.chat && !a.quiet) std::fwrite(text.data(), 1, text.size(), stdout);
   auto st = seer::generate(**session, tok, ids, go, [](const std::string& s) {
-    std::fputs(s.c_str(), stdout);
+    std::fwrite(s.data(), 1, s.size(), stdout);
     std::fflush(stdout);
     return true;
   });
@@ -795,7 +801,7 @@ int run(int argc, char** argv) {
   gen->add_flag("--chat", ga.chat, "wrap the prompt in the model's chat template (ChatML)");
   ga.system_flag = gen->add_option("--system", ga.system, "system message for --chat");
   gen->add_option("-n,--n-predict", ga.n, "tokens to generate (default 128)")->check(kPositiveCount);
-  gen->add_option("--temp", ga.temp, "temperature; 0 = greedy (default 0.7)")->check(kNonNegative);
+  gen->add_option("--temp", ga.temp, "temperature; 0 = greedy (default 0.7)")->check(number_check(0.0, 1e6));
   gen->add_option("--top-k", ga.top_k, "top-k; 0 = off (default 40)")->check(kCount);
   gen->add_option("--top-p", ga.top_p, "top-p; 1 = off (default 0.95)")->check(number_check(0.0, 1.0));
   gen->add_option("-s,--seed", ga.seed, "random seed (default: random, printed at the end)")

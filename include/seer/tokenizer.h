@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -54,8 +55,10 @@ class Tokenizer {
 
   // ChatML: "<|im_start|>system\n...<|im_end|>\n<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
   bool has_chatml() const;
+  // Without `system_message` the template's own default system prompt (SmolLM2's injects one) is
+  // used; an empty one gives an empty system turn, as the GGUF's template renders it.
   std::string apply_chat_template(const std::string& user_message,
-                                  const std::string& system_message = "") const;
+                                  const std::optional<std::string>& system_message = std::nullopt) const;
 
  private:
   Tokenizer();

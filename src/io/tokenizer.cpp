@@ -486,13 +486,15 @@ bool Tokenizer::is_special(int id) const {
 
 bool Tokenizer::has_chatml() const { return find_token("<|im_start|>") >= 0 && find_token("<|im_end|>") >= 0; }
 
-// With an empty `system_message`, the template's own default system prompt (if it injects one,
-// as SmolLM2's does) is used, so the prompt matches what the model saw in training.
-std::string Tokenizer::apply_chat_template(const std::string& user_message, const std::string& system_message) const {
-  const std::string& system = system_message.empty() ? impl_->default_system : system_message;
+// Without `system_message`, the template's own default system prompt (if it injects one, as
+// SmolLM2's does) is used, so the prompt matches what the model saw in training; an explicit empty
+// one gives an empty system turn.
+std::string Tokenizer::apply_chat_template(const std::string& user_message,
+                                           const std::optional<std::string>& system_message) const {
+  const std::string& system = system_message ? *system_message : impl_->default_system;
   if (!has_chatml()) return system.empty() ? user_message : system + "\n\n" + user_message;
   std::string out;
-  if (!system.empty()) out += "<|im_start|>system\n" + system + "<|im_end|>\n";
+  if (!system.empty() || system_message) out += "<|im_start|>system\n" + system + "<|im_end|>\n";
   out += "<|im_start|>user\n" + user_message + "<|im_end|>\n";
   out += "<|im_start|>assistant\n";
   return out;
