@@ -9,11 +9,13 @@
 # Usage: scripts/bench-vs-llamacpp.sh [MODEL.gguf]
 set -euo pipefail
 
+case "${1:-}" in -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 repo=$(cd "$(dirname "$0")/.." && pwd)
 THREADS="${THREADS:-2}"
 REPS="${REPS:-2}"
 TG="${TG:-128}"
 model="${1:-$("$repo/scripts/fetch-model.sh")}"
+[ -f "$model" ] || { echo "bench-vs-llamacpp: $model: no such file (a GGUF model; --help)" >&2; exit 2; }
 bin=$("$repo/scripts/ref/build-llamacpp.sh")
 bench="$bin/llama-bench"
 tmp=$(mktemp -d)

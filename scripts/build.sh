@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 jobs="${SEER_JOBS:-$(nproc)}"
 gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
-if [ ! -f build/CMakeCache.txt ]; then
+# Configured means the generator's file exists: a configure that failed or was interrupted leaves a
+# CMakeCache.txt without it, and the next run configures again.
+if [ ! -f build/build.ninja ] && [ ! -f build/Makefile ]; then
   cmake -S . -B build "${gen[@]}" -DCMAKE_BUILD_TYPE=Release "$@" >&2
 elif [ $# -gt 0 ]; then
   cmake -S . -B build "$@" >&2

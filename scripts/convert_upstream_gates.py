@@ -140,6 +140,9 @@ def self_test(out_dir):
 
 
 def main(argv):
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return 0
     if len(argv) == 2 and argv[0] == "--self-test":
         return self_test(argv[1])
     dtype = "f32"
@@ -155,4 +158,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

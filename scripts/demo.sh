@@ -7,17 +7,18 @@
 # that both phases are sparse; the achieved density is printed at the end.
 # Arguments replace the default prompt and options and go to `seer generate` as they are.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/setup.sh
-scripts/fetch-model.sh >/dev/null
-scripts/build.sh
-gates=gates/smollm2-135m-instruct
+# Set-up runs in the repository; seer runs in the caller's directory, so that relative paths in the
+# arguments (-f, -m, --gates) mean what they say.
+[ -n "${SEER_HOME:-}" ] && export SEER_HOME="$(realpath -m "$SEER_HOME")"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+(cd "$root" && scripts/setup.sh && scripts/fetch-model.sh >/dev/null && scripts/build.sh)
+gates="$root/gates/smollm2-135m-instruct"
 if [ $# -eq 0 ]; then
   prompt=$(mktemp)
   trap 'rm -f "$prompt"' EXIT
-  { cat tests/data/tdavid_excerpt.txt; printf '\nIn three sentences: what does this commentary say about the man who is blessed?\n'; } > "$prompt"
-  build/seer generate --chat -f "$prompt" -n 128 --temp 0.7 --seed 42 \
+  { cat "$root/tests/data/tdavid_excerpt.txt"; printf '\nIn three sentences: what does this commentary say about the man who is blessed?\n'; } > "$prompt"
+  "$root/build/seer" generate --chat -f "$prompt" -n 128 --temp 0.7 --seed 42 \
     --gates "$gates" --prefill-sparsity threshold:0.01 --decode-sparsity budget:1024
   exit
 fi
-exec build/seer generate "$@"
+exec "$root/build/seer" generate "$@"

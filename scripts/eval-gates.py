@@ -45,15 +45,27 @@ import sys
 import time
 
 
+def read_text(path, what):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        sys.exit(f"eval-gates: {what} {path}: {e.strerror}")
+
+
 def make_eval_text(args):
     listing = args.list or os.path.join(args.run, "eval_documents.txt")
-    names = [n for n in open(listing).read().split("\n") if n]
+    names = [n for n in read_text(listing, "the document list").split("\n") if n]
     names = [n for n in names if n.startswith(args.prefix)]
     if not names:
         sys.exit(f"eval-gates: no held-out documents under '{args.prefix}' in {listing}")
-    with open(args.output, "w", encoding="utf-8") as f:
-        for n in names:
-            f.write(open(os.path.join(args.corpus, n), encoding="utf-8").read().strip() + "\n")
+    # Every document read before the output is written, and written through a rename: a missing one
+    # leaves no half-made text behind.
+    text = "".join(read_text(os.path.join(args.corpus, n), "held-out document").strip() + "\n" for n in names)
+    tmp = args.output + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, args.output)
     print(f"eval-gates: {args.output}: {len(names)} held-out documents: {' '.join(names)}", file=sys.stderr)
 
 
@@ -257,8 +269,9 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "make-eval-text":
         ap = argparse.ArgumentParser()
         ap.add_argument("mode")
-        ap.add_argument("--run", help="a train-gates output directory (its eval_documents.txt)")
-        ap.add_argument("--list", help="an eval_documents.txt (e.g. gates/smollm2-135m-instruct/eval_documents.txt)")
+        src = ap.add_mutually_exclusive_group(required=True)
+        src.add_argument("--run", help="a train-gates output directory (its eval_documents.txt)")
+        src.add_argument("--list", help="an eval_documents.txt (e.g. gates/smollm2-135m-instruct/eval_documents.txt)")
         ap.add_argument("--corpus", required=True)
         ap.add_argument("--prefix", default="tdavid/")
         ap.add_argument("-o", "--output", required=True)
@@ -276,7 +289,8 @@ def main():
                     help="policies to compare; gate-uniform: the gate with --uniform-budget (Top-K densities and "
                          "decode budgets: every head the same k or budget, though the gates have budget shares)")
     ap.add_argument("--phase", default="both", choices=["prefill", "decode", "both"])
-    ap.add_argument("--seer", default="build/seer")
+    ap.add_argument("--seer", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "seer"),
+                    help="the seer binary (default: this checkout's build/seer)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("-m", "--model", help="passed to seer ppl (default: seer's default model)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -334,9 +348,10 @@ def main():
         for b in budgets:
             for p in all_policies:
                 res[(b, p)] = run_ppl(args, g + pl + policy_args(p) + ["--decode-sparsity", f"budget:{b}"])
-        table(f"Decode, teacher-forced over the last {args.ctx - args.decode_prefill} tokens of {args.windows} x "
-              f"{args.ctx}-token windows after a dense prefill, perplexity (vs dense)",
-              budgets, "budget", all_policies, dense, res)
+        if budgets:
+            table(f"Decode, teacher-forced over the last {args.ctx - args.decode_prefill} tokens of {args.windows} x "
+                  f"{args.ctx}-token windows after a dense prefill, perplexity (vs dense)",
+                  budgets, "budget", all_policies, dense, res)
         rows = []
         if "gate" in policies:
             rows += [("budget", b, res[(b, "gate")]) for b in budgets]

