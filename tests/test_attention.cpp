@@ -18,6 +18,7 @@ struct Case {
   int qo_len, kv_len, num_qo_heads, num_kv_heads, head_dim;
   double density;  // fraction of causal blocks kept per row (random); 1 = dense
   bool per_kv_head;
+  int block_size = 64;
 };
 
 // Random selection: each row keeps each causal block with probability `density` (ascending order).
@@ -88,7 +89,8 @@ void dense_masked(const AttentionParams& p, const BlockSelection& sel, std::vect
 void run_case(const Case& c, uint64_t seed, ThreadPool& pool) {
   SCOPED_TRACE(testing::Message() << "qo_len " << c.qo_len << " kv_len " << c.kv_len << " heads "
                                   << c.num_qo_heads << "/" << c.num_kv_heads << " d " << c.head_dim
-                                  << " density " << c.density << " per_kv_head " << c.per_kv_head);
+                                  << " density " << c.density << " per_kv_head " << c.per_kv_head
+                                  << " block " << c.block_size);
   const int max_context = c.kv_len + 7;  // padding: rows past kv_len must never be read
   auto q = test::random_vector(size_t(c.qo_len) * c.num_qo_heads * c.head_dim, seed, -2, 2);
   auto k = test::random_vector(size_t(c.num_kv_heads) * max_context * c.head_dim, seed + 1, -2, 2);
@@ -111,7 +113,7 @@ void run_case(const Case& c, uint64_t seed, ThreadPool& pool) {
   p.head_dim = c.head_dim;
   p.max_context = max_context;
   p.scale = 1.0f / std::sqrt(float(c.head_dim));
-  const BlockSelection sel = random_selection(p, c.density, c.per_kv_head, 64, seed + 3);
+  const BlockSelection sel = random_selection(p, c.density, c.per_kv_head, c.block_size, seed + 3);
 
   const size_t n = size_t(c.qo_len) * c.num_qo_heads * c.head_dim;
   std::vector<float> fast(n), ref(n), dense(n);
@@ -155,6 +157,15 @@ TEST(Attention, PrefillOnExistingCache) {
   ThreadPool pool(2);
   run_case({100, 230, 8, 2, 64, 1.0, false}, 21, pool);
   run_case({37, 1000, 9, 3, 128, 0.4, false}, 22, pool);
+}
+
+// Few rows of blocks of 128 on many threads: the split path would run a row's 100 query tokens as one
+// tile of at most 64; such rows take the plain path (this aborted before).
+TEST(Attention, Block128ChunkOnManyThreads) {
+  ThreadPool pool(32);
+  run_case({100, 1000, 3, 1, 64, 1.0, false, 128}, 31, pool);
+  run_case({100, 1000, 9, 3, 64, 0.5, true, 128}, 32, pool);
+  run_case({1, 1000, 9, 3, 64, 0.5, true, 128}, 33, pool);  // decode still splits
 }
 
 TEST(Attention, DecodePerKvHeadSplit) {

@@ -139,6 +139,17 @@ TEST(Sparsity, ParsePrefill) {
   EXPECT_FALSE(ns->keep_sink);
   EXPECT_EQ(ns->to_string(), "threshold:0.01,nosink");
   EXPECT_FALSE(PrefillSparsity::parse(ns->to_string())->keep_sink);
+  // ",lastdense" (SPEC §3.1's last_block_dense), alone or with ",nosink" in either order, and back.
+  for (const char* t : {"density:0.2,lastdense", "density:0.2,nosink,lastdense", "density:0.2,lastdense,nosink"}) {
+    auto ld = PrefillSparsity::parse(t);
+    ASSERT_TRUE(ld.is_ok()) << t << ": " << ld.status().message();
+    EXPECT_TRUE(ld->last_block_dense) << t;
+    EXPECT_EQ(ld->keep_sink, std::string(t).find("nosink") == std::string::npos) << t;
+    auto back = PrefillSparsity::parse(ld->to_string());
+    ASSERT_TRUE(back.is_ok());
+    EXPECT_TRUE(back->last_block_dense && back->keep_sink == ld->keep_sink) << ld->to_string();
+  }
+  EXPECT_FALSE(PrefillSparsity::parse("density:0.2")->last_block_dense);
 
   struct Bad {
     const char* text;
@@ -150,9 +161,10 @@ TEST(Sparsity, ParsePrefill) {
                        Bad{"density:nan", "needs a number"}, Bad{"threshold:1", "threshold must be in [0, 1)"},
                        Bad{"threshold:-1e-3", "threshold must be in [0, 1)"}, Bad{"topk:3", "unknown method 'topk'"},
                        Bad{"", "unknown method"}, Bad{"dense:1", "takes no value"},
-                       Bad{"dense,nosink", "',nosink' is for threshold, density and mass"}, Bad{"density:0.2,sink", "unknown suffix ',sink'"},
+                       Bad{"dense,nosink", "are for threshold, density and mass"}, Bad{"density:0.2,sink", "unknown suffix ',sink'"},
                        Bad{"density:0.2,nosink,nosink", "unknown suffix ',nosink'"},
-                       Bad{",nosink", "unknown method"},
+                       Bad{",nosink", "unknown method"}, Bad{"dense,lastdense", "',lastdense' are for"},
+                       Bad{"density:0.2,lastdense,lastdense", "unknown suffix ',lastdense'"},
                        Bad{"budget:64", "unknown method 'budget'"}, Bad{"mass:0", "mass must be in (0, 1]"},
                        Bad{"mass:1.01", "mass must be in (0, 1]"}, Bad{"mass", "needs a number"}}) {
     auto p = PrefillSparsity::parse(b.text);

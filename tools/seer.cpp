@@ -209,7 +209,8 @@ void add_attention(CLI::App* app, AttnOpts* a) {
                   "-sum: decode pools a GQA group by its sum)");
   app->add_option("--gates", a->gates, "directory with trained AttnGates (config.json + safetensors)")->check(kNonEmpty);
   app->add_option("--prefill-sparsity", a->prefill, "dense | threshold:TAU | density:RHO | mass:P (default dense); block 0, the attention sink, is kept in "
-                  "every row unless ',nosink' follows (density:0.2,nosink)");
+                  "every row unless ',nosink' follows (density:0.2,nosink); ',lastdense' turns the last two query-block "
+                  "rows fully on (SPEC's last_block_dense)");
   app->add_option("--decode-sparsity", a->decode, "dense | budget:TOKENS | threshold:TAU | mass:P (default dense)");
   a->block_size_flag = app->add_option("--block-size", a->block_size, "attention block size in tokens (default: the gates', else 64)")
       ->check(number_check(1, 1024, false, true));

@@ -64,7 +64,9 @@ struct GateConfig {
   QHeadPooling q_head_pooling = QHeadPooling::kQproj;  // seerattn_q_head_pooling_type
   bool use_qk_norm = false;  // seerattn_use_qk_norm
   bool use_rope = true;      // seerattn_use_rope
-  // sparsity defaults (used by the selection, not by the gate math)
+  // Upstream's sparsity settings, read and saved back unchanged. seer's selection follows the command
+  // line instead (--prefill-sparsity, --decode-sparsity, --start-layer; ",lastdense" for
+  // last_block_dense): the same gates then run under every rule, as the evaluations need.
   std::string sparsity_method = "threshold";  // seerattn_sparsity_method: threshold|nz_ratio|token_budget
   double threshold = 0.0;     // seerattn_threshold
   double nz_ratio = 1.0;      // seerattn_nz_ratio

@@ -23,7 +23,10 @@
 //              on the attention logit, so a threshold sees a meaningful softmax). Decode: per qo
 //              head, then the max over the group. Prefill: the bound of the *mean* post-RoPE query
 //              of the query block's new rows (one query per row, as a block-level gate would).
-//              Upstream's max(3, ceil(budget/page)) pages are replaced by the shared budget rule.
+//              Upstream's max(3, ceil(budget/page)) pages are replaced by the shared budget rule, and
+//              its per-query-head selection by one per KV head (the group's max), so that every
+//              policy feeds the same kernels with the same block counts: a departure from SPEC §6.5
+//              that the quest rows of docs/TRAINING.md carry.
 //   streaming  StreamingLLM-like: the sink block ranks first, then blocks by recency, so
 //              density:ρ / budget:N keep the sink and the most recent blocks with the same block
 //              count as any other policy. Logits; a threshold is rejected (not meaningful).

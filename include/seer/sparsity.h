@@ -44,7 +44,9 @@
 // Accounting (SPEC §3.3, deliberately widened): `selected` counts every block the kernel visits,
 // forced ones included (the diagonal rule, last_block_dense rows, and in decode the sink and current
 // blocks, which SPEC §3.3 leaves out for the sink), so that density and speed agree. `forced` counts
-// the blocks that only a forcing rule added, so the upstream figure is recoverable. `dense` is the
+// the blocks that only a forcing rule added. Upstream counts some of those (its own forced current
+// block, last_block_dense rows) and not the sink, so its figure is selected minus the forced sinks,
+// which these counts do not separate. `dense` is the
 // causal block count of the same rows: Σ (qb + 1) per prefill row, num_blocks per decode row.
 #pragma once
 
@@ -65,9 +67,9 @@ struct PrefillSparsity {
   bool keep_sink = true;          // block 0 in every row (see above); ",nosink" turns it off
 
   // "dense", "threshold:τ" (τ in [0, 1)), "density:ρ" (ρ in (0, 1]), "mass:P" (P in (0, 1]), any
-  // but the first with ",nosink". Errors name the flag value.
+  // but the first with ",nosink" and/or ",lastdense" (last_block_dense). Errors name the flag value.
   static Result<PrefillSparsity> parse(const std::string& text);
-  std::string to_string() const;  // parse(to_string()) gives back the same kind, value and keep_sink
+  std::string to_string() const;  // parse(to_string()) gives back the same kind, value, keep_sink, last_block_dense
   // threshold and mass:P read the row's softmax (a scorer then hands probabilities; a policy with
   // no probabilities, streaming, refuses them); dense and density:ρ only rank.
   bool reads_softmax() const { return kind == Kind::kThreshold || kind == Kind::kMass; }

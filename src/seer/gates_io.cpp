@@ -124,8 +124,9 @@ Result<GateConfig> parse_config(const Keys& k) {
     c.token_budget = int(tb);
   }
   SEER_ASSIGN_OR_RETURN(c.sink_excluded, k.boolean("seer_gate_sink_excluded", false));
-  SEER_ASSIGN_OR_RETURN(int64_t bs, k.integer("seerattn_gate_block_size", nullptr));
-  SEER_ASSIGN_OR_RETURN(int64_t dg, k.integer("seerattn_gate_hidden_size", nullptr));
+  const int64_t bs_default = 64, dg_default = 128;  // SPEC §7's defaults (upstream's config classes)
+  SEER_ASSIGN_OR_RETURN(int64_t bs, k.integer("seerattn_gate_block_size", &bs_default));
+  SEER_ASSIGN_OR_RETURN(int64_t dg, k.integer("seerattn_gate_hidden_size", &dg_default));
   if (bs != 64 && bs != 128)
     return Status::error("{}: key 'seerattn_gate_block_size' must be 64 or 128, got {}", path, bs);
   if (dg <= 0 || dg % 2 != 0 || dg > 4096)

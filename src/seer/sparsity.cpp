@@ -152,22 +152,31 @@ void top_mass(const float* s, int n, double p, bool are_probs, std::vector<char>
 
 Result<PrefillSparsity> PrefillSparsity::parse(const std::string& text) {
   const std::string flag = fmt::format("--prefill-sparsity '{}'", text);
-  static const std::string kNoSink = ",nosink";
   std::string spec = text;
   PrefillSparsity sp;
-  if (spec.size() >= kNoSink.size() && spec.compare(spec.size() - kNoSink.size(), kNoSink.size(), kNoSink) == 0) {
-    spec.resize(spec.size() - kNoSink.size());
-    sp.keep_sink = false;
+  // Suffixes, each at most once, in any order: ",nosink" (no sink rule) and ",lastdense" (SPEC §3.1's
+  // last_block_dense, upstream's setting for LongBench and RULER, where the question ends the prompt).
+  bool nosink = false, lastdense = false;
+  const auto strip = [&](const std::string& sfx, bool* seen) {
+    if (*seen || spec.size() < sfx.size() || spec.compare(spec.size() - sfx.size(), sfx.size(), sfx) != 0) return false;
+    spec.resize(spec.size() - sfx.size());
+    return *seen = true;
+  };
+  while (strip(",nosink", &nosink) || strip(",lastdense", &lastdense)) {
   }
+  sp.keep_sink = !nosink;
+  sp.last_block_dense = lastdense;
   if (const size_t comma = spec.find(','); comma != std::string::npos)
-    return Status::error("{}: unknown suffix '{}' (the only one is ',nosink', once, at the end)", flag,
-                         spec.substr(comma));
+    return Status::error("{}: unknown suffix '{}' (the suffixes are ',nosink' and ',lastdense', each once, at the end)",
+                         flag, spec.substr(comma));
   std::string kind, value;
   bool has_value = false;
   split_spec(spec, &kind, &value, &has_value);
   if (kind == "dense") {
     if (has_value) return Status::error("{}: 'dense' takes no value", flag);
-    if (!sp.keep_sink) return Status::error("{}: dense keeps every block; ',nosink' is for threshold, density and mass", flag);
+    if (!sp.keep_sink || sp.last_block_dense)
+      return Status::error("{}: dense keeps every block; ',nosink' and ',lastdense' are for threshold, density and mass",
+                           flag);
     return sp;
   }
   if (kind != "threshold" && kind != "density" && kind != "mass")
@@ -192,7 +201,7 @@ Result<PrefillSparsity> PrefillSparsity::parse(const std::string& text) {
 }
 
 std::string PrefillSparsity::to_string() const {
-  const std::string sink = keep_sink ? "" : ",nosink";
+  const std::string sink = std::string(keep_sink ? "" : ",nosink") + (last_block_dense ? ",lastdense" : "");
   switch (kind) {
     case Kind::kDense: return "dense";
     case Kind::kThreshold: return "threshold:" + format_value(value) + sink;

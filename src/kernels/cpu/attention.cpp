@@ -341,10 +341,21 @@ void attention(const AttentionParams& p, const BlockSelection& sel, ThreadPool& 
     for (int64_t r = 0; r < num_rows; ++r) mb = std::max<int64_t>(mb, sel.offsets[r + 1] - sel.offsets[r]);
     return mb;
   }();
+  // The split path runs a row's query rows as one tile, so a selection row of more query rows than a
+  // tile (a prefill chunk with blocks of 128, few heads, many threads) stays on the plain path.
   int splits = 1;
+  std::vector<std::vector<RowRef>> row_refs;
   if (num_rows < 4 * pool.size() && max_blocks >= 8 && !p.block_max) {
-    splits = int(std::min<int64_t>((kSplitItems * pool.size() + num_rows - 1) / num_rows, max_blocks / 4));
-    splits = std::max(splits, 1);
+    row_refs.resize(static_cast<size_t>(num_rows));
+    size_t max_tile = 0;
+    for (int64_t row = 0; row < num_rows; ++row) {
+      gather_rows(p, sel, int(row / sel.num_rows), int(row % sel.num_rows), &row_refs[size_t(row)]);
+      max_tile = std::max(max_tile, row_refs[size_t(row)].size());
+    }
+    if (max_tile <= size_t(kTileRows)) {
+      splits = int(std::min<int64_t>((kSplitItems * pool.size() + num_rows - 1) / num_rows, max_blocks / 4));
+      splits = std::max(splits, 1);
+    }
   }
 
   // Prefill: every KV head's key tiles are visited by many (qo head, query block) rows, so
@@ -395,15 +406,6 @@ void attention(const AttentionParams& p, const BlockSelection& sel, ThreadPool& 
   struct Partial {
     std::vector<float> o, m, l;
   };
-  std::vector<std::vector<RowRef>> row_refs(static_cast<size_t>(num_rows));
-  size_t max_tile = 0;
-  for (int64_t row = 0; row < num_rows; ++row) {
-    gather_rows(p, sel, int(row / sel.num_rows), int(row % sel.num_rows), &row_refs[size_t(row)]);
-    max_tile = std::max(max_tile, row_refs[size_t(row)].size());
-  }
-  if (max_tile > size_t(kTileRows)) {
-    SEER_ASSERT(false && "split attention supports at most kTileRows query rows per selection row");
-  }
   std::vector<Partial> parts(size_t(num_rows * splits));
   pool.parallel_for(num_rows * splits, [&](int64_t item, int) {
     const int64_t row = item / splits;
