@@ -126,6 +126,14 @@ check "--gate-cache-bf16 keeps bf16 entries" 0 test "$(cache_of --gate-cache-bf1
 check "--gate-cache-int8 is the default's cache" 0 test "$(cache_of --gate-cache-bf16 --gate-cache-int8)" = '"gate_cache":"int8"'
 check "--gate-cache-int8" 0 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 --max-windows 1 \
   --gates "$tmp/out" --decode-sparsity budget:64 --prefill-len 192 --gate-cache-int8
+# --gate-upstream-rope reaches the decode gate's cache: another rotation of completed blocks, another ppl.
+rope_ppl() { "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 512 --max-windows 1 --gates "$tmp/out" \
+  --decode-sparsity budget:64 --prefill-len 64 --json "$@" 2>/dev/null | grep -oE '"ppl":[0-9.]+' | head -1; }
+check "--gate-upstream-rope changes the decode gate" 0 test "$(rope_ppl)" != "$(rope_ppl --gate-upstream-rope)"
+check "--gate-upstream-rope without gates" 2 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 \
+  --gate-upstream-rope
+check "--gate-cache-bf16 with dense attention" 2 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 \
+  --gate-cache-bf16
 check "--gate-cache-int8 without a gate" 2 "$seer" ppl "$src/tests/data/tdavid_excerpt.txt" -m "$tiny" -c 256 \
   --policy streaming --decode-sparsity budget:64 --gate-cache-int8
 contains "--gate-cache-int8 without a gate says why" "needs the gate policy"

@@ -195,6 +195,7 @@ struct AttnOpts {
   bool gate_cache_int8 = true;
   const CLI::Option* gate_cache_flag = nullptr;  // --gate-cache-int8 / --gate-cache-bf16, to tell whether one was given
   bool gate_query_unfolded = false;
+  bool gate_upstream_rope = false;
   bool uniform_budget = false;
   // given on the command line (those whose effect depends on the policy are refused where they have none)
   const CLI::Option* block_size_flag = nullptr;
@@ -226,6 +227,9 @@ void add_attention(CLI::App* app, AttnOpts* a) {
                 "gate policy, --device cuda: the decode gate projects the query in its own step, as the CPU does, "
                 "instead of taking the projection folded into the model's Q product (the default for small models "
                 "without q norm, such as SmolLM2; the query moves by bf16 roundings)");
+  app->add_flag("--gate-upstream-rope", a->gate_upstream_rope,
+                "gate policy: a decode step that completes a block rotates its compressed key at the block's last "
+                "position, as upstream's decode step does (SPEC 2.3), instead of at its start as the prefill does");
   app->add_flag("--uniform-budget", a->uniform_budget,
                 "gate policy: --decode-sparsity budget:N gives N tokens to every KV head and --prefill-sparsity "
                 "density:RHO the same k to every query head, even when the gate has budget shares "
@@ -266,6 +270,18 @@ PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model,
             Status::error("--start-layer {}: the model has {} layers (0 .. {})", a.start_layer, model.config.num_layers,
                           model.config.num_layers - 1),
             true};
+  // The gate's own options with no gate to take them (checked again below once the gates are loaded).
+  if (name != "gate" || a.gates.empty()) {
+    if (given(a.gate_cache_flag))
+      return {nullptr,
+              Status::error("--gate-cache-{} needs the gate policy with a decode gate (--gates DIR)",
+                            a.gate_cache_int8 ? "int8" : "bf16"),
+              true};
+    if (a.gate_upstream_rope)
+      return {nullptr, Status::error("--gate-upstream-rope needs the gate policy with a decode gate (--gates DIR)"), true};
+    if (a.gate_query_unfolded)
+      return {nullptr, Status::error("--gate-query-unfolded is for the gate policy with a decode gate on --device cuda"), true};
+  }
   if (name == "dense" && pre->kind == seer::PrefillSparsity::Kind::kDense && dec->kind == seer::DecodeSparsity::Kind::kDense &&
       a.gates.empty())
     return out;  // the engine's own dense path
@@ -282,6 +298,8 @@ PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model,
             Status::error("--gate-cache-{} needs the gate policy with a decode gate (--gates DIR)",
                           a.gate_cache_int8 ? "int8" : "bf16"),
             true};
+  if (a.gate_upstream_rope && (name != "gate" || !gates.decode))
+    return {nullptr, Status::error("--gate-upstream-rope needs the gate policy with a decode gate (--gates DIR)"), true};
   if (a.gate_query_unfolded && (name != "gate" || !gates.decode || device != seer::Device::kCuda))
     return {nullptr,
             Status::error("--gate-query-unfolded is for the gate policy with a decode gate on --device cuda (the CPU "
@@ -296,6 +314,7 @@ PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model,
   po.num_threads = threads;
   po.gate_cache_int8 = a.gate_cache_int8;
   po.gate_fold_query = !a.gate_query_unfolded;
+  po.gate_upstream_rope_position = a.gate_upstream_rope;
   if (a.uniform_budget && (name != "gate" || (dec->kind != seer::DecodeSparsity::Kind::kBudget &&
                                                pre->kind != seer::PrefillSparsity::Kind::kDensity)))
     return {nullptr,

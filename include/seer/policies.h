@@ -72,6 +72,10 @@ struct PolicyOptions {
   // rounding moved no measured perplexity (docs/TRAINING.md, *The decode gate's cache in int8*).
   // false: bf16 entries (the default before 2026-12-05).
   bool gate_cache_int8 = true;
+  // gate: a decode step that completes a block rotates its compressed key at the block's last
+  // position, as upstream's decode step does (SPEC §2.3; KCacheOptions::upstream_decode_rope_position),
+  // on the CPU and the GPU alike. false: at the block's start, as the prefill rotates every block.
+  bool gate_upstream_rope_position = false;
   // gate, GPU sessions: the decode gate's query projection folded into the model's Q product
   // (CudaGates::fold_query) when the model allows it (no q norm) and the folded weight is small (at
   // most 2 MiB a layer: SmolLM2, not Llama-3.1-8B, where reading it costs more than it saves). The

@@ -581,6 +581,7 @@ struct CudaGates::Impl {
       p.linear_q = W.linear_q.as<float>();
       p.q_norm = W.q_norm.as<float>();
       p.rope = dec.rope(c.use_rope);
+      p.upstream_rope_position = spec.options.gate_upstream_rope_position;
       if (q_folded && scoring) {
         if (!folded_query_weight(layer))
           return Status::error("GPU gates: a folded query for layer {}, which fold_query has not folded", layer);

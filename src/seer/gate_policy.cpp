@@ -62,6 +62,7 @@ class GatePolicy : public ScoredPolicy {
       KCacheOptions co;
       co.bf16_scoring = true;  // half the bytes per decode step (see KCacheOptions)
       co.int8_entries = opts.gate_cache_int8;
+      co.upstream_decode_rope_position = opts.gate_upstream_rope_position;
       cache_ = std::make_unique<KCompressionCache>(*gates_.decode, co);
     }
     device_.prefill = gates_.prefill.get();

@@ -784,12 +784,13 @@ TEST(CudaGate, PrefillAndRopeMatchesSeparatePasses) {
 // entries (CudaGates::decode_entries) against the CPU's, and its scores against the CPU's and, tightly,
 // against its own query times its own entries.
 void check_decode_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std::string& what, int B = 2,
-                       bool int8 = false) {
+                       bool int8 = false, bool upstream_rope = false) {
   const ModelConfig m = gate_model(Hq, Hkv, d);
   const GateSet gs = random_gate(cfg, m, 9);
   DeviceGateSpec spec;
   spec.decode = &gs;
   spec.options.gate_cache_int8 = int8;
+  spec.options.gate_upstream_rope_position = upstream_rope;
   GateHarness hx;
   const int layer = 1, bs = cfg.block_size, ctx = 2048, max_blocks = ctx / bs, dg = cfg.hidden_size;
   auto made = CudaGates::create(spec, m, ctx, B, hx.blas, hx.stream);
@@ -797,6 +798,7 @@ void check_decode_gate(const GateConfig& cfg, int Hq, int Hkv, int d, const std:
   CudaGates& gpu = *made.value();
   KCacheOptions co;
   co.int8_entries = int8;
+  co.upstream_decode_rope_position = upstream_rope;
   std::vector<std::unique_ptr<KCompressionCache>> cpu;
   for (int b = 0; b < B; ++b) cpu.push_back(std::make_unique<KCompressionCache>(gs, co));
   std::mt19937 rng(31);
@@ -895,6 +897,8 @@ TEST(CudaGate, DecodeScoresMatchCpuCache) {
   GateConfig llama = qproj;
   llama.hidden_size = 128;
   check_decode_gate(llama, 32, 8, 128, "Qproj qk-norm 32/8 heads batch 9", 9);
+  // Blocks completed by decode steps rotated at their last position, as upstream (SPEC §2.3).
+  check_decode_gate(qproj, 4, 2, 64, "Qproj qk-norm, upstream RoPE position", 2, false, true);
 }
 
 // The int8 K-compression cache (PolicyOptions::gate_cache_int8) at every gate width the scores kernel
