@@ -24,6 +24,7 @@
 // The trained gates themselves go to OUT/prefill and/or OUT/decode (loadable with --gates OUT).
 #pragma once
 
+#include <seer/attention.h>  // BlockStat, GroupPool
 #include <seer/engine.h>
 #include <seer/gates.h>
 #include <seer/model.h>
