@@ -13,6 +13,8 @@
 #include <seer/model.h>
 #include <seer/tokenizer.h>
 
+#include "test_util.h"
+
 #if defined(__F16C__)
 #include <immintrin.h>
 #endif
@@ -636,21 +638,6 @@ TEST(Gguf, MissingFileAndDirectory) {
   EXPECT_NE(m.status().message().find("nothing_here"), std::string::npos) << m.status().message();
 }
 
-// Runs `load` on a thread. If it has not returned within 10 s (blocked in open() of the FIFO
-// `fifo`, which waits for a writer), the test fails and the FIFO's write end is opened, so that
-// the blocked open() returns and the thread can be joined.
-Status run_against_fifo(const std::string& fifo, std::function<Status()> load) {
-  auto done = std::async(std::launch::async, std::move(load));
-  if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
-    ADD_FAILURE() << "the loader blocked on the FIFO " << fifo;
-    while (done.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
-      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
-      if (fd >= 0) ::close(fd);
-    }
-  }
-  return done.get();
-}
-
 // A FIFO blocked open() forever (the regular-file check came after it); /dev/zero is a device.
 TEST(Gguf, FifoAndDeviceRefusedPromptly) {
   const std::string fifo = (temp_dir() / "fifo.gguf").string();
@@ -658,7 +645,7 @@ TEST(Gguf, FifoAndDeviceRefusedPromptly) {
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
   for (bool whole_model : {false, true}) {
     SCOPED_TRACE(whole_model ? "load_model" : "GgufFile::open");
-    const Status s = run_against_fifo(fifo, [&] {
+    const Status s = test::run_against_fifo(fifo, [&] {
       return whole_model ? load_model(fifo).status() : GgufFile::open(fifo).status();
     });
     ASSERT_FALSE(s.is_ok());

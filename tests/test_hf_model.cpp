@@ -692,21 +692,6 @@ TEST(HfModelErrors, NoWeights) {
 // ---------------------------------------------------------------------------------------------
 // Files that are not regular files
 
-// Runs `load` on a thread. If it has not returned within 10 s (blocked in open() of the FIFO
-// `fifo`, which waits for a writer), the test fails and the FIFO's write end is opened, so that
-// the blocked open() returns and the thread can be joined.
-Status run_against_fifo(const std::string& fifo, std::function<Status()> load) {
-  auto done = std::async(std::launch::async, std::move(load));
-  if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
-    ADD_FAILURE() << "the loader blocked on the FIFO " << fifo;
-    while (done.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
-      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
-      if (fd >= 0) ::close(fd);
-    }
-  }
-  return done.get();
-}
-
 // `file` of a copy of `variant` replaced by a FIFO: the load fails promptly, naming it.
 void expect_fifo_refused(const std::string& variant, const std::string& file) {
   SCOPED_TRACE(variant + "/" + file);
@@ -715,7 +700,7 @@ void expect_fifo_refused(const std::string& variant, const std::string& file) {
   const std::string path = dir + "/" + file;
   fs::remove(path);
   ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0) << std::strerror(errno);
-  const Status s = run_against_fifo(path, [&] { return load_hf_model(dir).status(); });
+  const Status s = test::run_against_fifo(path, [&] { return load_hf_model(dir).status(); });
   ASSERT_FALSE(s.is_ok());
   EXPECT_NE(s.message().find(path + ": not a regular file"), std::string::npos) << s.message();
 }
@@ -731,7 +716,7 @@ TEST(HfModelErrors, FifoInPlaceOfAFile) {
   TempDir tmp;
   const std::string fifo = tmp.file("a.safetensors");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
-  const Status s = run_against_fifo(fifo, [&] { return SafetensorsFile::open(fifo).status(); });
+  const Status s = test::run_against_fifo(fifo, [&] { return SafetensorsFile::open(fifo).status(); });
   ASSERT_FALSE(s.is_ok());
   EXPECT_NE(s.message().find(fifo + ": not a regular file"), std::string::npos) << s.message();
 }

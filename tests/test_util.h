@@ -2,8 +2,15 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <seer/status.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
+#include <functional>
+#include <future>
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -11,6 +18,22 @@
 #include <vector>
 
 namespace seer::test {
+
+// Runs `load` on a thread. If it has not returned within 10 s (blocked in open() of the FIFO
+// `fifo`, which waits for a writer), the test fails and the FIFO's write end is opened, so that
+// the blocked open() returns and the thread can be joined.
+inline Status run_against_fifo(const std::string& fifo, std::function<Status()> load) {
+  auto done = std::async(std::launch::async, std::move(load));
+  if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    ADD_FAILURE() << "the loader blocked on the FIFO " << fifo;
+    while (done.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  return done.get();
+}
+
 
 inline std::vector<float> random_vector(size_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
   std::mt19937_64 rng(seed);

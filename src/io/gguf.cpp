@@ -204,23 +204,15 @@ Status read_scalar(Cursor& c, GgufType t, const std::string& what,
   return Status::ok();
 }
 
-// Appends `count` little-endian elements of type T at `p` to `out`, widened to int64 (uint64
-// values above 2^63 wrap; no tokenizer id or type comes near).
-template <typename T>
-void append_ints(const uint8_t* p, uint64_t count, std::vector<int64_t>* out) {
+// Appends `count` little-endian elements of type T at `p` to `out`, widened to int64 or double
+// (uint64 values above 2^63 wrap; no tokenizer id or type comes near).
+template <typename T, typename Out>
+void append_values(const uint8_t* p, uint64_t count, std::vector<Out>* out) {
+  out->reserve(out->size() + count);
   for (uint64_t i = 0; i < count; ++i) {
     T x;
     std::memcpy(&x, p + i * sizeof(T), sizeof(T));
-    out->push_back(int64_t(x));
-  }
-}
-
-template <typename T>
-void append_floats(const uint8_t* p, uint64_t count, std::vector<double>* out) {
-  for (uint64_t i = 0; i < count; ++i) {
-    T x;
-    std::memcpy(&x, p + i * sizeof(T), sizeof(T));
-    out->push_back(double(x));
+    out->push_back(Out(x));
   }
 }
 
@@ -269,16 +261,16 @@ Status read_value(Cursor& c, const std::string& path, const std::string& key, Gg
   // Fixed-size elements: the count check above keeps them inside the file.
   const uint8_t* p = c.skip(count * scalar_size(elem));
   switch (elem) {
-    case GgufType::kFloat32: v->floats.reserve(count); append_floats<float>(p, count, &v->floats); break;
-    case GgufType::kFloat64: v->floats.reserve(count); append_floats<double>(p, count, &v->floats); break;
-    case GgufType::kUint8: v->ints.reserve(count); append_ints<uint8_t>(p, count, &v->ints); break;
-    case GgufType::kInt8: v->ints.reserve(count); append_ints<int8_t>(p, count, &v->ints); break;
-    case GgufType::kUint16: v->ints.reserve(count); append_ints<uint16_t>(p, count, &v->ints); break;
-    case GgufType::kInt16: v->ints.reserve(count); append_ints<int16_t>(p, count, &v->ints); break;
-    case GgufType::kUint32: v->ints.reserve(count); append_ints<uint32_t>(p, count, &v->ints); break;
-    case GgufType::kInt32: v->ints.reserve(count); append_ints<int32_t>(p, count, &v->ints); break;
-    case GgufType::kUint64: v->ints.reserve(count); append_ints<uint64_t>(p, count, &v->ints); break;
-    case GgufType::kInt64: v->ints.reserve(count); append_ints<int64_t>(p, count, &v->ints); break;
+    case GgufType::kFloat32: append_values<float>(p, count, &v->floats); break;
+    case GgufType::kFloat64: append_values<double>(p, count, &v->floats); break;
+    case GgufType::kUint8: append_values<uint8_t>(p, count, &v->ints); break;
+    case GgufType::kInt8: append_values<int8_t>(p, count, &v->ints); break;
+    case GgufType::kUint16: append_values<uint16_t>(p, count, &v->ints); break;
+    case GgufType::kInt16: append_values<int16_t>(p, count, &v->ints); break;
+    case GgufType::kUint32: append_values<uint32_t>(p, count, &v->ints); break;
+    case GgufType::kInt32: append_values<int32_t>(p, count, &v->ints); break;
+    case GgufType::kUint64: append_values<uint64_t>(p, count, &v->ints); break;
+    case GgufType::kInt64: append_values<int64_t>(p, count, &v->ints); break;
     case GgufType::kBool:  // any non-zero byte is true
       v->ints.reserve(count);
       for (uint64_t i = 0; i < count; ++i) v->ints.push_back(p[i] != 0 ? 1 : 0);
