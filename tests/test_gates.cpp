@@ -323,12 +323,29 @@ GateSet random_decode_gates(int layers, int Hq, int Hkv, int d, QHeadPooling qp,
   return gs;
 }
 
-TEST(KCompressionCache, IncrementalEqualsFromScratch) {
+// Token by token, in random chunks and from scratch, the cache holds the same entries bit for bit, at
+// every length up to 300, in every layer: for each query pooling, with and without q/k norm, blocks of
+// 64 and 128, fp32 and int8 entries.
+void check_incremental_equals_from_scratch(QHeadPooling qp, bool qk_norm, int block_size, bool int8) {
+  SCOPED_TRACE(testing::Message() << "pooling " << int(qp) << " qk_norm " << qk_norm << " block " << block_size
+                                  << " int8 " << int8);
   const int L = 3, Hq = 6, Hkv = 2, d = 16, kMax = 300;
-  GateSet gs = random_decode_gates(L, Hq, Hkv, d, QHeadPooling::kQproj, 11);
+  GateOptions o;
+  o.q_head_pooling = qp;
+  o.use_qk_norm = qk_norm;
+  o.block_size = block_size;
+  auto made = init_gates(GateKind::kDecode, small_model(L, Hq, Hkv, d), o, 11);
+  ASSERT_TRUE(made.is_ok()) << made.status().message();
+  GateSet gs = std::move(made).value();
+  for (auto& l : gs.layers)  // norm weights != 1, so that a missing norm would show
+    for (auto* v : {&l.q_norm, &l.k_norm})
+      for (size_t i = 0; i < v->size(); ++i) (*v)[i] = 0.5f + 0.01f * float(i % 50);
+  const int dg = gs.config.hidden_size;
+  KCacheOptions co;
+  co.int8_entries = int8;
   std::vector<std::vector<float>> k(L);  // per layer [kMax, Hkv, d]
   for (int l = 0; l < L; ++l) k[size_t(l)] = test::random_vector(size_t(kMax) * Hkv * d, 100 + l);
-  KCompressionCache inc(gs), chunked(gs);
+  KCompressionCache inc(gs, co), chunked(gs, co);
   std::mt19937 rng(5);
   int chunk_end = 0;
   for (int len = 1; len <= kMax; ++len) {
@@ -340,22 +357,22 @@ TEST(KCompressionCache, IncrementalEqualsFromScratch) {
         ASSERT_TRUE(chunked.update(l, k[size_t(l)].data() + size_t(chunk_end) * Hkv * d, n, chunk_end).is_ok());
       chunk_end += n;
     }
-    KCompressionCache scratch(gs);
+    KCompressionCache scratch(gs, co);
     for (int l = 0; l < L; ++l) {
       ASSERT_TRUE(scratch.update(l, k[size_t(l)].data(), len, 0).is_ok());
       ASSERT_EQ(inc.num_blocks(l), scratch.num_blocks(l));
       const int nb = scratch.num_blocks(l);
+      ASSERT_EQ(nb, (len + block_size - 1) / block_size);
       for (int h = 0; h < Hkv; ++h) {
-        ASSERT_EQ(std::memcmp(inc.entries(l, h), scratch.entries(l, h), sizeof(float) * nb * 16), 0)
+        ASSERT_EQ(std::memcmp(inc.entries(l, h), scratch.entries(l, h), sizeof(float) * nb * dg), 0)
             << "len " << len << " layer " << l << " head " << h;
-        // The partial block's placeholder is zero.
-        if (len % 64) {
-          for (int o = 0; o < 16; ++o) ASSERT_EQ(scratch.entries(l, h)[(nb - 1) * 16 + o], 0.0f);
+        if (len % block_size) {  // the partial block's placeholder is zero
+          for (int e = 0; e < dg; ++e) ASSERT_EQ(scratch.entries(l, h)[(nb - 1) * dg + e], 0.0f);
         }
       }
       if (chunk_end == len) {
         for (int h = 0; h < Hkv; ++h)
-          ASSERT_EQ(std::memcmp(chunked.entries(l, h), scratch.entries(l, h), sizeof(float) * nb * 16), 0)
+          ASSERT_EQ(std::memcmp(chunked.entries(l, h), scratch.entries(l, h), sizeof(float) * nb * dg), 0)
               << "chunked, len " << len << " layer " << l;
       }
     }
@@ -366,6 +383,16 @@ TEST(KCompressionCache, IncrementalEqualsFromScratch) {
   Status gap = inc.update(0, k[0].data(), 1, 7);
   EXPECT_FALSE(gap.is_ok());
   EXPECT_NE(gap.message().find("holds 5 tokens"), std::string::npos) << gap.message();
+}
+
+TEST(KCompressionCache, IncrementalEqualsFromScratch) {
+  for (QHeadPooling qp : {QHeadPooling::kQproj, QHeadPooling::kQavgproj, QHeadPooling::kQavg})
+    for (bool qk_norm : {true, false})
+      for (int bs : {64, 128})
+        for (bool int8 : {false, true}) {
+          check_incremental_equals_from_scratch(qp, qk_norm, bs, int8);
+          if (testing::Test::HasFatalFailure()) return;
+        }
 }
 
 // bf16 scoring over many 16-entry tiles (the golden test's short sequences fit in one): every
