@@ -111,6 +111,7 @@ struct CudaForward::Impl {
     if (spec == gates_spec) return Status::ok();
     gates.reset();
     gates_spec = nullptr;
+    gates_len = -1;  // new gates hold no statistics of the sequence so far
     if (spec->options.block_size != kBlockSize)
       return Status::error("--device cuda: the gates' block size is {}, the GPU session runs {}", spec->options.block_size,
                            kBlockSize);
@@ -148,12 +149,31 @@ struct CudaForward::Impl {
     if (stream) cudaStreamDestroy(stream);
   }
 
-  Status init(const ModelConfig& c, int ctx) {
+  // `weights`: the bytes the weights will take on the device. Refused before anything is allocated:
+  // a head_dim the kernels lack, or a model and KV cache larger than the GPU's free memory (which
+  // otherwise failed minutes into the upload, naming one buffer).
+  Status init(const ModelConfig& c, int ctx, size_t weights) {
     cfg = c;
     max_context = ctx;
     const char* graphs_env = std::getenv("SEER_CUDA_GRAPHS");
     use_graphs = !(graphs_env && std::string_view(graphs_env) == "0");
     SEER_RETURN_IF_ERROR(available());
+    if (c.head_dim != 64 && c.head_dim != 128)
+      return Status::error("--device cuda: head_dim {} is not supported by the GPU attention kernels (64 or 128)",
+                           c.head_dim);
+    {
+      const double gib = double(1 << 30);
+      const size_t kv = 2 * size_t(c.num_layers) * c.num_kv_heads * size_t(ctx) * c.head_dim * sizeof(bf16);
+      const size_t reserve = size_t(1) << 30;  // activations, logits, workspaces of a prompt chunk
+      size_t free_b = 0, total_b = 0;
+      SEER_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+      if (kv + weights + reserve > free_b)
+        return Status::error("--device cuda: the model needs about {:.1f} GiB of GPU memory (weights {:.1f} GiB in bf16, "
+                             "a KV cache of {} tokens {:.1f} GiB, 1 GiB of work space), and the GPU has {:.1f} GiB "
+                             "free of {:.1f}; pass a smaller context (-c)",
+                             double(kv + weights + reserve) / gib, double(weights) / gib, ctx, double(kv) / gib,
+                             double(free_b) / gib, double(total_b) / gib);
+    }
     SEER_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     SEER_CUBLAS_CHECK(cublasCreate(&blas));
     SEER_CUBLAS_CHECK(cublasSetStream(blas, stream));
@@ -726,7 +746,11 @@ Status CudaForward::Impl::forward(std::span<const int> toks, int start, Logits w
     return Status::ok();
   };  // enqueue
 
-  if (use_graphs && decode && !host_policy && !cuda::sync_debug_enabled()) {
+  // A group of more than 16 query heads decodes through the prefill kernel, whose kv_len is a launch
+  // argument (and, on Hopper, part of its TMA map): a replay would keep the captured step's length, so
+  // such models decode kernel by kernel.
+  const bool graph_safe = cfg.num_qo_heads / cfg.num_kv_heads <= 16;
+  if (use_graphs && decode && !host_policy && graph_safe && !cuda::sync_debug_enabled()) {
     const GraphKey key{num_key_blocks, active, device_buffer_epoch, int(which),
                        fixed_density, fixed_seed};
     SEER_RETURN_IF_ERROR(run_as_graph(key, enqueue, &gate_sparse));
@@ -839,9 +863,15 @@ Status CudaForward::available() {
 Result<std::unique_ptr<CudaForward>> CudaForward::create(const ModelConfig& c, const ModelWeights& w, int max_context) {
   std::unique_ptr<CudaForward> f(new CudaForward());
   Impl& m = *f->impl_;
-  SEER_RETURN_IF_ERROR(m.init(c, max_context));
-  if (c.head_dim != 64 && c.head_dim != 128)
-    return Status::error("--device cuda: head_dim {} is not supported by the GPU attention kernels (64 or 128)", c.head_dim);
+  // bf16 matrices, fp32 vectors (upload_matrix, upload_vector)
+  const auto mat = [](const Weight& x) { return x.empty() ? size_t(0) : size_t(x.rows) * x.cols * sizeof(bf16); };
+  const auto vec = [](const Weight& x) { return x.empty() ? size_t(0) : size_t(x.rows) * x.cols * sizeof(float); };
+  size_t weights = mat(w.tok_embd) + (w.output.data == w.tok_embd.data ? 0 : mat(w.output)) + vec(w.out_norm);
+  for (const LayerWeights& s : w.layers) {
+    for (const Weight* x : {&s.wq, &s.wk, &s.wv, &s.wo, &s.w_gate, &s.w_up, &s.w_down}) weights += mat(*x);
+    for (const Weight* x : {&s.attn_norm, &s.ffn_norm, &s.bq, &s.bk, &s.bv, &s.q_norm, &s.k_norm}) weights += vec(*x);
+  }
+  SEER_RETURN_IF_ERROR(m.init(c, max_context, weights));
   SEER_RETURN_IF_ERROR(m.upload_matrix(w.tok_embd, &m.tok_embd, "token_embd"));
   m.tied = w.output.data == w.tok_embd.data;
   if (!m.tied) SEER_RETURN_IF_ERROR(m.upload_matrix(w.output, &m.output, "output"));
@@ -871,11 +901,12 @@ Result<std::unique_ptr<CudaForward>> CudaForward::create(const ModelConfig& c, c
 Result<std::unique_ptr<CudaForward>> CudaForward::create_random(const ModelConfig& c, int max_context, uint64_t seed) {
   std::unique_ptr<CudaForward> f(new CudaForward());
   Impl& m = *f->impl_;
-  SEER_RETURN_IF_ERROR(m.init(c, max_context));
-  if (c.head_dim != 64 && c.head_dim != 128)
-    return Status::error("--device cuda: head_dim {} is not supported by the GPU attention kernels (64 or 128)", c.head_dim);
   const int64_t D = c.hidden_size, qdim = int64_t(c.num_qo_heads) * c.head_dim;
   const int64_t kvdim = int64_t(c.num_kv_heads) * c.head_dim, F = c.intermediate_size;
+  const size_t weights =
+      size_t(c.vocab_size) * D * (c.tied_embeddings ? 1 : 2) * sizeof(bf16) +
+      size_t(c.num_layers) * (size_t(D) * (2 * qdim + 2 * kvdim) + 3 * size_t(D) * F) * sizeof(bf16);
+  SEER_RETURN_IF_ERROR(m.init(c, max_context, weights));
   uint64_t s = seed * 1000;
   SEER_RETURN_IF_ERROR(m.random_matrix(&m.tok_embd, c.vocab_size, D, ++s, "token_embd"));
   m.tied = c.tied_embeddings;

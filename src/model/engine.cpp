@@ -109,10 +109,11 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, SessionOpti
   if (ctx <= 0) ctx = 4096;
   const size_t per_layer = size_t(c.num_kv_heads) * ctx * c.head_dim;
   const double gib = 2.0 * c.num_layers * per_layer * sizeof(float) / double(1 << 30);
-  // The host's cache (the GPU's is sized, and refused, by CudaForward): against the memory the
-  // system has available, where it says (a request beyond it was killed by the kernel mid-run).
+  // The host's cache, against the memory the system has available where it says (a request beyond it
+  // was killed by the kernel mid-run). The GPU's bf16 cache, with the weights, is checked against the
+  // GPU's free memory by CudaForward.
   const double avail = opts.device == Device::kCuda ? -1.0 : available_memory_gib();
-  if (gib > 64.0 || (avail >= 0.0 && gib > avail))
+  if (opts.device != Device::kCuda && (gib > 64.0 || (avail >= 0.0 && gib > avail)))
     return Status::error("{}: a KV cache of {} tokens needs {:.1f} GiB ({}); pass a smaller context", model.path, ctx,
                          gib, avail >= 0.0 ? fmt::format("{:.1f} GiB of memory available", avail) : "64 GiB at most");
   matmul_init();
