@@ -194,24 +194,27 @@ struct CudaForward::Impl {
   }
 
   // Weight upload: any dtype -> bf16 rows on the host -> device.
-  Status upload_matrix(const Weight& w, DeviceBuffer* dst, const char* what) {
+  Status upload_matrix(const Weight& w, DeviceBuffer* dst, const std::string& what) {
     const size_t n = size_t(w.rows) * w.cols;
-    SEER_RETURN_IF_ERROR(dst->reserve(n * sizeof(bf16), what));
+    SEER_RETURN_IF_ERROR(dst->reserve(n * sizeof(bf16), what.c_str()));
     host_bf16.resize(n);
     std::vector<float> row(size_t(w.cols));
     for (int64_t r = 0; r < w.rows; ++r) {
       dequantize_row(w.dtype, w.row(r), row.data(), w.cols);
       for (int64_t c = 0; c < w.cols; ++c) host_bf16[size_t(r * w.cols + c)] = fp32_to_bf16(row[size_t(c)]);
     }
-    SEER_CUDA_CHECK(cudaMemcpy(dst->ptr, host_bf16.data(), n * sizeof(bf16), cudaMemcpyHostToDevice));
+    if (cudaMemcpy(dst->ptr, host_bf16.data(), n * sizeof(bf16), cudaMemcpyHostToDevice) != cudaSuccess)
+      return Status::error("GPU: cannot copy {} ({} MiB) to the device: {}", what, (n * sizeof(bf16)) >> 20,
+                           cudaGetErrorString(cudaGetLastError()));
     weight_bytes += n * sizeof(bf16);
     return Status::ok();
   }
-  Status upload_vector(const Weight& w, DeviceBuffer* dst, const char* what) {
+  Status upload_vector(const Weight& w, DeviceBuffer* dst, const std::string& what) {
     if (w.empty()) return Status::ok();
     const size_t n = size_t(w.rows) * w.cols;
-    SEER_RETURN_IF_ERROR(dst->reserve(n * sizeof(float), what));
-    SEER_CUDA_CHECK(cudaMemcpy(dst->ptr, w.f32(), n * sizeof(float), cudaMemcpyHostToDevice));
+    SEER_RETURN_IF_ERROR(dst->reserve(n * sizeof(float), what.c_str()));
+    if (cudaMemcpy(dst->ptr, w.f32(), n * sizeof(float), cudaMemcpyHostToDevice) != cudaSuccess)
+      return Status::error("GPU: cannot copy {} to the device: {}", what, cudaGetErrorString(cudaGetLastError()));
     weight_bytes += n * sizeof(float);
     return Status::ok();
   }
@@ -879,22 +882,26 @@ Result<std::unique_ptr<CudaForward>> CudaForward::create(const ModelConfig& c, c
   for (int l = 0; l < c.num_layers; ++l) {
     const LayerWeights& s = w.layers[size_t(l)];
     DeviceLayer& L = m.layers[size_t(l)];
-    SEER_RETURN_IF_ERROR(m.upload_vector(s.attn_norm, &L.attn_norm, "attn_norm"));
-    SEER_RETURN_IF_ERROR(m.upload_vector(s.ffn_norm, &L.ffn_norm, "ffn_norm"));
-    SEER_RETURN_IF_ERROR(m.upload_vector(s.bq, &L.bq, "bq"));
-    SEER_RETURN_IF_ERROR(m.upload_vector(s.bk, &L.bk, "bk"));
-    SEER_RETURN_IF_ERROR(m.upload_vector(s.bv, &L.bv, "bv"));
-    SEER_RETURN_IF_ERROR(m.upload_vector(s.q_norm, &L.q_norm, "q_norm"));
-    SEER_RETURN_IF_ERROR(m.upload_vector(s.k_norm, &L.k_norm, "k_norm"));
-    SEER_RETURN_IF_ERROR(m.upload_matrix(s.wq, &L.wq, "wq"));
-    SEER_RETURN_IF_ERROR(m.upload_matrix(s.wk, &L.wk, "wk"));
-    SEER_RETURN_IF_ERROR(m.upload_matrix(s.wv, &L.wv, "wv"));
-    SEER_RETURN_IF_ERROR(m.upload_matrix(s.wo, &L.wo, "wo"));
-    SEER_RETURN_IF_ERROR(m.upload_matrix(s.w_gate, &L.w_gate, "w_gate"));
-    SEER_RETURN_IF_ERROR(m.upload_matrix(s.w_up, &L.w_up, "w_up"));
-    SEER_RETURN_IF_ERROR(m.upload_matrix(s.w_down, &L.w_down, "w_down"));
+    const auto name = [l](const char* t) { return fmt::format("layer {} {}", l, t); };
+    SEER_RETURN_IF_ERROR(m.upload_vector(s.attn_norm, &L.attn_norm, name("attn_norm")));
+    SEER_RETURN_IF_ERROR(m.upload_vector(s.ffn_norm, &L.ffn_norm, name("ffn_norm")));
+    SEER_RETURN_IF_ERROR(m.upload_vector(s.bq, &L.bq, name("bq")));
+    SEER_RETURN_IF_ERROR(m.upload_vector(s.bk, &L.bk, name("bk")));
+    SEER_RETURN_IF_ERROR(m.upload_vector(s.bv, &L.bv, name("bv")));
+    SEER_RETURN_IF_ERROR(m.upload_vector(s.q_norm, &L.q_norm, name("q_norm")));
+    SEER_RETURN_IF_ERROR(m.upload_vector(s.k_norm, &L.k_norm, name("k_norm")));
+    SEER_RETURN_IF_ERROR(m.upload_matrix(s.wq, &L.wq, name("wq")));
+    SEER_RETURN_IF_ERROR(m.upload_matrix(s.wk, &L.wk, name("wk")));
+    SEER_RETURN_IF_ERROR(m.upload_matrix(s.wv, &L.wv, name("wv")));
+    SEER_RETURN_IF_ERROR(m.upload_matrix(s.wo, &L.wo, name("wo")));
+    SEER_RETURN_IF_ERROR(m.upload_matrix(s.w_gate, &L.w_gate, name("w_gate")));
+    SEER_RETURN_IF_ERROR(m.upload_matrix(s.w_up, &L.w_up, name("w_up")));
+    SEER_RETURN_IF_ERROR(m.upload_matrix(s.w_down, &L.w_down, name("w_down")));
   }
   m.host_bf16 = {};
+  // The uploads are pageable cudaMemcpy calls on the legacy stream, which may return before the DMA
+  // lands; the compute stream (non-blocking) is not ordered after them.
+  SEER_CUDA_CHECK(cudaDeviceSynchronize());
   return f;
 }
 
@@ -927,7 +934,7 @@ Result<std::unique_ptr<CudaForward>> CudaForward::create_random(const ModelConfi
     SEER_RETURN_IF_ERROR(m.random_matrix(&L.w_up, F, D, ++s, "w_up"));
     SEER_RETURN_IF_ERROR(m.random_matrix(&L.w_down, D, F, ++s, "w_down"));
   }
-  SEER_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  SEER_CUDA_CHECK(cudaDeviceSynchronize());  // the fills on the stream, and ones()' copies on the legacy one
   return f;
 }
 
@@ -937,6 +944,11 @@ Status CudaForward::forward(std::span<const int> tokens, int start, Logits which
 }
 
 Status CudaForward::prepare(AttentionPolicy* policy) {
+  // A new policy's gates are built afresh: one allocated where a freed policy was must not find that
+  // policy's gates by their address.
+  impl_->gates.reset();
+  impl_->gates_spec = nullptr;
+  impl_->gates_len = -1;
   const DeviceGateSpec* spec = policy ? policy->device_gates() : nullptr;
   if (!spec) return Status::ok();
   SEER_RETURN_IF_ERROR(impl_->use_gates(spec));

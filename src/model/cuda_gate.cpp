@@ -677,6 +677,8 @@ Result<std::unique_ptr<CudaGates>> CudaGates::create(const DeviceGateSpec& spec,
                                                      cudaStream_t stream) {
   std::unique_ptr<CudaGates> g(new CudaGates());
   SEER_RETURN_IF_ERROR(g->impl_->init(spec, model, max_context, batch_size, blas, stream));
+  // The weights' uploads (pageable cudaMemcpy on the legacy stream) land before `stream` reads them.
+  SEER_CUDA_CHECK(cudaDeviceSynchronize());
   return g;
 }
 
