@@ -101,6 +101,11 @@ if [ "${SKIP_MODEL_BENCH:-0}" != 1 ]; then
   r=$?; [ "$r" -eq 0 ] || failed=1
   note "bench_cuda_model: rc=$r"
 fi
+# The PyTorch peers need torch: without it they are skipped (said so), not counted as a failure.
+if [ "${SKIP_TORCH:-0}" != 1 ] && ! python3 -c "import torch" > /dev/null 2>&1; then
+  note "torch_baseline: skipped (python3 has no torch; SKIP_TORCH=1 says so in advance)"
+  SKIP_TORCH=1
+fi
 if [ "${SKIP_TORCH:-0}" != 1 ]; then
   timeout 200 python3 bench/cuda/torch_baseline.py $quick > "$OUT/torch_baseline.txt" 2>&1
   r=$?; [ "$r" -eq 0 ] || failed=1

@@ -272,6 +272,8 @@ printf 'abc\0def' > "$work/nul.txt"
 check "a NUL byte in the prompt is echoed" 0 bash -c "'$seer' generate -m '$tiny' -f '$work/nul.txt' -n 1 --temp 0 2>/dev/null | od -c | grep -q 'c  \\\\0   d'"
 dens() { "$seer" ppl -m "$tiny" "$ex" -c 256 --max-windows 1 --policy streaming --json --prefill-sparsity "$1" 2>/dev/null | grep -oE '"density":[0-9.]+' | head -1 | cut -d: -f2; }
 check ",lastdense turns the last two rows on" 0 awk -v a="$(dens density:0.3,nosink)" -v b="$(dens density:0.3,nosink,lastdense)" 'BEGIN { exit !(b > a) }'
+check "help before the subcommand" 0 "$seer" --help generate
+check "help after an unknown option" 0 "$seer" generate --bogus -h
 check "help wins over a bad value" 0 "$seer" generate -h -n abc
 contains "help wins over a bad value" "Usage:"
 check "an option's value may start with a dash" 0 "$seer" generate -m "$tiny" -p -5 -n 1 --temp 0 -q

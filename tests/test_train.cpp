@@ -685,7 +685,36 @@ TEST(TrainRun, CrashesChangesAndLayouts) {
   EXPECT_FALSE(fs::exists(old));
   EXPECT_FALSE(fs::exists(tmp));
 
-  // Rows need two gate blocks.
+  // Killed right after checkpoint -> checkpoint.old, with no whole checkpoint.tmp: old comes back.
+  TempDir out2("train_crash_old");
+  TrainOptions o2 = run.options(out2.str());
+  o2.steps = 4;
+  o2.stop_after = 2;
+  ASSERT_TRUE(train_gates(*run.model, o2));
+  o2.stop_after = 0;
+  o2.resume = true;
+  fs::rename(out2.path / "checkpoint", out2.path / "checkpoint.old");
+  auto from_old = train_gates(*run.model, o2);
+  ASSERT_TRUE(from_old) << from_old.status().message();
+  EXPECT_EQ(from_old->steps_done, 4);
+  EXPECT_TRUE(fs::exists(out2.path / "checkpoint" / "state.json"));
+
+  // Gates of non-default shapes resume (each kind compared on the fields its config stores).
+  TempDir out3("train_arch");
+  TrainOptions o3 = run.options(out3.str());
+  o3.steps = 4;
+  o3.stop_after = 2;
+  o3.prefill_gate.force_double = true;
+  o3.decode_gate.force_double = true;  // as --force-double sets both; a decode gate does not store it
+  o3.prefill_gate.hidden_size = o3.decode_gate.hidden_size = 8;
+  ASSERT_TRUE(train_gates(*run.model, o3));
+  o3.stop_after = 0;
+  o3.resume = true;
+  auto arch = train_gates(*run.model, o3);
+  ASSERT_TRUE(arch) << arch.status().message();
+  EXPECT_EQ(arch->steps_done, 4);
+
+  // Rows need two gate blocks, and a minimum above every row length gives none.
   TrainOptions shortrows = run.options(out.str() + "/short");
   shortrows.seq_lens = {100};
   auto r = train_gates(*run.model, shortrows);
@@ -697,8 +726,13 @@ TEST(TrainRun, CrashesChangesAndLayouts) {
   r = train_gates(*run.model, shortrows);
   ASSERT_FALSE(r);
   EXPECT_NE(r.status().message().find("--min-row-len 1"), std::string::npos) << r.status().message();
+  shortrows.min_row_len = 512;
+  r = train_gates(*run.model, shortrows);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("above the longest --seq-len 256"), std::string::npos) << r.status().message();
 
-  // --out inside the data directory: the run's own files are not data, so it resumes.
+  // --out inside the data directory: the run's own eval_documents.txt is not data, so it resumes; and
+  // data under --out stays data.
   TrainOptions inside = run.options((run.data.path / "run").string());
   inside.steps = 4;
   inside.stop_after = 2;
@@ -708,6 +742,14 @@ TEST(TrainRun, CrashesChangesAndLayouts) {
   auto again = train_gates(*run.model, inside);
   ASSERT_TRUE(again) << again.status().message();
   EXPECT_EQ(again->steps_done, 4);
+
+  TempDir holder("train_data_under_out");
+  fs::copy(run.data.path, holder.path / "corpus", fs::copy_options::recursive);
+  TrainOptions under = run.options(holder.str());
+  under.data = {(holder.path / "corpus").string()};
+  under.steps = 2;
+  auto under_run = train_gates(*run.model, under);
+  ASSERT_TRUE(under_run) << under_run.status().message();
 
   // Gates in --out without a run (init-gates' output) are not overwritten.
   TempDir gates_dir("train_gates_there");

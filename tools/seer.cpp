@@ -64,10 +64,10 @@ CLI::Validator number_check(double lo, double hi, bool lo_open = false, bool who
         if (s.find_first_of("xX") != std::string::npos || (s.size() > i + 1 && s[i] == '0' && std::isdigit(static_cast<unsigned char>(s[i + 1]))))
           return "expects a decimal number without a leading 0 or 0x, got " + s;
         if (whole && v != std::floor(v)) return "expects a whole number, got " + s;
-        if (whole) {
+        if (whole) {  // (strtoll alone reads "1e19" as 1)
           errno = 0;
           (void)std::strtoll(s.c_str(), nullptr, 10);
-          if (errno == ERANGE) return "out of range (64-bit), got " + s;
+          if (errno == ERANGE || std::fabs(v) >= 9.2e18) return "out of range (64-bit), got " + s;
         }
         if (lo_open ? !(v > lo) : v < lo) return range + hint + ", got " + s;
         if (v > hi) return range + hint + ", got " + s;
@@ -270,18 +270,22 @@ PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model,
             Status::error("--start-layer {}: the model has {} layers (0 .. {})", a.start_layer, model.config.num_layers,
                           model.config.num_layers - 1),
             true};
-  // The gate's own options with no gate to take them (checked again below once the gates are loaded).
-  if (name != "gate" || a.gates.empty()) {
-    if (given(a.gate_cache_flag))
-      return {nullptr,
-              Status::error("--gate-cache-{} needs the gate policy with a decode gate (--gates DIR)",
-                            a.gate_cache_int8 ? "int8" : "bf16"),
-              true};
-    if (a.gate_upstream_rope)
-      return {nullptr, Status::error("--gate-upstream-rope needs the gate policy with a decode gate (--gates DIR)"), true};
-    if (a.gate_query_unfolded)
-      return {nullptr, Status::error("--gate-query-unfolded is for the gate policy with a decode gate on --device cuda"), true};
-  }
+  // The decode gate's own options need the gate policy with a decode gate: checked before the gates
+  // load (none given) and after (none in them).
+  const auto gate_flags = [&](bool have_decode_gate) -> Status {
+    if (name == "gate" && have_decode_gate) {
+      if (a.gate_query_unfolded && device != seer::Device::kCuda)
+        return Status::error("--gate-query-unfolded is for --device cuda (the CPU always projects the query in the step)");
+      return Status::ok();
+    }
+    for (const auto& [on, flag] : {std::pair{given(a.gate_cache_flag), a.gate_cache_int8 ? "--gate-cache-int8" : "--gate-cache-bf16"},
+                                   std::pair{a.gate_upstream_rope, "--gate-upstream-rope"},
+                                   std::pair{a.gate_query_unfolded, "--gate-query-unfolded"}})
+      if (on) return Status::error("{} needs the gate policy with a decode gate (--gates DIR)", flag);
+    return Status::ok();
+  };
+  if (a.gates.empty())
+    if (Status st = gate_flags(false); !st.is_ok()) return {nullptr, st, true};
   if (name == "dense" && pre->kind == seer::PrefillSparsity::Kind::kDense && dec->kind == seer::DecodeSparsity::Kind::kDense &&
       a.gates.empty())
     return out;  // the engine's own dense path
@@ -293,18 +297,7 @@ PolicyOrError make_attention_policy(const AttnOpts& a, const seer::Model& model,
   } else if (name == "gate") {
     return {nullptr, Status::error("--policy gate needs --gates DIR"), true};
   }
-  if (a.gate_cache_flag && a.gate_cache_flag->count() > 0 && (name != "gate" || !gates.decode))
-    return {nullptr,
-            Status::error("--gate-cache-{} needs the gate policy with a decode gate (--gates DIR)",
-                          a.gate_cache_int8 ? "int8" : "bf16"),
-            true};
-  if (a.gate_upstream_rope && (name != "gate" || !gates.decode))
-    return {nullptr, Status::error("--gate-upstream-rope needs the gate policy with a decode gate (--gates DIR)"), true};
-  if (a.gate_query_unfolded && (name != "gate" || !gates.decode || device != seer::Device::kCuda))
-    return {nullptr,
-            Status::error("--gate-query-unfolded is for the gate policy with a decode gate on --device cuda (the CPU "
-                          "always projects the query in the step)"),
-            true};
+  if (Status st = gate_flags(gates.decode != nullptr); !st.is_ok()) return {nullptr, st, true};
   seer::PolicyOptions po;
   po.prefill = *pre;
   po.decode = *dec;
@@ -966,8 +959,12 @@ int run(int argc, char** argv) {
   // An unknown option is named here, before CLI11 sees it: CLI11 would first check a positional, taking a
   // mistyped option's value for the file ("File does not exist: 2"), or list the unexpected arguments in
   // reverse order.
-  if (argc > 2) {
+  if (argc > 2 && argv[1][0] != '-') {
     CLI::App* sub = app.get_subcommand(argv[1]);
+    // The arguments that are options (an option's value, whatever it looks like, is skipped: "-p -5"),
+    // with the option each names (nullptr: unknown). Help wins over every other error; then the first
+    // unknown option is named.
+    std::vector<std::pair<std::string, const CLI::Option*>> opts;
     for (int i = 2; i < argc; ++i) {
       const std::string arg = argv[i];
       if (arg == "--") break;
@@ -977,19 +974,24 @@ int run(int argc, char** argv) {
       if (*end == '\0') continue;  // a negative number: an option's value
       std::string name = arg.substr(0, arg.find('='));
       if (name[1] != '-') name = name.substr(0, 2);  // -n5: -n with its value
-      if (arg == "-h" || arg == "--help") {  // help wins over the other arguments' errors
-        std::fputs(sub->help(argv[0]).c_str(), stdout);
-        return 0;
-      }
       const CLI::Option* o = nullptr;
       try {
         o = sub->get_option(name);
       } catch (const CLI::OptionNotFound&) {
+      }
+      opts.emplace_back(name, o);
+      if (o && o->get_items_expected_min() > 0 && name.size() == arg.size()) ++i;  // its value
+    }
+    for (const auto& [name, o] : opts)
+      if (name == "-h" || name == "--help") {
+        std::fputs(sub->help(argv[0]).c_str(), stdout);
+        return 0;
+      }
+    for (const auto& [name, o] : opts)
+      if (!o) {
         std::fprintf(stderr, "seer %s: unknown option '%s' (seer %s --help)\n", argv[1], name.c_str(), argv[1]);
         return kExitUsage;
       }
-      if (o->get_items_expected_min() > 0 && name.size() == arg.size()) ++i;  // its value, whatever it looks like ("-p -5")
-    }
   }
   try {
     app.parse(argc, argv);

@@ -50,9 +50,9 @@ struct DocumentFile {
   std::string name;  // "<input dir name>/<path inside it>", or the file name for a file input
 };
 // Lists the documents under `paths` (see above); a file reached twice (a path given twice, or a file
-// inside a directory also given) is listed once, at its first place; files under `skip` (the run's
-// own --out, when it lies inside a data directory) are not listed. Errors: a missing path, a
-// directory without .txt files.
+// inside a directory also given) is listed once, at its first place; the file `skip` (the run's own
+// OUT/eval_documents.txt, when --out lies inside a data directory) is not listed. Errors: a missing
+// path, a directory without .txt files.
 Result<std::vector<DocumentFile>> list_documents(const std::vector<std::string>& paths, const std::string& skip = "");
 // True when the document `name` belongs to the eval side for `eval_fraction` and `seed`.
 bool is_eval_document(const std::string& name, double eval_fraction, uint64_t seed);

@@ -7,7 +7,8 @@
 // a device cannot be mapped). Every field is checked at open(): a truncated file, invalid JSON, an
 // unknown dtype, offsets outside the data section or a byte size that disagrees with shape x dtype
 // give a Status naming the file, the tensor and the value. Tensors of a valid but unsupported dtype (I64, F64, ...) are listed with
-// `dtype` empty, so a checkpoint carrying e.g. an integer buffer still opens; using one is an error.
+// `dtype` empty, so a file carrying e.g. an integer buffer still opens; using one is an error, and the
+// model loader (hf_model.cpp) refuses a tensor it does not use, apart from the buffers it names.
 #pragma once
 
 #include <seer/dtype.h>

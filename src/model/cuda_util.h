@@ -49,10 +49,14 @@ struct DeviceBuffer {
   Status reserve(size_t want, const char* what) {
     if (want <= bytes) return Status::ok();
     ++device_buffer_epoch;
-    if (ptr) cudaFree(ptr);
+    // cudaFree returns an earlier kernel's sticky error: reported as that, not as an allocation failure.
+    cudaError_t e = ptr ? cudaFree(ptr) : cudaSuccess;
     ptr = nullptr;
     bytes = 0;
-    cudaError_t e = cudaMalloc(&ptr, want);
+    if (e != cudaSuccess)
+      return Status::error("GPU: an earlier error, found while resizing the buffer for {}: {}", what,
+                           cudaGetErrorString(e));
+    e = cudaMalloc(&ptr, want);
     if (e != cudaSuccess)
       return Status::error("GPU: cannot allocate {} MiB for {}: {}", (want + (1 << 20) - 1) >> 20, what,
                            cudaGetErrorString(e));

@@ -33,13 +33,12 @@ using json = nlohmann::json;
 Result<std::vector<DocumentFile>> list_documents(const std::vector<std::string>& paths, const std::string& skip) {
   if (paths.empty()) return Status::error("no --data path given");
   std::error_code skip_ec;
-  const fs::path skip_dir = skip.empty() ? fs::path() : fs::weakly_canonical(skip, skip_ec);
-  const auto skipped = [&](const fs::path& p) {  // inside `skip`: the run's own files, never its data
-    if (skip_dir.empty() || skip_ec) return false;
+  const fs::path skip_file = skip.empty() ? fs::path() : fs::weakly_canonical(skip, skip_ec);
+  const auto skipped = [&](const fs::path& p) {
+    if (skip_file.empty() || skip_ec) return false;
     std::error_code ec;
     const fs::path c = fs::weakly_canonical(p, ec);
-    const auto rel = c.lexically_relative(skip_dir);
-    return !ec && !rel.empty() && *rel.begin() != "..";
+    return !ec && c == skip_file;
   };
   std::vector<DocumentFile> docs;
   std::set<fs::path> seen;  // a file named twice (the same directory twice, or a file inside a given one) counts once
@@ -214,7 +213,7 @@ Status Trainer::check_options() const {
 }
 
 Status Trainer::load_data() {
-  SEER_ASSIGN_OR_RETURN(std::vector<DocumentFile> files, list_documents(o_.data, o_.out));
+  SEER_ASSIGN_OR_RETURN(std::vector<DocumentFile> files, list_documents(o_.data, o_.out + "/eval_documents.txt"));
   const Tokenizer& tok = *model_.tokenizer;
   uint64_t fp = 1469598103934665603ULL;
   const double t0 = now_seconds();
@@ -254,6 +253,10 @@ Status Trainer::load_data() {
   if (o_.min_row_len > 0 && o_.min_row_len < 2 * bs)
     return Status::error("--min-row-len {}: a training row needs at least 2 gate blocks ({} tokens)", o_.min_row_len,
                          2 * bs);
+  const int longest = *std::max_element(o_.seq_lens.begin(), o_.seq_lens.end());
+  if (o_.min_row_len > longest)
+    return Status::error("--min-row-len {} is above the longest --seq-len {}: no row is that long", o_.min_row_len,
+                         longest);
   const int min_len = o_.min_row_len > 0 ? o_.min_row_len : std::min(std::max(4 * bs, shortest / 8), shortest);
   rows_ = make_rows(train_docs_, o_.seq_lens, min_len);
   if (rows_.empty())
@@ -292,12 +295,15 @@ std::string model_shape(const ModelConfig& c) {
                      c.num_kv_heads, c.head_dim, c.vocab_size, c.rope_theta, int(c.rope_scaling.type),
                      c.rope_scaling.factor, c.tied_embeddings ? "tied" : "untied");
 }
-// A gate's architecture, as the options that make it give it (--gate-type, --q-pooling, --hidden-size, ...).
+// A gate's architecture, as the options that make it give it (--gate-type, --q-pooling, --hidden-size, ...):
+// only the fields its kind stores (a decode gate's config has no force-double, a prefill gate's no q-pooling).
 std::string gate_arch(const GateConfig& g) {
+  if (g.kind == GateKind::kPrefill)
+    return fmt::format("block {} hidden {} type {} force-double {}", g.block_size, g.hidden_size, g.gate_type,
+                       g.force_double);
   std::string pools;
   for (PoolType p : g.k_pools) pools += std::to_string(int(p));
-  return fmt::format("block {} hidden {} type {} k-pools {} double {} q-pooling {} qk-norm {} rope {}", g.block_size,
-                     g.hidden_size, g.kind == GateKind::kPrefill ? g.gate_type : "-", pools, g.force_double,
+  return fmt::format("block {} hidden {} k-pools {} q-pooling {} qk-norm {} rope {}", g.block_size, g.hidden_size, pools,
                      int(g.q_head_pooling), g.use_qk_norm, g.use_rope);
 }
 }  // namespace
@@ -404,6 +410,7 @@ Status Trainer::init_or_resume() {
   const auto flag = [](const std::string& key) {  // the command-line option a stored key comes from
     if (key == "prefill" || key == "decode") return std::string("--kind");
     if (key == "min_lr_prefill" || key == "min_lr_decode") return std::string("--min-lr");
+    if (key == "loss_scale") return std::string("the loss scale (a constant of this build)");
     std::string f = "--" + key;
     std::replace(f.begin(), f.end(), '_', '-');
     return f;
