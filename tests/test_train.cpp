@@ -644,18 +644,24 @@ TEST(TrainRun, SeveralRowLengths) {
   EXPECT_EQ(j["options"]["seq_len"], nlohmann::json({128, 256}));
 }
 
+// Runs `o` for 2 of 4 steps and returns it set to resume: a run stopped midway.
+TrainOptions stopped_midway(TinyRun& run, TrainOptions o) {
+  o.steps = 4;
+  o.stop_after = 2;
+  auto r = train_gates(*run.model, o);
+  EXPECT_TRUE(r) << r.status().message();
+  o.stop_after = 0;
+  o.resume = true;
+  return o;
+}
+
 // A crash between a checkpoint's renames, a resume with other gates or another model, rows under two
 // blocks, a run inside its own data directory, and gates already in --out.
 TEST(TrainRun, CrashesChangesAndLayouts) {
   TinyRun run;
   ASSERT_TRUE(run.model);
   TempDir out("train_crash");
-  TrainOptions o = run.options(out.str());
-  o.steps = 4;
-  o.stop_after = 2;
-  ASSERT_TRUE(train_gates(*run.model, o));
-  o.stop_after = 0;
-  o.resume = true;
+  TrainOptions o = stopped_midway(run, run.options(out.str()));
   const fs::path ckpt = out.path / "checkpoint", old = out.path / "checkpoint.old", tmp = out.path / "checkpoint.tmp";
   // Killed after checkpoint -> checkpoint.old, before checkpoint.tmp -> checkpoint, with tmp whole: the
   // resume takes tmp back, and a second kill in its first save cannot leave the run without one.
@@ -687,12 +693,7 @@ TEST(TrainRun, CrashesChangesAndLayouts) {
 
   // Killed right after checkpoint -> checkpoint.old, with no whole checkpoint.tmp: old comes back.
   TempDir out2("train_crash_old");
-  TrainOptions o2 = run.options(out2.str());
-  o2.steps = 4;
-  o2.stop_after = 2;
-  ASSERT_TRUE(train_gates(*run.model, o2));
-  o2.stop_after = 0;
-  o2.resume = true;
+  TrainOptions o2 = stopped_midway(run, run.options(out2.str()));
   fs::rename(out2.path / "checkpoint", out2.path / "checkpoint.old");
   auto from_old = train_gates(*run.model, o2);
   ASSERT_TRUE(from_old) << from_old.status().message();
@@ -702,14 +703,10 @@ TEST(TrainRun, CrashesChangesAndLayouts) {
   // Gates of non-default shapes resume (each kind compared on the fields its config stores).
   TempDir out3("train_arch");
   TrainOptions o3 = run.options(out3.str());
-  o3.steps = 4;
-  o3.stop_after = 2;
   o3.prefill_gate.force_double = true;
   o3.decode_gate.force_double = true;  // as --force-double sets both; a decode gate does not store it
   o3.prefill_gate.hidden_size = o3.decode_gate.hidden_size = 8;
-  ASSERT_TRUE(train_gates(*run.model, o3));
-  o3.stop_after = 0;
-  o3.resume = true;
+  o3 = stopped_midway(run, o3);
   auto arch = train_gates(*run.model, o3);
   ASSERT_TRUE(arch) << arch.status().message();
   EXPECT_EQ(arch->steps_done, 4);
@@ -733,12 +730,7 @@ TEST(TrainRun, CrashesChangesAndLayouts) {
 
   // --out inside the data directory: the run's own eval_documents.txt is not data, so it resumes; and
   // data under --out stays data.
-  TrainOptions inside = run.options((run.data.path / "run").string());
-  inside.steps = 4;
-  inside.stop_after = 2;
-  ASSERT_TRUE(train_gates(*run.model, inside));
-  inside.stop_after = 0;
-  inside.resume = true;
+  TrainOptions inside = stopped_midway(run, run.options((run.data.path / "run").string()));
   auto again = train_gates(*run.model, inside);
   ASSERT_TRUE(again) << again.status().message();
   EXPECT_EQ(again->steps_done, 4);
