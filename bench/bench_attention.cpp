@@ -19,26 +19,19 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.h"
 #include "core/thread_pool.h"
 #include "core/timer.h"
 #include "kernels/cpu/attention.h"
 
 namespace {
 
-std::vector<double> parse_list(const char* s) {
-  std::vector<double> v;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) v.push_back(std::stod(item));
-  return v;
-}
-
 struct Stat {
   double median, lo, hi;
 };
 Stat stats(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], v.front(), v.back()};
+  return {seer::bench::median(v), v.front(), v.back()};
 }
 
 // Per-row Top-k style random selection: k blocks per row incl. the diagonal.
@@ -77,7 +70,7 @@ seer::BlockSelection decode_selection(int kv_heads, int nb, int budget, std::mt1
     std::shuffle(cand.begin(), cand.end(), rng);
     cand.resize(size_t(std::min<int>(budget / 64, int(cand.size()))));
     cand.push_back(0);
-    cand.push_back(nb - 1);
+    if (nb > 1) cand.push_back(nb - 1);  // (with one block the sink is the current block)
     std::sort(cand.begin(), cand.end());
     sel.indices.insert(sel.indices.end(), cand.begin(), cand.end());
     sel.offsets.push_back(int32_t(sel.indices.size()));
@@ -98,15 +91,24 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (!std::strcmp(argv[i], "--len")) len = std::atoi(next());
+    using seer::bench::number, seer::bench::numbers;
+    const char* prog = "bench_attention";
+    if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
+      std::printf("usage: bench_attention [--len 8192] [--heads 9,3] [--head-dim 64] [--densities 1,0.5,0.2,0.1]\n"
+                  "                       [--budgets 0,2048,1024,512] [-t THREADS] [--reps 5]\n");
+      return 0;
+    }
+    if (!std::strcmp(argv[i], "--len")) len = int(number(prog, "--len", next(), 1, 1 << 20, true));
     else if (!std::strcmp(argv[i], "--heads")) {
-      auto v = parse_list(next());
-      hq = int(v.at(0)), hkv = int(v.at(1));
-    } else if (!std::strcmp(argv[i], "--head-dim")) d = std::atoi(next());
-    else if (!std::strcmp(argv[i], "--densities")) densities = parse_list(next());
-    else if (!std::strcmp(argv[i], "--budgets")) budgets = parse_list(next());
-    else if (!std::strcmp(argv[i], "-t")) threads = std::atoi(next());
-    else if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(next());
+      auto v = numbers(prog, "--heads", next(), 1, 1024, true, false);
+      if (v.size() != 2 || int(v[0]) % int(v[1]) != 0)
+        seer::bench::usage_error(prog, "--heads: expects QUERY,KV with QUERY a multiple of KV");
+      hq = int(v[0]), hkv = int(v[1]);
+    } else if (!std::strcmp(argv[i], "--head-dim")) d = int(number(prog, "--head-dim", next(), 2, 1024, true));
+    else if (!std::strcmp(argv[i], "--densities")) densities = numbers(prog, "--densities", next(), 1e-6, 1.0, false);
+    else if (!std::strcmp(argv[i], "--budgets")) budgets = numbers(prog, "--budgets", next(), 0, 1 << 30, true);
+    else if (!std::strcmp(argv[i], "-t")) threads = seer::bench::threads(prog, next());
+    else if (!std::strcmp(argv[i], "--reps")) reps = int(number(prog, "--reps", next(), 1, 1000, true));
     else {
       std::fprintf(stderr, "bench_attention: unknown flag %s\n", argv[i]);
       return 2;

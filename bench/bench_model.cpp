@@ -23,16 +23,15 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.h"
 #include "core/blas_kernels.h"
 #include "core/timer.h"
 
 namespace {
 
-std::vector<int> parse_list(const char* s) {
+std::vector<int> token_counts(const char* flag, const char* s) {  // positive, and a context seer can hold
   std::vector<int> v;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) v.push_back(std::stoi(item));
+  for (double x : seer::bench::numbers("bench_model", flag, s, 1, 1 << 24, true)) v.push_back(int(x));
   return v;
 }
 
@@ -44,7 +43,7 @@ Stat stats(std::vector<double> v) {
   double mean = 0, sd = 0;
   for (double x : v) mean += x / double(v.size());
   for (double x : v) sd += (x - mean) * (x - mean) / double(std::max<size_t>(1, v.size() - 1));
-  return {v[v.size() / 2], v.front(), v.back(), mean, std::sqrt(sd)};
+  return {seer::bench::median(v), v.front(), v.back(), mean, std::sqrt(sd)};
 }
 
 void write_jsonl(FILE* f, const char* test, int depth, const Stat& st) {
@@ -72,12 +71,21 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
+    using seer::bench::number;
+    if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
+      std::printf("usage: bench_model [-m MODEL] [-t THREADS] [--pp N,...] [--tg DEPTH,...] [--tg-tokens N] [--reps N]\n"
+                  "                   [--f32-matmul] [--policy P --gates DIR --prefill-sparsity S --decode-sparsity S\n"
+                  "                   [--uniform-budget]] [--jsonl FILE]\n"
+                  "prompt processing of --pp tokens, and --tg-tokens generated after a context of each --tg depth;\n"
+                  "tokens/s, the median, min and max over --reps runs\n");
+      return 0;
+    }
     if (!std::strcmp(argv[i], "-m")) model_path = next();
-    else if (!std::strcmp(argv[i], "-t")) threads = std::atoi(next());
-    else if (!std::strcmp(argv[i], "--pp")) pp = parse_list(next());
-    else if (!std::strcmp(argv[i], "--tg")) tg = parse_list(next());
-    else if (!std::strcmp(argv[i], "--tg-tokens")) tg_tokens = std::atoi(next());
-    else if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(next());
+    else if (!std::strcmp(argv[i], "-t")) threads = seer::bench::threads("bench_model", next());
+    else if (!std::strcmp(argv[i], "--pp")) pp = token_counts("--pp", next());
+    else if (!std::strcmp(argv[i], "--tg")) tg = token_counts("--tg", next());
+    else if (!std::strcmp(argv[i], "--tg-tokens")) tg_tokens = int(number("bench_model", "--tg-tokens", next(), 1, 1 << 20, true));
+    else if (!std::strcmp(argv[i], "--reps")) reps = int(number("bench_model", "--reps", next(), 1, 1000, true));
     else if (!std::strcmp(argv[i], "--f32-matmul")) f32_matmul = true;
     else if (!std::strcmp(argv[i], "--uniform-budget")) uniform_budget = true;
     else if (!std::strcmp(argv[i], "--policy")) policy_name = next();
@@ -97,6 +105,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (policy_name.empty() && (!gates_dir.empty() || uniform_budget || prefill_sp != "dense" || decode_sp != "dense"))
+    seer::bench::usage_error("bench_model", "--gates, --uniform-budget and the sparsity rules need --policy P");
   auto model = seer::load_model(model_path);
   if (!model) {
     std::fprintf(stderr, "bench_model: %s\n", model.status().message().c_str());

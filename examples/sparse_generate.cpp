@@ -17,8 +17,10 @@
 #include <string>
 
 int main(int argc, char** argv) {
-  if (argc < 4) {
-    std::fprintf(stderr, "usage: %s MODEL GATES PROMPT [N [PREFILL_RULE DECODE_RULE]]\n", argv[0]);
+  const int n = argc > 4 ? std::atoi(argv[4]) : 32;
+  if (argc < 4 || argc == 6 || argc > 7 || n < 1) {
+    std::fprintf(stderr, "usage: %s MODEL GATES PROMPT [N [PREFILL_RULE DECODE_RULE]] (N >= 1; both rules or none)\n",
+                 argv[0]);
     return 2;
   }
   auto fail = [](const seer::Status& s) {
@@ -55,7 +57,7 @@ int main(int argc, char** argv) {
   if (tok.add_bos() && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
   for (int id : tok.encode(argv[3], /*parse_special=*/false)) ids.push_back(id);
   seer::GenerateOptions go;
-  go.max_new_tokens = argc > 4 ? std::atoi(argv[4]) : 32;
+  go.max_new_tokens = n;
   go.sampling.temperature = 0.0f;
   auto stats = seer::generate(**session, tok, ids, go, [](const std::string& text) {
     std::fputs(text.c_str(), stdout);

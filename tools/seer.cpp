@@ -768,14 +768,15 @@ int run_info(const CommonOpts& c) {
   std::printf("rms eps       %g\n", k.rms_eps);
   std::printf("embeddings    %s\n", k.tied_embeddings ? "tied" : "untied");
   std::printf("qkv bias      %s, qk norm %s\n", k.qkv_bias ? "yes" : "no", k.qk_norm ? "yes" : "no");
-  // Tensor types: counts per (role, dtype)
+  // Tensor types as held in memory (norms and biases in f32, whatever the file stored): counts per
+  // (role, dtype); a tied output is the embedding, not a tensor of its own.
   std::map<std::string, int> types;
   auto add = [&](const char* role, const seer::Weight& w) {
     if (!w.empty()) types[std::string(role) + " " + std::string(seer::dtype_name(w.dtype))]++;
   };
   const auto& W = model->weights;
   add("token_embd", W.tok_embd);
-  add("output", W.output);
+  if (!k.tied_embeddings) add("output", W.output);
   add("norm", W.out_norm);
   for (const auto& L : W.layers) {
     add("attn_q/k/v/o", L.wq), add("attn_q/k/v/o", L.wk), add("attn_q/k/v/o", L.wv), add("attn_q/k/v/o", L.wo);
@@ -783,7 +784,7 @@ int run_info(const CommonOpts& c) {
     add("norm", L.attn_norm), add("norm", L.ffn_norm);
     add("bias", L.bq), add("bias", L.bk), add("bias", L.bv), add("qk_norm", L.q_norm), add("qk_norm", L.k_norm);
   }
-  std::printf("tensor types ");
+  std::printf("tensor types  (in memory)");
   for (const auto& [k2, v] : types) std::printf(" %s x%d;", k2.c_str(), v);
   std::printf("\n");
   if (model->tokenizer) {
