@@ -344,7 +344,8 @@ int run_generate(const GenerateArgs& a) {
   if (text.empty())
     return a.prompt_file.empty() ? usage(Status::error("empty prompt: give --prompt TEXT or --prompt-file FILE"))
                                  : fail(Status::error("--prompt-file {} is empty", a.prompt_file));
-  if (a.system_flag && a.system_flag->count() > 0 && !a.chat)
+  const bool system_given = a.system_flag && a.system_flag->count() > 0;  // --system "" is an empty system turn
+  if (system_given && !a.chat)
     return usage(Status::error("--system: the system message needs --chat"));
   auto model = open_model(a.common);
   if (!model) return fail(model.status());
@@ -354,8 +355,7 @@ int run_generate(const GenerateArgs& a) {
   if (a.chat) {
     if (!tok.has_chatml())
       return fail(Status::error("{}: --chat needs a ChatML model (<|im_start|>/<|im_end|> tokens)", model->path));
-    const bool given = a.system_flag && a.system_flag->count() > 0;  // --system "" is an empty system turn
-    text = tok.apply_chat_template(text, given ? std::optional<std::string>(a.system) : std::nullopt);
+    text = tok.apply_chat_template(text, system_given ? std::optional<std::string>(a.system) : std::nullopt);
   }
   std::vector<int> ids;
   if (tok.add_bos() && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
@@ -406,8 +406,8 @@ int run_generate(const GenerateArgs& a) {
 
 // ---------------------------------------------------------------------------------------------
 // A session with `policy` over windows of `ids` (perplexity's protocol, po.ctx the context), a progress line
-// on stderr named `what`. 0, or the exit code after the error is printed.
-int run_windows(const char* what, const CommonOpts& common, const seer::Model& model,
+// on stderr named `what`. 0, or the exit code after the error is printed (naming `file`).
+int run_windows(const char* what, const std::string& file, const CommonOpts& common, const seer::Model& model,
                 std::shared_ptr<seer::AttentionPolicy> policy, const std::vector<int>& ids, seer::PerplexityOptions po,
                 seer::PerplexityResult* out) {
   bool progressed = false;
@@ -422,7 +422,7 @@ int run_windows(const char* what, const CommonOpts& common, const seer::Model& m
   if (!session) return fail(session.status());
   auto r = seer::perplexity(**session, ids, po);
   if (progressed) std::fputc('\n', stderr);
-  if (!r) return fail(r.status());
+  if (!r) return fail(r.status().with_context(file));
   *out = *r;
   return 0;
 }
@@ -464,11 +464,8 @@ int run_ppl(const PplArgs& a) {
   const bool use_bos = a.bos == "on" || (a.bos == "auto" && tok.add_bos());
   po.bos_id = use_bos ? tok.bos_id() : -1;
   if (use_bos && po.bos_id < 0) return fail(Status::error("--bos on, but the tokenizer has no BOS token"));
-  if (ids.size() < (use_bos ? 1u : 2u))
-    return fail(Status::error("{}: the text has {} tokens; perplexity needs at least {}", a.file, ids.size(),
-                              use_bos ? "1 (with BOS)" : "2"));
   seer::PerplexityResult result;
-  if (int rc = run_windows("ppl", a.common, *model, pol.policy, ids, po, &result)) return rc;
+  if (int rc = run_windows("ppl", a.file, a.common, *model, pol.policy, ids, po, &result)) return rc;
   const seer::PerplexityResult* r = &result;
   if (a.json) {
     nlohmann::json j = {{"ppl", r->ppl},         {"nll", r->nll},         {"tokens", r->tokens},
@@ -573,7 +570,7 @@ int run_calibrate_budget(const CalibrateArgs& a) {
   if (!policy) return fail(policy.status());
   po.bos_id = tok.add_bos() ? tok.bos_id() : -1;
   seer::PerplexityResult result;
-  if (int rc = run_windows("calibrate-budget", a.common, *model, *policy, ids, po, &result)) return rc;
+  if (int rc = run_windows("calibrate-budget", a.file, a.common, *model, *policy, ids, po, &result)) return rc;
   const seer::PerplexityResult* r = &result;
 
   const int L = model->config.num_layers, H = decode ? model->config.num_kv_heads : model->config.num_qo_heads;
