@@ -166,7 +166,10 @@ struct GateOptions {
   bool use_rope = true;
   std::string base_model;
 };
-// Linears N(0, 0.02), norm weights 1 (SPEC §4), deterministic in `seed`.
+// The config of fresh gates of `kind` with these options (each kind keeps only its own fields),
+// validated against `model`.
+Result<GateConfig> gate_config(GateKind kind, const ModelConfig& model, const GateOptions& opts);
+// gate_config's gates with linears N(0, 0.02), norm weights 1 (SPEC §4), deterministic in `seed`.
 Result<GateSet> init_gates(GateKind kind, const ModelConfig& model, const GateOptions& opts,
                            uint64_t seed);
 

@@ -160,17 +160,15 @@ Status validate_gates(const GateSet& gs, const ModelConfig& m) {
   return Status::ok();
 }
 
-Result<GateSet> init_gates(GateKind kind, const ModelConfig& model, const GateOptions& o,
-                           uint64_t seed) {
-  GateSet gs;
-  GateConfig& c = gs.config;
+Result<GateConfig> gate_config(GateKind kind, const ModelConfig& model, const GateOptions& o) {
+  GateConfig c;
   c.kind = kind;
   c.block_size = o.block_size;
   c.hidden_size = o.hidden_size > 0 ? o.hidden_size : model.head_dim;
-  c.force_double = o.force_double;
   c.sink_excluded = o.sink_excluded;
   c.base_model = o.base_model;
   if (kind == GateKind::kPrefill) {
+    c.force_double = o.force_double;  // (a decode gate's config does not store it)
     c.gate_type = o.gate_type;
     SEER_RETURN_IF_ERROR(parse_gate_type(o.gate_type, &c.q_pools, &c.k_pools));
   } else {
@@ -183,6 +181,14 @@ Result<GateSet> init_gates(GateKind kind, const ModelConfig& model, const GateOp
     c.sparsity_method = "token_budget";
   }
   SEER_RETURN_IF_ERROR(validate_gate_config(c, model));
+  return c;
+}
+
+Result<GateSet> init_gates(GateKind kind, const ModelConfig& model, const GateOptions& o,
+                           uint64_t seed) {
+  GateSet gs;
+  SEER_ASSIGN_OR_RETURN(gs.config, gate_config(kind, model, o));
+  const GateConfig& c = gs.config;
   gs.model = model;
   gs.layers.resize(size_t(model.num_layers));
   std::mt19937_64 rng(seed);

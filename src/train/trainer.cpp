@@ -296,7 +296,7 @@ std::string model_shape(const ModelConfig& c) {
                      c.rope_scaling.factor, c.tied_embeddings ? "tied" : "untied");
 }
 // A gate's architecture, as the options that make it give it (--gate-type, --q-pooling, --hidden-size, ...):
-// only the fields its kind stores (a decode gate's config has no force-double, a prefill gate's no q-pooling).
+// the fields its kind's config stores.
 std::string gate_arch(const GateConfig& g) {
   if (g.kind == GateKind::kPrefill)
     return fmt::format("block {} hidden {} type {} force-double {}", g.block_size, g.hidden_size, g.gate_type,
@@ -440,17 +440,16 @@ Status Trainer::init_or_resume() {
     // The stored gates against those the options give now (with --init the architecture is --init's, and
     // only the block size is an option).
     const GateOptions& go = g.kind == GateKind::kPrefill ? o_.prefill_gate : o_.decode_gate;
-    GateSet fresh;
+    GateConfig fresh = g.w.config;
     if (o_.init.empty()) {
-      SEER_ASSIGN_OR_RETURN(fresh, init_gates(g.kind, model_.config, go, 0));
+      SEER_ASSIGN_OR_RETURN(fresh, gate_config(g.kind, model_.config, go));
     } else {
-      fresh.config = g.w.config;
-      fresh.config.block_size = go.block_size;
+      fresh.block_size = go.block_size;
     }
-    if (gate_arch(fresh.config) != gate_arch(g.w.config))
+    if (gate_arch(fresh) != gate_arch(g.w.config))
       return Status::error("--resume: the {} gate in {} is {}, the options now give {}; resume with the same "
                            "--block-size, --gate-type, --q-pooling, --hidden-size, --no-qk-norm, --force-double",
-                           g.name(), dir, gate_arch(g.w.config), gate_arch(fresh.config));
+                           g.name(), dir, gate_arch(g.w.config), gate_arch(fresh));
     SEER_ASSIGN_OR_RETURN(g.m, load_gates(base + ".adam_m", model_.config));
     SEER_ASSIGN_OR_RETURN(g.v, load_gates(base + ".adam_v", model_.config));
   }
