@@ -1,4 +1,5 @@
-// Range checks for the float parameters of model configs (GGUF metadata, HF config.json). Configs
+// Checks the model loaders (GGUF, HF) share: range checks for the float parameters of model configs
+// (GGUF metadata, HF config.json), and the tally of tensors a loader did not use. Configs
 // hold doubles; the model keeps floats. A double that is NaN, infinite, or outside the float range
 // (1e39 -> inf, 1e-39 -> a subnormal, 1e-50 -> 0) loaded without complaint and gave NaN logits or
 // garbage perplexity, so every such value is checked here, against a sane range, before narrowing.
@@ -7,8 +8,11 @@
 #include <seer/status.h>
 
 #include <cfloat>
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace seer {
 
@@ -36,5 +40,38 @@ inline Result<float> checked_float(const std::string& file, const std::string& k
   }
   return f;
 }
+
+// N of a "<prefix>N.*" tensor name ("blk." in GGUF, "model.layers." in Hugging Face files), -1 for
+// other names.
+inline int64_t layer_of(std::string_view name, std::string_view prefix) {
+  if (!name.starts_with(prefix)) return -1;
+  int64_t n = -1;
+  const char* begin = name.data() + prefix.size();
+  const char* end = name.data() + name.size();
+  const auto [next, ec] = std::from_chars(begin, end, n);
+  if (ec != std::errc() || next == begin || next == end || *next != '.') return -1;
+  return n;
+}
+
+// The tensors a loader did not take, in the order given to add(): the first of a layer at or past
+// the model's layer count (a count too small for the file: reported first) and the first other one,
+// each with its file, and how many of each.
+struct UnusedTensors {
+  UnusedTensors(int layers, std::string_view prefix) : num_layers(layers), layer_prefix(prefix) {}
+  int num_layers;
+  std::string_view layer_prefix;
+  std::string first_beyond, beyond_file, first_other, other_file;
+  int64_t first_layer = 0;
+  size_t beyond = 0, other = 0;
+
+  void add(const std::string& name, const std::string& file) {
+    const int64_t layer = layer_of(name, layer_prefix);
+    if (layer >= num_layers) {
+      if (beyond++ == 0) first_beyond = name, beyond_file = file, first_layer = layer;
+    } else if (other++ == 0) {
+      first_other = name, other_file = file;
+    }
+  }
+};
 
 }  // namespace seer

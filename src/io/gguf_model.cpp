@@ -16,7 +16,6 @@
 
 #include <fmt/ranges.h>
 
-#include <charconv>
 #include <climits>
 #include <cstring>
 
@@ -49,46 +48,21 @@ class TensorUse {
   // Errors name the first tensor not taken and how many there are; tensors of a layer at or past
   // `num_layers` (a block_count too small for the file) are reported first.
   Status refuse_unused(int num_layers, const std::string& block_count_key) const {
-    const GgufTensor* first_beyond = nullptr;
-    const GgufTensor* first_other = nullptr;
-    int64_t first_layer = 0;
-    size_t n_beyond = 0, n_other = 0;
-    for (size_t i = 0; i < used_.size(); ++i) {
-      if (used_[i]) continue;
-      const GgufTensor& t = f_.tensors()[i];
-      const int64_t layer = layer_of(t.name);
-      if (layer >= num_layers) {
-        if (n_beyond++ == 0) {
-          first_beyond = &t;
-          first_layer = layer;
-        }
-      } else if (n_other++ == 0) {
-        first_other = &t;
-      }
-    }
-    if (first_beyond != nullptr) {
+    UnusedTensors u{num_layers, "blk."};
+    for (size_t i = 0; i < used_.size(); ++i)
+      if (!used_[i]) u.add(f_.tensors()[i].name, f_.path());
+    if (u.beyond > 0) {
       return Status::error("{}: tensor '{}' is of layer {}, but key '{}' is {} (tensors of layers >= {} in the file: {})",
-                           f_.path(), first_beyond->name, first_layer, block_count_key, num_layers, num_layers, n_beyond);
+                           f_.path(), u.first_beyond, u.first_layer, block_count_key, num_layers, num_layers, u.beyond);
     }
-    if (first_other != nullptr) {
+    if (u.other > 0) {
       return Status::error("{}: tensor '{}' is not used by this model (unused tensors in the file: {}); seer does not support it",
-                           f_.path(), first_other->name, n_other);
+                           f_.path(), u.first_other, u.other);
     }
     return Status::ok();
   }
 
  private:
-  // N of a "blk.N.*" name, -1 for other names.
-  static int64_t layer_of(const std::string& name) {
-    if (name.rfind("blk.", 0) != 0) return -1;
-    int64_t n = -1;
-    const char* begin = name.data() + 4;
-    const char* end = name.data() + name.size();
-    const auto [next, ec] = std::from_chars(begin, end, n);
-    if (ec != std::errc() || next == begin || next == end || *next != '.') return -1;
-    return n;
-  }
-
   const GgufFile& f_;
   std::vector<bool> used_;
 };

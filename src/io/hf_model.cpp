@@ -16,7 +16,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -401,64 +400,35 @@ class WeightLoader {
   // num_hidden_layers first), naming it and how many there are: transformers would warn and drop it,
   // but a model that silently loses a layer or a bias computes something else.
   Status refuse_unused(const ModelConfig& c, const std::string& config_path) const {
-    const std::string* first_beyond = nullptr;
-    const std::string* first_other = nullptr;
-    const SafetensorsFile* beyond_file = nullptr;
-    const SafetensorsFile* other_file = nullptr;
-    int64_t first_layer = 0;
-    size_t n_beyond = 0, n_other = 0;
-    for (const auto& f : idx_.files) {
+    UnusedTensors u{c.num_layers, "model.layers."};
+    for (const auto& f : idx_.files)
       for (const SafetensorsTensor& t : f->tensors()) {
         if (used_.count(&t) != 0) continue;
-        const int64_t layer = layer_of(t.name);
-        if (layer >= c.num_layers) {
-          if (n_beyond++ == 0) {
-            first_beyond = &t.name;
-            beyond_file = f.get();
-            first_layer = layer;
-          }
-          continue;
-        }
         // Left in checkpoints and unused by design: the tied copy of the embeddings, and the RoPE
         // inv_freq buffers that transformers before 4.31 saved (it ignores them on load too).
-        if (c.tied_embeddings && t.name == "lm_head.weight") continue;
-        if (t.name == "model.rotary_emb.inv_freq" ||
-            (layer >= 0 && t.name.ends_with(".self_attn.rotary_emb.inv_freq")))
+        const int64_t layer = layer_of(t.name, u.layer_prefix);
+        if (layer < c.num_layers && ((c.tied_embeddings && t.name == "lm_head.weight") ||
+                                     t.name == "model.rotary_emb.inv_freq" ||
+                                     (layer >= 0 && t.name.ends_with(".self_attn.rotary_emb.inv_freq"))))
           continue;
-        if (n_other++ == 0) {
-          first_other = &t.name;
-          other_file = f.get();
-        }
+        u.add(t.name, f->path());
       }
-    }
-    if (first_beyond != nullptr)
+    if (u.beyond > 0)
       return Status::error("{}: tensor '{}' is of layer {}, but num_hidden_layers is {} in {} (tensors of layers >= {}: {})",
-                           beyond_file->path(), *first_beyond, first_layer, c.num_layers, config_path, c.num_layers,
-                           n_beyond);
-    if (first_other != nullptr) {
-      const bool qkv_bias = !c.qkv_bias && (first_other->ends_with(".self_attn.q_proj.bias") ||
-                                            first_other->ends_with(".self_attn.k_proj.bias") ||
-                                            first_other->ends_with(".self_attn.v_proj.bias"));
-      return Status::error("{}: tensor '{}' is not used by this model (unused tensors: {}){}", other_file->path(),
-                           *first_other, n_other,
+                           u.beyond_file, u.first_beyond, u.first_layer, c.num_layers, config_path, c.num_layers,
+                           u.beyond);
+    if (u.other > 0) {
+      const bool qkv_bias = !c.qkv_bias && (u.first_other.ends_with(".self_attn.q_proj.bias") ||
+                                            u.first_other.ends_with(".self_attn.k_proj.bias") ||
+                                            u.first_other.ends_with(".self_attn.v_proj.bias"));
+      return Status::error("{}: tensor '{}' is not used by this model (unused tensors: {}){}", u.other_file,
+                           u.first_other, u.other,
                            qkv_bias ? fmt::format("; attention_bias is not true in {}", config_path) : std::string());
     }
     return Status::ok();
   }
 
  private:
-  // N of a "model.layers.N.*" name, -1 for other names.
-  static int64_t layer_of(const std::string& name) {
-    const std::string prefix = "model.layers.";
-    if (name.rfind(prefix, 0) != 0) return -1;
-    int64_t n = -1;
-    const char* begin = name.data() + prefix.size();
-    const char* end = name.data() + name.size();
-    const auto [next, ec] = std::from_chars(begin, end, n);
-    if (ec != std::errc() || next == begin || next == end || *next != '.') return -1;
-    return n;
-  }
-
   using Found = std::pair<const SafetensorsFile*, const SafetensorsTensor*>;
   Result<Found> find(const std::string& name, const std::vector<int64_t>& shape) {
     auto it = idx_.tensors.find(name);
